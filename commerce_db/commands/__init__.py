@@ -1,0 +1,1 @@
+"""Sub-commands of the ``commerce-db`` console script, one module each."""

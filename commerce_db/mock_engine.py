@@ -1,0 +1,257 @@
+"""Run a Pulumi program under Pulumi's mock engine and record what it registers.
+
+This is the offline half of the project: no cloud account and no Pulumi CLI are
+needed. ``run_program`` executes a program (a zero-argument callable, usually the
+project's ``__main__``) with stack config, and returns every registered resource
+with its type, logical name, parent, provider and inputs.  The plan command, the
+policy checks and the unit tests all read the same :class:`RegisteredResource` list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as _mocks
+from pulumi.runtime import settings as _settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+# Attribute values the mocks hand back so that downstream wiring (ARNs, endpoints)
+# resolves to something readable in the plan instead of ``None``.
+_ACCOUNT = "123456789012"
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A registered input the program marked secret; ``repr`` never shows the value."""
+
+    value: Any = field(repr=False)
+
+    def __str__(self) -> str:
+        return "[secret]"
+
+    def reveal(self) -> Any:
+        """The plain value, for assertions in tests only."""
+        return self.value
+
+
+def _wrap_secrets(value: Any) -> Any:
+    """Replace Pulumi's serialized secret envelopes with :class:`SecretValue`."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == _SECRET_SIG_VALUE:
+            return SecretValue(_wrap_secrets(value.get("value")))
+        return {k: _wrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wrap_secrets(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RegisteredResource:
+    """One resource the program registered with the (mock) engine."""
+
+    urn: str
+    type: str
+    name: str
+    parent_urn: str | None
+    custom: bool
+    provider: str | None
+    inputs: Mapping[str, Any]
+    """Registered inputs (camelCase keys); secret inputs are :class:`SecretValue`."""
+    region: str | None = None
+    """Own ``region`` input, else the explicit provider's region, else ``aws:region``."""
+    state: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def parent_type(self) -> str | None:
+        """Type token of the parent resource (``pulumi:pulumi:Stack`` at top level)."""
+        if not self.parent_urn:
+            return None
+        return self.parent_urn.split("::")[2].split("$")[-1]
+
+    @property
+    def parent_name(self) -> str | None:
+        """Logical name of the parent resource."""
+        return self.parent_urn.split("::")[-1] if self.parent_urn else None
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """Everything one mocked run produced."""
+
+    resources: tuple[RegisteredResource, ...]
+    outputs: Mapping[str, Any]
+
+    def of_type(self, type_token: str) -> list[RegisteredResource]:
+        """Resources whose type token equals ``type_token``."""
+        return [r for r in self.resources if r.type == type_token]
+
+    def by_name(self, name: str) -> RegisteredResource:
+        """The resource with logical name ``name`` (KeyError if none)."""
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that echo inputs back as state and fill in the attributes AWS computes."""
+
+    def __init__(self) -> None:
+        self.provider_regions: dict[str, str] = {}
+        """Provider reference -> region; filled in by :class:`RecordingMonitor`."""
+        self.default_region = "us-east-1"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        name = args.name
+        rid = f"{name}-id"
+        region = state.get("region") or self.provider_regions.get(args.provider or "") or self.default_region
+        if args.typ == "pulumi:providers:aws":
+            return rid, state
+        service = args.typ.split(":")[1].split("/")[0] if ":" in args.typ else "svc"
+        state.setdefault("arn", f"arn:aws:{service}:{region}:{_ACCOUNT}:{name}")
+        state.setdefault("id", rid)
+        if args.typ in ("aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance"):
+            state.setdefault("address", f"{name}.abc123.{region}.rds.amazonaws.com")
+            state.setdefault("endpoint", f"{name}.abc123.{region}.rds.amazonaws.com:5432")
+            state.setdefault("port", 5432)
+            state.setdefault("identifier", name)
+            state.setdefault("resourceId", f"db-{name.upper()}")
+        elif args.typ == "aws:rds/cluster:Cluster":
+            state.setdefault("endpoint", f"{name}.cluster-abc123.{region}.rds.amazonaws.com")
+            state.setdefault("readerEndpoint", f"{name}.cluster-ro-abc123.{region}.rds.amazonaws.com")
+            state.setdefault("port", 5432)
+            state.setdefault("clusterIdentifier", name)
+            state.setdefault("clusterResourceId", f"cluster-{name.upper()}")
+        elif args.typ in ("aws:rds/proxy:Proxy", "aws:rds/proxyEndpoint:ProxyEndpoint"):
+            state.setdefault("endpoint", f"{name}.proxy-abc123.{region}.rds.amazonaws.com")
+        elif args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            state.setdefault("primaryEndpointAddress", f"master.{name}.abc123.{region}.cache.amazonaws.com")
+            state.setdefault("readerEndpointAddress", f"replica.{name}.abc123.{region}.cache.amazonaws.com")
+            state.setdefault("port", 6379)
+        elif args.typ == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
+            state.setdefault("globalReplicationGroupId", f"ldgnf-{name}")
+        elif args.typ == "aws:kms/key:Key":
+            state.setdefault("keyId", f"{name}-key-id")
+        elif args.typ == "aws:s3/bucket:Bucket":
+            state.setdefault("bucket", state.get("bucket") or f"{name}-bucket")
+        elif args.typ == "aws:ec2/vpc:Vpc":
+            state.setdefault("cidrBlock", state.get("cidrBlock") or "10.0.0.0/16")
+        elif args.typ == "aws:secretsmanager/secret:Secret":
+            state.setdefault("name", state.get("name") or name)
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            length = int(state.get("length", 32))
+            state["result"] = "P" * length  # deterministic, never a real secret
+        state.setdefault("name", state.get("name") or name)
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": _ACCOUNT, "arn": f"arn:aws:iam::{_ACCOUNT}:user/mock", "userId": "mock"}, None
+        if token == "aws:index/getRegion:getRegion":
+            region = args.args.get("region") or args.args.get("name") or "us-east-1"
+            return {"name": region, "region": region, "id": region}, None
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            region = args.args.get("region") or "us-east-1"
+            names = [f"{region}{s}" for s in "abc"]
+            return {"names": names, "zoneIds": names, "id": region}, None
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})}, None
+        return {}, None
+
+
+class RecordingMonitor(_mocks.MockMonitor):
+    """MockMonitor that also remembers each registration's parent and custom flag."""
+
+    def __init__(self, mocks: RecordingMocks, default_region: str | None) -> None:
+        super().__init__(mocks)
+        self.records: list[RegisteredResource] = []
+        self.default_region = default_region
+        self._provider_regions: dict[str, str] = mocks.provider_regions
+        if default_region:
+            mocks.default_region = default_region
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            urn = response.urn
+            reg = self.resources[urn]
+            inputs = _wrap_secrets(pulumi.runtime.rpc.deserialize_properties(request.object))
+            provider_ref = request.provider or None
+            if request.type.startswith("pulumi:providers:") and isinstance(inputs.get("region"), str):
+                self._provider_regions[f"{urn}::{response.id}"] = inputs["region"]
+            region = inputs.get("region") if isinstance(inputs.get("region"), str) else None
+            if region is None and provider_ref:
+                region = self._provider_regions.get(provider_ref)
+            if region is None and request.type.startswith("aws:"):
+                region = self.default_region
+            self.records.append(
+                RegisteredResource(
+                    urn=urn,
+                    type=request.type,
+                    name=request.name,
+                    parent_urn=request.parent or None,
+                    custom=bool(request.custom),
+                    provider=provider_ref,
+                    inputs=inputs,
+                    region=region,
+                    state=reg.state,
+                )
+            )
+        return response
+
+
+def run_program(
+    program: Callable[[], Any],
+    *,
+    project: str = "commerce-db",
+    stack: str = "dev",
+    config: Mapping[str, Any] | None = None,
+) -> ProgramRun:
+    """Run ``program`` under the mock engine and return what it registered.
+
+    ``config`` maps fully qualified keys (``"commerce-db:primaryRegion"``) to values;
+    non-string values are JSON-encoded, as the Pulumi CLI does for structured config.
+    Exceptions raised by the program (including config validation errors) propagate.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    _settings.ROOT.set(None)
+    encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
+    set_all_config(encoded)
+    mocks = RecordingMocks()
+    default_region = (config or {}).get("aws:region")
+    monitor = RecordingMonitor(mocks, default_region if isinstance(default_region, str) else None)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    settings = _settings.SETTINGS
+    settings.rpc_manager.clear()
+    settings.outputs.clear()
+    exported: dict[str, Any] = {}
+    try:
+        _sync_await(run_pulumi_func(program))
+        root = _settings.get_root_resource()
+        for key, value in (getattr(root, "outputs", None) or {}).items():
+            exported[key] = _resolve_export(value)
+    finally:
+        set_all_config({})
+    return ProgramRun(resources=tuple(monitor.records), outputs=exported)
+
+
+def _resolve_export(value: Any) -> Any:
+    """Await an exported value; secret exports come back as :class:`SecretValue`."""
+    output = pulumi.Output.from_input(value)
+    resolved = _sync_await(output.future())
+    secret = _sync_await(output.is_secret())
+    return SecretValue(resolved) if secret else resolved

@@ -1,0 +1,1 @@
+"""Typed Pulumi ComponentResources for the commerce-db database tier."""

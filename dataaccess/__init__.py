@@ -1,0 +1,1 @@
+"""asyncio data access (asyncpg + redis-py) for the commerce-db tier."""
