@@ -1,0 +1,391 @@
+"""CacheLayer: an ElastiCache Redis OSS / Valkey replication group, optionally in a Global Datastore.
+
+One component per region. It owns the subnet group, the security group (port 6379 reachable only
+from security groups named through :meth:`CacheLayer.allow_from`), the parameter group, the
+replication group (Multi-AZ, automatic failover, >= 2 nodes, at-rest encryption with the region's
+CMK, TLS required, an AUTH token from ``random.RandomPassword`` kept in a KMS-encrypted Secrets
+Manager secret) and, for the Global Datastore primary, the ``GlobalReplicationGroup``.
+
+Global Datastore secondaries join the primary's global group and deliberately do **not** set engine,
+engine version, parameter group, node type, encryption or an AUTH token: AWS inherits those from the
+global group and rejects them with ``InvalidParameterCombination`` otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+
+REDIS_PORT = 6379
+"""Port the replication group listens on (the ElastiCache default)."""
+
+AUTH_TOKEN_SPECIALS = "!&#$^<>-"
+"""The only non-alphanumeric characters ElastiCache accepts in an AUTH token."""
+
+_GLOBAL_DATASTORE_FAMILIES = ("m5", "m6g", "m7g", "r5", "r6g", "r6gd", "r7g", "c7gn")
+# Sizes ElastiCache sells in those families, smallest first; "large" is the floor for Global Datastore.
+_SIZES_LARGE_OR_ABOVE = (
+    "large",
+    "xlarge",
+    "2xlarge",
+    "4xlarge",
+    "8xlarge",
+    "12xlarge",
+    "16xlarge",
+    "24xlarge",
+)
+_NODE_TYPE_RE = re.compile(r"^cache\.([a-z0-9]+)\.([a-z0-9]+)$")
+_WINDOW_RE = re.compile(
+    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$"
+)
+_DAILY_WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_MAXMEMORY_POLICIES = (
+    "volatile-lru",
+    "allkeys-lru",
+    "volatile-lfu",
+    "allkeys-lfu",
+    "volatile-random",
+    "allkeys-random",
+    "volatile-ttl",
+    "noeviction",
+)
+_LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
+class GlobalDatastoreRole(enum.StrEnum):
+    """This region's part in an ElastiCache Global Datastore."""
+
+    NONE = "none"
+    """A stand-alone replication group."""
+    PRIMARY = "primary"
+    """The writable group; the component also creates the ``GlobalReplicationGroup`` from it."""
+    SECONDARY = "secondary"
+    """A read-only group joining an existing global group (at most 2 per global group)."""
+
+
+def check_global_datastore_node_type(node_type: str) -> None:
+    """Raise ``ValueError`` unless ``node_type`` may join an ElastiCache Global Datastore.
+
+    Global Datastore needs a non-burstable node of the M5, M6g, M7g, R5, R6g, R6gd, R7g or C7gn
+    family, size ``large`` or above (e.g. ``cache.r7g.large``). Burstable ``t`` types, ``medium`` and
+    ``small`` sizes are refused. Reused by the stack config parser.
+    """
+    match = _NODE_TYPE_RE.match(node_type) if isinstance(node_type, str) else None
+    allowed = (
+        f"a node type of family {', '.join(_GLOBAL_DATASTORE_FAMILIES)} with size large or above "
+        "(e.g. cache.r7g.large); burstable (t*) and small/medium nodes are not supported by Global Datastore"
+    )
+    if match is None:
+        raise ValueError(f"node_type {node_type!r} is not a valid ElastiCache node type; expected {allowed}")
+    family, size = match.groups()
+    if family not in _GLOBAL_DATASTORE_FAMILIES or size not in _SIZES_LARGE_OR_ABOVE:
+        raise ValueError(f"node_type {node_type!r} cannot be used with Global Datastore; expected {allowed}")
+
+
+def parameter_group_family(engine: str, engine_version: str) -> str:
+    """ElastiCache parameter group family for an engine and version: ``redis7``, ``valkey8``, ...
+
+    Redis OSS 6.x uses ``redis6.x``; 7.x uses ``redis7``; Valkey 7.x/8.x use ``valkey7``/``valkey8``.
+    """
+    major = engine_version.split(".", 1)[0]
+    if engine == "redis" and major == "6":
+        return "redis6.x"
+    return f"{engine}{major}"
+
+
+def _window_minutes(window: str) -> tuple[int, int]:
+    """Weekly window ``ddd:hh:mm-ddd:hh:mm`` as (start, end) minutes since Monday 00:00."""
+    m = _WINDOW_RE.match(window)
+    assert m is not None
+    d1, h1, m1, d2, h2, m2 = m.groups()
+    start = _DAYS.index(d1) * 1440 + int(h1) * 60 + int(m1)
+    end = _DAYS.index(d2) * 1440 + int(h2) * 60 + int(m2)
+    return start, end
+
+
+def _overlaps_daily(weekly: tuple[int, int], daily: str) -> bool:
+    """True when a weekly window and a daily ``hh:mm-hh:mm`` window share any minute."""
+    week = 7 * 1440
+    m = _DAILY_WINDOW_RE.match(daily)
+    assert m is not None
+    h1, m1, h2, m2 = (int(x) for x in m.groups())
+    d_start, d_end = h1 * 60 + m1, h2 * 60 + m2
+    if d_end <= d_start:
+        d_end += 1440  # crosses midnight
+    w_start, w_end = weekly
+    if w_end <= w_start:
+        w_end += week  # wraps Sunday -> Monday
+    for day in range(-1, 8):
+        s, e = day * 1440 + d_start, day * 1440 + d_end
+        for shift in (-week, 0, week):
+            if s < w_end + shift and w_start + shift < e:
+                return True
+    return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheLayerArgs:
+    """Inputs of :class:`CacheLayer`. Plain fields drive control flow; ``Input`` fields are wired."""
+
+    vpc_id: pulumi.Input[str]
+    """VPC of the cache nodes and their security group. Required."""
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Private subnets (>= 2 AZs for Multi-AZ) for the cache subnet group. Required."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """ARN of this region's CMK: at-rest encryption of the nodes and of the AUTH-token secret.
+    Required unless ``global_datastore_role`` is ``secondary`` (which inherits encryption). Default: None."""
+    engine: Literal["redis", "valkey"] = "redis"
+    """Cache engine, lowercase as pulumi-aws v7 requires. Ignored by a secondary. Default: "redis"."""
+    engine_version: str = "7.1"
+    """Engine version (Redis OSS >= 5.0.6 for Global Datastore); picks the parameter group family
+    (``redis7``, ``valkey8``...). Ignored by a secondary. Default: "7.1"."""
+    node_type: str = "cache.r7g.large"
+    """Node type. Global Datastore members need large+ non-burstable M5/M6g/M7g/R5/R6g/R6gd/R7g/C7gn
+    (see :func:`check_global_datastore_node_type`). Not sent by a secondary (inherited), but still
+    validated so that all members agree. Default: "cache.r7g.large"."""
+    num_cache_clusters: int = 2
+    """Nodes in the (single-shard) group: one primary plus replicas; >= 2 for Multi-AZ failover,
+    at most 6. Default: 2."""
+    port: int = REDIS_PORT
+    """Port for clients and the security-group rule. Default: 6379."""
+    maxmemory_policy: str = "volatile-lru"
+    """Eviction policy. ``volatile-lru`` evicts only keys with a TTL (cache entries, sessions), so
+    queues and counters that live in the same cluster without a TTL are never evicted; use
+    ``allkeys-lru`` for a pure cache. Ignored by a secondary. Default: "volatile-lru"."""
+    extra_parameters: Mapping[str, str] = field(default_factory=dict)
+    """Further parameter-group settings (name -> value), applied after the defaults
+    (``maxmemory-policy``, ``notify-keyspace-events`` = "" i.e. off). Default: {}."""
+    snapshot_retention_limit: int = 7
+    """Days of automatic snapshots kept (0 disables, max 35). Default: 7."""
+    snapshot_window: str = "03:00-04:00"
+    """Daily UTC snapshot window ``hh:mm-hh:mm`` (>= 60 min, must not overlap the maintenance
+    window). Default: "03:00-04:00"."""
+    maintenance_window: str = "sun:05:00-sun:06:00"
+    """Weekly UTC maintenance window ``ddd:hh:mm-ddd:hh:mm`` (>= 60 min). Default: "sun:05:00-sun:06:00"."""
+    apply_immediately: bool = False
+    """Apply modifications now instead of in the maintenance window; keep False in prod. Default: False."""
+    auto_minor_version_upgrade: bool = True
+    """Let ElastiCache apply minor engine upgrades in the maintenance window. Default: True."""
+    auth_token_length: int = 64
+    """Length of the generated AUTH token (16-128). Default: 64."""
+    auth_token_update_strategy: Literal["ROTATE", "SET", "DELETE"] = "ROTATE"
+    """How a changed token is applied. ``ROTATE`` keeps the old token valid next to the new one
+    until the next ``SET`` so clients can roll over without an outage; pulumi-aws v7 has no default
+    and requires it with ``auth_token``. Default: "ROTATE"."""
+    secret_recovery_window_days: int = 7
+    """Secrets Manager recovery window of the AUTH-token secret (0 = delete at once, else 7-30).
+    Default: 7."""
+    secret_replica_regions: Mapping[str, pulumi.Input[str] | None] = field(default_factory=dict)
+    """Regions to replicate the AUTH-token secret to (region -> CMK ARN there, or None for the AWS
+    managed key), so Global Datastore secondaries' apps can read the token locally. Default: {}."""
+    auth_token_secret_arn: pulumi.Input[str] | None = None
+    """Secondary only: ARN of the (replicated) primary token secret, passed through as this
+    component's ``auth_token_secret_arn`` output. Default: None."""
+    log_delivery: bool = True
+    """Deliver slow-log and engine-log to CloudWatch Logs (JSON). Default: True."""
+    log_retention_days: int = 30
+    """Retention of those log groups (a CloudWatch Logs allowed value). Default: 30."""
+    global_datastore_role: GlobalDatastoreRole = GlobalDatastoreRole.NONE
+    """This region's part in a Global Datastore. Default: GlobalDatastoreRole.NONE."""
+    global_replication_group_id_suffix: str = "commerce-cache"
+    """Primary only: suffix of the global group id (AWS prefixes it). Default: "commerce-cache"."""
+    global_replication_group_id: pulumi.Input[str] | None = None
+    """Secondary only (required there): id of the primary's global group, usually the primary
+    ``CacheLayer.global_replication_group_id`` output. Default: None."""
+    allowed_security_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Security groups (label -> id) allowed to reach the port, same as calling :meth:`allow_from`
+    for each. Default: {}."""
+    description: str = "commerce-db cache"
+    """Replication group description. Default: "commerce-db cache"."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every taggable child. Default: {}."""
+
+    def __post_init__(self) -> None:
+        role = self.global_datastore_role
+        if not isinstance(role, GlobalDatastoreRole):
+            try:
+                object.__setattr__(self, "global_datastore_role", GlobalDatastoreRole(role))
+            except ValueError:
+                raise ValueError(
+                    f"global_datastore_role {role!r} is invalid; allowed: none, primary, secondary"
+                ) from None
+            role = self.global_datastore_role
+        if self.engine not in ("redis", "valkey"):
+            raise ValueError(f"engine {self.engine!r} is invalid; allowed: 'redis' or 'valkey' (lowercase)")
+        if not re.fullmatch(r"\d+\.\d+(\.\d+)?", self.engine_version):
+            raise ValueError(
+                f"engine_version {self.engine_version!r} is invalid; expected e.g. '7.1' or '8.0'"
+            )
+        if not _NODE_TYPE_RE.match(self.node_type):
+            raise ValueError(f"node_type {self.node_type!r} is invalid; expected 'cache.<family>.<size>'")
+        if role is not GlobalDatastoreRole.NONE:
+            check_global_datastore_node_type(self.node_type)
+            major_minor = tuple(int(x) for x in self.engine_version.split(".")[:3])
+            if self.engine == "redis" and major_minor < (5, 0, 6):
+                raise ValueError(
+                    f"engine_version {self.engine_version!r} is too old for Global Datastore; "
+                    "allowed: Redis OSS 5.0.6 or later, or Valkey"
+                )
+        if not 2 <= self.num_cache_clusters <= 6:
+            raise ValueError(
+                f"num_cache_clusters {self.num_cache_clusters} is invalid; allowed: 2-6 "
+                "(Multi-AZ automatic failover needs a primary and at least one replica)"
+            )
+        if not 1024 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is invalid; allowed: 1024-65535")
+        if self.maxmemory_policy not in _MAXMEMORY_POLICIES:
+            raise ValueError(
+                f"maxmemory_policy {self.maxmemory_policy!r} is invalid; "
+                f"allowed: {', '.join(_MAXMEMORY_POLICIES)}"
+            )
+        if not 0 <= self.snapshot_retention_limit <= 35:
+            raise ValueError(
+                f"snapshot_retention_limit {self.snapshot_retention_limit} is invalid; allowed: 0-35"
+            )
+        if not _DAILY_WINDOW_RE.match(self.snapshot_window):
+            raise ValueError(
+                f"snapshot_window {self.snapshot_window!r} is invalid; expected 'hh:mm-hh:mm' (UTC)"
+            )
+        if not _WINDOW_RE.match(self.maintenance_window):
+            raise ValueError(
+                f"maintenance_window {self.maintenance_window!r} is invalid; "
+                "expected 'ddd:hh:mm-ddd:hh:mm' (UTC)"
+            )
+        weekly = _window_minutes(self.maintenance_window)
+        if (weekly[1] - weekly[0]) % (7 * 1440) < 60:
+            raise ValueError(
+                f"maintenance_window {self.maintenance_window!r} is too short; allowed: >= 60 minutes"
+            )
+        d = _DAILY_WINDOW_RE.match(self.snapshot_window)
+        assert d is not None
+        h1, m1, h2, m2 = (int(x) for x in d.groups())
+        if ((h2 * 60 + m2) - (h1 * 60 + m1)) % 1440 < 60:
+            raise ValueError(f"snapshot_window {self.snapshot_window!r} is too short; allowed: >= 60 minutes")
+        if self.snapshot_retention_limit > 0 and _overlaps_daily(weekly, self.snapshot_window):
+            raise ValueError(
+                f"snapshot_window {self.snapshot_window!r} overlaps maintenance_window "
+                f"{self.maintenance_window!r}; allowed: non-overlapping windows"
+            )
+        if not 16 <= self.auth_token_length <= 128:
+            raise ValueError(f"auth_token_length {self.auth_token_length} is invalid; allowed: 16-128")
+        if self.auth_token_update_strategy not in ("ROTATE", "SET", "DELETE"):
+            raise ValueError(
+                f"auth_token_update_strategy {self.auth_token_update_strategy!r} is invalid; "
+                "allowed: ROTATE, SET, DELETE"
+            )
+        if self.secret_recovery_window_days != 0 and not 7 <= self.secret_recovery_window_days <= 30:
+            raise ValueError(
+                f"secret_recovery_window_days {self.secret_recovery_window_days} is invalid; "
+                "allowed: 0 or 7-30"
+            )
+        if self.log_retention_days not in _LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"log_retention_days {self.log_retention_days} is invalid; allowed: "
+                f"{', '.join(str(d) for d in _LOG_RETENTION_DAYS)}"
+            )
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", self.global_replication_group_id_suffix):
+            raise ValueError(
+                f"global_replication_group_id_suffix {self.global_replication_group_id_suffix!r} is invalid; "
+                "allowed: 1-40 lowercase letters, digits and hyphens, starting with a letter"
+            )
+        if role is GlobalDatastoreRole.SECONDARY:
+            if self.global_replication_group_id is None:
+                raise ValueError(
+                    "global_replication_group_id is None; a Global Datastore secondary needs the "
+                    "primary's global replication group id"
+                )
+            if self.secret_replica_regions:
+                raise ValueError(
+                    "secret_replica_regions is set on a secondary; allowed only on the primary, "
+                    "which owns the AUTH-token secret"
+                )
+        else:
+            if self.kms_key_arn is None:
+                raise ValueError(
+                    f"kms_key_arn is None for global_datastore_role {role.value!r}; a CMK ARN is required "
+                    "for at-rest encryption (only a secondary inherits it)"
+                )
+            if self.global_replication_group_id is not None:
+                raise ValueError(
+                    f"global_replication_group_id is set for global_datastore_role {role.value!r}; "
+                    "allowed only for a secondary"
+                )
+            if self.auth_token_secret_arn is not None:
+                raise ValueError(
+                    f"auth_token_secret_arn is set for global_datastore_role {role.value!r}; allowed only "
+                    "for a secondary (the others create their own secret)"
+                )
+        for label in self.allowed_security_groups:
+            _check_label(label)
+
+
+def _check_label(label: str) -> None:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", label):
+        raise ValueError(
+            f"security group label {label!r} is invalid; allowed: 1-40 lowercase letters, digits and hyphens"
+        )
+
+
+class CacheLayer(pulumi.ComponentResource):
+    """ElastiCache replication group with its network, parameters, AUTH token and Global Datastore role."""
+
+    primary_endpoint: pulumi.Output[str]
+    """Primary (writer) endpoint address."""
+    reader_endpoint: pulumi.Output[str]
+    """Reader endpoint address (load-balanced over replicas)."""
+    port: pulumi.Output[int]
+    """Port clients connect to (TLS required)."""
+    auth_token_secret_arn: pulumi.Output[str | None]
+    """ARN of the Secrets Manager secret holding the AUTH token (the passed-through ARN for a
+    secondary, None if none was given)."""
+    security_group_id: pulumi.Output[str]
+    """Security group of the cache nodes."""
+    replication_group_id: pulumi.Output[str]
+    """Id of the replication group."""
+    global_replication_group_id: pulumi.Output[str | None]
+    """Id of the global group: created here for the primary, the given id for a secondary, None otherwise."""
+    member_cluster_ids: list[pulumi.Output[str]]
+    """Member cache cluster ids (``<group>-001`` ...), one per node, known-length for per-node alarms."""
+
+    def __init__(self, name: str, args: CacheLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("commerce:db:CacheLayer", name, None, opts)
+        self._name = name
+        self._args = args
+        raise NotImplementedError("CacheLayer body lands in the next commit")
+
+    def allow_from(self, label: str, source_security_group_id: pulumi.Input[str]) -> pulumi.Resource:
+        """Allow TCP on the cache port from security group ``source_security_group_id``.
+
+        ``label`` (lowercase, hyphens) names the rule ``<name>-from-<label>``. Returns the
+        ``aws.vpc.SecurityGroupIngressRule``.
+        """
+        raise NotImplementedError
