@@ -17,9 +17,11 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
 
 REDIS_PORT = 6379
 """Port the replication group listens on (the ElastiCache default)."""
@@ -197,6 +199,10 @@ class CacheLayerArgs:
     """Let ElastiCache apply minor engine upgrades in the maintenance window. Default: True."""
     auth_token_length: int = 64
     """Length of the generated AUTH token (16-128). Default: 64."""
+    auth_token_use_special: bool = False
+    """Include special characters in the token, drawn only from ElastiCache's allowed set
+    ``!&#$^<>-``. Off by default: 64 alphanumerics already carry ~380 bits, and ``#``/``&`` break
+    naive ``redis://`` URLs. Default: False."""
     auth_token_update_strategy: Literal["ROTATE", "SET", "DELETE"] = "ROTATE"
     """How a changed token is applied. ``ROTATE`` keeps the old token valid next to the new one
     until the next ``SET`` so clients can roll over without an outage; pulumi-aws v7 has no default
@@ -379,13 +385,239 @@ class CacheLayer(pulumi.ComponentResource):
     def __init__(self, name: str, args: CacheLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("commerce:db:CacheLayer", name, None, opts)
         self._name = name
-        self._args = args
-        raise NotImplementedError("CacheLayer body lands in the next commit")
+        self._port = args.port
+        self._rule_labels: set[str] = set()
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {**args.tags, "component": "CacheLayer"}
+        role = args.global_datastore_role
+        secondary = role is GlobalDatastoreRole.SECONDARY
 
-    def allow_from(self, label: str, source_security_group_id: pulumi.Input[str]) -> pulumi.Resource:
+        subnets = aws.elasticache.SubnetGroup(
+            f"{name}-subnets",
+            description=f"{args.description} subnets",
+            subnet_ids=args.subnet_ids,
+            tags=tags,
+            opts=child,
+        )
+        # No inline rules: ingress comes only from allow_from() (named SGs, never CIDRs), and the
+        # provider drops AWS's default allow-all egress, which cache nodes do not need.
+        self._sg = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description=f"{args.description}: port {args.port} from allowed security groups only",
+            vpc_id=args.vpc_id,
+            tags={**tags, "Name": f"{name}-sg"},
+            opts=child,
+        )
+        self.security_group_id = self._sg.id
+
+        log_configs: list[aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs] = []
+        if args.log_delivery:
+            for log_type in ("slow-log", "engine-log"):
+                group = aws.cloudwatch.LogGroup(
+                    f"{name}-{log_type}",
+                    name=f"/aws/elasticache/{name}/{log_type}",
+                    retention_in_days=args.log_retention_days,
+                    kms_key_id=args.kms_key_arn,
+                    tags=tags,
+                    opts=child,
+                )
+                log_configs.append(
+                    aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
+                        destination=group.name,
+                        destination_type="cloudwatch-logs",
+                        log_format="json",
+                        log_type=log_type,
+                    )
+                )
+
+        common: dict[str, Any] = {
+            "description": args.description,
+            "subnet_group_name": subnets.name,
+            "security_group_ids": [self._sg.id],
+            "num_cache_clusters": args.num_cache_clusters,
+            # Secondaries inherit these from the global group, but need >= 2 nodes for them; setting
+            # them explicitly keeps every member Multi-AZ with automatic failover.
+            "multi_az_enabled": True,
+            "automatic_failover_enabled": True,
+            "snapshot_retention_limit": args.snapshot_retention_limit,
+            "snapshot_window": args.snapshot_window,
+            "maintenance_window": args.maintenance_window,
+            "apply_immediately": args.apply_immediately,
+            "log_delivery_configurations": log_configs or None,
+            "tags": tags,
+        }
+
+        self.global_replication_group_id: pulumi.Output[str | None]
+        if secondary:
+            # Engine, version, node type, parameter group, encryption and AUTH token all come from
+            # the global group; AWS answers InvalidParameterCombination if any is sent. Engine
+            # upgrades (and so auto minor upgrades) are driven through the global group too.
+            group = aws.elasticache.ReplicationGroup(
+                f"{name}-rg",
+                global_replication_group_id=args.global_replication_group_id,
+                **common,
+                opts=child,
+            )
+            self.auth_token_secret_arn = pulumi.Output.from_input(args.auth_token_secret_arn)
+            self.global_replication_group_id = pulumi.Output.from_input(args.global_replication_group_id)
+        else:
+            params = aws.elasticache.ParameterGroup(
+                f"{name}-params",
+                family=parameter_group_family(args.engine, args.engine_version),
+                description=f"{args.description} parameters",
+                parameters=[
+                    aws.elasticache.ParameterGroupParameterArgs(name=k, value=v)
+                    for k, v in _parameters(args).items()
+                ],
+                tags=tags,
+                # Auto-named, so a family change creates the new group before the old is deleted.
+                opts=child,
+            )
+            token = random.RandomPassword(
+                f"{name}-auth-token",
+                length=args.auth_token_length,
+                special=args.auth_token_use_special,
+                override_special=AUTH_TOKEN_SPECIALS,
+                min_special=1 if args.auth_token_use_special else 0,
+                opts=child,
+            )
+            group = aws.elasticache.ReplicationGroup(
+                f"{name}-rg",
+                engine=args.engine,
+                engine_version=args.engine_version,
+                node_type=args.node_type,
+                port=args.port,
+                parameter_group_name=params.name,
+                at_rest_encryption_enabled=True,
+                kms_key_id=args.kms_key_arn,
+                auto_minor_version_upgrade=args.auto_minor_version_upgrade,
+                transit_encryption_enabled=True,
+                # "required" rejects plaintext clients; the mode exists from Redis OSS 7 / Valkey.
+                transit_encryption_mode="required" if _supports_transit_mode(args) else None,
+                auth_token=token.result,
+                # pulumi-aws v7 has no default; ROTATE keeps the old token valid during a change.
+                auth_token_update_strategy=args.auth_token_update_strategy,
+                **common,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    additional_secret_outputs=["authToken"],
+                    # In a Global Datastore the global group owns the engine version (upgrades go
+                    # through it), so the member must not fight it with its own value.
+                    ignore_changes=["engineVersion"] if role is GlobalDatastoreRole.PRIMARY else None,
+                ),
+            )
+            secret = aws.secretsmanager.Secret(
+                f"{name}-auth-token",
+                description=f"AUTH token of ElastiCache group {name} (JSON: auth_token, endpoints, port)",
+                kms_key_id=args.kms_key_arn,
+                recovery_window_in_days=args.secret_recovery_window_days,
+                replicas=[
+                    aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=key)
+                    for region, key in sorted(args.secret_replica_regions.items())
+                ]
+                or None,
+                tags=tags,
+                opts=child,
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-auth-token",
+                secret_id=secret.id,
+                # Secret as a whole (the token inside already is): never plain in state or previews.
+                secret_string=_secret_json(
+                    {
+                        "auth_token": token.result,
+                        "primary_endpoint": group.primary_endpoint_address,
+                        "reader_endpoint": group.reader_endpoint_address,
+                        "port": args.port,
+                        "tls": True,
+                    }
+                ),
+                opts=child,
+            )
+            self.auth_token_secret_arn = secret.arn
+            if role is GlobalDatastoreRole.PRIMARY:
+                global_group = aws.elasticache.GlobalReplicationGroup(
+                    f"{name}-global",
+                    global_replication_group_id_suffix=args.global_replication_group_id_suffix,
+                    global_replication_group_description=f"{args.description} (Global Datastore)",
+                    primary_replication_group_id=group.id,
+                    automatic_failover_enabled=True,
+                    # No parameter_group_name / engine_version here: the global group inherits
+                    # them from the primary, and setting them outside a major upgrade fails.
+                    opts=child,
+                )
+                self.global_replication_group_id = global_group.global_replication_group_id
+            else:
+                self.global_replication_group_id = pulumi.Output.from_input(None)
+
+        self.replication_group = group
+        self.replication_group_id = group.id
+        self.primary_endpoint = group.primary_endpoint_address
+        self.reader_endpoint = group.reader_endpoint_address
+        self.port = group.port.apply(lambda p: int(p) if p is not None else args.port)
+        # ElastiCache names members <group>-001, -002 ...; a known-length list lets callers create
+        # one alarm per node at plan time.
+        self.member_cluster_ids = [
+            group.id.apply(lambda gid, n=n: f"{gid}-{n:03d}") for n in range(1, args.num_cache_clusters + 1)
+        ]
+        for label, sg_id in args.allowed_security_groups.items():
+            self.allow_from(label, sg_id)
+
+        self.register_outputs(
+            {
+                "primary_endpoint": self.primary_endpoint,
+                "reader_endpoint": self.reader_endpoint,
+                "port": self.port,
+                "auth_token_secret_arn": self.auth_token_secret_arn,
+                "security_group_id": self.security_group_id,
+                "replication_group_id": self.replication_group_id,
+                "global_replication_group_id": self.global_replication_group_id,
+                "member_cluster_ids": self.member_cluster_ids,
+            }
+        )
+
+    def allow_from(
+        self, label: str, source_security_group_id: pulumi.Input[str]
+    ) -> aws.vpc.SecurityGroupIngressRule:
         """Allow TCP on the cache port from security group ``source_security_group_id``.
 
-        ``label`` (lowercase, hyphens) names the rule ``<name>-from-<label>``. Returns the
-        ``aws.vpc.SecurityGroupIngressRule``.
+        ``label`` (1-40 lowercase letters, digits, hyphens; unique per component) names the rule
+        ``<name>-from-<label>``. Only security-group sources exist: there is no CIDR variant, so
+        the cache is never opened to an address range (let alone 0.0.0.0/0).
         """
-        raise NotImplementedError
+        _check_label(label)
+        if label in self._rule_labels:
+            raise ValueError(
+                f"security group label {label!r} is already used on {self._name}; labels must be unique"
+            )
+        self._rule_labels.add(label)
+        return aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-from-{label}",
+            security_group_id=self._sg.id,
+            referenced_security_group_id=source_security_group_id,
+            ip_protocol="tcp",
+            from_port=self._port,
+            to_port=self._port,
+            description=f"cache port from {label}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def _parameters(args: CacheLayerArgs) -> dict[str, str]:
+    """Parameter-group settings: defaults first, then ``extra_parameters``."""
+    return {
+        "maxmemory-policy": args.maxmemory_policy,
+        # Keyspace notifications cost engine CPU on every write; nothing here subscribes to them.
+        "notify-keyspace-events": "",
+        **args.extra_parameters,
+    }
+
+
+def _secret_json(value: dict[str, Any]) -> pulumi.Output[str]:
+    """JSON text of ``value`` as a Pulumi secret."""
+    text: Any = pulumi.Output.json_dumps(value)
+    return pulumi.Output.secret(text)
+
+
+def _supports_transit_mode(args: CacheLayerArgs) -> bool:
+    return args.engine == "valkey" or int(args.engine_version.split(".", 1)[0]) >= 7
