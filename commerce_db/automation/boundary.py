@@ -1,0 +1,115 @@
+"""The one module that talks to ``pulumi.automation`` (and so needs the Pulumi CLI).
+
+Everything else in :mod:`commerce_db.automation` is pure and works against the
+:class:`StackHandle` protocol below; tests inject their own handle through the
+``opener`` parameter of the operations, and the real one is :func:`open_stack`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from commerce_db.automation import errors
+from commerce_db.automation.settings import StackSettings
+
+Program = Callable[[], None]
+
+
+class StackHandle(Protocol):
+    """The subset of ``pulumi.automation.Stack`` the operations use (same signatures, keyword args)."""
+
+    def preview(self, **kwargs: Any) -> Any: ...
+    def up(self, **kwargs: Any) -> Any: ...
+    def refresh(self, **kwargs: Any) -> Any: ...
+    def destroy(self, **kwargs: Any) -> Any: ...
+    def outputs(self) -> Mapping[str, Any]: ...
+
+
+class StackOpener(Protocol):
+    """Returns a ready :class:`StackHandle` (config already set) for ``settings``."""
+
+    def __call__(self, settings: StackSettings, program: Program, *, create: bool) -> StackHandle: ...
+
+
+def require_pulumi_cli(which: Callable[[str], str | None] = shutil.which) -> str:
+    """Path of the ``pulumi`` binary, or :class:`~errors.PulumiCliNotFoundError`."""
+    path = which("pulumi")
+    if not path:
+        raise errors.PulumiCliNotFoundError()
+    return path
+
+
+def _noop_program() -> None:
+    """Inline program used when only reading a stack (outputs); never run by ``pulumi``."""
+
+
+def open_stack(
+    settings: StackSettings,
+    program: Program = _noop_program,
+    *,
+    create: bool = True,
+    work_dir: Path | None = None,
+    env_vars: Mapping[str, str] | None = None,
+) -> StackHandle:
+    """Select (or, with ``create``, create) ``settings.stack`` with ``program`` inline and set its config.
+
+    The workspace is a temporary directory (or ``work_dir``) holding only project settings,
+    so setting config never rewrites the repo's committed ``Pulumi.<stack>.yaml``.
+    The backend is whatever the environment selects (``PULUMI_BACKEND_URL`` / ``pulumi login``).
+    """
+    require_pulumi_cli()
+    from pulumi import automation as auto
+
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(work_dir) if work_dir else None,
+        env_vars=dict(env_vars) if env_vars else None,
+        project_settings=auto.ProjectSettings(name=settings.project, runtime="python"),
+    )
+    with translate_pulumi_errors("select", settings.stack):
+        if create:
+            stack = auto.create_or_select_stack(
+                settings.stack, project_name=settings.project, program=program, opts=opts
+            )
+            config = {k: auto.ConfigValue(value=v, secret=s) for k, (v, s) in settings.config_map().items()}
+            if config:
+                stack.set_all_config(config)
+        else:
+            stack = auto.select_stack(
+                settings.stack, project_name=settings.project, program=program, opts=opts
+            )
+    # pulumi's Stack has the full keyword signatures; the protocol only promises keyword calls.
+    return cast(StackHandle, stack)
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(kept[-lines:]) or "(no output)"
+
+
+@contextlib.contextmanager
+def translate_pulumi_errors(operation: str, stack: str) -> Iterator[None]:
+    """Re-raise ``pulumi.automation`` errors as this package's typed errors."""
+    from pulumi.automation import errors as auto_errors
+
+    try:
+        yield
+    except auto_errors.StackNotFoundError as exc:
+        raise errors.StackNotFoundError(
+            f"stack {stack!r} does not exist in the current backend (run `pulumi stack init {stack}` "
+            "or let the operation create it)"
+        ) from exc
+    except auto_errors.ConcurrentUpdateError as exc:
+        raise errors.ConcurrentUpdateError(
+            f"stack {stack!r} is locked by another update; wait for it or run `pulumi cancel` if it is stale"
+        ) from exc
+    except auto_errors.CommandError as exc:
+        raise errors.OperationFailedError(operation, stack, _tail(str(exc))) from exc
+    except FileNotFoundError as exc:
+        # LocalWorkspace runs `pulumi version` via subprocess; a vanished binary lands here.
+        if "pulumi" in str(exc):
+            raise errors.PulumiCliNotFoundError() from exc
+        raise

@@ -1,0 +1,194 @@
+"""Typed Automation API operations on a named stack: preview, up, refresh, destroy, outputs.
+
+Each operation: resolves :class:`StackSettings` (from the repo's stack file when given a
+name), validates the config offline (same ``load_stack_config`` the program uses, so a bad
+value fails before the backend is touched), opens the stack through the CLI boundary with
+the program inline, streams :mod:`~commerce_db.automation.events` records to ``on_event``,
+and returns an :class:`OperationResult`. ``opener`` is the seam tests use to inject a fake
+stack handle; by default it is :func:`~commerce_db.automation.boundary.open_stack`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from commerce_db.automation.boundary import (
+    Program,
+    StackHandle,
+    StackOpener,
+    _noop_program,
+    open_stack,
+    translate_pulumi_errors,
+)
+from commerce_db.automation.errors import SettingsError
+from commerce_db.automation.events import OutputLine, ProgressCallback, safe_callback, translate_engine_event
+from commerce_db.automation.results import Operation, OperationResult, StackOutput, build_result, mask_outputs
+from commerce_db.automation.settings import StackSettings, load_stack_settings
+from commerce_db.automation.validate import check_stack_config
+
+StackRef = StackSettings | str
+"""A stack: ready settings, or a name whose ``Pulumi.<name>.yaml`` in the repo is loaded."""
+
+Validator = Callable[[StackSettings], object]
+Clock = Callable[[], float]
+
+
+def default_program() -> Program:
+    """The project's own Pulumi program (``components.program.run``), imported on first use."""
+    from components.program import run
+
+    return run
+
+
+def resolve_settings(stack: StackRef) -> StackSettings:
+    """``stack`` as :class:`StackSettings` (a name loads the repo's ``Pulumi.<name>.yaml``)."""
+    return stack if isinstance(stack, StackSettings) else load_stack_settings(stack)
+
+
+def _run(
+    operation: Operation,
+    stack: StackRef,
+    *,
+    on_event: ProgressCallback | None,
+    program: Program | None,
+    opener: StackOpener | None,
+    validate: Validator | None,
+    clock: Clock,
+    message: str | None,
+    create: bool,
+    extra: Mapping[str, Any],
+) -> OperationResult:
+    settings = resolve_settings(stack)
+    if validate is not None:
+        validate(settings)
+    deliver = safe_callback(on_event)
+
+    def on_output(line: str) -> None:
+        deliver(OutputLine(line))
+
+    def on_engine_event(raw: Any) -> None:
+        event = translate_engine_event(raw)
+        if event is not None:
+            deliver(event)
+
+    kwargs: dict[str, Any] = {"on_output": on_output, "on_event": on_engine_event, **extra}
+    if message is not None:
+        kwargs["message"] = message
+    handle: StackHandle = (opener or open_stack)(settings, program or default_program(), create=create)
+    started = clock()
+    with translate_pulumi_errors(operation, settings.stack):
+        raw = getattr(handle, operation)(**kwargs)
+    return build_result(operation, settings.stack, raw, duration_seconds=clock() - started, message=message)
+
+
+def preview(
+    stack: StackRef,
+    *,
+    on_event: ProgressCallback | None = None,
+    program: Program | None = None,
+    opener: StackOpener | None = None,
+    validate: Validator | None = check_stack_config,
+    clock: Clock = time.monotonic,
+    message: str | None = None,
+    diff: bool = False,
+    policy_packs: list[str] | None = None,
+) -> OperationResult:
+    """Dry-run ``stack``: the changes ``up`` would make. Creates the stack in the backend if missing.
+
+    ``diff`` (default False) asks Pulumi for detailed property diffs in the output lines;
+    ``policy_packs`` (default none) are paths passed as ``--policy-pack``.
+    """
+    extra: dict[str, Any] = {"diff": diff}
+    if policy_packs:
+        extra["policy_packs"] = list(policy_packs)
+    return _run(
+        "preview", stack, on_event=on_event, program=program, opener=opener, validate=validate,
+        clock=clock, message=message, create=True, extra=extra,
+    )  # fmt: skip
+
+
+def up(
+    stack: StackRef,
+    *,
+    on_event: ProgressCallback | None = None,
+    program: Program | None = None,
+    opener: StackOpener | None = None,
+    validate: Validator | None = check_stack_config,
+    clock: Clock = time.monotonic,
+    message: str | None = None,
+    expect_no_changes: bool = False,
+    policy_packs: list[str] | None = None,
+) -> OperationResult:
+    """Create or update ``stack``'s resources; the result carries the stack outputs, secrets masked.
+
+    ``expect_no_changes`` (default False) makes Pulumi fail the update if anything would change
+    (a drift gate for CI).
+    """
+    extra: dict[str, Any] = {"show_secrets": False}
+    if expect_no_changes:
+        extra["expect_no_changes"] = True
+    if policy_packs:
+        extra["policy_packs"] = list(policy_packs)
+    return _run(
+        "up", stack, on_event=on_event, program=program, opener=opener, validate=validate,
+        clock=clock, message=message, create=True, extra=extra,
+    )  # fmt: skip
+
+
+def refresh(
+    stack: StackRef,
+    *,
+    on_event: ProgressCallback | None = None,
+    program: Program | None = None,
+    opener: StackOpener | None = None,
+    validate: Validator | None = check_stack_config,
+    clock: Clock = time.monotonic,
+    message: str | None = None,
+) -> OperationResult:
+    """Reconcile ``stack``'s state with what exists in AWS (the stack must already exist)."""
+    return _run(
+        "refresh", stack, on_event=on_event, program=program, opener=opener, validate=validate,
+        clock=clock, message=message, create=False, extra={"show_secrets": False},
+    )  # fmt: skip
+
+
+def destroy(
+    stack: StackRef,
+    *,
+    confirm_stack: str,
+    on_event: ProgressCallback | None = None,
+    program: Program | None = None,
+    opener: StackOpener | None = None,
+    validate: Validator | None = None,
+    clock: Clock = time.monotonic,
+    message: str | None = None,
+) -> OperationResult:
+    """Delete every resource of ``stack``; ``confirm_stack`` must repeat the stack name.
+
+    Why the confirmation: a typo'd stack name in a tool must not tear down a database tier.
+    Prod resources additionally carry deletion protection, so AWS refuses until it is lifted.
+    Config is not validated (default ``validate=None``) so a stack whose config no longer
+    loads can still be destroyed.
+    """
+    settings = resolve_settings(stack)
+    if confirm_stack != settings.stack:
+        raise SettingsError(
+            f"destroy of stack {settings.stack!r} needs confirm_stack={settings.stack!r} "
+            f"(got {confirm_stack!r}); nothing was changed",
+            key="confirm_stack",
+        )
+    return _run(
+        "destroy", settings, on_event=on_event, program=program, opener=opener, validate=validate,
+        clock=clock, message=message, create=False, extra={"show_secrets": False},
+    )  # fmt: skip
+
+
+def outputs(stack: StackRef, *, opener: StackOpener | None = None) -> Mapping[str, StackOutput]:
+    """Current outputs of ``stack`` (secret values masked as ``"[secret]"``); runs no program."""
+    settings = resolve_settings(stack)
+    handle = (opener or open_stack)(settings, _noop_program, create=False)
+    with translate_pulumi_errors("stack output", settings.stack):
+        raw = handle.outputs()
+    return mask_outputs(raw)

@@ -1,0 +1,176 @@
+"""Typed stack settings: what the Automation API sets as config before an operation.
+
+A :class:`StackSettings` is built from the repo's ``Pulumi.<stack>.yaml`` plus per-run
+overrides and secrets, so internal tools drive exactly the config a platform engineer
+would get from ``pulumi up`` in the repo, without editing the committed file.
+Pure module: no Pulumi CLI, no network.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from commerce_db.automation.errors import SettingsError
+
+PROJECT = "commerce-db"
+"""Pulumi project name and config namespace (contract)."""
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""Directory holding ``Pulumi.yaml`` and the ``Pulumi.<stack>.yaml`` files."""
+
+_STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def qualify(key: str, project: str = PROJECT) -> str:
+    """``"primaryRegion"`` -> ``"commerce-db:primaryRegion"``; qualified keys pass through."""
+    key = key.strip()
+    if not key or key.startswith(":") or key.endswith(":"):
+        raise SettingsError(f"config key {key!r} is empty or malformed; use NAME or NAMESPACE:NAME", key=key)
+    return key if ":" in key else f"{project}:{key}"
+
+
+def encode_config_value(value: Any) -> str:
+    """Config values as the Pulumi CLI stores them: strings as-is, everything else JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything an Automation API operation needs to know about one stack.
+
+    ``config`` holds plain values (structured values allowed, keys fully qualified);
+    ``secrets`` holds values set as *secret* config (never shown by ``repr``/``describe``).
+    """
+
+    stack: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    project: str = PROJECT
+
+    def __post_init__(self) -> None:
+        if not _STACK_NAME.match(self.stack):
+            raise SettingsError(
+                f"stack name {self.stack!r} is invalid; use letters, digits, '-', '_' or '.'", key=None
+            )
+        overlap = sorted(set(self.config) & set(self.secrets))
+        if overlap:
+            raise SettingsError(
+                f"config key {overlap[0]!r} is set both as plain and as secret", key=overlap[0]
+            )
+        # Freeze the mappings so a settings object can be shared between threads/operations.
+        object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+        object.__setattr__(self, "secrets", MappingProxyType(dict(self.secrets)))
+
+    def config_map(self) -> dict[str, tuple[str, bool]]:
+        """Fully qualified key -> (encoded value, is_secret), ready for ``set_all_config``."""
+        out = {k: (encode_config_value(v), False) for k, v in self.config.items()}
+        out.update({k: (v, True) for k, v in self.secrets.items()})
+        return out
+
+    def with_overrides(
+        self, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None
+    ) -> StackSettings:
+        """A copy with ``overrides`` (plain) and ``secrets`` applied; keys may be unqualified."""
+        config = dict(self.config)
+        secret_map = dict(self.secrets)
+        for key, value in (overrides or {}).items():
+            qkey = qualify(key, self.project)
+            secret_map.pop(qkey, None)
+            config[qkey] = value
+        for key, value in (secrets or {}).items():
+            qkey = qualify(key, self.project)
+            if not isinstance(value, str) or not value:
+                raise SettingsError(f"secret config {qkey!r} must be a non-empty string", key=qkey)
+            config.pop(qkey, None)
+            secret_map[qkey] = value
+        return StackSettings(stack=self.stack, config=config, secrets=secret_map, project=self.project)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe view: plain config in full, secret keys listed with a masked value."""
+        return {
+            "stack": self.stack,
+            "project": self.project,
+            "config": dict(self.config),
+            "secrets": {k: "[secret]" for k in sorted(self.secrets)},
+        }
+
+
+def stack_file(stack: str, project_dir: Path | None = None) -> Path:
+    """Path of ``Pulumi.<stack>.yaml`` in ``project_dir`` (default: the repo root)."""
+    return (project_dir or REPO_ROOT) / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks(project_dir: Path | None = None) -> list[str]:
+    """Stack names that have a ``Pulumi.<stack>.yaml`` in ``project_dir``."""
+    root = project_dir or REPO_ROOT
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def read_stack_yaml(stack: str, project_dir: Path | None = None) -> dict[str, Any]:
+    """The parsed ``Pulumi.<stack>.yaml`` document (a mapping, possibly without ``config``)."""
+    path = stack_file(stack, project_dir)
+    if not path.is_file():
+        known = ", ".join(available_stacks(project_dir)) or "none"
+        raise SettingsError(f"unknown stack {stack!r}: {path} does not exist (stacks here: {known})")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path.name} is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise SettingsError(f"{path.name} must be a YAML mapping with a 'config:' section")
+    return doc
+
+
+def load_stack_settings(
+    stack: str,
+    *,
+    project_dir: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    project: str = PROJECT,
+) -> StackSettings:
+    """Build :class:`StackSettings` from ``Pulumi.<stack>.yaml`` + ``overrides`` + ``secrets``.
+
+    Values the file stores encrypted (``{secure: ...}``) can only be decrypted by the stack's
+    secrets provider, so each must be supplied in ``secrets`` (e.g. from a vault); a missing
+    one is a :class:`SettingsError` naming the key. ``project_dir`` defaults to the repo root.
+    """
+    doc = read_stack_yaml(stack, project_dir)
+    raw = doc.get("config") or {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"'config:' in Pulumi.{stack}.yaml must be a mapping", key="config")
+    supplied = {qualify(k, project) for k in (secrets or {})}
+    config: dict[str, Any] = {}
+    for key, value in raw.items():
+        qkey = qualify(str(key), project)
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            if qkey not in supplied:
+                raise SettingsError(
+                    f"config {qkey!r} is encrypted in Pulumi.{stack}.yaml; pass its value as a secret "
+                    "(--secret-env KEY=ENVVAR on the CLI, secrets= in Python)",
+                    key=qkey,
+                )
+            continue
+        config[qkey] = value
+    base = StackSettings(stack=stack, config=config, project=project)
+    return base.with_overrides(overrides, secrets)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (key, value); VALUE is parsed as JSON when it is valid JSON, else kept as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SettingsError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed: Any = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip(), parsed

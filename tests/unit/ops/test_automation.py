@@ -1,0 +1,397 @@
+"""Automation API module: everything around the CLI boundary, with an injected stack handle.
+
+The stand-in is a test double for *our* boundary (``StackHandle``); it returns the real
+``pulumi.automation`` result/event classes, built the way the SDK builds them from the CLI's
+JSON, so translation is tested against the SDK's actual shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi import automation as auto
+from pulumi.automation import errors as auto_errors
+from pulumi.automation._cmd import CommandResult
+from pulumi.automation.events import EngineEvent
+
+from commerce_db import automation as cdb_auto
+from commerce_db.automation import boundary
+from commerce_db.automation.settings import load_stack_settings, parse_assignment
+
+SECRET = "s3cr3t-value-that-must-not-leak"
+
+
+# --------------------------------------------------------------------------- fixtures / doubles
+
+
+def _engine_events() -> list[EngineEvent]:
+    """A short but realistic event stream, as the CLI's JSON event log would produce it."""
+    urn = "urn:pulumi:staging::commerce-db::commerce:db:PostgresCluster$aws:rds/instance:Instance::pg-primary"
+    meta = {"op": "create", "urn": urn, "type": "aws:rds/instance:Instance", "provider": ""}
+    diag_info = {"message": "creating...\n", "severity": "info", "ephemeral": True}
+    diag_warn = {"message": "slow storage\n", "severity": "warning", "urn": urn}
+    policy = {
+        "message": "no public DB",
+        "policyName": "no-public-db",
+        "policyPackName": "commerce-db",
+        "enforcementLevel": "advisory",
+        "resourceUrn": urn,
+    }
+    summary = {"durationSeconds": 42, "resourceChanges": {"create": 3, "same": 10}}
+    bodies: list[tuple[str, dict[str, Any]]] = [
+        ("preludeEvent", {"config": {}}),
+        ("resourcePreEvent", {"metadata": meta}),
+        ("diagnosticEvent", diag_info),
+        ("diagnosticEvent", diag_warn),
+        ("resOutputsEvent", {"metadata": meta}),
+        ("policyEvent", policy),
+        ("summaryEvent", summary),
+    ]
+    raw = [{"sequence": i, "timestamp": i, kind: body} for i, (kind, body) in enumerate(bodies, 1)]
+    return [EngineEvent.from_json(r) for r in raw]
+
+
+def _summary(kind: str, changes: dict[str, int], result: str = "succeeded") -> auto.UpdateSummary:
+    return auto.UpdateSummary(
+        kind=kind, start_time=datetime(2026, 1, 1), message="", environment={}, config={},
+        result=result, end_time=datetime(2026, 1, 1), version=7,
+        resource_changes=changes,  # type: ignore[arg-type]  # the CLI's JSON has string keys
+    )  # fmt: skip
+
+
+class FakeStack:
+    """Stands in for ``pulumi.automation.Stack`` at our boundary; records every call."""
+
+    def __init__(self, *, fail_with: Exception | None = None) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail_with = fail_with
+
+    def _run(self, op: str, kwargs: dict[str, Any]) -> None:
+        self.calls.append((op, kwargs))
+        if self.fail_with is not None:
+            raise self.fail_with
+        kwargs["on_output"]("Updating (staging):\n")
+        for event in _engine_events():
+            kwargs["on_event"](event)
+
+    def preview(self, **kwargs: Any) -> Any:
+        self._run("preview", kwargs)
+        return auto.PreviewResult("out", "", change_summary={auto.OpType.CREATE: 3, auto.OpType.SAME: 10})
+
+    def up(self, **kwargs: Any) -> Any:
+        self._run("up", kwargs)
+        outputs = {
+            "writerEndpoint": auto.OutputValue("pg.proxy.example", secret=False),
+            "redisAuthToken": auto.OutputValue(SECRET, secret=True),
+        }
+        return auto.UpResult("out", "", _summary("update", {"create": 3, "same": 10}), outputs)
+
+    def refresh(self, **kwargs: Any) -> Any:
+        self._run("refresh", kwargs)
+        return auto.RefreshResult("out", "", _summary("refresh", {"update": 1, "same": 12}))
+
+    def destroy(self, **kwargs: Any) -> Any:
+        self._run("destroy", kwargs)
+        return auto.DestroyResult("out", "", _summary("destroy", {"delete": 13}))
+
+    def outputs(self) -> dict[str, Any]:
+        self.calls.append(("outputs", {}))
+        return {
+            "primaryRegion": auto.OutputValue("us-east-1", False),
+            "token": auto.OutputValue(SECRET, True),
+        }
+
+
+class RecordingOpener:
+    """A ``StackOpener`` handing out one FakeStack and remembering how it was asked."""
+
+    def __init__(self, stack: FakeStack | None = None) -> None:
+        self.stack = stack or FakeStack()
+        self.opened: list[tuple[cdb_auto.StackSettings, Any, bool]] = []
+
+    def __call__(self, settings: cdb_auto.StackSettings, program: Any, *, create: bool) -> FakeStack:
+        self.opened.append((settings, program, create))
+        return self.stack
+
+
+class Clock:
+    """Deterministic clock: each call advances by ``step`` seconds."""
+
+    def __init__(self, step: float = 2.5) -> None:
+        self.now, self.step = 100.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def _program() -> None:  # never run by the fake
+    raise AssertionError("the fake stack must not run the program")
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text("name: commerce-db\nruntime: python\n")
+    (tmp_path / "Pulumi.staging.yaml").write_text(
+        "config:\n"
+        "  aws:region: us-east-1\n"
+        "  commerce-db:primaryRegion: us-east-1\n"
+        "  commerce-db:replicaRegions:\n"
+        "    - us-west-2\n"
+        "  commerce-db:backup:\n"
+        "    retentionDays: 7\n"
+        "  commerce-db:alertWebhook:\n"
+        "    secure: v1:abcdef==\n"
+    )
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  commerce-db:primaryRegion: us-east-1\n")
+    return tmp_path
+
+
+@pytest.fixture
+def settings() -> cdb_auto.StackSettings:
+    return cdb_auto.StackSettings(
+        stack="staging",
+        config={"aws:region": "us-east-1", "commerce-db:replicaRegions": ["us-west-2"]},
+        secrets={"commerce-db:alertWebhook": SECRET},
+    )
+
+
+def _run_kwargs(**extra: Any) -> dict[str, Any]:
+    return {"program": _program, "validate": None, "clock": Clock(), **extra}
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_settings_from_stack_file_qualify_keys_and_apply_overrides(project_dir: Path) -> None:
+    s = load_stack_settings(
+        "staging", project_dir=project_dir, overrides={"backup": {"retentionDays": 14}},
+        secrets={"alertWebhook": SECRET},
+    )  # fmt: skip
+    assert s.config["aws:region"] == "us-east-1"
+    assert s.config["commerce-db:replicaRegions"] == ["us-west-2"]
+    assert s.config["commerce-db:backup"] == {"retentionDays": 14}
+    assert s.secrets == {"commerce-db:alertWebhook": SECRET}
+    cmap = s.config_map()
+    assert cmap["commerce-db:backup"] == ('{"retentionDays": 14}', False)
+    assert cmap["commerce-db:replicaRegions"] == ('["us-west-2"]', False)
+    assert cmap["commerce-db:alertWebhook"] == (SECRET, True)
+
+
+def test_encrypted_value_without_secret_is_named(project_dir: Path) -> None:
+    with pytest.raises(cdb_auto.SettingsError) as err:
+        load_stack_settings("staging", project_dir=project_dir)
+    assert err.value.key == "commerce-db:alertWebhook"
+    assert "encrypted" in str(err.value) and "--secret-env" in str(err.value)
+
+
+def test_unknown_stack_lists_known_ones(project_dir: Path) -> None:
+    with pytest.raises(cdb_auto.SettingsError, match=r"unknown stack 'qa'.*prod, staging"):
+        load_stack_settings("qa", project_dir=project_dir)
+
+
+def test_secrets_never_in_repr_or_describe(settings: cdb_auto.StackSettings) -> None:
+    assert SECRET not in repr(settings)
+    assert SECRET not in json.dumps(settings.describe())
+    assert settings.describe()["secrets"] == {"commerce-db:alertWebhook": "[secret]"}
+
+
+def test_settings_are_immutable_and_reject_bad_input(settings: cdb_auto.StackSettings) -> None:
+    with pytest.raises(TypeError):
+        settings.config["aws:region"] = "eu-west-1"  # type: ignore[index]
+    with pytest.raises(cdb_auto.SettingsError, match="stack name"):
+        cdb_auto.StackSettings(stack="prod; rm -rf /")
+    with pytest.raises(cdb_auto.SettingsError, match="both as plain and as secret"):
+        cdb_auto.StackSettings(stack="s", config={"a:b": 1}, secrets={"a:b": "x"})
+    with pytest.raises(cdb_auto.SettingsError, match="non-empty string"):
+        settings.with_overrides(secrets={"x": ""})
+    # a secret override turns a plain key secret (and vice versa), never both
+    moved = settings.with_overrides(secrets={"aws:region": "eu-west-1"})
+    assert "aws:region" not in moved.config and moved.secrets["aws:region"] == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("a=1", ("a", 1)), ("a=true", ("a", True)), ("a=us-east-1", ("a", "us-east-1")),
+     ('b={"x": [1]}', ("b", {"x": [1]})), ("a=", ("a", ""))],
+)  # fmt: skip
+def test_parse_assignment(text: str, expected: tuple[str, Any]) -> None:
+    assert parse_assignment(text) == expected
+
+
+def test_parse_assignment_rejects_missing_equals() -> None:
+    with pytest.raises(cdb_auto.SettingsError, match="KEY=VALUE"):
+        parse_assignment("primaryRegion")
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def test_preview_streams_typed_events_and_returns_counts(settings: cdb_auto.StackSettings) -> None:
+    opener = RecordingOpener()
+    seen: list[cdb_auto.ProgressEvent] = []
+    result = cdb_auto.preview(settings, on_event=seen.append, opener=opener, **_run_kwargs())
+
+    assert [(s.stack, c) for s, _p, c in opener.opened] == [("staging", True)]
+    assert opener.opened[0][1] is _program
+    op, kwargs = opener.stack.calls[0]
+    assert op == "preview" and kwargs["diff"] is False and "message" not in kwargs
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds == ["OutputLine", "ResourceStep", "Diagnostic", "ResourceStep", "PolicyViolation", "Summary"]
+    pre, done = seen[1], seen[3]
+    assert isinstance(pre, cdb_auto.ResourceStep) and isinstance(done, cdb_auto.ResourceStep)
+    assert (pre.phase, pre.op, pre.type, pre.name) == (
+        "pre",
+        "create",
+        "aws:rds/instance:Instance",
+        "pg-primary",
+    )
+    assert done.phase == "done"
+    assert (
+        isinstance(seen[2], cdb_auto.Diagnostic) and seen[2].severity == "warning"
+    )  # ephemeral info dropped
+    assert isinstance(seen[-1], cdb_auto.Summary) and seen[-1].changes.create == 3
+    assert result.operation == "preview" and result.succeeded
+    assert (result.changes.create, result.changes.same, result.changes.changed) == (3, 10, 3)
+    assert result.duration_seconds == pytest.approx(2.5)
+    assert result.outputs == {} and result.version is None
+
+
+def test_up_masks_secret_outputs_everywhere(settings: cdb_auto.StackSettings) -> None:
+    opener = RecordingOpener()
+    result = cdb_auto.up(settings, opener=opener, message="release 42", **_run_kwargs())
+
+    _op, kwargs = opener.stack.calls[0]
+    assert kwargs["message"] == "release 42" and kwargs["show_secrets"] is False
+    assert "expect_no_changes" not in kwargs
+    assert result.outputs["writerEndpoint"] == cdb_auto.StackOutput("pg.proxy.example", False)
+    assert result.outputs["redisAuthToken"] == cdb_auto.StackOutput(cdb_auto.SECRET_MASK, True)
+    dumped = json.dumps(result.to_dict())
+    assert SECRET not in dumped and SECRET not in repr(result)
+    assert result.version == 7 and result.message == "release 42"
+    assert result.to_dict()["changes"] == {"create": 3, "update": 0, "delete": 0, "replace": 0, "same": 10}
+
+
+def test_up_expect_no_changes_and_policy_packs_are_passed(settings: cdb_auto.StackSettings) -> None:
+    opener = RecordingOpener()
+    cdb_auto.up(settings, opener=opener, expect_no_changes=True, policy_packs=["policy"], **_run_kwargs())
+    _op, kwargs = opener.stack.calls[0]
+    assert kwargs["expect_no_changes"] is True and kwargs["policy_packs"] == ["policy"]
+
+
+def test_refresh_selects_existing_stack(settings: cdb_auto.StackSettings) -> None:
+    opener = RecordingOpener()
+    result = cdb_auto.refresh(settings, opener=opener, **_run_kwargs())
+    assert opener.opened[0][2] is False  # never creates a stack just to refresh it
+    assert result.changes.update == 1 and result.version == 7
+
+
+def test_destroy_needs_the_stack_name_repeated(settings: cdb_auto.StackSettings) -> None:
+    opener = RecordingOpener()
+    with pytest.raises(cdb_auto.SettingsError, match="confirm_stack='staging'"):
+        cdb_auto.destroy(settings, confirm_stack="prod", opener=opener, **_run_kwargs())
+    assert opener.opened == [] and opener.stack.calls == []
+    result = cdb_auto.destroy(settings, confirm_stack="staging", opener=opener, **_run_kwargs())
+    assert result.changes.delete == 13 and opener.opened[0][2] is False
+
+
+def test_outputs_masks_secrets_and_runs_no_program(settings: cdb_auto.StackSettings) -> None:
+    opener = RecordingOpener()
+    outs = cdb_auto.outputs(settings, opener=opener)
+    assert outs["primaryRegion"].value == "us-east-1"
+    assert outs["token"] == cdb_auto.StackOutput("[secret]", True)
+    assert opener.opened[0][1] is boundary._noop_program and opener.opened[0][2] is False
+
+
+def test_failed_validation_touches_nothing(settings: cdb_auto.StackSettings) -> None:
+    opener = RecordingOpener()
+
+    def reject(_s: cdb_auto.StackSettings) -> None:
+        raise cdb_auto.SettingsError("invalid config commerce-db:backup.retentionDays = 40", key="backup")
+
+    with pytest.raises(cdb_auto.SettingsError, match="retentionDays"):
+        cdb_auto.up(settings, opener=opener, program=_program, validate=reject)
+    assert opener.opened == []
+
+
+def test_a_broken_progress_callback_does_not_abort_the_update(
+    settings: cdb_auto.StackSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode(_event: cdb_auto.ProgressEvent) -> None:
+        raise RuntimeError("UI crashed")
+
+    with caplog.at_level(logging.ERROR):
+        result = cdb_auto.up(settings, on_event=explode, opener=RecordingOpener(), **_run_kwargs())
+    assert result.succeeded
+    assert "progress callback failed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        ("error: [409] Conflict: Another update is currently in progress.", cdb_auto.ConcurrentUpdateError),
+        ("error: no stack named 'staging' found", cdb_auto.StackNotFoundError),
+        ("error: update failed\nRDS: InvalidParameterCombination", cdb_auto.OperationFailedError),
+    ],
+)
+def test_pulumi_errors_become_typed_errors(
+    settings: cdb_auto.StackSettings, stderr: str, expected: type[Exception]
+) -> None:
+    failure = auto_errors.create_command_error(CommandResult("", stderr, 255))
+    opener = RecordingOpener(FakeStack(fail_with=failure))
+    with pytest.raises(expected) as err:
+        cdb_auto.up(settings, opener=opener, **_run_kwargs())
+    if expected is cdb_auto.OperationFailedError:
+        assert "InvalidParameterCombination" in str(err.value)
+        assert err.value.operation == "up" and err.value.stack == "staging"  # type: ignore[attr-defined]
+
+
+def test_resource_changes_count_replacements_once() -> None:
+    changes = cdb_auto.ResourceChanges.from_op_map(
+        {auto.OpType.CREATE_REPLACEMENT: 2, auto.OpType.DELETE_REPLACED: 2, "replace": 0, "same": 4}
+    )
+    assert (changes.replace, changes.changed, changes.same) == (2, 2, 4)
+    assert "+-2 replace" in str(changes)
+
+
+def test_format_event_lines() -> None:
+    step = cdb_auto.ResourceStep("failed", "update", "urn:a::b::t::pg", "aws:rds/instance:Instance")
+    assert cdb_auto.format_event(step) == "ERR update   aws:rds/instance:Instance pg"
+    assert cdb_auto.format_event(cdb_auto.ResourceStep("pre", "same", "u::x", "t")) is None
+    assert cdb_auto.format_event(cdb_auto.OutputLine("hello\n")) == "hello"
+
+
+# --------------------------------------------------------------------------- CLI boundary
+
+
+def test_missing_cli_has_the_install_hint() -> None:
+    with pytest.raises(cdb_auto.PulumiCliNotFoundError) as err:
+        cdb_auto.require_pulumi_cli(which=lambda _name: None)
+    assert str(err.value) == "pulumi CLI not found on PATH; install from https://www.pulumi.com/docs/install/"
+    assert cdb_auto.require_pulumi_cli(which=lambda name: f"/opt/bin/{name}") == "/opt/bin/pulumi"
+
+
+@pytest.fixture
+def no_pulumi_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    yield
+
+
+def test_open_stack_without_cli_fails_clearly(
+    settings: cdb_auto.StackSettings, no_pulumi_on_path: None
+) -> None:
+    with pytest.raises(cdb_auto.PulumiCliNotFoundError, match=r"install from https://www\.pulumi\.com"):
+        cdb_auto.open_stack(settings, _program)
+
+
+def test_up_without_cli_fails_before_running_anything(
+    settings: cdb_auto.StackSettings, no_pulumi_on_path: None
+) -> None:
+    with pytest.raises(cdb_auto.PulumiCliNotFoundError):
+        cdb_auto.up(settings, program=_program, validate=None)
