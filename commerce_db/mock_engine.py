@@ -140,6 +140,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.setdefault("port", 6379)
         elif args.typ == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
             state.setdefault("globalReplicationGroupId", f"ldgnf-{name}")
+        elif args.typ == "aws:serverlessrepository/cloudFormationStack:CloudFormationStack":
+            state.setdefault(
+                "outputs", {"RotationLambdaARN": f"arn:aws:lambda:{region}:{_ACCOUNT}:function:{name}-rotation"}
+            )
         elif args.typ == "aws:kms/key:Key":
             state.setdefault("keyId", f"{name}-key-id")
         elif args.typ == "aws:s3/bucket:Bucket":
@@ -154,28 +158,27 @@ class RecordingMocks(pulumi.runtime.Mocks):
         state.setdefault("name", state.get("name") or name)
         return rid, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        # Pulumi's MockMonitor iterates the failures list, so it must be a list (not None).
         token = args.token
+        region = (
+            args.args.get("region")
+            or self.provider_regions.get(getattr(args, "provider", None) or "")
+            or self.default_region
+        )
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
-                "accountId": _ACCOUNT,
-                "arn": f"arn:aws:iam::{_ACCOUNT}:user/mock",
-                "userId": "mock",
-            }, None
+            return {"accountId": _ACCOUNT, "arn": f"arn:aws:iam::{_ACCOUNT}:user/mock", "userId": "mock"}, []
         if token == "aws:index/getRegion:getRegion":
-            region = args.args.get("region") or args.args.get("name") or "us-east-1"
-            return {"name": region, "region": region, "id": region}, None
+            region = args.args.get("name") or region
+            return {"name": region, "region": region, "id": region}, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            region = args.args.get("region") or "us-east-1"
             names = [f"{region}{s}" for s in "abc"]
-            return {"names": names, "zoneIds": names, "id": region}, None
+            return {"names": names, "zoneIds": names, "id": region}, []
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
-            return {
-                "json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})
-            }, None
-        return {}, None
+            return {"json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})}, []
+        return {}, []
 
 
 class RecordingMonitor(_mocks.MockMonitor):
