@@ -1,0 +1,1081 @@
+"""Typed stack configuration: parsed once, validated early, frozen.
+
+This is the only module that reads Pulumi config. :func:`load_stack_config` reads every
+key of the ``commerce-db`` namespace, checks it against the schema below (unknown keys are
+errors, so a typo never silently falls back to a default), applies environment-aware
+defaults and the AWS rules that would otherwise only fail at deploy time, and returns a
+frozen :class:`StackConfig`.
+
+Keys are camelCase, as Pulumi config usually is. Top-level scalar keys
+(``commerce-db:primaryRegion``) are strings on the wire; sections (``commerce-db:postgres``)
+are structured YAML objects. Every field below carries its config key, its documentation and
+its default in ``field(metadata=...)``; :func:`config_reference` turns that into the table in
+``docs/infrastructure.md``, so code and docs cannot drift apart.
+
+Errors are :class:`ConfigError` (a ``ValueError``) naming the key, the bad value and what is
+allowed, e.g. ``commerce-db:backup.retentionDays = 40: must be an integer from 1 to 35 ...``.
+"""
+
+# The schema is dataclass fields built by _key() (a dataclasses.field wrapper), which RUF009 cannot see.
+# ruff: noqa: RUF009
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import pulumi
+
+NAMESPACE = "commerce-db"
+"""Pulumi config namespace (= project name)."""
+
+# Commercial-partition regions only: every ARN this program builds uses the ``aws`` partition.
+KNOWN_REGIONS: frozenset[str] = frozenset(
+    {
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+        "ca-central-1", "ca-west-1", "mx-central-1", "sa-east-1",
+        "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2",
+        "eu-north-1", "eu-south-1", "eu-south-2",
+        "af-south-1", "il-central-1", "me-south-1", "me-central-1",
+        "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
+        "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+        "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+        "ap-southeast-5", "ap-southeast-7",
+    }
+)  # fmt: skip
+
+# Global Datastore: these node families, size large or above, nothing burstable (aws-infra-facts §2.13).
+GLOBAL_DATASTORE_FAMILIES: frozenset[str] = frozenset(
+    {"m5", "m6g", "m7g", "r5", "r6g", "r6gd", "r7g", "c7gn"}
+)
+_SMALLER_THAN_LARGE: frozenset[str] = frozenset({"nano", "micro", "small", "medium"})
+
+# ElastiCache AUTH token: printable, only these specials (aws-infra-facts §2.12).
+AUTH_TOKEN_SPECIALS = "!&#$^<>-"
+# RDS master password: printable ASCII except / " @ (and space).
+MASTER_PASSWORD_SPECIALS = "!#$%&*()_+-=[]{}<>:?"
+
+_MISSING = dataclasses.MISSING
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """Invalid stack configuration.
+
+    ``key`` is the offending key relative to the namespace (``"backup.retentionDays"``),
+    ``value`` the rejected value (never a secret: secret keys are reported as ``[secret]``),
+    ``allowed`` a short description of what would be accepted.
+    """
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        shown = (
+            "<unset>" if value is None else json.dumps(value) if not isinstance(value, str) else repr(value)
+        )
+        super().__init__(f"invalid config {NAMESPACE}:{key} = {shown}: {allowed}")
+
+
+def _key(
+    key: str,
+    doc: str,
+    default: Any = _MISSING,
+    *,
+    factory: Any = _MISSING,
+    env: Mapping[str, Any] | None = None,
+    choices: tuple[Any, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Any:
+    """A dataclass field that documents its config key, default and constraints."""
+    meta = {"key": key, "doc": doc, "env": env, "choices": choices, "min": minimum, "max": maximum}
+    if factory is not _MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_LOG_RETENTION_CHOICES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                          2557, 2922, 3288, 3653)  # fmt: skip
+
+Environment = Literal["prod", "staging"]
+EngineMode = Literal["rds", "aurora"]
+StorageType = Literal["gp3", "io2"]
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExistingVpc:
+    """An existing VPC and its private subnets in one region."""
+
+    vpc_id: str = _key("vpcId", "ID of an existing VPC (vpc-...).")
+    private_subnet_ids: tuple[str, ...] = _key(
+        "privateSubnetIds", "At least 2 private subnets in different AZs (subnet-...)."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    """Where the tier lives: existing VPCs per region, or VPCs this program creates."""
+
+    existing_vpcs: Mapping[str, ExistingVpc] = _key(
+        "existingVpcs",
+        "Region -> {vpcId, privateSubnetIds}. Regions listed use that VPC; other regions get a new "
+        "VPC with private subnets only (no internet gateway).",
+        factory=dict,
+    )
+    cidr_blocks: Mapping[str, str] = _key(
+        "cidrBlocks",
+        "Region -> CIDR for created VPCs. Unlisted regions get 10.(40+i).0.0/16 in stack region order, "
+        "so VPCs never overlap (peering stays possible).",
+        factory=dict,
+    )
+    az_count: int = _key(
+        "azCount", "Availability zones (one private subnet each) in created VPCs.", 3, minimum=2, maximum=6
+    )
+    interface_endpoints: bool | None = _key(
+        "interfaceEndpoints",
+        "Create Secrets Manager + KMS interface endpoints so the rotation Lambda reaches them from "
+        "private subnets. Default: on for created VPCs, off for existing ones (they may have them).",
+        None,
+    )
+    app_security_group_ids: Mapping[str, tuple[str, ...]] = _key(
+        "appSecurityGroupIds",
+        "Region -> application security groups allowed into RDS Proxy and Redis (never CIDRs).",
+        factory=dict,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostgresParameters:
+    """Tuned PostgreSQL parameters (the parameter group is built from these)."""
+
+    log_min_duration_statement_ms: int = _key(
+        "logMinDurationStatementMs", "Log statements slower than this (ms); -1 disables.", 500, minimum=-1
+    )
+    work_mem_kb: int = _key(
+        "workMemKb", "work_mem per sort/hash node (kB).", 16384, minimum=64, maximum=2097151
+    )
+    maintenance_work_mem_kb: int = _key(
+        "maintenanceWorkMemKb", "maintenance_work_mem (kB).", 524288, minimum=1024, maximum=2147483647
+    )
+    wal_buffers_pages: int = _key(
+        "walBuffersPages",
+        "wal_buffers in 8 kB pages (static: applied at reboot).",
+        2048,
+        minimum=8,
+        maximum=262143,
+    )
+    max_connections: int | None = _key(
+        "maxConnections",
+        "max_connections (static). Default: unset, i.e. AWS's LEAST(DBInstanceClassMemory/9531392, 5000). "
+        "Replicas get the same group, as hot standbys need >= the primary's value.",
+        None,
+        minimum=6,
+        maximum=262143,
+    )
+    random_page_cost: float = _key("randomPageCost", "random_page_cost (SSD storage).", 1.1, minimum=0.0)
+    idle_in_transaction_timeout_ms: int = _key(
+        "idleInTransactionSessionTimeoutMs",
+        "idle_in_transaction_session_timeout (ms); 0 disables.",
+        60000,
+        minimum=0,
+    )
+    extra: Mapping[str, str] = _key(
+        "extra",
+        "Further parameters, name -> value, applied with apply_method pending-reboot. Cannot override "
+        "rds.force_ssl or shared_preload_libraries.",
+        factory=dict,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuroraConfig:
+    """Aurora PostgreSQL variant (postgres.engineMode = aurora)."""
+
+    readers: int = _key("readers", "Reader instances besides the writer.", 1, minimum=0, maximum=15)
+    instance_class: str = _key(
+        "instanceClass", "Writer/reader class; db.serverless uses Serverless v2 scaling.", "db.serverless"
+    )
+    min_capacity_acu: float = _key(
+        "minCapacityAcu", "Serverless v2 minimum ACUs.", 0.5, minimum=0.0, maximum=256.0
+    )
+    max_capacity_acu: float = _key(
+        "maxCapacityAcu", "Serverless v2 maximum ACUs.", 16.0, minimum=1.0, maximum=256.0
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostgresConfig:
+    """The PostgreSQL tier: primary, replicas, storage, credentials, monitoring."""
+
+    engine_mode: EngineMode = _key(
+        "engineMode", "rds: RDS PostgreSQL instances; aurora: Aurora PostgreSQL cluster (PoC).", "rds",
+        choices=("rds", "aurora"),
+    )  # fmt: skip
+    engine_version: str = _key(
+        "engineVersion", "PostgreSQL version, major 16 or 17 (family postgres16/17 derived).", "16.6"
+    )
+    instance_class: str = _key("instanceClass", "Primary instance class.", "db.r7g.large")
+    replica_instance_class: str | None = _key(
+        "replicaInstanceClass", "Read replica class. Default: same as instanceClass.", None
+    )
+    in_region_replicas: int = _key(
+        "inRegionReplicas", "Read replicas in the primary region.", 1, minimum=0, maximum=5
+    )
+    cross_region_replicas: int = _key(
+        "crossRegionReplicas", "Read replicas in each replica region (RDS mode).", 1, minimum=0, maximum=5
+    )
+    multi_az: bool = _key(
+        "multiAz", "Multi-AZ primary (standby in another AZ). Required in prod.", True,
+        env={"prod": True, "staging": False},
+    )  # fmt: skip
+    storage_type: StorageType = _key(
+        "storageType", "gp3 or io2 (Provisioned IOPS).", "gp3", choices=("gp3", "io2")
+    )
+    allocated_storage_gib: int = _key(
+        "allocatedStorageGib", "Initial storage (GiB); io2 needs >= 100.", 100, minimum=20, maximum=65536
+    )
+    max_allocated_storage_gib: int = _key(
+        "maxAllocatedStorageGib", "Storage autoscaling ceiling (GiB); 0 disables autoscaling.", 1000,
+        minimum=0, maximum=65536,
+    )  # fmt: skip
+    iops: int | None = _key(
+        "iops",
+        "Provisioned IOPS. gp3 < 400 GiB: leave unset (fixed 3000). gp3 >= 400 GiB: 12000-64000 (default "
+        "12000). io2: required, 1000-256000 and at most 1000 IOPS per GiB.",
+        None,
+    )
+    storage_throughput_mibps: int | None = _key(
+        "storageThroughputMibps",
+        "gp3 >= 400 GiB only: 500-4000 MiBps (default 500), and throughput/IOPS <= 0.25. Not for io2.",
+        None,
+    )
+    db_name: str = _key("dbName", "Initial database name.", "commerce")
+    master_username: str = _key("masterUsername", "Master user name.", "commerce_admin")
+    port: int = _key("port", "Listener port.", 5432, minimum=1150, maximum=65535)
+    manage_master_user_password: bool = _key(
+        "manageMasterUserPassword",
+        "Let RDS manage the master password in Secrets Manager. AWS refuses read replicas of such a "
+        "source, so only allowed without replicas; the default generates a password into our own secret.",
+        False,
+    )
+    password_rotation_days: int = _key(
+        "passwordRotationDays", "Secrets Manager rotation schedule for the master secret.", 30,
+        minimum=1, maximum=1000,
+    )  # fmt: skip
+    rotation_lambda_arn: str | None = _key(
+        "rotationLambdaArn",
+        "Existing rotation Lambda (single-user PostgreSQL). Default: deploy AWS's "
+        "SecretsManagerRDSPostgreSQLRotationSingleUser from the Serverless Application Repository.",
+        None,
+    )
+    deletion_protection: bool = _key(
+        "deletionProtection", "Deletion protection + final snapshot. Required in prod.", True,
+        env={"prod": True, "staging": False},
+    )  # fmt: skip
+    backup_window: str = _key(
+        "backupWindow", "Daily automated-backup window (UTC, hh:mm-hh:mm).", "03:00-04:00"
+    )
+    maintenance_window: str = _key(
+        "maintenanceWindow", "Weekly maintenance window (UTC, ddd:hh:mm-ddd:hh:mm).", "sun:04:30-sun:05:30"
+    )
+    auto_minor_version_upgrade: bool = _key(
+        "autoMinorVersionUpgrade", "Apply minor versions in the window.", True
+    )
+    performance_insights_retention_days: int = _key(
+        "performanceInsightsRetentionDays", "7, or a multiple of 31 up to 731; advanced mode needs >= 465.",
+        7,
+        env={"prod": 465, "staging": 7},
+    )  # fmt: skip
+    database_insights_mode: Literal["standard", "advanced"] = _key(
+        "databaseInsightsMode", "CloudWatch Database Insights mode.", "standard",
+        choices=("standard", "advanced"), env={"prod": "advanced", "staging": "standard"},
+    )  # fmt: skip
+    monitoring_interval_seconds: int = _key(
+        "monitoringIntervalSeconds", "Enhanced monitoring interval (0 disables).", 60,
+        choices=(0, 1, 5, 10, 15, 30, 60),
+    )  # fmt: skip
+    iam_auth: bool = _key("iamAuth", "IAM database authentication (grant_connect).", True)
+    parameters: PostgresParameters = _key(
+        "parameters", "Tuned parameters, see postgres.parameters.*.", factory=PostgresParameters
+    )
+    aurora: AuroraConfig = _key(
+        "aurora", "Aurora variant settings, see postgres.aurora.*.", factory=AuroraConfig
+    )
+
+    @property
+    def major_version(self) -> int:
+        """Major version from ``engine_version`` (``"16.6"`` -> 16)."""
+        return int(self.engine_version.split(".")[0])
+
+    @property
+    def family(self) -> str:
+        """Parameter-group family: ``postgres16``/``postgres17`` (``aurora-postgresql16/17`` for Aurora)."""
+        prefix = "aurora-postgresql" if self.engine_mode == "aurora" else "postgres"
+        return f"{prefix}{self.major_version}"
+
+    @property
+    def effective_replica_class(self) -> str:
+        """Replica instance class (defaults to the primary's)."""
+        return self.replica_instance_class or self.instance_class
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProxyConfig:
+    """RDS Proxy in front of the writer."""
+
+    enabled: bool = _key("enabled", "Create the RDS Proxy (writer endpoint for apps).", True)
+    iam_auth: Literal["REQUIRED", "DISABLED"] = _key(
+        "iamAuth", "Client IAM auth to the proxy (ENABLED is SQL Server only).", "DISABLED",
+        choices=("REQUIRED", "DISABLED"),
+    )  # fmt: skip
+    default_auth_scheme: Literal["NONE", "IAM_AUTH"] = _key(
+        "defaultAuthScheme", "IAM_AUTH: end-to-end IAM (no secret lookup); NONE: Secrets Manager auth.",
+        "NONE",
+        choices=("NONE", "IAM_AUTH"),
+    )  # fmt: skip
+    max_connections_percent: int = _key(
+        "maxConnectionsPercent", "Share of max_connections the proxy may use.", 90, minimum=1, maximum=100
+    )
+    max_idle_connections_percent: int = _key(
+        "maxIdleConnectionsPercent",
+        "Idle connections kept (<= maxConnectionsPercent).",
+        50,
+        minimum=0,
+        maximum=100,
+    )
+    connection_borrow_timeout_seconds: int = _key(
+        "connectionBorrowTimeoutSeconds", "Wait for a free pooled connection before erroring.", 120,
+        minimum=0, maximum=3600,
+    )  # fmt: skip
+    idle_client_timeout_seconds: int = _key(
+        "idleClientTimeoutSeconds", "Close idle client connections after.", 1800, minimum=1, maximum=28800
+    )
+    debug_logging: bool = _key("debugLogging", "Log SQL text (debug only).", False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheConfig:
+    """ElastiCache (Redis OSS / Valkey) replication group, optionally a Global Datastore."""
+
+    enabled: bool = _key("enabled", "Create the cache layer.", True)
+    engine: Literal["redis", "valkey"] = _key("engine", "Cache engine.", "redis", choices=("redis", "valkey"))
+    engine_version: str = _key(
+        "engineVersion", "Engine version (Global Datastore needs Redis >= 5.0.6).", "7.1"
+    )
+    node_type: str = _key(
+        "nodeType",
+        "Node type. Global Datastore: M5/M6g/M7g/R5/R6g/R6gd/R7g/C7gn, large or above.",
+        "cache.r7g.large",
+    )
+    num_cache_clusters: int = _key(
+        "numCacheClusters", "Nodes (primary + replicas); >= 2 for Multi-AZ failover.", 2, minimum=2, maximum=6
+    )
+    global_datastore: bool = _key(
+        "globalDatastore", "Global Datastore: primary here, secondaries in replica regions (<= 2).", False,
+        env={"prod": True, "staging": False},
+    )  # fmt: skip
+    snapshot_retention_days: int = _key(
+        "snapshotRetentionDays", "Daily snapshot retention (0 disables).", 7, minimum=0, maximum=35
+    )
+    snapshot_window: str = _key(
+        "snapshotWindow", "Daily snapshot window (UTC, hh:mm-hh:mm, >= 60 min, not overlapping maintenance).",
+        "03:00-04:00",
+    )  # fmt: skip
+    maintenance_window: str = _key(
+        "maintenanceWindow", "Weekly maintenance window (UTC, ddd:hh:mm-ddd:hh:mm).", "sun:05:00-sun:06:00"
+    )
+    auth_token_length: int = _key(
+        "authTokenLength", "Generated AUTH token length (TLS is always on).", 64, minimum=16, maximum=128
+    )
+    auth_token_update_strategy: Literal["ROTATE", "SET", "DELETE"] = _key(
+        "authTokenUpdateStrategy", "How a changed token is applied (ROTATE keeps the old one valid).",
+        "ROTATE", choices=("ROTATE", "SET", "DELETE"),
+    )  # fmt: skip
+    port: int = _key("port", "Redis port.", 6379, minimum=1024, maximum=65535)
+    maxmemory_policy: str = _key(
+        "maxmemoryPolicy",
+        "Eviction policy (volatile-lru spares TTL-less queues and counters).",
+        "volatile-lru",
+    )
+    parameters: Mapping[str, str] = _key(
+        "parameters", "Further parameter group settings, name -> value.", factory=dict
+    )
+    log_retention_days: int = _key(
+        "logRetentionDays", "Retention of the slow-log / engine-log groups.", 30,
+        choices=_LOG_RETENTION_CHOICES, env={"prod": 90, "staging": 14},
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObservabilityConfig:
+    """SNS alarm topic, CloudWatch alarms, dashboard, log retention."""
+
+    alarm_emails: tuple[str, ...] = _key(
+        "alarmEmails", "E-mail subscriptions to the alarm topic.", factory=tuple
+    )
+    log_retention_days: int = _key(
+        "logRetentionDays", "Retention of exported PostgreSQL logs in CloudWatch Logs.", 30,
+        choices=_LOG_RETENTION_CHOICES,
+        env={"prod": 365, "staging": 14},
+    )  # fmt: skip
+    thresholds: Mapping[str, float] = _key(
+        "thresholds",
+        "Alarm threshold overrides, name -> number (names as in ObservabilityLayer's AlarmThresholds).",
+        factory=dict,
+    )
+    dashboard: bool = _key("dashboard", "Create the CloudWatch dashboard.", True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupConfig:
+    """AWS Backup plan for the primary, copied to the DR region."""
+
+    retention_days: int = _key(
+        "retentionDays",
+        "Daily backup retention in days, also the RDS automated-backup retention (continuous backups keep "
+        "at most 35).",
+        35,
+        minimum=1,
+        maximum=35,
+        env={"prod": 35, "staging": 7},
+    )
+    schedule: str = _key("schedule", "Backup rule schedule (AWS cron).", "cron(0 5 ? * * *)")
+    start_window_minutes: int = _key("startWindowMinutes", "Start window.", 60, minimum=60, maximum=720)
+    completion_window_minutes: int = _key(
+        "completionWindowMinutes", "Completion window.", 360, minimum=120, maximum=10080
+    )
+    continuous: bool = _key("continuous", "Continuous backup (point-in-time restore) in the rule.", True)
+    copy_to_dr: bool = _key("copyToDr", "Copy each recovery point to the vault in drRegion.", True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditConfig:
+    """CloudTrail + audit bucket (PostgreSQL logs are delivered there too)."""
+
+    enabled: bool = _key("enabled", "Create the CloudTrail trail and audit bucket.", True)
+    glacier_after_days: int = _key(
+        "glacierAfterDays", "Move audit objects to Glacier after.", 90, minimum=1, maximum=3650
+    )
+    expire_after_days: int = _key(
+        "expireAfterDays", "Delete audit objects after (must exceed glacierAfterDays).", 2557,
+        minimum=2, maximum=36500, env={"prod": 2557, "staging": 365},
+    )  # fmt: skip
+    ship_postgres_logs: bool = _key(
+        "shipPostgresLogs", "Subscription filter -> Firehose -> audit bucket for PostgreSQL logs.", True
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig:
+    """The whole stack configuration. Top-level keys are ``commerce-db:<key>``."""
+
+    stack: str = _key("-", "Stack name (from Pulumi, not config).", "dev")
+    environment: Environment = _key(
+        "environment", "prod or staging; drives the defaults marked per environment. Default: the stack "
+        "name when it is prod/staging, else staging.", "staging", choices=("prod", "staging"),
+    )  # fmt: skip
+    primary_region: str = _key("primaryRegion", "Region of the writer. Default: aws:region.", "us-east-1")
+    replica_regions: tuple[str, ...] = _key(
+        "replicaRegions", "Regions with cross-region read replicas (and Global Datastore secondaries); <= 2.",
+        factory=tuple,
+    )  # fmt: skip
+    dr_region: str = _key(
+        "drRegion", "Region of the backup copy vault, not primaryRegion. Default: the first replica region.",
+        "",
+    )  # fmt: skip
+    tags: Mapping[str, str] = _key("tags", "Extra tags on every taggable resource.", factory=dict)
+    network: NetworkConfig = _key("network", "Network section.", factory=NetworkConfig)
+    postgres: PostgresConfig = _key("postgres", "PostgreSQL section.", factory=PostgresConfig)
+    proxy: ProxyConfig = _key("proxy", "RDS Proxy section.", factory=ProxyConfig)
+    cache: CacheConfig = _key("cache", "ElastiCache section.", factory=CacheConfig)
+    observability: ObservabilityConfig = _key(
+        "observability", "Alarms and logs section.", factory=ObservabilityConfig
+    )
+    backup: BackupConfig = _key("backup", "AWS Backup section.", factory=BackupConfig)
+    audit: AuditConfig = _key("audit", "Audit section.", factory=AuditConfig)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Primary region first, then replica regions, in config order."""
+        return (self.primary_region, *self.replica_regions)
+
+    @property
+    def is_prod(self) -> bool:
+        """True for the prod environment."""
+        return self.environment == "prod"
+
+    def base_tags(self) -> dict[str, str]:
+        """Tags applied to every taggable resource (user tags win over the defaults)."""
+        return {
+            "project": NAMESPACE,
+            "stack": self.stack,
+            "environment": self.environment,
+            "managed-by": "pulumi",
+            **dict(self.tags),
+        }
+
+    def app_security_groups(self, region: str) -> tuple[str, ...]:
+        """Application security groups allowed into the proxy and cache in ``region``."""
+        return tuple(self.network.app_security_group_ids.get(region, ()))
+
+    def vpc_cidr(self, region: str) -> str:
+        """CIDR of the VPC created in ``region`` (configured, or 10.(40+i).0.0/16)."""
+        if region in self.network.cidr_blocks:
+            return self.network.cidr_blocks[region]
+        ordered = (*self.regions, *(() if self.dr_region in self.regions else (self.dr_region,)))
+        return f"10.{40 + ordered.index(region)}.0.0/16"
+
+
+# --------------------------------------------------------------------------- generic parsing
+
+
+def _describe(tp: Any, article: bool = True) -> str:
+    """Human name of a field type for error messages and docs."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _describe(inner[0], article) + " (or unset)"
+    if origin is tuple:
+        return ("a " if article else "") + f"list of {_describe(typing.get_args(tp)[0], False)}"
+    if origin in (Mapping, dict):
+        return ("an " if article else "") + f"object of {_describe(typing.get_args(tp)[1], False)}"
+    if dataclasses.is_dataclass(tp):
+        return "an object with keys " + ", ".join(f.metadata["key"] for f in dataclasses.fields(tp))
+    names = {str: ("a ", "string"), int: ("an ", "integer"), float: ("a ", "number"), bool: ("", "boolean")}
+    art, name = names.get(tp, ("", str(tp)))
+    return (art if article else "") + name
+
+
+def _coerce(tp: Any, value: Any, key: str, env: str) -> Any:
+    """Convert a raw config value to ``tp`` or raise :class:`ConfigError`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(inner[0], value, key, env)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(key, value, "must be one of " + ", ".join(repr(a) for a in allowed))
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(key, value, "must be true or false")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(key, value, "must be an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+        raise ConfigError(key, value, "must be an integer")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(key, value, "must be a number")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(key, value, "must be a number")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(key, value, "must be a string")
+    if origin is tuple:
+        value = _maybe_json(value)
+        if not isinstance(value, list):
+            raise ConfigError(key, value, f"must be {_describe(tp)}")
+        item_tp = typing.get_args(tp)[0]
+        return tuple(_coerce(item_tp, v, f"{key}[{i}]", env) for i, v in enumerate(value))
+    if origin is not None and issubclass(origin, Mapping):
+        value = _maybe_json(value)
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, value, f"must be {_describe(tp)}")
+        val_tp = typing.get_args(tp)[1]
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if val_tp is str and isinstance(v, int | float | bool) and not isinstance(v, bool):
+                v = str(v)  # parameter values like 1.1 or 300 are fine as numbers in YAML
+            out[str(k)] = _coerce(val_tp, v, f"{key}.{k}", env)
+        return types.MappingProxyType(out)
+    if dataclasses.is_dataclass(tp):
+        return _parse_section(typing.cast(type, tp), _maybe_json(value), key, env)
+    raise TypeError(f"unsupported config field type {tp!r} for {key}")  # programming error
+
+
+def _maybe_json(value: Any) -> Any:
+    """Structured values may arrive JSON-encoded (top-level keys are strings on the wire)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _check_bounds(f: dataclasses.Field[Any], value: Any, key: str) -> None:
+    """Apply the ``choices``/``min``/``max`` metadata of a field."""
+    if value is None:
+        return
+    choices, lo, hi = f.metadata.get("choices"), f.metadata.get("min"), f.metadata.get("max")
+    if choices is not None and value not in choices:
+        raise ConfigError(key, value, "must be one of " + ", ".join(str(c) for c in choices))
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if is_number and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+        kind = "an integer" if isinstance(value, int) else "a number"
+        bounds = (
+            f"from {lo:g} to {hi:g}"
+            if lo is not None and hi is not None
+            else (f">= {lo:g}" if lo is not None else f"<= {hi:g}")
+        )
+        raise ConfigError(key, value, f"must be {kind} {bounds}")
+
+
+def _field_default(f: dataclasses.Field[Any], env: str) -> Any:
+    env_defaults = f.metadata.get("env")
+    if env_defaults and env in env_defaults:
+        return env_defaults[env]
+    if f.default is not _MISSING:
+        return f.default
+    if f.default_factory is not _MISSING:
+        return f.default_factory()
+    return _MISSING
+
+
+def _parse_section(cls: type[T], raw: Any, path: str, env: str) -> T:
+    """Parse one object section into dataclass ``cls``; unknown keys are errors."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(path, raw, f"must be {_describe(cls)}")
+    fields_ = dataclasses.fields(typing.cast(Any, cls))
+    known = {f.metadata["key"]: f for f in fields_}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        bad = unknown[0]
+        raise ConfigError(
+            f"{path}.{bad}" if path else bad,
+            raw[bad],
+            "unknown key; known keys here: " + ", ".join(sorted(known)),
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in fields_:
+        key = f.metadata["key"]
+        full = f"{path}.{key}" if path else key
+        if key in raw and raw[key] is not None:
+            value = _coerce(hints[f.name], raw[key], full, env)
+        else:
+            value = _field_default(f, env)
+            if value is _MISSING:
+                raise ConfigError(full, None, f"is required ({_describe(hints[f.name])})")
+        _check_bounds(f, value, full)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------- cross-field rules
+
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+_WEEKLY_WINDOW = re.compile(
+    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
+)
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+_RESERVED_USERS = frozenset({"postgres", "rdsadmin", "admin", "rdsrepladmin", "root"})
+
+
+def _check_region(key: str, region: str) -> None:
+    if region not in KNOWN_REGIONS:
+        raise ConfigError(
+            key, region, "must be a known AWS commercial region, e.g. us-east-1, us-west-2, eu-west-1"
+        )
+
+
+def _check_storage(pg: PostgresConfig) -> None:
+    """RDS storage rules (aws-infra-facts §2.9 and the RDS storage docs)."""
+    size = pg.allocated_storage_gib
+    if pg.max_allocated_storage_gib and pg.max_allocated_storage_gib < size:
+        raise ConfigError(
+            "postgres.maxAllocatedStorageGib", pg.max_allocated_storage_gib,
+            f"must be 0 (no autoscaling) or >= postgres.allocatedStorageGib ({size})",
+        )  # fmt: skip
+    if pg.storage_type == "io2":
+        if size < 100:
+            raise ConfigError("postgres.allocatedStorageGib", size, "io2 needs 100-65536 GiB")
+        if pg.iops is None:
+            raise ConfigError("postgres.iops", None, "io2 needs provisioned IOPS: 1000-256000")
+        if not 1000 <= pg.iops <= 256000:
+            raise ConfigError("postgres.iops", pg.iops, "io2 IOPS must be from 1000 to 256000")
+        if pg.iops > 1000 * size:
+            raise ConfigError(
+                "postgres.iops",
+                pg.iops,
+                f"io2 allows at most 1000 IOPS per GiB ({1000 * size} for {size} GiB)",
+            )
+        if pg.iops * 2 < size:
+            raise ConfigError("postgres.iops", pg.iops, f"io2 needs at least 0.5 IOPS per GiB ({size // 2})")
+        if pg.storage_throughput_mibps is not None:
+            raise ConfigError(
+                "postgres.storageThroughputMibps", pg.storage_throughput_mibps,
+                "only for gp3; io2 throughput follows IOPS (leave unset)",
+            )  # fmt: skip
+        return
+    # gp3
+    if size < 400:
+        if pg.iops not in (None, 3000):
+            raise ConfigError(
+                "postgres.iops",
+                pg.iops,
+                "gp3 below 400 GiB has fixed 3000 IOPS (leave unset or grow to >= 400 GiB)",
+            )
+        if pg.storage_throughput_mibps not in (None, 125):
+            raise ConfigError(
+                "postgres.storageThroughputMibps", pg.storage_throughput_mibps,
+                "gp3 below 400 GiB has fixed 125 MiBps (leave unset or grow to >= 400 GiB)",
+            )  # fmt: skip
+        return
+    iops = pg.iops if pg.iops is not None else 12000
+    thr = pg.storage_throughput_mibps if pg.storage_throughput_mibps is not None else 500
+    if not 12000 <= iops <= 64000:
+        raise ConfigError("postgres.iops", pg.iops, "gp3 at >= 400 GiB: IOPS from 12000 (baseline) to 64000")
+    if not 500 <= thr <= 4000:
+        raise ConfigError(
+            "postgres.storageThroughputMibps", pg.storage_throughput_mibps,
+            "gp3 at >= 400 GiB: throughput from 500 (baseline) to 4000 MiBps",
+        )  # fmt: skip
+    if thr / iops > 0.25:
+        raise ConfigError(
+            "postgres.storageThroughputMibps", thr, f"gp3 throughput/IOPS must be <= 0.25 (IOPS {iops})"
+        )
+
+
+def gp3_performance(pg: PostgresConfig) -> tuple[int | None, int | None]:
+    """(iops, throughput) to pass to RDS for ``pg``; ``None`` where AWS fixes the value."""
+    if pg.storage_type == "io2":
+        return pg.iops, None
+    if pg.allocated_storage_gib < 400:
+        return None, None
+    return (pg.iops or 12000), (pg.storage_throughput_mibps or 500)
+
+
+def is_global_datastore_node_type(node_type: str) -> bool:
+    """True if ``node_type`` may join a Global Datastore (family listed, size large or above)."""
+    parts = node_type.split(".")
+    if len(parts) != 3 or parts[0] != "cache":
+        return False
+    family, size = parts[1], parts[2]
+    return family in GLOBAL_DATASTORE_FAMILIES and size not in _SMALLER_THAN_LARGE
+
+
+def _check_postgres(cfg: StackConfig) -> None:
+    pg = cfg.postgres
+    if not re.fullmatch(r"\d+(\.\d+)*", pg.engine_version) or pg.major_version not in (16, 17):
+        raise ConfigError(
+            "postgres.engineVersion", pg.engine_version, "must be a PostgreSQL 16.x or 17.x version"
+        )
+    for key, cls in (
+        ("postgres.instanceClass", pg.instance_class),
+        ("postgres.replicaInstanceClass", pg.effective_replica_class),
+    ):
+        if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", cls):
+            raise ConfigError(key, cls, "must be an RDS instance class like db.r7g.large")
+    if pg.engine_mode == "aurora":
+        ac = pg.aurora.instance_class
+        if ac != "db.serverless" and not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", ac):
+            raise ConfigError(
+                "postgres.aurora.instanceClass", ac, "must be db.serverless or a class like db.r7g.large"
+            )
+        if pg.aurora.min_capacity_acu > pg.aurora.max_capacity_acu:
+            raise ConfigError(
+                "postgres.aurora.minCapacityAcu",
+                pg.aurora.min_capacity_acu,
+                "must be <= postgres.aurora.maxCapacityAcu",
+            )
+        if cfg.replica_regions and pg.cross_region_replicas:
+            raise ConfigError(
+                "postgres.engineMode", pg.engine_mode,
+                "aurora supports no cross-region read replicas here (that is an Aurora Global Database); use "
+                "engineMode rds, or set postgres.crossRegionReplicas to 0",
+            )  # fmt: skip
+    else:
+        _check_storage(pg)
+    if not _IDENT.fullmatch(pg.db_name):
+        raise ConfigError(
+            "postgres.dbName", pg.db_name, "must start with a letter; letters, digits, _; <= 63 chars"
+        )
+    if not _IDENT.fullmatch(pg.master_username) or pg.master_username.lower() in _RESERVED_USERS:
+        raise ConfigError(
+            "postgres.masterUsername", pg.master_username,
+            "letters, digits, _ starting with a letter, not a reserved name (postgres, rdsadmin, admin, ...)",
+        )  # fmt: skip
+    replicas = pg.in_region_replicas + (pg.cross_region_replicas * len(cfg.replica_regions))
+    if pg.manage_master_user_password and pg.engine_mode == "rds" and replicas:
+        raise ConfigError(
+            "postgres.manageMasterUserPassword", True,
+            "AWS refuses read replicas of a source whose master password Secrets Manager manages "
+            f"({replicas} "
+            "replicas configured); leave it false (our own rotated secret) or configure no replicas",
+        )  # fmt: skip
+    if pg.cross_region_replicas * len(cfg.replica_regions) > 5:
+        raise ConfigError(
+            "postgres.crossRegionReplicas", pg.cross_region_replicas,
+            "AWS guarantees at most 5 cross-region replicas per source",
+        )  # fmt: skip
+    if not _WINDOW.fullmatch(pg.backup_window):
+        raise ConfigError("postgres.backupWindow", pg.backup_window, "must look like 03:00-04:00 (UTC)")
+    if not _WEEKLY_WINDOW.fullmatch(pg.maintenance_window):
+        raise ConfigError(
+            "postgres.maintenanceWindow", pg.maintenance_window, "must look like sun:04:30-sun:05:30"
+        )
+    retention = pg.performance_insights_retention_days
+    if retention != 7 and not (retention % 31 == 0 and 31 <= retention <= 731):
+        raise ConfigError(
+            "postgres.performanceInsightsRetentionDays", retention, "must be 7 or a multiple of 31 up to 731"
+        )
+    if pg.database_insights_mode == "advanced" and retention < 465:
+        raise ConfigError(
+            "postgres.databaseInsightsMode", "advanced",
+            f"advanced needs postgres.performanceInsightsRetentionDays >= 465 (is {retention})",
+        )  # fmt: skip
+    reserved = {"rds.force_ssl", "shared_preload_libraries"} & set(pg.parameters.extra)
+    if reserved:
+        name = sorted(reserved)[0]
+        raise ConfigError(
+            f"postgres.parameters.extra.{name}", pg.parameters.extra[name], "is fixed by the component"
+        )
+    if cfg.is_prod:
+        if not pg.deletion_protection:
+            raise ConfigError("postgres.deletionProtection", False, "must be true in prod")
+        if not pg.multi_az:
+            raise ConfigError("postgres.multiAz", False, "must be true in prod")
+
+
+def _check_cache(cfg: StackConfig) -> None:
+    c = cfg.cache
+    if not c.enabled:
+        return
+    if not re.fullmatch(r"cache\.[a-z0-9]+\.[a-z0-9]+", c.node_type):
+        raise ConfigError(
+            "cache.nodeType", c.node_type, "must be an ElastiCache node type like cache.r7g.large"
+        )
+    if c.global_datastore:
+        if not is_global_datastore_node_type(c.node_type):
+            raise ConfigError(
+                "cache.nodeType", c.node_type,
+                "Global Datastore needs a non-burstable large+ node of family "
+                + "/".join(sorted(GLOBAL_DATASTORE_FAMILIES)) + " (e.g. cache.r7g.large)",
+            )  # fmt: skip
+        if not cfg.replica_regions:
+            raise ConfigError(
+                "cache.globalDatastore", True, "needs at least one replica region (replicaRegions)"
+            )
+        if c.engine == "redis":
+            parts = tuple(int(p) for p in re.findall(r"\d+", c.engine_version)[:3])
+            if parts < (5, 0, 6):
+                raise ConfigError(
+                    "cache.engineVersion", c.engine_version, "Global Datastore needs Redis >= 5.0.6"
+                )
+    if not _WINDOW.fullmatch(c.snapshot_window):
+        raise ConfigError("cache.snapshotWindow", c.snapshot_window, "must look like 05:00-06:00 (UTC)")
+    if not _WEEKLY_WINDOW.fullmatch(c.maintenance_window):
+        raise ConfigError(
+            "cache.maintenanceWindow", c.maintenance_window, "must look like sun:06:30-sun:07:30"
+        )
+
+
+def _validate(cfg: StackConfig) -> None:
+    """Cross-field rules; raises the first violation found."""
+    _check_region("primaryRegion", cfg.primary_region)
+    seen: set[str] = set()
+    for i, region in enumerate(cfg.replica_regions):
+        _check_region(f"replicaRegions[{i}]", region)
+        if region == cfg.primary_region:
+            raise ConfigError(f"replicaRegions[{i}]", region, "must differ from primaryRegion")
+        if region in seen:
+            raise ConfigError(f"replicaRegions[{i}]", region, "is listed twice")
+        seen.add(region)
+    if len(cfg.replica_regions) > 2:
+        raise ConfigError(
+            "replicaRegions", list(cfg.replica_regions),
+            "at most 2 replica regions (a Global Datastore has at most 2 secondaries; 3 regions in all)",
+        )  # fmt: skip
+    _check_region("drRegion", cfg.dr_region)
+    if cfg.dr_region == cfg.primary_region:
+        raise ConfigError(
+            "drRegion", cfg.dr_region, "must differ from primaryRegion (backups are copied away)"
+        )
+    for region in (*cfg.network.existing_vpcs, *cfg.network.cidr_blocks, *cfg.network.app_security_group_ids):
+        if region not in KNOWN_REGIONS:
+            raise ConfigError(f"network.{region}", region, "section keys must be known AWS regions")
+    for region, vpc in cfg.network.existing_vpcs.items():
+        key = f"network.existingVpcs.{region}"
+        if not vpc.vpc_id.startswith("vpc-"):
+            raise ConfigError(f"{key}.vpcId", vpc.vpc_id, "must be a VPC id (vpc-...)")
+        if len(vpc.private_subnet_ids) < 2 or not all(
+            s.startswith("subnet-") for s in vpc.private_subnet_ids
+        ):
+            raise ConfigError(
+                f"{key}.privateSubnetIds",
+                list(vpc.private_subnet_ids),
+                "needs >= 2 subnet ids (subnet-...) in 2 AZs",
+            )
+    for region, cidr in cfg.network.cidr_blocks.items():
+        if not re.fullmatch(r"10\.\d{1,3}\.0\.0/16|172\.(1[6-9]|2\d|3[01])\.0\.0/16|192\.168\.0\.0/16", cidr):
+            raise ConfigError(f"network.cidrBlocks.{region}", cidr, "must be a private /16 like 10.40.0.0/16")
+    for region, sgs in cfg.network.app_security_group_ids.items():
+        for i, sg in enumerate(sgs):
+            if not sg.startswith("sg-"):
+                raise ConfigError(
+                    f"network.appSecurityGroupIds.{region}[{i}]", sg, "must be a security group id"
+                )
+    _check_postgres(cfg)
+    p = cfg.proxy
+    if p.max_idle_connections_percent > p.max_connections_percent:
+        raise ConfigError(
+            "proxy.maxIdleConnectionsPercent", p.max_idle_connections_percent,
+            f"must be <= proxy.maxConnectionsPercent ({p.max_connections_percent})",
+        )  # fmt: skip
+    if p.default_auth_scheme == "IAM_AUTH" and not cfg.postgres.iam_auth:
+        raise ConfigError("proxy.defaultAuthScheme", "IAM_AUTH", "needs postgres.iamAuth true")
+    _check_cache(cfg)
+    if cfg.audit.expire_after_days <= cfg.audit.glacier_after_days:
+        raise ConfigError(
+            "audit.expireAfterDays", cfg.audit.expire_after_days,
+            f"must exceed audit.glacierAfterDays ({cfg.audit.glacier_after_days})",
+        )  # fmt: skip
+    for name, value in cfg.observability.thresholds.items():
+        if value < 0:
+            raise ConfigError(f"observability.thresholds.{name}", value, "must be >= 0")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _namespace_keys() -> dict[str, Any]:
+    """Every ``commerce-db:*`` key the engine handed us (explicit config and PULUMI_CONFIG)."""
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, Any] = {}
+    for source in (runtime_config.get_config_env(), runtime_config.CONFIG.get()):
+        for full_key, value in source.items():
+            if full_key.startswith(f"{NAMESPACE}:"):
+                raw[full_key.split(":", 1)[1]] = value
+    return raw
+
+
+def parse_stack_config(raw: Mapping[str, Any], *, stack: str, aws_region: str | None = None) -> StackConfig:
+    """Parse ``raw`` (key -> value without the namespace) into a validated :class:`StackConfig`.
+
+    Pure function (no Pulumi runtime needed); :func:`load_stack_config` feeds it the engine's config.
+    """
+    raw = dict(raw)
+    if "-" in raw:
+        raise ConfigError("-", raw["-"], "unknown key")
+    env_raw = raw.get("environment")
+    environment = env_raw if env_raw is not None else ("prod" if stack == "prod" else "staging")
+    if environment not in ("prod", "staging"):
+        raise ConfigError("environment", environment, "must be 'prod' or 'staging'")
+    primary = raw.get("primaryRegion") or aws_region
+    if not primary:
+        raise ConfigError("primaryRegion", None, "is required (or set aws:region)")
+    raw["primaryRegion"] = primary
+    raw["environment"] = environment
+    parsed = _parse_section(StackConfig, raw, "", environment)
+    cfg = dataclasses.replace(parsed, stack=stack)
+    if not cfg.dr_region:
+        if not cfg.replica_regions:
+            raise ConfigError(
+                "drRegion", "", "is required when replicaRegions is empty (backups need a DR copy)"
+            )
+        cfg = dataclasses.replace(cfg, dr_region=cfg.replica_regions[0])
+    _validate(cfg)
+    return cfg
+
+
+def load_stack_config(cfg: pulumi.Config | None = None, stack: str | None = None) -> StackConfig:
+    """Read and validate the whole ``commerce-db`` namespace once.
+
+    :param cfg: the ``pulumi.Config`` to read; default ``pulumi.Config("commerce-db")``. Only its
+        namespace is used: all keys are enumerated so unknown ones can be rejected.
+    :param stack: stack name; default ``pulumi.get_stack()``.
+    :raises ConfigError: the first invalid key, with its value and what is allowed.
+    """
+    namespace = cfg.name if cfg is not None else NAMESPACE
+    if namespace != NAMESPACE:
+        raise ValueError(f"config namespace must be {NAMESPACE!r}, got {namespace!r}")
+    aws_region = pulumi.Config("aws").get("region")
+    return parse_stack_config(_namespace_keys(), stack=stack or pulumi.get_stack(), aws_region=aws_region)
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+@dataclass(frozen=True)
+class ConfigKeyDoc:
+    """One documented config key (a row of the docs table)."""
+
+    key: str
+    type: str
+    default: str
+    meaning: str
+
+
+def _fmt_default(f: dataclasses.Field[Any]) -> str:
+    env_defaults = f.metadata.get("env")
+    if env_defaults:
+        return ", ".join(f"{env}: {json.dumps(v)}" for env, v in env_defaults.items())
+    if f.default is not _MISSING:
+        return "unset" if f.default is None else json.dumps(f.default)
+    if f.default_factory is not _MISSING:
+        value = f.default_factory()
+        if dataclasses.is_dataclass(value):
+            return "(section)"
+        return json.dumps(list(value) if isinstance(value, tuple) else dict(value))
+    return "required"
+
+
+def config_reference() -> list[ConfigKeyDoc]:
+    """Every config key with type, default and meaning, depth-first (drives docs/infrastructure.md)."""
+    rows: list[ConfigKeyDoc] = []
+
+    def walk(cls: Any, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            key = f.metadata["key"]
+            if key == "-":
+                continue
+            full = f"{prefix}{key}"
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                walk(tp, f"{full}.")
+                continue
+            args = typing.get_args(tp)
+            if args and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+                rows.append(ConfigKeyDoc(full, "object of region -> object", "{}", f.metadata["doc"]))
+                walk(args[1], f"{full}.<region>.")
+                continue
+            rows.append(ConfigKeyDoc(full, _describe(tp), _fmt_default(f), f.metadata["doc"]))
+
+    walk(StackConfig, "")
+    return rows
