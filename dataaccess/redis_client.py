@@ -1,0 +1,128 @@
+"""Factory for the redis-py asyncio client used by every Redis feature.
+
+Why a factory: redis-py's plain ``ConnectionPool`` raises "Too many connections" instead of
+waiting and defaults to 2**31 connections; its default retry policy (8.x: 10 retries up to 1 s
+each) turns a dead Redis into multi-second stalls. This builds a ``BlockingConnectionPool`` with a
+bound and a wait timeout, short socket timeouts, a health check for idle connections and a small
+retry budget, and enforces TLS when an ElastiCache auth token is used.
+"""
+
+from __future__ import annotations
+
+import ssl as _ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["RedisOptions", "create_redis", "redacted_url"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedisOptions:
+    """Connection settings for :func:`create_redis` (all have production-minded defaults)."""
+
+    max_connections: int = 50
+    """Upper bound of pooled connections per process. Default: 50."""
+    pool_timeout: float = 2.0
+    """Seconds to wait for a free pooled connection before ``ConnectionError``. Default: 2.0."""
+    socket_timeout: float = 1.0
+    """Seconds per command read/write. Must exceed any ``BLOCK`` used (queues). Default: 1.0."""
+    socket_connect_timeout: float = 1.0
+    """Seconds to establish TCP (+TLS). Default: 1.0."""
+    health_check_interval: int = 15
+    """Seconds of idleness after which a connection is PINGed before reuse. Default: 15."""
+    retries: int = 1
+    """Retries on ConnectionError/TimeoutError (jittered exponential backoff 10 ms..200 ms). Default: 1."""
+    client_name: str | None = "commerce-db"
+    """CLIENT SETNAME value, visible in CLIENT LIST. Default: ``"commerce-db"``."""
+    ssl_ca_certs: str | None = None
+    """CA bundle for ``rediss://`` (None = system trust store, which ElastiCache certs chain to).
+    Default: None."""
+    require_tls_with_auth: bool = True
+    """Refuse an auth token over plain ``redis://`` (ElastiCache requires in-transit encryption
+    for AUTH; sending the token in clear text would leak it). Default: True."""
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {self.max_connections}")
+        for name in ("pool_timeout", "socket_timeout", "socket_connect_timeout"):
+            value = getattr(self, name)
+            if value <= 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {value}")
+        if self.health_check_interval < 0:
+            raise ValueError(f"health_check_interval must be >= 0, got {self.health_check_interval}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe for logs and error messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return parts._replace(netloc=f"{user}***@{netloc}").geturl()
+
+
+def create_redis(
+    url: str,
+    *,
+    auth_token: str | None = None,
+    username: str | None = None,
+    options: RedisOptions | None = None,
+) -> aioredis.Redis:
+    """Create an asyncio Redis client over a bounded ``BlockingConnectionPool``.
+
+    :param url: ``redis://host:port/db`` or ``rediss://host:port/db`` (TLS, ElastiCache with
+        in-transit encryption). A password in the URL is accepted but ``auth_token`` is preferred.
+    :param auth_token: ElastiCache AUTH token / Redis password, kept out of the URL so it never
+        ends up in logs. Requires ``rediss://`` unless ``options.require_tls_with_auth`` is False.
+    :param username: ACL user (ElastiCache RBAC). Default: None (the ``default`` user).
+    :param options: pool, timeout and retry settings. Default: ``RedisOptions()``.
+    :returns: a client that owns its pool (``await client.aclose()`` closes both). Responses are
+        bytes (``decode_responses=False``), which the cache requires.
+    :raises ValueError: unsupported scheme, or an auth token without TLS.
+    """
+    opts = options or RedisOptions()
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError(
+            f"redis url scheme must be 'redis' or 'rediss', got {parts.scheme!r} in {redacted_url(url)}"
+        )
+    has_secret = auth_token is not None or parts.password is not None
+    if has_secret and parts.scheme != "rediss" and opts.require_tls_with_auth:
+        raise ValueError(
+            f"an auth token needs TLS: use a rediss:// url instead of {redacted_url(url)} "
+            "(or set RedisOptions(require_tls_with_auth=False) for a local test server)"
+        )
+    kwargs: dict[str, object] = {
+        "max_connections": opts.max_connections,
+        "timeout": opts.pool_timeout,
+        "socket_timeout": opts.socket_timeout,
+        "socket_connect_timeout": opts.socket_connect_timeout,
+        "health_check_interval": opts.health_check_interval,
+        "retry": Retry(
+            ExponentialWithJitterBackoff(base=0.01, cap=0.2),
+            opts.retries,
+            supported_errors=(RedisConnectionError, RedisTimeoutError, OSError),  # type: ignore[arg-type]
+        ),
+        "decode_responses": False,
+        "client_name": opts.client_name,
+    }
+    if auth_token is not None:
+        kwargs["password"] = auth_token
+    if username is not None:
+        kwargs["username"] = username
+    if parts.scheme == "rediss":
+        kwargs["ssl_cert_reqs"] = _ssl.CERT_REQUIRED
+        kwargs["ssl_check_hostname"] = True
+        if opts.ssl_ca_certs is not None:
+            kwargs["ssl_ca_certs"] = opts.ssl_ca_certs
+    pool = aioredis.BlockingConnectionPool.from_url(url, **kwargs)
+    return aioredis.Redis.from_pool(pool)
