@@ -1,0 +1,139 @@
+"""Fixtures that start real servers for the integration tests (see DESIGN.md "How test servers start").
+
+Order of preference for the shared, session-scoped ``tier``:
+  1. ``TEST_DATABASE_URL`` + ``TEST_REDIS_URL`` (optional ``TEST_REPLICA_URL``, ``TEST_PGBOUNCER_URL``):
+     use those servers; tests needing a standby / PgBouncer / fault operations skip with a reason.
+  2. a Docker engine answering and ``testcontainers`` importable: postgres + redis containers
+     (no standby / PgBouncer, so those tests skip).
+  3. otherwise :class:`commerce_db.localtier.LocalTier` from local binaries (everything available).
+
+Destructive tests (kill, promote) use ``fault_tier``: a separate LocalTier per test, so the shared
+one stays healthy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from commerce_db.localtier import DatabaseDSNs, ExternalTier, LocalTier, LocalTierError, MissingBinaryError
+
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/integration gets the ``integration`` marker."""
+    for item in items:
+        if _HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _docker_tier() -> tuple[ExternalTier, list[Any]] | None:
+    """Postgres + Redis containers when a Docker engine answers and testcontainers is installed."""
+    try:
+        import docker  # type: ignore[import-not-found]
+        from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+        from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        docker.from_env().ping()
+    except Exception:
+        return None
+    pg = PostgresContainer("postgres:15", driver=None).start()
+    rd = RedisContainer("redis:7").start()
+    redis_url = f"redis://{rd.get_container_host_ip()}:{rd.get_exposed_port(6379)}/0"
+    return ExternalTier(pg.get_connection_url(), redis_url), [pg, rd]
+
+
+@pytest.fixture(scope="session")
+def tier() -> Iterator[LocalTier | ExternalTier]:
+    """The shared servers for the whole test session (see module docstring for the selection)."""
+    db_url, redis_url = os.environ.get("TEST_DATABASE_URL"), os.environ.get("TEST_REDIS_URL")
+    if db_url and redis_url:
+        yield ExternalTier(
+            db_url,
+            redis_url,
+            replica_url=os.environ.get("TEST_REPLICA_URL"),
+            pgbouncer_url=os.environ.get("TEST_PGBOUNCER_URL"),
+        )
+        return
+    if db_url or redis_url:
+        pytest.fail("set both TEST_DATABASE_URL and TEST_REDIS_URL (or neither, to start local servers)")
+    docker_tier = _docker_tier()
+    if docker_tier is not None:
+        ext, containers = docker_tier
+        try:
+            yield ext
+        finally:
+            for c in containers:
+                with contextlib.suppress(Exception):
+                    c.stop()
+        return
+    try:
+        local = LocalTier().start()
+    except MissingBinaryError as exc:
+        pytest.skip(f"no servers for integration tests: {exc}")
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+def require(tier: LocalTier | ExternalTier, *, standby: bool = False, pgbouncer: bool = False) -> None:
+    """Skip the calling test when the shared tier lacks a standby or PgBouncer."""
+    if standby and not tier.has_standby:
+        pytest.skip("needs a streaming standby (set TEST_REPLICA_URL or use local servers)")
+    if pgbouncer and not tier.has_pgbouncer:
+        pytest.skip("needs PgBouncer (set TEST_PGBOUNCER_URL or use local servers)")
+
+
+@pytest.fixture
+def fresh_db(tier: LocalTier | ExternalTier) -> Iterator[DatabaseDSNs]:
+    """A new empty database (owner: the app role) for one test; DSNs for primary/standby/pgbouncer.
+
+    Dropped at teardown. The standby has replayed its creation before the test starts.
+    """
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    dsns = tier.create_database(name)
+    try:
+        yield dsns
+    finally:
+        with contextlib.suppress(Exception):
+            tier.drop_database(name)
+
+
+@pytest.fixture
+def redis_clean(tier: LocalTier | ExternalTier) -> Iterator[str]:
+    """The shared Redis URL, flushed before and after the test."""
+    client = redis.Redis.from_url(tier.redis_url)
+    try:
+        client.flushall()
+        yield tier.redis_url
+        with contextlib.suppress(redis.RedisError):
+            client.flushall()
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def fault_tier() -> Iterator[LocalTier]:
+    """A private LocalTier for one destructive test (kill -9, promote, restarts); ~0.5 s to start
+    after the first. Skips when the local binaries are missing."""
+    try:
+        local = LocalTier().start()
+    except MissingBinaryError as exc:
+        pytest.skip(f"fault tests need local server binaries: {exc}")
+    except LocalTierError:
+        raise
+    try:
+        yield local
+    finally:
+        local.stop()
