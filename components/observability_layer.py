@@ -9,48 +9,28 @@ One component per region. It owns:
   actions to the topic, plus a cache hit-rate alarm built with metric math;
 - RDS event subscriptions to the topic;
 - a CloudWatch dashboard built from the same metric list as the alarms;
-- the ``/aws/rds/instance/<id>/<log>`` log groups (created *before* RDS exports to them, so this
-  program owns their retention and KMS key) and, when an audit bucket is given, a subscription
-  filter on each ``postgresql`` log group into a Kinesis Data Firehose stream that writes to it.
+- when an audit bucket is given, a subscription filter on each RDS ``postgresql`` log group into
+  a Kinesis Data Firehose stream that writes to it. The log groups themselves are created by
+  :class:`components.rds_log_groups.RdsLogGroups` *before* the DB (RDS would otherwise create
+  them itself, never-expiring and without the CMK).
 
 All id inputs may be empty mappings (e.g. a replica-only region has no proxy).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
+import pulumi_aws as aws
 
-_LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
+from components import _alarms
+
 _SUBSCRIPTION_PROTOCOLS = ("email", "email-json", "https", "sqs", "lambda", "sms")
-_RDS_LOG_EXPORTS = ("postgresql", "upgrade", "iam-db-auth-error")
 _DB_INSTANCE_EVENT_CATEGORIES = (
     "availability",
     "backup",
@@ -215,8 +195,8 @@ class ObservabilityLayerArgs:
     """AWS region of this layer (dashboard widgets need it). Required."""
     kms_key_arn: pulumi.Input[str]
     """This region's CMK: SNS topic, log groups and the Firehose stream. Its key policy must let
-    ``cloudwatch.amazonaws.com``, ``events.rds.amazonaws.com``, ``backup.amazonaws.com`` use it
-    for the topic and ``logs.<region>.amazonaws.com`` for the log groups. Required."""
+    ``cloudwatch.amazonaws.com``, ``events.rds.amazonaws.com`` and ``backup.amazonaws.com`` use it
+    (``kms:GenerateDataKey*``, ``kms:Decrypt``) for the encrypted topic. Required."""
     subscriptions: Sequence[AlarmSubscription] = ()
     """Subscriptions of the alarm topic. Default: () (none)."""
     thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
@@ -258,12 +238,10 @@ class ObservabilityLayerArgs:
     )
     """Categories of the ``db-cluster`` event subscription (only with ``db_clusters``).
     Default: failover, failure, maintenance, notification, global-failover."""
-    rds_log_exports: Sequence[str] = ("postgresql", "upgrade")
-    """RDS log types exported to CloudWatch Logs; one log group per instance and type is created
-    with the exact name RDS uses. Must match the instances' ``enabled_cloudwatch_logs_exports``.
-    Default: ("postgresql", "upgrade")."""
-    log_retention_days: int = 365
-    """Retention of the RDS log groups (a CloudWatch Logs allowed value). Default: 365."""
+    postgres_log_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Label -> name of an RDS ``postgresql`` log group to ship to the audit bucket, usually
+    :attr:`components.rds_log_groups.RdsLogGroups.postgresql_log_group_names` (the groups are
+    created there, before the DB, so that RDS does not create them unmanaged). Default: {}."""
     audit_bucket_arn: pulumi.Input[str] | None = None
     """Audit bucket (:class:`components.audit.AuditTrail` ``bucket_arn``) receiving the
     ``postgresql`` logs via Firehose; None skips Firehose and subscription filters. Default: None."""
@@ -281,16 +259,6 @@ class ObservabilityLayerArgs:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region):
             raise ValueError(f"region {self.region!r} is invalid; expected an AWS region such as 'us-east-1'")
-        if self.log_retention_days not in _LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"log_retention_days {self.log_retention_days} is invalid; allowed: "
-                f"{', '.join(str(d) for d in _LOG_RETENTION_DAYS)}"
-            )
-        for export in self.rds_log_exports:
-            if export not in _RDS_LOG_EXPORTS:
-                raise ValueError(
-                    f"rds_log_exports entry {export!r} is invalid; allowed: {', '.join(_RDS_LOG_EXPORTS)}"
-                )
         for cat in self.rds_event_categories:
             if cat not in _DB_INSTANCE_EVENT_CATEGORIES:
                 raise ValueError(
@@ -320,6 +288,7 @@ class ObservabilityLayerArgs:
             ("db_clusters", self.db_clusters),
             ("proxies", self.proxies),
             ("cache_clusters", self.cache_clusters),
+            ("postgres_log_groups", self.postgres_log_groups),
         ):
             for label in mapping:
                 if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,47}", label):
@@ -344,8 +313,6 @@ class ObservabilityLayer(pulumi.ComponentResource):
     """Names of every CloudWatch alarm created."""
     dashboard_name: pulumi.Output[str | None]
     """Name of the CloudWatch dashboard (None when disabled)."""
-    log_group_names: list[pulumi.Output[str]]
-    """Names of the RDS log groups created."""
     firehose_stream_arn: pulumi.Output[str | None]
     """ARN of the Firehose delivery stream to the audit bucket (None without an audit bucket)."""
 
@@ -353,4 +320,447 @@ class ObservabilityLayer(pulumi.ComponentResource):
         self, name: str, args: ObservabilityLayerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("commerce:db:ObservabilityLayer", name, None, opts)
-        raise NotImplementedError("ObservabilityLayer body lands in the next commit")
+        self._name = name
+        self._args = args
+        child = pulumi.ResourceOptions(parent=self)
+        self._tags = {**args.tags, "component": "ObservabilityLayer"}
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+
+        topic = aws.sns.Topic(
+            f"{name}-alarms", kms_master_key_id=args.kms_key_arn, tags=self._tags, opts=child
+        )
+        self.topic_arn = topic.arn
+        aws.sns.TopicPolicy(
+            f"{name}-alarms",
+            arn=topic.arn,
+            policy=pulumi.Output.all(topic.arn, account_id).apply(lambda a: _topic_policy(a[0], a[1])),
+            opts=child,
+        )
+        for i, sub in enumerate(args.subscriptions, start=1):
+            aws.sns.TopicSubscription(
+                f"{name}-alarms-{sub.protocol}-{i}",
+                topic=topic.arn,
+                protocol=sub.protocol,
+                endpoint=sub.endpoint,
+                opts=child,
+            )
+
+        self._alarms: list[aws.cloudwatch.MetricAlarm] = []
+        instances = {**args.db_instances, **args.db_replicas}
+        for label, db_id in instances.items():
+            for spec in _alarms.RDS_INSTANCE_METRICS:
+                self._metric_alarm(f"rds-{label}", spec, db_id)
+        for label, db_id in args.db_replicas.items():
+            for spec in _alarms.RDS_REPLICA_METRICS:
+                self._metric_alarm(f"rds-{label}", spec, db_id)
+        for label, proxy_name in args.proxies.items():
+            for spec in _alarms.PROXY_METRICS:
+                self._metric_alarm(f"proxy-{label}", spec, proxy_name)
+            self._proxy_pool_alarm(label, proxy_name)
+        for label, cluster_id in args.cache_clusters.items():
+            for spec in _alarms.CACHE_METRICS:
+                self._metric_alarm(f"cache-{label}", spec, cluster_id)
+        if args.cache_clusters:
+            self._hit_rate_alarm(list(args.cache_clusters.values()))
+        self.alarm_names = [a.name for a in self._alarms]
+
+        if instances:
+            aws.rds.EventSubscription(
+                f"{name}-db-instance-events",
+                sns_topic=topic.arn,
+                source_type="db-instance",
+                source_ids=list(instances.values()),
+                event_categories=list(args.rds_event_categories),
+                enabled=True,
+                tags=self._tags,
+                opts=child,
+            )
+        if args.db_clusters:
+            aws.rds.EventSubscription(
+                f"{name}-db-cluster-events",
+                sns_topic=topic.arn,
+                source_type="db-cluster",
+                source_ids=list(args.db_clusters.values()),
+                event_categories=list(args.rds_cluster_event_categories),
+                enabled=True,
+                tags=self._tags,
+                opts=child,
+            )
+
+        self.dashboard_name = pulumi.Output.from_input(None)
+        if args.create_dashboard:
+            dashboard = aws.cloudwatch.Dashboard(
+                f"{name}-dashboard",
+                dashboard_name=f"{name}-db-tier",
+                dashboard_body=self._dashboard_body(instances),
+                opts=child,
+            )
+            self.dashboard_name = dashboard.dashboard_name
+
+        self.firehose_stream_arn = pulumi.Output.from_input(None)
+        bucket, bucket_key = args.audit_bucket_arn, args.audit_bucket_kms_key_arn
+        if bucket is not None and bucket_key is not None and args.postgres_log_groups:
+            self.firehose_stream_arn = self._deliver_to_audit_bucket(
+                args.postgres_log_groups, bucket, bucket_key, account_id
+            )
+
+        self.register_outputs(
+            {
+                "topic_arn": self.topic_arn,
+                "alarm_names": self.alarm_names,
+                "dashboard_name": self.dashboard_name,
+                "firehose_stream_arn": self.firehose_stream_arn,
+            }
+        )
+
+    # -- alarms -------------------------------------------------------------------------------
+
+    def _actions(self) -> dict[str, Any]:
+        return {"alarm_actions": [self.topic_arn], "ok_actions": [self.topic_arn]}
+
+    def _evaluation(self) -> dict[str, Any]:
+        t = self._args.thresholds
+        return {"evaluation_periods": t.evaluation_periods, "datapoints_to_alarm": t.datapoints_to_alarm}
+
+    def _metric_alarm(self, prefix: str, spec: _alarms.MetricSpec, resource_id: pulumi.Input[str]) -> None:
+        t = self._args.thresholds
+        threshold = float(getattr(t, spec.threshold_field))
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{prefix}-{spec.key}",
+            alarm_description=(
+                f"{spec.metric_name} {spec.description}: {spec.statistic} "
+                f"{'>' if spec.comparison.startswith('Greater') else '<'} {threshold:g}. "
+                f"Missing data treated as {spec.why_missing}."
+            ),
+            namespace=spec.namespace,
+            metric_name=spec.metric_name,
+            dimensions=pulumi.Output.from_input(resource_id).apply(
+                lambda rid: spec.dimensions(rid, target_group=self._args.proxy_target_group)
+            ),
+            statistic=spec.statistic,
+            period=spec.fixed_period or t.period_seconds,
+            comparison_operator=spec.comparison,
+            threshold=threshold,
+            treat_missing_data=spec.treat_missing_data,
+            **self._evaluation(),
+            **self._actions(),
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._alarms.append(alarm)
+
+    def _proxy_pool_alarm(self, label: str, proxy_name: pulumi.Input[str]) -> None:
+        t = self._args.thresholds
+
+        def query(qid: str, metric: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+            return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=qid,
+                return_data=False,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=_alarms.RDS_NAMESPACE,
+                    metric_name=metric,
+                    dimensions={_alarms.PROXY_DIMENSION: proxy_name},
+                    stat="Sum",
+                    period=60,
+                ),
+            )
+
+        self._alarms.append(
+            aws.cloudwatch.MetricAlarm(
+                f"{self._name}-proxy-{label}-pool-utilization",
+                alarm_description=(
+                    "RDS Proxy pool utilization 100*DatabaseConnections/MaxDatabaseConnectionsAllowed "
+                    f"> {t.proxy_pool_utilization_percent:g}%: clients will soon wait for a connection. "
+                    "Missing data treated as notBreaching: an idle proxy publishes nothing."
+                ),
+                metric_queries=[
+                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                        id="utilization",
+                        expression="100*used/allowed",
+                        label="pool utilization %",
+                        return_data=True,
+                    ),
+                    query("used", "DatabaseConnections"),
+                    query("allowed", "MaxDatabaseConnectionsAllowed"),
+                ],
+                comparison_operator="GreaterThanThreshold",
+                threshold=t.proxy_pool_utilization_percent,
+                treat_missing_data="notBreaching",
+                **self._evaluation(),
+                **self._actions(),
+                tags=self._tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        )
+
+    def _hit_rate_alarm(self, members: list[pulumi.Input[str]]) -> None:
+        t = self._args.thresholds
+        hit_ids = [f"h{i}" for i in range(len(members))]
+        miss_ids = [f"m{i}" for i in range(len(members))]
+        queries = [
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="hitrate",
+                expression=_alarms.hit_rate_expression(hit_ids, miss_ids, t.cache_hit_rate_min_requests),
+                label="cache hit rate %",
+                return_data=True,
+            )
+        ]
+        for i, member in enumerate(members):
+            for qid, metric in ((hit_ids[i], "CacheHits"), (miss_ids[i], "CacheMisses")):
+                queries.append(
+                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                        id=qid,
+                        return_data=False,
+                        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                            namespace=_alarms.CACHE_NAMESPACE,
+                            metric_name=metric,
+                            dimensions={_alarms.CACHE_DIMENSION: member},
+                            stat="Sum",
+                            period=t.period_seconds,
+                        ),
+                    )
+                )
+        self._alarms.append(
+            aws.cloudwatch.MetricAlarm(
+                f"{self._name}-cache-hit-rate",
+                alarm_description=(
+                    f"Cache hit rate 100*CacheHits/(CacheHits+CacheMisses) over all members "
+                    f"< {t.cache_hit_rate_percent:g}% (periods with >= {t.cache_hit_rate_min_requests:g} "
+                    f"lookups). Missing data treated as {_alarms.HIT_RATE_WHY}."
+                ),
+                metric_queries=queries,
+                comparison_operator="LessThanThreshold",
+                threshold=t.cache_hit_rate_percent,
+                treat_missing_data="notBreaching",
+                **self._evaluation(),
+                **self._actions(),
+                tags=self._tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        )
+
+    def _dashboard_body(self, instances: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+        args = self._args
+        groups: dict[str, Mapping[str, pulumi.Input[str]]] = {
+            "instances": instances,
+            "replicas": args.db_replicas,
+            "proxies": args.proxies,
+            "cache": args.cache_clusters,
+        }
+        resolved = pulumi.Output.all(
+            **{f"{g}|{label}": rid for g, mapping in groups.items() for label, rid in mapping.items()}
+        )
+
+        def build(ids: dict[str, str]) -> str:
+            by_group: dict[str, dict[str, str]] = {g: {} for g in groups}
+            for key, rid in ids.items():
+                g, label = key.split("|", 1)
+                by_group[g][label] = rid
+            # Keep the caller's order (Output.all over kwargs may reorder).
+            ordered = {g: {label: by_group[g][label] for label in groups[g]} for g in groups}
+            return _alarms.dashboard_body(
+                region=args.region,
+                sections=[
+                    ("RDS instances", _alarms.RDS_INSTANCE_METRICS, ordered["instances"]),
+                    ("RDS replicas", _alarms.RDS_REPLICA_METRICS, ordered["replicas"]),
+                    ("RDS Proxy", _alarms.PROXY_METRICS, ordered["proxies"]),
+                    ("ElastiCache", _alarms.CACHE_METRICS, ordered["cache"]),
+                ],
+                thresholds=args.thresholds,
+                target_group=args.proxy_target_group,
+                hit_rate_members=list(ordered["cache"].values()),
+            )
+
+        return resolved.apply(build)
+
+    # -- logs to the audit bucket -------------------------------------------------------------
+
+    def _deliver_to_audit_bucket(
+        self,
+        groups: Mapping[str, pulumi.Input[str]],
+        bucket_arn: pulumi.Input[str],
+        bucket_key_arn: pulumi.Input[str],
+        account_id: pulumi.Output[str],
+    ) -> pulumi.Output[str]:
+        name, args = self._name, self._args
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"{args.audit_log_prefix}{args.region}/"
+
+        firehose_role = aws.iam.Role(
+            f"{name}-firehose",
+            description="Firehose delivery of RDS PostgreSQL logs to the audit bucket",
+            assume_role_policy=account_id.apply(
+                lambda acct: _assume_role_policy("firehose.amazonaws.com", acct)
+            ),
+            tags=self._tags,
+            opts=child,
+        )
+        # Only this bucket (and only under the prefix for writes), only its CMK for S3 use.
+        firehose_policy = aws.iam.RolePolicy(
+            f"{name}-firehose",
+            role=firehose_role.id,
+            policy=pulumi.Output.all(bucket_arn, bucket_key_arn).apply(
+                lambda a: _firehose_s3_policy(a[0], a[1], prefix)
+            ),
+            opts=child,
+        )
+        stream = aws.kinesis.FirehoseDeliveryStream(
+            f"{name}-rds-logs",
+            destination="extended_s3",
+            server_side_encryption=aws.kinesis.FirehoseDeliveryStreamServerSideEncryptionArgs(
+                enabled=True, key_type="CUSTOMER_MANAGED_CMK", key_arn=args.kms_key_arn
+            ),
+            extended_s3_configuration=aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationArgs(
+                role_arn=firehose_role.arn,
+                bucket_arn=bucket_arn,
+                kms_key_arn=bucket_key_arn,
+                prefix=prefix,
+                error_output_prefix=f"{args.audit_log_prefix}errors/{args.region}/",
+                buffering_size=5,
+                buffering_interval=300,
+                # CloudWatch Logs already gzips every record it hands to Firehose.
+                compression_format="UNCOMPRESSED",
+            ),
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[firehose_policy]),
+        )
+
+        logs_role = aws.iam.Role(
+            f"{name}-logs-to-firehose",
+            description="CloudWatch Logs subscription filters into the RDS log Firehose stream",
+            assume_role_policy=account_id.apply(
+                lambda acct: _assume_role_policy(
+                    "logs.amazonaws.com", acct, source_arn=f"arn:aws:logs:{args.region}:{acct}:*"
+                )
+            ),
+            tags=self._tags,
+            opts=child,
+        )
+        logs_policy = aws.iam.RolePolicy(
+            f"{name}-logs-to-firehose",
+            role=logs_role.id,
+            policy=stream.arn.apply(_put_record_policy),
+            opts=child,
+        )
+        for label, group in groups.items():
+            # CloudWatch Logs test-writes to the stream on creation, so the role policy must exist.
+            aws.cloudwatch.LogSubscriptionFilter(
+                f"{name}-{label}-postgresql-to-audit",
+                log_group=group,
+                filter_pattern="",
+                destination_arn=stream.arn,
+                role_arn=logs_role.arn,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logs_policy]),
+            )
+        return stream.arn
+
+
+def _topic_policy(topic_arn: str, account_id: str) -> str:
+    """Let CloudWatch alarms, RDS events and AWS Backup publish, only on behalf of this account."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "AccountAdmin",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": [
+                "SNS:GetTopicAttributes",
+                "SNS:SetTopicAttributes",
+                "SNS:AddPermission",
+                "SNS:RemovePermission",
+                "SNS:DeleteTopic",
+                "SNS:Subscribe",
+                "SNS:ListSubscriptionsByTopic",
+                "SNS:Publish",
+            ],
+            "Resource": topic_arn,
+        }
+    ]
+    for sid, service in (
+        ("CloudWatchAlarms", "cloudwatch.amazonaws.com"),
+        ("RdsEvents", "events.rds.amazonaws.com"),
+        ("BackupNotifications", "backup.amazonaws.com"),
+    ):
+        statements.append(
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "SNS:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        )
+    statements.append(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "SNS:Publish",
+            "Resource": topic_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _assume_role_policy(service: str, account_id: str, *, source_arn: str | None = None) -> str:
+    condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                    "Condition": condition,
+                }
+            ],
+        }
+    )
+
+
+def _firehose_s3_policy(bucket_arn: str, key_arn: str, prefix: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "Bucket",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                    "Resource": bucket_arn,
+                },
+                {
+                    "Sid": "Objects",
+                    "Effect": "Allow",
+                    "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                    "Resource": f"{bucket_arn}/*",
+                },
+                {
+                    "Sid": "BucketKey",
+                    "Effect": "Allow",
+                    "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                    "Resource": key_arn,
+                    "Condition": {"StringLike": {"kms:EncryptionContext:aws:s3:arn": f"{bucket_arn}/*"}},
+                },
+            ],
+        }
+    )
+
+
+def _put_record_policy(stream_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["firehose:PutRecord", "firehose:PutRecordBatch"],
+                    "Resource": stream_arn,
+                }
+            ],
+        }
+    )
