@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from dataaccess.cache import BreakerState, CacheAside, CircuitBreaker
 from dataaccess.redis_client import create_redis
+from tests.integration.redis_faults import KillableRedis, killable_redis
+
+__all__ = ["killable_redis"]  # fixture re-exported for pytest
 
 pytestmark = pytest.mark.integration
 
@@ -45,38 +46,7 @@ class Source:
         return await cache.get_or_load(key, load, ttl=60, encode=enc, decode=json.loads)
 
 
-@pytest.fixture
-async def raw(tier: Any) -> AsyncIterator[aioredis.Redis]:
-    c = create_redis(tier.redis_url)
-    yield c
-    await c.aclose()
-
-
-class Outage:
-    """Kills and restarts the tier's Redis; the fixture restarts it at teardown if still down."""
-
-    def __init__(self, tier: Any) -> None:
-        self.tier = tier
-        self.down = False
-
-    def kill(self) -> None:
-        self.tier.kill_redis()
-        self.down = True
-
-    def start(self) -> None:
-        if self.down:
-            self.tier.start_redis()
-            self.down = False
-
-
-@pytest.fixture
-def outage(tier: Any):
-    o = Outage(tier)
-    yield o
-    o.start()
-
-
-async def _outage(tier: Any, outage: Outage, recovery: str) -> None:
+async def _outage(tier: KillableRedis, recovery: str) -> None:
     ns = "t" + secrets.token_hex(4)
     clock = Clock()
     client = create_redis(tier.redis_url)
@@ -93,7 +63,7 @@ async def _outage(tier: Any, outage: Outage, recovery: str) -> None:
             await src.get(cache, f"p:{i}")
         assert src.loads == 10 and cache.stats.fills == 10
 
-        outage.kill()
+        tier.kill()
         # Concurrent reads during the outage: values from the source, no exception.
         results = await asyncio.gather(*(src.get(cache, f"p:{i}") for i in range(10)))
         assert results == [{"v": i} for i in range(10)]
@@ -111,7 +81,7 @@ async def _outage(tier: Any, outage: Outage, recovery: str) -> None:
         await cache.invalidate("p:1")
         assert cache.stats.pending_invalidations == 1 and cache.stats.invalidations_deferred == 1
     finally:
-        outage.start()
+        tier.start()
 
     # Redis is back *with the pre-outage value* (as after a replica promotion or an AOF reload).
     raw = create_redis(tier.redis_url)
@@ -135,15 +105,16 @@ async def _outage(tier: Any, outage: Outage, recovery: str) -> None:
         await client.aclose()
 
 
-async def test_outage_recovered_by_next_read(tier: Any, outage: Outage):
-    await _outage(tier, outage, "read")
+async def test_outage_recovered_by_next_read(killable_redis: KillableRedis):
+    await _outage(killable_redis, "read")
 
 
-async def test_outage_recovered_by_explicit_flush(tier: Any, outage: Outage):
-    await _outage(tier, outage, "flush")
+async def test_outage_recovered_by_explicit_flush(killable_redis: KillableRedis):
+    await _outage(killable_redis, "flush")
 
 
-async def test_background_flusher_clears_pending_after_recovery(tier: Any, outage: Outage):
+async def test_background_flusher_clears_pending_after_recovery(killable_redis: KillableRedis):
+    tier = killable_redis
     ns = "t" + secrets.token_hex(4)
     clock = Clock()
     client = create_redis(tier.redis_url)
@@ -154,10 +125,10 @@ async def test_background_flusher_clears_pending_after_recovery(tier: Any, outag
         breaker=CircuitBreaker(failure_threshold=1, cooldown=5.0, clock=clock),
     )
     try:
-        outage.kill()
+        tier.kill()
         await cache.invalidate("a", "b")
         assert cache.stats.pending_invalidations == 2
-        outage.start()
+        tier.start()
         raw = create_redis(tier.redis_url)
         try:
             await raw.set(f"{ns}:v1:a", b"stale")
@@ -177,7 +148,8 @@ async def test_background_flusher_clears_pending_after_recovery(tier: Any, outag
         await client.aclose()
 
 
-async def test_pending_overflow_purges_namespace_on_recovery(tier: Any, outage: Outage):
+async def test_pending_overflow_purges_namespace_on_recovery(killable_redis: KillableRedis):
+    tier = killable_redis
     ns = "t" + secrets.token_hex(4)
     clock = Clock()
     client = create_redis(tier.redis_url)
@@ -189,10 +161,10 @@ async def test_pending_overflow_purges_namespace_on_recovery(tier: Any, outage: 
         breaker=CircuitBreaker(failure_threshold=1, cooldown=1.0, clock=clock),
     )
     try:
-        outage.kill()
+        tier.kill()
         await cache.invalidate("a", "b", "c", "d")  # one more than can be remembered
         assert cache.stats.pending_invalidations == 0 and cache.stats.invalidations_deferred == 4
-        outage.start()
+        tier.start()
         raw = create_redis(tier.redis_url)
         try:
             await raw.set(f"{ns}:v1:x", b"stale")
@@ -211,12 +183,10 @@ async def test_pending_overflow_purges_namespace_on_recovery(tier: Any, outage: 
         await client.aclose()
 
 
-async def test_readonly_replica_errors_fail_open(tier: Any):
+async def test_readonly_replica_errors_fail_open(killable_redis: KillableRedis):
     """ResponseError READONLY (stale connection to a demoted primary) is a miss, not an exception."""
-    replica_url = getattr(tier, "redis_replica_url", None)
-    if replica_url is None:
-        pytest.skip("tier has no Redis replica")
-    client = create_redis(replica_url)
+    killable_redis.start_replica()
+    client = create_redis(killable_redis.redis_replica_url)
     cache = CacheAside(client, namespace="t" + secrets.token_hex(4))
     src = Source({"k": {"v": 1}})
     try:
