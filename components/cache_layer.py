@@ -213,7 +213,7 @@ class CacheLayerArgs:
     secret_replica_regions: Mapping[str, pulumi.Input[str] | None] = field(default_factory=dict)
     """Regions to replicate the AUTH-token secret to (region -> CMK ARN there, or None for the AWS
     managed key), so Global Datastore secondaries' apps can read the token locally. Default: {}."""
-    auth_token_secret_arn: pulumi.Input[str] | None = None
+    auth_token_secret_arn: pulumi.Input[str | None] | None = None
     """Secondary only: ARN of the (replicated) primary token secret, passed through as this
     component's ``auth_token_secret_arn`` output. Default: None."""
     log_delivery: bool = True
@@ -224,7 +224,7 @@ class CacheLayerArgs:
     """This region's part in a Global Datastore. Default: GlobalDatastoreRole.NONE."""
     global_replication_group_id_suffix: str = "commerce-cache"
     """Primary only: suffix of the global group id (AWS prefixes it). Default: "commerce-cache"."""
-    global_replication_group_id: pulumi.Input[str] | None = None
+    global_replication_group_id: pulumi.Input[str | None] | None = None
     """Secondary only (required there): id of the primary's global group, usually the primary
     ``CacheLayer.global_replication_group_id`` output. Default: None."""
     allowed_security_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
