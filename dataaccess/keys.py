@@ -64,6 +64,10 @@ class KeySpace:
         text = [validate_key_part(str(p), what="key part") for p in parts]
         return self.prefix + ":".join(text)
 
+    def kind_prefix(self, kind: str) -> str:
+        """Prefix of every key of one kind: ``kind_prefix("session")`` -> ``"cdb:v1:session:"``."""
+        return self.prefix + validate_key_part(kind, what="key kind") + ":"
+
     def pattern(self) -> str:
         """SCAN pattern matching every key of this space (``"cdb:v1:*"``)."""
         return self.prefix + "*"
