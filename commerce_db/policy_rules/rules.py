@@ -151,7 +151,7 @@ def _force_ssl(r: PolicySubject, ctx: PolicyContext) -> Iterable[str]:
         # rds.force_ssl defaults to 1 from RDS PostgreSQL 15; Aurora must set it explicitly.
         if not aurora and digits and int(digits) >= 15:
             return
-        yield f"{_who(r)}: rds.force_ssl is not set to 1 in family {family or '?'}; require TLS to the database"
+        yield f"{_who(r)}: rds.force_ssl is not 1 in family {family or '?'}; require TLS to the database"
     elif value != "1":
         yield f"{_who(r)}: rds.force_ssl = {value}; must be 1 so the database refuses non-TLS connections"
 
@@ -274,12 +274,15 @@ def _multi_az(r: PolicySubject, ctx: PolicyContext) -> Iterable[str]:
     if r.type == RDS_INSTANCE:
         if not is_rds_replica(inp) and not truthy(inp.get("multiAz")):
             yield f"{_who(r)}: multi_az is not true; prod primaries need a standby in another AZ"
-    elif r.type == CACHE_GROUP and not is_cache_secondary(inp):
-        if not truthy(inp.get("multiAzEnabled")) or not truthy(inp.get("automaticFailoverEnabled")):
-            yield (
-                f"{_who(r)}: multi_az_enabled and automatic_failover_enabled must both be true in prod "
-                "(Global Datastore secondaries inherit them)"
-            )
+    elif (
+        r.type == CACHE_GROUP
+        and not is_cache_secondary(inp)
+        and not (truthy(inp.get("multiAzEnabled")) and truthy(inp.get("automaticFailoverEnabled")))
+    ):
+        yield (
+            f"{_who(r)}: multi_az_enabled and automatic_failover_enabled must both be true in prod "
+            "(Global Datastore secondaries inherit them)"
+        )
 
 
 # --- observability ------------------------------------------------------------------------------------

@@ -1,0 +1,112 @@
+"""``commerce-db plan STACK``: the offline plan of a stack (no cloud account, no Pulumi CLI).
+
+Exit codes: 0 plan built and no mandatory policy violated; 2 unknown stack, malformed
+``--config`` or invalid config (one line naming the key); 3 a mandatory policy is violated
+(the document/tree is still printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_POLICY = 3
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``plan`` sub-command."""
+    p = subparsers.add_parser(
+        "plan",
+        help="offline plan of a stack: resource tree, policy findings, cost estimate",
+        description=(
+            "Run the stack's Pulumi program under Pulumi's mock engine (no cloud account, no Pulumi CLI) "
+            "and print the resources by region and component, counts by type, exports, policy findings "
+            "and an approximate monthly cost. Exit 2 on invalid config, 3 on a mandatory policy violation."
+        ),
+    )
+    p.add_argument(
+        "stack", metavar="STACK", help="stack name, e.g. prod or staging (reads Pulumi.<STACK>.yaml)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of the tree")
+    p.add_argument(
+        "--config",
+        "-c",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=(
+            "override a config value for this run; KEY may omit 'commerce-db:' and may be a path "
+            "(postgres.instanceClass); VALUE is parsed as JSON when it parses, else a string. Repeatable."
+        ),
+    )
+    p.add_argument("--diagram", metavar="PATH", help="also write a diagram (.mmd/.md Mermaid, .dot Graphviz)")
+    p.add_argument(
+        "--dir", metavar="PROJECT_DIR", help="project directory holding Pulumi.yaml (default: auto)"
+    )
+    p.add_argument("--program", metavar="MODULE:FUNC", help=argparse.SUPPRESS)  # alternative program (tests)
+    p.set_defaults(func=run_plan)
+
+
+def _resolve_program(spec: str | None) -> Callable[[], Any] | None:
+    if not spec:
+        return None
+    module, _, attr = spec.partition(":")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # console scripts do not put CWD on sys.path
+    return getattr(importlib.import_module(module), attr or "run")  # type: ignore[no-any-return]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    key = getattr(exc, "key", None)
+    if key and str(key) not in text:
+        text = f"{key}: {text}"
+    return text or exc.__class__.__name__
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Build and print the plan; returns the exit code."""
+    from commerce_db.diagram import write_diagram
+    from commerce_db.plan import StackFileError, plan_stack
+    from commerce_db.plan.render import render_json, render_text
+
+    try:
+        report = plan_stack(
+            args.stack,
+            project_dir=args.dir,
+            overrides=args.config,
+            program=_resolve_program(args.program),
+        )
+    except StackFileError as exc:
+        print(f"commerce-db plan: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:  # components.config.ConfigError and Args validation
+        print(f"commerce-db plan: invalid config for stack {args.stack!r}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    if args.json:
+        sys.stdout.write(render_json(report))
+    else:
+        sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
+    if args.diagram:
+        path = write_diagram(
+            report.run,
+            args.diagram,
+            primary_region=report.primary_region,
+            title=f"commerce-db stack {report.stack}",
+        )
+        print(f"diagram written to {path}", file=sys.stderr if args.json else sys.stdout)
+    if report.blocked:
+        first = next(f for f in report.findings if f.enforcement.value == "mandatory")
+        print(
+            f"commerce-db plan: mandatory policy violated ({first.policy}): {first.message}",
+            file=sys.stderr,
+        )
+        return EXIT_POLICY
+    return EXIT_OK

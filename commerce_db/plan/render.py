@@ -1,0 +1,183 @@
+"""Render a :class:`~commerce_db.plan.PlanReport` as a readable tree or as one JSON document."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+from commerce_db.plan.model import ComponentNode, ResourceView
+from commerce_db.plan.report import PlanReport
+from commerce_db.policy_rules import Enforcement
+from commerce_db.policy_rules.inputs import short_type
+
+WIDTH = 110
+
+
+class Style:
+    """ANSI styling, enabled only when writing to a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled else text
+
+    def bold(self, t: str) -> str:
+        return self._wrap("1", t)
+
+    def dim(self, t: str) -> str:
+        return self._wrap("2", t)
+
+    def red(self, t: str) -> str:
+        return self._wrap("31", t)
+
+    def yellow(self, t: str) -> str:
+        return self._wrap("33", t)
+
+    def cyan(self, t: str) -> str:
+        return self._wrap("36", t)
+
+    def green(self, t: str) -> str:
+        return self._wrap("32", t)
+
+
+def _fmt_value(v: Any) -> str:
+    if v is True:
+        return "yes"
+    if v is False:
+        return "no"
+    if isinstance(v, list):
+        return "[" + "; ".join(_fmt_value(x) for x in v) + "]"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def format_settings(settings: dict[str, Any]) -> str:
+    """``key=value, key=value`` with booleans as yes/no."""
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in settings.items())
+
+
+def _resource_lines(r: ResourceView, indent: str, s: Style) -> list[str]:
+    head = f"{indent}{s.cyan(short_type(r.type))} {r.name}"
+    text = format_settings(r.settings)
+    if not text:
+        return [head]
+    plain_len = len(indent) + len(short_type(r.type)) + len(r.name) + 1
+    if plain_len + 3 + len(text) <= WIDTH:
+        return [f"{head}  {s.dim(text)}"]
+    sub = indent + "    "
+    wrapped = textwrap.wrap(text, width=WIDTH - len(sub), break_on_hyphens=False)
+    return [head] + [f"{sub}{s.dim(w)}" for w in wrapped]
+
+
+def _component_lines(c: ComponentNode, indent: str, s: Style) -> list[str]:
+    lines = [f"{indent}{s.bold(short_type(c.type))} {c.name}"]
+    for r in c.resources:
+        lines.extend(_resource_lines(r, indent + "  ", s))
+    for child in c.children:
+        lines.extend(_component_lines(child, indent + "  ", s))
+    return lines
+
+
+def render_text(report: PlanReport, color: bool = False) -> str:
+    """The human plan: tree by region and component, counts, exports, policy findings, cost."""
+    s = Style(color)
+    out: list[str] = [
+        s.bold(
+            f"commerce-db plan · stack {report.stack} · project {report.project} · {report.total} resources"
+        ),
+        s.dim("offline: program run under the Pulumi mock engine, no cloud account, no Pulumi CLI"),
+        "",
+    ]
+    for region in report.regions:
+        label = " (primary)" if region.region == report.primary_region else ""
+        out.append(s.bold(s.green(f"Region {region.region}{label}")))
+        for r in region.loose:
+            out.extend(_resource_lines(r, "  ", s))
+        for c in region.components:
+            out.extend(_component_lines(c, "  ", s))
+        out.append("")
+
+    out.append(s.bold("Resources by type"))
+    width = max((len(short_type(t)) for t in report.counts), default=10)
+    for typ, n in report.counts.items():
+        out.append(f"  {short_type(typ):<{width}}  {n:>4}")
+    out.append(f"  {'total':<{width}}  {report.total:>4}")
+    out.append("")
+
+    out.append(s.bold("Exports"))
+    for o in report.outputs:
+        wiring = ""
+        if isinstance(o.wiring, str):
+            wiring = f"  -> {o.wiring}"
+        elif isinstance(o.wiring, list):
+            wiring = "  -> " + "; ".join(w or "?" for w in o.wiring)
+        out.append(f"  {o.name} = {_fmt_value(o.value)}{s.dim(wiring)}")
+    out.append("")
+
+    mandatory = [f for f in report.findings if f.enforcement == Enforcement.MANDATORY]
+    advisory = [f for f in report.findings if f.enforcement == Enforcement.ADVISORY]
+    out.append(s.bold(f"Policy: {len(mandatory)} mandatory violation(s), {len(advisory)} advisory"))
+    if not report.findings:
+        out.append(f"  {s.green('all policies pass')}")
+    for f in report.findings:
+        tag = s.red("[mandatory]") if f.enforcement == Enforcement.MANDATORY else s.yellow("[advisory]")
+        out.append(f"  {tag} {f.policy}: {f.message}")
+    out.append("")
+
+    cost = report.cost
+    out.append(s.bold(f"Cost: {cost.label} ({cost.currency}/month)"))
+    out.append(f"  {'region':<12} {'category':<16} {'item':<34} {'detail':<46} {'monthly':>10}")
+    for line in cost.lines:
+        monthly = f"{line.monthly:>10,.2f}" if line.monthly is not None else f"{'?':>10}"
+        detail = line.detail if len(line.detail) <= 46 else line.detail[:45] + "…"
+        item = line.resource if len(line.resource) <= 34 else line.resource[:33] + "…"
+        note = f"  ({line.note})" if line.note else ""
+        out.append(f"  {line.region:<12} {line.category:<16} {item:<34} {detail:<46} {monthly}{s.dim(note)}")
+    for region, total in cost.per_region.items():
+        out.append(f"  {s.bold('subtotal ' + region):<110} {total:>10,.2f}")
+    out.append(s.bold(f"  {'TOTAL (estimate)':<110} {cost.monthly_total:>10,.2f}"))
+    if cost.unknown:
+        out.append(s.yellow(f"  {cost.unknown} line(s) have no price in the table and are not in the total"))
+    out.append(s.dim(f"  {cost.source}"))
+    return "\n".join(out) + "\n"
+
+
+def to_json(report: PlanReport) -> dict[str, Any]:
+    """The ``--json`` document (see docs/plan-policy-cost.md for the schema)."""
+    regions: dict[str, Any] = {}
+    for rv in report.regions:
+        comps: dict[str, Any] = {}
+        if rv.loose:
+            comps["(stack)"] = {
+                "type": None,
+                "name": None,
+                "parent": None,
+                "resources": [r.to_json() for r in rv.loose],
+            }
+        for c in rv.all_components():
+            comps[c.path] = {
+                "type": c.type,
+                "name": c.name,
+                "parent": c.parent,
+                "resources": [r.to_json() for r in c.resources],
+            }
+        regions[rv.region] = {"primary": rv.region == report.primary_region, "components": comps}
+    return {
+        "stack": report.stack,
+        "project": report.project,
+        "primary_region": report.primary_region,
+        "regions": regions,
+        "counts": report.counts,
+        "total": report.total,
+        "outputs": {o.name: o.value for o in report.outputs},
+        "wiring": {o.name: o.wiring for o in report.outputs if o.wiring},
+        "policy": [f.to_json() for f in report.findings],
+        "cost": report.cost.to_json(),
+    }
+
+
+def render_json(report: PlanReport) -> str:
+    return json.dumps(to_json(report), indent=2, sort_keys=False, default=str) + "\n"

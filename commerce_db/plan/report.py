@@ -1,0 +1,81 @@
+"""Assemble everything the plan shows from one mocked run: tree, counts, exports, policy, cost."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from commerce_db.cost import CostEstimate, estimate
+from commerce_db.mock_engine import ProgramRun
+from commerce_db.plan.model import OutputView, RegionView, build_outputs, build_regions, count_by_type
+from commerce_db.plan.refs import RefIndex
+from commerce_db.policy_rules import Finding, PolicyContext, evaluate, has_mandatory
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """The offline plan of one stack."""
+
+    stack: str
+    project: str
+    environment: str
+    primary_region: str | None
+    run: ProgramRun
+    regions: list[RegionView]
+    counts: dict[str, int]
+    total: int
+    outputs: list[OutputView]
+    findings: list[Finding]
+    cost: CostEstimate
+
+    @property
+    def blocked(self) -> bool:
+        """True when a mandatory policy is violated."""
+        return has_mandatory(self.findings)
+
+
+def _primary_region(run: ProgramRun, config: Mapping[str, Any], project: str) -> str | None:
+    for candidate in (
+        run.outputs.get("primaryRegion"),
+        config.get(f"{project}:primaryRegion"),
+        config.get("aws:region"),
+    ):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    return None
+
+
+def environment_of(stack: str, config: Mapping[str, Any], project: str) -> str:
+    """``commerce-db:environment`` when the stack sets it, else the stack name."""
+    env = config.get(f"{project}:environment")
+    return env if isinstance(env, str) and env else stack
+
+
+def build_report(
+    run: ProgramRun,
+    *,
+    stack: str,
+    project: str = "commerce-db",
+    config: Mapping[str, Any] | None = None,
+    prices: Mapping[str, Any] | None = None,
+) -> PlanReport:
+    """Group, summarise, check and price a mocked run of ``stack``."""
+    cfg = config or {}
+    refs = RefIndex(run.resources)
+    primary = _primary_region(run, cfg, project)
+    environment = environment_of(stack, cfg, project)
+    findings = evaluate(run.resources, PolicyContext(stack=stack, environment=environment))
+    return PlanReport(
+        stack=stack,
+        project=project,
+        environment=environment,
+        primary_region=primary,
+        run=run,
+        regions=build_regions(run, refs, primary),
+        counts=count_by_type(run),
+        total=len(run.resources),
+        outputs=build_outputs(run, refs),
+        findings=findings,
+        cost=estimate(run.resources, prices, refs),
+    )

@@ -1,0 +1,198 @@
+"""Find the Pulumi project, read a stack's config the way the Pulumi CLI stores it, apply overrides.
+
+``Pulumi.<stack>.yaml`` holds ``config:`` with fully qualified keys (``commerce-db:postgres``,
+``aws:region``) whose values may be structured (maps/lists). ``Pulumi.yaml`` may declare
+project-level ``config:`` with defaults; they apply when the stack file does not set the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_FILE = "Pulumi.yaml"
+DEFAULT_NAMESPACE = "commerce-db"
+
+
+class StackFileError(ValueError):
+    """A stack cannot be loaded or an override is malformed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class StackConfigFile:
+    """A stack's effective config, ready for ``mock_engine.run_program(config=...)``."""
+
+    project: str
+    stack: str
+    project_dir: Path
+    config: dict[str, Any]
+    """Fully qualified key -> value (structured values stay dicts/lists)."""
+
+
+def find_project_dir(explicit: str | Path | None = None, cwd: Path | None = None) -> Path:
+    """The project directory: ``explicit`` if given, else CWD when it holds ``Pulumi.yaml``,
+    else the repository root next to the installed ``components`` package."""
+    if explicit is not None:
+        path = Path(explicit).resolve()
+        if not (path / PROJECT_FILE).is_file():
+            raise StackFileError(f"--dir {path}: no {PROJECT_FILE} there")
+        return path
+    here = (cwd or Path.cwd()).resolve()
+    if (here / PROJECT_FILE).is_file():
+        return here
+    try:
+        import components  # the installed (editable) package sits in the repo root
+    except ImportError as exc:  # pragma: no cover - broken install
+        raise StackFileError(
+            f"no {PROJECT_FILE} in {here} and the components package is not importable"
+        ) from exc
+    root = Path(components.__file__).resolve().parent.parent
+    if (root / PROJECT_FILE).is_file():
+        return root
+    raise StackFileError(f"no {PROJECT_FILE} in {here} or {root}; pass --dir PROJECT_DIR")
+
+
+def available_stacks(project_dir: Path) -> list[str]:
+    """Stack names that have a ``Pulumi.<stack>.yaml`` next to ``Pulumi.yaml``."""
+    names = []
+    for p in project_dir.glob("Pulumi.*.yaml"):
+        name = p.name[len("Pulumi.") : -len(".yaml")]
+        if name and "." not in name:
+            names.append(name)
+    return sorted(names)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path.name}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise StackFileError(f"{path.name}: expected a mapping at the top level")
+    return data
+
+
+def _qualify(key: str, project: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def _unwrap(value: Any) -> Any:
+    """Stack files may write ``key: {value: ...}`` for structured values, as ``pulumi config`` can."""
+    if isinstance(value, dict) and set(value) == {"value"}:
+        return value["value"]
+    if isinstance(value, dict) and "secure" in value and len(value) == 1:
+        # Encrypted with the stack's secrets provider: not decryptable offline; a placeholder
+        # keeps the program running and is never printed (the program marks it secret).
+        return "offline-placeholder-secret"
+    return value
+
+
+def load_stack(stack: str, project_dir: Path) -> StackConfigFile:
+    """Read ``Pulumi.yaml`` defaults and ``Pulumi.<stack>.yaml`` into one fully qualified config map.
+
+    Raises :class:`StackFileError` naming the available stacks when ``stack`` has no file.
+    """
+    project_data = _read_yaml(project_dir / PROJECT_FILE)
+    project = str(project_data.get("name") or DEFAULT_NAMESPACE)
+    stack_path = project_dir / f"Pulumi.{stack}.yaml"
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", stack) or not stack_path.is_file():
+        avail = ", ".join(available_stacks(project_dir)) or "none"
+        raise StackFileError(f"unknown stack {stack!r} in {project_dir}; available stacks: {avail}")
+    config: dict[str, Any] = {}
+    declared = project_data.get("config") or {}
+    if isinstance(declared, dict):
+        for key, decl in declared.items():
+            if isinstance(decl, dict) and ("default" in decl or "value" in decl):
+                config[_qualify(str(key), project)] = decl.get("value", decl.get("default"))
+            elif not isinstance(decl, dict) and decl is not None:
+                config[_qualify(str(key), project)] = decl
+    stack_cfg = _read_yaml(stack_path).get("config") or {}
+    if not isinstance(stack_cfg, dict):
+        raise StackFileError(f"{stack_path.name}: 'config' must be a mapping")
+    for key, value in stack_cfg.items():
+        config[_qualify(str(key), project)] = _unwrap(value)
+    return StackConfigFile(project=project, stack=stack, project_dir=project_dir, config=config)
+
+
+_INDEX = re.compile(r"^(.*)\[(\d+)\]$")
+
+
+def _parse_value(raw: str) -> Any:
+    """JSON when it parses (numbers, booleans, objects, lists), else the plain string."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _set_path(container: Any, path: list[str], value: Any, full_key: str) -> Any:
+    """Set ``value`` at ``path`` inside a copy of ``container`` (dicts; ``name[2]`` indexes lists)."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    index: int | None = None
+    m = _INDEX.match(head)
+    if m:
+        head, index = m.group(1), int(m.group(2))
+    if container is None:
+        container = {}
+    if isinstance(container, str):  # structured values stored as JSON strings
+        try:
+            container = json.loads(container)
+        except ValueError:
+            container = None
+    if not isinstance(container, dict):
+        raise StackFileError(f"--config {full_key}: cannot set {head!r} inside a non-object value")
+    container = dict(container)
+    if index is None:
+        container[head] = _set_path(container.get(head), rest, value, full_key)
+        return container
+    seq = container.get(head)
+    if not isinstance(seq, list) or index > len(seq):
+        raise StackFileError(f"--config {full_key}: {head!r} has no element {index}")
+    seq = list(seq)
+    if index == len(seq):
+        seq.append(None)
+    seq[index] = _set_path(seq[index], rest, value, full_key)
+    container[head] = seq
+    return container
+
+
+def apply_overrides(
+    config: dict[str, Any], overrides: list[str], project: str = DEFAULT_NAMESPACE
+) -> dict[str, Any]:
+    """Return a copy of ``config`` with ``KEY=VALUE`` overrides applied.
+
+    ``KEY`` may omit the ``<project>:`` prefix; ``a.b.c`` sets a nested field of the structured
+    value ``a`` (``a.list[0].x`` indexes lists). ``VALUE`` is parsed as JSON when it parses.
+    """
+    out = copy.deepcopy(config)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise StackFileError(
+                f"--config {item!r}: expected KEY=VALUE (e.g. postgres.instanceClass=db.r7g.xlarge)"
+            )
+        namespace, colon, rest = key.rpartition(":")
+        if not colon:
+            namespace, rest = project, key
+        top, *path = rest.split(".")
+        if not top:
+            raise StackFileError(f"--config {item!r}: empty key")
+        value = _parse_value(raw)
+        m = _INDEX.match(top)
+        if m:  # "replicaRegions[1]=..." indexes a top-level list
+            full = f"{namespace}:{m.group(1)}"
+            wrapped = _set_path({m.group(1): out.get(full)}, [top, *path], value, key)
+            out[full] = wrapped[m.group(1)]
+            continue
+        full = f"{namespace}:{top}"
+        out[full] = _set_path(out.get(full), path, value, key) if path else value
+    return out
