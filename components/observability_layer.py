@@ -547,9 +547,9 @@ class ObservabilityLayer(pulumi.ComponentResource):
             "proxies": args.proxies,
             "cache": args.cache_clusters,
         }
-        resolved = pulumi.Output.all(
-            **{f"{g}|{label}": rid for g, mapping in groups.items() for label, rid in mapping.items()}
-        )
+        flat = {f"{g}|{label}": rid for g, mapping in groups.items() for label, rid in mapping.items()}
+        # Output.all() without arguments resolves to a list, not a dict.
+        resolved = pulumi.Output.all(**flat) if flat else pulumi.Output.from_input({})
 
         def build(ids: dict[str, str]) -> str:
             by_group: dict[str, dict[str, str]] = {g: {} for g in groups}

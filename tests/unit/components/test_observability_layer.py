@@ -1,0 +1,395 @@
+"""ObservabilityLayer and RdsLogGroups under the mock engine: alarms, topic, events, dashboard, logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pytest
+
+from commerce_db.mock_engine import ProgramRun, RegisteredResource, run_program
+from components import _alarms
+from components.observability_layer import (
+    AlarmSubscription,
+    AlarmThresholds,
+    ObservabilityLayer,
+    ObservabilityLayerArgs,
+)
+from components.rds_log_groups import RdsLogGroups, RdsLogGroupsArgs, rds_log_group_name
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+CMK = "arn:aws:kms:us-east-1:123456789012:key/cmk"
+BUCKET = "arn:aws:s3:::audit-bucket"
+BUCKET_KEY = "arn:aws:kms:us-east-1:123456789012:key/audit"
+FULL: dict[str, Any] = {
+    "region": "us-east-1",
+    "kms_key_arn": CMK,
+    "subscriptions": [
+        AlarmSubscription(protocol="email", endpoint="oncall@example.com"),
+        AlarmSubscription(protocol="https", endpoint="https://hooks.example.com/alarm"),
+    ],
+    "db_instances": {"primary": "prod-db"},
+    "db_replicas": {"replica-1": "prod-db-r1", "replica-2": "prod-db-r2"},
+    "proxies": {"writer": "prod-proxy"},
+    "cache_clusters": {"node-1": "prod-cache-001", "node-2": "prod-cache-002"},
+}
+
+RDS_METRICS = {
+    "CPUUtilization",
+    "FreeableMemory",
+    "FreeStorageSpace",
+    "DatabaseConnections",
+    "ReadIOPS",
+    "WriteIOPS",
+    "ReadLatency",
+    "WriteLatency",
+}
+PROXY_METRICS = {
+    "ClientConnections",
+    "DatabaseConnections",
+    "DatabaseConnectionsCurrentlySessionPinned",
+    "QueryRequests",
+    "MaxDatabaseConnectionsAllowed",
+    "AvailabilityPercentage",
+}
+CACHE_METRICS = {
+    "CPUUtilization",
+    "EngineCPUUtilization",
+    "NetworkBytesIn",
+    "NetworkBytesOut",
+    "Evictions",
+    "CurrConnections",
+    "ReplicationLag",
+}
+
+
+def run(program: Callable[[], None]) -> ProgramRun:
+    return run_program(program, config={"aws:region": "us-east-1"})
+
+
+def build(**overrides: Any) -> ProgramRun:
+    def program() -> None:
+        layer = ObservabilityLayer("obs", ObservabilityLayerArgs(**{**FULL, **overrides}))
+        pulumi.export("topic", layer.topic_arn)
+        pulumi.export("alarms", layer.alarm_names)
+        pulumi.export("dashboard", layer.dashboard_name)
+        pulumi.export("firehose", layer.firehose_stream_arn)
+
+    return run(program)
+
+
+def single(run_: ProgramRun, type_token: str) -> RegisteredResource:
+    found = run_.of_type(type_token)
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+def simple_alarms(r: ProgramRun) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(namespace, metric, primary dimension value) -> alarm inputs, for single-metric alarms."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for a in r.of_type(ALARM):
+        if "metricName" in a.inputs:
+            dims = a.inputs["dimensions"]
+            key_dim = next(
+                v for k, v in dims.items() if k in ("DBInstanceIdentifier", "ProxyName", "CacheClusterId")
+            )
+            key = (a.inputs["namespace"], a.inputs["metricName"], key_dim)
+            assert key not in out, f"duplicate alarm {key}"
+            out[key] = dict(a.inputs)
+    return out
+
+
+def test_topic_is_kms_encrypted_with_subscriptions_and_service_policy() -> None:
+    r = build()
+    topic = single(r, "aws:sns/topic:Topic")
+    assert topic.inputs["kmsMasterKeyId"] == CMK
+    subs = {
+        (s.inputs["protocol"], s.inputs["endpoint"])
+        for s in r.of_type("aws:sns/topicSubscription:TopicSubscription")
+    }
+    assert subs == {("email", "oncall@example.com"), ("https", "https://hooks.example.com/alarm")}
+    assert all(
+        s.inputs["topic"] == topic.state["arn"]
+        for s in r.of_type("aws:sns/topicSubscription:TopicSubscription")
+    )
+    policy = json.loads(single(r, "aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
+    publishers = {
+        st["Principal"]["Service"]: st
+        for st in policy["Statement"]
+        if st["Effect"] == "Allow" and "Service" in st.get("Principal", {})
+    }
+    assert set(publishers) == {"cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "backup.amazonaws.com"}
+    for st in publishers.values():
+        assert st["Action"] == "SNS:Publish" and st["Resource"] == topic.state["arn"]
+        assert st["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+    assert r.outputs["topic"] == topic.state["arn"]
+
+
+def test_one_alarm_per_required_metric_per_resource_with_topic_actions() -> None:
+    r = build()
+    topic_arn = single(r, "aws:sns/topic:Topic").state["arn"]
+    alarms = simple_alarms(r)
+    for db in ("prod-db", "prod-db-r1", "prod-db-r2"):
+        for metric in RDS_METRICS:
+            a = alarms[("AWS/RDS", metric, db)]
+            assert a["dimensions"] == {"DBInstanceIdentifier": db}
+    for db in ("prod-db-r1", "prod-db-r2"):
+        assert alarms[("AWS/RDS", "ReplicaLag", db)]["treatMissingData"] == "breaching"
+    assert ("AWS/RDS", "ReplicaLag", "prod-db") not in alarms  # the writer has no ReplicaLag
+    for metric in PROXY_METRICS:
+        a = alarms[("AWS/RDS", metric, "prod-proxy")]
+        if metric == "AvailabilityPercentage":
+            assert a["dimensions"] == {
+                "ProxyName": "prod-proxy",
+                "TargetGroup": "default",
+                "TargetRole": "READ_WRITE",
+            }
+            assert a["comparisonOperator"] == "LessThanThreshold"
+        else:
+            assert a["dimensions"] == {"ProxyName": "prod-proxy"}
+    assert alarms[("AWS/RDS", "MaxDatabaseConnectionsAllowed", "prod-proxy")]["comparisonOperator"] == (
+        "LessThanThreshold"
+    )
+    for member in ("prod-cache-001", "prod-cache-002"):
+        for metric in CACHE_METRICS:
+            assert alarms[("AWS/ElastiCache", metric, member)]["dimensions"] == {"CacheClusterId": member}
+    expected = 3 * len(RDS_METRICS) + 2 + len(PROXY_METRICS) + 2 * len(CACHE_METRICS)
+    assert len(alarms) == expected
+    for alarm in r.of_type(ALARM):
+        assert alarm.inputs["alarmActions"] == [topic_arn], alarm.name
+        assert alarm.inputs["okActions"] == [topic_arn], alarm.name
+        assert alarm.inputs["treatMissingData"] in ("missing", "notBreaching", "breaching"), alarm.name
+        assert "Missing data treated as" in alarm.inputs["alarmDescription"], alarm.name
+    assert len(r.outputs["alarms"]) == len(r.of_type(ALARM))
+
+
+def test_thresholds_are_configurable() -> None:
+    t = AlarmThresholds(rds_cpu_percent=65, cache_evictions=5, evaluation_periods=3, datapoints_to_alarm=2)
+    alarms = simple_alarms(build(thresholds=t))
+    cpu = alarms[("AWS/RDS", "CPUUtilization", "prod-db")]
+    assert cpu["threshold"] == 65 and cpu["comparisonOperator"] == "GreaterThanThreshold"
+    assert cpu["evaluationPeriods"] == 3 and cpu["datapointsToAlarm"] == 2
+    assert alarms[("AWS/ElastiCache", "Evictions", "prod-cache-001")]["threshold"] == 5
+    default = simple_alarms(build())[("AWS/RDS", "CPUUtilization", "prod-db")]
+    assert default["threshold"] == AlarmThresholds().rds_cpu_percent == 80
+
+
+def test_cache_hit_rate_metric_math_alarm() -> None:
+    r = build()
+    math = [a for a in r.of_type(ALARM) if "metricQueries" in a.inputs]
+    hit = next(a for a in math if a.name == "obs-cache-hit-rate").inputs
+    queries = {q["id"]: q for q in hit["metricQueries"]}
+    expr = queries["hitrate"]["expression"]
+    assert queries["hitrate"]["returnData"] is True
+    hits = {
+        q["metric"]["dimensions"]["CacheClusterId"]
+        for q in queries.values()
+        if q.get("metric", {}).get("metricName") == "CacheHits"
+    }
+    misses = {
+        q["metric"]["dimensions"]["CacheClusterId"]
+        for q in queries.values()
+        if q.get("metric", {}).get("metricName") == "CacheMisses"
+    }
+    assert hits == misses == {"prod-cache-001", "prod-cache-002"}
+    for qid, q in queries.items():
+        if qid != "hitrate":
+            assert q["returnData"] is False and q["metric"]["namespace"] == "AWS/ElastiCache"
+            assert qid in expr
+    assert expr == "IF((h0+h1+m0+m1) >= 1000, 100*(h0+h1)/(h0+h1+m0+m1), 100)"
+    assert hit["comparisonOperator"] == "LessThanThreshold" and hit["threshold"] == 80
+    assert "metricName" not in hit
+
+
+def test_proxy_pool_utilization_metric_math_alarm() -> None:
+    r = build()
+    pool = next(a for a in r.of_type(ALARM) if a.name == "obs-proxy-writer-pool-utilization").inputs
+    queries = {q["id"]: q for q in pool["metricQueries"]}
+    assert queries["utilization"]["expression"] == "100*used/allowed"
+    assert queries["used"]["metric"]["metricName"] == "DatabaseConnections"
+    assert queries["allowed"]["metric"]["metricName"] == "MaxDatabaseConnectionsAllowed"
+    assert queries["used"]["metric"]["dimensions"] == {"ProxyName": "prod-proxy"}
+
+
+def test_rds_event_subscriptions() -> None:
+    r = build(db_clusters={"aurora": "prod-aurora"})
+    topic_arn = single(r, "aws:sns/topic:Topic").state["arn"]
+    subs = {
+        s.inputs["sourceType"]: s.inputs for s in r.of_type("aws:rds/eventSubscription:EventSubscription")
+    }
+    inst = subs["db-instance"]
+    assert inst["snsTopic"] == topic_arn
+    assert set(inst["sourceIds"]) == {"prod-db", "prod-db-r1", "prod-db-r2"}
+    assert {"failover", "failure", "low storage", "maintenance", "notification"} <= set(
+        inst["eventCategories"]
+    )
+    cluster = subs["db-cluster"]
+    assert cluster["sourceIds"] == ["prod-aurora"] and "failover" in cluster["eventCategories"]
+
+
+def test_dashboard_body_is_valid_json_and_mentions_every_metric() -> None:
+    r = build()
+    dash = single(r, "aws:cloudwatch/dashboard:Dashboard")
+    body = json.loads(dash.inputs["dashboardBody"])
+    text = json.dumps(body)
+    for metric in RDS_METRICS | PROXY_METRICS | CACHE_METRICS | {"ReplicaLag", "CacheHits", "CacheMisses"}:
+        assert f'"{metric}"' in text, metric
+    for rid in ("prod-db", "prod-db-r1", "prod-db-r2", "prod-proxy", "prod-cache-001", "prod-cache-002"):
+        assert f'"{rid}"' in text, rid
+    graphs = [w for w in body["widgets"] if w["type"] == "metric"]
+    assert all(w["properties"]["region"] == "us-east-1" for w in graphs)
+    assert any("expression" in str(w["properties"]["metrics"]) for w in graphs)
+    assert r.outputs["dashboard"] == dash.inputs["dashboardName"]
+
+
+def test_dashboard_metric_list_matches_alarm_catalogue() -> None:
+    body = json.loads(
+        _alarms.dashboard_body(
+            region="eu-west-1",
+            sections=[("RDS Proxy", _alarms.PROXY_METRICS, {"w": "p1"})],
+            thresholds=AlarmThresholds(),
+        )
+    )
+    graphed = {w["properties"]["metrics"][0][1] for w in body["widgets"] if w["type"] == "metric"}
+    assert graphed == {s.metric_name for s in _alarms.PROXY_METRICS}
+
+
+def test_empty_replica_region_creates_topic_and_dashboard_only() -> None:
+    r = build(db_instances={}, db_replicas={}, proxies={}, cache_clusters={}, subscriptions=())
+    assert r.of_type(ALARM) == []
+    assert r.of_type("aws:rds/eventSubscription:EventSubscription") == []
+    body = json.loads(single(r, "aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    assert body["widgets"] and body["widgets"][0]["type"] == "text"
+    assert r.outputs["firehose"] is None
+
+
+def test_postgresql_logs_shipped_through_firehose_to_audit_bucket() -> None:
+    r = build(
+        audit_bucket_arn=BUCKET,
+        audit_bucket_kms_key_arn=BUCKET_KEY,
+        postgres_log_groups={"primary": "/aws/rds/instance/prod-db/postgresql"},
+    )
+    stream = single(r, "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream")
+    s3 = stream.inputs["extendedS3Configuration"]
+    assert stream.inputs["destination"] == "extended_s3"
+    assert s3["bucketArn"] == BUCKET and s3["kmsKeyArn"] == BUCKET_KEY
+    assert s3["prefix"] == "rds-logs/us-east-1/"
+    assert stream.inputs["serverSideEncryption"] == {
+        "enabled": True,
+        "keyType": "CUSTOMER_MANAGED_CMK",
+        "keyArn": CMK,
+    }
+    roles = {x.name: x for x in r.of_type("aws:iam/role:Role")}
+    firehose_role, logs_role = roles["obs-firehose"], roles["obs-logs-to-firehose"]
+    assert s3["roleArn"] == firehose_role.state["arn"]
+    trust = json.loads(firehose_role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
+    policies = {p.name: json.loads(p.inputs["policy"]) for p in r.of_type("aws:iam/rolePolicy:RolePolicy")}
+    resources = {
+        res
+        for st in policies["obs-firehose"]["Statement"]
+        for res in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+    }
+    assert resources == {BUCKET, f"{BUCKET}/*", BUCKET_KEY}  # limited to that bucket and its key
+    put = policies["obs-logs-to-firehose"]["Statement"][0]
+    assert put["Action"] == ["firehose:PutRecord", "firehose:PutRecordBatch"]
+    assert put["Resource"] == stream.state["arn"]
+    filt = single(r, "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter").inputs
+    assert filt["logGroup"] == "/aws/rds/instance/prod-db/postgresql"
+    assert filt["destinationArn"] == stream.state["arn"]
+    assert filt["roleArn"] == logs_role.state["arn"]
+    assert json.loads(logs_role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "logs.amazonaws.com"
+    }
+    assert r.outputs["firehose"] == stream.state["arn"]
+
+
+def test_no_audit_bucket_means_no_firehose() -> None:
+    r = build(postgres_log_groups={"primary": "/aws/rds/instance/prod-db/postgresql"})
+    assert r.of_type("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream") == []
+    assert r.of_type("aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter") == []
+
+
+def test_rds_log_groups_exact_names_retention_and_kms() -> None:
+    def program() -> None:
+        logs = RdsLogGroups(
+            "logs",
+            RdsLogGroupsArgs(
+                identifiers={"primary": "prod-db", "replica-1": "prod-db-r1"},
+                retention_days=731,
+                kms_key_arn=CMK,
+            ),
+        )
+        pulumi.export("pg", logs.postgresql_log_group_names)
+        pulumi.export("all", logs.log_group_names)
+
+    r = run(program)
+    groups = {g.inputs["name"]: g.inputs for g in r.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert set(groups) == {
+        "/aws/rds/instance/prod-db/postgresql",
+        "/aws/rds/instance/prod-db/upgrade",
+        "/aws/rds/instance/prod-db-r1/postgresql",
+        "/aws/rds/instance/prod-db-r1/upgrade",
+    }
+    assert all(g["retentionInDays"] == 731 and g["kmsKeyId"] == CMK for g in groups.values())
+    assert r.outputs["pg"] == {
+        "primary": "/aws/rds/instance/prod-db/postgresql",
+        "replica-1": "/aws/rds/instance/prod-db-r1/postgresql",
+    }
+    assert rds_log_group_name("aur", "postgresql", kind="cluster") == "/aws/rds/cluster/aur/postgresql"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"identifiers": {"p": "Prod_DB"}}, "identifiers"),
+        ({"identifiers": {"p": "db"}, "retention_days": 45}, "retention_days"),
+        ({"identifiers": {"p": "db"}, "exports": ["slowquery"]}, "exports"),
+        ({"identifiers": {"P": "db"}}, "label"),
+    ],
+)
+def test_rds_log_groups_validation(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        RdsLogGroupsArgs(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"evaluation_periods": 2, "datapoints_to_alarm": 3}, "datapoints_to_alarm"),
+        ({"rds_cpu_percent": 120}, "rds_cpu_percent"),
+        ({"cache_evictions": -1}, "cache_evictions"),
+        ({"period_seconds": 45}, "period_seconds"),
+    ],
+)
+def test_threshold_validation(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        AlarmThresholds(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"region": "mars-1"}, "region"),
+        ({"audit_bucket_arn": BUCKET}, "audit_bucket_kms_key_arn"),
+        ({"rds_event_categories": ["explosions"]}, "rds_event_categories"),
+        ({"rds_cluster_event_categories": ["low storage"]}, "rds_cluster_event_categories"),
+        ({"db_instances": {"a": "x"}, "db_replicas": {"a": "y"}}, "labels must be unique"),
+        ({"proxies": {"Writer": "p"}}, "proxies label"),
+        ({"audit_log_prefix": "no-trailing-slash"}, "audit_log_prefix"),
+    ],
+)
+def test_args_validation(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        ObservabilityLayerArgs(**{**FULL, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("protocol", "endpoint"),
+    [("pager", "x"), ("https", "http://insecure"), ("sqs", "queue-name"), ("email", "")],
+)
+def test_subscription_validation(protocol: str, endpoint: str) -> None:
+    with pytest.raises(ValueError, match=r"protocol|endpoint"):
+        AlarmSubscription(protocol=protocol, endpoint=endpoint)  # type: ignore[arg-type]
