@@ -1,0 +1,223 @@
+"""``DataAccess``: the one object applications hold.
+
+    async with await DataAccess.connect(Settings.from_env()) as da:
+        await da.migrate()
+        user = await da.users.create(email="a@example.com", name="Ada")
+        order = await da.orders.place(user.id, [(product_id, 2)], idempotency_key=str(uuid4()))
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from ._breaker import CircuitBreaker
+from .cache import CacheAside
+from .consistency import WriteMarkers
+from .credentials import CredentialProvider, IamAuthTokenProvider
+from .errors import DataAccessError, Unavailable
+from .inventory import RedisStockGate
+from .migrations import migrate as _migrate
+from .pools import Pools
+from .redis_client import RedisOptions, create_redis
+from .repositories import Orders, Products, Users
+from .retry import run_with_retry
+from .runtime import Runtime, retry_policy
+from .settings import Settings
+
+__all__ = ["DataAccess"]
+
+log = logging.getLogger(__name__)
+
+
+class DataAccess:
+    """Pools, cache, repositories and Redis features behind one object. Build with :meth:`connect`.
+
+    Attributes: ``users``, ``products``, ``orders`` (repositories), ``cache`` (the
+    :class:`~dataaccess.cache.CacheAside`, or None without ``redis_url``), ``redis`` (the client),
+    ``sessions``, ``counters``, ``queues``, ``events`` (Redis features; None without Redis),
+    ``pools`` and ``settings``.
+    """
+
+    def __init__(self, settings: Settings, pools: Pools, redis: aioredis.Redis | None,
+                 cache: CacheAside | None, markers: WriteMarkers, gate: RedisStockGate | None) -> None:
+        self.settings = settings
+        self.pools = pools
+        self.redis = redis
+        self.cache = cache
+        self.markers = markers
+        self.stock_gate = gate
+        self._rt = Runtime(settings, pools, cache, markers)
+        self.users = Users(self._rt)
+        self.products = Products(self._rt)
+        self.orders = Orders(self._rt, gate)
+        self.sessions: Any = None
+        self.counters: Any = None
+        self.queues: Any = None
+        self.events: Any = None
+        self._closed = False
+        if redis is not None:
+            self._wire_redis_features(redis)
+
+    # -- construction -----------------------------------------------------------------------------
+    @classmethod
+    async def connect(cls, settings: Settings, *, credentials: CredentialProvider | None = None,
+                      redis: aioredis.Redis | None = None) -> DataAccess:
+        """Open the pools (retrying connect errors with backoff) and the Redis client.
+
+        :param credentials: password provider; default ``settings.credentials``, or an
+            :class:`IamAuthTokenProvider` when ``settings.iam_auth``.
+        :param redis: an existing client to use instead of one built from ``settings.redis_url``
+            (must have ``decode_responses=False``).
+        :raises Unavailable: the writer cannot be reached after ``retry_attempts``.
+        """
+        if not isinstance(settings, Settings):
+            raise TypeError("settings must be a dataaccess.Settings")
+        creds = credentials or settings.credentials
+        if creds is None and settings.iam_auth:
+            creds = _iam_provider(settings)
+        async def open_pools() -> Pools:
+            return await Pools.create(settings, creds)
+
+        pools = await run_with_retry(open_pools, policy=retry_policy(settings), idempotent=True,
+                                     context="DataAccess.connect")
+        client = redis
+        if client is None and settings.redis_url:
+            client = create_redis(settings.redis_url, options=RedisOptions(
+                max_connections=settings.redis_max_connections,
+                socket_timeout=settings.redis_socket_timeout,
+                socket_connect_timeout=settings.redis_socket_timeout,
+                require_tls_with_auth=False,
+            ))
+        cache = markers_breaker = gate = None
+        if client is not None:
+            markers_breaker = CircuitBreaker()
+            cache = CacheAside(client, namespace=settings.cache_namespace)
+            if settings.inventory_redis_gate:
+                gate = RedisStockGate(client, namespace=settings.cache_namespace)
+        markers = WriteMarkers(client, namespace=settings.cache_namespace, ttl=settings.read_your_writes_ttl,
+                               breaker=markers_breaker)
+        return cls(settings, pools, client, cache, markers, gate)
+
+    def _wire_redis_features(self, client: aioredis.Redis) -> None:
+        """Attach DATA-REDIS's features when their modules are present (optional at import time)."""
+        ns = self.settings.cache_namespace
+        try:
+            from .sessions import SessionStore
+
+            self.sessions = SessionStore(client, namespace=ns)
+        except ImportError:
+            pass
+        try:
+            from .counters import Counters
+
+            self.counters = Counters(client, namespace=ns)
+        except ImportError:
+            pass
+        try:
+            from .queue import Queues
+
+            self.queues = Queues(client, namespace=ns)
+        except ImportError:
+            pass
+        try:
+            from .pubsub import Events
+
+            self.events = Events(client, namespace=ns)
+        except ImportError:
+            pass
+
+    async def __aenter__(self) -> DataAccess:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close pools, the cache's background task and the Redis client (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for feature in (self.events, self.queues, self.counters, self.sessions):
+            closer = getattr(feature, "aclose", None) or getattr(feature, "close", None)
+            if closer is not None:
+                try:
+                    await closer()
+                except Exception:  # closing must not fail half-way
+                    log.exception("closing %s failed", type(feature).__name__)
+        if self.cache is not None:
+            await self.cache.aclose()
+        await self.pools.close()
+        if self.redis is not None:
+            try:
+                await self.redis.aclose()
+            except Exception:
+                log.debug("redis close failed", exc_info=True)
+
+    # -- schema -----------------------------------------------------------------------------------
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations and create upcoming ``orders`` partitions (idempotent,
+        concurrency-safe). Returns the versions applied by this call."""
+
+        async def op() -> list[int]:
+            async with self.pools.writer() as conn:
+                return await _migrate(conn, partitions_ahead=self.settings.order_partitions_ahead)
+
+        return await run_with_retry(op, policy=self._rt.policy, idempotent=True, context="migrate",
+                                    on_read_only=self.pools.expire_writer_connections)
+
+    async def ensure_partitions(self, *, months_ahead: int | None = None, months_back: int = 0) -> int:
+        """Create missing monthly ``orders`` partitions; run periodically (e.g. daily)."""
+        return await self.orders.ensure_partitions(months_ahead=months_ahead, months_back=months_back)
+
+    async def apply_role_statement_timeout(self) -> None:
+        """``ALTER ROLE CURRENT_USER SET statement_timeout`` to ``settings.statement_timeout``: the
+        way to get a server-side timeout behind RDS Proxy / PgBouncer without pinning (applies to
+        new sessions)."""
+        ms = int((self.settings.statement_timeout or 0) * 1000)
+
+        async def op() -> None:
+            async with self.pools.writer() as conn:
+                await conn.execute(f"ALTER ROLE CURRENT_USER SET statement_timeout = {ms}")
+
+        await run_with_retry(op, policy=self._rt.policy, idempotent=True, context="apply_role_statement_timeout")
+
+    # -- failover ---------------------------------------------------------------------------------
+    async def set_writer_dsn(self, dsn: str) -> None:
+        """Point writes at ``dsn`` (e.g. a promoted standby). Existing connections to the old
+        writer are closed once released."""
+        try:
+            await self.pools.set_writer_dsn(dsn)
+        except DataAccessError:
+            raise
+        except Exception as exc:
+            raise Unavailable(f"cannot connect to the new writer ({type(exc).__name__})") from exc
+
+    async def set_reader_dsns(self, dsns: list[str] | tuple[str, ...]) -> None:
+        """Replace the replica endpoints."""
+        await self.pools.set_reader_dsns(dsns)
+
+    # -- observability ----------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Pool, routing, cache and marker counters."""
+        out: dict[str, Any] = {"pools": self.pools.stats(), "markers_redis_failures": self.markers.redis_failures}
+        if self.cache is not None:
+            out["cache"] = self.cache.stats
+            out["cache_breaker"] = self.cache.breaker_state.value
+        if self.stock_gate is not None:
+            out["stock_gate"] = {"rejected": self.stock_gate.rejected, "passthrough": self.stock_gate.passthrough}
+        return out
+
+
+def _iam_provider(settings: Settings) -> IamAuthTokenProvider:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.writer_dsn)
+    if not parts.hostname or not parts.username:
+        raise DataAccessError("iam_auth needs host and user in writer_dsn")
+    return IamAuthTokenProvider(host=parts.hostname, port=parts.port or 5432, user=parts.username,
+                                region=settings.aws_region)

@@ -1,0 +1,93 @@
+"""Versioned SQL migrations (``NNNN_name.sql`` in this package) and partition maintenance.
+
+:func:`migrate` is idempotent and safe to run concurrently from many processes: everything happens
+in one transaction that first takes ``pg_advisory_xact_lock`` (transaction-level, so it neither
+leaks nor pins RDS Proxy), then applies the migrations missing from ``schema_migrations`` in
+order, recording each with a checksum. An applied migration whose file changed is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+from ..errors import DataAccessError
+
+__all__ = ["MIGRATION_LOCK_ID", "Migration", "ensure_partitions", "load_migrations", "migrate"]
+
+MIGRATION_LOCK_ID = 0x636F6D6D65726365  # "commerce"
+"""Advisory lock key serialising migrations."""
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations() -> list[Migration]:
+    """All migrations shipped in this package, ordered by version (versions must be unique)."""
+    found: list[Migration] = []
+    for entry in resources.files(__package__).iterdir():
+        m = _NAME.match(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda mig: mig.version)
+    versions = [mig.version for mig in found]
+    if len(set(versions)) != len(versions):
+        raise DataAccessError(f"duplicate migration versions: {versions}")
+    return found
+
+
+async def migrate(conn: asyncpg.Connection, *, partitions_ahead: int = 3) -> list[int]:
+    """Apply pending migrations and create upcoming ``orders`` partitions. Returns the versions
+    applied by this call (empty when the schema was already current)."""
+    applied_now: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version    integer PRIMARY KEY,
+                   name       text NOT NULL,
+                   checksum   text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        done = {r["version"]: r["checksum"] for r in rows}
+        for mig in load_migrations():
+            if mig.version in done:
+                if done[mig.version] != mig.checksum:
+                    raise DataAccessError(
+                        f"migration {mig.version:04d}_{mig.name} was changed after being applied; "
+                        "add a new migration instead of editing an applied one"
+                    )
+                continue
+            await conn.execute(mig.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                mig.version, mig.name, mig.checksum,
+            )
+            applied_now.append(mig.version)
+        await ensure_partitions(conn, months_ahead=partitions_ahead)
+    return applied_now
+
+
+async def ensure_partitions(conn: asyncpg.Connection, *, months_ahead: int = 3, months_back: int = 0) -> int:
+    """Create missing monthly ``orders`` partitions from ``months_back`` months ago through
+    ``months_ahead`` months from now (UTC). Returns how many were created. Run it regularly (the
+    facade does on ``migrate()`` and when an insert finds no partition)."""
+    if months_ahead < 0 or months_back < 0:
+        raise ValueError("months_ahead and months_back must be >= 0")
+    created = await conn.fetchval("SELECT commerce_ensure_order_partitions($1, $2)", months_ahead, months_back)
+    return int(created or 0)

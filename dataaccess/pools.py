@@ -1,0 +1,412 @@
+"""asyncpg pools for the writer and the replicas, with health-checked, LSN-aware read routing.
+
+Proxy-safety rules applied to every pool (data-access-facts §1):
+
+* ``reset=`` is a no-op: asyncpg's default reset query (``pg_advisory_unlock_all(); CLOSE ALL;
+  UNLISTEN *; RESET ALL``) pins RDS Proxy sessions. asyncpg still rolls back an open transaction.
+* No ``init``/``setup`` ``SET``, no ``LISTEN``, no session advisory locks (only ``*_xact_lock``).
+* ``statement_timeout`` goes in the ``server_settings`` startup packet (direct connections) or is
+  left to ``ALTER ROLE`` (PgBouncer rejects unknown startup parameters; RDS Proxy rejects
+  ``options`` and pins on ``SET``).
+* The schema uses only built-in types (no enums/composites/citext), so asyncpg never runs its
+  type introspection, whose ``set_config('jit', ...)`` pins RDS Proxy.
+* ``max_inactive_connection_lifetime`` (default 300 s) is far below RDS Proxy's 1800 s idle timeout.
+
+Read routing (:meth:`Pools.reader`): replicas are polled every ``replica_check_interval`` for
+``pg_is_in_recovery()``, replay LSN and lag. A read carrying ``min_lsn`` (read-your-writes) goes to
+a healthy replica whose replay LSN is known to be ≥ ``min_lsn`` (re-checked live once if the cached
+value is behind), otherwise to the writer. Other reads go to the least-loaded healthy replica
+(round-robin among equals); with no healthy replica they go to the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import ssl as _ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from .credentials import CredentialProvider, IamAuthTokenProvider
+from .retry import ConnectPhaseError
+from .settings import Settings, mask_url
+
+__all__ = ["WRITER_ONLY_LSN", "WRITER_REQUIRED", "Pools", "ReaderStatus", "lsn_to_int", "pool_kwargs"]
+
+log = logging.getLogger(__name__)
+
+WRITER_REQUIRED = -1
+"""``min_lsn`` value meaning "only the writer is known to be fresh enough" (e.g. markers unknown)."""
+
+WRITER_ONLY_LSN = 1 << 62
+"""Marker LSN used when a commit's LSN could not be read: no replica can prove it is fresh enough."""
+
+Source = Literal["writer", "replica"]
+
+
+def lsn_to_int(lsn: str | None) -> int | None:
+    """``'16/B374D848'`` -> integer byte position (None stays None)."""
+    if lsn is None:
+        return None
+    hi, _, lo = lsn.partition("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+async def _noop_reset(_conn: asyncpg.Connection) -> None:
+    """Pool reset hook: nothing beyond asyncpg's implicit ROLLBACK (no pinning RESET ALL)."""
+    return None
+
+
+def _ssl_arg(settings: Settings) -> Any:
+    mode = settings.ssl
+    if mode is None:
+        return None
+    if mode == "disable":
+        return False
+    if mode in ("prefer", "require") and not settings.ssl_root_cert:
+        return mode
+    ctx = _ssl.create_default_context(cafile=settings.ssl_root_cert)
+    if mode in ("prefer", "require", "verify-ca"):
+        ctx.check_hostname = False
+        if mode != "verify-ca":
+            ctx.verify_mode = _ssl.CERT_NONE
+    return ctx
+
+
+def pool_kwargs(settings: Settings, dsn: str, *, role: Literal["writer", "reader"],
+                credentials: CredentialProvider | None) -> dict[str, Any]:
+    """The ``asyncpg.create_pool`` keyword arguments for one endpoint (pure; unit-tested)."""
+    writer = role == "writer"
+    server_settings = {"application_name": settings.application_name}
+    via = settings.effective_statement_timeout_via
+    if not writer and settings.statement_timeout_via is None and settings.statement_timeout:
+        via = "startup"  # replicas are connected directly, not through the proxy
+    if via == "startup" and settings.statement_timeout:
+        server_settings["statement_timeout"] = str(int(settings.statement_timeout * 1000))
+    kwargs: dict[str, Any] = {
+        "dsn": dsn,
+        "min_size": settings.writer_pool_min if writer else settings.reader_pool_min,
+        "max_size": settings.writer_pool_max if writer else settings.reader_pool_max,
+        "max_inactive_connection_lifetime": settings.max_inactive_connection_lifetime,
+        "command_timeout": settings.command_timeout,
+        "timeout": settings.connect_timeout,
+        "statement_cache_size": (settings.effective_statement_cache_size if writer
+                                 else (settings.statement_cache_size if settings.statement_cache_size
+                                       is not None else 100)),
+        "reset": _noop_reset,
+        "server_settings": server_settings,
+    }
+    ssl = _ssl_arg(settings)
+    if ssl is not None:
+        kwargs["ssl"] = ssl
+    if isinstance(credentials, IamAuthTokenProvider):
+        parts = urlsplit(dsn)
+        credentials = credentials.for_endpoint(parts.hostname or credentials.host, parts.port or 5432)
+    if credentials is not None:
+        kwargs["password"] = credentials.password
+        user = credentials.username()
+        if user:
+            kwargs["user"] = user
+    elif settings.password is not None:
+        kwargs["password"] = settings.password
+    return kwargs
+
+
+@dataclass
+class ReaderStatus:
+    """Health of one replica endpoint as last observed."""
+
+    dsn: str
+    """Masked DSN."""
+    healthy: bool = False
+    in_recovery: bool | None = None
+    replay_lsn: int | None = None
+    lag_seconds: float | None = None
+    inflight: int = 0
+    reads: int = 0
+    last_error: str | None = None
+
+
+class _Reader:
+    def __init__(self, dsn: str, pool: asyncpg.Pool | None) -> None:
+        self.dsn = dsn
+        self.pool = pool
+        self.status = ReaderStatus(dsn=mask_url(dsn) or "")
+
+
+class Pools:
+    """Writer pool + one pool per replica. Create with :meth:`Pools.create`."""
+
+    def __init__(self, settings: Settings, credentials: CredentialProvider | None) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.writer_dsn = settings.writer_dsn
+        self._writer: asyncpg.Pool | None = None
+        self._readers: list[_Reader] = []
+        self._rr = itertools.count()
+        self._health_task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._swap_lock = asyncio.Lock()
+        self.routed = {"writer": 0, "replica": 0}
+        """Counters: reads routed to the writer / to replicas."""
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    @classmethod
+    async def create(cls, settings: Settings, credentials: CredentialProvider | None = None) -> Pools:
+        """Open the writer pool (must succeed) and the replica pools (failures only mark them
+        unhealthy), then start the health checker."""
+        if credentials is None and settings.credentials is not None:
+            credentials = settings.credentials
+        self = cls(settings, credentials)
+        self._writer = await self._open_pool(settings.writer_dsn, "writer")
+        for dsn in settings.reader_dsns:
+            self._readers.append(await self._open_reader(dsn))
+        await self.check_replicas()
+        self._health_task = asyncio.create_task(self._health_loop(), name="dataaccess-replica-health")
+        return self
+
+    async def _open_pool(self, dsn: str, role: Literal["writer", "reader"]) -> asyncpg.Pool:
+        kwargs = pool_kwargs(self.settings, dsn, role=role, credentials=self.credentials)
+        refreshed = False
+        while True:
+            try:
+                return await asyncpg.create_pool(**kwargs)
+            except asyncpg.InvalidPasswordError:
+                if refreshed or self.credentials is None:
+                    raise
+                refreshed = True
+                await self.credentials.refresh()
+                kwargs = pool_kwargs(self.settings, dsn, role=role, credentials=self.credentials)
+
+    async def _open_reader(self, dsn: str) -> _Reader:
+        try:
+            pool = await self._open_pool(dsn, "reader")
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("replica %s unavailable at startup: %s", mask_url(dsn), type(exc).__name__)
+            reader = _Reader(dsn, None)
+            reader.status.last_error = type(exc).__name__
+            return reader
+        return _Reader(dsn, pool)
+
+    async def close(self) -> None:
+        """Stop health checks and close every pool (waits for released connections briefly)."""
+        self._closed = True
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        pools = [r.pool for r in self._readers if r.pool is not None]
+        if self._writer is not None:
+            pools.append(self._writer)
+        for pool in pools:
+            await _close_pool(pool)
+
+    @property
+    def writer_pool(self) -> asyncpg.Pool:
+        assert self._writer is not None, "pools not created"
+        return self._writer
+
+    @property
+    def readers(self) -> list[ReaderStatus]:
+        """Status of each replica endpoint (copies)."""
+        return [ReaderStatus(**vars(r.status)) for r in self._readers]
+
+    # -- runtime reconfiguration ----------------------------------------------------------------
+    async def set_writer_dsn(self, dsn: str) -> None:
+        """Point the writer pool at ``dsn`` (e.g. a promoted standby). New connections go there at
+        once; the old pool is closed in the background once its connections are released."""
+        self.settings.replace(writer_dsn=dsn)  # validates the DSN
+        async with self._swap_lock:
+            new = await self._open_pool(dsn, "writer")
+            old, self._writer, self.writer_dsn = self._writer, new, dsn
+        if old is not None:
+            asyncio.get_running_loop().create_task(_close_pool(old))
+
+    async def set_reader_dsns(self, dsns: list[str] | tuple[str, ...]) -> None:
+        """Replace the replica endpoints (validated first)."""
+        self.settings.replace(reader_dsns=tuple(dsns))
+        async with self._swap_lock:
+            new = [await self._open_reader(d) for d in dsns]
+            old, self._readers = self._readers, new
+        for r in old:
+            if r.pool is not None:
+                asyncio.get_running_loop().create_task(_close_pool(r.pool))
+        await self.check_replicas()
+
+    async def expire_writer_connections(self) -> None:
+        """Drop pooled writer connections (after ReadOnlySQLTransactionError: they point at a
+        demoted primary) so the next acquire reconnects through DNS/the proxy."""
+        await self.writer_pool.expire_connections()
+
+    async def refresh_credentials(self) -> None:
+        """Force the credential provider to fetch fresh material; update the user if it changed."""
+        if self.credentials is None:
+            return
+        await self.credentials.refresh()
+        user = self.credentials.username()
+        if not user:
+            return
+        targets = [(self._writer, self.writer_dsn)] + [(r.pool, r.dsn) for r in self._readers]
+        for pool, dsn in targets:
+            if pool is not None:
+                role: Literal["writer", "reader"] = "writer" if pool is self._writer else "reader"
+                kwargs = pool_kwargs(self.settings, dsn, role=role, credentials=self.credentials)
+                for pool_only in ("dsn", "min_size", "max_size", "max_inactive_connection_lifetime", "reset"):
+                    kwargs.pop(pool_only)
+                pool.set_connect_args(dsn, **kwargs)
+
+    # -- acquisition ------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def writer(self) -> AsyncIterator[asyncpg.Connection]:
+        """A writer connection. Errors while acquiring are wrapped in ``ConnectPhaseError``."""
+        pool = self.writer_pool
+        try:
+            conn = await pool.acquire(timeout=self.settings.acquire_timeout)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise ConnectPhaseError(exc) from exc
+        try:
+            yield conn
+        finally:
+            await pool.release(conn)
+
+    @contextlib.asynccontextmanager
+    async def reader(self, min_lsn: int | None = None) -> AsyncIterator[tuple[asyncpg.Connection, Source]]:
+        """A connection fresh enough for ``min_lsn`` (None: any healthy replica; ``WRITER_REQUIRED``:
+        the writer). Yields ``(connection, "replica" | "writer")``."""
+        if min_lsn is None or WRITER_REQUIRED < min_lsn < WRITER_ONLY_LSN:
+            for reader in self._candidates():
+                conn = await self._try_reader(reader, min_lsn)
+                if conn is None:
+                    continue
+                reader.status.inflight += 1
+                reader.status.reads += 1
+                self.routed["replica"] += 1
+                try:
+                    yield conn, "replica"
+                finally:
+                    reader.status.inflight -= 1
+                    assert reader.pool is not None
+                    await reader.pool.release(conn)
+                return
+        self.routed["writer"] += 1
+        async with self.writer() as conn:
+            yield conn, "writer"
+
+    def _candidates(self) -> list[_Reader]:
+        healthy = [r for r in self._readers if r.status.healthy and r.pool is not None]
+        if not healthy:
+            return []
+        start = next(self._rr) % len(healthy)
+        rotated = healthy[start:] + healthy[:start]
+        return sorted(rotated, key=lambda r: r.status.inflight)  # stable: round-robin among equals
+
+    async def _try_reader(self, reader: _Reader, min_lsn: int | None) -> asyncpg.Connection | None:
+        assert reader.pool is not None
+        known = reader.status.replay_lsn
+        if min_lsn is not None and known is not None and known >= min_lsn:
+            min_lsn = None  # already known to be caught up
+        try:
+            conn = await reader.pool.acquire(timeout=self.settings.acquire_timeout)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._mark_unhealthy(reader, exc)
+            return None
+        if min_lsn is None:
+            return conn
+        # Cached LSN is behind: ask this replica now. A separate statement from the read itself, so
+        # the read's snapshot is taken after replay reached the LSN.
+        try:
+            row = await conn.fetchrow(_LSN_SQL, timeout=self.settings.command_timeout)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await reader.pool.release(conn)
+            self._mark_unhealthy(reader, exc)
+            return None
+        lsn = lsn_to_int(row["lsn"])
+        if lsn is not None:
+            reader.status.replay_lsn = max(lsn, reader.status.replay_lsn or 0)
+        if lsn is not None and lsn >= min_lsn:
+            return conn
+        await reader.pool.release(conn)
+        return None
+
+    def _mark_unhealthy(self, reader: _Reader, exc: BaseException) -> None:
+        if reader.status.healthy:
+            log.warning("replica %s marked unhealthy: %s", reader.status.dsn, type(exc).__name__)
+        reader.status.healthy = False
+        reader.status.last_error = type(exc).__name__
+
+    # -- health -----------------------------------------------------------------------------------
+    async def check_replicas(self) -> None:
+        """Poll every replica once (recovery state, replay LSN, lag) and update health."""
+        await asyncio.gather(*(self._check(r) for r in self._readers))
+
+    async def _check(self, reader: _Reader) -> None:
+        if reader.pool is None:
+            try:
+                reader.pool = await self._open_pool(reader.dsn, "reader")
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._mark_unhealthy(reader, exc)
+                return
+        try:
+            async with reader.pool.acquire(timeout=self.settings.acquire_timeout) as conn:
+                row = await conn.fetchrow(_HEALTH_SQL, timeout=self.settings.command_timeout)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._mark_unhealthy(reader, exc)
+            return
+        st = reader.status
+        st.in_recovery = row["in_recovery"]
+        lsn = lsn_to_int(row["lsn"])
+        if lsn is not None:
+            st.replay_lsn = max(lsn, st.replay_lsn or 0) if st.in_recovery else lsn
+        st.lag_seconds = float(row["lag"] or 0.0)
+        healthy = st.lag_seconds <= self.settings.max_replica_lag
+        if not healthy and st.healthy:
+            log.warning("replica %s lagging %.1fs: no reads until it catches up", st.dsn, st.lag_seconds)
+        st.healthy = healthy
+        st.last_error = None
+
+    async def _health_loop(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self.settings.replica_check_interval)
+            try:
+                await self.check_replicas()
+            except Exception:  # never let the checker die
+                log.exception("replica health check failed")
+
+    def stats(self) -> dict[str, Any]:
+        """Pool sizes and routing counters (for metrics)."""
+        w = self.writer_pool
+        return {
+            "writer": {"size": w.get_size(), "idle": w.get_idle_size(), "dsn": mask_url(self.writer_dsn)},
+            "readers": [vars(r) for r in self.readers],
+            "routed": dict(self.routed),
+        }
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), timeout=5.0)
+    except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
+        pool.terminate()
+
+
+_LSN_SQL = """
+SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn
+"""
+
+# Lag is 0 when everything received has been replayed (an idle primary produces no commits, so a
+# timestamp difference alone would grow forever); otherwise time since the last replayed commit.
+_HEALTH_SQL = """
+SELECT pg_is_in_recovery() AS in_recovery,
+       CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn,
+       CASE WHEN NOT pg_is_in_recovery()
+                 OR pg_last_wal_receive_lsn() IS NULL
+                 OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
+            ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
+       END::float8 AS lag
+"""

@@ -1,0 +1,207 @@
+"""Orders: exactly-once placement with atomic stock reservation; reads pruned to one partition.
+
+``place`` runs in one transaction: claim the idempotency key (``INSERT ... ON CONFLICT DO
+NOTHING`` on its primary key), check the user, reserve stock (see :mod:`dataaccess.inventory`),
+insert the order and its lines, link the key to the order, commit. A second call with the same
+key — a client retry, our own retry after a dropped connection, or a concurrent duplicate that
+blocked on the key's index entry until the first committed — finds the key and returns the
+existing order; a key reused for a *different* request is a :class:`Conflict`. Because of that,
+``place`` is retried on failover errors even when the outcome of the first attempt is unknown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from ..errors import Conflict, InvalidInput, UnknownReference
+from ..inventory import RedisStockGate, reserve_stock
+from ..migrations import ensure_partitions
+from ..models import Order, OrderLine
+from ..pools import Source
+from ..runtime import Runtime
+from ..validation import check_id, check_int_range, check_lines, check_text
+
+__all__ = ["Orders", "order_created_window"]
+
+log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def order_created_window(order_id: int) -> tuple[datetime, datetime]:
+    """``[lo, hi)`` bounds of ``created_at`` encoded in an order id (its creation millisecond)."""
+    lo = _EPOCH + timedelta(milliseconds=order_id >> 20)
+    return lo, lo + timedelta(milliseconds=1)
+
+
+def _request_hash(user_id: int, lines: list[tuple[int, int]]) -> str:
+    return hashlib.sha256(json.dumps([user_id, sorted(lines)]).encode()).hexdigest()
+
+
+_ORDER_COLS = "id, user_id, status, total_cents, created_at, idempotency_key"
+
+
+async def _fetch_order(conn: asyncpg.Connection, order_id: int, created_at: datetime | None = None) -> Order | None:
+    if created_at is not None:
+        row = await conn.fetchrow(
+            f"SELECT {_ORDER_COLS} FROM orders WHERE id = $1 AND created_at = $2", order_id, created_at)
+    else:
+        lo, hi = order_created_window(order_id)
+        row = await conn.fetchrow(
+            f"SELECT {_ORDER_COLS} FROM orders WHERE id = $1 AND created_at >= $2 AND created_at < $3",
+            order_id, lo, hi)
+        if row is None:  # ids inserted with an explicit created_at (imports): scan every partition
+            row = await conn.fetchrow(f"SELECT {_ORDER_COLS} FROM orders WHERE id = $1", order_id)
+    if row is None:
+        return None
+    lines = await conn.fetch(
+        "SELECT product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = $1 ORDER BY line_no",
+        order_id)
+    return Order(
+        id=row["id"], user_id=row["user_id"], status=row["status"], total_cents=row["total_cents"],
+        created_at=row["created_at"], idempotency_key=row["idempotency_key"],
+        lines=tuple(OrderLine(r["product_id"], r["quantity"], r["unit_price_cents"]) for r in lines),
+    )
+
+
+class Orders:
+    """``da.orders``."""
+
+    def __init__(self, rt: Runtime, gate: RedisStockGate | None = None) -> None:
+        self._rt = rt
+        self._gate = gate
+
+    async def place(self, user_id: int, lines: list[tuple[int, int]], *, idempotency_key: str) -> Order:
+        """Place an order for ``lines`` = ``[(product_id, quantity), ...]``.
+
+        All lines are reserved or none. The same ``idempotency_key`` (1-200 chars, e.g. a UUID the
+        client generated) returns the same order, created once, also under concurrent duplicates.
+
+        :raises InvalidInput: empty lines, quantity < 1 or > ``max_line_quantity``, duplicate
+            product in lines, bad key (nothing changed).
+        :raises UnknownReference: unknown user or product (also a ``NotFound``).
+        :raises OutOfStock: not enough stock; ``.product_ids`` names every short product.
+        :raises Conflict: the key was already used for a different request.
+        """
+        user_id = check_id("user_id", user_id)
+        s = self._rt.settings
+        norm = check_lines("lines", lines, max_lines=s.max_order_lines, max_qty=s.max_line_quantity)
+        key = check_text("idempotency_key", idempotency_key, max_len=200, strip=False)
+        if key != key.strip() or any(c.isspace() and c != " " for c in key):
+            raise InvalidInput("idempotency_key", "must not have surrounding whitespace or control characters")
+        req_hash = _request_hash(user_id, norm)
+
+        taken: list[tuple[int, int]] = []
+        if self._gate is not None:
+            _, taken = await self._gate.try_take(norm)  # raises OutOfStock when surely sold out
+
+        async def tx(conn: asyncpg.Connection) -> tuple[Order, bool]:
+            claimed = await conn.fetchval(
+                "INSERT INTO order_idempotency (idempotency_key, user_id, request_hash) VALUES ($1, $2, $3) "
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true", key, user_id, req_hash)
+            if not claimed:
+                prev = await conn.fetchrow(
+                    "SELECT user_id, request_hash, order_id, order_created_at FROM order_idempotency "
+                    "WHERE idempotency_key = $1", key)
+                if prev["request_hash"] != req_hash:
+                    raise Conflict(f"idempotency key {key!r} was already used for a different order request",
+                                   constraint="order_idempotency_pkey")
+                existing = await _fetch_order(conn, prev["order_id"], prev["order_created_at"])
+                assert existing is not None, "idempotency row without its order"
+                return existing, False
+            if not await conn.fetchval("SELECT true FROM users WHERE id = $1", user_id):
+                raise UnknownReference("user_id", "user", [user_id])
+            prices = await reserve_stock(conn, norm)
+            total = sum(prices[pid] * qty for pid, qty in norm)
+            row = await conn.fetchrow(
+                "INSERT INTO orders (user_id, total_cents, idempotency_key) VALUES ($1, $2, $3) "
+                "RETURNING id, created_at, status", user_id, total, key)
+            await conn.execute(
+                "INSERT INTO order_lines (order_id, order_created_at, line_no, product_id, quantity, unit_price_cents) "
+                "SELECT $1, $2, l.n, l.pid, l.qty, l.price "
+                "FROM unnest($3::smallint[], $4::bigint[], $5::int[], $6::bigint[]) AS l(n, pid, qty, price)",
+                row["id"], row["created_at"], list(range(1, len(norm) + 1)), [p for p, _ in norm],
+                [q for _, q in norm], [prices[p] for p, _ in norm])
+            await conn.execute(
+                "UPDATE order_idempotency SET order_id = $2, order_created_at = $3 WHERE idempotency_key = $1",
+                key, row["id"], row["created_at"])
+            order = Order(id=row["id"], user_id=user_id, status=row["status"], total_cents=total,
+                          created_at=row["created_at"], idempotency_key=key,
+                          lines=tuple(OrderLine(p, q, prices[p]) for p, q in norm))
+            return order, True
+
+        try:
+            try:
+                (order, created), lsn = await self._rt.write(tx, context="orders.place", idempotent=True)
+            except InvalidInput as exc:
+                cause = exc.__cause__
+                if isinstance(cause, asyncpg.CheckViolationError) and "no partition" in str(cause):
+                    await self.ensure_partitions()
+                    (order, created), lsn = await self._rt.write(tx, context="orders.place", idempotent=True)
+                else:
+                    raise
+        except BaseException:
+            if self._gate is not None:
+                await self._gate.give_back(taken)
+            raise
+        if not created and self._gate is not None:
+            await self._gate.give_back(taken)  # duplicate: the original already took its units
+        # Also on duplicates: re-marking/invalidating heals a crash between an earlier commit and
+        # its invalidation.
+        pids = [line.product_id for line in order.lines]
+        await self._rt.after_write(
+            lsn,
+            entities=[f"order:{order.id}", f"user_orders:{order.user_id}", *(f"product:{p}" for p in pids)],
+            cache_keys=[f"product:{p}" for p in pids],
+        )
+        return order
+
+    async def get(self, order_id: int) -> Order | None:
+        """The order with its lines, or None. The id encodes its creation time, so the lookup
+        touches one partition. Reads after ``place`` see the order (read-your-writes)."""
+        order_id = check_id("order_id", order_id)
+
+        async def q(conn: asyncpg.Connection, _src: Source) -> Order | None:
+            return await _fetch_order(conn, order_id)
+
+        return await self._rt.read([f"order:{order_id}"], q, context="orders.get")
+
+    async def list_for_user(self, user_id: int, *, since: datetime | None = None, until: datetime | None = None,
+                            limit: int = 50) -> list[Order]:
+        """The user's orders, newest first, optionally within ``[since, until)`` (which prunes
+        partitions; index ``orders_user_created_idx``)."""
+        user_id = check_id("user_id", user_id)
+        limit = check_int_range("limit", limit, 1, 1000)
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+                raise InvalidInput(name, "must be a timezone-aware datetime")
+        lo = since or datetime(1970, 1, 1, tzinfo=UTC)
+        hi = until or datetime(9999, 1, 1, tzinfo=UTC)
+
+        async def q(conn: asyncpg.Connection, _src: Source) -> list[Order]:
+            rows = await conn.fetch(
+                "SELECT id, created_at FROM orders WHERE user_id = $1 AND created_at >= $2 AND created_at < $3 "
+                "ORDER BY created_at DESC LIMIT $4", user_id, lo, hi, limit)
+            out = []
+            for r in rows:
+                o = await _fetch_order(conn, r["id"], r["created_at"])
+                if o is not None:
+                    out.append(o)
+            return out
+
+        return await self._rt.read([f"user_orders:{user_id}"], q, context="orders.list_for_user")
+
+    async def ensure_partitions(self, *, months_ahead: int | None = None, months_back: int = 0) -> int:
+        """Create missing monthly partitions (see :func:`dataaccess.migrations.ensure_partitions`)."""
+        ahead = self._rt.settings.order_partitions_ahead if months_ahead is None else months_ahead
+
+        async def tx(conn: asyncpg.Connection) -> int:
+            return await ensure_partitions(conn, months_ahead=ahead, months_back=months_back)
+
+        created, _ = await self._rt.write(tx, context="orders.ensure_partitions", idempotent=True)
+        return created
+

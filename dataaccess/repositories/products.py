@@ -1,0 +1,184 @@
+"""Products: create, get (cache-aside + read-your-writes), update_price, restock, search.
+
+Stock freshness: every write that changes a product row (price, restock, **order reservations**)
+records a read-your-writes marker and invalidates ``product:{id}`` after commit. A cached product
+is therefore never older than the last committed reservation once ``orders.place`` has returned,
+and a cache miss after a write reads from the writer or a replica that has replayed it.
+
+Search: ranked ids are cached briefly (``search_cache_ttl``) under a hash of the normalised query;
+the products themselves are then fetched through :meth:`Products.get`, so prices and stock in
+search results are as fresh as ``get``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+import asyncpg
+
+from ..errors import Conflict, NotFound
+from ..models import Product, product_from_row
+from ..pools import Source
+from ..runtime import Runtime
+from ..validation import MAX_BIGINT, MAX_INT, check_id, check_int_range, check_text
+
+__all__ = ["Products"]
+
+_COLS = "id, sku, name, price_cents, stock, version"
+
+# Full-text first (GIN on the generated tsvector, ts_rank); typo fallback with trigrams (GIN on
+# name gin_trgm_ops). `%` uses pg_trgm.similarity_threshold (0.3), `<%` word_similarity (0.6):
+# thresholds are left at their defaults because changing them needs SET (pins RDS Proxy).
+_FTS_SQL = """
+SELECT p.id FROM products p, websearch_to_tsquery('english', $1) q
+WHERE p.search_vector @@ q
+ORDER BY ts_rank(p.search_vector, q) DESC, p.id
+LIMIT $2
+"""
+_TRGM_SQL = """
+SELECT id FROM products
+WHERE name % $1 OR $1 <% name
+ORDER BY greatest(similarity(name, $1), word_similarity($1, name)) DESC, id
+LIMIT $2
+"""
+
+
+def _ids_encode(ids: list[int]) -> bytes:
+    return json.dumps(ids).encode()
+
+
+def _ids_decode(raw: bytes) -> list[int]:
+    ids = json.loads(raw)
+    if not isinstance(ids, list):
+        raise ValueError("not a list")
+    return [int(i) for i in ids]
+
+
+class Products:
+    """``da.products``."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    async def create(self, *, sku: str, name: str, price_cents: int, stock: int = 0) -> Product:
+        """Insert a product.
+
+        :raises InvalidInput: empty/over-long sku (64) or name (300), negative price or stock.
+        :raises Conflict: the sku exists.
+        """
+        sku = check_text("sku", sku, max_len=64)
+        name = check_text("name", name, max_len=300)
+        price_cents = check_int_range("price_cents", price_cents, 0, MAX_BIGINT)
+        stock = check_int_range("stock", stock, 0, MAX_INT)
+
+        async def tx(conn: asyncpg.Connection) -> Product:
+            try:
+                row = await conn.fetchrow(
+                    f"INSERT INTO products (sku, name, price_cents, stock) VALUES ($1, $2, $3, $4) "
+                    f"RETURNING {_COLS}", sku, name, price_cents, stock)
+            except asyncpg.UniqueViolationError:
+                raise Conflict(f"a product with sku {sku!r} already exists", constraint="products_sku_key") from None
+            return product_from_row(row)
+
+        product, lsn = await self._rt.write(tx, context="products.create", idempotent=False)
+        await self._rt.after_write(lsn, entities=[f"product:{product.id}"], cache_keys=[f"product:{product.id}"])
+        return product
+
+    async def get(self, product_id: int) -> Product | None:
+        """The product (with current stock), or None. Cache-aside (``product_cache_ttl``)."""
+        product_id = check_id("product_id", product_id)
+
+        async def load() -> Product | None:
+            async def q(conn: asyncpg.Connection, _src: Source) -> Product | None:
+                row = await conn.fetchrow(f"SELECT {_COLS} FROM products WHERE id = $1", product_id)
+                return product_from_row(row) if row else None
+
+            return await self._rt.read([f"product:{product_id}"], q, context="products.get")
+
+        cache = self._rt.cache
+        if cache is None:
+            return await load()
+        return await cache.get_or_load(f"product:{product_id}", load, ttl=self._rt.settings.product_cache_ttl,
+                                       encode=Product.to_bytes, decode=Product.from_bytes)
+
+    async def get_many(self, product_ids: list[int]) -> list[Product]:
+        """Products for ``product_ids`` in the given order (missing ids are skipped)."""
+        ids = [check_id(f"product_ids[{i}]", pid) for i, pid in enumerate(product_ids)]
+        found = await asyncio.gather(*(self.get(pid) for pid in ids))
+        return [p for p in found if p is not None]
+
+    async def update_price(self, product_id: int, price_cents: int) -> Product:
+        """Set the price (absolute, so retrying is safe). Returns the updated product.
+
+        :raises InvalidInput: negative or non-integer price. :raises NotFound: no such product.
+        """
+        product_id = check_id("product_id", product_id)
+        price_cents = check_int_range("price_cents", price_cents, 0, MAX_BIGINT)
+
+        async def tx(conn: asyncpg.Connection) -> Product | None:
+            row = await conn.fetchrow(
+                f"UPDATE products SET price_cents = $2, version = version + 1, updated_at = now() "
+                f"WHERE id = $1 RETURNING {_COLS}", product_id, price_cents)
+            return product_from_row(row) if row else None
+
+        product, lsn = await self._rt.write(tx, context="products.update_price", idempotent=True)
+        if product is None:
+            raise NotFound("product", product_id)
+        await self._rt.after_write(lsn, entities=[f"product:{product_id}"], cache_keys=[f"product:{product_id}"])
+        return product
+
+    async def restock(self, product_id: int, quantity: int) -> Product:
+        """Add ``quantity`` (> 0) units to stock. Not idempotent: not retried once sent.
+
+        :raises InvalidInput: quantity < 1. :raises NotFound: no such product.
+        """
+        product_id = check_id("product_id", product_id)
+        quantity = check_int_range("quantity", quantity, 1, MAX_INT)
+
+        async def tx(conn: asyncpg.Connection) -> Product | None:
+            try:
+                row = await conn.fetchrow(
+                    f"UPDATE products SET stock = stock + $2, version = version + 1, updated_at = now() "
+                    f"WHERE id = $1 RETURNING {_COLS}", product_id, quantity)
+            except asyncpg.NumericValueOutOfRangeError:
+                from ..errors import InvalidInput
+
+                raise InvalidInput("quantity", "stock would exceed the integer range") from None
+            return product_from_row(row) if row else None
+
+        product, lsn = await self._rt.write(tx, context="products.restock", idempotent=False)
+        if product is None:
+            raise NotFound("product", product_id)
+        await self._rt.after_write(lsn, entities=[f"product:{product_id}"], cache_keys=[f"product:{product_id}"])
+        return product
+
+    async def search(self, query: str, *, limit: int = 20) -> list[Product]:
+        """Full-text search over name and sku (``websearch_to_tsquery`` syntax, ranked with
+        ``ts_rank``); when that finds nothing, trigram similarity on the name catches typos.
+        The ranked ids are cached for ``search_cache_ttl`` seconds.
+
+        :raises InvalidInput: empty or over-long (200) query, limit outside 1..100.
+        """
+        text = " ".join(check_text("query", query, max_len=200).split())
+        limit = check_int_range("limit", limit, 1, 100)
+
+        async def load() -> list[int]:
+            async def q(conn: asyncpg.Connection, _src: Source) -> list[int]:
+                rows = await conn.fetch(_FTS_SQL, text, limit)
+                if not rows:
+                    rows = await conn.fetch(_TRGM_SQL, text, limit)
+                return [r["id"] for r in rows]
+
+            return await self._rt.read([], q, context="products.search")
+
+        cache = self._rt.cache
+        if cache is None:
+            ids = await load()
+        else:
+            digest = hashlib.sha256(text.lower().encode()).hexdigest()[:32]
+            ids = await cache.get_or_load(f"search:{digest}:{limit}", load,
+                                          ttl=self._rt.settings.search_cache_ttl,
+                                          encode=_ids_encode, decode=_ids_decode) or []
+        return await self.get_many(ids)

@@ -1,0 +1,115 @@
+"""The plumbing repositories share: retried writer transactions that record read-your-writes
+markers and invalidate cache keys after commit, and marker-aware routed reads."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+import asyncpg
+
+from .cache import CacheAside
+from .consistency import WriteMarkers
+from .pools import WRITER_ONLY_LSN, Pools, Source, lsn_to_int
+from .retry import RetryPolicy, run_with_retry
+from .settings import Settings
+
+__all__ = ["Runtime", "retry_policy"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The :class:`RetryPolicy` described by ``settings``."""
+    return RetryPolicy(
+        attempts=settings.retry_attempts,
+        base_delay=settings.retry_base_delay,
+        max_delay=settings.retry_max_delay,
+        too_many_connections_delay=settings.too_many_connections_delay,
+    )
+
+
+class Runtime:
+    """Owns nothing; bundles what repositories need. Built by :class:`DataAccess`."""
+
+    def __init__(self, settings: Settings, pools: Pools, cache: CacheAside | None, markers: WriteMarkers) -> None:
+        self.settings = settings
+        self.pools = pools
+        self.cache = cache
+        self.markers = markers
+        self.policy = retry_policy(settings)
+
+    async def _expire_all(self) -> None:
+        await self.pools.expire_writer_connections()
+
+    async def write(
+        self,
+        fn: Callable[[asyncpg.Connection], Awaitable[T]],
+        *,
+        context: str,
+        idempotent: bool,
+    ) -> tuple[T, int]:
+        """Run ``fn`` in one writer transaction (retried per :mod:`dataaccess.retry`; the whole
+        transaction is re-run). Returns ``(result, commit_lsn)``."""
+
+        async def op() -> tuple[T, int]:
+            async with self.pools.writer() as conn:
+                async with conn.transaction():
+                    result = await fn(conn)
+                # Committed: from here on nothing may raise into the retry loop.
+                lsn = await self._commit_lsn(conn)
+            return result, lsn
+
+        return await run_with_retry(
+            op,
+            policy=self.policy,
+            idempotent=idempotent,
+            context=context,
+            on_read_only=self.pools.expire_writer_connections,
+            on_auth_failure=self.pools.refresh_credentials,
+            on_connection_lost=self._expire_all,
+        )
+
+    async def _commit_lsn(self, conn: asyncpg.Connection) -> int:
+        try:
+            raw = await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text")
+            lsn = lsn_to_int(raw)
+            return lsn if lsn is not None else WRITER_ONLY_LSN
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            # e.g. Aurora without WAL functions, or the connection dropped after COMMIT.
+            log.info("commit LSN unavailable (%s): marking entities writer-only", type(exc).__name__)
+            return WRITER_ONLY_LSN
+
+    async def after_write(self, lsn: int, *, entities: Iterable[str], cache_keys: Iterable[str] = ()) -> None:
+        """Record markers, then invalidate cache keys (order matters: a cache miss after the
+        invalidation must already see the marker). Never raises."""
+        await self.markers.mark(entities, lsn)
+        keys = list(cache_keys)
+        if self.cache is not None and keys:
+            await self.cache.invalidate(*keys)
+
+    async def read(
+        self,
+        entities: list[str],
+        fn: Callable[[asyncpg.Connection, Source], Awaitable[T]],
+        *,
+        context: str,
+    ) -> T:
+        """Run ``fn`` on a connection fresh enough for every entity in ``entities`` (retried)."""
+
+        async def op() -> T:
+            min_lsn = await self.markers.max_required_lsn(entities) if entities else None
+            async with self.pools.reader(min_lsn) as (conn, source):
+                return await fn(conn, source)
+
+        return await run_with_retry(
+            op,
+            policy=self.policy,
+            idempotent=True,
+            context=context,
+            on_read_only=self.pools.expire_writer_connections,
+            on_auth_failure=self.pools.refresh_credentials,
+            on_connection_lost=self._expire_all,
+        )

@@ -1,0 +1,380 @@
+"""Typed, frozen settings of the data-access layer, with documented defaults.
+
+Build them directly, from the environment (:meth:`Settings.from_env`) or from a Secrets Manager
+secret (:meth:`Settings.from_secret`). Every bad value raises :class:`SettingsError` naming the
+field (or environment variable), the value (never for secrets) and what is allowed. ``repr`` masks
+passwords inside DSNs and URLs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .credentials import CredentialProvider
+
+__all__ = ["ProxyMode", "Settings", "SettingsError", "SslMode", "StatementTimeoutVia", "mask_url"]
+
+ProxyMode = Literal["direct", "pgbouncer", "rds_proxy"]
+SslMode = Literal["disable", "prefer", "require", "verify-ca", "verify-full"]
+StatementTimeoutVia = Literal["startup", "role", "none"]
+
+_PROXY_MODES = get_args(ProxyMode)
+_SSL_MODES = get_args(SslMode)
+_TIMEOUT_VIAS = get_args(StatementTimeoutVia)
+
+
+class SettingsError(InvalidInput):
+    """A setting is missing or invalid. ``field`` names it."""
+
+
+def mask_url(url: str | None) -> str | None:
+    """Return ``url`` with any password replaced by ``***`` (for repr/logs)."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _masked_repr(self: Settings) -> str:
+    shown = []
+    for f in dataclasses.fields(self):
+        if not f.repr:
+            continue
+        value = getattr(self, f.name)
+        if f.name in ("writer_dsn", "redis_url"):
+            value = mask_url(value)
+        elif f.name == "reader_dsns":
+            value = tuple(mask_url(v) for v in value)
+        shown.append(f"{f.name}={value!r}")
+    return f"Settings({', '.join(shown)})"
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class Settings:
+    """Connection, pool, cache and consistency settings. Only ``writer_dsn`` is required."""
+
+    writer_dsn: str
+    """``postgresql://user[:password]@host:port/db`` of the writer (RDS Proxy / PgBouncer / primary)."""
+    reader_dsns: tuple[str, ...] = ()
+    """Replica endpoints (connected directly: RDS Proxy cannot front RDS replicas). Default: none,
+    reads go to the writer."""
+    redis_url: str | None = None
+    """``redis://`` or ``rediss://`` URL. Default: None (no cache, read-your-writes markers stay
+    in-process)."""
+    password: str | None = field(default=None, repr=False)
+    """Database password overriding the DSN's. Never shown in repr. Default: None."""
+    credentials: CredentialProvider | None = field(default=None, repr=False, compare=False)
+    """Password provider (Secrets Manager / RDS IAM), called for every new connection and refreshed
+    once on ``InvalidPasswordError``. Default: None (password from DSN / ``password``)."""
+    ssl: SslMode | None = None
+    """TLS mode for PostgreSQL; ``None`` keeps the DSN's ``sslmode``. IAM auth needs require or
+    stronger. Default: None."""
+    ssl_root_cert: str | None = None
+    """CA bundle file for verify-ca / verify-full (e.g. the RDS global bundle). Default: None."""
+    proxy_mode: ProxyMode = "direct"
+    """What ``writer_dsn`` points at: ``direct``, ``pgbouncer`` (transaction mode) or ``rds_proxy``.
+    Drives the statement-cache and statement-timeout defaults. Default: "direct"."""
+    statement_cache_size: int | None = None
+    """asyncpg prepared-statement cache. ``None`` = auto: 0 behind PgBouncer (< 1.21 has no
+    prepared-statement support in transaction mode), else 100. Default: None (auto)."""
+    statement_timeout: float | None = 4.0
+    """Server-side ``statement_timeout`` in seconds (None/0 = off). Default: 4.0."""
+    statement_timeout_via: StatementTimeoutVia | None = None
+    """How the statement timeout is applied: ``startup`` (``server_settings`` startup parameter),
+    ``role`` (operator runs ``ALTER ROLE ... SET statement_timeout``, see
+    ``DataAccess.apply_role_statement_timeout``) or ``none``. ``None`` = auto: ``startup`` when
+    direct, ``role`` behind PgBouncer / RDS Proxy (PgBouncer rejects unknown startup parameters,
+    RDS Proxy rejects ``options`` and pins on ``SET``). Default: None (auto)."""
+    command_timeout: float = 5.0
+    """Client-side per-statement timeout in seconds (asyncpg ``command_timeout``). Default: 5.0."""
+    connect_timeout: float = 5.0
+    """Seconds to establish one connection. Default: 5.0."""
+    acquire_timeout: float = 5.0
+    """Seconds to wait for a pooled connection. Default: 5.0."""
+    writer_pool_min: int = 1
+    """Default: 1."""
+    writer_pool_max: int = 10
+    """Default: 10."""
+    reader_pool_min: int = 1
+    """Per replica. Default: 1."""
+    reader_pool_max: int = 10
+    """Per replica. Default: 10."""
+    max_inactive_connection_lifetime: float = 300.0
+    """Close idle pooled connections after this many seconds; keep it well below RDS Proxy's
+    IdleClientTimeout (1800 s). Default: 300.0."""
+    application_name: str = "commerce-db"
+    """Default: "commerce-db"."""
+    retry_attempts: int = 6
+    """Attempts (including the first) for retryable failures. Default: 6."""
+    retry_base_delay: float = 0.05
+    """First backoff step in seconds (exponential, full jitter). Default: 0.05."""
+    retry_max_delay: float = 2.0
+    """Cap of one backoff sleep. Default: 2.0."""
+    too_many_connections_delay: float = 0.5
+    """Base backoff for ``TooManyConnectionsError`` (connection storms). Default: 0.5."""
+    user_cache_ttl: float = 300.0
+    """Seconds a cached user lives (plus jitter). Default: 300."""
+    product_cache_ttl: float = 60.0
+    """Seconds a cached product lives (plus jitter). Default: 60."""
+    search_cache_ttl: float = 5.0
+    """Seconds a cached search result (ranked ids) lives. Default: 5."""
+    cache_namespace: str = "cdb"
+    """Prefix of every Redis key. Default: "cdb"."""
+    redis_socket_timeout: float = 0.5
+    """Redis socket / connect timeout in seconds (fail fast, fail open). Default: 0.5."""
+    redis_max_connections: int = 50
+    """Size of the blocking Redis connection pool. Default: 50."""
+    read_your_writes_ttl: float = 30.0
+    """Seconds a "written at LSN X" marker lives; must exceed ``max_replica_lag`` +
+    ``replica_check_interval``. Default: 30."""
+    max_replica_lag: float = 10.0
+    """Replicas lagging more than this many seconds get no reads. Default: 10."""
+    replica_check_interval: float = 1.0
+    """Seconds between replica health/LSN checks. Default: 1.0."""
+    order_partitions_ahead: int = 3
+    """Monthly ``orders`` partitions kept ahead of the current month. Default: 3."""
+    max_order_lines: int = 100
+    """Default: 100."""
+    max_line_quantity: int = 10_000
+    """Default: 10000."""
+    inventory_redis_gate: bool = False
+    """Gate reservations with a Redis Lua counter before the DB conditional UPDATE (DB stays the
+    record). Default: False."""
+    iam_auth: bool = False
+    """Authenticate with RDS IAM tokens (needs ``aws_region`` and TLS). Default: False."""
+    aws_region: str | None = None
+    """Region for IAM tokens / Secrets Manager. Default: None (boto3's default chain)."""
+
+    __repr__ = _masked_repr
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reader_dsns, str):
+            object.__setattr__(self, "reader_dsns", tuple(s for s in self.reader_dsns.split(",") if s))
+        else:
+            object.__setattr__(self, "reader_dsns", tuple(self.reader_dsns))
+        _check_dsn("writer_dsn", self.writer_dsn)
+        for i, dsn in enumerate(self.reader_dsns):
+            _check_dsn(f"reader_dsns[{i}]", dsn)
+        if self.redis_url is not None and not re.match(r"^(redis|rediss|unix)://", self.redis_url):
+            raise SettingsError(
+                "redis_url", f"{mask_url(self.redis_url)!r} must start with redis://, rediss:// or unix://"
+            )
+        _one_of("proxy_mode", self.proxy_mode, _PROXY_MODES)
+        if self.ssl is not None:
+            _one_of("ssl", self.ssl, _SSL_MODES)
+        if self.statement_timeout_via is not None:
+            _one_of("statement_timeout_via", self.statement_timeout_via, _TIMEOUT_VIAS)
+        for name in ("command_timeout", "connect_timeout", "acquire_timeout",
+                     "max_inactive_connection_lifetime", "retry_base_delay", "retry_max_delay",
+                     "too_many_connections_delay", "user_cache_ttl", "product_cache_ttl",
+                     "search_cache_ttl", "redis_socket_timeout", "read_your_writes_ttl",
+                     "max_replica_lag", "replica_check_interval"):
+            _positive(name, getattr(self, name))
+        if self.statement_timeout is not None and self.statement_timeout < 0:
+            raise SettingsError("statement_timeout", f"{self.statement_timeout!r} must be >= 0 or None")
+        for name in ("writer_pool_max", "reader_pool_max", "retry_attempts", "redis_max_connections",
+                     "max_order_lines", "max_line_quantity"):
+            _positive_int(name, getattr(self, name))
+        for name in ("writer_pool_min", "reader_pool_min", "order_partitions_ahead"):
+            _non_negative_int(name, getattr(self, name))
+        if self.statement_cache_size is not None:
+            _non_negative_int("statement_cache_size", self.statement_cache_size)
+        if self.writer_pool_min > self.writer_pool_max:
+            raise SettingsError("writer_pool_min", "must be <= writer_pool_max")
+        if self.reader_pool_min > self.reader_pool_max:
+            raise SettingsError("reader_pool_min", "must be <= reader_pool_max")
+        if self.max_inactive_connection_lifetime >= 1800:
+            raise SettingsError("max_inactive_connection_lifetime",
+                                "must stay below 1800 s (RDS Proxy IdleClientTimeout)")
+        if self.read_your_writes_ttl <= self.max_replica_lag + self.replica_check_interval:
+            raise SettingsError(
+                "read_your_writes_ttl",
+                f"{self.read_your_writes_ttl!r} must exceed max_replica_lag + replica_check_interval "
+                f"({self.max_replica_lag + self.replica_check_interval!r}), or a replica could serve a "
+                "write older than its expired marker",
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", self.cache_namespace):
+            raise SettingsError("cache_namespace", f"{self.cache_namespace!r} must be 1-32 chars [A-Za-z0-9_.-]")
+        if self.iam_auth:
+            if self.ssl not in ("require", "verify-ca", "verify-full"):
+                raise SettingsError("ssl", "RDS IAM authentication requires TLS: set ssl to require, "
+                                    f"verify-ca or verify-full (got {self.ssl!r})")
+
+    # -- derived values -------------------------------------------------------------------------
+    @property
+    def effective_statement_cache_size(self) -> int:
+        """The asyncpg ``statement_cache_size`` actually used (see ``statement_cache_size``)."""
+        if self.statement_cache_size is not None:
+            return self.statement_cache_size
+        return 0 if self.proxy_mode == "pgbouncer" else 100
+
+    @property
+    def effective_statement_timeout_via(self) -> StatementTimeoutVia:
+        """How ``statement_timeout`` is applied (see ``statement_timeout_via``)."""
+        if not self.statement_timeout:
+            return "none"
+        if self.statement_timeout_via is not None:
+            return self.statement_timeout_via
+        return "startup" if self.proxy_mode == "direct" else "role"
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    # -- constructors ---------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, prefix: str = "COMMERCE_DB_", environ: dict[str, str] | None = None,
+                 **overrides: Any) -> Settings:
+        """Build settings from ``{prefix}{FIELD}`` environment variables (e.g. ``COMMERCE_DB_WRITER_DSN``,
+        ``COMMERCE_DB_READER_DSNS`` comma-separated, ``COMMERCE_DB_PRODUCT_CACHE_TTL=30``). Unset
+        variables keep their defaults; ``overrides`` win. Errors name the variable."""
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "credentials":
+                continue
+            var = f"{prefix}{f.name.upper()}"
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            kwargs[f.name] = _parse_env_value(var, f.name, raw)
+        kwargs.update(overrides)
+        if "writer_dsn" not in kwargs:
+            raise SettingsError(f"{prefix}WRITER_DSN", "is required (postgresql://user@host:port/db)")
+        try:
+            return cls(**kwargs)
+        except SettingsError as exc:
+            if exc.field in kwargs and exc.field not in overrides:
+                raise SettingsError(f"{prefix}{exc.field.upper()}", str(exc).split(": ", 1)[1]) from None
+            raise
+
+    @classmethod
+    def from_secret(cls, secret_id: str, *, region: str | None = None, client: Any = None,
+                    refresh_interval: float = 3600.0, **overrides: Any) -> Settings:
+        """Build settings from a Secrets Manager JSON secret.
+
+        Keys: ``host``, ``port`` (default 5432), ``username``, ``password``, ``dbname`` (default
+        ``postgres``); optional ``reader_hosts`` (list or comma string of ``host[:port]``),
+        ``redis_url`` (or ``redis_host`` + ``redis_port``), ``proxy_mode``, ``ssl``. The password
+        is not put into the DSN: it comes from a cached :class:`SecretsManagerCredentials`
+        provider that is refreshed on ``InvalidPasswordError`` (rotation). ``client`` is an
+        optional boto3 ``secretsmanager`` client (for tests / custom sessions).
+        """
+        from .credentials import SecretsManagerCredentials
+
+        provider = SecretsManagerCredentials(secret_id, region=region, client=client,
+                                             refresh_interval=refresh_interval)
+        data = provider.fetch_sync()
+        return cls.from_secret_payload(data, credentials=provider, aws_region=region, **overrides)
+
+    @classmethod
+    def from_secret_payload(cls, data: dict[str, Any], **overrides: Any) -> Settings:
+        """Build settings from an already decoded secret dict (see :meth:`from_secret`)."""
+        def need(key: str) -> str:
+            value = data.get(key)
+            if value in (None, ""):
+                raise SettingsError(f"secret.{key}", "is required in the database secret")
+            return str(value)
+
+        host, user = need("host"), need("username")
+        port = int(data.get("port") or 5432)
+        dbname = str(data.get("dbname") or "postgres")
+        params = f"?sslmode={data['ssl']}" if data.get("ssl") else ""
+        kwargs: dict[str, Any] = {"writer_dsn": f"postgresql://{quote(user, safe='')}@{host}:{port}/{dbname}{params}"}
+        readers = data.get("reader_hosts") or data.get("readers") or []
+        if isinstance(readers, str):
+            readers = [r.strip() for r in readers.split(",") if r.strip()]
+        reader_dsns = []
+        for r in readers:
+            rhost, _, rport = str(r).partition(":")
+            reader_dsns.append(f"postgresql://{quote(user, safe='')}@{rhost}:{rport or port}/{dbname}{params}")
+        kwargs["reader_dsns"] = tuple(reader_dsns)
+        if data.get("redis_url"):
+            kwargs["redis_url"] = str(data["redis_url"])
+        elif data.get("redis_host"):
+            kwargs["redis_url"] = f"redis://{data['redis_host']}:{int(data.get('redis_port') or 6379)}/0"
+        if data.get("proxy_mode"):
+            kwargs["proxy_mode"] = data["proxy_mode"]
+        if "credentials" not in overrides and data.get("password"):
+            kwargs["password"] = str(data["password"])
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+def _check_dsn(name: str, dsn: object) -> None:
+    if not isinstance(dsn, str) or not re.match(r"^postgres(ql)?://", dsn):
+        shown = mask_url(dsn) if isinstance(dsn, str) else dsn
+        raise SettingsError(name, f"{shown!r} must be a postgresql:// DSN")
+
+
+def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SettingsError(name, f"{value!r} is not one of {', '.join(allowed)}")
+
+
+def _positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise SettingsError(name, f"{value!r} must be a number > 0")
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingsError(name, f"{value!r} must be an integer >= 1")
+
+
+def _non_negative_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SettingsError(name, f"{value!r} must be an integer >= 0")
+
+
+def _parse_env_value(var: str, name: str, raw: str) -> Any:
+    default = next(f for f in dataclasses.fields(Settings) if f.name == name).default
+    if name == "reader_dsns":
+        return tuple(s.strip() for s in raw.split(",") if s.strip())
+    if name in ("statement_cache_size", "statement_timeout"):
+        kind: type = int if name == "statement_cache_size" else float
+    elif default is None or isinstance(default, str):
+        return raw
+    else:
+        kind = type(default)
+    try:
+        if kind is bool:
+            low = raw.strip().lower()
+            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError
+            return low in ("1", "true", "yes", "on")
+        return kind(raw)
+    except ValueError:
+        shown = "***" if "password" in name else repr(raw)
+        raise SettingsError(var, f"{shown} is not a valid {kind.__name__}") from None
+
+
+def _json_loads_secret(text: str) -> dict[str, Any]:
+    """Decode a secret string; the error never echoes its content."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise SettingsError("secret", "SecretString is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise SettingsError("secret", "SecretString must be a JSON object")
+    return data
