@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ import pulumi
 import pytest
 
 from commerce_db.mock_engine import ProgramRun, RegisteredResource, run_program
+from components._fielddocs import field_docs, undocumented
 from components.audit import AuditTrail, AuditTrailArgs, bucket_policy
 from components.observability_layer import ObservabilityLayer, ObservabilityLayerArgs
 
@@ -180,3 +182,8 @@ def test_bucket_policy_function_without_trail() -> None:
 def test_invalid_args(overrides: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         AuditTrailArgs(**{"region": "us-east-1", "kms_key_arn": CMK, **overrides})
+
+
+def test_every_args_field_documents_its_default() -> None:
+    assert undocumented(AuditTrailArgs) == []
+    assert len(field_docs(AuditTrailArgs)) == len(dataclasses.fields(AuditTrailArgs))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ import pulumi_aws as aws
 import pytest
 
 from commerce_db.mock_engine import ProgramRun, RegisteredResource, SecretValue, run_program
+from components._fielddocs import field_docs, undocumented
 from components.cache_layer import (
     AUTH_TOKEN_SPECIALS,
     CacheLayer,
@@ -344,3 +346,8 @@ def test_args_are_frozen_and_role_string_is_coerced() -> None:
     assert args.global_datastore_role is GlobalDatastoreRole.PRIMARY
     with pytest.raises(AttributeError):
         args.engine = "valkey"  # type: ignore[misc]
+
+
+def test_every_args_field_documents_its_default() -> None:
+    assert undocumented(CacheLayerArgs) == []
+    assert len(field_docs(CacheLayerArgs)) == len(dataclasses.fields(CacheLayerArgs))

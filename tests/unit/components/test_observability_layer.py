@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from commerce_db.mock_engine import ProgramRun, RegisteredResource, run_program
 from components import _alarms
+from components._fielddocs import field_docs, undocumented
 from components.observability_layer import (
     AlarmSubscription,
     AlarmThresholds,
@@ -393,3 +395,11 @@ def test_args_validation(overrides: dict[str, Any], field: str) -> None:
 def test_subscription_validation(protocol: str, endpoint: str) -> None:
     with pytest.raises(ValueError, match=r"protocol|endpoint"):
         AlarmSubscription(protocol=protocol, endpoint=endpoint)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "cls", [ObservabilityLayerArgs, AlarmThresholds, AlarmSubscription, RdsLogGroupsArgs]
+)
+def test_every_args_field_documents_its_default(cls: type) -> None:
+    assert undocumented(cls) == []
+    assert len(field_docs(cls)) == len(dataclasses.fields(cls))
