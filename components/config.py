@@ -677,7 +677,7 @@ def _parse_section(cls: type[T], raw: Any, path: str, env: str) -> T:
         raise ConfigError(
             f"{path}.{bad}" if path else bad,
             raw[bad],
-            "unknown key; known keys here: " + ", ".join(sorted(known)),
+            "unknown key; known keys here: " + ", ".join(sorted(k for k in known if k != "-")),
         )
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
@@ -969,6 +969,101 @@ def _validate(cfg: StackConfig) -> None:
             raise ConfigError(f"observability.thresholds.{name}", value, "must be >= 0")
 
 
+def _check_component_rules(cfg: StackConfig) -> None:
+    """Run the layers' own Args validation on the configured values, reported as ConfigError.
+
+    CacheLayerArgs, AlarmThresholds and AuditTrailArgs validate in ``__post_init__`` (window
+    overlaps, Global Datastore node families, threshold ranges...). Building them here with
+    placeholder wiring turns their ValueError into an error naming the config key.
+    """
+    import dataclasses as dc
+
+    from components.audit import AuditTrailArgs
+    from components.cache_layer import CacheLayerArgs, GlobalDatastoreRole
+    from components.observability_layer import AlarmThresholds
+
+    def surface(exc: Exception, keys: Mapping[str, tuple[str, Any]], fallback: str) -> ConfigError:
+        field_name = str(exc).split(" ", 1)[0]
+        key, value = keys.get(field_name, (fallback, None))
+        return ConfigError(key, value, str(exc))
+
+    c = cfg.cache
+    if c.enabled:
+        cache_keys: dict[str, tuple[str, Any]] = {
+            "engine": ("cache.engine", c.engine),
+            "engine_version": ("cache.engineVersion", c.engine_version),
+            "node_type": ("cache.nodeType", c.node_type),
+            "num_cache_clusters": ("cache.numCacheClusters", c.num_cache_clusters),
+            "port": ("cache.port", c.port),
+            "maxmemory_policy": ("cache.maxmemoryPolicy", c.maxmemory_policy),
+            "snapshot_retention_limit": ("cache.snapshotRetentionDays", c.snapshot_retention_days),
+            "snapshot_window": ("cache.snapshotWindow", c.snapshot_window),
+            "maintenance_window": ("cache.maintenanceWindow", c.maintenance_window),
+            "auth_token_length": ("cache.authTokenLength", c.auth_token_length),
+            "auth_token_update_strategy": ("cache.authTokenUpdateStrategy", c.auth_token_update_strategy),
+            "log_retention_days": ("cache.logRetentionDays", c.log_retention_days),
+        }
+        try:
+            CacheLayerArgs(
+                vpc_id="vpc-placeholder",
+                subnet_ids=[],
+                kms_key_arn="arn:placeholder",
+                engine=c.engine,
+                engine_version=c.engine_version,
+                node_type=c.node_type,
+                num_cache_clusters=c.num_cache_clusters,
+                port=c.port,
+                maxmemory_policy=c.maxmemory_policy,
+                extra_parameters=dict(c.parameters),
+                snapshot_retention_limit=c.snapshot_retention_days,
+                snapshot_window=c.snapshot_window,
+                maintenance_window=c.maintenance_window,
+                auth_token_length=c.auth_token_length,
+                auth_token_update_strategy=c.auth_token_update_strategy,
+                log_retention_days=c.log_retention_days,
+                global_datastore_role=GlobalDatastoreRole.PRIMARY
+                if c.global_datastore
+                else GlobalDatastoreRole.NONE,
+            )
+        except ValueError as exc:
+            raise surface(exc, cache_keys, "cache") from None
+
+    known = {f.name: f.type for f in dc.fields(AlarmThresholds)}
+    thresholds: dict[str, Any] = {}
+    for name, value in cfg.observability.thresholds.items():
+        if name not in known:
+            raise ConfigError(
+                f"observability.thresholds.{name}",
+                value,
+                "unknown threshold; known: " + ", ".join(sorted(known)),
+            )
+        is_int = known[name] in (int, "int")
+        if is_int and not float(value).is_integer():
+            raise ConfigError(f"observability.thresholds.{name}", value, "must be an integer")
+        thresholds[name] = int(value) if is_int else value
+    try:
+        AlarmThresholds(**thresholds)
+    except ValueError as exc:
+        keys = {n: (f"observability.thresholds.{n}", v) for n, v in thresholds.items()}
+        raise surface(exc, keys, "observability.thresholds") from None
+
+    a = cfg.audit
+    if a.enabled:
+        try:
+            AuditTrailArgs(
+                region=cfg.primary_region,
+                kms_key_arn="arn:placeholder",
+                transition_to_glacier_days=a.glacier_after_days,
+                expiration_days=a.expire_after_days,
+            )
+        except ValueError as exc:
+            audit_keys = {
+                "transition_to_glacier_days": ("audit.glacierAfterDays", a.glacier_after_days),
+                "expiration_days": ("audit.expireAfterDays", a.expire_after_days),
+            }
+            raise surface(exc, audit_keys, "audit") from None
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -1010,6 +1105,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str, aws_region: str | 
             )
         cfg = dataclasses.replace(cfg, dr_region=cfg.replica_regions[0])
     _validate(cfg)
+    _check_component_rules(cfg)
     return cfg
 
 

@@ -12,13 +12,38 @@ The caller passes ``opts=ResourceOptions(providers={"aws": provider})``; childre
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pulumi
 
-from components.config import StackConfig
+from components.audit import AuditTrail, AuditTrailArgs
+from components.backup import BackupPlan, BackupPlanArgs
+from components.cache_layer import CacheLayer, CacheLayerArgs, GlobalDatastoreRole
+from components.config import StackConfig, gp3_performance
 from components.keys import RegionKeys, RegionKeysArgs
 from components.network import Network, NetworkArgs
+from components.observability_layer import (
+    AlarmSubscription,
+    AlarmThresholds,
+    ObservabilityLayer,
+    ObservabilityLayerArgs,
+)
+from components.postgres_cluster import (
+    AURORA_LOG_EXPORTS,
+    RDS_LOG_EXPORTS,
+    CrossRegionReplicas,
+    CrossRegionReplicasArgs,
+    PostgresCluster,
+    PostgresClusterArgs,
+    planned_identifiers,
+    planned_replica_identifiers,
+)
+from components.proxy_layer import ProxyLayer, ProxyLayerArgs
+from components.rds_log_groups import RdsLogGroups, RdsLogGroupsArgs
 
 _DIRECTIONS = {
     "north": "n", "south": "s", "east": "e", "west": "w", "central": "c",
@@ -39,9 +64,14 @@ class PrimaryHandles:
     region: str
     db_source_arn: pulumi.Output[str] | None
     """ARN of the primary DB instance (cross-region replicas' ``replicate_source_db``)."""
-    db_secret_arn: pulumi.Output[str] | None
+    db_secret_arn: pulumi.Output[str | None]
+    """Master secret ARN in the primary region (replicated to replica regions)."""
+    monitoring_role_arn: pulumi.Output[str | None]
+    """Enhanced monitoring role (IAM is global)."""
     cache_global_group_id: pulumi.Output[str | None] | None
-    cache_auth_secret_arn: pulumi.Output[str | None] | None
+    """Global Datastore id (None when off)."""
+    cache_auth_secret_arn: pulumi.Output[str | None]
+    """AUTH-token secret ARN in the primary region (replicated when Global Datastore is on)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +96,27 @@ class RegionStackArgs:
             raise ValueError(f"region {self.region!r} is neither the primary nor a replica region")
 
 
+def identifier_prefix(stack: str, region: str) -> str:
+    """Prefix of this stack's DB identifiers in ``region``: ``cdb-<stack>-<regioncode>``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")[:24] or "stack"
+    return f"cdb-{slug}-{region_code(region)}"
+
+
+def alarm_thresholds(overrides: Mapping[str, float]) -> AlarmThresholds:
+    """:class:`AlarmThresholds` from config overrides (integer fields given as numbers are cast)."""
+    kinds = {f.name: f.type for f in dataclasses.fields(AlarmThresholds)}
+    kwargs: dict[str, Any] = {
+        k: int(v) if kinds.get(k) in (int, "int") and float(v).is_integer() else v
+        for k, v in overrides.items()
+    }
+    return AlarmThresholds(**kwargs)
+
+
+def _replicated_arn(arn: str | None, source_region: str, region: str) -> str | None:
+    """ARN of a Secrets Manager replica: same secret id, the replica's region."""
+    return arn.replace(f":{source_region}:", f":{region}:", 1) if arn else None
+
+
 class RegionStack(pulumi.ComponentResource):
     """All layers of one region."""
 
@@ -75,6 +126,7 @@ class RegionStack(pulumi.ComponentResource):
     reader_endpoints: pulumi.Output[list[str]]
     """Read endpoints in this region (replica addresses, or the Aurora proxy read-only endpoint)."""
     db_secret_arn: pulumi.Output[str | None]
+    """Master secret ARN usable in this region (the replica ARN in replica regions)."""
     redis_primary_endpoint: pulumi.Output[str | None]
     redis_reader_endpoint: pulumi.Output[str | None]
     redis_auth_secret_arn: pulumi.Output[str | None]
@@ -85,10 +137,13 @@ class RegionStack(pulumi.ComponentResource):
         super().__init__("commerce:db:RegionStack", name, None, opts)
         cfg = args.config
         region = args.region
+        self._name = name
+        self._cfg = cfg
         self.region = region
         self.is_primary = args.primary is None
-        child = pulumi.ResourceOptions(parent=self)
-        tags = {**cfg.base_tags(), "region-role": "primary" if self.is_primary else "replica"}
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._tags = {**cfg.base_tags(), "region-role": "primary" if self.is_primary else "replica"}
+        self._prefix = identifier_prefix(cfg.stack, region)
 
         existing = cfg.network.existing_vpcs.get(region)
         endpoints = cfg.network.interface_endpoints
@@ -103,9 +158,9 @@ class RegionStack(pulumi.ComponentResource):
                 cidr_block=cfg.vpc_cidr(region),
                 az_count=cfg.network.az_count,
                 interface_endpoints=endpoints,
-                tags=tags,
+                tags=self._tags,
             ),
-            opts=child,
+            opts=self._child,
         )
         self.keys = RegionKeys(
             f"{name}-keys",
@@ -113,11 +168,12 @@ class RegionStack(pulumi.ComponentResource):
                 region=region,
                 alias=f"commerce-db-{cfg.stack}",
                 deletion_window_days=30 if cfg.is_prod else 7,
-                tags=tags,
+                tags=self._tags,
             ),
-            opts=child,
+            opts=self._child,
         )
         self.kms_key_arn = self.keys.key_arn
+        self._app_sgs = {f"app-{i + 1}": sg for i, sg in enumerate(cfg.app_security_groups(region))}
 
         none: pulumi.Output[None] = pulumi.Output.from_input(None)
         self.writer_endpoint = none
@@ -127,8 +183,21 @@ class RegionStack(pulumi.ComponentResource):
         self.redis_reader_endpoint = none
         self.redis_auth_secret_arn = none
         self.alarm_topic_arn = none
+        self._monitoring_role_arn: pulumi.Output[str | None] = none
         self._db_source_arn: pulumi.Output[str] | None = None
         self._cache_global_group_id: pulumi.Output[str | None] | None = None
+        self.pg: PostgresCluster | None = None
+        self.replicas: CrossRegionReplicas | None = None
+        self.proxy: ProxyLayer | None = None
+        self.cache: CacheLayer | None = None
+        self.audit: AuditTrail | None = None
+        self.observability: ObservabilityLayer | None = None
+        self.backup: BackupPlan | None = None
+
+        if args.primary is None:
+            self._build_primary()
+        else:
+            self._build_replica(args.primary)
 
         self.register_outputs(
             {
@@ -142,12 +211,357 @@ class RegionStack(pulumi.ComponentResource):
             }
         )
 
+    # ------------------------------------------------------------------ primary region
+
+    def _build_primary(self) -> None:
+        cfg, pg_cfg, name, region = self._cfg, self._cfg.postgres, self._name, self.region
+        aurora = pg_cfg.engine_mode == "aurora"
+        ids = planned_identifiers(
+            self._prefix,
+            engine_mode=pg_cfg.engine_mode,
+            replicas=pg_cfg.in_region_replicas,
+            aurora_readers=pg_cfg.aurora.readers,
+        )
+        # Log groups first, with our retention and CMK; RDS would otherwise create them unmanaged.
+        log_ids = {"cluster": ids["cluster"]} if aurora else ids
+        logs = RdsLogGroups(
+            f"{name}-rds-logs",
+            RdsLogGroupsArgs(
+                identifiers=log_ids,
+                kind="cluster" if aurora else "instance",
+                exports=AURORA_LOG_EXPORTS if aurora else RDS_LOG_EXPORTS,
+                retention_days=cfg.observability.log_retention_days,
+                kms_key_arn=self.keys.key_arn,
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
+        iops, throughput = gp3_performance(pg_cfg)
+        pg = PostgresCluster(
+            f"{name}-pg",
+            PostgresClusterArgs(
+                region=region,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids,
+                kms_key_arn=self.keys.key_arn,
+                engine_mode=pg_cfg.engine_mode,
+                engine_version=pg_cfg.engine_version,
+                instance_class=pg_cfg.instance_class,
+                replica_instance_class=pg_cfg.effective_replica_class,
+                in_region_replicas=pg_cfg.in_region_replicas,
+                multi_az=pg_cfg.multi_az,
+                storage_type=pg_cfg.storage_type,
+                allocated_storage_gib=pg_cfg.allocated_storage_gib,
+                max_allocated_storage_gib=pg_cfg.max_allocated_storage_gib,
+                iops=iops,
+                storage_throughput_mibps=throughput,
+                db_name=pg_cfg.db_name,
+                master_username=pg_cfg.master_username,
+                port=pg_cfg.port,
+                manage_master_user_password=pg_cfg.manage_master_user_password,
+                password_rotation_days=pg_cfg.password_rotation_days,
+                rotation_lambda_arn=pg_cfg.rotation_lambda_arn,
+                endpoint_security_group_id=self.network.endpoint_security_group_id,
+                # Replica regions read the secret locally; their copy uses the AWS managed key
+                # there (the regions' CMKs are created after this region's resources).
+                secret_replica_regions=dict.fromkeys(cfg.replica_regions),
+                deletion_protection=pg_cfg.deletion_protection,
+                final_snapshot_identifier=f"{self._prefix}-final",
+                backup_retention_days=cfg.backup.retention_days,
+                backup_window=pg_cfg.backup_window,
+                maintenance_window=pg_cfg.maintenance_window,
+                auto_minor_version_upgrade=pg_cfg.auto_minor_version_upgrade,
+                performance_insights_retention_days=pg_cfg.performance_insights_retention_days,
+                database_insights_mode=pg_cfg.database_insights_mode,
+                monitoring_interval_seconds=pg_cfg.monitoring_interval_seconds,
+                iam_auth=pg_cfg.iam_auth,
+                parameters=pg_cfg.parameters,
+                aurora_readers=pg_cfg.aurora.readers,
+                aurora_instance_class=pg_cfg.aurora.instance_class,
+                aurora_min_capacity_acu=pg_cfg.aurora.min_capacity_acu,
+                aurora_max_capacity_acu=pg_cfg.aurora.max_capacity_acu,
+                identifier_prefix=self._prefix,
+                depends_on=logs.log_groups,
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
+        self.pg = pg
+        if pg.rotation_security_group_id is not None:
+            self.network.allow_endpoint_access("pg-rotation", pg.rotation_security_group_id)
+        for label, sg in self._app_sgs.items():
+            pg.allow_readers_from(label, sg)
+        self._db_source_arn = pg.primary_arn
+        self._monitoring_role_arn = pg.monitoring_role_arn
+        self.db_secret_arn = pg.secret_arn
+
+        self.backup = BackupPlan(
+            f"{name}-backup",
+            BackupPlanArgs(
+                region=region,
+                kms_key_arn=self.keys.key_arn,
+                resource_arns=[pg.primary_arn],
+                retention_days=cfg.backup.retention_days,
+                schedule=cfg.backup.schedule,
+                start_window_minutes=cfg.backup.start_window_minutes,
+                completion_window_minutes=cfg.backup.completion_window_minutes,
+                continuous=cfg.backup.continuous,
+                dr_region=cfg.dr_region if cfg.backup.copy_to_dr else None,
+                force_destroy=not cfg.is_prod,
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
+
+        if cfg.proxy.enabled:
+            self.proxy = ProxyLayer(
+                f"{name}-proxy",
+                ProxyLayerArgs(
+                    region=region,
+                    target=pg,
+                    vpc_id=self.network.vpc_id,
+                    subnet_ids=self.network.private_subnet_ids,
+                    iam_auth=cfg.proxy.iam_auth,
+                    default_auth_scheme=cfg.proxy.default_auth_scheme,
+                    max_connections_percent=cfg.proxy.max_connections_percent,
+                    max_idle_connections_percent=cfg.proxy.max_idle_connections_percent,
+                    connection_borrow_timeout_seconds=cfg.proxy.connection_borrow_timeout_seconds,
+                    idle_client_timeout_seconds=cfg.proxy.idle_client_timeout_seconds,
+                    debug_logging=cfg.proxy.debug_logging,
+                    read_only_endpoint=aurora,
+                    allowed_security_groups=self._app_sgs,
+                    tags=self._tags,
+                ),
+                opts=self._child,
+            )
+            self.writer_endpoint = self.proxy.writer_endpoint
+            self.reader_endpoints = self.proxy.reader_endpoints
+        else:
+            for label, sg in self._app_sgs.items():
+                pg.allow_from(label, sg)
+            self.writer_endpoint = pg.writer_endpoint
+            self.reader_endpoints = pg.reader_endpoints
+
+        if cfg.cache.enabled:
+            role = GlobalDatastoreRole.PRIMARY if cfg.cache.global_datastore else GlobalDatastoreRole.NONE
+            self.cache = CacheLayer(
+                f"{name}-cache",
+                self._cache_args(
+                    role,
+                    secret_replica_regions={r: None for r in cfg.replica_regions}
+                    if cfg.cache.global_datastore
+                    else {},
+                ),
+                opts=self._child,
+            )
+            self._cache_global_group_id = (
+                self.cache.global_replication_group_id if cfg.cache.global_datastore else None
+            )
+            self._export_cache(self.cache)
+
+        self._build_audit_and_observability(
+            db_instances={"primary": pg.primary_identifier}
+            if not aurora
+            else {"writer": pg.instances[0].identifier},
+            db_replicas={}
+            if aurora
+            else {f"replica-{i + 1}": r.identifier for i, r in enumerate(pg.replicas)},
+            aurora_instances={f"reader-{i + 1}": r.identifier for i, r in enumerate(pg.replicas)}
+            if aurora
+            else {},
+            db_clusters={"cluster": pg.primary_identifier} if aurora else {},
+            log_groups=logs.postgresql_log_group_names,
+        )
+
+    # ------------------------------------------------------------------ replica region
+
+    def _build_replica(self, primary: PrimaryHandles) -> None:
+        cfg, pg_cfg, name, region = self._cfg, self._cfg.postgres, self._name, self.region
+        log_groups: dict[str, pulumi.Output[str]] = {}
+        replica_ids: dict[str, pulumi.Output[str]] = {}
+        if pg_cfg.engine_mode == "rds" and pg_cfg.cross_region_replicas and primary.db_source_arn is not None:
+            ids = planned_replica_identifiers(f"{self._prefix}-xr", pg_cfg.cross_region_replicas)
+            logs = RdsLogGroups(
+                f"{name}-rds-logs",
+                RdsLogGroupsArgs(
+                    identifiers=ids,
+                    exports=RDS_LOG_EXPORTS,
+                    retention_days=cfg.observability.log_retention_days,
+                    kms_key_arn=self.keys.key_arn,
+                    tags=self._tags,
+                ),
+                opts=self._child,
+            )
+            log_groups = dict(logs.postgresql_log_group_names)
+            iops, throughput = gp3_performance(pg_cfg)
+            self.replicas = CrossRegionReplicas(
+                f"{name}-pg-replicas",
+                CrossRegionReplicasArgs(
+                    region=region,
+                    source_region=primary.region,
+                    source_arn=primary.db_source_arn,
+                    vpc_id=self.network.vpc_id,
+                    subnet_ids=self.network.private_subnet_ids,
+                    kms_key_arn=self.keys.key_arn,
+                    engine_version=pg_cfg.engine_version,
+                    count=pg_cfg.cross_region_replicas,
+                    instance_class=pg_cfg.effective_replica_class,
+                    storage_type=pg_cfg.storage_type,
+                    iops=iops,
+                    storage_throughput_mibps=throughput,
+                    max_allocated_storage_gib=pg_cfg.max_allocated_storage_gib,
+                    port=pg_cfg.port,
+                    parameters=pg_cfg.parameters,
+                    monitoring_interval_seconds=pg_cfg.monitoring_interval_seconds,
+                    monitoring_role_arn=cast(pulumi.Output[str], primary.monitoring_role_arn),
+                    performance_insights_retention_days=pg_cfg.performance_insights_retention_days,
+                    database_insights_mode=pg_cfg.database_insights_mode,
+                    iam_auth=pg_cfg.iam_auth,
+                    maintenance_window=pg_cfg.maintenance_window,
+                    auto_minor_version_upgrade=pg_cfg.auto_minor_version_upgrade,
+                    deletion_protection=pg_cfg.deletion_protection,
+                    identifier_prefix=f"{self._prefix}-xr",
+                    depends_on=logs.log_groups,
+                    tags=self._tags,
+                ),
+                opts=self._child,
+            )
+            for label, sg in self._app_sgs.items():
+                self.replicas.allow_from(label, sg)
+            self.reader_endpoints = self.replicas.reader_endpoints
+            replica_ids = {f"xr-replica-{i + 1}": r.identifier for i, r in enumerate(self.replicas.replicas)}
+        self.db_secret_arn = primary.db_secret_arn.apply(lambda a: _replicated_arn(a, primary.region, region))
+
+        if cfg.cache.enabled and cfg.cache.global_datastore and primary.cache_global_group_id is not None:
+            secret = primary.cache_auth_secret_arn.apply(lambda a: _replicated_arn(a, primary.region, region))
+            self.cache = CacheLayer(
+                f"{name}-cache",
+                self._cache_args(
+                    GlobalDatastoreRole.SECONDARY,
+                    global_replication_group_id=primary.cache_global_group_id,
+                    auth_token_secret_arn=secret,
+                ),
+                opts=self._child,
+            )
+            self._export_cache(self.cache)
+
+        self._build_audit_and_observability(
+            db_instances={},
+            db_replicas=replica_ids,
+            aurora_instances={},
+            db_clusters={},
+            log_groups=log_groups,
+        )
+
+    # ------------------------------------------------------------------ shared layers
+
+    def _cache_args(self, role: GlobalDatastoreRole, **wiring: object) -> CacheLayerArgs:
+        c = self._cfg.cache
+        return CacheLayerArgs(
+            vpc_id=self.network.vpc_id,
+            subnet_ids=self.network.private_subnet_ids,
+            kms_key_arn=None if role is GlobalDatastoreRole.SECONDARY else self.keys.key_arn,
+            engine=c.engine,
+            engine_version=c.engine_version,
+            node_type=c.node_type,
+            num_cache_clusters=c.num_cache_clusters,
+            port=c.port,
+            maxmemory_policy=c.maxmemory_policy,
+            extra_parameters=dict(c.parameters),
+            snapshot_retention_limit=c.snapshot_retention_days,
+            snapshot_window=c.snapshot_window,
+            maintenance_window=c.maintenance_window,
+            auth_token_length=c.auth_token_length,
+            auth_token_update_strategy=c.auth_token_update_strategy,
+            secret_recovery_window_days=30 if self._cfg.is_prod else 7,
+            log_retention_days=c.log_retention_days,
+            global_datastore_role=role,
+            global_replication_group_id_suffix=f"cdb-{re.sub(r'[^a-z0-9]+', '-', self._cfg.stack.lower())}"[
+                :40
+            ],
+            allowed_security_groups=self._app_sgs,
+            tags=self._tags,
+            **wiring,  # type: ignore[arg-type]
+        )
+
+    def _export_cache(self, cache: CacheLayer) -> None:
+        self.redis_primary_endpoint = cache.primary_endpoint
+        self.redis_reader_endpoint = cache.reader_endpoint
+        self.redis_auth_secret_arn = cache.auth_token_secret_arn
+
+    def _build_audit_and_observability(
+        self,
+        *,
+        db_instances: dict[str, pulumi.Output[str]],
+        db_replicas: dict[str, pulumi.Output[str]],
+        aurora_instances: dict[str, pulumi.Output[str]],
+        db_clusters: dict[str, pulumi.Output[str]],
+        log_groups: dict[str, pulumi.Output[str]],
+    ) -> None:
+        cfg, name, region = self._cfg, self._name, self.region
+        audit_bucket: dict[str, pulumi.Input[str] | None] = {
+            "audit_bucket_arn": None,
+            "audit_bucket_kms_key_arn": None,
+        }
+        if cfg.audit.enabled and (self.is_primary or (cfg.audit.ship_postgres_logs and log_groups)):
+            # One multi-region trail for the account lives in the primary region; replica regions
+            # get a bucket-only AuditTrail so their PostgreSQL logs stay in-region.
+            self.audit = AuditTrail(
+                f"{name}-audit",
+                AuditTrailArgs(
+                    region=region,
+                    kms_key_arn=self.keys.key_arn,
+                    create_trail=self.is_primary,
+                    trail_name=f"commerce-db-{cfg.stack}" if self.is_primary else None,
+                    transition_to_glacier_days=cfg.audit.glacier_after_days,
+                    expiration_days=cfg.audit.expire_after_days,
+                    force_destroy=not cfg.is_prod,
+                    tags=self._tags,
+                ),
+                opts=self._child,
+            )
+            if cfg.audit.ship_postgres_logs:
+                audit_bucket = {
+                    "audit_bucket_arn": self.audit.bucket_arn,
+                    "audit_bucket_kms_key_arn": self.audit.kms_key_arn,
+                }
+        cache_nodes = (
+            {f"node-{i + 1}": cid for i, cid in enumerate(self.cache.member_cluster_ids)}
+            if self.cache
+            else {}
+        )
+        self.observability = ObservabilityLayer(
+            f"{name}-obs",
+            ObservabilityLayerArgs(
+                region=region,
+                kms_key_arn=self.keys.key_arn,
+                subscriptions=[
+                    AlarmSubscription(protocol="email", endpoint=e) for e in cfg.observability.alarm_emails
+                ],
+                thresholds=alarm_thresholds(cfg.observability.thresholds),
+                db_instances={**db_instances, **aurora_instances},
+                db_replicas=db_replicas,
+                db_clusters=db_clusters,
+                proxies={"writer": self.proxy.proxy_name} if self.proxy else {},
+                cache_clusters=cache_nodes,
+                postgres_log_groups=log_groups if audit_bucket["audit_bucket_arn"] is not None else {},
+                create_dashboard=cfg.observability.dashboard,
+                tags=self._tags,
+                **audit_bucket,  # type: ignore[arg-type]
+            ),
+            opts=self._child,
+        )
+        self.alarm_topic_arn = self.observability.topic_arn
+
     def handles(self) -> PrimaryHandles:
         """Handles replica regions need (only meaningful on the primary region's stack)."""
+        if not self.is_primary:
+            raise ValueError(f"{self._name} is a replica region; only the primary region hands out handles")
         return PrimaryHandles(
             region=self.region,
             db_source_arn=self._db_source_arn,
             db_secret_arn=self.db_secret_arn,
+            monitoring_role_arn=self._monitoring_role_arn,
             cache_global_group_id=self._cache_global_group_id,
             cache_auth_secret_arn=self.redis_auth_secret_arn,
         )

@@ -1,0 +1,272 @@
+"""ProxyLayer: RDS Proxy in front of the PostgreSQL writer.
+
+The proxy pools connections to the primary instance (or the Aurora cluster): TLS required,
+clients authenticate with the master secret's credentials through Secrets Manager (and/or IAM),
+and its IAM role may read exactly that secret and decrypt it only via Secrets Manager. It has its
+own security group: apps reach it through :meth:`ProxyLayer.allow_from`, and the database admits
+the proxy's group only.
+
+AWS facts this encodes: a proxy can only target the writer of an RDS replication setup, never a
+read replica, and READ_ONLY proxy endpoints only work with an Aurora cluster target. So an RDS
+deployment's readers are the replica endpoints themselves (:attr:`reader_endpoints`), while the
+Aurora variant gets a READ_ONLY proxy endpoint. ``session_pinning_filters`` and ``init_query`` are
+not set: AWS does not support them for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.postgres_cluster import PostgresCluster
+
+
+def proxy_role_policy(secret_arn: str, kms_key_arn: str, region: str) -> dict[str, Any]:
+    """The proxy role's only permissions: read one secret, decrypt it only through Secrets Manager."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadDbSecret",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": secret_arn,
+            },
+            {
+                "Sid": "DecryptViaSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+        ],
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProxyLayerArgs:
+    """Inputs of :class:`ProxyLayer`."""
+
+    region: str
+    """Region (the ``kms:ViaService`` condition names it). Required."""
+    target: PostgresCluster
+    """The database: its primary instance (RDS) or cluster (Aurora) is the single target, its
+    security group admits the proxy, its secret and CMK are what the role may use. Required."""
+    vpc_id: pulumi.Input[str]
+    """VPC of the proxy (must be the database's). Required."""
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Private subnets, >= 2 (also for the read-only endpoint). Required."""
+    iam_auth: Literal["REQUIRED", "DISABLED"] = "DISABLED"
+    """Client IAM auth for the secret-based login (ENABLED is SQL Server only). Default: "DISABLED"."""
+    default_auth_scheme: Literal["NONE", "IAM_AUTH"] = "NONE"
+    """``IAM_AUTH``: end-to-end IAM, no secret lookup per connection. Default: "NONE"."""
+    max_connections_percent: int = 90
+    """Share of the DB's max_connections the pool may use. Default: 90."""
+    max_idle_connections_percent: int = 50
+    """Idle connections kept, <= max_connections_percent. Default: 50."""
+    connection_borrow_timeout_seconds: int = 120
+    """Wait for a pooled connection before failing. Default: 120."""
+    idle_client_timeout_seconds: int = 1800
+    """Close client connections idle this long. Default: 1800."""
+    debug_logging: bool = False
+    """Log SQL text (sensitive; debugging only). Default: False."""
+    read_only_endpoint: bool = False
+    """Add a READ_ONLY proxy endpoint. Aurora targets only (AWS refuses it for RDS instances).
+    Default: False."""
+    allowed_security_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """App security groups (label -> id) allowed in, as :meth:`ProxyLayer.allow_from`. Default: {}."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every taggable child. Default: {}."""
+
+    def __post_init__(self) -> None:
+        if self.read_only_endpoint and not self.target.is_aurora:
+            raise ValueError(
+                "read_only_endpoint is True for an RDS instance target; AWS supports READ_ONLY proxy "
+                "endpoints only for Aurora clusters (use the replica endpoints for reads)"
+            )
+        if self.iam_auth not in ("REQUIRED", "DISABLED"):
+            raise ValueError(f"iam_auth {self.iam_auth!r} is invalid; allowed: REQUIRED, DISABLED")
+        if self.default_auth_scheme not in ("NONE", "IAM_AUTH"):
+            raise ValueError(
+                f"default_auth_scheme {self.default_auth_scheme!r} is invalid; allowed: NONE, IAM_AUTH"
+            )
+        if not 1 <= self.max_connections_percent <= 100:
+            raise ValueError(
+                f"max_connections_percent {self.max_connections_percent} is invalid; allowed: 1-100"
+            )
+        if not 0 <= self.max_idle_connections_percent <= self.max_connections_percent:
+            raise ValueError(
+                f"max_idle_connections_percent {self.max_idle_connections_percent} is invalid; "
+                f"allowed: 0-{self.max_connections_percent} (max_connections_percent)"
+            )
+        if not 0 <= self.connection_borrow_timeout_seconds <= 3600:
+            raise ValueError(
+                f"connection_borrow_timeout_seconds {self.connection_borrow_timeout_seconds} is invalid; "
+                "allowed: 0-3600"
+            )
+
+
+class ProxyLayer(pulumi.ComponentResource):
+    """RDS Proxy (writer pool) with its role, security group, target and optional RO endpoint."""
+
+    writer_endpoint: pulumi.Output[str]
+    """Proxy endpoint for writes (and reads that must see the latest write)."""
+    reader_endpoints: pulumi.Output[list[str]]
+    """Aurora: the READ_ONLY proxy endpoint; RDS: the replica instance endpoints (not proxied)."""
+    proxy_name: pulumi.Output[str]
+    """Proxy name (CloudWatch ``ProxyName`` dimension)."""
+    proxy_arn: pulumi.Output[str]
+    """Proxy ARN."""
+    security_group_id: pulumi.Output[str]
+    """Proxy security group."""
+    role_arn: pulumi.Output[str]
+    """Proxy IAM role."""
+
+    def __init__(self, name: str, args: ProxyLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("commerce:db:ProxyLayer", name, None, opts)
+        self._name = name
+        db = args.target
+        self._port = db._port
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {**args.tags, "component": "ProxyLayer"}
+
+        self._sg = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description="RDS Proxy: PostgreSQL from allowed app security groups only",
+            vpc_id=args.vpc_id,
+            tags={**tags, "Name": f"{name}-sg"},
+            opts=child,
+        )
+        self.security_group_id = self._sg.id
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-to-db",
+            security_group_id=self._sg.id,
+            referenced_security_group_id=db.security_group_id,
+            ip_protocol="tcp",
+            from_port=self._port,
+            to_port=self._port,
+            description="PostgreSQL to the database",
+            opts=child,
+        )
+        db.allow_from("proxy", self._sg.id)
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            description="RDS Proxy reads the database secret",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "rds.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-role-secret",
+            role=role.name,
+            policy=pulumi.Output.all(db.secret_arn, db.kms_key_arn).apply(
+                lambda a: json.dumps(proxy_role_policy(a[0], a[1], args.region))
+            ),
+            opts=child,
+        )
+        self.role_arn = role.arn
+
+        proxy = aws.rds.Proxy(
+            f"{name}",
+            engine_family="POSTGRESQL",
+            require_tls=True,
+            role_arn=role.arn,
+            vpc_subnet_ids=args.subnet_ids,
+            vpc_security_group_ids=[self._sg.id],
+            idle_client_timeout=args.idle_client_timeout_seconds,
+            debug_logging=args.debug_logging,
+            auths=[
+                aws.rds.ProxyAuthArgs(
+                    auth_scheme="SECRETS",
+                    secret_arn=db.secret_arn,
+                    iam_auth=args.iam_auth,
+                    client_password_auth_type="POSTGRES_SCRAM_SHA_256",
+                    description="master credentials from Secrets Manager",
+                )
+            ],
+            default_auth_scheme=args.default_auth_scheme,
+            tags=tags,
+            opts=child,
+        )
+        group = aws.rds.ProxyDefaultTargetGroup(
+            f"{name}-default",
+            db_proxy_name=proxy.name,
+            connection_pool_config=aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs(
+                max_connections_percent=args.max_connections_percent,
+                max_idle_connections_percent=args.max_idle_connections_percent,
+                connection_borrow_timeout=args.connection_borrow_timeout_seconds,
+            ),
+            opts=child,
+        )
+        # One target per proxy: the writer. RDS read replicas cannot be proxy targets.
+        target_kwargs = (
+            {"db_cluster_identifier": db.primary_identifier}
+            if db.is_aurora
+            else {"db_instance_identifier": db.primary_identifier}
+        )
+        aws.rds.ProxyTarget(
+            f"{name}-target",
+            db_proxy_name=proxy.name,
+            target_group_name=group.name,
+            **target_kwargs,
+            opts=child,
+        )
+        self.proxy = proxy
+        self.writer_endpoint = proxy.endpoint
+        self.proxy_name = proxy.name
+        self.proxy_arn = proxy.arn
+        if args.read_only_endpoint:
+            ro = aws.rds.ProxyEndpoint(
+                f"{name}-ro",
+                db_proxy_name=proxy.name,
+                db_proxy_endpoint_name=proxy.name.apply(lambda n: f"{n}-ro"[:63]),
+                vpc_subnet_ids=args.subnet_ids,
+                vpc_security_group_ids=[self._sg.id],
+                target_role="READ_ONLY",
+                tags=tags,
+                opts=child,
+            )
+            self.reader_endpoints = ro.endpoint.apply(lambda e: [e])
+        else:
+            self.reader_endpoints = db.reader_endpoints
+        for label, sg_id in args.allowed_security_groups.items():
+            self.allow_from(label, sg_id)
+        self.register_outputs(
+            {
+                "writer_endpoint": self.writer_endpoint,
+                "reader_endpoints": self.reader_endpoints,
+                "proxy_name": self.proxy_name,
+                "proxy_arn": self.proxy_arn,
+                "security_group_id": self.security_group_id,
+            }
+        )
+
+    def allow_from(self, label: str, source_sg_id: pulumi.Input[str]) -> aws.vpc.SecurityGroupIngressRule:
+        """Admit an app security group to the proxy's port (never a CIDR)."""
+        return aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-from-{label}",
+            security_group_id=self._sg.id,
+            referenced_security_group_id=source_sg_id,
+            ip_protocol="tcp",
+            from_port=self._port,
+            to_port=self._port,
+            description=f"PostgreSQL from {label}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
