@@ -163,8 +163,10 @@ class CacheLayerArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private subnets (>= 2 AZs for Multi-AZ) for the cache subnet group. Required."""
     kms_key_arn: pulumi.Input[str] | None = None
-    """ARN of this region's CMK: at-rest encryption of the nodes and of the AUTH-token secret.
-    Required unless ``global_datastore_role`` is ``secondary`` (which inherits encryption). Default: None."""
+    """ARN of this region's CMK: at-rest encryption of the nodes, the AUTH-token secret and the
+    engine/slow-log groups. Required unless ``global_datastore_role`` is ``secondary``, which
+    inherits node encryption from the global group and uses the key (if given) for its log groups
+    only. Default: None."""
     engine: Literal["redis", "valkey"] = "redis"
     """Cache engine, lowercase as pulumi-aws v7 requires. Ignored by a secondary. Default: "redis"."""
     engine_version: str = "7.1"

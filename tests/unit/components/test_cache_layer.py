@@ -25,6 +25,7 @@ from components.cache_layer import (
 RG = "aws:elasticache/replicationGroup:ReplicationGroup"
 GRG = "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"
 CMK = "arn:aws:kms:us-east-1:123456789012:key/cmk-east"
+WEST_CMK = "arn:aws:kms:us-west-2:123456789012:key/cmk-west"
 BASE: dict[str, Any] = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"], "kms_key_arn": CMK}
 
 # Fields a Global Datastore secondary must not send (InvalidParameterCombination otherwise).
@@ -244,6 +245,7 @@ def test_global_datastore_primary_and_secondary() -> None:
             CacheLayerArgs(
                 vpc_id="vpc-west",
                 subnet_ids=["w-a", "w-b"],
+                kms_key_arn=WEST_CMK,
                 global_datastore_role=GlobalDatastoreRole.SECONDARY,
                 global_replication_group_id=primary.global_replication_group_id,
                 auth_token_secret_arn="arn:aws:secretsmanager:us-west-2:123456789012:secret:token",
@@ -271,6 +273,9 @@ def test_global_datastore_primary_and_secondary() -> None:
     assert sec.inputs["multiAzEnabled"] is True and sec.inputs["automaticFailoverEnabled"] is True
     assert sec.inputs["numCacheClusters"] >= 2
     assert r.outputs["secondarySecret"].endswith(":secret:token")
+    # Its CMK only encrypts its own log groups; node encryption comes from the global group.
+    west_logs = [g for g in r.of_type("aws:cloudwatch/logGroup:LogGroup") if g.parent_name == "cache-west"]
+    assert len(west_logs) == 2 and all(g.inputs["kmsKeyId"] == WEST_CMK for g in west_logs)
     # The secondary owns no parameter group, token or secret: all inherited from the global group.
     west_children = {x.type for x in r.resources if x.parent_name == "cache-west"}
     assert "aws:elasticache/parameterGroup:ParameterGroup" not in west_children
