@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,8 @@ class FailoverIdentifiers:
     replica_instance: str
     """Identifier of the cross-region replica that gets promoted (in the new primary region)."""
     old_primary_instance: str
+    new_primary_instance: str | None = None
+    """Identifier the new config gives the writer in the new region (None: same as the replica's)."""
     old_region_replicas: tuple[str, ...] = ()
     """In-region read replicas of the old primary (re-created by ``pulumi up``)."""
     global_group_id: str | None = None
@@ -99,6 +101,7 @@ class FailoverIdentifiers:
             "source": self.source,
             "replicaInstance": self.replica_instance,
             "oldPrimaryInstance": self.old_primary_instance,
+            "newPrimaryInstance": self.new_primary_instance,
             "oldRegionReplicas": list(self.old_region_replicas),
             "globalGroupId": self.global_group_id,
             "newPrimaryReplicationGroup": self.new_primary_replication_group,
@@ -360,12 +363,31 @@ def _program_run(stack: str, config: Mapping[str, Any]) -> Any:
     return run_program(run, stack=stack, config=dict(config))
 
 
+def _physical(res: Any, *keys: str) -> str:
+    """The resource's physical name if the program fixes it, else a lookup placeholder.
+
+    Resources the program leaves auto-named get a random suffix from Pulumi at create time;
+    the mocked plan cannot know it, so the runbook says where to read it.
+    """
+    for key in keys:
+        value = res.inputs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return f"<{res.name} physical id>"
+
+
 def _ident(res: Any) -> str:
-    return str(res.inputs.get("identifier") or res.name)
+    return _physical(res, "identifier")
 
 
 def _is_replica(res: Any) -> bool:
     return bool(res.inputs.get("replicateSourceDb"))
+
+
+def _first(
+    resources: Sequence[Any], typ: str, region: str, pred: Callable[[Any], bool] = lambda r: True
+) -> Any:
+    return next((r for r in resources if r.type == typ and r.region == region and pred(r)), None)
 
 
 def discover_identifiers(
@@ -381,92 +403,67 @@ def discover_identifiers(
 
     Falls back to ``<placeholders>`` (saying why) if the program cannot be built offline.
     """
+    gds = _global_datastore(old_config)
     placeholders = FailoverIdentifiers(
         source="placeholders",
         replica_instance=f"<replica-db-identifier-in-{new_primary}>",
         old_primary_instance=f"<primary-db-identifier-in-{old_primary}>",
-        global_group_id="<global-replication-group-id>" if _global_datastore(old_config) else None,
-        new_primary_replication_group=(
-            f"<replication-group-id-in-{new_primary}>" if _global_datastore(old_config) else None
-        ),
+        global_group_id="<global-replication-group-id>" if gds else None,
+        new_primary_replication_group=f"<replication-group-id-in-{new_primary}>" if gds else None,
     )
     try:
         before = runner(stack, old_config)
         after = runner(stack, new_config)
     except Exception as exc:  # the runbook must still print when the program cannot build
-        return FailoverIdentifiers(
-            **{**placeholders.__dict__, "source": f"placeholders: {type(exc).__name__}: {exc}"}
-        )
+        return replace(placeholders, source=f"placeholders: {type(exc).__name__}: {exc}")
 
-    db_before = [r for r in before.resources if r.type == _RDS_INSTANCE]
-    replica = next((r for r in db_before if r.region == new_primary and _is_replica(r)), None)
-    old_writer = next((r for r in db_before if r.region == old_primary and not _is_replica(r)), None)
+    old_res, new_res = list(before.resources), list(after.resources)
+    replica = _first(old_res, _RDS_INSTANCE, new_primary, _is_replica)
+    old_writer = _first(old_res, _RDS_INSTANCE, old_primary, lambda r: not _is_replica(r))
     if replica is None or old_writer is None:
-        return FailoverIdentifiers(
-            **{**placeholders.__dict__, "source": "placeholders: no cross-region replica found in the plan"}
-        )
-    old_replicas = tuple(_ident(r) for r in db_before if r.region == old_primary and _is_replica(r))
+        return replace(placeholders, source="placeholders: no cross-region replica found in the plan")
+    old_replicas = tuple(_ident(r) for r in old_res if r.type == _RDS_INSTANCE and r.region == old_primary
+                         and _is_replica(r))  # fmt: skip
+    new_writer = _first(new_res, _RDS_INSTANCE, new_primary, lambda r: not _is_replica(r))
+    target_ident = _ident(new_writer) if new_writer is not None else _ident(replica)
 
-    groups_before = [r for r in before.resources if r.type == _GLOBAL_GROUP]
+    group_before = next((r for r in old_res if r.type == _GLOBAL_GROUP), None)
+    group_after = next((r for r in new_res if r.type == _GLOBAL_GROUP), None)
     global_id = None
-    if groups_before:
-        g = groups_before[0]
-        suffix = g.inputs.get("globalReplicationGroupIdSuffix") or g.name
+    if group_before is not None:
+        # AWS prepends an account-specific prefix to the suffix; describe-global-replication-groups shows it.
         global_id = (
-            f"<aws-prefix>-{suffix}"  # AWS prepends an account-specific prefix (see `describe-global-...`)
+            f"<aws-prefix>-{group_before.inputs.get('globalReplicationGroupIdSuffix') or group_before.name}"
         )
-    rg_new = next(
-        (r for r in before.resources if r.type == _REPLICATION_GROUP and r.region == new_primary), None
-    )
-    secret = next((r for r in before.resources if r.type == _SECRET and r.region == old_primary
-                   and "db" in r.name.lower()), None)  # fmt: skip
-    proxy = next((r for r in after.resources if r.type == _PROXY and r.region == new_primary), None)
+    rg_before = _first(old_res, _REPLICATION_GROUP, new_primary)
+    rg_after = _first(new_res, _REPLICATION_GROUP, new_primary)
+    secret = _first(old_res, _SECRET, old_primary, lambda r: r.parent_type == "commerce:db:PostgresCluster")
+    proxy = _first(new_res, _PROXY, new_primary)
 
     moves = []
-    new_writer = next(
-        (
-            r
-            for r in after.resources
-            if r.type == _RDS_INSTANCE and r.region == new_primary and not _is_replica(r)
-        ),
-        None,
-    )
     if new_writer is not None and new_writer.urn != replica.urn:
-        moves.append(
-            StateMove("promoted PostgreSQL instance", _RDS_INSTANCE, replica.urn, new_writer.urn,
-                      new_writer.name, new_writer.parent_urn, _ident(replica))
-        )  # fmt: skip
-    if rg_new is not None:
-        rg_after = next(
-            (r for r in after.resources if r.type == _REPLICATION_GROUP and r.region == new_primary), None
-        )
-        if rg_after is not None and rg_after.urn != rg_new.urn:
-            rg_id = str(rg_new.inputs.get("replicationGroupId") or rg_new.name)
-            moves.append(StateMove("cache replication group", _REPLICATION_GROUP, rg_new.urn, rg_after.urn,
-                                   rg_after.name, rg_after.parent_urn, rg_id))  # fmt: skip
-    groups_after = [r for r in after.resources if r.type == _GLOBAL_GROUP]
-    if groups_before and groups_after and groups_after[0].urn != groups_before[0].urn:
-        g_after = groups_after[0]
-        moves.append(StateMove("Global Datastore", _GLOBAL_GROUP, groups_before[0].urn, g_after.urn,
-                               g_after.name, g_after.parent_urn, global_id or ""))  # fmt: skip
+        moves.append(StateMove("promoted PostgreSQL instance", _RDS_INSTANCE, replica.urn, new_writer.urn,
+                               new_writer.name, new_writer.parent_urn, target_ident))  # fmt: skip
+    if rg_before is not None and rg_after is not None and rg_after.urn != rg_before.urn:
+        rg_id = _physical(rg_before, "replicationGroupId")
+        moves.append(StateMove("cache replication group", _REPLICATION_GROUP, rg_before.urn, rg_after.urn,
+                               rg_after.name, rg_after.parent_urn, rg_id))  # fmt: skip
+    if group_before is not None and group_after is not None and group_after.urn != group_before.urn:
+        moves.append(StateMove("Global Datastore", _GLOBAL_GROUP, group_before.urn, group_after.urn,
+                               group_after.name, group_after.parent_urn, global_id or ""))  # fmt: skip
 
     return FailoverIdentifiers(
         source="mocked plan",
         replica_instance=_ident(replica),
         old_primary_instance=_ident(old_writer),
+        new_primary_instance=target_ident,
         old_region_replicas=old_replicas,
         global_group_id=global_id,
         new_primary_replication_group=(
-            str(rg_new.inputs.get("replicationGroupId") or rg_new.name)
-            if rg_new is not None and global_id
-            else None
+            _physical(rg_before, "replicationGroupId") if rg_before is not None and global_id else None
         ),
-        db_secret=str(secret.inputs.get("name") or secret.name)
-        if secret is not None
-        else placeholders.db_secret,
-        new_proxy=str(proxy.inputs.get("name") or proxy.name)
-        if proxy is not None
-        else placeholders.new_proxy,
+        db_secret=_physical(secret, "name") if secret is not None else placeholders.db_secret,
+        new_proxy=_physical(proxy, "name") if proxy is not None else placeholders.new_proxy,
         state_moves=tuple(moves),
     )
 
@@ -483,6 +480,12 @@ def _global_datastore(config: Mapping[str, Any]) -> bool:
 # --------------------------------------------------------------------------- runbook
 
 
+def _id_values(ids: FailoverIdentifiers) -> list[str]:
+    values = [ids.replica_instance, ids.old_primary_instance, ids.db_secret, ids.new_proxy]
+    values += [v for v in (ids.global_group_id, ids.new_primary_replication_group) if v]
+    return values + [m.import_id for m in ids.state_moves]
+
+
 def build_steps(
     stack: str,
     old_primary: str,
@@ -494,6 +497,14 @@ def build_steps(
     new_replica_count: int = 1,
 ) -> tuple[RunbookStep, ...]:
     """The ordered operator steps, with the commands filled in from ``ids``."""
+    writer = ids.new_primary_instance or ids.replica_instance
+    rename: tuple[str, ...] = ()
+    if writer != ids.replica_instance:
+        rename = (
+            f"aws rds modify-db-instance --db-instance-identifier {ids.replica_instance} "
+            f"--new-db-instance-identifier {writer} --apply-immediately --region {new_primary}",
+            f"aws rds wait db-instance-available --db-instance-identifier {writer} --region {new_primary}",
+        )
     steps = [
         RunbookStep(
             "Freeze writes: put the application in maintenance mode (or scale writers to zero)",
@@ -519,10 +530,17 @@ def build_steps(
                 f"--backup-retention-period 7 --region {new_primary}",
                 f"aws rds wait db-instance-available --db-instance-identifier {ids.replica_instance} "
                 f"--region {new_primary}",
+                *rename,
             ),
             "Promotion reboots the instance and cannot be undone; it stops replication from "
             f"{old_primary}. Backups are enabled so the new writer can have replicas of its own "
-            "(pulumi up sets the configured retention afterwards).",
+            "(pulumi up sets the configured retention afterwards)."
+            + (
+                f" The rename gives it the identifier the new config expects ({writer}), so Pulumi adopts "
+                "it instead of replacing it (the endpoint host changes with the identifier)."
+                if rename
+                else ""
+            ),
         ),
     ]
     if global_datastore:
@@ -553,7 +571,7 @@ def build_steps(
         RunbookStep(
             "Point credentials and app config at the new writer",
             (
-                f"aws rds describe-db-instances --db-instance-identifier {ids.replica_instance} "
+                f"aws rds describe-db-instances --db-instance-identifier {writer} "
                 f"--region {new_primary} --query 'DBInstances[0].Endpoint.Address'",
                 f"aws secretsmanager describe-secret --secret-id {ids.db_secret} --region {old_primary}",
             ),
@@ -563,6 +581,10 @@ def build_steps(
         )
     )
     adopt = []
+    if any("physical id>" in v for v in _id_values(ids)):
+        adopt.append(
+            "pulumi stack --show-ids --show-urns   # physical ids of the <... physical id> placeholders"
+        )
     for move in ids.state_moves:
         adopt.append(f"pulumi state delete '{move.old_urn}' --force --yes   # {move.what}: state only")
         parent = f" --parent 'parent={move.new_parent_urn}'" if move.new_parent_urn else ""
@@ -576,10 +598,11 @@ def build_steps(
                 + " --write",
                 f"pulumi stack select {stack} && pulumi refresh --yes",
                 *adopt,
-                f"pulumi preview --diff   # must NOT replace or delete {ids.replica_instance}",
+                f"pulumi preview --diff   # must NOT replace or delete {writer} or the cache groups",
             ),
             "refresh records the promotion in state; the listed state moves (if any) adopt resources "
-            "whose logical name changes with their new role, instead of letting Pulumi replace them.",
+            "whose logical name changes with their new role, instead of letting Pulumi replace them "
+            "(URNs are from the mocked plan: check them against `pulumi stack --show-urns`).",
         )
     )
     if keep_old_primary:
@@ -593,7 +616,7 @@ def build_steps(
                 ),
                 f"The old writer {ids.old_primary_instance} (in-region replicas: "
                 f"{', '.join(ids.old_region_replicas) or 'none'}) cannot turn into replicas: pulumi up "
-                f"replaces them with cross-region replicas of {ids.replica_instance} (a final snapshot is "
+                f"replaces them with cross-region replicas of {writer} (a final snapshot is "
                 f"kept in prod) and creates the proxy, alarms and backup plan for {new_primary}.",
             )
         )

@@ -217,8 +217,10 @@ def _fake_runner(stack: str, config: Any) -> ProgramRun:
     if primary == "us-east-1":
         resources = [
             _res(rds, "use1-pg-primary", "us-east-1", pg, identifier="cdb-prod-use1"),
-            _res(rds, "use1-pg-replica-1", "us-east-1", pg, replicateSourceDb="x"),
-            _res(rds, "usw2-pg-replica", "us-west-2", pg, replicateSourceDb="arn"),
+            _res(rds, "use1-pg-replica-1", "us-east-1", pg, replicateSourceDb="x",
+                 identifier="cdb-prod-use1-r1"),
+            _res(rds, "usw2-pg-replica", "us-west-2", pg, replicateSourceDb="arn",
+                 identifier="cdb-prod-usw2-xr"),
             _res(rg, "usw2-cache", "us-west-2", cache, replicationGroupId="cdb-prod-usw2"),
             _res(grg, "use1-cache-global", "us-east-1", cache,
                  globalReplicationGroupIdSuffix="commerce-cache"),
@@ -227,7 +229,7 @@ def _fake_runner(stack: str, config: Any) -> ProgramRun:
         ]  # fmt: skip
     else:
         resources = [
-            _res(rds, "usw2-pg-primary", "us-west-2", pg, identifier="cdb-prod-usw2"),
+            _res(rds, "usw2-pg-primary", "us-west-2", pg, identifier="cdb-prod-usw2-primary"),
             _res(rg, "usw2-cache", "us-west-2", cache, replicationGroupId="cdb-prod-usw2"),
             _res(grg, "usw2-cache-global", "us-west-2", cache),
             _res("aws:rds/proxy:Proxy", "usw2-proxy", "us-west-2", proxy, name="cdb-prod-usw2"),
@@ -239,8 +241,9 @@ def test_steps_are_ordered_and_carry_the_plans_identifiers(project_dir: Path) ->
     plan = fo.plan_failover("prod", "us-west-2", project_dir=project_dir, runner=_fake_runner)
     ids = plan.identifiers
     assert ids.source == "mocked plan"
-    assert (ids.replica_instance, ids.old_primary_instance) == ("usw2-pg-replica", "cdb-prod-use1")
-    assert ids.old_region_replicas == ("use1-pg-replica-1",)
+    assert (ids.replica_instance, ids.old_primary_instance) == ("cdb-prod-usw2-xr", "cdb-prod-use1")
+    assert ids.new_primary_instance == "cdb-prod-usw2-primary"
+    assert ids.old_region_replicas == ("cdb-prod-use1-r1",)
     assert ids.new_primary_replication_group == "cdb-prod-usw2"
     assert ids.db_secret == "commerce-db/prod/master" and ids.new_proxy == "cdb-prod-usw2"
 
@@ -251,8 +254,16 @@ def test_steps_are_ordered_and_carry_the_plans_identifiers(project_dir: Path) ->
     assert positions == sorted(positions) and len(plan.steps) == len(order)
 
     commands = "\n".join(c for s in plan.steps for c in s.commands)
-    assert "--metric-name ReplicaLag" in commands and "Value=usw2-pg-replica" in commands
-    assert "aws rds promote-read-replica --db-instance-identifier usw2-pg-replica" in commands
+    assert "--metric-name ReplicaLag" in commands and "Value=cdb-prod-usw2-xr " in commands
+    assert "aws rds promote-read-replica --db-instance-identifier cdb-prod-usw2-xr " in commands
+    # renamed to the identifier the new config gives the writer, so Pulumi adopts instead of replacing
+    assert (
+        "--db-instance-identifier cdb-prod-usw2-xr --new-db-instance-identifier cdb-prod-usw2-primary"
+        in commands
+    )
+    promote = next(s for s in plan.steps if s.title.startswith("Promote"))
+    assert promote.commands[0].startswith("aws rds promote-read-replica")
+    assert "new-db-instance-identifier" in promote.commands[2]
     assert "--region us-west-2" in commands
     assert "aws elasticache failover-global-replication-group" in commands
     assert "--primary-region us-west-2 --primary-replication-group-id cdb-prod-usw2" in commands
@@ -261,7 +272,8 @@ def test_steps_are_ordered_and_carry_the_plans_identifiers(project_dir: Path) ->
     # role change renames the promoted instance and the global group: adopt, don't replace
     moved = {m.what: m for m in ids.state_moves}
     assert set(moved) == {"promoted PostgreSQL instance", "Global Datastore"}
-    assert "pulumi import aws:rds/instance:Instance usw2-pg-primary usw2-pg-replica" in commands
+    assert "pulumi import aws:rds/instance:Instance usw2-pg-primary cdb-prod-usw2-primary" in commands
+    assert "pulumi stack --show-ids" not in commands  # every identifier is known: no lookup step
     assert f"pulumi state delete '{moved['promoted PostgreSQL instance'].old_urn}'" in commands
 
 
