@@ -510,7 +510,7 @@ class CacheLayer(pulumi.ComponentResource):
             )
             secret = aws.secretsmanager.Secret(
                 f"{name}-auth-token",
-                description=f"AUTH token of ElastiCache group {name} (JSON: auth_token, endpoints, port)",
+                description=f"AUTH token of ElastiCache group {name} (JSON: auth_token, port, tls)",
                 kms_key_id=args.kms_key_arn,
                 recovery_window_in_days=args.secret_recovery_window_days,
                 replicas=[
@@ -525,11 +525,11 @@ class CacheLayer(pulumi.ComponentResource):
                 f"{name}-auth-token",
                 secret_id=secret.id,
                 # Secret as a whole (the token inside already is): never plain in state or previews.
+                # No endpoints inside: the secret is replicated to the Global Datastore secondaries'
+                # regions, where the primary's endpoints would be the wrong ones.
                 secret_string=_secret_json(
                     {
                         "auth_token": token.result,
-                        "primary_endpoint": group.primary_endpoint_address,
-                        "reader_endpoint": group.reader_endpoint_address,
                         "port": args.port,
                         "tls": True,
                     }
