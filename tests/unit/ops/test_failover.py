@@ -312,3 +312,15 @@ def test_cli_bad_region_exits_2_with_reason(capsys: pytest.CaptureFixture[str]) 
     assert main(["failover", "promote", "prod", "--region", "ap-south-1", "--no-plan"]) == 2
     err = capsys.readouterr().err
     assert "'ap-south-1' is not a current replica region" in err and "us-west-2, eu-west-1" in err
+
+
+def test_real_program_supplies_the_identifiers(project_dir: Path) -> None:
+    plan = fo.plan_failover("prod", "us-west-2", project_dir=project_dir)
+    ids = plan.identifiers
+    assert ids.source == "mocked plan"
+    assert not ids.replica_instance.startswith("<") and not ids.old_primary_instance.startswith("<")
+    promote = next(s for s in plan.steps if s.title.startswith("Promote"))
+    assert promote.commands[0] == (
+        f"aws rds promote-read-replica --db-instance-identifier {ids.replica_instance} "
+        "--backup-retention-period 7 --region us-west-2"
+    )
