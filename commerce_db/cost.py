@@ -13,7 +13,7 @@ regions give a line marked ``price unknown`` instead of failing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -23,7 +23,15 @@ from commerce_db.mock_engine import RegisteredResource
 from commerce_db.plan.refs import RefIndex
 from commerce_db.plan.settings import cache_nodes
 from commerce_db.policy_rules import inputs as rt
-from commerce_db.policy_rules.inputs import is_cache_secondary, is_rds_replica, items, number, strings, truthy
+from commerce_db.policy_rules.inputs import (
+    is_cache_secondary,
+    is_rds_replica,
+    items,
+    mapping,
+    number,
+    strings,
+    truthy,
+)
 
 PRICE_FILE = "prices-2026-11.json"
 GP3_BASELINE_SMALL = (3000, 125)  # IOPS, MiB/s included below 400 GiB
@@ -393,7 +401,7 @@ def _backup_plans(pr: _Pricer, resources: list[RegisteredResource]) -> None:
             continue
         region = _region(plan)
         for rule in items(plan.inputs.get("rules")):
-            lc = rule.get("lifecycle") if isinstance(rule.get("lifecycle"), Mapping) else {}
+            lc = mapping(rule.get("lifecycle"))
             days = number(lc.get("deleteAfter")) or 35.0
             stored = gb * (1 + change * days)
             name = f"{plan.name}/{rule.get('ruleName') or 'rule'}"
@@ -409,7 +417,7 @@ def _backup_plans(pr: _Pricer, resources: list[RegisteredResource]) -> None:
             for copy in items(rule.get("copyActions")):
                 dest = pr.refs.resolve(copy.get("destinationVaultArn"), [rt.BACKUP_VAULT])
                 dregion = _region(dest) if dest is not None else "unknown"
-                clc = copy.get("lifecycle") if isinstance(copy.get("lifecycle"), Mapping) else {}
+                clc = mapping(copy.get("lifecycle"))
                 cdays = number(clc.get("deleteAfter")) or days
                 pr.add(
                     dregion,
@@ -469,6 +477,7 @@ def estimate(
     resources: Iterable[RegisteredResource],
     prices: Mapping[str, Any] | None = None,
     refs: RefIndex | None = None,
+    region_order: Sequence[str] = (),
 ) -> CostEstimate:
     """Approximate monthly on-demand cost of ``resources`` (see the module docstring)."""
     res = [r for r in resources if r.custom]
@@ -485,8 +494,10 @@ def estimate(
             _cache(pr, r, res)
     _backup_plans(pr, res)
     _flat_items(pr, res)
+    rank = {r: i for i, r in enumerate(region_order)}
+    lines = sorted(pr.lines, key=lambda ln: (rank.get(ln.region, len(rank)), ln.region))  # stable
     per_region: dict[str, float] = {}
-    for line in pr.lines:
+    for line in lines:
         per_region.setdefault(line.region, 0.0)
         if line.monthly is not None:
             per_region[line.region] += line.monthly
@@ -495,8 +506,8 @@ def estimate(
         as_of=str(table.get("as_of", "?")),
         label=str(table.get("label") or f"estimate, on-demand list prices as of {table.get('as_of', '?')}"),
         source=str(table.get("source", "")),
-        lines=tuple(pr.lines),
+        lines=tuple(lines),
         per_region=per_region,
         monthly_total=sum(per_region.values()),
-        unknown=sum(1 for line in pr.lines if line.monthly is None),
+        unknown=sum(1 for line in lines if line.monthly is None),
     )

@@ -104,8 +104,9 @@ def _label(r: RegisteredResource) -> str:
     if r.type == rt.RDS_PROXY_ENDPOINT:
         return f"{r.name}<br/>proxy endpoint {inp.get('targetRole') or ''}"
     if r.type == rt.CACHE_GROUP:
-        role = "Global Datastore secondary" if is_cache_secondary(inp) else "Redis primary"
-        return f"{r.name}<br/>{role}<br/>{inp.get('nodeType') or ''}"
+        if is_cache_secondary(inp):
+            return f"{r.name}<br/>Global Datastore secondary"
+        return f"{r.name}<br/>{inp.get('engine') or 'redis'} primary<br/>{inp.get('nodeType') or ''}"
     if r.type == rt.SNS_TOPIC:
         return f"{r.name}<br/>SNS alarm topic"
     if r.type == rt.BACKUP_VAULT:
@@ -125,7 +126,12 @@ _KIND = {
 }
 
 
-def build_graph(run: ProgramRun, refs: RefIndex | None = None, primary_region: str | None = None) -> Graph:
+def build_graph(
+    run: ProgramRun,
+    refs: RefIndex | None = None,
+    primary_region: str | None = None,
+    region_preference: Iterable[str] = (),
+) -> Graph:
     """Extract the architecture graph from a mocked run."""
     refs = refs or RefIndex(run.resources)
     by_urn = {r.urn: r for r in run.resources}
@@ -221,7 +227,11 @@ def build_graph(run: ProgramRun, refs: RefIndex | None = None, primary_region: s
             g.edge(nid, t, "notify")
 
     present = {n.region for n in g.nodes.values() if n.region}
-    g.regions = region_order(present, primary_region)
+    g.regions = region_order(present, primary_region, tuple(region_preference))
+    # Leaf registration is concurrent: sort nodes and edges so the file is stable between runs.
+    kinds = ("app", "proxy", "db", "cache", "vault", "topic", "alarms")
+    g.nodes = dict(sorted(g.nodes.items(), key=lambda kv: (kinds.index(kv[1].kind), kv[1].label)))
+    g.edges.sort(key=lambda e: (e.src != APP, e.src, e.dst, e.label))
     return g
 
 
@@ -237,8 +247,16 @@ _MERMAID_SHAPES = {
 }
 
 
-def _sid(text: str) -> str:
-    return "g_" + re.sub(r"[^A-Za-z0-9_]", "_", text)
+class _Ids:
+    """Short, stable subgraph ids (``g1``, ``g2``...) for long keys such as URNs."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, str] = {}
+
+    def __call__(self, key: str) -> str:
+        if key not in self._ids:
+            self._ids[key] = f"g{len(self._ids) + 1}"
+        return self._ids[key]
 
 
 def _tree(g: Graph, region: str) -> tuple[dict[tuple[str, ...], list[Node]], list[tuple[str, ...]]]:
@@ -261,13 +279,14 @@ def to_mermaid(g: Graph, title: str = "") -> str:
         return f"{indent}{n.id}{left}{n.label}{right}"
 
     out.append(node_line(g.nodes[APP], "  "))
+    sid = _Ids()
     for region in g.regions:
         suffix = " (primary)" if region == g.primary_region else ""
-        out.append(f'  subgraph {_sid(region)}["{region}{suffix}"]')
+        out.append(f'  subgraph {sid(region)}["{region}{suffix}"]')
         out.append("    direction TB")
         labels = {u: lbl for n in g.nodes.values() if n.region == region for u, lbl in n.components}
         groups, _ = _tree(g, region)
-        _emit_mermaid(out, groups, (), labels, region, "    ", node_line)
+        _emit_mermaid(out, groups, (), labels, region, "    ", node_line, sid)
         out.append("  end")
     for e in g.edges:
         arrow = "-.->" if e.dashed else "-->"
@@ -291,14 +310,14 @@ def to_mermaid(g: Graph, title: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def _emit_mermaid(out, groups, prefix, labels, region, indent, node_line) -> None:  # type: ignore[no-untyped-def]
+def _emit_mermaid(out, groups, prefix, labels, region, indent, node_line, sid) -> None:  # type: ignore[no-untyped-def]
     for n in groups.get(prefix, []):
         out.append(node_line(n, indent))
     children = sorted({p[len(prefix)] for p in groups if len(p) > len(prefix) and p[: len(prefix)] == prefix})
     for child in children:
         path = (*prefix, child)
-        out.append(f'{indent}subgraph {_sid(region + child)}["{labels.get(child, child)}"]')
-        _emit_mermaid(out, groups, path, labels, region, indent + "  ", node_line)
+        out.append(f'{indent}subgraph {sid(region + child)}["{labels.get(child, child)}"]')
+        _emit_mermaid(out, groups, path, labels, region, indent + "  ", node_line, sid)
         out.append(f"{indent}end")
 
 
@@ -324,13 +343,14 @@ def to_dot(g: Graph, title: str = "") -> str:
         return f'{indent}{n.id} [label="{label}", shape={shapes.get(n.kind, "box")}];'
 
     out.append(node_line(g.nodes[APP], "  "))
+    sid = _Ids()
     for region in g.regions:
         suffix = " (primary)" if region == g.primary_region else ""
-        out.append(f"  subgraph cluster_{_sid(region)} {{")
+        out.append(f"  subgraph cluster_{sid(region)} {{")
         out.append(f'    label="{region}{suffix}";')
         labels = {u: lbl for n in g.nodes.values() if n.region == region for u, lbl in n.components}
         groups, _ = _tree(g, region)
-        _emit_dot(out, groups, (), labels, region, "    ", node_line)
+        _emit_dot(out, groups, (), labels, region, "    ", node_line, sid)
         out.append("  }")
     for e in g.edges:
         attrs = [f'label="{e.label}"'] if e.label else []
@@ -341,14 +361,14 @@ def to_dot(g: Graph, title: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def _emit_dot(out, groups, prefix, labels, region, indent, node_line) -> None:  # type: ignore[no-untyped-def]
+def _emit_dot(out, groups, prefix, labels, region, indent, node_line, sid) -> None:  # type: ignore[no-untyped-def]
     for n in groups.get(prefix, []):
         out.append(node_line(n, indent))
     children = sorted({p[len(prefix)] for p in groups if len(p) > len(prefix) and p[: len(prefix)] == prefix})
     for child in children:
-        out.append(f"{indent}subgraph cluster_{_sid(region + child)} {{")
+        out.append(f"{indent}subgraph cluster_{sid(region + child)} {{")
         out.append(f'{indent}  label="{labels.get(child, child)}";')
-        _emit_dot(out, groups, (*prefix, child), labels, region, indent + "  ", node_line)
+        _emit_dot(out, groups, (*prefix, child), labels, region, indent + "  ", node_line, sid)
         out.append(f"{indent}}}")
 
 
@@ -365,10 +385,15 @@ def render(g: Graph, path: str | Path, title: str = "") -> str:
 
 
 def write_diagram(
-    run: ProgramRun, path: str | Path, *, primary_region: str | None = None, title: str = ""
+    run: ProgramRun,
+    path: str | Path,
+    *,
+    primary_region: str | None = None,
+    region_preference: Iterable[str] = (),
+    title: str = "",
 ) -> Path:
     """Build the graph of ``run`` and write it to ``path`` (format from the extension)."""
-    g = build_graph(run, primary_region=primary_region)
+    g = build_graph(run, primary_region=primary_region, region_preference=region_preference)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(render(g, p, title))

@@ -87,8 +87,7 @@ def run_plan(args: argparse.Namespace) -> int:
         print(f"commerce-db plan: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ValueError as exc:  # components.config.ConfigError and Args validation
-        print(f"commerce-db plan: invalid config for stack {args.stack!r}: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _config_rejected(args, exc)
 
     if args.json:
         sys.stdout.write(render_json(report))
@@ -99,6 +98,7 @@ def run_plan(args: argparse.Namespace) -> int:
             report.run,
             args.diagram,
             primary_region=report.primary_region,
+            region_preference=[r.region for r in report.regions],
             title=f"commerce-db stack {report.stack}",
         )
         print(f"diagram written to {path}", file=sys.stderr if args.json else sys.stdout)
@@ -110,3 +110,49 @@ def run_plan(args: argparse.Namespace) -> int:
         )
         return EXIT_POLICY
     return EXIT_OK
+
+
+def _config_rejected(args: argparse.Namespace, exc: ValueError) -> int:
+    """Exit 2 for invalid config, or 3 when the rejected key is guarded by a mandatory policy.
+
+    The stack config refuses some values the policies forbid (deletion protection off in prod,
+    retention 0) before any resource exists; report those as the policy's violation.
+    """
+    from commerce_db.policy_rules import Enforcement, Finding
+    from commerce_db.policy_rules.config_keys import rule_for_config_key
+
+    message = _one_line(exc)
+    rule = rule_for_config_key(getattr(exc, "key", None))
+    if rule is None or rule.enforcement != Enforcement.MANDATORY:
+        if args.json:
+            _print_json(
+                {"stack": args.stack, "error": {"key": getattr(exc, "key", None), "message": message}}
+            )
+        print(f"commerce-db plan: invalid config for stack {args.stack!r}: {message}", file=sys.stderr)
+        return EXIT_CONFIG
+    finding = Finding(
+        policy=rule.name,
+        enforcement=rule.enforcement,
+        resource=None,
+        type=None,
+        region=None,
+        message=f"{rule.description} Rejected by the stack config: {message}",
+    )
+    if args.json:
+        _print_json(
+            {
+                "stack": args.stack,
+                "error": {"key": getattr(exc, "key", None), "message": message},
+                "policy": [finding.to_json()],
+            }
+        )
+    else:
+        print(f"[mandatory] {finding.policy}: {finding.message}")
+    print(f"commerce-db plan: mandatory policy violated ({rule.name}): {finding.message}", file=sys.stderr)
+    return EXIT_POLICY
+
+
+def _print_json(doc: dict[str, Any]) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")

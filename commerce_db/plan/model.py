@@ -8,7 +8,7 @@ one (``random`` passwords, components) take the region most of their component's
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,15 +113,21 @@ def assign_regions(resources: tuple[RegisteredResource, ...]) -> dict[str, str]:
     return out
 
 
-def region_order(regions: set[str], primary: str | None) -> list[str]:
-    """Primary region first, then the others alphabetically, ``global`` last."""
-    rest = sorted(r for r in regions if r not in (primary, GLOBAL))
-    head = [primary] if primary in regions else []
+def region_order(regions: set[str], primary: str | None, preferred: Sequence[str] = ()) -> list[str]:
+    """Primary region first, then ``preferred`` (e.g. the replica regions in config order), then the
+    rest alphabetically, ``global`` last."""
+    head: list[str] = []
+    for r in (primary, *preferred):
+        if r and r in regions and r not in head and r != GLOBAL:
+            head.append(r)
+    rest = sorted(r for r in regions if r not in head and r != GLOBAL)
     tail = [GLOBAL] if GLOBAL in regions else []
-    return [r for r in head if r] + rest + tail
+    return head + rest + tail
 
 
-def build_regions(run: ProgramRun, refs: RefIndex, primary: str | None = None) -> list[RegionView]:
+def build_regions(
+    run: ProgramRun, refs: RefIndex, primary: str | None = None, preferred: Sequence[str] = ()
+) -> list[RegionView]:
     """Group the run's custom resources by region, then by component tree."""
     by_urn = {r.urn: r for r in run.resources}
     regions = assign_regions(run.resources)
@@ -158,7 +164,40 @@ def build_regions(run: ProgramRun, refs: RefIndex, primary: str | None = None) -
             urn=r.urn,
         )
         (parent_node.resources if parent_node else view.loose).append(rv)
-    return [views[name] for name in region_order(set(views), primary)]
+    # Registration of leaf resources is concurrent; sort so the tree (and the diagram) is stable.
+    order = {r.urn: i for i, r in enumerate(run.resources)}
+    for view in views.values():
+        view.loose.sort(key=_resource_key)
+        view.components.sort(key=lambda c: order.get(c.urn, 0))
+        for node in view.all_components():
+            node.resources.sort(key=_resource_key)
+            node.children.sort(key=lambda c: order.get(c.urn, 0))
+    return [views[name] for name in region_order(set(views), primary, preferred)]
+
+
+# Types listed first in a component, in this order; the rest follow by type then name.
+_TYPE_PRIORITY = (
+    "aws:rds/cluster:Cluster",
+    "aws:rds/instance:Instance",
+    "aws:rds/clusterInstance:ClusterInstance",
+    "aws:rds/proxy:Proxy",
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup",
+    "aws:rds/proxyTarget:ProxyTarget",
+    "aws:rds/proxyEndpoint:ProxyEndpoint",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
+    "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup",
+    "aws:backup/plan:Plan",
+    "aws:backup/vault:Vault",
+    "aws:sns/topic:Topic",
+)
+
+
+def _resource_key(r: ResourceView) -> tuple[int, str, str]:
+    try:
+        rank = _TYPE_PRIORITY.index(r.type)
+    except ValueError:
+        rank = len(_TYPE_PRIORITY)
+    return (rank, r.type if rank == len(_TYPE_PRIORITY) else "", r.name)
 
 
 def count_by_type(run: ProgramRun) -> dict[str, int]:
@@ -182,10 +221,16 @@ def build_outputs(run: ProgramRun, refs: RefIndex) -> list[OutputView]:
     out = []
     for name, value in run.outputs.items():
         masked = mask(value, name)
-        if isinstance(masked, list):
-            wiring: Any = [refs.describe_endpoint(v) for v in masked]
-            wiring = wiring if any(wiring) else None
-        else:
-            wiring = refs.describe_endpoint(masked)
-        out.append(OutputView(name, masked, wiring))
+        out.append(OutputView(name, masked, _wiring(masked, refs)))
     return out
+
+
+def _wiring(value: Any, refs: RefIndex) -> Any:
+    """What each endpoint/ARN in an export points at, mirroring the export's shape; None if nothing."""
+    if isinstance(value, Mapping):
+        mapped = {k: _wiring(v, refs) for k, v in value.items()}
+        return mapped if any(v is not None for v in mapped.values()) else None
+    if isinstance(value, list):
+        items = [_wiring(v, refs) for v in value]
+        return items if any(v is not None for v in items) else None
+    return refs.describe_endpoint(value)

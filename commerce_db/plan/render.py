@@ -49,6 +49,8 @@ def _fmt_value(v: Any) -> str:
         return "no"
     if isinstance(v, list):
         return "[" + "; ".join(_fmt_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + "; ".join(f"{k}: {_fmt_value(x)}" for k, x in v.items()) + "}"
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
@@ -81,6 +83,27 @@ def _component_lines(c: ComponentNode, indent: str, s: Style) -> list[str]:
     return lines
 
 
+def _export_lines(label: str, value: Any, wiring: Any, indent: str, s: Style) -> list[str]:
+    """One line per scalar; lists and maps expand to one indented line per item."""
+    if isinstance(value, dict) and value:
+        lines = [f"{indent}{label}:"]
+        for k, v in value.items():
+            sub = wiring.get(k) if isinstance(wiring, dict) else None
+            lines.extend(_export_lines(str(k), v, sub, indent + "    ", s))
+        return lines
+    if isinstance(value, list) and value and any(isinstance(v, str) and len(v) > 30 for v in value):
+        lines = [f"{indent}{label}:"]
+        for i, v in enumerate(value):
+            sub = wiring[i] if isinstance(wiring, list) and i < len(wiring) else None
+            lines.extend(_export_lines("-", v, sub, indent + "    ", s))
+        return lines
+    sep = " " if label == "-" else " = "
+    line = f"{indent}{label}{sep}{_fmt_value(value)}"
+    if isinstance(wiring, str):
+        line += s.dim(f"  -> {wiring}")
+    return [line]
+
+
 def render_text(report: PlanReport, color: bool = False) -> str:
     """The human plan: tree by region and component, counts, exports, policy findings, cost."""
     s = Style(color)
@@ -107,14 +130,9 @@ def render_text(report: PlanReport, color: bool = False) -> str:
     out.append(f"  {'total':<{width}}  {report.total:>4}")
     out.append("")
 
-    out.append(s.bold("Exports"))
+    out.append(s.bold("Exports") + s.dim("  (secrets masked; -> what an endpoint/ARN points at)"))
     for o in report.outputs:
-        wiring = ""
-        if isinstance(o.wiring, str):
-            wiring = f"  -> {o.wiring}"
-        elif isinstance(o.wiring, list):
-            wiring = "  -> " + "; ".join(w or "?" for w in o.wiring)
-        out.append(f"  {o.name} = {_fmt_value(o.value)}{s.dim(wiring)}")
+        out.extend(_export_lines(o.name, o.value, o.wiring, "  ", s))
     out.append("")
 
     mandatory = [f for f in report.findings if f.enforcement == Enforcement.MANDATORY]
@@ -136,12 +154,13 @@ def render_text(report: PlanReport, color: bool = False) -> str:
         item = line.resource if len(line.resource) <= 34 else line.resource[:33] + "…"
         note = f"  ({line.note})" if line.note else ""
         out.append(f"  {line.region:<12} {line.category:<16} {item:<34} {detail:<46} {monthly}{s.dim(note)}")
-    for region, total in cost.per_region.items():
-        out.append(f"  {s.bold('subtotal ' + region):<110} {total:>10,.2f}")
+    for region_name, total in cost.per_region.items():
+        out.append(s.bold(f"  {'subtotal ' + region_name:<110} {total:>10,.2f}"))
     out.append(s.bold(f"  {'TOTAL (estimate)':<110} {cost.monthly_total:>10,.2f}"))
     if cost.unknown:
         out.append(s.yellow(f"  {cost.unknown} line(s) have no price in the table and are not in the total"))
-    out.append(s.dim(f"  {cost.source}"))
+    for chunk in textwrap.wrap(cost.source, width=WIDTH - 2):
+        out.append(s.dim(f"  {chunk}"))
     return "\n".join(out) + "\n"
 
 

@@ -46,6 +46,14 @@ def _primary_region(run: ProgramRun, config: Mapping[str, Any], project: str) ->
     return None
 
 
+def replica_regions(run: ProgramRun, config: Mapping[str, Any], project: str) -> list[str]:
+    """Replica regions in config order (from the ``replicaRegions`` export or config)."""
+    for candidate in (run.outputs.get("replicaRegions"), config.get(f"{project}:replicaRegions")):
+        if isinstance(candidate, list):
+            return [r for r in candidate if isinstance(r, str)]
+    return []
+
+
 def environment_of(stack: str, config: Mapping[str, Any], project: str) -> str:
     """``commerce-db:environment`` when the stack sets it, else the stack name."""
     env = config.get(f"{project}:environment")
@@ -66,16 +74,17 @@ def build_report(
     primary = _primary_region(run, cfg, project)
     environment = environment_of(stack, cfg, project)
     findings = evaluate(run.resources, PolicyContext(stack=stack, environment=environment))
+    regions = build_regions(run, refs, primary, replica_regions(run, cfg, project))
     return PlanReport(
         stack=stack,
         project=project,
         environment=environment,
         primary_region=primary,
         run=run,
-        regions=build_regions(run, refs, primary),
+        regions=regions,
         counts=count_by_type(run),
         total=len(run.resources),
         outputs=build_outputs(run, refs),
         findings=findings,
-        cost=estimate(run.resources, prices, refs),
+        cost=estimate(run.resources, prices, refs, [r.region for r in regions]),
     )

@@ -19,6 +19,7 @@ from commerce_db.policy_rules.inputs import (
     is_rds_replica,
     is_set,
     items,
+    mapping,
     number,
     strings,
     truthy,
@@ -195,7 +196,7 @@ def _proxy(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource) -> Set
 
 
 def _proxy_tg(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource) -> Settings:
-    pool = inp.get("connectionPoolConfig") if isinstance(inp.get("connectionPoolConfig"), Mapping) else {}
+    pool = mapping(inp.get("connectionPoolConfig"))
     return _clean(
         {
             "proxy": refs.label(inp.get("dbProxyName"), [rt.RDS_PROXY]),
@@ -287,7 +288,7 @@ _OPS = {
 
 
 def _alarm(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource) -> Settings:
-    dims = inp.get("dimensions") if isinstance(inp.get("dimensions"), Mapping) else {}
+    dims = mapping(inp.get("dimensions"))
     metric = inp.get("metricName")
     if not metric and items(inp.get("metricQueries")):
         metric = "math: " + ",".join(
@@ -320,13 +321,13 @@ def _subscription(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource)
 def _backup_plan(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource) -> Settings:
     rules = []
     for rule in items(inp.get("rules")):
-        lifecycle = rule.get("lifecycle") if isinstance(rule.get("lifecycle"), Mapping) else {}
+        lifecycle = mapping(rule.get("lifecycle"))
         text = f"{rule.get('ruleName')}: {rule.get('schedule')} keep {_num(lifecycle.get('deleteAfter'))}d"
         if truthy(rule.get("enableContinuousBackup")):
             text += " (continuous/PITR)"
         text += f" in {refs.label(rule.get('targetVaultName'), [rt.BACKUP_VAULT])}"
         for copy in items(rule.get("copyActions")):
-            clc = copy.get("lifecycle") if isinstance(copy.get("lifecycle"), Mapping) else {}
+            clc = mapping(copy.get("lifecycle"))
             dest = refs.resolve(copy.get("destinationVaultArn"), [rt.BACKUP_VAULT])
             where = f"{dest.name} ({dest.region})" if dest else copy.get("destinationVaultArn")
             text += f"; copy to {where} keep {_num(clc.get('deleteAfter'))}d"
@@ -414,9 +415,7 @@ def _public_block(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource)
 
 
 def _versioning(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource) -> Settings:
-    cfg = (
-        inp.get("versioningConfiguration") if isinstance(inp.get("versioningConfiguration"), Mapping) else {}
-    )
+    cfg = mapping(inp.get("versioningConfiguration"))
     return _clean({"bucket": refs.label(inp.get("bucket"), [rt.S3_BUCKET]), "status": cfg.get("status")})
 
 
@@ -436,7 +435,7 @@ def _secret(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource) -> Se
 
 
 def _rotation(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource) -> Settings:
-    rules = inp.get("rotationRules") if isinstance(inp.get("rotationRules"), Mapping) else {}
+    rules = mapping(inp.get("rotationRules"))
     return _clean(
         {
             "secret": refs.label(inp.get("secretId")),

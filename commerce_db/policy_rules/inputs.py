@@ -151,3 +151,8 @@ def alarm_metrics(inputs: Mapping[str, Any]) -> Iterable[tuple[str | None, str |
         metric = query.get("metric")
         if isinstance(metric, Mapping):
             yield metric.get("namespace"), metric.get("metricName"), metric.get("dimensions") or {}
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """An object input as a mapping (empty when unset or not an object)."""
+    return value if isinstance(value, Mapping) else {}

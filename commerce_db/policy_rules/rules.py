@@ -36,6 +36,7 @@ from commerce_db.policy_rules.inputs import (
     is_rds_replica,
     is_set,
     items,
+    mapping,
     number,
     short_type,
     strings,
@@ -254,14 +255,14 @@ def _backup_retention(r: PolicySubject, ctx: PolicyContext) -> Iterable[str]:
         return
     for rule in items(inp.get("rules")):  # aws:backup/plan:Plan
         rule_name = rule.get("ruleName") or "?"
-        lifecycle = rule.get("lifecycle") if isinstance(rule.get("lifecycle"), Mapping) else {}
+        lifecycle = mapping(rule.get("lifecycle"))
         msg = _retention_msg(
             f"rule '{rule_name}' lifecycle.delete_after", number(lifecycle.get("deleteAfter"))
         )
         if msg:
             yield f"{_who(r)}: {msg}"
         for copy in items(rule.get("copyActions")):
-            clc = copy.get("lifecycle") if isinstance(copy.get("lifecycle"), Mapping) else {}
+            clc = mapping(copy.get("lifecycle"))
             msg = _retention_msg(
                 f"rule '{rule_name}' copy_action lifecycle.delete_after", number(clc.get("deleteAfter"))
             )
