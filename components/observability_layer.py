@@ -7,7 +7,7 @@ One component per region. It owns:
 - CloudWatch metric alarms (thresholds in :class:`AlarmThresholds`) for every RDS instance and
   replica, every RDS Proxy and every ElastiCache member cluster it is given, with alarm and OK
   actions to the topic, plus a cache hit-rate alarm built with metric math;
-- RDS event subscriptions to the topic;
+- RDS event subscriptions to the topic, and an EventBridge rule for ElastiCache service events;
 - a CloudWatch dashboard built from the same metric list as the alarms;
 - when an audit bucket is given, a subscription filter on each RDS ``postgresql`` log group into
   a Kinesis Data Firehose stream that writes to it. The log groups themselves are created by
@@ -59,6 +59,20 @@ _DB_CLUSTER_EVENT_CATEGORIES = (
     "migration",
     "notification",
     "serverless",
+)
+
+
+_CACHE_EVENT_TYPES = (
+    "Cache Created",
+    "Cache Creation Failed",
+    "Cache Deleted",
+    "Cache Updated",
+    "Cache Update Failed",
+    "Cache Limit Approaching",
+    "Snapshot Created",
+    "Snapshot Creation Failed",
+    "Snapshot Export Failed",
+    "Snapshot Copy Failed",
 )
 
 
@@ -195,8 +209,9 @@ class ObservabilityLayerArgs:
     """AWS region of this layer (dashboard widgets need it). Required."""
     kms_key_arn: pulumi.Input[str]
     """This region's CMK: SNS topic, log groups and the Firehose stream. Its key policy must let
-    ``cloudwatch.amazonaws.com``, ``events.rds.amazonaws.com`` and ``backup.amazonaws.com`` use it
-    (``kms:GenerateDataKey*``, ``kms:Decrypt``) for the encrypted topic. Required."""
+    ``cloudwatch.amazonaws.com``, ``events.rds.amazonaws.com``, ``backup.amazonaws.com`` and (for
+    the ElastiCache event rule) ``events.amazonaws.com`` use it (``kms:GenerateDataKey*``,
+    ``kms:Decrypt``) for the encrypted topic. Required."""
     subscriptions: Sequence[AlarmSubscription] = ()
     """Subscriptions of the alarm topic. Default: () (none)."""
     thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
@@ -238,6 +253,17 @@ class ObservabilityLayerArgs:
     )
     """Categories of the ``db-cluster`` event subscription (only with ``db_clusters``).
     Default: failover, failure, maintenance, notification, global-failover."""
+    cache_event_types: Sequence[str] = (
+        "Cache Creation Failed",
+        "Cache Update Failed",
+        "Cache Limit Approaching",
+        "Snapshot Creation Failed",
+        "Snapshot Export Failed",
+        "Snapshot Copy Failed",
+    )
+    """ElastiCache EventBridge ``detail-type``s routed to the topic by an EventBridge rule (created
+    only with ``cache_clusters``; () disables it). The CMK's key policy must also let
+    ``events.amazonaws.com`` use the key. Default: the failure and limit events."""
     postgres_log_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Label -> name of an RDS ``postgresql`` log group to ship to the audit bucket, usually
     :attr:`components.rds_log_groups.RdsLogGroups.postgresql_log_group_names` (the groups are
@@ -270,6 +296,11 @@ class ObservabilityLayerArgs:
                 raise ValueError(
                     f"rds_cluster_event_categories entry {cat!r} is invalid; allowed: "
                     f"{', '.join(_DB_CLUSTER_EVENT_CATEGORIES)}"
+                )
+        for event in self.cache_event_types:
+            if event not in _CACHE_EVENT_TYPES:
+                raise ValueError(
+                    f"cache_event_types entry {event!r} is invalid; allowed: {', '.join(_CACHE_EVENT_TYPES)}"
                 )
         if (self.audit_bucket_arn is None) != (self.audit_bucket_kms_key_arn is None):
             raise ValueError(
@@ -386,6 +417,19 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 tags=self._tags,
                 opts=child,
             )
+
+        if args.cache_clusters and args.cache_event_types:
+            # ElastiCache has no RDS-style event subscription; its service events go to EventBridge.
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-cache-events",
+                description="ElastiCache failure and limit events to the alarm topic",
+                event_pattern=json.dumps(
+                    {"source": ["aws.elasticache"], "detail-type": list(args.cache_event_types)}
+                ),
+                tags=self._tags,
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(f"{name}-cache-events", rule=rule.name, arn=topic.arn, opts=child)
 
         self.dashboard_name = pulumi.Output.from_input(None)
         if args.create_dashboard:
@@ -656,7 +700,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
 
 
 def _topic_policy(topic_arn: str, account_id: str) -> str:
-    """Let CloudWatch alarms, RDS events and AWS Backup publish, only on behalf of this account."""
+    """Let CloudWatch alarms, RDS events, AWS Backup and EventBridge rules publish, only for this account."""
     statements: list[dict[str, Any]] = [
         {
             "Sid": "AccountAdmin",
@@ -690,6 +734,16 @@ def _topic_policy(topic_arn: str, account_id: str) -> str:
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         )
+    statements.append(
+        {
+            "Sid": "EventBridgeRules",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "SNS:Publish",
+            "Resource": topic_arn,
+            "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:events:*:{account_id}:rule/*"}},
+        }
+    )
     statements.append(
         {
             "Sid": "DenyInsecureTransport",

@@ -122,10 +122,18 @@ def test_topic_is_kms_encrypted_with_subscriptions_and_service_policy() -> None:
         for st in policy["Statement"]
         if st["Effect"] == "Allow" and "Service" in st.get("Principal", {})
     }
-    assert set(publishers) == {"cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "backup.amazonaws.com"}
-    for st in publishers.values():
+    assert set(publishers) == {
+        "cloudwatch.amazonaws.com",
+        "events.rds.amazonaws.com",
+        "backup.amazonaws.com",
+        "events.amazonaws.com",
+    }
+    for service, st in publishers.items():
         assert st["Action"] == "SNS:Publish" and st["Resource"] == topic.state["arn"]
-        assert st["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+        if service == "events.amazonaws.com":  # EventBridge rules of this account only
+            assert st["Condition"] == {"ArnLike": {"aws:SourceArn": "arn:aws:events:*:123456789012:rule/*"}}
+        else:
+            assert st["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
     assert r.outputs["topic"] == topic.state["arn"]
 
 
@@ -231,6 +239,22 @@ def test_rds_event_subscriptions() -> None:
     assert cluster["sourceIds"] == ["prod-aurora"] and "failover" in cluster["eventCategories"]
 
 
+def test_elasticache_events_routed_to_topic_by_eventbridge() -> None:
+    r = build()
+    rule = single(r, "aws:cloudwatch/eventRule:EventRule")
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern["source"] == ["aws.elasticache"]
+    assert {"Cache Update Failed", "Cache Limit Approaching", "Snapshot Creation Failed"} <= set(
+        pattern["detail-type"]
+    )
+    target = single(r, "aws:cloudwatch/eventTarget:EventTarget").inputs
+    assert target["rule"] == rule.state["name"]
+    assert target["arn"] == single(r, "aws:sns/topic:Topic").state["arn"]
+    assert build(cache_event_types=()).of_type("aws:cloudwatch/eventRule:EventRule") == []
+    with pytest.raises(ValueError, match="cache_event_types"):
+        ObservabilityLayerArgs(**{**FULL, "cache_event_types": ["Cache Exploded"]})
+
+
 def test_dashboard_body_is_valid_json_and_mentions_every_metric() -> None:
     r = build()
     dash = single(r, "aws:cloudwatch/dashboard:Dashboard")
@@ -262,6 +286,7 @@ def test_empty_replica_region_creates_topic_and_dashboard_only() -> None:
     r = build(db_instances={}, db_replicas={}, proxies={}, cache_clusters={}, subscriptions=())
     assert r.of_type(ALARM) == []
     assert r.of_type("aws:rds/eventSubscription:EventSubscription") == []
+    assert r.of_type("aws:cloudwatch/eventRule:EventRule") == []
     body = json.loads(single(r, "aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
     assert body["widgets"] and body["widgets"][0]["type"] == "text"
     assert r.outputs["firehose"] is None
