@@ -43,7 +43,7 @@ class NotFound(DataAccessError):
     """The requested entity does not exist."""
 
     def __init__(self, entity: str, key: object) -> None:
-        super().__init__(f"{entity} {key!r} not found")
+        Exception.__init__(self, f"{entity} {key!r} not found")  # not super(): see UnknownReference MRO
         self.entity = entity
         self.key = key
 
@@ -91,7 +91,7 @@ class InvalidInput(DataAccessError, ValueError):
     """
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        Exception.__init__(self, f"{field}: {message}")
         self.field = field
 
 

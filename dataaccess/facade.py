@@ -95,7 +95,8 @@ class DataAccess:
         cache = markers_breaker = gate = None
         if client is not None:
             markers_breaker = CircuitBreaker()
-            cache = CacheAside(client, namespace=settings.cache_namespace)
+            cache = CacheAside(client, namespace=settings.cache_namespace,
+                               invalidation_grace=settings.cache_invalidation_grace)
             if settings.inventory_redis_gate:
                 gate = RedisStockGate(client, namespace=settings.cache_namespace)
         markers = WriteMarkers(client, namespace=settings.cache_namespace, ttl=settings.read_your_writes_ttl,

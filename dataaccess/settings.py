@@ -138,6 +138,10 @@ class Settings:
     """Seconds a cached product lives (plus jitter). Default: 60."""
     search_cache_ttl: float = 5.0
     """Seconds a cached search result (ranked ids) lives. Default: 5."""
+    cache_invalidation_grace: float = 0.0
+    """Seconds after an invalidation during which CacheAside refuses fills. Not needed for
+    replica lag here (read-your-writes markers route such loads to a fresh source), so off by
+    default; raise it as defence in depth at the cost of more misses on hot keys. Default: 0.0."""
     cache_namespace: str = "cdb"
     """Prefix of every Redis key. Default: "cdb"."""
     redis_socket_timeout: float = 0.5
@@ -190,6 +194,8 @@ class Settings:
                      "search_cache_ttl", "redis_socket_timeout", "read_your_writes_ttl",
                      "max_replica_lag", "replica_check_interval"):
             _positive(name, getattr(self, name))
+        if not isinstance(self.cache_invalidation_grace, int | float) or self.cache_invalidation_grace < 0:
+            raise SettingsError("cache_invalidation_grace", f"{self.cache_invalidation_grace!r} must be >= 0")
         if self.statement_timeout is not None and self.statement_timeout < 0:
             raise SettingsError("statement_timeout", f"{self.statement_timeout!r} must be >= 0 or None")
         for name in ("writer_pool_max", "reader_pool_max", "retry_attempts", "redis_max_connections",
