@@ -659,7 +659,8 @@ def _field_default(f: dataclasses.Field[Any], env: str) -> Any:
     if f.default is not _MISSING:
         return f.default
     if f.default_factory is not _MISSING:
-        return f.default_factory()
+        value = f.default_factory()
+        return types.MappingProxyType(value) if isinstance(value, dict) else value
     return _MISSING
 
 
@@ -686,6 +687,8 @@ def _parse_section(cls: type[T], raw: Any, path: str, env: str) -> T:
         full = f"{path}.{key}" if path else key
         if key in raw and raw[key] is not None:
             value = _coerce(hints[f.name], raw[key], full, env)
+        elif dataclasses.is_dataclass(hints[f.name]):
+            value = _parse_section(hints[f.name], {}, full, env)  # absent section: its environment defaults
         else:
             value = _field_default(f, env)
             if value is _MISSING:
