@@ -798,7 +798,10 @@ def _firehose_s3_policy(bucket_arn: str, key_arn: str, prefix: str) -> str:
                     "Effect": "Allow",
                     "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                     "Resource": key_arn,
-                    "Condition": {"StringLike": {"kms:EncryptionContext:aws:s3:arn": f"{bucket_arn}/*"}},
+                    # With S3 Bucket Keys the encryption context is the bucket ARN, else the object's.
+                    "Condition": {
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, f"{bucket_arn}/*"]}
+                    },
                 },
             ],
         }

@@ -320,6 +320,9 @@ def test_postgresql_logs_shipped_through_firehose_to_audit_bucket() -> None:
         for res in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
     }
     assert resources == {BUCKET, f"{BUCKET}/*", BUCKET_KEY}  # limited to that bucket and its key
+    key_stmt = next(st for st in policies["obs-firehose"]["Statement"] if st["Resource"] == BUCKET_KEY)
+    # Bucket Keys put the bucket ARN (not the object ARN) in the encryption context: both must match.
+    assert key_stmt["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] == [BUCKET, f"{BUCKET}/*"]
     put = policies["obs-logs-to-firehose"]["Statement"][0]
     assert put["Action"] == ["firehose:PutRecord", "firehose:PutRecordBatch"]
     assert put["Resource"] == stream.state["arn"]
