@@ -286,19 +286,26 @@ class CacheAside:
         rkeys = [self.key(k) for k in keys]
         if not rkeys:
             return
-        if not self._breaker.allow():
-            self._c.skipped += 1
-            self._defer(rkeys)
-            return
         try:
-            if self._pending or self._purge_needed:
-                await self._flush_pending()
-            await self._run_invalidate(rkeys)
-        except REDIS_ERRORS as exc:
-            self._on_error("invalidate", exc)
-            self._defer(rkeys)
-            return
-        self._breaker.record_success()
+            if not self._breaker.allow():
+                self._c.skipped += 1
+                self._defer(rkeys)
+                return
+            try:
+                if self._pending or self._purge_needed:
+                    await self._flush_pending()
+                await self._run_invalidate(rkeys)
+            except REDIS_ERRORS as exc:
+                self._on_error("invalidate", exc)
+                self._defer(rkeys)
+                return
+            self._breaker.record_success()
+        finally:
+            # A read that starts after invalidate() returns must not join a load that began
+            # before (it may have read the old row, or hit the old entry before the DEL):
+            # detach in-flight loads; their current waiters still get their (concurrent) result.
+            for rkey in rkeys:
+                self._inflight.pop(rkey, None)
 
     async def flush_pending(self) -> bool:
         """Try to flush queued invalidations now. Returns True when none remain queued."""

@@ -186,6 +186,22 @@ async def test_stale_set_race_fixed_by_lease(cache: CacheAside, client: aioredis
     assert await get(cache, fresh, "product:1") == {"price": 80}
 
 
+async def test_read_after_invalidate_does_not_join_older_inflight_load(cache: CacheAside):
+    """In-process read-your-writes: a read that starts after invalidate() returned gets a fresh
+    load, never the result of a load that began before the write."""
+    src = GatedSource(**{"product:1": {"price": 100}})
+    before = asyncio.create_task(get(cache, src, "product:1"))
+    await src.read_done.wait()  # a load is in flight with the old row
+    src.rows["product:1"] = {"price": 80}
+    await cache.invalidate("product:1")
+    after = asyncio.create_task(get(cache, src, "product:1"))
+    await asyncio.sleep(0)
+    src.proceed.set()
+    assert await before == {"price": 100}  # overlapped the write: either value is correct
+    assert await after == {"price": 80}  # started after it: must see the write
+    assert src.loads == 2 and cache.stats.coalesced == 0
+
+
 async def test_stale_fill_from_other_process_rejected(client: aioredis.Redis, tier: Any, ns: str):
     """Reader and writer in different 'processes' (separate pools): same guarantee."""
     other = create_redis(tier.redis_url)
