@@ -129,6 +129,21 @@ def read_stack_yaml(stack: str, project_dir: Path | None = None) -> dict[str, An
     return doc
 
 
+def _project_defaults(project_dir: Path | None, project: str) -> dict[str, Any]:
+    path = (project_dir or REPO_ROOT) / "Pulumi.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        declared = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
+    except (yaml.YAMLError, AttributeError):
+        raise SettingsError(f"{path} is not a valid Pulumi project file") from None
+    defaults: dict[str, Any] = {}
+    for key, decl in declared.items() if isinstance(declared, dict) else ():
+        if isinstance(decl, dict) and ("default" in decl or "value" in decl):
+            defaults[qualify(str(key), project)] = decl.get("value", decl.get("default"))
+    return defaults
+
+
 def load_stack_settings(
     stack: str,
     *,
@@ -148,9 +163,13 @@ def load_stack_settings(
     if not isinstance(raw, dict):
         raise SettingsError(f"'config:' in Pulumi.{stack}.yaml must be a mapping", key="config")
     supplied = {qualify(k, project) for k in (secrets or {})}
-    config: dict[str, Any] = {}
+    # Pulumi.yaml defaults apply when the stack file does not set the key (as the CLI does; the
+    # inline workspace has no Pulumi.yaml of its own, so they are applied here).
+    config: dict[str, Any] = _project_defaults(project_dir, project)
     for key, value in raw.items():
         qkey = qualify(str(key), project)
+        if isinstance(value, dict) and set(value) == {"value"}:  # `pulumi config set --path` style
+            value = value["value"]
         if isinstance(value, dict) and set(value) == {"secure"}:
             if qkey not in supplied:
                 raise SettingsError(

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from commerce_db import automation as cdb_auto
-from commerce_db.automation.settings import parse_assignment
+from commerce_db.plan.stackfile import StackFileError, apply_overrides
 
 _OPERATIONS = ("preview", "up", "refresh", "destroy", "outputs")
 
@@ -39,7 +39,8 @@ def register(subparsers: Any) -> None:
             continue
         sub.add_argument(
             "--config", action="append", default=[], metavar="KEY=VALUE",
-            help="override a config value for this run (VALUE parsed as JSON if it is JSON); repeatable",
+            help="override a config value for this run, as in `commerce-db plan` (KEY may be a path like "
+            "postgres.instanceClass; VALUE parsed as JSON if it is JSON); repeatable",
         )  # fmt: skip
         sub.add_argument(
             "--secret-env", action="append", default=[], metavar="KEY=ENVVAR",
@@ -95,9 +96,11 @@ def _print_result(result: cdb_auto.OperationResult, as_json: bool) -> None:
 
 def _run_operation(args: argparse.Namespace) -> int:
     try:
-        overrides = dict(parse_assignment(text) for text in args.config)
-        settings = cdb_auto.load_stack_settings(
-            args.stack, overrides=overrides, secrets=_secrets_from_env(args.secret_env)
+        base = cdb_auto.load_stack_settings(args.stack, secrets=_secrets_from_env(args.secret_env))
+        # Same --config semantics as `commerce-db plan` (dotted paths into structured values).
+        config = apply_overrides(dict(base.config), list(args.config), project=base.project)
+        settings = cdb_auto.StackSettings(
+            stack=base.stack, config=config, secrets=base.secrets, project=base.project
         )
         common: dict[str, Any] = {"on_event": _progress(args.quiet), "message": args.message}
         if args.operation == "preview":
@@ -107,8 +110,13 @@ def _run_operation(args: argparse.Namespace) -> int:
         elif args.operation == "refresh":
             result = cdb_auto.refresh(settings, **common)
         else:
-            result = cdb_auto.destroy(settings, confirm_stack=args.yes or "", **common)
-    except cdb_auto.SettingsError as exc:
+            if args.yes != settings.stack:
+                raise cdb_auto.SettingsError(
+                    f"destroy deletes every resource of stack {settings.stack!r}; confirm with "
+                    f"--yes {settings.stack} (nothing was changed)"
+                )
+            result = cdb_auto.destroy(settings, confirm_stack=args.yes, **common)
+    except (cdb_auto.SettingsError, StackFileError) as exc:
         print(f"commerce-db stack {args.operation}: {exc}", file=sys.stderr)
         return 2
     except cdb_auto.AutomationError as exc:

@@ -395,3 +395,82 @@ def test_up_without_cli_fails_before_running_anything(
 ) -> None:
     with pytest.raises(cdb_auto.PulumiCliNotFoundError):
         cdb_auto.up(settings, program=_program, validate=None)
+
+
+# --------------------------------------------------------------------------- commerce-db stack CLI
+
+
+def test_cli_without_pulumi_exits_1_with_install_hint(
+    no_pulumi_on_path: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from commerce_db.cli import main
+
+    assert main(["stack", "preview", "staging", "--quiet"]) == 1
+    assert (
+        "pulumi CLI not found on PATH; install from https://www.pulumi.com/docs/install/"
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["stack", "up", "prod", "--config", "backup.retentionDays=40"], "backup.retentionDays = 40"),
+        (["stack", "up", "prod", "--config", "=1"], "KEY=VALUE"),
+        (["stack", "preview", "qa"], "unknown stack 'qa'"),
+        (["stack", "destroy", "staging"], "--yes staging"),
+        (["stack", "destroy", "staging", "--yes", "prod"], "--yes staging"),
+        (["stack", "up", "staging", "--secret-env", "alertWebhook=CDB_TEST_UNSET_VAR"], "CDB_TEST_UNSET_VAR"),
+    ],
+)
+def test_cli_bad_input_exits_2_before_touching_pulumi(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from commerce_db.cli import main
+
+    def must_not_open(*_a: Any, **_k: Any) -> None:
+        raise AssertionError("the stack must not be opened on bad input")
+
+    monkeypatch.setattr("commerce_db.automation.operations.open_stack", must_not_open)
+    monkeypatch.delenv("CDB_TEST_UNSET_VAR", raising=False)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_json_result_via_injected_stack(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from commerce_db.cli import main
+
+    opener = RecordingOpener()
+    monkeypatch.setattr("commerce_db.automation.operations.open_stack", opener)
+    monkeypatch.setenv("CDB_TEST_HOOK", SECRET)
+    argv = ["stack", "up", "staging", "--json", "--quiet", "--config", "postgres.inRegionReplicas=2"]
+    assert main([*argv, "--secret-env", "aws:secretKey=CDB_TEST_HOOK"]) == 0
+    out = capsys.readouterr().out
+    payload = json.loads(out)
+    assert payload["operation"] == "up" and payload["succeeded"] is True
+    assert payload["outputs"]["redisAuthToken"] == {"value": "[secret]", "secret": True}
+    assert SECRET not in out
+    settings = opener.opened[0][0]
+    assert settings.config["commerce-db:postgres"]["inRegionReplicas"] == 2
+    assert settings.config["commerce-db:postgres"]["instanceClass"] == "db.t4g.medium"  # rest kept
+    assert settings.secrets == {"aws:secretKey": SECRET}
+
+
+def test_project_defaults_apply_unless_the_stack_sets_the_key(project_dir: Path) -> None:
+    (project_dir / "Pulumi.yaml").write_text(
+        "name: commerce-db\nruntime: python\nconfig:\n"
+        "  environment:\n    type: string\n    default: staging\n"
+        "  aws:region:\n    value: eu-west-1\n"
+        "  drRegion:\n    type: string\n"
+    )
+    (project_dir / "Pulumi.qa.yaml").write_text(
+        "config:\n  aws:region: us-east-2\n  commerce-db:tags:\n    value: {team: x}\n"
+    )
+    s = load_stack_settings("qa", project_dir=project_dir)
+    assert s.config == {
+        "commerce-db:environment": "staging",  # project default
+        "aws:region": "us-east-2",  # stack file wins
+        "commerce-db:tags": {"team": "x"},  # {value: ...} unwrapped
+    }
