@@ -1,0 +1,499 @@
+"""The benchmark scenarios: each compares dataaccess with a baseline side by side (interleaved)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aredis
+
+from commerce_db.bench.measure import (
+    LoopResult,
+    closed_loop,
+    interleaved,
+    paired_ratio,
+    pooled_mean_us,
+    pooled_throughput,
+    sequential,
+)
+from commerce_db.bench.naive import NaiveSoldOutError, naive_place_order
+from commerce_db.bench.progress import Progress
+from commerce_db.bench.seed import Catalogue
+from commerce_db.bench.zipf import ZipfPicker
+from commerce_db.localtier import DatabaseDSNs, LocalTier
+from dataaccess import DataAccess, OutOfStock, Settings
+from dataaccess.cache import CacheStats
+from dataaccess.settings import ProxyMode
+
+# Fallback when the product read's SQL cannot be taken from pg_stat_statements.
+_PRODUCT_SQL = "SELECT id, sku, name, price_cents, stock, version FROM products WHERE id = $1"
+
+
+@dataclass
+class Sizes:
+    """How much work each scenario does (``quick`` keeps the whole bench under a minute)."""
+
+    rounds: int
+    seq_ops: int
+    tput_rounds: int
+    tput_seconds: float
+    tput_concurrency: int
+    flash_stock: dict[int, int]
+    flash_rounds: int
+    bouncer_clients: int
+    bouncer_seconds: float
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> Sizes:
+        if quick:
+            return cls(
+                rounds=12,
+                seq_ops=250,
+                tput_rounds=4,
+                tput_seconds=1.0,
+                tput_concurrency=32,
+                flash_stock={50: 120, 500: 150},
+                flash_rounds=2,
+                bouncer_clients=100,
+                bouncer_seconds=1.0,
+            )
+        return cls(
+            rounds=24,
+            seq_ops=600,
+            tput_rounds=8,
+            tput_seconds=2.5,
+            tput_concurrency=32,
+            flash_stock={50: 500, 500: 800},
+            flash_rounds=4,
+            bouncer_clients=100,
+            bouncer_seconds=2.5,
+        )
+
+
+@dataclass
+class BenchEnv:
+    tier: LocalTier
+    db: DatabaseDSNs
+    catalogue: Catalogue
+    sizes: Sizes
+    progress: Progress
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def open_da(
+    writer: str,
+    *,
+    readers: Sequence[str] = (),
+    redis_url: str | None = None,
+    proxy_mode: ProxyMode = "direct",
+    **kw: Any,
+) -> AsyncIterator[DataAccess]:
+    settings = Settings(
+        writer_dsn=writer, reader_dsns=tuple(readers), redis_url=redis_url, proxy_mode=proxy_mode, **kw
+    )  # type: ignore[arg-type]
+    da = await DataAccess.connect(settings)
+    try:
+        yield da
+    finally:
+        await da.close()
+
+
+def _cache_stats(da: DataAccess) -> CacheStats:
+    if da.cache is None:
+        raise RuntimeError("this DataAccess has no cache (redis_url missing)")
+    return da.cache.stats
+
+
+def _summ(results: list[LoopResult]) -> dict[str, Any]:
+    return {
+        "rounds": len(results),
+        "ops": sum(r.ops for r in results),
+        "mean_us": round(pooled_mean_us(results), 2) if any(r.durations for r in results) else None,
+        "per_round_mean_us": [round(r.mean_us, 2) for r in results],
+        "per_round_p50_us": [round(r.p50_us, 2) for r in results],
+        "throughput_per_s": round(pooled_throughput(results), 1),
+        "errors": dict(sum((r.errors for r in results), start=Counter())),
+    }
+
+
+# -- 1. cached read vs raw Redis GET ------------------------------------------------------------
+async def cached_read_vs_raw_redis(env: BenchEnv) -> float:
+    env.progress.step("[1/5] cached read (dataaccess products.get, cache hit) vs raw redis.asyncio GET")
+    hot = env.catalogue.product_ids[:200]
+    assert env.db.standby and env.db.pgbouncer
+    async with open_da(
+        env.db.pgbouncer, readers=[env.db.standby], redis_url=env.tier.redis_url, proxy_mode="pgbouncer"
+    ) as da:
+        for _ in range(2):
+            for pid in hot:
+                await da.products.get(pid)
+        raw = aredis.Redis.from_url(env.tier.redis_url)
+        try:
+            template = await _cache_key_template(raw, hot[0])
+            raw_keys = [template.format(pid) for pid in hot]
+            payload_sizes = [len(await raw.get(k) or b"") for k in raw_keys[:20]]
+            stats0 = _cache_stats(da)
+            n = env.sizes.seq_ops
+
+            async def a() -> LoopResult:
+                return await sequential(lambda i: da.products.get(hot[i % len(hot)]), n)
+
+            async def b() -> LoopResult:
+                return await sequential(lambda i: raw.get(raw_keys[i % len(raw_keys)]), n)
+
+            ra, rb = await interleaved(env.sizes.rounds, a, b)
+            stats1 = _cache_stats(da)
+        finally:
+            await raw.aclose()
+    hits, misses = stats1.hits - stats0.hits, stats1.misses - stats0.misses
+    ratio = paired_ratio(ra, rb, metric="mean_us")
+    env.raw["cached_read"] = {
+        "dataaccess": _summ(ra),
+        "raw_redis_get": _summ(rb),
+        "cache_key_example": raw_keys[0],
+        "pooled_mean_ratio": round(pooled_mean_us(ra) / pooled_mean_us(rb), 4),
+        "payload_bytes": payload_sizes[0] if payload_sizes else None,
+        "hits_during_measure": hits,
+        "misses_during_measure": misses,
+    }
+    return ratio
+
+
+async def _cache_key_template(raw: aredis.Redis, pid: int) -> str:
+    """Find the Redis key dataaccess cached product pid under, as a ``...{}`` template."""
+    async for key in raw.scan_iter(match=f"*:{pid}", count=1000):
+        k = key.decode()
+        if "product" in k:
+            return k[: -len(str(pid))] + "{}"
+    raise RuntimeError(f"dataaccess did not cache product {pid} in Redis: no key ending in ':{pid}'")
+
+
+# -- 2. uncached read vs raw asyncpg fetchrow ------------------------------------------------------
+async def uncached_read_vs_raw_asyncpg(env: BenchEnv) -> float:
+    env.progress.step("[2/5] uncached read (dataaccess, no cache) vs raw asyncpg fetchrow, same query")
+    ids = env.catalogue.product_ids
+    async with open_da(env.db.primary) as da:
+        sqls = await _captured_product_sql(env, da, ids[0])
+        # Strictest baseline: one dedicated connection, no pool (asyncpg's Pool also runs its reset
+        # query on every release, which dataaccess avoids).
+        conn = await asyncpg.connect(env.db.primary)
+        try:
+            n = env.sizes.seq_ops
+
+            async def a() -> LoopResult:
+                return await sequential(lambda i: da.products.get(ids[(i * 7919) % len(ids)]), n)
+
+            async def raw_read(pid: int) -> None:
+                for sql, nargs in sqls:
+                    await conn.fetchrow(sql, *([pid] if nargs else []))
+
+            async def b() -> LoopResult:
+                return await sequential(lambda i: raw_read(ids[(i * 7919) % len(ids)]), n)
+
+            ra, rb = await interleaved(env.sizes.rounds, a, b)
+        finally:
+            await conn.close()
+    env.raw["uncached_read"] = {
+        "dataaccess": _summ(ra),
+        "raw_asyncpg_fetchrow": _summ(rb),
+        "raw_baseline": "one dedicated asyncpg connection, conn.fetchrow",
+        "queries": [s for s, _ in sqls],
+        "endpoint": "primary (direct)",
+        "pooled_mean_ratio": round(pooled_mean_us(ra) / pooled_mean_us(rb), 4),
+    }
+    return paired_ratio(ra, rb, metric="mean_us")
+
+
+async def _captured_product_sql(env: BenchEnv, da: DataAccess, pid: int) -> list[tuple[str, int]]:
+    """The statement(s) one uncached products.get runs, read back from pg_stat_statements."""
+    calls = 25
+    db = env.db.name
+    await asyncio.to_thread(env.tier.primary.psql, "SELECT pg_stat_statements_reset()", db=db)
+    for _ in range(calls):
+        await da.products.get(pid)
+    out = await asyncio.to_thread(
+        env.tier.primary.psql,
+        f"SELECT calls, replace(query, E'\\n', ' ') FROM pg_stat_statements s JOIN pg_database d "
+        f"ON d.oid = s.dbid WHERE d.datname = '{db}' AND calls >= {calls} ORDER BY calls DESC",
+        db=db,
+    )
+    sqls = []
+    for line in out.splitlines():
+        _, query = line.split("|", 1)
+        if "pg_stat_statements" in query:
+            continue
+        if "$2" in query:  # normalised constants: cannot replay faithfully
+            return [(_PRODUCT_SQL, 1)]
+        sqls.append((query, 1 if "$1" in query else 0))
+    return sqls or [(_PRODUCT_SQL, 1)]
+
+
+# -- 3. read throughput: cache + replica vs primary only --------------------------------------------
+SEARCH_SHARE = 0.2
+
+
+async def read_throughput_cache_replica_vs_primary(env: BenchEnv) -> float:
+    """Browse mix: 80% product page (products.get, Zipf keys) + 20% search (products.search, Zipf
+    over phrases; each returns up to 20 products). Same mix, same workers on both sides."""
+    env.progress.step("[3/5] read throughput: cache + replica vs primary only (browse mix, Zipf keys)")
+    assert env.db.standby and env.db.pgbouncer
+    products = ZipfPicker(env.catalogue.product_ids, s=1.1, seed=11)
+    terms = ZipfPicker(env.catalogue.search_terms, s=1.1, seed=12)
+    conc, secs = env.sizes.tput_concurrency, env.sizes.tput_seconds
+    rng = random.Random(13)
+    async with (
+        open_da(
+            env.db.pgbouncer,
+            readers=[env.db.standby],
+            redis_url=env.tier.redis_url,
+            proxy_mode="pgbouncer",
+            reader_pool_max=conc,
+        ) as fast,
+        open_da(env.db.primary, writer_pool_max=conc) as plain,
+    ):
+
+        def browse(da: DataAccess) -> Any:
+            async def one(w: int, i: int) -> None:
+                if rng.random() < SEARCH_SHARE:
+                    await da.products.search(terms.pick())
+                else:
+                    await da.products.get(products.pick())
+
+            return one
+
+        async def pk_only(da: DataAccess) -> Any:
+            return await closed_loop(
+                lambda w, i: da.products.get(products.pick()), concurrency=conc, duration=secs / 2
+            )
+
+        await closed_loop(browse(fast), concurrency=conc, duration=secs)  # warm the cache
+        s0 = _cache_stats(fast)
+        ra, rb = await interleaved(
+            env.sizes.tput_rounds,
+            lambda: closed_loop(browse(fast), concurrency=conc, duration=secs),
+            lambda: closed_loop(browse(plain), concurrency=conc, duration=secs),
+        )
+        s1 = _cache_stats(fast)
+        pa, pb = await interleaved(2, lambda: pk_only(fast), lambda: pk_only(plain))
+    hits, misses = s1.hits - s0.hits, s1.misses - s0.misses
+    env.raw["read_throughput"] = {
+        "mix": {"products.get": 1 - SEARCH_SHARE, "products.search": SEARCH_SHARE},
+        "cache_replica": _summ(ra),
+        "primary_only": _summ(rb),
+        "concurrency": conc,
+        "zipf_s": 1.1,
+        "top_1pct_products_share": round(products.top_share(0.01), 3),
+        "cache_hit_ratio": round(hits / max(1, hits + misses), 4),
+        "pk_lookup_only": {
+            "cache_replica": _summ(pa),
+            "primary_only": _summ(pb),
+            "ratio": round(paired_ratio(pa, pb, metric="throughput"), 4),
+            "note": "single-row primary-key reads on localhost: PostgreSQL's buffer cache "
+            "is as fast as Redis here, so caching buys little for this read alone",
+        },
+    }
+    return paired_ratio(ra, rb, metric="throughput")
+
+
+# -- 4. flash sale: reservation scheme vs SELECT ... FOR UPDATE -------------------------------------
+FLASH_POOL = 20
+
+
+async def flash_sale(env: BenchEnv, buyers: int) -> tuple[float, float, int]:
+    """Sell one hot SKU's stock to buyers concurrent buyers (1 unit per order, new idempotency key
+    each, every buyer retries until told "sold out"); orders/s = accepted / time until every buyer
+    is done (the sold-out herd included). Variants, interleaved: dataaccess (conditional UPDATE),
+    dataaccess with the Redis stock gate, naive SELECT ... FOR UPDATE. All through PgBouncer with
+    the same pool size.
+
+    Returns (dataaccess/naive, gated/naive, oversold units of both dataaccess variants).
+    """
+    stock = env.sizes.flash_stock[buyers]
+    env.progress.step(f"[4/5] flash sale: {buyers} concurrent buyers, one hot SKU, stock {stock} per round")
+    assert env.db.pgbouncer
+    users = env.catalogue.user_ids
+    checks: list[dict[str, Any]] = []
+    common: dict[str, Any] = {
+        "proxy_mode": "pgbouncer",
+        "writer_pool_max": FLASH_POOL,
+        "acquire_timeout": 60.0,
+        "command_timeout": 60.0,
+    }
+    async with (
+        open_da(env.db.pgbouncer, **common) as da,
+        open_da(env.db.pgbouncer, redis_url=env.tier.redis_url, inventory_redis_gate=True, **common) as gated,
+    ):
+        pool = await asyncpg.create_pool(
+            env.db.pgbouncer, min_size=1, max_size=FLASH_POOL, statement_cache_size=0
+        )
+        try:
+
+            async def sell_out(kind: str) -> LoopResult:
+                client = gated if kind == "dataaccess_redis_gate" else da
+                product = await client.products.create(
+                    sku=f"HOT-{uuid.uuid4().hex[:12]}",
+                    name="Flash sale console",
+                    price_cents=49_900,
+                    stock=stock,
+                )
+                if kind == "dataaccess_redis_gate":
+                    assert gated.stock_gate is not None
+                    await gated.stock_gate.set_available(product.id, stock)
+                accepted = 0
+                errors: Counter[str] = Counter()
+
+                async def buyer(w: int) -> None:
+                    nonlocal accepted
+                    uid = users[w % len(users)]
+                    while errors.total() < 50 * buyers:
+                        try:
+                            if kind == "select_for_update":
+                                await naive_place_order(pool, uid, product.id, 1, uuid.uuid4().hex)
+                            else:
+                                await client.orders.place(
+                                    uid, [(product.id, 1)], idempotency_key=uuid.uuid4().hex
+                                )
+                        except (OutOfStock, NaiveSoldOutError):
+                            return
+                        except Exception as exc:
+                            errors[type(exc).__name__] += 1
+                            continue
+                        accepted += 1
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(buyer(w) for w in range(buyers)))
+                elapsed = time.perf_counter() - t0
+                check = await _check_sale(pool, product.id, stock, accepted)
+                check.update(kind=kind, elapsed_s=round(elapsed, 3), errors=dict(errors))
+                checks.append(check)
+                res = LoopResult(ops=accepted, elapsed=elapsed)
+                res.errors.update(errors)
+                return res
+
+            results: dict[str, list[LoopResult]] = {
+                "dataaccess": [],
+                "dataaccess_redis_gate": [],
+                "select_for_update": [],
+            }
+            order = list(results)
+            for r in range(env.sizes.flash_rounds):
+                for kind in order if r % 2 == 0 else reversed(order):
+                    results[kind].append(await sell_out(kind))
+        finally:
+            await pool.close()
+    oversold = sum(c["oversold"] for c in checks if c["kind"] != "select_for_update")
+    ra, rg, rb = results["dataaccess"], results["dataaccess_redis_gate"], results["select_for_update"]
+    env.raw[f"flash_sale_{buyers}"] = {
+        "buyers": buyers,
+        "stock_per_round": stock,
+        "writer_pool": FLASH_POOL,
+        "endpoint": "pgbouncer",
+        "orders_per_s": {k: round(pooled_throughput(v), 1) for k, v in results.items()},
+        "gate_vs_select_for_update": round(paired_ratio(rg, rb, metric="throughput"), 4),
+        "rounds": checks,
+        "select_for_update_oversold": sum(c["oversold"] for c in checks if c["kind"] == "select_for_update"),
+        "all_consistent": all(c["consistent"] for c in checks),
+    }
+    return paired_ratio(ra, rb, metric="throughput"), paired_ratio(rg, rb, metric="throughput"), oversold
+
+
+async def _check_sale(pool: asyncpg.Pool, product_id: int, stock: int, acknowledged: int) -> dict[str, Any]:
+    """Oversell and lost-order accounting from the database (the record), not from the client."""
+    row = await pool.fetchrow(
+        "SELECT p.stock AS left, COALESCE(sum(l.quantity), 0) AS sold, count(l.*) AS lines "
+        "FROM products p LEFT JOIN order_lines l ON l.product_id = p.id WHERE p.id = $1 GROUP BY p.stock",
+        product_id,
+    )
+    sold, left = int(row["sold"]), int(row["left"])
+    return {
+        "product_id": product_id,
+        "stock": stock,
+        "sold_in_db": sold,
+        "left_in_db": left,
+        "acknowledged": acknowledged,
+        "oversold": max(0, sold - stock),
+        "consistent": sold + left == stock and int(row["lines"]) == acknowledged,
+    }
+
+
+# -- 5. PgBouncer vs direct ----------------------------------------------------------------------
+async def pgbouncer_vs_direct(env: BenchEnv) -> dict[str, float]:
+    """Many clients, uncached product reads, through PgBouncer (20 server connections) vs direct
+    (one server connection per client). Peak server connections sampled from pg_stat_activity."""
+    clients, secs = env.sizes.bouncer_clients, env.sizes.bouncer_seconds
+    env.progress.step(f"[5/5] PgBouncer vs direct: {clients} concurrent clients, uncached reads")
+    assert env.db.pgbouncer
+    ids = env.catalogue.product_ids
+    peaks: dict[str, list[int]] = {"pgbouncer": [], "direct": []}
+    monitor = await asyncpg.connect(env.tier.primary_admin_dsn)
+    try:
+
+        async def run(name: str) -> LoopResult:
+            assert env.db.pgbouncer is not None
+            mode: ProxyMode = "pgbouncer" if name == "pgbouncer" else "direct"
+            dsn = env.db.pgbouncer if name == "pgbouncer" else env.db.primary
+            # One side at a time holds connections, so the server-side count is that side's alone.
+            app_name = f"bench-{name}"
+            async with open_da(
+                dsn,
+                proxy_mode=mode,
+                writer_pool_min=clients,
+                writer_pool_max=clients,
+                acquire_timeout=30.0,
+                application_name=app_name,
+            ) as da:
+                peak = 0
+                done = asyncio.Event()
+
+                async def sample() -> None:
+                    nonlocal peak
+                    while not done.is_set():
+                        n = await monitor.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND usename = 'app' "
+                            "AND application_name = $2",
+                            env.db.name,
+                            app_name,
+                        )
+                        peak = max(peak, int(n))
+                        await asyncio.sleep(0.1)
+
+                sampler = asyncio.create_task(sample())
+                try:
+                    res = await closed_loop(
+                        lambda w, i: da.products.get(ids[(w * 1009 + i * 7919) % len(ids)]),
+                        concurrency=clients,
+                        duration=secs,
+                    )
+                finally:
+                    done.set()
+                    await sampler
+            peaks[name].append(peak)
+            return res
+
+        ra, rb = await interleaved(
+            env.sizes.tput_rounds // 2 or 1, lambda: run("pgbouncer"), lambda: run("direct")
+        )
+    finally:
+        await monitor.close()
+    out = {
+        "throughput_ratio": paired_ratio(ra, rb, metric="throughput"),
+        "server_connections_pgbouncer": float(max(peaks["pgbouncer"])),
+        "server_connections_direct": float(max(peaks["direct"])),
+    }
+    env.raw["pgbouncer_vs_direct"] = {
+        "clients": clients,
+        "pgbouncer": _summ(ra),
+        "direct": _summ(rb),
+        "server_connections_peak": {k: max(v) for k, v in peaks.items()},
+        "pgbouncer_default_pool_size": 20,
+    }
+    return out
