@@ -357,3 +357,27 @@ def test_args_are_frozen_and_role_string_is_coerced() -> None:
 def test_every_args_field_documents_its_default() -> None:
     assert undocumented(CacheLayerArgs) == []
     assert len(field_docs(CacheLayerArgs)) == len(dataclasses.fields(CacheLayerArgs))
+
+
+@pytest.mark.parametrize(
+    ("maintenance", "snapshot", "overlaps"),
+    [
+        ("sun:23:30-mon:00:30", "00:00-01:00", True),  # weekly window wraps into Monday
+        ("sun:23:00-mon:00:00", "00:00-01:00", False),  # touching is not overlapping
+        ("sun:05:00-sun:06:00", "03:00-04:00", False),
+        ("wed:03:30-wed:04:30", "03:00-04:00", True),
+        ("mon:00:00-mon:01:00", "23:30-00:30", True),  # daily window crosses midnight
+        ("tue:01:00-tue:02:00", "23:30-00:30", False),
+        ("sat:22:00-sun:02:00", "01:00-02:00", True),
+    ],
+)
+def test_window_overlap_detection(maintenance: str, snapshot: str, overlaps: bool) -> None:
+    if overlaps:
+        with pytest.raises(ValueError, match="overlaps"):
+            CacheLayerArgs(**BASE, maintenance_window=maintenance, snapshot_window=snapshot)
+    else:
+        CacheLayerArgs(**BASE, maintenance_window=maintenance, snapshot_window=snapshot)
+    # With snapshots off the windows may overlap.
+    CacheLayerArgs(
+        **BASE, maintenance_window=maintenance, snapshot_window=snapshot, snapshot_retention_limit=0
+    )
