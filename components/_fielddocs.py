@@ -48,3 +48,19 @@ def markdown_table(cls: type) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m components._fielddocs module:Class ...`` prints each class's Markdown table."""
+    import importlib
+    import sys
+
+    for spec in argv if argv is not None else sys.argv[1:]:
+        module, _, name = spec.partition(":")
+        print(markdown_table(getattr(importlib.import_module(module), name)))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
