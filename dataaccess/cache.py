@@ -409,7 +409,11 @@ class CacheAside:
             value = await self._load(loader)
             if value is None and not codec.cache_none:
                 return None
-            payload = _TAG_NONE if value is None else _TAG_VALUE + codec.encode(value)
+            try:
+                payload = _TAG_NONE if value is None else _TAG_VALUE + codec.encode(value)
+            except Exception:  # an encoder bug must not fail a read that already has its value
+                log.exception("cache: encode failed for %s; value served uncached", rkey)
+                return value
             try:
                 result = await self._redis_call(
                     self._fill,

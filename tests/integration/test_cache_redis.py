@@ -338,6 +338,16 @@ async def test_cancelled_caller_does_not_cancel_shared_load(
     assert await client.exists(f"{ns}:v1:k") == 1
 
 
+async def test_encoder_failure_serves_value_uncached(cache: CacheAside, client: aioredis.Redis, ns: str):
+    def bad_encode(value: Any) -> bytes:
+        raise TypeError("not serialisable")
+
+    src = Source(k={"v": 1})
+    got = await cache.get_or_load("k", src.loader("k"), ttl=5, encode=bad_encode, decode=dec)
+    assert got == {"v": 1}
+    assert await client.exists(f"{ns}:v1:k", f"{ns}:v1:k:lease") == 0  # lease released too
+
+
 async def test_bad_arguments_are_rejected_clearly(cache: CacheAside):
     src = Source()
     with pytest.raises(ValueError, match="ttl"):
