@@ -381,3 +381,14 @@ def test_window_overlap_detection(maintenance: str, snapshot: str, overlaps: boo
     CacheLayerArgs(
         **BASE, maintenance_window=maintenance, snapshot_window=snapshot, snapshot_retention_limit=0
     )
+
+
+def test_auth_token_output_of_the_replication_group_is_a_pulumi_secret() -> None:
+    def program() -> None:
+        layer = CacheLayer("cache", CacheLayerArgs(**BASE))
+        pulumi.export("token", layer.replication_group.auth_token)
+        pulumi.export("secretArn", layer.auth_token_secret_arn)
+
+    r = run(program)
+    assert isinstance(r.outputs["token"], SecretValue)
+    assert not isinstance(r.outputs["secretArn"], SecretValue)  # the ARN is not sensitive
