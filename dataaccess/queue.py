@@ -69,7 +69,8 @@ class StreamQueue:
     :param max_deliveries: deliveries before a failing message is dead-lettered. Default: ``5``.
     :param min_idle: seconds a pending message must be idle before another worker reclaims it;
         must exceed the slowest normal handler run. Default: ``30.0``.
-    :param block: seconds ``XREADGROUP`` waits for new messages (bounds stop latency). Default: ``0.5``.
+    :param block: seconds ``XREADGROUP`` waits for new messages (bounds stop latency).
+        Default: ``min(0.5, socket_timeout / 2)``.
     :param batch_size: messages fetched per read. Default: ``10``.
     :param handler_timeout: seconds a handler may run before it counts as failed, or None.
         Default: ``None``.
@@ -87,7 +88,7 @@ class StreamQueue:
         maxlen: int = 100_000,
         max_deliveries: int = 5,
         min_idle: float = 30.0,
-        block: float = 0.5,
+        block: float | None = None,
         batch_size: int = 10,
         handler_timeout: float | None = None,
         reclaim_interval: float | None = None,
@@ -100,13 +101,15 @@ class StreamQueue:
             raise ValueError(f"max_deliveries must be >= 1, got {max_deliveries}")
         if min_idle < 0:
             raise ValueError(f"min_idle must be >= 0 seconds, got {min_idle}")
-        if block <= 0:
-            raise ValueError(f"block must be > 0 seconds, got {block}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if handler_timeout is not None and handler_timeout <= 0:
             raise ValueError(f"handler_timeout must be > 0 seconds or None, got {handler_timeout}")
         socket_timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+        if block is None:
+            block = 0.5 if socket_timeout is None else min(0.5, socket_timeout / 2)
+        if block <= 0:
+            raise ValueError(f"block must be > 0 seconds, got {block}")
         if socket_timeout is not None and block >= socket_timeout:
             raise ValueError(
                 f"block ({block} s) must be shorter than the client's socket_timeout ({socket_timeout} s), "

@@ -176,6 +176,9 @@ async def test_bad_input_and_settings(client: aioredis.Redis):
     assert await client.exists(q.stream) == 0
     with pytest.raises(ValueError, match="socket_timeout"):
         StreamQueue(client, "x", block=5)
+    short = create_redis("redis://127.0.0.1:1/0", options=RedisOptions(socket_timeout=0.5))
+    assert StreamQueue(short, "x").block == 0.25  # default adapts to the client's socket_timeout
+    await short.aclose()
     with pytest.raises(ValueError, match="queue name"):
         StreamQueue(client, "has space")
     with pytest.raises(ValueError, match="max_deliveries"):
