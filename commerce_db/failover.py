@@ -398,12 +398,14 @@ def discover_identifiers(
     new_primary: str,
     *,
     runner: Callable[[str, Mapping[str, Any]], Any] = _program_run,
+    global_datastore: bool | None = None,
 ) -> FailoverIdentifiers:
     """Identifiers for the runbook from mocked plans of the stack before and after the change.
 
     Falls back to ``<placeholders>`` (saying why) if the program cannot be built offline.
+    ``global_datastore`` (default: read from ``old_config``) decides the cache placeholders.
     """
-    gds = _global_datastore(old_config)
+    gds = _global_datastore(old_config) if global_datastore is None else global_datastore
     placeholders = FailoverIdentifiers(
         source="placeholders",
         replica_instance=f"<replica-db-identifier-in-{new_primary}>",
@@ -685,14 +687,15 @@ def plan_failover(
     new_config, changes = compute_failover_config(
         config, new_primary, keep_old_primary=keep_old_primary, dr_region=dr_region
     )
-    validate_failover_config(stack, new_config)
+    loaded = validate_failover_config(stack, new_config)
     old_text = path.read_text(encoding="utf-8")
     new_text, preserved = render_failover_yaml(old_text, new_config, changes)
-    gds = _global_datastore(config)
-    if with_identifiers:
-        ids = discover_identifiers(stack, config, new_config, old_primary, new_primary, runner=runner)
-    else:
-        ids = discover_identifiers(stack, config, new_config, old_primary, new_primary, runner=_skip)
+    # The loader resolves per-environment defaults (globalDatastore is on in prod unless set).
+    gds = bool(loaded.cache.enabled and loaded.cache.global_datastore)
+    ids = discover_identifiers(
+        stack, config, new_config, old_primary, new_primary,
+        runner=runner if with_identifiers else _skip, global_datastore=gds,
+    )  # fmt: skip
     steps = build_steps(
         stack,
         old_primary,

@@ -322,3 +322,11 @@ def test_real_program_supplies_the_identifiers(project_dir: Path) -> None:
         f"aws rds promote-read-replica --db-instance-identifier {ids.replica_instance} "
         "--backup-retention-period 7 --region us-west-2"
     )
+
+
+def test_global_datastore_follows_the_environment_default(project_dir: Path) -> None:
+    path = project_dir / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace("    globalDatastore: true\n", ""))  # prod default: on
+    plan = fo.plan_failover("prod", "eu-west-1", project_dir=project_dir, with_identifiers=False)
+    assert plan.global_datastore
+    assert any("failover-global-replication-group" in c for s in plan.steps for c in s.commands)
