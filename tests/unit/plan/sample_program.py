@@ -41,6 +41,10 @@ def run() -> None:
     deletion_protection = cfg.get_bool("deletionProtection")
     deletion_protection = True if deletion_protection is None else deletion_protection
     instance_class = cfg.get("instanceClass") or "db.r7g.large"
+    if not instance_class.startswith("db."):
+        raise SampleConfigError(
+            "instanceClass", f"commerce-db:instanceClass={instance_class!r}: must start with db."
+        )
     pg = cfg.get_object("postgres") or {}
     storage = float(pg.get("allocatedStorage", 100))
 

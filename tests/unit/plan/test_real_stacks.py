@@ -1,0 +1,114 @@
+"""The plan on the real program (components.program.run) with both stack files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from commerce_db.cli import main
+from commerce_db.diagram import build_graph
+from commerce_db.plan import PlanReport, plan_stack
+from commerce_db.plan.render import render_json, render_text
+from commerce_db.policy_rules import Enforcement
+
+REPO = Path(__file__).resolve().parents[3]
+SECRET_RUN = "P" * 16  # the mock engine's RandomPassword results are runs of "P"
+
+pytestmark = pytest.mark.skipif(
+    not (REPO / "components" / "program.py").is_file(), reason="components.program not present"
+)
+
+
+@pytest.fixture(scope="module")
+def prod() -> PlanReport:
+    return plan_stack("prod", project_dir=REPO)
+
+
+@pytest.fixture(scope="module")
+def staging() -> PlanReport:
+    return plan_stack("staging", project_dir=REPO)
+
+
+def _resources(report: PlanReport, type_: str) -> list:
+    return [r for rv in report.regions for c in rv.all_components() for r in c.resources if r.type == type_]
+
+
+def test_prod_builds_passes_policy_and_shows_what_matters(prod: PlanReport) -> None:
+    assert not prod.blocked, [f.message for f in prod.findings]
+    assert [r.region for r in prod.regions][:3] == ["us-east-1", "us-west-2", "eu-west-1"]
+    dbs = {r.name: r.settings for r in _resources(prod, "aws:rds/instance:Instance")}
+    primaries = [s for s in dbs.values() if s["role"] == "primary"]
+    assert (
+        len(primaries) == 1 and primaries[0]["multiAz"] is True and primaries[0]["deletionProtection"] is True
+    )
+    assert any(s["role"] == "cross-region replica" for s in dbs.values())
+    (target,) = _resources(prod, "aws:rds/proxyTarget:ProxyTarget")
+    assert dbs[target.settings["target"]]["role"] == "primary"  # the proxy fronts the writer only
+    writer = next(o for o in prod.outputs if o.name == "writerEndpoint")
+    assert writer.wiring and writer.wiring.startswith("rds.Proxy")
+    assert prod.cost.monthly_total > 0 and prod.cost.unknown == 0
+
+
+def test_staging_builds_and_passes_policy(staging: PlanReport) -> None:
+    assert not staging.blocked, [f.message for f in staging.findings]
+    assert staging.cost.unknown == 0
+    assert 0 < staging.cost.monthly_total < 1000  # small classes, one replica region
+
+
+def test_real_secrets_never_printed(prod: PlanReport) -> None:
+    assert any(r.type == "random:index/randomPassword:RandomPassword" for r in prod.run.resources)
+    assert SECRET_RUN not in render_text(prod)
+    assert SECRET_RUN not in render_json(prod)
+
+
+def test_prod_diagram_has_the_architecture_edges(prod: PlanReport) -> None:
+    g = build_graph(prod.run, primary_region="us-east-1")
+    labels = {e.label for e in g.edges}
+    assert {
+        "replica",
+        "cross-region replica",
+        "pooled writes",
+        "writes (TLS)",
+        "Global Datastore",
+        "copy to DR",
+        "notify",
+    } <= labels
+
+
+def test_breaking_a_rule_in_prod_exits_3_with_the_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "prod", "--dir", str(REPO), "--config", "postgres.deletionProtection=false"]) == 3
+    captured = capsys.readouterr()
+    assert "prod-deletion-protection" in captured.err and "postgres.deletionProtection" in captured.err
+
+
+def test_resource_level_violation_on_staging_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "staging", "--dir", str(REPO), "--json", "--config", "backup.retentionDays=3"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    hits = [f for f in doc["policy"] if f["policy"] == "backup-retention"]
+    assert hits and all(f["enforcement"] == Enforcement.MANDATORY.value for f in hits)
+    assert any(f["type"] == "aws:rds/instance:Instance" for f in hits)
+
+
+def test_invalid_config_exits_2_naming_the_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "prod", "--dir", str(REPO), "--config", "postgres.instanceClass=db.x"]) == 2
+    err = capsys.readouterr().err
+    assert "commerce-db:postgres.instanceClass" in err and "Traceback" not in err
+
+
+def test_console_script_end_to_end() -> None:
+    exe = Path(sys.executable).with_name("commerce-db")
+    proc = subprocess.run(
+        [str(exe), "plan", "staging", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["stack"] == "staging" and doc["cost"]["note"] == "estimate"
