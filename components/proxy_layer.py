@@ -23,7 +23,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.postgres_cluster import PostgresCluster
+from components.postgres_cluster import PostgresCluster, rds_connect_policy
 
 
 def proxy_role_policy(secret_arn: str, kms_key_arn: str, region: str) -> dict[str, Any]:
@@ -130,6 +130,7 @@ class ProxyLayer(pulumi.ComponentResource):
     def __init__(self, name: str, args: ProxyLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("commerce:db:ProxyLayer", name, None, opts)
         self._name = name
+        self._region = args.region
         db = args.target
         self._port = db._port
         child = pulumi.ResourceOptions(parent=self)
@@ -268,5 +269,32 @@ class ProxyLayer(pulumi.ComponentResource):
             from_port=self._port,
             to_port=self._port,
             description=f"PostgreSQL from {label}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def grant_connect(
+        self, role: aws.iam.Role | str, db_user: str, *, label: str | None = None
+    ) -> aws.iam.RolePolicy:
+        """Let ``role`` open IAM-authenticated connections through the proxy as ``db_user``.
+
+        Needed when ``iam_auth`` is ``REQUIRED`` or ``default_auth_scheme`` is ``IAM_AUTH``: the
+        policy grants ``rds-db:connect`` on ``arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-ID/db_user``
+        (the proxy's resource id, the last part of its ARN).
+        """
+        if isinstance(role, aws.iam.Role):
+            tag, role_name = label or str(role._name), role.name
+        elif isinstance(role, str):
+            tag, role_name = label or role, role
+        else:
+            raise TypeError("grant_connect(role=...) needs an aws.iam.Role or a role name string")
+        policy = self.proxy_arn.apply(
+            lambda arn: json.dumps(
+                rds_connect_policy(self._region, arn.split(":")[4], [arn.rsplit(":", 1)[-1]], db_user)
+            )
+        )
+        return aws.iam.RolePolicy(
+            f"{self._name}-connect-{tag}-{db_user}".replace("_", "-"),
+            role=role_name,
+            policy=policy,
             opts=pulumi.ResourceOptions(parent=self),
         )

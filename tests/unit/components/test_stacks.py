@@ -490,3 +490,13 @@ def test_invalid_config_raises_config_error_from_run() -> None:
 def test_unknown_key_raises_before_any_resource() -> None:
     with pytest.raises(ConfigError, match="commerce-db:postgress"):
         run_stack("staging", {"commerce-db:postgress": {"engineVersion": "16.6"}})
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging", "aurora"])
+def test_shared_policy_rules_pass(stack: str, request: pytest.FixtureRequest) -> None:
+    from commerce_db.policy_rules import PolicyContext, evaluate
+
+    run: ProgramRun = request.getfixturevalue(stack)
+    env = "prod" if stack == "prod" else "staging"
+    findings = evaluate(run.resources, PolicyContext(stack=env, environment=env))
+    assert findings == [], [f"{f.policy}: {f.resource}: {f.message}" for f in findings]
