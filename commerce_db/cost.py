@@ -330,6 +330,19 @@ def _proxy(pr: _Pricer, r: RegisteredResource, resources: list[RegisteredResourc
             if x.type == rt.RDS_INSTANCE and not is_rds_replica(x.inputs) and x.region == r.region
         ]
         target_class = prim[0].inputs.get("instanceClass") if prim else None
+    if target_class == "db.serverless":  # Aurora Serverless v2 targets bill per ACU (minimum 8)
+        acus = float(pr.assume.get("proxy_min_acus", 8))
+        pr.add(
+            region,
+            "rds-proxy",
+            r.name,
+            f"Serverless v2 target, {acus:g} ACU minimum",
+            acus * pr.hours,
+            "ACU-hour",
+            pr.price(region, "rds_proxy_acu_hour"),
+            "grows with load",
+        )
+        return
     vcpus = pr.vcpus(target_class if isinstance(target_class, str) else None)
     if vcpus is None:
         pr.add(region, "rds-proxy", r.name, f"target {target_class or '?'}", pr.hours, "vCPU-hour", None)
