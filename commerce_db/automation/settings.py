@@ -23,8 +23,16 @@ from commerce_db.automation.errors import SettingsError
 PROJECT = "commerce-db"
 """Pulumi project name and config namespace (contract)."""
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-"""Directory holding ``Pulumi.yaml`` and the ``Pulumi.<stack>.yaml`` files."""
+
+def default_project_dir() -> Path:
+    """The Pulumi project: CWD if it holds ``Pulumi.yaml``, else the checkout (as ``commerce-db plan``)."""
+    from commerce_db.plan.stackfile import StackFileError, find_project_dir
+
+    try:
+        return find_project_dir()
+    except StackFileError as exc:
+        raise SettingsError(str(exc)) from None
+
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -104,13 +112,13 @@ class StackSettings:
 
 
 def stack_file(stack: str, project_dir: Path | None = None) -> Path:
-    """Path of ``Pulumi.<stack>.yaml`` in ``project_dir`` (default: the repo root)."""
-    return (project_dir or REPO_ROOT) / f"Pulumi.{stack}.yaml"
+    """Path of ``Pulumi.<stack>.yaml`` in ``project_dir`` (default: :func:`default_project_dir`)."""
+    return (project_dir or default_project_dir()) / f"Pulumi.{stack}.yaml"
 
 
 def available_stacks(project_dir: Path | None = None) -> list[str]:
     """Stack names that have a ``Pulumi.<stack>.yaml`` in ``project_dir``."""
-    root = project_dir or REPO_ROOT
+    root = project_dir or default_project_dir()
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
@@ -130,7 +138,7 @@ def read_stack_yaml(stack: str, project_dir: Path | None = None) -> dict[str, An
 
 
 def _project_defaults(project_dir: Path | None, project: str) -> dict[str, Any]:
-    path = (project_dir or REPO_ROOT) / "Pulumi.yaml"
+    path = (project_dir or default_project_dir()) / "Pulumi.yaml"
     if not path.is_file():
         return {}
     try:
@@ -156,7 +164,8 @@ def load_stack_settings(
 
     Values the file stores encrypted (``{secure: ...}``) can only be decrypted by the stack's
     secrets provider, so each must be supplied in ``secrets`` (e.g. from a vault); a missing
-    one is a :class:`SettingsError` naming the key. ``project_dir`` defaults to the repo root.
+    one is a :class:`SettingsError` naming the key. ``project_dir`` defaults to
+    :func:`default_project_dir`.
     """
     doc = read_stack_yaml(stack, project_dir)
     raw = doc.get("config") or {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from commerce_db.failover import FailoverError, FailoverPlan, plan_failover, write_failover
@@ -46,6 +47,10 @@ def register(subparsers: Any) -> None:
         help="do not build the program under mocks for identifiers (runbook uses <placeholders>)",
     )
     promote.add_argument("--json", action="store_true", help="print the plan as JSON")
+    promote.add_argument(
+        "--dir", type=Path, default=None, metavar="PROJECT_DIR",
+        help="Pulumi project directory (default: CWD if it has Pulumi.yaml, else the checkout)",
+    )  # fmt: skip
     promote.set_defaults(func=_promote)
 
 
@@ -81,6 +86,7 @@ def _promote(args: argparse.Namespace) -> int:
         plan = plan_failover(
             args.stack,
             args.region,
+            project_dir=args.dir,
             keep_old_primary=not args.drop_old_primary,
             dr_region=args.dr_region,
             with_identifiers=not args.no_plan,

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from commerce_db import automation as cdb_auto
@@ -37,6 +38,10 @@ def register(subparsers: Any) -> None:
         if op == "outputs":
             sub.set_defaults(func=_run_outputs)
             continue
+        sub.add_argument(
+            "--dir", type=Path, default=None, metavar="PROJECT_DIR",
+            help="Pulumi project directory (default: CWD if it has Pulumi.yaml, else the checkout)",
+        )  # fmt: skip
         sub.add_argument(
             "--config", action="append", default=[], metavar="KEY=VALUE",
             help="override a config value for this run, as in `commerce-db plan` (KEY may be a path like "
@@ -96,7 +101,9 @@ def _print_result(result: cdb_auto.OperationResult, as_json: bool) -> None:
 
 def _run_operation(args: argparse.Namespace) -> int:
     try:
-        base = cdb_auto.load_stack_settings(args.stack, secrets=_secrets_from_env(args.secret_env))
+        base = cdb_auto.load_stack_settings(
+            args.stack, project_dir=args.dir, secrets=_secrets_from_env(args.secret_env)
+        )
         # Same --config semantics as `commerce-db plan` (dotted paths into structured values).
         config = apply_overrides(dict(base.config), list(args.config), project=base.project)
         settings = cdb_auto.StackSettings(
@@ -128,7 +135,7 @@ def _run_operation(args: argparse.Namespace) -> int:
 
 def _run_outputs(args: argparse.Namespace) -> int:
     try:
-        outs = cdb_auto.outputs(args.stack)
+        outs = cdb_auto.outputs(cdb_auto.StackSettings(stack=args.stack))  # reading needs no config
     except cdb_auto.SettingsError as exc:
         print(f"commerce-db stack outputs: {exc}", file=sys.stderr)
         return 2

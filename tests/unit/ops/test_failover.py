@@ -330,3 +330,21 @@ def test_global_datastore_follows_the_environment_default(project_dir: Path) -> 
     plan = fo.plan_failover("prod", "eu-west-1", project_dir=project_dir, with_identifiers=False)
     assert plan.global_datastore
     assert any("failover-global-replication-group" in c for s in plan.steps for c in s.commands)
+
+
+def test_cli_write_rewrites_the_file_and_keeps_a_backup(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project_dir / "Pulumi.staging.yaml"
+    before = path.read_text()
+    argv = ["failover", "promote", "staging", "--region", "us-west-2", "--write", "--no-plan"]
+    assert main([*argv, "--dir", str(project_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"Wrote {path}" in out and "Operator runbook" in out
+    assert (project_dir / "Pulumi.staging.yaml.bak").read_text() == before
+    config = yaml.safe_load(path.read_text())["config"]
+    assert config["commerce-db:primaryRegion"] == "us-west-2"
+    # promoting back restores the original content exactly (comments included)
+    assert main(["failover", "promote", "staging", "--region", "us-east-2", "--write", "--no-plan",
+                 "--dir", str(project_dir)]) == 0  # fmt: skip
+    assert path.read_text() == before
