@@ -47,6 +47,7 @@ from redis.exceptions import RedisError
 from dataaccess import _lua
 from dataaccess._breaker import BreakerState, CircuitBreaker
 from dataaccess.keys import KeySpace, validate_key_part
+from dataaccess.redis_client import drop_stale_connections
 
 __all__ = ["BreakerState", "CacheAside", "CacheStats", "CircuitBreaker"]
 
@@ -298,6 +299,7 @@ class CacheAside:
             except REDIS_ERRORS as exc:
                 self._on_error("invalidate", exc)
                 self._defer(rkeys)
+                await drop_stale_connections(self._redis, exc)
                 return
             self._breaker.record_success()
         finally:
@@ -318,6 +320,7 @@ class CacheAside:
             await self._flush_pending()
         except REDIS_ERRORS as exc:
             self._on_error("flush", exc)
+            await drop_stale_connections(self._redis, exc)
             return False
         self._breaker.record_success()
         return True
@@ -463,6 +466,7 @@ class CacheAside:
             result = await script(keys=keys, args=args)
         except REDIS_ERRORS as exc:
             self._on_error("read", exc)
+            await drop_stale_connections(self._redis, exc)
             raise _RedisDownError from exc
         self._breaker.record_success()
         return result

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from dataaccess.errors import Unavailable
 from dataaccess.keys import KeySpace, validate_key_part
+from dataaccess.redis_client import drop_stale_connections
 
 __all__ = ["Counters", "RateLimitResult"]
 
@@ -128,6 +129,7 @@ class Counters:
             try:
                 await pipe.execute()
             except _REDIS_ERRORS as exc:
+                await drop_stale_connections(self._redis, exc)
                 self.dropped += len(events)
                 log.warning(
                     "counters: %d views dropped, Redis unavailable (%s)", len(events), type(exc).__name__
@@ -193,6 +195,7 @@ class Counters:
         try:
             count, ttl_ms = await self._window(keys=[self.keys.key("ratelimit", name)], args=[window_ms])
         except _REDIS_ERRORS as exc:
+            await drop_stale_connections(self._redis, exc)
             log.warning("counters: rate limiter unavailable (%s)", type(exc).__name__)
             return RateLimitResult(self.rate_limit_fail_open, 0, window)
         allowed = int(count) <= limit
@@ -212,11 +215,11 @@ class Counters:
         end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 + self.retention_days)
         return int(end.timestamp())
 
-    @staticmethod
-    async def _read(aw: Any) -> Any:
+    async def _read(self, aw: Any) -> Any:
         try:
             return await aw
         except _REDIS_ERRORS as exc:
+            await drop_stale_connections(self._redis, exc)
             raise Unavailable(f"counters unavailable ({type(exc).__name__})") from exc
 
 

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from dataaccess.errors import Unavailable
 from dataaccess.keys import validate_key_part
+from dataaccess.redis_client import drop_stale_connections
 
 __all__ = ["EventCallback", "Events", "InvalidationCallback", "ReconnectCallback"]
 
@@ -113,6 +114,7 @@ class Events:
         try:
             return int(await self._redis.publish(self.channel(channel), data))
         except _CONN_ERRORS as exc:
+            await drop_stale_connections(self._redis, exc)
             raise Unavailable(f"event bus unavailable ({type(exc).__name__})") from exc
 
     async def publish_invalidation(self, *keys: str) -> int:

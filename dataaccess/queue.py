@@ -31,6 +31,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from dataaccess.errors import Unavailable
 from dataaccess.keys import KeySpace, validate_key_part
+from dataaccess.redis_client import drop_stale_connections
 
 __all__ = ["DLQ_FIELD_PREFIX", "Handler", "Message", "Queues", "StreamQueue"]
 
@@ -146,7 +147,7 @@ class StreamQueue:
     async def enqueue(self, fields: Mapping[str, FieldValue]) -> str:
         """Append a message; returns its stream id. Raises ``Unavailable`` if Redis is down."""
         payload = _check_fields(fields)
-        msg_id = await _call(
+        msg_id = await self._call(
             self._redis.xadd(self.stream, payload, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
         )
         return _s(msg_id)
@@ -157,7 +158,7 @@ class StreamQueue:
         async with self._redis.pipeline(transaction=False) as pipe:
             for p in payloads:
                 pipe.xadd(self.stream, p, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
-            ids = await _call(pipe.execute())
+            ids = await self._call(pipe.execute())
         return [_s(i) for i in ids]
 
     # -- consuming ----------------------------------------------------------------------------
@@ -195,7 +196,7 @@ class StreamQueue:
                 await self._dispatch(msg, handler)
                 done += 1
         block_ms = None if done else int(self.block * 1000)
-        reply = await _call(
+        reply = await self._call(
             self._redis.xreadgroup(
                 self.group, consumer, {self.stream: ">"}, count=self.batch_size, block=block_ms
             )
@@ -241,7 +242,7 @@ class StreamQueue:
     async def pending(self) -> int:
         """Messages delivered but not yet acknowledged (retry candidates)."""
         try:
-            info = await _call(self._redis.xpending(self.stream, self.group))
+            info = await self._call(self._redis.xpending(self.stream, self.group))
         except Unavailable as exc:
             if "NOGROUP" in str(exc.__cause__):
                 return 0
@@ -250,11 +251,11 @@ class StreamQueue:
 
     async def length(self) -> int:
         """Entries in the stream (acknowledged ones stay until trimmed by ``maxlen``)."""
-        return int(await _call(self._redis.xlen(self.stream)))
+        return int(await self._call(self._redis.xlen(self.stream)))
 
     async def dead_letters(self, count: int = 100) -> list[Message]:
         """Oldest ``count`` dead-lettered messages (fields include ``x-dlq-*`` metadata)."""
-        rows = await _call(self._redis.xrange(self.dlq, count=count))
+        rows = await self._call(self._redis.xrange(self.dlq, count=count))
         return [
             Message(_s(i), _fields(f), int(_fields(f).get(DLQ_FIELD_PREFIX + "deliveries", "0")))
             for i, f in rows
@@ -262,19 +263,26 @@ class StreamQueue:
 
     async def requeue_dead_letter(self, dead_id: str) -> str | None:
         """Move one dead letter back to the queue (after fixing the cause). Returns the new id."""
-        rows = await _call(self._redis.xrange(self.dlq, min=dead_id, max=dead_id))
+        rows = await self._call(self._redis.xrange(self.dlq, min=dead_id, max=dead_id))
         if not rows:
             return None
         fields = {k: v for k, v in _fields(rows[0][1]).items() if not k.startswith(DLQ_FIELD_PREFIX)}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
             pipe.xdel(self.dlq, dead_id)
-            new_id, _ = await _call(pipe.execute())
+            new_id, _ = await self._call(pipe.execute())
         return _s(new_id)
 
     # -- internals ----------------------------------------------------------------------------
+    async def _call(self, aw: Awaitable[Any]) -> Any:
+        try:
+            return await aw
+        except _REDIS_ERRORS as exc:
+            await drop_stale_connections(self._redis, exc)
+            raise Unavailable(f"queue unavailable ({type(exc).__name__})") from exc
+
     async def _reclaim(self, consumer: str) -> list[Message]:
-        reply = await _call(
+        reply = await self._call(
             self._redis.xautoclaim(
                 self.stream,
                 self.group,
@@ -294,7 +302,7 @@ class StreamQueue:
         async with self._redis.pipeline(transaction=False) as pipe:
             for msg_id in ids:  # XAUTOCLAIM does not return delivery counts; XPENDING does
                 pipe.xpending_range(self.stream, self.group, min=msg_id, max=msg_id, count=1)
-            for rows in await _call(pipe.execute()):
+            for rows in await self._call(pipe.execute()):
                 for row in rows:
                     counts[_s(row["message_id"])] = int(row["times_delivered"])
         self.reclaimed += len(entries)
@@ -324,17 +332,17 @@ class StreamQueue:
             if msg.deliveries >= self.max_deliveries:
                 await self._dead_letter(msg, error)
             else:
-                await _call(self._redis.hset(self._errors, msg.id, error))
+                await self._call(self._redis.hset(self._errors, msg.id, error))
             return
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, self.group, msg.id)
             pipe.hdel(self._errors, msg.id)
-            await _call(pipe.execute())
+            await self._call(pipe.execute())
         self.processed += 1
 
     async def _dead_letter(self, msg: Message, error: str | None) -> None:
         if error is None:
-            last = await _call(self._redis.hget(self._errors, msg.id))
+            last = await self._call(self._redis.hget(self._errors, msg.id))
             error = (_s(last) + "; " if last else "") + "delivery limit exceeded without completion"
         meta = {
             DLQ_FIELD_PREFIX + "source-id": msg.id,
@@ -348,7 +356,7 @@ class StreamQueue:
             pipe.xadd(self.dlq, entry, maxlen=self.maxlen, approximate=True)
             pipe.xack(self.stream, self.group, msg.id)
             pipe.hdel(self._errors, msg.id)
-            await _call(pipe.execute())
+            await self._call(pipe.execute())
         self.dead_lettered += 1
         log.error("queue %s: message %s dead-lettered after %d deliveries", self.name, msg.id, msg.deliveries)
 
@@ -409,10 +417,3 @@ def _s(value: Any) -> str:
 
 def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
     return {_s(k): _s(v) for k, v in raw.items()}
-
-
-async def _call(aw: Awaitable[Any]) -> Any:
-    try:
-        return await aw
-    except _REDIS_ERRORS as exc:
-        raise Unavailable(f"queue unavailable ({type(exc).__name__})") from exc

@@ -9,6 +9,7 @@ retry budget, and enforces TLS when an ElastiCache auth token is used.
 
 from __future__ import annotations
 
+import contextlib
 import ssl as _ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -17,9 +18,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["RedisOptions", "create_redis", "redacted_url"]
+__all__ = ["RedisOptions", "create_redis", "drop_stale_connections", "redacted_url"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -126,3 +128,19 @@ def create_redis(
             kwargs["ssl_ca_certs"] = opts.ssl_ca_certs
     pool = aioredis.BlockingConnectionPool.from_url(url, **kwargs)
     return aioredis.Redis.from_pool(pool)
+
+
+async def drop_stale_connections(redis: aioredis.Redis, exc: BaseException) -> bool:
+    """After a ``READONLY`` reply, disconnect the pool's idle connections. Returns True if it did.
+
+    Why: after an ElastiCache failover the primary endpoint's DNS name points at the new primary,
+    but pooled connections stay open to the demoted node, which answers every write with
+    READONLY forever (redis-py #1764). Dropping them makes the next command reconnect and
+    re-resolve the endpoint. Connections in use are left alone; they get the same treatment
+    when their own command fails.
+    """
+    if not isinstance(exc, ReadOnlyError):
+        return False
+    with contextlib.suppress(Exception):
+        await redis.connection_pool.disconnect(inuse_connections=False)
+    return True

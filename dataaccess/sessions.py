@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from dataaccess.errors import Unavailable
 from dataaccess.keys import KeySpace, validate_key_part
+from dataaccess.redis_client import drop_stale_connections
 
 __all__ = ["Session", "SessionStore"]
 
@@ -255,11 +256,11 @@ class SessionStore:
     def _ms(seconds: float) -> int:
         return max(1, int(seconds * 1000))
 
-    @staticmethod
-    async def _call(aw: Any) -> Any:
+    async def _call(self, aw: Any) -> Any:
         try:
             return await aw
         except _REDIS_ERRORS as exc:
+            await drop_stale_connections(self._redis, exc)
             raise Unavailable(f"session store unavailable ({type(exc).__name__})") from exc
 
 

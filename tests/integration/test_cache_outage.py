@@ -197,3 +197,30 @@ async def test_readonly_replica_errors_fail_open(killable_redis: KillableRedis):
     finally:
         await cache.aclose()
         await client.aclose()
+
+
+async def test_readonly_after_failover_drops_stale_pooled_connections(killable_redis: KillableRedis):
+    """After a failover the old primary answers READONLY forever on the pooled connections
+    (redis-py #1764); the cache fails open *and* drops them so the next command reconnects."""
+    killable_redis.start_replica()
+    client = create_redis(killable_redis.redis_url)
+    admin = create_redis(killable_redis.redis_url)
+    replica = create_redis(killable_redis.redis_replica_url)
+    cache = CacheAside(client, namespace="t" + secrets.token_hex(4))
+    src = Source({"k": {"v": 1}})
+    try:
+        conn_before = await client.client_id()
+        # Fail over: the replica becomes primary, the old primary its replica.
+        await replica.execute_command("REPLICAOF", "NO", "ONE")
+        await admin.execute_command("REPLICAOF", "127.0.0.1", killable_redis.replica.port)
+        assert await src.get(cache, "k") == {"v": 1}  # READONLY: served from the source
+        assert cache.stats.errors == 1 and cache.stats.fills == 0
+        # Fail back (in ElastiCache the endpoint's DNS would now name the new primary instead).
+        await admin.execute_command("REPLICAOF", "NO", "ONE")
+        assert await client.client_id() != conn_before  # a fresh connection, not the stale one
+        assert await src.get(cache, "k") == {"v": 1}
+        assert cache.stats.fills == 1
+    finally:
+        await cache.aclose()
+        for c in (client, admin, replica):
+            await c.aclose()
