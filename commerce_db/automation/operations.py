@@ -22,7 +22,7 @@ from commerce_db.automation.boundary import (
     open_stack,
     translate_pulumi_errors,
 )
-from commerce_db.automation.errors import SettingsError
+from commerce_db.automation.errors import OperationFailedError, SettingsError
 from commerce_db.automation.events import OutputLine, ProgressCallback, safe_callback, translate_engine_event
 from commerce_db.automation.results import Operation, OperationResult, StackOutput, build_result, mask_outputs
 from commerce_db.automation.settings import StackSettings, load_stack_settings
@@ -40,6 +40,14 @@ def default_program() -> Program:
     from components.program import run
 
     return run
+
+
+def _scrub(text: str, settings: StackSettings) -> str:
+    """Mask our secret config values in ``text`` (Pulumi masks them too; this is defence in depth)."""
+    for value in settings.secrets.values():
+        if len(value) >= 4:  # masking tiny values would garble unrelated text
+            text = text.replace(value, "[secret]")
+    return text
 
 
 def resolve_settings(stack: StackRef) -> StackSettings:
@@ -78,8 +86,14 @@ def _run(
         kwargs["message"] = message
     handle: StackHandle = (opener or open_stack)(settings, program or default_program(), create=create)
     started = clock()
-    with translate_pulumi_errors(operation, settings.stack):
-        raw = getattr(handle, operation)(**kwargs)
+    try:
+        with translate_pulumi_errors(operation, settings.stack):
+            raw = getattr(handle, operation)(**kwargs)
+    except OperationFailedError as exc:
+        scrubbed = _scrub(exc.detail, settings)
+        if scrubbed != exc.detail:
+            raise OperationFailedError(exc.operation, exc.stack, scrubbed) from None
+        raise
     return build_result(operation, settings.stack, raw, duration_seconds=clock() - started, message=message)
 
 

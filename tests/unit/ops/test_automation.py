@@ -474,3 +474,27 @@ def test_project_defaults_apply_unless_the_stack_sets_the_key(project_dir: Path)
         "aws:region": "us-east-2",  # stack file wins
         "commerce-db:tags": {"team": "x"},  # {value: ...} unwrapped
     }
+
+
+def test_failed_operation_detail_never_carries_our_secrets(settings: cdb_auto.StackSettings) -> None:
+    stderr = f"error: provider rejected webhook {SECRET}\nline2\n"
+    failure = auto_errors.create_command_error(CommandResult("", stderr, 255))
+    with pytest.raises(cdb_auto.OperationFailedError) as err:
+        cdb_auto.up(settings, opener=RecordingOpener(FakeStack(fail_with=failure)), **_run_kwargs())
+    assert SECRET not in str(err.value) and "[secret]" in err.value.detail
+    assert err.value.__cause__ is None  # the original (unscrubbed) exception is not chained
+
+
+def test_resource_failure_event_is_reported() -> None:
+    from commerce_db.automation.events import translate_engine_event
+
+    meta = {
+        "op": "update",
+        "urn": "urn:pulumi:s::p::aws:rds/instance:Instance::pg",
+        "type": "aws:rds/instance:Instance",
+    }
+    event = translate_engine_event(
+        EngineEvent.from_json({"resOpFailedEvent": {"metadata": meta, "status": 1}})
+    )
+    assert event == cdb_auto.ResourceStep("failed", "update", meta["urn"], "aws:rds/instance:Instance")
+    assert translate_engine_event(EngineEvent.from_json({"cancelEvent": {}})) is None
