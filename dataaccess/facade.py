@@ -169,7 +169,8 @@ class DataAccess:
                 return await _migrate(conn, partitions_ahead=self.settings.order_partitions_ahead)
 
         return await run_with_retry(op, policy=self._rt.policy, idempotent=True, context="migrate",
-                                    on_read_only=self.pools.expire_writer_connections)
+                                    on_read_only=self.pools.expire_writer_connections,
+                                    on_connection_lost=self.pools.expire_writer_connections)
 
     async def ensure_partitions(self, *, months_ahead: int | None = None, months_back: int = 0) -> int:
         """Create missing monthly ``orders`` partitions; run periodically (e.g. daily)."""
@@ -205,7 +206,11 @@ class DataAccess:
     # -- observability ----------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         """Pool, routing, cache and marker counters."""
-        out: dict[str, Any] = {"pools": self.pools.stats(), "markers_redis_failures": self.markers.redis_failures}
+        out: dict[str, Any] = {
+            "pools": self.pools.stats(),
+            "retries": dict(self._rt.retries),
+            "markers_redis_failures": self.markers.redis_failures,
+        }
         if self.cache is not None:
             out["cache"] = self.cache.stats
             out["cache_breaker"] = self.cache.breaker_state.value

@@ -112,6 +112,10 @@ def classify(exc: BaseException) -> RetryKind | None:
         return RetryKind.IN_FLIGHT
     if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
         return RetryKind.IN_FLIGHT
+    if isinstance(exc, pgx.InternalClientError):
+        # Protocol state machine broken by a connection dying mid-operation ("cannot switch to
+        # state ..."): the connection is discarded; treat like a lost connection.
+        return RetryKind.IN_FLIGHT
     if isinstance(exc, OSError):
         return RetryKind.IN_FLIGHT
     return None
@@ -132,6 +136,7 @@ async def run_with_retry(
     on_read_only: Callable[[], Awaitable[None]] | None = None,
     on_auth_failure: Callable[[], Awaitable[None]] | None = None,
     on_connection_lost: Callable[[], Awaitable[None]] | None = None,
+    on_retry: Callable[[RetryKind], None] | None = None,
 ) -> T:
     """Run ``op`` (a whole unit of work: acquire, transaction, statements) with retries.
 
@@ -157,6 +162,8 @@ async def run_with_retry(
                     f"{context}: connection lost while the write was in flight "
                     f"({type(original).__name__}); it may have committed"
                 ) from original
+            if on_retry is not None:
+                on_retry(kind)
             if kind is RetryKind.AUTH:
                 if auth_refreshed or on_auth_failure is None:
                     raise Unavailable(f"{context}: authentication failed after refreshing credentials") from original

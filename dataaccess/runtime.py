@@ -4,6 +4,7 @@ markers and invalidate cache keys after commit, and marker-aware routed reads.""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
@@ -12,7 +13,7 @@ import asyncpg
 from .cache import CacheAside
 from .consistency import WriteMarkers
 from .pools import WRITER_ONLY_LSN, Pools, Source, lsn_to_int
-from .retry import RetryPolicy, run_with_retry
+from .retry import RetryKind, RetryPolicy, run_with_retry
 from .settings import Settings
 
 __all__ = ["Runtime", "retry_policy"]
@@ -40,6 +41,11 @@ class Runtime:
         self.cache = cache
         self.markers = markers
         self.policy = retry_policy(settings)
+        self.retries: Counter[str] = Counter()
+        """Retryable failures seen, by kind (``connect``, ``connection_lost_in_flight``, ...)."""
+
+    def _count_retry(self, kind: RetryKind) -> None:
+        self.retries[kind.value] += 1
 
     async def _expire_all(self) -> None:
         await self.pools.expire_writer_connections()
@@ -70,6 +76,7 @@ class Runtime:
             on_read_only=self.pools.expire_writer_connections,
             on_auth_failure=self.pools.refresh_credentials,
             on_connection_lost=self._expire_all,
+            on_retry=self._count_retry,
         )
 
     async def _commit_lsn(self, conn: asyncpg.Connection) -> int:
@@ -112,4 +119,5 @@ class Runtime:
             on_read_only=self.pools.expire_writer_connections,
             on_auth_failure=self.pools.refresh_credentials,
             on_connection_lost=self._expire_all,
+            on_retry=self._count_retry,
         )
