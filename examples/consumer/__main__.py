@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import pulumi
 
-from components.cache_layer import CacheLayer, CacheLayerArgs
-from components.keys import RegionKeys, RegionKeysArgs
-from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
-from components.proxy_layer import ProxyLayer, ProxyLayerArgs
+from components import (
+    CacheLayer,
+    CacheLayerArgs,
+    PostgresCluster,
+    PostgresClusterArgs,
+    ProxyLayer,
+    ProxyLayerArgs,
+    RegionKeys,
+    RegionKeysArgs,
+)
 
 
 def main() -> None:
