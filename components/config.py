@@ -967,6 +967,16 @@ def _validate(cfg: StackConfig) -> None:
             "audit.expireAfterDays", cfg.audit.expire_after_days,
             f"must exceed audit.glacierAfterDays ({cfg.audit.glacier_after_days})",
         )  # fmt: skip
+    for i, email in enumerate(cfg.observability.alarm_emails):
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            raise ConfigError(f"observability.alarmEmails[{i}]", email, "must be an e-mail address")
+    for tag, value in cfg.tags.items():
+        if not 1 <= len(tag) <= 128 or tag.lower().startswith("aws:"):
+            raise ConfigError(
+                f"tags.{tag}", value, "tag keys are 1-128 characters and must not start with aws:"
+            )
+        if len(value) > 256:
+            raise ConfigError(f"tags.{tag}", value, "tag values are at most 256 characters")
     for name, value in cfg.observability.thresholds.items():
         if value < 0:
             raise ConfigError(f"observability.thresholds.{name}", value, "must be >= 0")

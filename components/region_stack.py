@@ -166,7 +166,7 @@ class RegionStack(pulumi.ComponentResource):
             f"{name}-keys",
             RegionKeysArgs(
                 region=region,
-                alias=f"commerce-db-{cfg.stack}",
+                alias="commerce-db-" + re.sub(r"[^A-Za-z0-9/_-]", "-", cfg.stack),
                 deletion_window_days=30 if cfg.is_prod else 7,
                 tags=self._tags,
             ),

@@ -358,3 +358,10 @@ def test_components_package_reexports_everything() -> None:
 
     for name in components.__all__:
         assert getattr(components, name) is not None, name
+
+
+def test_alarm_emails_and_tags_are_checked() -> None:
+    expect_error(
+        with_section("staging", "observability", alarmEmails=["oncall"]), "observability.alarmEmails[0]"
+    )
+    expect_error({**stack_raw("staging"), "tags": json.dumps({"aws:owner": "x"})}, "tags.aws:owner")
