@@ -292,6 +292,31 @@ async def test_stampede_across_processes_loads_once(client: aioredis.Redis, tier
         await other.aclose()
 
 
+async def test_stampede_with_slow_loader_is_bounded_by_process_count(
+    client: aioredis.Redis, tier: Any, ns: str
+):
+    """When the lease holder is slower than lease_wait, each other process loads once itself:
+    loads are bounded by the number of processes, not by the number of callers."""
+    others = [create_redis(tier.redis_url) for _ in range(2)]
+    try:
+        caches = [CacheAside(c, namespace=ns, lease_wait=0.01) for c in [client, *others]]
+        src = GatedSource(**{"hot": {"v": 1}})
+        first = [asyncio.create_task(get(caches[0], src, "hot")) for _ in range(100)]
+        await src.read_done.wait()
+        rest = [asyncio.create_task(get(c, src, "hot")) for c in caches[1:] for _ in range(100)]
+        while src.loads < 3:  # the two other processes gave up waiting and loaded themselves
+            await asyncio.sleep(0.001)
+        src.proceed.set()
+        results = await asyncio.gather(*first, *rest)
+        assert all(r == {"v": 1} for r in results)
+        assert src.loads == 3
+        assert [c.stats.lease_fallbacks for c in caches] == [0, 1, 1]
+        assert await client.get(f"{ns}:v1:hot") == b"\x01" + enc({"v": 1})  # the lease holder filled
+    finally:
+        for c in others:
+            await c.aclose()
+
+
 async def test_dead_lease_holder_does_not_deadlock(cache: CacheAside, client: aioredis.Redis, ns: str):
     # A "process" took the lease and died: nobody will ever fill or release it.
     await client.set(f"{ns}:v1:orphan:lease", b"dead-process", px=60_000)
