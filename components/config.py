@@ -970,13 +970,13 @@ def _validate(cfg: StackConfig) -> None:
     for i, email in enumerate(cfg.observability.alarm_emails):
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
             raise ConfigError(f"observability.alarmEmails[{i}]", email, "must be an e-mail address")
-    for tag, value in cfg.tags.items():
+    for tag, tag_value in cfg.tags.items():
         if not 1 <= len(tag) <= 128 or tag.lower().startswith("aws:"):
             raise ConfigError(
-                f"tags.{tag}", value, "tag keys are 1-128 characters and must not start with aws:"
+                f"tags.{tag}", tag_value, "tag keys are 1-128 characters and must not start with aws:"
             )
-        if len(value) > 256:
-            raise ConfigError(f"tags.{tag}", value, "tag values are at most 256 characters")
+        if len(tag_value) > 256:
+            raise ConfigError(f"tags.{tag}", tag_value, "tag values are at most 256 characters")
     for name, value in cfg.observability.thresholds.items():
         if value < 0:
             raise ConfigError(f"observability.thresholds.{name}", value, "must be >= 0")
