@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Callable
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,23 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "consumer"
 APP_SG = "sg-0c0ffee00000c0001"
 
 
-def _load_main() -> Callable[[], None]:
-    spec = importlib.util.spec_from_file_location("checkout_history_main", EXAMPLE / "__main__.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # __name__ != "__main__": defines main() without running it
-    return module.main  # type: ignore[no-any-return]
+def _as_pulumi_runs_it() -> None:
+    """Pulumi's Python host executes the project's ``__main__.py`` with ``run_name="__main__"``."""
+    runpy.run_path(str(EXAMPLE / "__main__.py"), run_name="__main__")
 
 
 @pytest.fixture(scope="module")
 def run() -> ProgramRun:
     config = yaml.safe_load((EXAMPLE / "Pulumi.dev.yaml").read_text())["config"]
-    return run_program(_load_main(), project="checkout-history", stack="dev", config=config)
+    return run_program(_as_pulumi_runs_it, project="checkout-history", stack="dev", config=config)
+
+
+def test_importing_the_program_does_not_run_it() -> None:
+    spec = importlib.util.spec_from_file_location("checkout_history_main", EXAMPLE / "__main__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # no Pulumi engine here: running main() would raise
+    assert callable(module.main)
 
 
 def _children_of(run: ProgramRun, component_type: str) -> list[Any]:
