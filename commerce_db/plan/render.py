@@ -61,9 +61,22 @@ def format_settings(settings: dict[str, Any]) -> str:
     return ", ".join(f"{k}={_fmt_value(v)}" for k, v in settings.items())
 
 
+def _compact(r: ResourceView) -> str:
+    """Settings as text; alarms read as one sentence (there are dozens of them)."""
+    st = r.settings
+    if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm" and "metric" in st:
+        text = f"{st['metric']} {st.get('condition', '')}"
+        if st.get("on"):
+            text += f" on {st['on']}"
+        if st.get("actions"):
+            text += f" -> {', '.join(map(str, st['actions']))}"
+        return text
+    return format_settings(st)
+
+
 def _resource_lines(r: ResourceView, indent: str, s: Style) -> list[str]:
     head = f"{indent}{s.cyan(short_type(r.type))} {r.name}"
-    text = format_settings(r.settings)
+    text = _compact(r)
     if not text:
         return [head]
     plain_len = len(indent) + len(short_type(r.type)) + len(r.name) + 1

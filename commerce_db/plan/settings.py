@@ -290,20 +290,36 @@ _OPS = {
 def _alarm(inp: Mapping[str, Any], refs: RefIndex, r: RegisteredResource) -> Settings:
     dims = mapping(inp.get("dimensions"))
     metric = inp.get("metricName")
-    if not metric and items(inp.get("metricQueries")):
-        metric = "math: " + ",".join(
-            str((q.get("metric") or {}).get("metricName") or q.get("expression") or q.get("id"))
-            for q in items(inp.get("metricQueries"))
-        )
+    period = _num(inp.get("period"))
+    queries = items(inp.get("metricQueries"))
+    if not metric and queries:
+        names = []
+        expression = None
+        for q in queries:
+            m = mapping(mapping(q.get("metric")).get("metric")) or mapping(q.get("metric"))
+            if m.get("metricName") and m.get("metricName") not in names:
+                names.append(str(m.get("metricName")))
+                dims = dims or mapping(m.get("dimensions"))
+            period = period or _num(mapping(q.get("metric")).get("period"))
+            if truthy(q.get("returnData")) or (expression is None and q.get("expression")):
+                expression = q.get("expression") or expression
+        expr = str(expression or "?")
+        expr = expr if len(expr) <= 40 else expr[:39] + "…"
+        metric = f"math {expr} over {', '.join(names)}"
     threshold = _num(inp.get("threshold"))
     cond = f"{_OPS.get(str(inp.get('comparisonOperator')), inp.get('comparisonOperator'))} {threshold}"
     periods = _num(inp.get("evaluationPeriods"))
     if periods:
-        cond += f" for {periods}x{_num(inp.get('period')) or '?'}s"
+        cond += f" for {periods}x{period}s" if period else f" for {periods} periods"
+    on = (
+        [str(refs.label(v)) for v in dims.values()]
+        if len(dims) == 1
+        else [f"{k}={refs.label(v)}" for k, v in dims.items()]
+    )
     return _clean(
         {
             "metric": f"{inp.get('namespace') or ''} {metric}".strip(),
-            "on": ", ".join(f"{k}={refs.label(v)}" for k, v in dims.items()) or None,
+            "on": ", ".join(on) or None,
             "condition": cond,
             "actions": refs.label(strings(inp.get("alarmActions")), [rt.SNS_TOPIC]) or None,
         }

@@ -120,3 +120,26 @@ def test_stack_policy_db_alarms_reports_against_the_instance_urn() -> None:
         },
     )
     assert _run(policy, StackValidationArgs([db, cpu, storage])) == []
+
+
+def test_policy_pack_entrypoint_boots_and_serves() -> None:
+    """``policy/__main__.py`` builds the pack and starts the analyzer (prints its gRPC port)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    main_py = Path(__file__).resolve().parents[3] / "policy" / "__main__.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(main_py)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=main_py.parent,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().strip()
+        assert first.isdigit(), (first, proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
