@@ -55,8 +55,12 @@ def parameter_family(engine_mode: str, engine_version: str) -> str:
     return f"{'aurora-postgresql' if engine_mode == 'aurora' else 'postgres'}{major}"
 
 
-def tuned_parameters(tuned: PostgresParameters) -> dict[str, tuple[str, str]]:
-    """Parameter name -> (value, apply_method) for the tier's parameter groups."""
+def tuned_parameters(tuned: PostgresParameters, *, aurora: bool = False) -> dict[str, tuple[str, str]]:
+    """Parameter name -> (value, apply_method) for the tier's parameter groups.
+
+    ``aurora=True`` leaves out ``wal_buffers``: Aurora's storage layer owns the WAL and does not
+    expose it.
+    """
     values: dict[str, str] = {
         # Default is 1 from PostgreSQL 15 on; pinned so a family default can never turn TLS off.
         "rds.force_ssl": "1",
@@ -71,6 +75,8 @@ def tuned_parameters(tuned: PostgresParameters) -> dict[str, tuple[str, str]]:
     }
     if tuned.max_connections is not None:
         values["max_connections"] = str(tuned.max_connections)
+    if aurora:
+        del values["wal_buffers"]
     out = {k: (v, "pending-reboot" if k in STATIC_PARAMETERS else "immediate") for k, v in values.items()}
     # Unknown extras may be static; pending-reboot is accepted for every parameter.
     out.update({k: (v, "pending-reboot") for k, v in tuned.extra.items()})
@@ -373,7 +379,7 @@ class PostgresCluster(pulumi.ComponentResource):
             )
             password = pw.result
 
-        params = tuned_parameters(args.parameters)
+        params = tuned_parameters(args.parameters, aurora=args.engine_mode == "aurora")
         perf = {
             "performance_insights_enabled": True,
             "performance_insights_kms_key_id": args.kms_key_arn,

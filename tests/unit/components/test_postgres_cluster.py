@@ -117,6 +117,9 @@ def test_parameter_family_and_static_parameters() -> None:
     assert params["rds.force_ssl"] == ("1", "immediate")
     assert params["work_mem"][1] == "immediate"
     assert params["autovacuum_naptime"] == ("15", "pending-reboot")
+    assert "wal_buffers" in params and "wal_buffers" not in tuned_parameters(
+        PostgresParameters(), aurora=True
+    )
 
 
 def test_cross_region_replicas_args_rules() -> None:
