@@ -253,6 +253,21 @@ class StreamQueue:
         """Entries in the stream (acknowledged ones stay until trimmed by ``maxlen``)."""
         return int(await self._call(self._redis.xlen(self.stream)))
 
+    async def prune_consumers(self, idle_for: float = 3600.0) -> list[str]:
+        """Delete consumers idle for ``idle_for`` seconds that hold no pending messages.
+
+        Each worker process registers a consumer name; without pruning the group's consumer list
+        grows with every deploy. Consumers that still own pending messages are kept (their
+        messages are reclaimed by XAUTOCLAIM first). Returns the deleted names. Default: 1 h.
+        """
+        deleted: list[str] = []
+        for info in await self._call(self._redis.xinfo_consumers(self.stream, self.group)):
+            name = _s(info["name"])
+            if int(info["pending"]) == 0 and int(info["idle"]) >= idle_for * 1000:
+                await self._call(self._redis.xgroup_delconsumer(self.stream, self.group, name))
+                deleted.append(name)
+        return deleted
+
     async def dead_letters(self, count: int = 100) -> list[Message]:
         """Oldest ``count`` dead-lettered messages (fields include ``x-dlq-*`` metadata)."""
         rows = await self._call(self._redis.xrange(self.dlq, count=count))

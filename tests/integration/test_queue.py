@@ -122,6 +122,18 @@ async def test_crash_looping_message_dead_lettered_without_running(client: aiore
     assert await q.pending() == 0
 
 
+async def test_prune_consumers_keeps_those_with_pending_messages(client: aioredis.Redis):
+    q = make(client)
+    await q.enqueue({"kind": "x"})
+    await q.ensure_group()
+    await client.xreadgroup(q.group, "holder", {q.stream: ">"}, count=1)  # owns a pending message
+    await client.xgroup_createconsumer(q.stream, q.group, "idle-worker")
+    assert await q.prune_consumers(idle_for=0) == ["idle-worker"]
+    names = [c["name"] for c in await client.xinfo_consumers(q.stream, q.group)]
+    assert names == [b"holder"]
+    assert await q.prune_consumers(idle_for=3600) == []
+
+
 async def test_handler_timeout_counts_as_failure(client: aioredis.Redis):
     q = make(client, handler_timeout=0.05)
     await q.enqueue({"kind": "slow"})
