@@ -1097,7 +1097,8 @@ def parse_stack_config(raw: Mapping[str, Any], *, stack: str, aws_region: str | 
 
     Pure function (no Pulumi runtime needed); :func:`load_stack_config` feeds it the engine's config.
     """
-    raw = dict(raw)
+    # Pulumi.yaml declares "" defaults for the optional scalar keys: empty means unset.
+    raw = {k: v for k, v in raw.items() if v != ""}
     if "-" in raw:
         raise ConfigError("-", raw["-"], "unknown key")
     env_raw = raw.get("environment")

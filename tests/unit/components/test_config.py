@@ -365,3 +365,12 @@ def test_alarm_emails_and_tags_are_checked() -> None:
         with_section("staging", "observability", alarmEmails=["oncall"]), "observability.alarmEmails[0]"
     )
     expect_error({**stack_raw("staging"), "tags": json.dumps({"aws:owner": "x"})}, "tags.aws:owner")
+
+
+def test_pulumi_yaml_defaults_give_a_valid_minimal_stack() -> None:
+    """A new stack with only aws:region and drRegion: the CLI fills in Pulumi.yaml's defaults."""
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    defaults = {k: d["default"] for k, d in declared.items() if "default" in d}
+    assert set(defaults) == set(declared)  # no key is required in every stack
+    cfg = parse({**defaults, "drRegion": "us-west-2"}, stack="dev", region="us-east-2")
+    assert (cfg.environment, cfg.primary_region, cfg.replica_regions) == ("staging", "us-east-2", ())
