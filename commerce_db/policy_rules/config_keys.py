@@ -16,7 +16,7 @@ CONFIG_KEY_RULES: tuple[tuple[str, str], ...] = (
     ("deletionprotection", "prod-deletion-protection"),
     ("finalsnapshot", "prod-final-snapshot"),
     ("publiclyaccessible", "no-public-database"),
-    ("public", "no-public-database"),
+    ("publicaccess", "no-public-database"),
     ("multiaz", "prod-multi-az"),
     ("backup.retention", "backup-retention"),
     ("backupretention", "backup-retention"),
