@@ -52,8 +52,14 @@ class WriteMarkers:
     :param breaker: shared circuit breaker (skip Redis while it is down). Default: a new one.
     """
 
-    def __init__(self, redis: aioredis.Redis | None, *, namespace: str, ttl: float,
-                 breaker: CircuitBreaker | None = None) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis | None,
+        *,
+        namespace: str,
+        ttl: float,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self._redis = redis
         self._prefix = f"{namespace}:rw:"
         self._ttl = ttl
@@ -100,7 +106,9 @@ class WriteMarkers:
         except REDIS_ERRORS as exc:
             self.redis_failures += 1
             self._breaker.record_failure()
-            log.warning("read-your-writes markers not written to Redis (%s); kept pending", type(exc).__name__)
+            log.warning(
+                "read-your-writes markers not written to Redis (%s); kept pending", type(exc).__name__
+            )
             return False
         self._breaker.record_success()
         for e, v in batch.items():

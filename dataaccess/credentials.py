@@ -69,8 +69,14 @@ class SecretsManagerCredentials:
         caching library's default); rotation is caught earlier through ``refresh()``.
     """
 
-    def __init__(self, secret_id: str, *, region: str | None = None, client: Any = None,
-                 refresh_interval: float = 3600.0) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        region: str | None = None,
+        client: Any = None,
+        refresh_interval: float = 3600.0,
+    ) -> None:
         self.secret_id = secret_id
         self._region = region
         self._client = client
@@ -130,8 +136,16 @@ class IamAuthTokenProvider:
     :param client: a boto3 ``rds`` client (default: created lazily for ``region``).
     """
 
-    def __init__(self, *, host: str, port: int, user: str, region: str | None = None,
-                 client: Any = None, token_ttl: float = 600.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        user: str,
+        region: str | None = None,
+        client: Any = None,
+        token_ttl: float = 600.0,
+    ) -> None:
         if not 0 < token_ttl < 900:
             raise ValueError("token_ttl must be between 0 and 900 seconds (tokens live 15 min)")
         self.host, self.port, self.user, self._region = host, port, user, region
@@ -147,8 +161,14 @@ class IamAuthTokenProvider:
         """A provider for another endpoint (tokens are bound to host and port), e.g. a replica."""
         if (host, port) == (self.host, self.port):
             return self
-        return IamAuthTokenProvider(host=host, port=port, user=self.user, region=self._region,
-                                    client=self._client, token_ttl=self._token_ttl)
+        return IamAuthTokenProvider(
+            host=host,
+            port=port,
+            user=self.user,
+            region=self._region,
+            client=self._client,
+            token_ttl=self._token_ttl,
+        )
 
     def __repr__(self) -> str:
         return f"IamAuthTokenProvider(host={self.host!r}, port={self.port}, user={self.user!r})"

@@ -39,7 +39,7 @@ class DataAccessError(Exception):
     """Root of every error raised by :mod:`dataaccess`."""
 
 
-class NotFound(DataAccessError):
+class NotFound(DataAccessError):  # noqa: N818 (public API names from issue 3)
     """The requested entity does not exist."""
 
     def __init__(self, entity: str, key: object) -> None:
@@ -48,7 +48,7 @@ class NotFound(DataAccessError):
         self.key = key
 
 
-class Conflict(DataAccessError):
+class Conflict(DataAccessError):  # noqa: N818 (public API names from issue 3)
     """The write clashes with existing data (unique key, reused idempotency key, ...)."""
 
     def __init__(self, message: str, *, constraint: str | None = None) -> None:
@@ -56,7 +56,7 @@ class Conflict(DataAccessError):
         self.constraint = constraint
 
 
-class OutOfStock(DataAccessError):
+class OutOfStock(DataAccessError):  # noqa: N818 (public API names from issue 3)
     """Not enough stock for one or more order lines; nothing was reserved.
 
     ``product_ids`` lists every product that was short, ``shortages`` maps
@@ -73,7 +73,7 @@ class OutOfStock(DataAccessError):
         super().__init__(f"out of stock: {detail}")
 
 
-class Unavailable(DataAccessError):
+class Unavailable(DataAccessError):  # noqa: N818 (public API names from issue 3)
     """The database could not serve the request (down, failing over, overloaded, timed out)."""
 
 
@@ -84,7 +84,7 @@ class OutcomeUnknown(Unavailable):
     """
 
 
-class InvalidInput(DataAccessError, ValueError):
+class InvalidInput(DataAccessError, ValueError):  # noqa: N818 (public API names from issue 3)
     """Bad arguments (wrong type, out of range, too long, malformed). Nothing was changed.
 
     ``field`` names the offending argument.
@@ -134,11 +134,14 @@ def from_postgres(exc: BaseException, *, context: str = "database operation") ->
     constraint = getattr(exc, "constraint_name", None)
     name = type(exc).__name__
     if sqlstate in ("23505", "23P01"):
-        return Conflict(f"{context}: duplicate value violates {constraint or 'a unique constraint'}",
-                        constraint=constraint)
+        return Conflict(
+            f"{context}: duplicate value violates {constraint or 'a unique constraint'}",
+            constraint=constraint,
+        )
     if sqlstate == "23503":
-        return Conflict(f"{context}: foreign key {constraint or ''} violated".replace("  ", " "),
-                        constraint=constraint)
+        return Conflict(
+            f"{context}: foreign key {constraint or ''} violated".replace("  ", " "), constraint=constraint
+        )
     if sqlstate in ("23514", "23502"):
         return InvalidInput(constraint or "value", f"{context}: check {constraint or sqlstate} failed")
     if sqlstate.startswith(_INVALID_INPUT_CLASSES):

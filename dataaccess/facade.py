@@ -1,9 +1,9 @@
 """``DataAccess``: the one object applications hold.
 
-    async with await DataAccess.connect(Settings.from_env()) as da:
-        await da.migrate()
-        user = await da.users.create(email="a@example.com", name="Ada")
-        order = await da.orders.place(user.id, [(product_id, 2)], idempotency_key=str(uuid4()))
+async with await DataAccess.connect(Settings.from_env()) as da:
+    await da.migrate()
+    user = await da.users.create(email="a@example.com", name="Ada")
+    order = await da.orders.place(user.id, [(product_id, 2)], idempotency_key=str(uuid4()))
 """
 
 from __future__ import annotations
@@ -42,8 +42,15 @@ class DataAccess:
     ``pools`` and ``settings``.
     """
 
-    def __init__(self, settings: Settings, pools: Pools, redis: aioredis.Redis | None,
-                 cache: CacheAside | None, markers: WriteMarkers, gate: RedisStockGate | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pools: Pools,
+        redis: aioredis.Redis | None,
+        cache: CacheAside | None,
+        markers: WriteMarkers,
+        gate: RedisStockGate | None,
+    ) -> None:
         self.settings = settings
         self.pools = pools
         self.redis = redis
@@ -64,8 +71,13 @@ class DataAccess:
 
     # -- construction -----------------------------------------------------------------------------
     @classmethod
-    async def connect(cls, settings: Settings, *, credentials: CredentialProvider | None = None,
-                      redis: aioredis.Redis | None = None) -> DataAccess:
+    async def connect(
+        cls,
+        settings: Settings,
+        *,
+        credentials: CredentialProvider | None = None,
+        redis: aioredis.Redis | None = None,
+    ) -> DataAccess:
         """Open the pools (retrying connect errors with backoff) and the Redis client.
 
         :param credentials: password provider; default ``settings.credentials``, or an
@@ -79,28 +91,40 @@ class DataAccess:
         creds = credentials or settings.credentials
         if creds is None and settings.iam_auth:
             creds = _iam_provider(settings)
+
         async def open_pools() -> Pools:
             return await Pools.create(settings, creds)
 
-        pools = await run_with_retry(open_pools, policy=retry_policy(settings), idempotent=True,
-                                     context="DataAccess.connect")
+        pools = await run_with_retry(
+            open_pools, policy=retry_policy(settings), idempotent=True, context="DataAccess.connect"
+        )
         client = redis
         if client is None and settings.redis_url:
-            client = create_redis(settings.redis_url, options=RedisOptions(
-                max_connections=settings.redis_max_connections,
-                socket_timeout=settings.redis_socket_timeout,
-                socket_connect_timeout=settings.redis_socket_timeout,
-                require_tls_with_auth=False,
-            ))
+            client = create_redis(
+                settings.redis_url,
+                options=RedisOptions(
+                    max_connections=settings.redis_max_connections,
+                    socket_timeout=settings.redis_socket_timeout,
+                    socket_connect_timeout=settings.redis_socket_timeout,
+                    require_tls_with_auth=False,
+                ),
+            )
         cache = markers_breaker = gate = None
         if client is not None:
             markers_breaker = CircuitBreaker()
-            cache = CacheAside(client, namespace=settings.cache_namespace,
-                               invalidation_grace=settings.cache_invalidation_grace)
+            cache = CacheAside(
+                client,
+                namespace=settings.cache_namespace,
+                invalidation_grace=settings.cache_invalidation_grace,
+            )
             if settings.inventory_redis_gate:
                 gate = RedisStockGate(client, namespace=settings.cache_namespace)
-        markers = WriteMarkers(client, namespace=settings.cache_namespace, ttl=settings.read_your_writes_ttl,
-                               breaker=markers_breaker)
+        markers = WriteMarkers(
+            client,
+            namespace=settings.cache_namespace,
+            ttl=settings.read_your_writes_ttl,
+            breaker=markers_breaker,
+        )
         return cls(settings, pools, client, cache, markers, gate)
 
     def _wire_redis_features(self, client: aioredis.Redis) -> None:
@@ -134,8 +158,9 @@ class DataAccess:
     async def __aenter__(self) -> DataAccess:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -168,9 +193,14 @@ class DataAccess:
             async with self.pools.writer() as conn:
                 return await _migrate(conn, partitions_ahead=self.settings.order_partitions_ahead)
 
-        return await run_with_retry(op, policy=self._rt.policy, idempotent=True, context="migrate",
-                                    on_read_only=self.pools.expire_writer_connections,
-                                    on_connection_lost=self.pools.expire_writer_connections)
+        return await run_with_retry(
+            op,
+            policy=self._rt.policy,
+            idempotent=True,
+            context="migrate",
+            on_read_only=self.pools.expire_writer_connections,
+            on_connection_lost=self.pools.expire_writer_connections,
+        )
 
     async def ensure_partitions(self, *, months_ahead: int | None = None, months_back: int = 0) -> int:
         """Create missing monthly ``orders`` partitions; run periodically (e.g. daily)."""
@@ -186,7 +216,9 @@ class DataAccess:
             async with self.pools.writer() as conn:
                 await conn.execute(f"ALTER ROLE CURRENT_USER SET statement_timeout = {ms}")
 
-        await run_with_retry(op, policy=self._rt.policy, idempotent=True, context="apply_role_statement_timeout")
+        await run_with_retry(
+            op, policy=self._rt.policy, idempotent=True, context="apply_role_statement_timeout"
+        )
 
     # -- failover ---------------------------------------------------------------------------------
     async def set_writer_dsn(self, dsn: str) -> None:
@@ -215,7 +247,10 @@ class DataAccess:
             out["cache"] = self.cache.stats
             out["cache_breaker"] = self.cache.breaker_state.value
         if self.stock_gate is not None:
-            out["stock_gate"] = {"rejected": self.stock_gate.rejected, "passthrough": self.stock_gate.passthrough}
+            out["stock_gate"] = {
+                "rejected": self.stock_gate.rejected,
+                "passthrough": self.stock_gate.passthrough,
+            }
         return out
 
 
@@ -225,5 +260,6 @@ def _iam_provider(settings: Settings) -> IamAuthTokenProvider:
     parts = urlsplit(settings.writer_dsn)
     if not parts.hostname or not parts.username:
         raise DataAccessError("iam_auth needs host and user in writer_dsn")
-    return IamAuthTokenProvider(host=parts.hostname, port=parts.port or 5432, user=parts.username,
-                                region=settings.aws_region)
+    return IamAuthTokenProvider(
+        host=parts.hostname, port=parts.port or 5432, user=parts.username, region=settings.aws_region
+    )

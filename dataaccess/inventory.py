@@ -47,7 +47,8 @@ async def reserve_stock(conn: asyncpg.Connection, lines: list[tuple[int, int]]) 
         row = await conn.fetchrow(
             "UPDATE products SET stock = stock - $2, version = version + 1, updated_at = now() "
             "WHERE id = $1 AND stock >= $2 RETURNING price_cents",
-            pid, qty,
+            pid,
+            qty,
         )
         if row is None:
             await _explain_failure(conn, ordered[i:])
@@ -58,8 +59,9 @@ async def reserve_stock(conn: asyncpg.Connection, lines: list[tuple[int, int]]) 
 
 async def _explain_failure(conn: asyncpg.Connection, remaining: list[tuple[int, int]]) -> None:
     """Raise the precise error for the first failing line and every later one."""
-    rows = await conn.fetch("SELECT id, stock FROM products WHERE id = ANY($1::bigint[])",
-                            [pid for pid, _ in remaining])
+    rows = await conn.fetch(
+        "SELECT id, stock FROM products WHERE id = ANY($1::bigint[])", [pid for pid, _ in remaining]
+    )
     stock = {r["id"]: r["stock"] for r in rows}
     missing = [pid for pid, _ in remaining if pid not in stock]
     if missing:
@@ -87,7 +89,9 @@ class RedisStockGate:
     :param breaker: circuit breaker shared with the cache (optional).
     """
 
-    def __init__(self, redis: aioredis.Redis, *, namespace: str, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, *, namespace: str, breaker: CircuitBreaker | None = None
+    ) -> None:
         self._redis = redis
         self._prefix = f"{namespace}:stock:"
         self._breaker = breaker or CircuitBreaker()
@@ -111,7 +115,9 @@ class RedisStockGate:
             self.passthrough += 1
             return True, []
         try:
-            res = int(await self._script(keys=[self.key(p) for p, _ in ordered], args=[q for _, q in ordered]))
+            res = int(
+                await self._script(keys=[self.key(p) for p, _ in ordered], args=[q for _, q in ordered])
+            )
         except REDIS_ERRORS as exc:
             self._breaker.record_failure()
             self.passthrough += 1
@@ -145,7 +151,9 @@ class RedisStockGate:
                     pipe.incrby(self.key(pid), qty)
                 await pipe.execute()
         except REDIS_ERRORS as exc:
-            log.warning("stock gate: could not give back %s (%s); reconcile will fix it", taken, type(exc).__name__)
+            log.warning(
+                "stock gate: could not give back %s (%s); reconcile will fix it", taken, type(exc).__name__
+            )
 
     async def set_available(self, product_id: int, units: int) -> None:
         """Set a counter (after create/restock/reconcile). Never raises."""
@@ -163,7 +171,9 @@ class RedisStockGate:
         if product_ids is None:
             rows = await conn.fetch("SELECT id, stock FROM products")
         else:
-            rows = await conn.fetch("SELECT id, stock FROM products WHERE id = ANY($1::bigint[])", product_ids)
+            rows = await conn.fetch(
+                "SELECT id, stock FROM products WHERE id = ANY($1::bigint[])", product_ids
+            )
         for r in rows:
             await self.set_available(r["id"], r["stock"])
         return len(rows)

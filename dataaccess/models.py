@@ -41,8 +41,14 @@ class Product:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Product:
         d = json.loads(raw)
-        return cls(id=int(d["id"]), sku=str(d["sku"]), name=str(d["name"]),
-                   price_cents=int(d["price_cents"]), stock=int(d["stock"]), version=int(d["version"]))
+        return cls(
+            id=int(d["id"]),
+            sku=str(d["sku"]),
+            name=str(d["name"]),
+            price_cents=int(d["price_cents"]),
+            stock=int(d["stock"]),
+            version=int(d["version"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +79,14 @@ class Order:
 
 
 def product_from_row(row: Any) -> Product:
-    return Product(id=row["id"], sku=row["sku"], name=row["name"], price_cents=row["price_cents"],
-                   stock=row["stock"], version=row["version"])
+    return Product(
+        id=row["id"],
+        sku=row["sku"],
+        name=row["name"],
+        price_cents=row["price_cents"],
+        stock=row["stock"],
+        version=row["version"],
+    )
 
 
 def user_from_row(row: Any) -> User:

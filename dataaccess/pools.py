@@ -79,8 +79,9 @@ def _ssl_arg(settings: Settings) -> Any:
     return ctx
 
 
-def pool_kwargs(settings: Settings, dsn: str, *, role: Literal["writer", "reader"],
-                credentials: CredentialProvider | None) -> dict[str, Any]:
+def pool_kwargs(
+    settings: Settings, dsn: str, *, role: Literal["writer", "reader"], credentials: CredentialProvider | None
+) -> dict[str, Any]:
     """The ``asyncpg.create_pool`` keyword arguments for one endpoint (pure; unit-tested)."""
     writer = role == "writer"
     server_settings = {"application_name": settings.application_name}
@@ -96,9 +97,11 @@ def pool_kwargs(settings: Settings, dsn: str, *, role: Literal["writer", "reader
         "max_inactive_connection_lifetime": settings.max_inactive_connection_lifetime,
         "command_timeout": settings.command_timeout,
         "timeout": settings.connect_timeout,
-        "statement_cache_size": (settings.effective_statement_cache_size if writer
-                                 else (settings.statement_cache_size if settings.statement_cache_size
-                                       is not None else 100)),
+        "statement_cache_size": (
+            settings.effective_statement_cache_size
+            if writer
+            else (settings.statement_cache_size if settings.statement_cache_size is not None else 100)
+        ),
         "reset": _noop_reset,
         "server_settings": server_settings,
     }

@@ -84,6 +84,15 @@ _CONNECT_ERRORS = (
 )
 
 
+_LOST_IN_FLIGHT = (
+    *_SHUTDOWN,
+    pgx.ConnectionDoesNotExistError,
+    pgx.ConnectionFailureError,
+    ConnectionError,
+    asyncio.IncompleteReadError,
+)
+
+
 def classify(exc: BaseException) -> RetryKind | None:
     """Return how ``exc`` may be retried, or None when it must not be."""
     if isinstance(exc, ConnectPhaseError):
@@ -107,8 +116,7 @@ def classify(exc: BaseException) -> RetryKind | None:
         return RetryKind.TXN_CONFLICT
     if isinstance(exc, pgx.CannotConnectNowError):
         return RetryKind.CONNECT
-    if isinstance(exc, _SHUTDOWN + (pgx.ConnectionDoesNotExistError, pgx.ConnectionFailureError,
-                                     ConnectionError, asyncio.IncompleteReadError)):
+    if isinstance(exc, _LOST_IN_FLIGHT):
         return RetryKind.IN_FLIGHT
     if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
         return RetryKind.IN_FLIGHT
@@ -151,7 +159,14 @@ async def run_with_retry(
             return await op()
         except DataAccessError:
             raise
-        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectPhaseError, asyncio.IncompleteReadError) as exc:
+        except (
+            TimeoutError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            OSError,
+            ConnectPhaseError,
+            asyncio.IncompleteReadError,
+        ) as exc:
             kind = classify(exc)
             original = exc.original if isinstance(exc, ConnectPhaseError) else exc
             last = original
@@ -166,7 +181,9 @@ async def run_with_retry(
                 on_retry(kind)
             if kind is RetryKind.AUTH:
                 if auth_refreshed or on_auth_failure is None:
-                    raise Unavailable(f"{context}: authentication failed after refreshing credentials") from original
+                    raise Unavailable(
+                        f"{context}: authentication failed after refreshing credentials"
+                    ) from original
                 auth_refreshed = True
                 await on_auth_failure()
                 log.warning("%s: invalid password, refreshed credentials, retrying once", context)
@@ -179,10 +196,18 @@ async def run_with_retry(
                 break
             base = policy.too_many_connections_delay if kind is RetryKind.TOO_MANY else policy.base_delay
             delay = backoff_delay(attempt, base=base, cap=policy.max_delay)
-            log.info("%s: %s (%s), retry %d in %.3fs", context, kind.value, type(original).__name__,
-                     attempt + 1, delay)
+            log.info(
+                "%s: %s (%s), retry %d in %.3fs",
+                context,
+                kind.value,
+                type(original).__name__,
+                attempt + 1,
+                delay,
+            )
             await asyncio.sleep(delay)
     assert last is not None
     if isinstance(last, pgx.SerializationError | pgx.DeadlockDetectedError):
         raise from_postgres(last, context=context) from last
-    raise Unavailable(f"{context}: gave up after {policy.attempts} attempts ({type(last).__name__})") from last
+    raise Unavailable(
+        f"{context}: gave up after {policy.attempts} attempts ({type(last).__name__})"
+    ) from last

@@ -35,7 +35,9 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 class Runtime:
     """Owns nothing; bundles what repositories need. Built by :class:`DataAccess`."""
 
-    def __init__(self, settings: Settings, pools: Pools, cache: CacheAside | None, markers: WriteMarkers) -> None:
+    def __init__(
+        self, settings: Settings, pools: Pools, cache: CacheAside | None, markers: WriteMarkers
+    ) -> None:
         self.settings = settings
         self.pools = pools
         self.cache = cache

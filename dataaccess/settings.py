@@ -188,18 +188,35 @@ class Settings:
             _one_of("ssl", self.ssl, _SSL_MODES)
         if self.statement_timeout_via is not None:
             _one_of("statement_timeout_via", self.statement_timeout_via, _TIMEOUT_VIAS)
-        for name in ("command_timeout", "connect_timeout", "acquire_timeout",
-                     "max_inactive_connection_lifetime", "retry_base_delay", "retry_max_delay",
-                     "too_many_connections_delay", "user_cache_ttl", "product_cache_ttl",
-                     "search_cache_ttl", "redis_socket_timeout", "read_your_writes_ttl",
-                     "max_replica_lag", "replica_check_interval"):
+        for name in (
+            "command_timeout",
+            "connect_timeout",
+            "acquire_timeout",
+            "max_inactive_connection_lifetime",
+            "retry_base_delay",
+            "retry_max_delay",
+            "too_many_connections_delay",
+            "user_cache_ttl",
+            "product_cache_ttl",
+            "search_cache_ttl",
+            "redis_socket_timeout",
+            "read_your_writes_ttl",
+            "max_replica_lag",
+            "replica_check_interval",
+        ):
             _positive(name, getattr(self, name))
         if not isinstance(self.cache_invalidation_grace, int | float) or self.cache_invalidation_grace < 0:
             raise SettingsError("cache_invalidation_grace", f"{self.cache_invalidation_grace!r} must be >= 0")
         if self.statement_timeout is not None and self.statement_timeout < 0:
             raise SettingsError("statement_timeout", f"{self.statement_timeout!r} must be >= 0 or None")
-        for name in ("writer_pool_max", "reader_pool_max", "retry_attempts", "redis_max_connections",
-                     "max_order_lines", "max_line_quantity"):
+        for name in (
+            "writer_pool_max",
+            "reader_pool_max",
+            "retry_attempts",
+            "redis_max_connections",
+            "max_order_lines",
+            "max_line_quantity",
+        ):
             _positive_int(name, getattr(self, name))
         for name in ("writer_pool_min", "reader_pool_min", "order_partitions_ahead"):
             _non_negative_int(name, getattr(self, name))
@@ -210,8 +227,9 @@ class Settings:
         if self.reader_pool_min > self.reader_pool_max:
             raise SettingsError("reader_pool_min", "must be <= reader_pool_max")
         if self.max_inactive_connection_lifetime >= 1800:
-            raise SettingsError("max_inactive_connection_lifetime",
-                                "must stay below 1800 s (RDS Proxy IdleClientTimeout)")
+            raise SettingsError(
+                "max_inactive_connection_lifetime", "must stay below 1800 s (RDS Proxy IdleClientTimeout)"
+            )
         if self.read_your_writes_ttl <= self.max_replica_lag + self.replica_check_interval:
             raise SettingsError(
                 "read_your_writes_ttl",
@@ -220,11 +238,15 @@ class Settings:
                 "write older than its expired marker",
             )
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", self.cache_namespace):
-            raise SettingsError("cache_namespace", f"{self.cache_namespace!r} must be 1-32 chars [A-Za-z0-9_.-]")
-        if self.iam_auth:
-            if self.ssl not in ("require", "verify-ca", "verify-full"):
-                raise SettingsError("ssl", "RDS IAM authentication requires TLS: set ssl to require, "
-                                    f"verify-ca or verify-full (got {self.ssl!r})")
+            raise SettingsError(
+                "cache_namespace", f"{self.cache_namespace!r} must be 1-32 chars [A-Za-z0-9_.-]"
+            )
+        if self.iam_auth and self.ssl not in ("require", "verify-ca", "verify-full"):
+            raise SettingsError(
+                "ssl",
+                "RDS IAM authentication requires TLS: set ssl to require, "
+                f"verify-ca or verify-full (got {self.ssl!r})",
+            )
 
     # -- derived values -------------------------------------------------------------------------
     @property
@@ -249,8 +271,9 @@ class Settings:
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
-    def from_env(cls, prefix: str = "COMMERCE_DB_", environ: dict[str, str] | None = None,
-                 **overrides: Any) -> Settings:
+    def from_env(
+        cls, prefix: str = "COMMERCE_DB_", environ: dict[str, str] | None = None, **overrides: Any
+    ) -> Settings:
         """Build settings from ``{prefix}{FIELD}`` environment variables (e.g. ``COMMERCE_DB_WRITER_DSN``,
         ``COMMERCE_DB_READER_DSNS`` comma-separated, ``COMMERCE_DB_PRODUCT_CACHE_TTL=30``). Unset
         variables keep their defaults; ``overrides`` win. Errors name the variable."""
@@ -275,8 +298,15 @@ class Settings:
             raise
 
     @classmethod
-    def from_secret(cls, secret_id: str, *, region: str | None = None, client: Any = None,
-                    refresh_interval: float = 3600.0, **overrides: Any) -> Settings:
+    def from_secret(
+        cls,
+        secret_id: str,
+        *,
+        region: str | None = None,
+        client: Any = None,
+        refresh_interval: float = 3600.0,
+        **overrides: Any,
+    ) -> Settings:
         """Build settings from a Secrets Manager JSON secret.
 
         Keys: ``host``, ``port`` (default 5432), ``username``, ``password``, ``dbname`` (default
@@ -288,14 +318,16 @@ class Settings:
         """
         from .credentials import SecretsManagerCredentials
 
-        provider = SecretsManagerCredentials(secret_id, region=region, client=client,
-                                             refresh_interval=refresh_interval)
+        provider = SecretsManagerCredentials(
+            secret_id, region=region, client=client, refresh_interval=refresh_interval
+        )
         data = provider.fetch_sync()
         return cls.from_secret_payload(data, credentials=provider, aws_region=region, **overrides)
 
     @classmethod
     def from_secret_payload(cls, data: dict[str, Any], **overrides: Any) -> Settings:
         """Build settings from an already decoded secret dict (see :meth:`from_secret`)."""
+
         def need(key: str) -> str:
             value = data.get(key)
             if value in (None, ""):
@@ -306,14 +338,18 @@ class Settings:
         port = int(data.get("port") or 5432)
         dbname = str(data.get("dbname") or "postgres")
         params = f"?sslmode={data['ssl']}" if data.get("ssl") else ""
-        kwargs: dict[str, Any] = {"writer_dsn": f"postgresql://{quote(user, safe='')}@{host}:{port}/{dbname}{params}"}
+        kwargs: dict[str, Any] = {
+            "writer_dsn": f"postgresql://{quote(user, safe='')}@{host}:{port}/{dbname}{params}"
+        }
         readers = data.get("reader_hosts") or data.get("readers") or []
         if isinstance(readers, str):
             readers = [r.strip() for r in readers.split(",") if r.strip()]
         reader_dsns = []
         for r in readers:
             rhost, _, rport = str(r).partition(":")
-            reader_dsns.append(f"postgresql://{quote(user, safe='')}@{rhost}:{rport or port}/{dbname}{params}")
+            reader_dsns.append(
+                f"postgresql://{quote(user, safe='')}@{rhost}:{rport or port}/{dbname}{params}"
+            )
         kwargs["reader_dsns"] = tuple(reader_dsns)
         if data.get("redis_url"):
             kwargs["redis_url"] = str(data["redis_url"])
@@ -359,7 +395,7 @@ def _parse_env_value(var: str, name: str, raw: str) -> Any:
         return tuple(s.strip() for s in raw.split(",") if s.strip())
     if name in ("statement_cache_size", "statement_timeout"):
         kind: type = int if name == "statement_cache_size" else float
-    elif default is None or isinstance(default, str):
+    elif default is None or default is dataclasses.MISSING or isinstance(default, str):
         return raw
     else:
         kind = type(default)

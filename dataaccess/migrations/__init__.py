@@ -76,7 +76,9 @@ async def migrate(conn: asyncpg.Connection, *, partitions_ahead: int = 3) -> lis
             await conn.execute(mig.sql)
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                mig.version, mig.name, mig.checksum,
+                mig.version,
+                mig.name,
+                mig.checksum,
             )
             applied_now.append(mig.version)
         await ensure_partitions(conn, months_ahead=partitions_ahead)
@@ -89,5 +91,7 @@ async def ensure_partitions(conn: asyncpg.Connection, *, months_ahead: int = 3, 
     facade does on ``migrate()`` and when an insert finds no partition)."""
     if months_ahead < 0 or months_back < 0:
         raise ValueError("months_ahead and months_back must be >= 0")
-    created = await conn.fetchval("SELECT commerce_ensure_order_partitions($1, $2)", months_ahead, months_back)
+    created = await conn.fetchval(
+        "SELECT commerce_ensure_order_partitions($1, $2)", months_ahead, months_back
+    )
     return int(created or 0)

@@ -45,25 +45,36 @@ def _request_hash(user_id: int, lines: list[tuple[int, int]]) -> str:
 _ORDER_COLS = "id, user_id, status, total_cents, created_at, idempotency_key"
 
 
-async def _fetch_order(conn: asyncpg.Connection, order_id: int, created_at: datetime | None = None) -> Order | None:
+async def _fetch_order(
+    conn: asyncpg.Connection, order_id: int, created_at: datetime | None = None
+) -> Order | None:
     if created_at is not None:
         row = await conn.fetchrow(
-            f"SELECT {_ORDER_COLS} FROM orders WHERE id = $1 AND created_at = $2", order_id, created_at)
+            f"SELECT {_ORDER_COLS} FROM orders WHERE id = $1 AND created_at = $2", order_id, created_at
+        )
     else:
         lo, hi = order_created_window(order_id)
         row = await conn.fetchrow(
             f"SELECT {_ORDER_COLS} FROM orders WHERE id = $1 AND created_at >= $2 AND created_at < $3",
-            order_id, lo, hi)
+            order_id,
+            lo,
+            hi,
+        )
         if row is None:  # ids inserted with an explicit created_at (imports): scan every partition
             row = await conn.fetchrow(f"SELECT {_ORDER_COLS} FROM orders WHERE id = $1", order_id)
     if row is None:
         return None
     lines = await conn.fetch(
         "SELECT product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = $1 ORDER BY line_no",
-        order_id)
+        order_id,
+    )
     return Order(
-        id=row["id"], user_id=row["user_id"], status=row["status"], total_cents=row["total_cents"],
-        created_at=row["created_at"], idempotency_key=row["idempotency_key"],
+        id=row["id"],
+        user_id=row["user_id"],
+        status=row["status"],
+        total_cents=row["total_cents"],
+        created_at=row["created_at"],
+        idempotency_key=row["idempotency_key"],
         lines=tuple(OrderLine(r["product_id"], r["quantity"], r["unit_price_cents"]) for r in lines),
     )
 
@@ -92,7 +103,9 @@ class Orders:
         norm = check_lines("lines", lines, max_lines=s.max_order_lines, max_qty=s.max_line_quantity)
         key = check_text("idempotency_key", idempotency_key, max_len=200, strip=False)
         if key != key.strip() or any(c.isspace() and c != " " for c in key):
-            raise InvalidInput("idempotency_key", "must not have surrounding whitespace or control characters")
+            raise InvalidInput(
+                "idempotency_key", "must not have surrounding whitespace or control characters"
+            )
         req_hash = _request_hash(user_id, norm)
 
         taken: list[tuple[int, int]] = []
@@ -102,14 +115,22 @@ class Orders:
         async def tx(conn: asyncpg.Connection) -> tuple[Order, bool]:
             claimed = await conn.fetchval(
                 "INSERT INTO order_idempotency (idempotency_key, user_id, request_hash) VALUES ($1, $2, $3) "
-                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true", key, user_id, req_hash)
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
+                key,
+                user_id,
+                req_hash,
+            )
             if not claimed:
                 prev = await conn.fetchrow(
                     "SELECT user_id, request_hash, order_id, order_created_at FROM order_idempotency "
-                    "WHERE idempotency_key = $1", key)
+                    "WHERE idempotency_key = $1",
+                    key,
+                )
                 if prev["request_hash"] != req_hash:
-                    raise Conflict(f"idempotency key {key!r} was already used for a different order request",
-                                   constraint="order_idempotency_pkey")
+                    raise Conflict(
+                        f"idempotency key {key!r} was already used for a different order request",
+                        constraint="order_idempotency_pkey",
+                    )
                 existing = await _fetch_order(conn, prev["order_id"], prev["order_created_at"])
                 assert existing is not None, "idempotency row without its order"
                 return existing, False
@@ -119,19 +140,39 @@ class Orders:
             total = sum(prices[pid] * qty for pid, qty in norm)
             row = await conn.fetchrow(
                 "INSERT INTO orders (user_id, total_cents, idempotency_key) VALUES ($1, $2, $3) "
-                "RETURNING id, created_at, status", user_id, total, key)
+                "RETURNING id, created_at, status",
+                user_id,
+                total,
+                key,
+            )
             await conn.execute(
-                "INSERT INTO order_lines (order_id, order_created_at, line_no, product_id, quantity, unit_price_cents) "
+                "INSERT INTO order_lines "
+                "(order_id, order_created_at, line_no, product_id, quantity, unit_price_cents) "
                 "SELECT $1, $2, l.n, l.pid, l.qty, l.price "
                 "FROM unnest($3::smallint[], $4::bigint[], $5::int[], $6::bigint[]) AS l(n, pid, qty, price)",
-                row["id"], row["created_at"], list(range(1, len(norm) + 1)), [p for p, _ in norm],
-                [q for _, q in norm], [prices[p] for p, _ in norm])
+                row["id"],
+                row["created_at"],
+                list(range(1, len(norm) + 1)),
+                [p for p, _ in norm],
+                [q for _, q in norm],
+                [prices[p] for p, _ in norm],
+            )
             await conn.execute(
-                "UPDATE order_idempotency SET order_id = $2, order_created_at = $3 WHERE idempotency_key = $1",
-                key, row["id"], row["created_at"])
-            order = Order(id=row["id"], user_id=user_id, status=row["status"], total_cents=total,
-                          created_at=row["created_at"], idempotency_key=key,
-                          lines=tuple(OrderLine(p, q, prices[p]) for p, q in norm))
+                "UPDATE order_idempotency SET order_id = $2, order_created_at = $3 "
+                "WHERE idempotency_key = $1",
+                key,
+                row["id"],
+                row["created_at"],
+            )
+            order = Order(
+                id=row["id"],
+                user_id=user_id,
+                status=row["status"],
+                total_cents=total,
+                created_at=row["created_at"],
+                idempotency_key=key,
+                lines=tuple(OrderLine(p, q, prices[p]) for p, q in norm),
+            )
             return order, True
 
         try:
@@ -170,8 +211,9 @@ class Orders:
 
         return await self._rt.read([f"order:{order_id}"], q, context="orders.get")
 
-    async def list_for_user(self, user_id: int, *, since: datetime | None = None, until: datetime | None = None,
-                            limit: int = 50) -> list[Order]:
+    async def list_for_user(
+        self, user_id: int, *, since: datetime | None = None, until: datetime | None = None, limit: int = 50
+    ) -> list[Order]:
         """The user's orders, newest first, optionally within ``[since, until)`` (which prunes
         partitions; index ``orders_user_created_idx``)."""
         user_id = check_id("user_id", user_id)
@@ -184,8 +226,14 @@ class Orders:
 
         async def q(conn: asyncpg.Connection, _src: Source) -> list[Order]:
             rows = await conn.fetch(
-                "SELECT id, created_at FROM orders WHERE user_id = $1 AND created_at >= $2 AND created_at < $3 "
-                "ORDER BY created_at DESC LIMIT $4", user_id, lo, hi, limit)
+                "SELECT id, created_at FROM orders "
+                "WHERE user_id = $1 AND created_at >= $2 AND created_at < $3 "
+                "ORDER BY created_at DESC LIMIT $4",
+                user_id,
+                lo,
+                hi,
+                limit,
+            )
             out = []
             for r in rows:
                 o = await _fetch_order(conn, r["id"], r["created_at"])
@@ -204,4 +252,3 @@ class Orders:
 
         created, _ = await self._rt.write(tx, context="orders.ensure_partitions", idempotent=True)
         return created
-

@@ -77,13 +77,22 @@ class Products:
             try:
                 row = await conn.fetchrow(
                     f"INSERT INTO products (sku, name, price_cents, stock) VALUES ($1, $2, $3, $4) "
-                    f"RETURNING {_COLS}", sku, name, price_cents, stock)
+                    f"RETURNING {_COLS}",
+                    sku,
+                    name,
+                    price_cents,
+                    stock,
+                )
             except asyncpg.UniqueViolationError:
-                raise Conflict(f"a product with sku {sku!r} already exists", constraint="products_sku_key") from None
+                raise Conflict(
+                    f"a product with sku {sku!r} already exists", constraint="products_sku_key"
+                ) from None
             return product_from_row(row)
 
         product, lsn = await self._rt.write(tx, context="products.create", idempotent=False)
-        await self._rt.after_write(lsn, entities=[f"product:{product.id}"], cache_keys=[f"product:{product.id}"])
+        await self._rt.after_write(
+            lsn, entities=[f"product:{product.id}"], cache_keys=[f"product:{product.id}"]
+        )
         return product
 
     async def get(self, product_id: int) -> Product | None:
@@ -100,8 +109,13 @@ class Products:
         cache = self._rt.cache
         if cache is None:
             return await load()
-        return await cache.get_or_load(f"product:{product_id}", load, ttl=self._rt.settings.product_cache_ttl,
-                                       encode=Product.to_bytes, decode=Product.from_bytes)
+        return await cache.get_or_load(
+            f"product:{product_id}",
+            load,
+            ttl=self._rt.settings.product_cache_ttl,
+            encode=Product.to_bytes,
+            decode=Product.from_bytes,
+        )
 
     async def get_many(self, product_ids: list[int]) -> list[Product]:
         """Products for ``product_ids`` in the given order (missing ids are skipped)."""
@@ -120,13 +134,18 @@ class Products:
         async def tx(conn: asyncpg.Connection) -> Product | None:
             row = await conn.fetchrow(
                 f"UPDATE products SET price_cents = $2, version = version + 1, updated_at = now() "
-                f"WHERE id = $1 RETURNING {_COLS}", product_id, price_cents)
+                f"WHERE id = $1 RETURNING {_COLS}",
+                product_id,
+                price_cents,
+            )
             return product_from_row(row) if row else None
 
         product, lsn = await self._rt.write(tx, context="products.update_price", idempotent=True)
         if product is None:
             raise NotFound("product", product_id)
-        await self._rt.after_write(lsn, entities=[f"product:{product_id}"], cache_keys=[f"product:{product_id}"])
+        await self._rt.after_write(
+            lsn, entities=[f"product:{product_id}"], cache_keys=[f"product:{product_id}"]
+        )
         return product
 
     async def restock(self, product_id: int, quantity: int) -> Product:
@@ -141,7 +160,10 @@ class Products:
             try:
                 row = await conn.fetchrow(
                     f"UPDATE products SET stock = stock + $2, version = version + 1, updated_at = now() "
-                    f"WHERE id = $1 RETURNING {_COLS}", product_id, quantity)
+                    f"WHERE id = $1 RETURNING {_COLS}",
+                    product_id,
+                    quantity,
+                )
             except asyncpg.NumericValueOutOfRangeError:
                 from ..errors import InvalidInput
 
@@ -151,7 +173,9 @@ class Products:
         product, lsn = await self._rt.write(tx, context="products.restock", idempotent=False)
         if product is None:
             raise NotFound("product", product_id)
-        await self._rt.after_write(lsn, entities=[f"product:{product_id}"], cache_keys=[f"product:{product_id}"])
+        await self._rt.after_write(
+            lsn, entities=[f"product:{product_id}"], cache_keys=[f"product:{product_id}"]
+        )
         return product
 
     async def search(self, query: str, *, limit: int = 20) -> list[Product]:
@@ -178,7 +202,14 @@ class Products:
             ids = await load()
         else:
             digest = hashlib.sha256(text.lower().encode()).hexdigest()[:32]
-            ids = await cache.get_or_load(f"search:{digest}:{limit}", load,
-                                          ttl=self._rt.settings.search_cache_ttl,
-                                          encode=_ids_encode, decode=_ids_decode) or []
+            ids = (
+                await cache.get_or_load(
+                    f"search:{digest}:{limit}",
+                    load,
+                    ttl=self._rt.settings.search_cache_ttl,
+                    encode=_ids_encode,
+                    decode=_ids_decode,
+                )
+                or []
+            )
         return await self.get_many(ids)

@@ -43,13 +43,15 @@ class Users:
                     f"INSERT INTO users (email, name) VALUES ($1, $2) RETURNING {_COLS}", email, name
                 )
             except asyncpg.UniqueViolationError:
-                raise Conflict(f"a user with e-mail {email!r} already exists",
-                               constraint="users_email_lower_key") from None
+                raise Conflict(
+                    f"a user with e-mail {email!r} already exists", constraint="users_email_lower_key"
+                ) from None
             return user_from_row(row)
 
         user, lsn = await self._rt.write(tx, context="users.create", idempotent=False)
-        await self._rt.after_write(lsn, entities=[f"user:{user.id}", _email_entity(email)],
-                                   cache_keys=[f"user:{user.id}"])
+        await self._rt.after_write(
+            lsn, entities=[f"user:{user.id}", _email_entity(email)], cache_keys=[f"user:{user.id}"]
+        )
         return user
 
     async def get(self, user_id: int) -> User | None:
@@ -66,8 +68,13 @@ class Users:
         cache = self._rt.cache
         if cache is None:
             return await load()
-        return await cache.get_or_load(f"user:{user_id}", load, ttl=self._rt.settings.user_cache_ttl,
-                                       encode=User.to_bytes, decode=User.from_bytes)
+        return await cache.get_or_load(
+            f"user:{user_id}",
+            load,
+            ttl=self._rt.settings.user_cache_ttl,
+            encode=User.to_bytes,
+            decode=User.from_bytes,
+        )
 
     async def get_by_email(self, email: str) -> User | None:
         """The user with this e-mail (case-insensitive), or None. Not cached."""

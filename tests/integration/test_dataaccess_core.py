@@ -38,8 +38,11 @@ async def make_da(fresh_db: DatabaseDSNs, redis_clean: str) -> AsyncIterator[Mak
     made: list[DataAccess] = []
 
     async def make(**overrides: Any) -> DataAccess:
-        kwargs: dict[str, Any] = {"writer_dsn": fresh_db.primary, "redis_url": redis_clean,
-                                  "replica_check_interval": 0.2}
+        kwargs: dict[str, Any] = {
+            "writer_dsn": fresh_db.primary,
+            "redis_url": redis_clean,
+            "replica_check_interval": 0.2,
+        }
         kwargs.update(overrides)
         da = await DataAccess.connect(Settings(**kwargs))
         made.append(da)
@@ -210,7 +213,9 @@ async def test_bad_input_is_rejected_and_changes_nothing(make_da: MakeDA, fresh_
     assert (await da.products.get(p.id)).stock == 5  # type: ignore[union-attr]
 
 
-async def test_idempotent_place_sequential_and_concurrent_duplicates(make_da: MakeDA, fresh_db: DatabaseDSNs) -> None:
+async def test_idempotent_place_sequential_and_concurrent_duplicates(
+    make_da: MakeDA, fresh_db: DatabaseDSNs
+) -> None:
     da = await make_da()
     await da.migrate()
     u = await da.users.create(email="i@example.com", name="I")
@@ -228,9 +233,9 @@ async def test_idempotent_place_sequential_and_concurrent_duplicates(make_da: Ma
     # 40 concurrent submissions of one key from two instances -> one order, everyone sees it.
     other = await make_da()
     k2 = key()
-    results = await asyncio.gather(*(
-        (da if i % 2 else other).orders.place(u.id, [(p.id, 1)], idempotency_key=k2) for i in range(40)
-    ))
+    results = await asyncio.gather(
+        *((da if i % 2 else other).orders.place(u.id, [(p.id, 1)], idempotency_key=k2) for i in range(40))
+    )
     assert len({o.id for o in results}) == 1
     counts = await table_counts(fresh_db.primary)
     assert counts["orders"] == 2 and counts["stock"] == 100 - 3 - 1
@@ -242,8 +247,9 @@ async def test_idempotent_place_sequential_and_concurrent_duplicates(make_da: Ma
     assert await da.orders.get(first.id + 1) is None
 
 
-async def test_flash_sale_through_pgbouncer_never_oversells(tier: Any, make_da: MakeDA,
-                                                            fresh_db: DatabaseDSNs) -> None:
+async def test_flash_sale_through_pgbouncer_never_oversells(
+    tier: Any, make_da: MakeDA, fresh_db: DatabaseDSNs
+) -> None:
     """300 buyers, 25 units, everything through PgBouncer in transaction mode (statement cache 0)."""
     require(tier, pgbouncer=True)
     setup = await make_da()
@@ -269,7 +275,9 @@ async def test_flash_sale_through_pgbouncer_never_oversells(tier: Any, make_da: 
     conn = await asyncpg.connect(fresh_db.primary)
     try:
         assert await conn.fetchval("SELECT stock FROM products WHERE id = $1", hot.id) == 0
-        rows = await conn.fetch("SELECT o.id, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id")
+        rows = await conn.fetch(
+            "SELECT o.id, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id"
+        )
         assert sorted(r["id"] for r in rows) == sorted(o.id for o in acked)  # zero lost acknowledged orders
         assert sum(r["quantity"] for r in rows) == 25  # zero oversell
     finally:
@@ -277,7 +285,9 @@ async def test_flash_sale_through_pgbouncer_never_oversells(tier: Any, make_da: 
     assert (await da.products.get(hot.id)).stock == 0  # type: ignore[union-attr]
 
 
-async def test_multi_line_orders_are_all_or_nothing_under_contention(make_da: MakeDA, fresh_db: DatabaseDSNs) -> None:
+async def test_multi_line_orders_are_all_or_nothing_under_contention(
+    make_da: MakeDA, fresh_db: DatabaseDSNs
+) -> None:
     """Overlapping multi-line orders in opposite line order: no deadlock, no partial reservation."""
     da = await make_da(writer_pool_max=20)
     await da.migrate()
@@ -332,8 +342,10 @@ async def test_redis_gate_refuses_sold_out_without_db(make_da: MakeDA, fresh_db:
     assert da.stock_gate is not None
     async with da.pools.writer() as conn:
         assert await da.stock_gate.reconcile(conn, [p.id]) == 1
-    results = await asyncio.gather(*(da.orders.place(u.id, [(p.id, 1)], idempotency_key=f"g{i}")
-                                     for i in range(30)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(da.orders.place(u.id, [(p.id, 1)], idempotency_key=f"g{i}") for i in range(30)),
+        return_exceptions=True,
+    )
     assert sum(not isinstance(r, BaseException) for r in results) == 5
     assert all(isinstance(r, OutOfStock) for r in results if isinstance(r, BaseException))
     assert da.stock_gate.rejected == 25  # refused in Redis, never queued on the row lock
@@ -349,7 +361,9 @@ def _partitions(plan: str) -> set[str]:
     return set(re.findall(r" on (orders_y\d{4}m\d{2})\b", plan))
 
 
-async def test_explain_hot_queries_use_indexes_and_prune_partitions(make_da: MakeDA, fresh_db: DatabaseDSNs) -> None:
+async def test_explain_hot_queries_use_indexes_and_prune_partitions(
+    make_da: MakeDA, fresh_db: DatabaseDSNs
+) -> None:
     da = await make_da()
     await da.migrate()
     await da.ensure_partitions(months_back=4)
@@ -360,19 +374,23 @@ async def test_explain_hot_queries_use_indexes_and_prune_partitions(make_da: Mak
               FROM generate_series(1, 3000) g;
             INSERT INTO products (sku, name, price_cents, stock)
               SELECT 'SKU' || g, 'gadget model ' || g, g, 10 FROM generate_series(1, 20000) g;
-            INSERT INTO products (sku, name, price_cents, stock) VALUES ('WH', 'Wireless Headphones Pro', 1, 1);
+            INSERT INTO products (sku, name, price_cents, stock)
+              VALUES ('WH', 'Wireless Headphones Pro', 1, 1);
             INSERT INTO orders (user_id, total_cents, idempotency_key, created_at)
               SELECT 1 + g % 3000, 100, 'imp-' || g, now() - (g % 90) * interval '1 day'
               FROM generate_series(1, 6000) g;
         """)
         for table in ("users", "products", "orders"):  # VACUUM also merges the GIN pending lists
             await conn.execute(f"VACUUM ANALYZE {table}")
+
         async def plan(sql: str, *args: Any) -> str:
             return _plan_text(await conn.fetch("EXPLAIN " + sql, *args))
 
         assert "products_pkey" in await plan("SELECT * FROM products WHERE id = $1", 42)
         assert "users_pkey" in await plan("SELECT * FROM users WHERE id = $1", 42)
-        assert "users_email_lower_key" in await plan("SELECT * FROM users WHERE lower(email) = lower($1)", "u5@example.com")
+        assert "users_email_lower_key" in await plan(
+            "SELECT * FROM users WHERE lower(email) = lower($1)", "u5@example.com"
+        )
         assert "products_sku_key" in await plan("SELECT * FROM products WHERE sku = $1", "SKU9")
         from dataaccess.repositories.products import _FTS_SQL, _TRGM_SQL
 
@@ -384,20 +402,28 @@ async def test_explain_hot_queries_use_indexes_and_prune_partitions(make_da: Mak
 
         oid = await conn.fetchval("SELECT id FROM orders ORDER BY created_at DESC LIMIT 1")
         lo, hi = order_created_window(oid)
-        text = await plan("SELECT * FROM orders WHERE id = $1 AND created_at >= $2 AND created_at < $3", oid, lo, hi)
+        text = await plan(
+            "SELECT * FROM orders WHERE id = $1 AND created_at >= $2 AND created_at < $3", oid, lo, hi
+        )
         assert len(_partitions(text)) == 1, text
         # A user's orders within one month touch one partition, through the (user_id, created_at) index.
         now = datetime.now(UTC)
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        text = await plan("SELECT id FROM orders WHERE user_id = $1 AND created_at >= $2 AND created_at < $3 "
-                          "ORDER BY created_at DESC LIMIT 50", 7, month, now + timedelta(seconds=1))
+        text = await plan(
+            "SELECT id FROM orders WHERE user_id = $1 AND created_at >= $2 AND created_at < $3 "
+            "ORDER BY created_at DESC LIMIT 50",
+            7,
+            month,
+            now + timedelta(seconds=1),
+        )
         assert len(_partitions(text)) == 1 and "user_id_created_at_idx" in text, text
         whole = await plan("SELECT id FROM orders WHERE user_id = $1", 7)
         assert len(_partitions(whole)) >= 4, whole  # without a time bound: all partitions
         assert "order_lines_pkey" in await plan("SELECT * FROM order_lines WHERE order_id = $1", oid)
         assert "order_lines_product_idx" in await plan("SELECT * FROM order_lines WHERE product_id = $1", 5)
         assert "order_idempotency_pkey" in await plan(
-            "SELECT * FROM order_idempotency WHERE idempotency_key = $1", "x")
+            "SELECT * FROM order_idempotency WHERE idempotency_key = $1", "x"
+        )
     finally:
         await conn.close()
     # The derived-window lookup finds imported orders too (fallback scan when the window misses).

@@ -54,7 +54,9 @@ async def db_orders(dsn: str) -> dict[str, int]:
         await conn.close()
 
 
-async def test_primary_restart_mid_run_retries_succeed_without_duplicates(fault_tier: LocalTier, da_on: Any) -> None:
+async def test_primary_restart_mid_run_retries_succeed_without_duplicates(
+    fault_tier: LocalTier, da_on: Any
+) -> None:
     da = await da_on()
     await da.migrate()
     user = await da.users.create(email="drill@example.com", name="Drill")
@@ -106,7 +108,9 @@ async def test_standby_promoted_and_data_layer_pointed_at_it(fault_tier: LocalTi
     await da.set_reader_dsns([])
 
     # Replicated data is there; the same key still returns the original order; new writes work.
-    assert (await da.orders.place(user.id, [(product.id, 2)], idempotency_key="before-failover")).id == first.id
+    assert (
+        await da.orders.place(user.id, [(product.id, 2)], idempotency_key="before-failover")
+    ).id == first.id
     second = await da.orders.place(user.id, [(product.id, 3)], idempotency_key="after-failover")
     assert await da.orders.get(second.id) == second
     got = await da.products.get(product.id)

@@ -86,7 +86,9 @@ async def test_reads_go_to_the_standby_and_writes_are_read_back(
     # Writes through the data layer are read back fresh, by the writing instance and by another one.
     await writer.products.update_price(p.id, 250)
     o = await writer.orders.place(
-        (await writer.users.create(email="ryw@example.com", name="R")).id, [(p.id, 2)], idempotency_key="ryw-1"
+        (await writer.users.create(email="ryw@example.com", name="R")).id,
+        [(p.id, 2)],
+        idempotency_key="ryw-1",
     )
     for da in (writer, reader, await make_da(redis_url=reader.settings.redis_url)):
         got = await da.products.get(p.id)

@@ -1,0 +1,138 @@
+"""Settings: defaults, validation naming the field, env / secret constructors, masked repr."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from dataaccess import InvalidInput, SecretsManagerCredentials, Settings, SettingsError
+from dataaccess.settings import mask_url
+
+DSN = "postgresql://app:s3cret-pw@db.internal:5432/shop"
+
+
+def test_defaults_are_proxy_safe() -> None:
+    s = Settings(writer_dsn=DSN)
+    assert s.max_inactive_connection_lifetime < 1800
+    assert s.effective_statement_cache_size == 100
+    assert s.effective_statement_timeout_via == "startup"
+    pgb = Settings(writer_dsn=DSN, proxy_mode="pgbouncer")
+    assert pgb.effective_statement_cache_size == 0  # PgBouncer < 1.21: no prepared statements
+    assert pgb.effective_statement_timeout_via == "role"  # PgBouncer rejects unknown startup params
+    assert Settings(writer_dsn=DSN, proxy_mode="rds_proxy").effective_statement_timeout_via == "role"
+    assert Settings(writer_dsn=DSN, statement_timeout=None).effective_statement_timeout_via == "none"
+    assert (
+        Settings(
+            writer_dsn=DSN, proxy_mode="pgbouncer", statement_cache_size=50
+        ).effective_statement_cache_size
+        == 50
+    )
+
+
+def test_repr_masks_passwords() -> None:
+    s = Settings(
+        writer_dsn=DSN,
+        reader_dsns=(DSN.replace("db.", "r1."),),
+        redis_url="redis://:tok3n@cache:6379/0",
+        password="other-secret",
+    )
+    text = repr(s)
+    assert "s3cret-pw" not in text and "tok3n" not in text and "other-secret" not in text
+    assert "app:***@db.internal:5432" in text and "r1.internal" in text
+    assert mask_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"writer_dsn": "mysql://x"}, "writer_dsn"),
+        ({"reader_dsns": ("http://x",)}, "reader_dsns[0]"),
+        ({"redis_url": "http://cache"}, "redis_url"),
+        ({"proxy_mode": "haproxy"}, "proxy_mode"),
+        ({"ssl": "maybe"}, "ssl"),
+        ({"statement_timeout_via": "options"}, "statement_timeout_via"),
+        ({"command_timeout": 0}, "command_timeout"),
+        ({"writer_pool_max": 0}, "writer_pool_max"),
+        ({"writer_pool_min": 5, "writer_pool_max": 2}, "writer_pool_min"),
+        ({"max_inactive_connection_lifetime": 1800}, "max_inactive_connection_lifetime"),
+        ({"read_your_writes_ttl": 5.0}, "read_your_writes_ttl"),
+        ({"statement_cache_size": -1}, "statement_cache_size"),
+        ({"retry_attempts": True}, "retry_attempts"),
+        ({"cache_namespace": "a:b"}, "cache_namespace"),
+        ({"iam_auth": True}, "ssl"),
+        ({"iam_auth": True, "ssl": "prefer"}, "ssl"),
+    ],
+)
+def test_bad_values_name_the_field(kwargs: dict, field: str) -> None:
+    kwargs = {"writer_dsn": DSN, **kwargs}
+    with pytest.raises(SettingsError) as info:
+        Settings(**kwargs)
+    assert info.value.field == field
+    assert str(info.value).startswith(field)
+    assert "s3cret-pw" not in str(info.value)
+    assert isinstance(info.value, InvalidInput) and isinstance(info.value, ValueError)
+
+
+def test_iam_requires_tls_and_accepts_require() -> None:
+    assert Settings(writer_dsn=DSN, iam_auth=True, ssl="verify-full").iam_auth
+
+
+def test_from_env_parses_types_and_names_the_variable() -> None:
+    env = {
+        "APP_WRITER_DSN": DSN,
+        "APP_READER_DSNS": "postgresql://a@r1/db, postgresql://a@r2/db",
+        "APP_REDIS_URL": "redis://cache:6379/0",
+        "APP_PRODUCT_CACHE_TTL": "30",
+        "APP_WRITER_POOL_MAX": "25",
+        "APP_INVENTORY_REDIS_GATE": "true",
+        "APP_PROXY_MODE": "pgbouncer",
+        "APP_STATEMENT_TIMEOUT": "2.5",
+    }
+    s = Settings.from_env("APP_", environ=env)
+    assert s.reader_dsns == ("postgresql://a@r1/db", "postgresql://a@r2/db")
+    assert (s.product_cache_ttl, s.writer_pool_max, s.inventory_redis_gate) == (30.0, 25, True)
+    assert s.proxy_mode == "pgbouncer" and s.statement_timeout == 2.5
+    with pytest.raises(SettingsError, match="APP_WRITER_POOL_MAX"):
+        Settings.from_env("APP_", environ={**env, "APP_WRITER_POOL_MAX": "lots"})
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env("APP_", environ={**env, "APP_WRITER_POOL_MAX": "0"})
+    assert info.value.field == "APP_WRITER_POOL_MAX"
+    with pytest.raises(SettingsError, match="APP_WRITER_DSN"):
+        Settings.from_env("APP_", environ={})
+    with pytest.raises(SettingsError, match="APP_INVENTORY_REDIS_GATE"):
+        Settings.from_env("APP_", environ={**env, "APP_INVENTORY_REDIS_GATE": "perhaps"})
+
+
+def test_from_secret_uses_a_refreshing_provider_and_hides_the_password() -> None:
+    payload = {
+        "host": "proxy.example",
+        "port": 5432,
+        "username": "app",
+        "password": "pw-from-sm",
+        "dbname": "shop",
+        "reader_hosts": ["r1.example", "r2.example:5433"],
+        "redis_host": "cache.example",
+    }
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="eu-west-1")
+        client.create_secret(Name="db", SecretString=json.dumps(payload))
+        s = Settings.from_secret("db", region="eu-west-1", client=client, proxy_mode="rds_proxy")
+    assert s.writer_dsn == "postgresql://app@proxy.example:5432/shop"
+    assert s.reader_dsns == ("postgresql://app@r1.example:5432/shop", "postgresql://app@r2.example:5433/shop")
+    assert s.redis_url == "redis://cache.example:6379/0" and s.proxy_mode == "rds_proxy"
+    assert isinstance(s.credentials, SecretsManagerCredentials) and s.password is None
+    assert "pw-from-sm" not in repr(s)
+
+
+def test_from_secret_payload_errors_name_the_key() -> None:
+    with pytest.raises(SettingsError, match=r"secret\.host"):
+        Settings.from_secret_payload({"username": "u", "password": "p"})
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="eu-west-1")
+        client.create_secret(Name="bad", SecretString="{not json: hunter2")
+        with pytest.raises(SettingsError) as info:
+            Settings.from_secret("bad", region="eu-west-1", client=client)
+    assert "hunter2" not in str(info.value)
