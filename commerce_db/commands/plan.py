@@ -122,7 +122,9 @@ def _config_rejected(args: argparse.Namespace, exc: ValueError) -> int:
     from commerce_db.policy_rules.config_keys import rule_for_config_key
 
     message = _one_line(exc)
-    rule = rule_for_config_key(getattr(exc, "key", None))
+    # A misspelt/unsupported key is a plain config error, not a value a policy forbids.
+    unknown_key = str(getattr(exc, "allowed", "") or "").startswith("unknown key") or ": unknown key" in message
+    rule = None if unknown_key else rule_for_config_key(getattr(exc, "key", None))
     if rule is None or rule.enforcement != Enforcement.MANDATORY:
         if args.json:
             _print_json(

@@ -97,6 +97,9 @@ def test_invalid_config_exits_2_naming_the_key(capsys: pytest.CaptureFixture[str
     assert main(["plan", "prod", "--dir", str(REPO), "--config", "postgres.instanceClass=db.x"]) == 2
     err = capsys.readouterr().err
     assert "commerce-db:postgres.instanceClass" in err and "Traceback" not in err
+    # An unknown key is a config error even when its name sounds like a policy's.
+    assert main(["plan", "prod", "--dir", str(REPO), "--config", "postgres.publiclyAccessible=true"]) == 2
+    assert "unknown key" in capsys.readouterr().err
 
 
 def test_console_script_end_to_end() -> None:
