@@ -123,7 +123,8 @@ def _config_rejected(args: argparse.Namespace, exc: ValueError) -> int:
 
     message = _one_line(exc)
     # A misspelt/unsupported key is a plain config error, not a value a policy forbids.
-    unknown_key = str(getattr(exc, "allowed", "") or "").startswith("unknown key") or ": unknown key" in message
+    allowed = str(getattr(exc, "allowed", "") or "")
+    unknown_key = allowed.startswith("unknown key") or ": unknown key" in message
     rule = None if unknown_key else rule_for_config_key(getattr(exc, "key", None))
     if rule is None or rule.enforcement != Enforcement.MANDATORY:
         if args.json:
