@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -255,6 +256,46 @@ async def test_marker_blocks_fill_from_lagging_source(client: aioredis.Redis, ns
     await unprotected.invalidate("p:5")
     await get(unprotected, lagging_replica, "p:5")
     assert await client.get(f"{ns}x:v1:p:5") == b"\x01" + enc({"price": 100})
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_random_interleavings_never_leave_a_stale_value(
+    client: aioredis.Redis, tier: Any, ns: str, seed: int
+):
+    """Readers in two 'processes' and writers race on one key with random yields between the
+    DB read and the fill; once everyone is done, Redis holds either nothing or the final row."""
+    rng = random.Random(seed)
+    other = create_redis(tier.redis_url)
+    try:
+        caches = [
+            CacheAside(client, namespace=ns, invalidation_grace=0),
+            CacheAside(other, namespace=ns, invalidation_grace=0),
+        ]
+        db = {"v": 0}
+
+        async def load() -> dict[str, Any]:
+            row = dict(db)  # the DB read ...
+            for _ in range(rng.randint(0, 6)):  # ... then arbitrary delay before the fill
+                await asyncio.sleep(rng.choice([0, 0, 0.001]))
+            return row
+
+        async def reader(i: int) -> None:
+            for _ in range(rng.randint(1, 4)):
+                await caches[i % 2].get_or_load("k", load, ttl=60, encode=enc, decode=dec)
+                await asyncio.sleep(rng.choice([0, 0.001]))
+
+        async def writer(i: int) -> None:
+            for _ in range(3):
+                await asyncio.sleep(rng.choice([0, 0.001, 0.002]))
+                db["v"] += 1  # commit ...
+                await caches[i % 2].invalidate("k")  # ... then invalidate
+
+        await asyncio.gather(*(reader(i) for i in range(30)), *(writer(i) for i in range(3)))
+        raw = await client.get(f"{ns}:v1:k")
+        assert raw is None or dec(raw[1:]) == db, (raw, db)
+        assert await caches[0].get_or_load("k", load, ttl=60, encode=enc, decode=dec) == db
+    finally:
+        await other.aclose()
 
 
 # --------------------------------------------------------------------------- stampede
