@@ -129,7 +129,10 @@ def render_text(report: PlanReport, color: bool = False) -> str:
     ]
     for region in report.regions:
         label = " (primary)" if region.region == report.primary_region else ""
-        out.append(s.bold(s.green(f"Region {region.region}{label}")))
+        n = len(region.loose) + sum(len(c.resources) for c in region.all_components())
+        subtotal = report.cost.per_region.get(region.region)
+        money = f", ~{subtotal:,.0f} {report.cost.currency}/month" if subtotal else ""
+        out.append(s.bold(s.green(f"Region {region.region}{label}")) + s.dim(f"  ({n} resources{money})"))
         for r in region.loose:
             out.extend(_resource_lines(r, "  ", s))
         for c in region.components:
@@ -174,6 +177,16 @@ def render_text(report: PlanReport, color: bool = False) -> str:
         out.append(s.yellow(f"  {cost.unknown} line(s) have no price in the table and are not in the total"))
     for chunk in textwrap.wrap(cost.source, width=WIDTH - 2):
         out.append(s.dim(f"  {chunk}"))
+    out.append("")
+    verdict = s.red("BLOCKED by mandatory policy") if mandatory else s.green("policy OK")
+    out.append(
+        s.bold(
+            f"Summary: stack {report.stack} · {report.total} resources in {len(report.regions)} region(s) · "
+        )
+        + verdict
+        + s.bold(f" ({len(mandatory)} mandatory, {len(advisory)} advisory) · ~{cost.monthly_total:,.0f} ")
+        + s.bold(f"{cost.currency}/month ({cost.label})")
+    )
     return "\n".join(out) + "\n"
 
 
