@@ -7,8 +7,8 @@ rest, CloudWatch log groups and the audit bucket / CloudTrail. Automatic yearly 
 The key policy keeps IAM in charge for the account (``arn:aws:iam::ACCOUNT:root``), which is how
 RDS, Secrets Manager, Backup, ElastiCache and Firehose use it (through the caller's IAM rights and
 ``kms:ViaService``). Services that act as themselves need explicit statements: CloudWatch Logs
-(scoped by the log-group encryption context), CloudWatch alarms / RDS events / AWS Backup publishing
-to the encrypted SNS topic, and CloudTrail writing log files.
+(scoped by the log-group encryption context), CloudWatch alarms / RDS events / EventBridge / AWS Backup
+publishing to the encrypted SNS topic, and CloudTrail writing log files.
 """
 
 from __future__ import annotations
@@ -42,6 +42,15 @@ class RegionKeysArgs:
             raise ValueError(f"alias {self.alias!r} is invalid; allowed: a name not starting with 'aws'")
 
 
+SNS_PUBLISHERS: tuple[str, ...] = (
+    "cloudwatch.amazonaws.com",
+    "events.rds.amazonaws.com",
+    "events.amazonaws.com",
+    "backup.amazonaws.com",
+)
+"""Services publishing to the KMS-encrypted alarm topic (alarms, RDS events, EventBridge, Backup)."""
+
+
 def key_policy(account_id: str, region: str) -> dict[str, Any]:
     """The CMK's key policy document for ``account_id`` in ``region`` (pure, unit-tested)."""
     root = f"arn:aws:iam::{account_id}:root"
@@ -70,16 +79,11 @@ def key_policy(account_id: str, region: str) -> dict[str, Any]:
             {
                 "Sid": "PublishersToEncryptedSnsTopic",
                 "Effect": "Allow",
-                "Principal": {
-                    "Service": [
-                        "cloudwatch.amazonaws.com",
-                        "events.rds.amazonaws.com",
-                        "backup.amazonaws.com",
-                    ]
-                },
+                # As in AWS's SNS-SSE examples: these services call KMS through SNS for our topic;
+                # no aws:SourceAccount condition, which KMS requests made via SNS need not carry.
+                "Principal": {"Service": list(SNS_PUBLISHERS)},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             },
             {
                 "Sid": "CloudTrailWritesLogFiles",

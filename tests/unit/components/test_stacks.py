@@ -435,8 +435,12 @@ def test_one_rotating_cmk_per_region_with_alias(prod: ProgramRun) -> None:
     assert {k.region for k in keys} == {"us-east-1", "us-west-2", "eu-west-1"}
     assert all(k.inputs["enableKeyRotation"] is True for k in keys)
     policy = json.loads(keys[0].inputs["policy"])
-    services = json.dumps(policy)
-    assert "logs." in services and "cloudtrail.amazonaws.com" in services
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    assert by_sid["AccountAdministersThroughIam"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert by_sid["CloudWatchLogsEncryptsOwnLogGroups"]["Principal"]["Service"].startswith("logs.")
+    publishers = set(by_sid["PublishersToEncryptedSnsTopic"]["Principal"]["Service"])
+    assert {"cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "events.amazonaws.com"} <= publishers
+    assert by_sid["CloudTrailWritesLogFiles"]["Principal"]["Service"] == "cloudtrail.amazonaws.com"
     aliases = prod.of_type("aws:kms/alias:Alias")
     assert {a.inputs["name"] for a in aliases} == {"alias/commerce-db-prod"} and len(aliases) == 3
 
