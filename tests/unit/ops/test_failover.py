@@ -162,28 +162,66 @@ def test_exotic_layout_falls_back_to_a_full_dump() -> None:
 # --------------------------------------------------------------------------- plan, write, build
 
 
-@pytest.mark.parametrize(("stack", "region"), [("prod", "us-west-2"), ("staging", "us-west-2")])
-def test_written_stack_file_still_builds_under_mocks(project_dir: Path, stack: str, region: str) -> None:
+class _RecordingRunner:
+    """The real mocked-plan runner, remembering each run (before, after) to assert on them."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[dict[str, Any], ProgramRun]] = []
+
+    def __call__(self, stack: str, config: Any) -> ProgramRun:
+        run = fo._program_run(stack, config)
+        self.runs.append((dict(config), run))
+        return run
+
+
+@pytest.fixture(scope="module")
+def prod_failover(tmp_path_factory: pytest.TempPathFactory) -> tuple[fo.FailoverPlan, _RecordingRunner]:
+    """prod promoted to us-west-2 with identifiers from the real program (two mocked builds, shared)."""
+    directory = tmp_path_factory.mktemp("prod-failover")
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(REPO / name, directory / name)
+    runner = _RecordingRunner()
+    return fo.plan_failover("prod", "us-west-2", project_dir=directory, runner=runner), runner
+
+
+def _assert_promoted(result: ProgramRun, new_primary: str, old_primary: str) -> None:
+    assert result.outputs["primaryRegion"] == new_primary
+    instances = result.of_type("aws:rds/instance:Instance")
+    writers = [r for r in instances if not r.inputs.get("replicateSourceDb")]
+    assert [w.region for w in writers] == [new_primary]
+    assert old_primary in {r.region for r in instances if r.inputs.get("replicateSourceDb")}
+
+
+def test_written_prod_file_builds_with_the_new_primary(
+    prod_failover: tuple[fo.FailoverPlan, _RecordingRunner],
+) -> None:
+    plan, runner = prod_failover
+    assert plan.comments_preserved
+    old = plan.path.read_text()
+    backup = fo.write_failover(plan)
+    assert backup.read_text() == old
+    written = plan.path.read_text()
+    assert written == plan.new_text and written.startswith("#")  # leading comment kept
+    # the "after" mocked plan was built from exactly the config now in the file
+    after_config, after_run = runner.runs[1]
+    assert yaml.safe_load(written)["config"] == after_config
+    _assert_promoted(after_run, "us-west-2", "us-east-1")
+    assert (
+        after_run.of_type("aws:elasticache/globalReplicationGroup:GlobalReplicationGroup")[0].region
+        == "us-west-2"
+    )
+
+
+def test_written_staging_file_builds_under_mocks(project_dir: Path) -> None:
     from commerce_db.mock_engine import run_program
     from components.program import run
 
-    plan = fo.plan_failover(stack, region, project_dir=project_dir, with_identifiers=False)
-    assert plan.comments_preserved
-    old = (project_dir / f"Pulumi.{stack}.yaml").read_text()
-    backup = fo.write_failover(plan)
-    assert backup.read_text() == old
-    written = (project_dir / f"Pulumi.{stack}.yaml").read_text()
-    assert written == plan.new_text and written.startswith("#")  # leading comment kept
-
-    config = yaml.safe_load(written)["config"]
-    result = run_program(run, stack=stack, config=config)
-    assert result.outputs["primaryRegion"] == region
-    writers = [
-        r for r in result.of_type("aws:rds/instance:Instance") if not r.inputs.get("replicateSourceDb")
-    ]
-    assert [w.region for w in writers] == [region]
-    replicas = [r for r in result.of_type("aws:rds/instance:Instance") if r.inputs.get("replicateSourceDb")]
-    assert plan.old_primary in {r.region for r in replicas}
+    plan = fo.plan_failover("staging", "us-west-2", project_dir=project_dir, with_identifiers=False)
+    fo.write_failover(plan)
+    written = (project_dir / "Pulumi.staging.yaml").read_text()
+    assert written.startswith("# staging")
+    result = run_program(run, stack="staging", config=yaml.safe_load(written)["config"])
+    _assert_promoted(result, "us-west-2", "us-east-2")
 
 
 def test_write_refuses_when_the_file_changed_meanwhile(project_dir: Path) -> None:
@@ -312,8 +350,11 @@ def test_cli_bad_region_exits_2_with_reason(capsys: pytest.CaptureFixture[str]) 
     assert "'ap-south-1' is not a current replica region" in err and "us-west-2, eu-west-1" in err
 
 
-def test_real_program_supplies_the_identifiers(project_dir: Path) -> None:
-    plan = fo.plan_failover("prod", "us-west-2", project_dir=project_dir)
+def test_real_program_supplies_the_identifiers(
+    prod_failover: tuple[fo.FailoverPlan, _RecordingRunner],
+) -> None:
+    plan, runner = prod_failover
+    assert [cfg["commerce-db:primaryRegion"] for cfg, _run in runner.runs] == ["us-east-1", "us-west-2"]
     ids = plan.identifiers
     assert ids.source == "mocked plan"
     assert not ids.replica_instance.startswith("<") and not ids.old_primary_instance.startswith("<")
