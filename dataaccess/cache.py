@@ -206,6 +206,7 @@ class CacheAside:
         self._breaker = breaker or CircuitBreaker()
         self._c = _Counters()
         self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._live: set[asyncio.Task[Any]] = set()  # strong refs: detached loads must not be GC'd
         self._pending: set[str] = set()  # full Redis value keys
         self._purge_needed = False
         self._flush_lock = asyncio.Lock()
@@ -271,6 +272,7 @@ class CacheAside:
             codec = _Codec(encode, decode, cache_none)
             task = asyncio.ensure_future(self._fetch(rkey, loader, ttl, codec))
             self._inflight[rkey] = task
+            self._live.add(task)
             task.add_done_callback(functools.partial(self._task_done, rkey))
         else:
             self._c.coalesced += 1
@@ -337,6 +339,7 @@ class CacheAside:
     # ------------------------------------------------------------------ read path
 
     def _task_done(self, rkey: str, task: asyncio.Task[Any]) -> None:
+        self._live.discard(task)
         if self._inflight.get(rkey) is task:
             del self._inflight[rkey]
         if not task.cancelled():
