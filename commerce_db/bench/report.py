@@ -74,9 +74,10 @@ def write_latency_chart(
             if ax is ax50:
                 ax.annotate(label, (t, 1), xycoords=("data", "axes fraction"), fontsize=8, va="top")
     ax99.set_xlabel("seconds since traffic start")
-    ax50.legend(loc="upper left", fontsize=8, ncol=3)
+    handles, labels = ax50.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=min(5, max(1, len(labels))))
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(p, dpi=110)
     plt.close(fig)
     return None

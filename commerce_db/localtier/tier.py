@@ -84,6 +84,9 @@ class LocalTier:
         pgbouncer_max_client_conn: PgBouncer ``max_client_conn`` [1000].
         base_dir: parent of the temp dir [system temp dir].
         keep: keep the temp dir (logs, data) after stop() [False, or env ``LOCALTIER_KEEP=1``].
+        synchronous_standby: commit waits until the standby has flushed the WAL
+            (``synchronous_standby_names = '*'``), like RDS Multi-AZ; a promoted standby then has
+            every acknowledged commit [False: asynchronous, like a read replica].
     """
 
     supports_faults = True
@@ -99,11 +102,13 @@ class LocalTier:
         pgbouncer_max_client_conn: int = 1000,
         base_dir: str | os.PathLike[str] | None = None,
         keep: bool | None = None,
+        synchronous_standby: bool = False,
     ) -> None:
         self._want_standby = standby
         self._want_pgbouncer = pgbouncer
         self._want_redis = redis
         self._want_redis_replica = redis and redis_replica
+        self._synchronous = synchronous_standby and standby
         self._pool_size = pgbouncer_pool_size
         self._max_client_conn = pgbouncer_max_client_conn
         self._base_dir = base_dir
@@ -232,6 +237,19 @@ class LocalTier:
             ),
             timeout=30,
         )
+        if self._synchronous:
+            # Only the primary gets it (the standby's copy predates it), so after a promotion the
+            # new primary does not wait for a standby it no longer has.
+            primary.psql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            primary.psql("SELECT pg_reload_conf()")
+            wait_until(
+                "the standby to become synchronous",
+                lambda: (
+                    primary.psql("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")
+                    not in ("", "0")
+                ),
+                timeout=30,
+            )
 
     def _start_redis_nodes(self) -> None:
         assert self.bins is not None and self._run_as is not None

@@ -28,6 +28,14 @@ from commerce_db.localtier import DatabaseDSNs, ExternalTier, LocalTier, LocalTi
 _HERE = Path(__file__).parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "fault_tier_options(**kwargs): LocalTier keyword arguments for the fault_tier fixture "
+        "(e.g. synchronous_standby=True for Multi-AZ-like failover drills)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test under tests/integration gets the ``integration`` marker."""
     for item in items:
@@ -124,11 +132,14 @@ def redis_clean(tier: LocalTier | ExternalTier) -> Iterator[str]:
 
 
 @pytest.fixture
-def fault_tier() -> Iterator[LocalTier]:
+def fault_tier(request: pytest.FixtureRequest) -> Iterator[LocalTier]:
     """A private LocalTier for one destructive test (kill -9, promote, restarts); ~0.5 s to start
-    after the first. Skips when the local binaries are missing."""
+    after the first. Skips when the local binaries are missing. Options via
+    ``@pytest.mark.fault_tier_options(synchronous_standby=True, ...)``."""
+    marker = request.node.get_closest_marker("fault_tier_options")
+    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
     try:
-        local = LocalTier().start()
+        local = LocalTier(**options).start()
     except MissingBinaryError as exc:
         pytest.skip(f"fault tests need local server binaries: {exc}")
     except LocalTierError:
