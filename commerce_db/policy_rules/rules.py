@@ -286,6 +286,25 @@ def _multi_az(r: PolicySubject, ctx: PolicyContext) -> Iterable[str]:
         )
 
 
+def _aurora_readers(
+    resources: Sequence[PolicySubject], ctx: PolicyContext
+) -> Iterable[tuple[PolicySubject | None, str]]:
+    members: dict[str, int] = {}
+    for r in resources:
+        if r.type == RDS_CLUSTER_INSTANCE and isinstance(r.inputs.get("clusterIdentifier"), str):
+            members[r.inputs["clusterIdentifier"]] = members.get(r.inputs["clusterIdentifier"], 0) + 1
+    for cluster in (r for r in resources if r.type == RDS_CLUSTER):
+        count = sum(members.get(i, 0) for i in identifiers_of(cluster))
+        if count < 2:
+            yield (
+                cluster,
+                (
+                    f"{_who(cluster)}: {count} instance(s); prod Aurora clusters need a writer and "
+                    "at least one reader in another AZ to fail over to"
+                ),
+            )
+
+
 # --- observability ------------------------------------------------------------------------------------
 
 
@@ -428,6 +447,13 @@ RULES: tuple[Rule, ...] = (
         MANDATORY,
         frozenset({RDS_INSTANCE, CACHE_GROUP}),
         _multi_az,
+        prod_only=True,
+    ),
+    Rule(
+        "prod-aurora-readers",
+        "Prod Aurora clusters have a writer and at least one reader (Multi-AZ failover).",
+        MANDATORY,
+        check_stack=_aurora_readers,
         prod_only=True,
     ),
     Rule(

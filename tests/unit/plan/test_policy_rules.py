@@ -357,3 +357,13 @@ def test_config_keys_map_to_their_policies() -> None:
     assert rule_for_config_key("backup.retentionDays").name == "backup-retention"  # type: ignore[union-attr]
     assert rule_for_config_key("postgres.multiAz").name == "prod-multi-az"  # type: ignore[union-attr]
     assert rule_for_config_key("postgres.instanceClass") is None
+
+
+def test_prod_aurora_needs_a_reader() -> None:
+    cluster = Subject("aws:rds/cluster:Cluster", "aur", {"clusterIdentifier": "cdb-aur"}, "us-east-1")
+    writer = res("aws:rds/clusterInstance:ClusterInstance", "w", clusterIdentifier="cdb-aur")
+    reader = res("aws:rds/clusterInstance:ClusterInstance", "r1", clusterIdentifier="cdb-aur")
+    msgs = findings_of("prod-aurora-readers", [cluster, writer], PROD)
+    assert len(msgs) == 1 and "1 instance(s)" in msgs[0]
+    assert findings_of("prod-aurora-readers", [cluster, writer, reader], PROD) == []
+    assert findings_of("prod-aurora-readers", [cluster, writer], STAGING) == []
