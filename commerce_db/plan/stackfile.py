@@ -131,10 +131,19 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
-def _set_path(container: Any, path: list[str], value: Any, full_key: str) -> Any:
+def _coerce(existing: Any, raw: str, parsed: Any, leaf: str) -> Any:
+    """Keep strings strings: ``engineVersion=17.2`` must not become the float 17.2."""
+    if isinstance(parsed, str):
+        return parsed
+    if isinstance(existing, str) or leaf.lower().endswith("version"):
+        return raw
+    return parsed
+
+
+def _set_path(container: Any, path: list[str], value: Any, full_key: str, raw: str | None = None) -> Any:
     """Set ``value`` at ``path`` inside a copy of ``container`` (dicts; ``name[2]`` indexes lists)."""
     if not path:
-        return value
+        return value if raw is None else _coerce(container, raw, value, full_key.rsplit(".", 1)[-1])
     head, rest = path[0], path[1:]
     index: int | None = None
     m = _INDEX.match(head)
@@ -151,7 +160,7 @@ def _set_path(container: Any, path: list[str], value: Any, full_key: str) -> Any
         raise StackFileError(f"--config {full_key}: cannot set {head!r} inside a non-object value")
     container = dict(container)
     if index is None:
-        container[head] = _set_path(container.get(head), rest, value, full_key)
+        container[head] = _set_path(container.get(head), rest, value, full_key, raw)
         return container
     seq = container.get(head)
     if not isinstance(seq, list) or index > len(seq):
@@ -159,7 +168,7 @@ def _set_path(container: Any, path: list[str], value: Any, full_key: str) -> Any
     seq = list(seq)
     if index == len(seq):
         seq.append(None)
-    seq[index] = _set_path(seq[index], rest, value, full_key)
+    seq[index] = _set_path(seq[index], rest, value, full_key, raw)
     container[head] = seq
     return container
 
@@ -170,7 +179,9 @@ def apply_overrides(
     """Return a copy of ``config`` with ``KEY=VALUE`` overrides applied.
 
     ``KEY`` may omit the ``<project>:`` prefix; ``a.b.c`` sets a nested field of the structured
-    value ``a`` (``a.list[0].x`` indexes lists). ``VALUE`` is parsed as JSON when it parses.
+    value ``a`` (``a.list[0].x`` indexes lists). ``VALUE`` is parsed as JSON when it parses, except
+    that it stays a string where the stack file already holds a string or the key ends in
+    ``Version`` (``engineVersion=17.2``); quote it as JSON (``'"7"'``) to force a string elsewhere.
     """
     out = copy.deepcopy(config)
     for item in overrides:
@@ -190,9 +201,9 @@ def apply_overrides(
         m = _INDEX.match(top)
         if m:  # "replicaRegions[1]=..." indexes a top-level list
             full = f"{namespace}:{m.group(1)}"
-            wrapped = _set_path({m.group(1): out.get(full)}, [top, *path], value, key)
+            wrapped = _set_path({m.group(1): out.get(full)}, [top, *path], value, key, raw)
             out[full] = wrapped[m.group(1)]
             continue
         full = f"{namespace}:{top}"
-        out[full] = _set_path(out.get(full), path, value, key) if path else value
+        out[full] = _set_path(out.get(full), path, value, key, raw)
     return out

@@ -85,3 +85,21 @@ def test_find_project_dir(tmp_path: Path) -> None:
     assert (find_project_dir(cwd=tmp_path) / "Pulumi.yaml").is_file()
     with pytest.raises(StackFileError, match=r"no Pulumi\.yaml"):
         find_project_dir(tmp_path)
+
+
+def test_overrides_keep_strings_strings() -> None:
+    base = {"commerce-db:postgres": {"engineVersion": "16.6", "port": 5432}, "commerce-db:name": "x"}
+    out = apply_overrides(
+        base,
+        [
+            "postgres.engineVersion=17.2",
+            "postgres.port=6432",
+            "cache.engineVersion=7.1",
+            "name=42",
+            'tag="7"',
+        ],
+    )
+    assert out["commerce-db:postgres"] == {"engineVersion": "17.2", "port": 6432}
+    assert out["commerce-db:cache"] == {"engineVersion": "7.1"}  # *Version keys stay strings
+    assert out["commerce-db:name"] == "42"  # the stack file holds a string there
+    assert out["commerce-db:tag"] == "7"  # JSON-quoted forces a string
