@@ -86,6 +86,12 @@ CASES: list[tuple[str, list[Subject], list[Subject], PolicyContext]] = [
         STAGING,
     ),
     (
+        "customer-managed-key",
+        [res(RDS, **with_(GOOD_PRIMARY, kmsKeyId=None))],
+        [res(RDS, **GOOD_PRIMARY), res(RDS, replicateSourceDb="p")],  # same-region replica uses the source key
+        STAGING,
+    ),
+    (
         "encryption-in-transit-elasticache",
         [res(CACHE, **with_(GOOD_CACHE, transitEncryptionEnabled=None))],
         [res(CACHE, **GOOD_CACHE)],
