@@ -88,7 +88,10 @@ CASES: list[tuple[str, list[Subject], list[Subject], PolicyContext]] = [
     (
         "customer-managed-key",
         [res(RDS, **with_(GOOD_PRIMARY, kmsKeyId=None))],
-        [res(RDS, **GOOD_PRIMARY), res(RDS, replicateSourceDb="p")],  # same-region replica uses the source key
+        [
+            res(RDS, **GOOD_PRIMARY),
+            res(RDS, replicateSourceDb="p"),
+        ],  # same-region replica uses the source key
         STAGING,
     ),
     (
@@ -373,3 +376,12 @@ def test_prod_aurora_needs_a_reader() -> None:
     assert len(msgs) == 1 and "1 instance(s)" in msgs[0]
     assert findings_of("prod-aurora-readers", [cluster, writer, reader], PROD) == []
     assert findings_of("prod-aurora-readers", [cluster, writer], STAGING) == []
+
+
+def test_every_rule_is_covered_by_a_test_here() -> None:
+    from pathlib import Path
+
+    from commerce_db.policy_rules import RULES
+
+    source = Path(__file__).read_text()
+    assert [r.name for r in RULES if f'"{r.name}"' not in source] == []
