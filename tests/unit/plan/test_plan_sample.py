@@ -153,3 +153,13 @@ def test_price_unknown_line_does_not_crash() -> None:
     unknown = [line for line in report.cost.lines if line.monthly is None]
     assert unknown and all("price unknown" in line.note for line in unknown)
     assert report.cost.unknown == len(unknown)
+
+
+def test_config_rejection_json_document(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*cli("prod", "--json"), "--config", "backupRetention=40"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["error"]["key"] == "commerce-db:backupRetention"
+    assert [f["policy"] for f in doc["policy"]] == ["backup-retention"]
+    assert main([*cli("prod", "--json"), "--config", "instanceClass=x"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["error"]["key"] == "instanceClass" and "policy" not in doc
