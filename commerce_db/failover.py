@@ -74,6 +74,8 @@ class StateMove:
     new_name: str
     new_parent_urn: str | None
     import_id: str
+    provider_urn: str | None = None
+    """Explicit provider (region) the program gives the resource; ``import --provider`` needs it."""
 
 
 @dataclass(frozen=True)
@@ -384,6 +386,29 @@ def _is_replica(res: Any) -> bool:
     return bool(res.inputs.get("replicateSourceDb"))
 
 
+def engine_urns(resources: Sequence[Any]) -> dict[str, str]:
+    """Mock URN -> the URN the Pulumi engine gives the same resource.
+
+    The engine qualifies a type with the parent's whole type chain
+    (``RegionStack$CrossRegionReplicas$aws:rds/instance:Instance``); the SDK's mock monitor only
+    prefixes the immediate parent's type. ``pulumi state delete``/``import --parent`` need the real one.
+    """
+    by_urn = {r.urn: r for r in resources}
+    qualified: dict[str, str] = {}
+
+    def chain(res: Any) -> str:
+        if res.urn not in qualified:
+            parent = by_urn.get(res.parent_urn or "")  # the Stack itself is not recorded: top level
+            qualified[res.urn] = f"{chain(parent)}${res.type}" if parent is not None else res.type
+        return qualified[res.urn]
+
+    out = {}
+    for res in resources:
+        head = res.urn.split("::")[0:2]  # urn:pulumi:<stack>, <project>
+        out[res.urn] = "::".join([*head, chain(res), res.name])
+    return out
+
+
 def _first(
     resources: Sequence[Any], typ: str, region: str, pred: Callable[[Any], bool] = lambda r: True
 ) -> Any:
@@ -442,17 +467,26 @@ def discover_identifiers(
     secret = _first(old_res, _SECRET, old_primary, lambda r: r.parent_type == "commerce:db:PostgresCluster")
     proxy = _first(new_res, _PROXY, new_primary)
 
+    old_urn, new_urn = engine_urns(old_res), engine_urns(new_res)
+
+    def move(what: str, typ: str, old: Any, new: Any, import_id: str) -> StateMove:
+        parent = new_urn.get(new.parent_urn or "", new.parent_urn)
+        provider = new.provider.rsplit("::", 1)[0] if new.provider else None  # ref is "<urn>::<id>"
+        provider = new_urn.get(provider or "", provider)
+        return StateMove(what, typ, old_urn[old.urn], new_urn[new.urn], new.name, parent, import_id, provider)
+
     moves = []
-    if new_writer is not None and new_writer.urn != replica.urn:
-        moves.append(StateMove("promoted PostgreSQL instance", _RDS_INSTANCE, replica.urn, new_writer.urn,
-                               new_writer.name, new_writer.parent_urn, target_ident))  # fmt: skip
-    if rg_before is not None and rg_after is not None and rg_after.urn != rg_before.urn:
+    if new_writer is not None and new_urn[new_writer.urn] != old_urn[replica.urn]:
+        moves.append(move("promoted PostgreSQL instance", _RDS_INSTANCE, replica, new_writer, target_ident))
+    if rg_before is not None and rg_after is not None and new_urn[rg_after.urn] != old_urn[rg_before.urn]:
         rg_id = _physical(rg_before, "replicationGroupId")
-        moves.append(StateMove("cache replication group", _REPLICATION_GROUP, rg_before.urn, rg_after.urn,
-                               rg_after.name, rg_after.parent_urn, rg_id))  # fmt: skip
-    if group_before is not None and group_after is not None and group_after.urn != group_before.urn:
-        moves.append(StateMove("Global Datastore", _GLOBAL_GROUP, group_before.urn, group_after.urn,
-                               group_after.name, group_after.parent_urn, global_id or ""))  # fmt: skip
+        moves.append(move("cache replication group", _REPLICATION_GROUP, rg_before, rg_after, rg_id))
+    if (
+        group_before is not None
+        and group_after is not None
+        and new_urn[group_after.urn] != old_urn[group_before.urn]
+    ):
+        moves.append(move("Global Datastore", _GLOBAL_GROUP, group_before, group_after, global_id or ""))
 
     return FailoverIdentifiers(
         source="mocked plan",
@@ -590,7 +624,8 @@ def build_steps(
     for move in ids.state_moves:
         adopt.append(f"pulumi state delete '{move.old_urn}' --force --yes   # {move.what}: state only")
         parent = f" --parent 'parent={move.new_parent_urn}'" if move.new_parent_urn else ""
-        adopt.append(f"pulumi import {move.type} {move.new_name} {move.import_id}{parent} --yes")
+        provider = f" --provider 'provider={move.provider_urn}'" if move.provider_urn else ""
+        adopt.append(f"pulumi import {move.type} {move.new_name} {move.import_id}{parent}{provider} --yes")
     steps.append(
         RunbookStep(
             "Commit the new stack config and reconcile Pulumi state",

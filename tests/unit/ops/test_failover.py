@@ -363,6 +363,12 @@ def test_real_program_supplies_the_identifiers(
         f"aws rds promote-read-replica --db-instance-identifier {ids.replica_instance} "
         "--backup-retention-period 7 --region us-west-2"
     )
+    # state moves use engine-style URNs (full parent chain) and the new region's explicit provider
+    assert {m.what for m in ids.state_moves} >= {"promoted PostgreSQL instance"}
+    for move in ids.state_moves:
+        assert move.old_urn.startswith("urn:pulumi:prod::commerce-db::commerce:db:RegionStack$")
+        assert move.new_parent_urn and move.new_parent_urn.startswith("urn:pulumi:prod::commerce-db::")
+        assert move.provider_urn and move.provider_urn.endswith("pulumi:providers:aws::aws-us-west-2")
 
 
 def test_global_datastore_follows_the_environment_default(project_dir: Path) -> None:
@@ -389,3 +395,23 @@ def test_cli_write_rewrites_the_file_and_keeps_a_backup(
     assert main(["failover", "promote", "staging", "--region", "us-east-2", "--write", "--no-plan",
                  "--dir", str(project_dir)]) == 0  # fmt: skip
     assert path.read_text() == before
+
+
+def test_engine_urns_carry_the_whole_parent_chain() -> None:
+    def rec(urn: str, typ: str, name: str, parent: str | None) -> RegisteredResource:
+        return RegisteredResource(
+            urn=urn, type=typ, name=name, parent_urn=parent, custom=False, provider=None, inputs={}
+        )
+
+    base = "urn:pulumi:prod::commerce-db::"
+    region = rec(f"{base}commerce:db:RegionStack::usw2", "commerce:db:RegionStack", "usw2", None)
+    cluster = rec(f"{base}commerce:db:RegionStack$commerce:db:PostgresCluster::usw2-pg",
+                  "commerce:db:PostgresCluster", "usw2-pg", region.urn)  # fmt: skip
+    # what the SDK's mock monitor produces: only the immediate parent's type
+    instance = rec(f"{base}commerce:db:PostgresCluster$aws:rds/instance:Instance::usw2-pg-primary",
+                   "aws:rds/instance:Instance", "usw2-pg-primary", cluster.urn)  # fmt: skip
+    urns = fo.engine_urns([region, cluster, instance])
+    assert urns[instance.urn] == (
+        f"{base}commerce:db:RegionStack$commerce:db:PostgresCluster$aws:rds/instance:Instance::usw2-pg-primary"
+    )
+    assert urns[region.urn] == region.urn and urns[cluster.urn] == cluster.urn
