@@ -59,10 +59,11 @@ class RefIndex:
             hit = self._strong.get(value.rsplit(":", 1)[0])
             if hit:
                 return hit[0]
+        # Names are only unique per type: prefer the expected types, else the first registered.
         candidates = self._weak.get(value, [])
-        preferred = [c for c in candidates if c.type in set(prefer)]
-        pool = preferred or candidates
-        return pool[0] if len(pool) == 1 or preferred else (pool[0] if pool else None)
+        wanted = set(prefer)
+        pool = [c for c in candidates if c.type in wanted] or candidates
+        return pool[0] if pool else None
 
     def attribute(self, value: Any) -> str | None:
         """Which attribute of its resource ``value`` is (``endpoint``, ``arn``...), if known."""
