@@ -59,6 +59,13 @@ def register(subparsers: Any) -> None:
             sub.add_argument(
                 "--expect-no-changes", action="store_true", help="fail if the update would change anything"
             )
+        if op in ("preview", "up"):
+            sub.add_argument(
+                "--policy-pack", action="append", default=[], metavar="PATH",
+                help="run this policy pack (e.g. policy/) with the operation; repeatable",
+            )  # fmt: skip
+        if op == "preview":
+            sub.add_argument("--diff", action="store_true", help="show detailed property diffs")
         sub.set_defaults(func=_run_operation)
 
 
@@ -111,9 +118,11 @@ def _run_operation(args: argparse.Namespace) -> int:
         )
         common: dict[str, Any] = {"on_event": _progress(args.quiet), "message": args.message}
         if args.operation == "preview":
-            result = cdb_auto.preview(settings, **common)
+            result = cdb_auto.preview(settings, diff=args.diff, policy_packs=args.policy_pack, **common)
         elif args.operation == "up":
-            result = cdb_auto.up(settings, expect_no_changes=args.expect_no_changes, **common)
+            result = cdb_auto.up(
+                settings, expect_no_changes=args.expect_no_changes, policy_packs=args.policy_pack, **common
+            )
         elif args.operation == "refresh":
             result = cdb_auto.refresh(settings, **common)
         else:

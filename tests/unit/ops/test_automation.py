@@ -458,6 +458,16 @@ def test_cli_json_result_via_injected_stack(
     assert settings.secrets == {"aws:secretKey": SECRET}
 
 
+def test_cli_preview_passes_diff_and_policy_packs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from commerce_db.cli import main
+
+    opener = RecordingOpener()
+    monkeypatch.setattr("commerce_db.automation.operations.open_stack", opener)
+    assert main(["stack", "preview", "staging", "--quiet", "--diff", "--policy-pack", "policy"]) == 0
+    _op, kwargs = opener.stack.calls[0]
+    assert kwargs["diff"] is True and kwargs["policy_packs"] == ["policy"]
+
+
 def test_project_defaults_apply_unless_the_stack_sets_the_key(project_dir: Path) -> None:
     (project_dir / "Pulumi.yaml").write_text(
         "name: commerce-db\nruntime: python\nconfig:\n"
