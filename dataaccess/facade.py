@@ -9,6 +9,7 @@ async with await DataAccess.connect(Settings.from_env()) as da:
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Any
 
@@ -66,19 +67,23 @@ class DataAccess:
         self.queues: Any = None
         self.events: Any = None
         self._closed = False
+        self._owns_redis = True
         if redis is not None:
             self._wire_redis_features(redis)
 
     # -- construction -----------------------------------------------------------------------------
     @classmethod
-    async def connect(
+    def connect(
         cls,
         settings: Settings,
         *,
         credentials: CredentialProvider | None = None,
         redis: aioredis.Redis | None = None,
-    ) -> DataAccess:
+    ) -> _Connecting:
         """Open the pools (retrying connect errors with backoff) and the Redis client.
+
+        Use ``da = await DataAccess.connect(s)`` (then ``await da.close()``) or
+        ``async with DataAccess.connect(s) as da:`` (closed on exit).
 
         :param credentials: password provider; default ``settings.credentials``, or an
             :class:`IamAuthTokenProvider` when ``settings.iam_auth``.
@@ -88,6 +93,16 @@ class DataAccess:
         """
         if not isinstance(settings, Settings):
             raise TypeError("settings must be a dataaccess.Settings")
+        return _Connecting(cls._open(settings, credentials=credentials, redis=redis))
+
+    @classmethod
+    async def _open(
+        cls,
+        settings: Settings,
+        *,
+        credentials: CredentialProvider | None,
+        redis: aioredis.Redis | None,
+    ) -> DataAccess:
         creds = credentials or settings.credentials
         if creds is None and settings.iam_auth:
             creds = _iam_provider(settings)
@@ -106,7 +121,8 @@ class DataAccess:
                     max_connections=settings.redis_max_connections,
                     socket_timeout=settings.redis_socket_timeout,
                     socket_connect_timeout=settings.redis_socket_timeout,
-                    require_tls_with_auth=False,
+                    # Local test servers use passwords over plain TCP; anything else needs rediss://.
+                    require_tls_with_auth=not _is_loopback(settings.redis_url),
                 ),
             )
         cache = markers_breaker = gate = None
@@ -114,18 +130,21 @@ class DataAccess:
             markers_breaker = CircuitBreaker()
             cache = CacheAside(
                 client,
+                breaker=markers_breaker,  # one view of Redis health for cache, markers and gate
                 namespace=settings.cache_namespace,
                 invalidation_grace=settings.cache_invalidation_grace,
             )
             if settings.inventory_redis_gate:
-                gate = RedisStockGate(client, namespace=settings.cache_namespace)
+                gate = RedisStockGate(client, namespace=settings.cache_namespace, breaker=markers_breaker)
         markers = WriteMarkers(
             client,
             namespace=settings.cache_namespace,
             ttl=settings.read_your_writes_ttl,
             breaker=markers_breaker,
         )
-        return cls(settings, pools, client, cache, markers, gate)
+        da = cls(settings, pools, client, cache, markers, gate)
+        da._owns_redis = redis is None
+        return da
 
     def _wire_redis_features(self, client: aioredis.Redis) -> None:
         """Attach DATA-REDIS's features when their modules are present (optional at import time)."""
@@ -178,7 +197,7 @@ class DataAccess:
         if self.cache is not None:
             await self.cache.aclose()
         await self.pools.close()
-        if self.redis is not None:
+        if self.redis is not None and self._owns_redis:
             try:
                 await self.redis.aclose()
             except Exception:
@@ -252,6 +271,31 @@ class DataAccess:
                 "passthrough": self.stock_gate.passthrough,
             }
         return out
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+class _Connecting:
+    """What :meth:`DataAccess.connect` returns: awaitable, or an async context manager."""
+
+    def __init__(self, coro: Coroutine[Any, Any, DataAccess]) -> None:
+        self._coro = coro
+        self._da: DataAccess | None = None
+
+    def __await__(self) -> Generator[Any, None, DataAccess]:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> DataAccess:
+        self._da = await self._coro
+        return self._da
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._da is not None:
+            await self._da.close()
 
 
 def _iam_provider(settings: Settings) -> IamAuthTokenProvider:

@@ -429,3 +429,54 @@ async def test_explain_hot_queries_use_indexes_and_prune_partitions(
     # The derived-window lookup finds imported orders too (fallback scan when the window misses).
     imported = await da.orders.get(oid)
     assert imported is not None and imported.id == oid
+
+
+async def test_cold_key_stampede_loads_once_across_instances(make_da: MakeDA) -> None:
+    a, b = await make_da(), await make_da()
+    await a.migrate()
+    p = await a.products.create(sku="ST", name="Stampede", price_cents=5, stock=5)
+    await asyncio.sleep(0)
+    before = sum(a.pools.routed.values()) + sum(b.pools.routed.values())
+    got = await asyncio.gather(*((a if i % 2 else b).products.get(p.id) for i in range(50)))
+    assert all(g == p for g in got)
+    after = sum(a.pools.routed.values()) + sum(b.pools.routed.values())
+    assert after - before == 1  # 50 concurrent misses in two "processes" -> one DB read
+
+
+async def test_connect_as_context_manager_and_redis_features_wired(
+    fresh_db: DatabaseDSNs, redis_clean: str
+) -> None:
+    async with DataAccess.connect(Settings(writer_dsn=fresh_db.primary, redis_url=redis_clean)) as da:
+        await da.migrate()
+        assert da.sessions is not None and da.counters is not None
+        assert da.queues is not None and da.events is not None
+        assert await da.users.get(1) is None
+    assert da.pools.writer_pool._closed  # closed on exit
+
+
+async def test_missing_partition_is_created_on_demand(make_da: MakeDA, fresh_db: DatabaseDSNs) -> None:
+    da = await make_da()
+    await da.migrate()
+    u = await da.users.create(email="np@example.com", name="NP")
+    p = await da.products.create(sku="NP", name="No partition", price_cents=5, stock=5)
+    conn = await asyncpg.connect(fresh_db.primary)
+    try:
+        current = datetime.now(UTC).strftime("orders_y%Ym%m")
+        await conn.execute(f"ALTER TABLE orders DETACH PARTITION {current}; DROP TABLE {current}")  # lapsed
+        o = await da.orders.place(u.id, [(p.id, 1)], idempotency_key="np-1")
+        assert await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", current)
+        assert await da.orders.get(o.id) == o
+    finally:
+        await conn.close()
+
+
+async def test_role_statement_timeout_for_proxies(make_da: MakeDA, fresh_db: DatabaseDSNs) -> None:
+    da = await make_da(proxy_mode="pgbouncer", writer_dsn=fresh_db.pgbouncer, statement_timeout=1.5)
+    assert da.settings.effective_statement_timeout_via == "role"
+    await da.apply_role_statement_timeout()
+    conn = await asyncpg.connect(fresh_db.primary)  # a new session of the same role
+    try:
+        assert await conn.fetchval("SHOW statement_timeout") == "1500ms"
+        await conn.execute("ALTER ROLE CURRENT_USER RESET statement_timeout")  # shared role: undo
+    finally:
+        await conn.close()
