@@ -1,0 +1,98 @@
+"""End-to-end smoke runs of ``commerce-db demo`` and the bench scenarios with tiny sizes: the
+commands start their own servers, report, check the DB and stop everything."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from commerce_db.bench import scenarios
+from commerce_db.bench.progress import Progress
+from commerce_db.bench.runner import GOALS, render_table, run_bench
+from commerce_db.cli import main
+from commerce_db.localtier import registry
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _server_children() -> list[str]:
+    """Server processes that are still children of this test process."""
+    me, found = os.getpid(), []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().split()
+        except OSError:
+            continue
+        if int(fields[3]) == me and fields[1].strip("()") in ("postgres", "redis-server", "pgbouncer"):
+            found.append(fields[1])
+    return found
+
+
+def test_demo_command_reports_and_stops_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json, out_png = tmp_path / "demo.json", tmp_path / "demo.png"
+    rc = main(
+        [
+            "demo",
+            "--duration",
+            "3",
+            "--products",
+            "300",
+            "--users",
+            "300",
+            "--concurrency",
+            "8",
+            "--hot-stock",
+            "5",
+            "--json",
+            str(out_json),
+            "--chart",
+            str(out_png),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    doc = json.loads(out_json.read_text())
+    assert doc["oversold"] == 0
+    assert doc["inventory_check"]["acknowledged_missing_in_db"] == 0
+    assert doc["inventory_check"]["duplicated_orders"] == 0
+    ops = {o["op"] for o in doc["operations"]}
+    assert {"product.get", "order.place", "session.create"} <= ops
+    assert doc["orders"]["accepted"] <= 3 * 5  # never more than the stock
+    assert doc["cache"]["hits"] > 0
+    assert "oversold units: 0" in printed and "p99 ms" in printed
+    assert _server_children() == []  # every server the demo started is stopped
+    assert not registry._live  # and no tier is left registered
+
+
+async def test_bench_scenarios_with_tiny_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny = scenarios.Sizes(
+        rounds=2,
+        seq_ops=30,
+        tput_rounds=2,
+        tput_seconds=0.3,
+        tput_concurrency=4,
+        flash_stock={50: 10, 500: 10},
+        flash_rounds=2,
+        bouncer_clients=10,
+        bouncer_seconds=0.3,
+    )
+    monkeypatch.setattr(scenarios.Sizes, "for_mode", classmethod(lambda cls, quick: tiny))
+    path = tmp_path / "bench.json"
+    doc = await run_bench(quick=True, json_path=path, progress=Progress(interactive=False, every=1e9))
+    saved = json.loads(path.read_text())
+    for key in GOALS:
+        assert isinstance(saved[key], int | float), key
+    assert saved["oversold"] == 0
+    assert saved["raw"]["flash_sale_50"]["all_consistent"] is True
+    assert saved["raw"]["cached_read"]["misses_during_measure"] == 0  # A really measured cache hits
+    assert saved["pgbouncer_server_connections"] <= 25  # default_pool_size 20 + reserve 5
+    assert saved["direct_server_connections"] >= 10  # one per client
+    assert {"python", "asyncpg", "redis-py", "postgresql", "redis", "pgbouncer"} <= set(saved["versions"])
+    assert "cached_read_vs_raw_redis" in render_table(doc)
+    assert _server_children() == []
