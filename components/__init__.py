@@ -31,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     "PostgresClusterArgs": "components.postgres_cluster",
     "CrossRegionReplicas": "components.postgres_cluster",
     "CrossRegionReplicasArgs": "components.postgres_cluster",
+    "AuroraSecondaryCluster": "components.postgres_cluster",
+    "AuroraSecondaryClusterArgs": "components.postgres_cluster",
     "BackupPlan": "components.backup",
     "BackupPlanArgs": "components.backup",
     "ProxyLayer": "components.proxy_layer",
@@ -54,6 +56,8 @@ __all__ = [
     "AlarmThresholds",
     "AuditTrail",
     "AuditTrailArgs",
+    "AuroraSecondaryCluster",
+    "AuroraSecondaryClusterArgs",
     "BackupPlan",
     "BackupPlanArgs",
     "CacheLayer",
@@ -117,6 +121,8 @@ if TYPE_CHECKING:  # static re-exports for type checkers and IDEs
         ObservabilityLayerArgs,
     )
     from components.postgres_cluster import (
+        AuroraSecondaryCluster,
+        AuroraSecondaryClusterArgs,
         CrossRegionReplicas,
         CrossRegionReplicasArgs,
         PostgresCluster,

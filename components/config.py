@@ -232,7 +232,12 @@ class PostgresConfig:
         "inRegionReplicas", "Read replicas in the primary region.", 1, minimum=0, maximum=5
     )
     cross_region_replicas: int = _key(
-        "crossRegionReplicas", "Read replicas in each replica region (RDS mode).", 1, minimum=0, maximum=5
+        "crossRegionReplicas",
+        "Read replicas in each replica region (rds), or reader instances of the Aurora Global Database "
+        "secondary cluster there (aurora).",
+        1,
+        minimum=0,
+        maximum=5,
     )
     multi_az: bool = _key(
         "multiAz", "Multi-AZ primary (standby in another AZ). Required in prod.", True,
@@ -815,12 +820,6 @@ def _check_postgres(cfg: StackConfig) -> None:
                 pg.aurora.min_capacity_acu,
                 "must be <= postgres.aurora.maxCapacityAcu",
             )
-        if cfg.replica_regions and pg.cross_region_replicas:
-            raise ConfigError(
-                "postgres.engineMode", pg.engine_mode,
-                "aurora supports no cross-region read replicas here (that is an Aurora Global Database); use "
-                "engineMode rds, or set postgres.crossRegionReplicas to 0",
-            )  # fmt: skip
     else:
         _check_storage(pg)
     if not _IDENT.fullmatch(pg.db_name):
@@ -832,13 +831,15 @@ def _check_postgres(cfg: StackConfig) -> None:
             "postgres.masterUsername", pg.master_username,
             "letters, digits, _ starting with a letter, not a reserved name (postgres, rdsadmin, admin, ...)",
         )  # fmt: skip
-    replicas = pg.in_region_replicas + (pg.cross_region_replicas * len(cfg.replica_regions))
-    if pg.manage_master_user_password and pg.engine_mode == "rds" and replicas:
+    cross = pg.cross_region_replicas * len(cfg.replica_regions)
+    replicas = (pg.in_region_replicas if pg.engine_mode == "rds" else 0) + cross
+    if pg.manage_master_user_password and replicas:
         raise ConfigError(
             "postgres.manageMasterUserPassword", True,
             "AWS refuses read replicas of a source whose master password Secrets Manager manages "
-            f"({replicas} "
-            "replicas configured); leave it false (our own rotated secret) or configure no replicas",
+            f"({replicas} replicas configured; for Aurora this program also keeps its own secret when a "
+            "Global Database spans regions); leave it false (our own rotated secret) or configure no "
+            "replicas",
         )  # fmt: skip
     if pg.cross_region_replicas * len(cfg.replica_regions) > 5:
         raise ConfigError(

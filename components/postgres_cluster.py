@@ -250,6 +250,9 @@ class PostgresClusterArgs:
     """Serverless v2 minimum ACUs. Default: 0.5."""
     aurora_max_capacity_acu: float = 16.0
     """Serverless v2 maximum ACUs. Default: 16."""
+    aurora_global: bool = False
+    """Aurora only: make the cluster the primary of an Aurora Global Database, so replica regions
+    can add :class:`AuroraSecondaryCluster` readers. Default: False."""
     identifier_prefix: str | None = None
     """Fixed DB identifiers ``<prefix>-primary``, ``<prefix>-replica-N`` (Aurora: ``<prefix>-cluster``,
     ``<prefix>-writer``, ``<prefix>-reader-N``), known before the DB exists so that its log groups can
@@ -270,6 +273,8 @@ class PostgresClusterArgs:
             )
         if not 1 <= self.backup_retention_days <= 35:
             raise ValueError(f"backup_retention_days {self.backup_retention_days} is invalid; allowed: 1-35")
+        if self.aurora_global and self.engine_mode != "aurora":
+            raise ValueError("aurora_global is True for engine_mode 'rds'; Global Database is Aurora only")
         if self.in_region_replicas < 0 or self.aurora_readers < 0:
             raise ValueError("replica counts must be >= 0")
 
@@ -304,6 +309,8 @@ class PostgresCluster(pulumi.ComponentResource):
     """CMK encrypting storage, Performance Insights and the secret."""
     monitoring_role_arn: pulumi.Output[str | None]
     """Enhanced monitoring role (IAM is global: cross-region replicas reuse it)."""
+    global_cluster_id: pulumi.Output[str] | None
+    """Aurora Global Database id (None unless ``aurora_global``)."""
     rotation_security_group_id: pulumi.Output[str] | None
     """Security group of the deployed rotation Lambda (None when an ARN was given or RDS manages
     the password)."""
@@ -330,6 +337,8 @@ class PostgresCluster(pulumi.ComponentResource):
         self._sg = _db_security_group(name, args.vpc_id, args.port, tags, self)
         self.security_group_id = self._sg.id
         self._reader_sg: aws.ec2.SecurityGroup | None = None
+        self.global_cluster: aws.rds.GlobalCluster | None = None
+        self.global_cluster_id: pulumi.Output[str] | None = None
         self.reader_security_group_id: pulumi.Output[str] | None = None
         self.kms_key_arn = pulumi.Output.from_input(args.kms_key_arn)
 
@@ -412,9 +421,26 @@ class PostgresCluster(pulumi.ComponentResource):
                 opts=child,  # auto-named: a family change creates the new group before deleting the old
             )
             serverless = args.aurora_instance_class == "db.serverless"
+            if args.aurora_global:
+                # Created first and joined by the primary (the source_db_cluster_identifier route
+                # makes the provider fight the cluster over its global_cluster_identifier).
+                self.global_cluster = aws.rds.GlobalCluster(
+                    f"{name}-global",
+                    global_cluster_identifier=f"{args.identifier_prefix}-global"
+                    if args.identifier_prefix
+                    else None,
+                    engine="aurora-postgresql",
+                    engine_version=args.engine_version,
+                    database_name=args.db_name,
+                    storage_encrypted=True,
+                    deletion_protection=args.deletion_protection,
+                    opts=child,
+                )
+                self.global_cluster_id = self.global_cluster.id
             cluster = aws.rds.Cluster(
                 f"{name}-cluster",
                 cluster_identifier=ids.get("cluster"),
+                global_cluster_identifier=self.global_cluster.id if self.global_cluster else None,
                 engine="aurora-postgresql",
                 engine_mode="provisioned",
                 engine_version=args.engine_version,
@@ -948,3 +974,181 @@ class CrossRegionReplicas(pulumi.ComponentResource):
             policy=policy,
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuroraSecondaryClusterArgs:
+    """Inputs of :class:`AuroraSecondaryCluster` (all resources land in this component's region)."""
+
+    region: str
+    """Secondary region. Required."""
+    source_region: str
+    """Region of the primary cluster (must differ). Required."""
+    global_cluster_id: pulumi.Input[str]
+    """Aurora Global Database to join (``PostgresCluster.global_cluster_id``). Required."""
+    vpc_id: pulumi.Input[str]
+    """Secondary VPC. Required."""
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Secondary private subnets (>= 2 AZs). Required."""
+    kms_key_arn: pulumi.Input[str]
+    """CMK **in this region** encrypting the secondary's storage and PI. Required."""
+    engine_version: str = "16.6"
+    """The global cluster's engine version. Default: "16.6"."""
+    readers: int = 1
+    """Reader instances (>= 1, else the secondary serves nothing). Default: 1."""
+    backup_retention_days: int = 7
+    """Backup retention the secondary keeps once promoted (1-35). Default: 7."""
+    backup_window: str = "03:00-04:00"
+    """Daily backup window (UTC). Default: "03:00-04:00"."""
+    instance_class: str = "db.serverless"
+    """Reader class. Default: "db.serverless"."""
+    min_capacity_acu: float = 0.5
+    """Serverless v2 minimum ACUs. Default: 0.5."""
+    max_capacity_acu: float = 16.0
+    """Serverless v2 maximum ACUs. Default: 16."""
+    port: int = 5432
+    """Listener port. Default: 5432."""
+    parameters: PostgresParameters = field(default_factory=PostgresParameters)
+    """Same tuned parameters as the primary. Default: PostgresParameters()."""
+    monitoring_interval_seconds: int = 60
+    """Enhanced monitoring interval. Default: 60."""
+    monitoring_role_arn: pulumi.Input[str] | None = None
+    """Enhanced monitoring role (IAM is global; reuse the primary's). Default: None."""
+    performance_insights_retention_days: int = 7
+    """PI retention. Default: 7."""
+    iam_auth: bool = True
+    """IAM database authentication. Default: True."""
+    maintenance_window: str = "sun:04:30-sun:05:30"
+    """Weekly maintenance window (UTC). Default: "sun:04:30-sun:05:30"."""
+    auto_minor_version_upgrade: bool = True
+    """Minor upgrades in the window. Default: True."""
+    identifier_prefix: str | None = None
+    """Fixed identifiers ``<prefix>-cluster`` / ``<prefix>-reader-N``; None auto-names. Default: None."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """Resources to wait for: the primary's writer instance (a secondary can only join a global
+    cluster whose primary has an instance) and this region's log groups. Default: ()."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every taggable child. Default: {}."""
+
+    def __post_init__(self) -> None:
+        if self.region == self.source_region:
+            raise ValueError(
+                f"region {self.region!r} equals source_region; a secondary lives in another region"
+            )
+        if self.readers < 1:
+            raise ValueError(f"readers {self.readers} is invalid; allowed: >= 1")
+        parameter_family("aurora", self.engine_version)
+
+
+class AuroraSecondaryCluster(pulumi.ComponentResource):
+    """A read-only Aurora Global Database member in another region, with its region's groups and CMK."""
+
+    reader_endpoints: pulumi.Output[list[str]]
+    """The secondary cluster's reader endpoint."""
+    cluster_identifier: pulumi.Output[str]
+    """Secondary cluster identifier."""
+    reader_identifiers: pulumi.Output[list[str]]
+    """Reader instance identifiers."""
+    security_group_id: pulumi.Output[str]
+    """Security group of the secondary."""
+
+    def __init__(
+        self, name: str, args: AuroraSecondaryClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("commerce:db:AuroraSecondaryCluster", name, None, opts)
+        self._name = name
+        self._args = args
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {**args.tags, "component": "AuroraSecondaryCluster"}
+        family = parameter_family("aurora", args.engine_version)
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-subnets", description="commerce-db Aurora secondary", subnet_ids=args.subnet_ids,
+            tags=tags, opts=child,
+        )  # fmt: skip
+        self._sg = _db_security_group(name, args.vpc_id, args.port, tags, self)
+        self.security_group_id = self._sg.id
+        params = aws.rds.ClusterParameterGroup(
+            f"{name}-params",
+            family=family,
+            description=f"commerce-db tuned {family} (secondary)",
+            parameters=_param_args(
+                tuned_parameters(args.parameters, aurora=True), aws.rds.ClusterParameterGroupParameterArgs
+            ),
+            tags=tags,
+            opts=child,
+        )
+        prefix = args.identifier_prefix
+        cluster = aws.rds.Cluster(
+            f"{name}-cluster",
+            cluster_identifier=f"{prefix}-cluster" if prefix else None,
+            engine="aurora-postgresql",
+            engine_mode="provisioned",
+            engine_version=args.engine_version,
+            # Joins the global cluster: no credentials or database name (replicated from the primary).
+            global_cluster_identifier=args.global_cluster_id,
+            port=args.port,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[self._sg.id],
+            db_cluster_parameter_group_name=params.name,
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            iam_database_authentication_enabled=args.iam_auth,
+            enabled_cloudwatch_logs_exports=list(AURORA_LOG_EXPORTS),
+            preferred_maintenance_window=args.maintenance_window,
+            backup_retention_period=args.backup_retention_days,  # applies after a promotion
+            preferred_backup_window=args.backup_window,
+            skip_final_snapshot=True,  # the primary region holds the data and its backups
+            copy_tags_to_snapshot=True,
+            serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
+                min_capacity=args.min_capacity_acu, max_capacity=args.max_capacity_acu
+            )
+            if args.instance_class == "db.serverless"
+            else None,
+            tags={**tags, "source-region": args.source_region},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(args.depends_on),
+                # AWS sets it on the member; the provider must not try to clear it.
+                ignore_changes=["replicationSourceIdentifier"],
+            ),
+        )
+        readers = [
+            aws.rds.ClusterInstance(
+                f"{name}-reader-{i}",
+                identifier=f"{prefix}-reader-{i}" if prefix else None,
+                cluster_identifier=cluster.id,
+                engine=cluster.engine,
+                engine_version=cluster.engine_version,
+                instance_class=args.instance_class,
+                db_subnet_group_name=subnets.name,
+                publicly_accessible=False,
+                auto_minor_version_upgrade=args.auto_minor_version_upgrade,
+                preferred_maintenance_window=args.maintenance_window,
+                ca_cert_identifier=CA_CERT_IDENTIFIER,
+                copy_tags_to_snapshot=True,
+                performance_insights_enabled=True,
+                performance_insights_kms_key_id=args.kms_key_arn,
+                performance_insights_retention_period=args.performance_insights_retention_days,
+                monitoring_interval=args.monitoring_interval_seconds,
+                monitoring_role_arn=args.monitoring_role_arn if args.monitoring_interval_seconds else None,
+                tags={**tags, "db-role": "reader"},
+                opts=pulumi.ResourceOptions(parent=cluster),
+            )
+            for i in range(1, args.readers + 1)
+        ]
+        self.cluster = cluster
+        self.readers = readers
+        self.cluster_identifier = cluster.id
+        self.reader_endpoints = cluster.reader_endpoint.apply(lambda e: [e])
+        self.reader_identifiers = pulumi.Output.all(*[r.identifier for r in readers]).apply(list)
+        self.register_outputs(
+            {
+                "reader_endpoints": self.reader_endpoints,
+                "cluster_identifier": self.cluster_identifier,
+                "security_group_id": self.security_group_id,
+            }
+        )
+
+    def allow_from(self, label: str, source_sg_id: pulumi.Input[str]) -> aws.vpc.SecurityGroupIngressRule:
+        """Admit ``source_sg_id`` to the secondary's port (security-group reference, never a CIDR)."""
+        return _ingress_from(self._name, label, self._sg.id, source_sg_id, self._args.port, self)

@@ -35,6 +35,8 @@ from components.observability_layer import (
 from components.postgres_cluster import (
     AURORA_LOG_EXPORTS,
     RDS_LOG_EXPORTS,
+    AuroraSecondaryCluster,
+    AuroraSecondaryClusterArgs,
     CrossRegionReplicas,
     CrossRegionReplicasArgs,
     PostgresCluster,
@@ -72,6 +74,10 @@ class PrimaryHandles:
     """Global Datastore id (None when off)."""
     cache_auth_secret_arn: pulumi.Output[str | None]
     """AUTH-token secret ARN in the primary region (replicated when Global Datastore is on)."""
+    aurora_global_cluster_id: pulumi.Output[str] | None = None
+    """Aurora Global Database id (Aurora variant with replica regions), else None."""
+    aurora_writer: pulumi.Resource | None = None
+    """The primary Aurora writer instance: secondaries wait for it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,6 +194,7 @@ class RegionStack(pulumi.ComponentResource):
         self._cache_global_group_id: pulumi.Output[str | None] | None = None
         self.pg: PostgresCluster | None = None
         self.replicas: CrossRegionReplicas | None = None
+        self.aurora_secondary: AuroraSecondaryCluster | None = None
         self.proxy: ProxyLayer | None = None
         self.cache: CacheLayer | None = None
         self.audit: AuditTrail | None = None
@@ -280,6 +287,7 @@ class RegionStack(pulumi.ComponentResource):
                 aurora_instance_class=pg_cfg.aurora.instance_class,
                 aurora_min_capacity_acu=pg_cfg.aurora.min_capacity_acu,
                 aurora_max_capacity_acu=pg_cfg.aurora.max_capacity_acu,
+                aurora_global=aurora and bool(cfg.replica_regions) and pg_cfg.cross_region_replicas > 0,
                 identifier_prefix=self._prefix,
                 depends_on=logs.log_groups,
                 tags=self._tags,
@@ -430,6 +438,63 @@ class RegionStack(pulumi.ComponentResource):
                 self.replicas.allow_from(label, sg)
             self.reader_endpoints = self.replicas.reader_endpoints
             replica_ids = {f"xr-replica-{i + 1}": r.identifier for i, r in enumerate(self.replicas.replicas)}
+        db_clusters: dict[str, pulumi.Output[str]] = {}
+        aurora_readers: dict[str, pulumi.Output[str]] = {}
+        if pg_cfg.engine_mode == "aurora" and primary.aurora_global_cluster_id is not None:
+            prefix = f"{self._prefix}-xr"
+            logs = RdsLogGroups(
+                f"{name}-rds-logs",
+                RdsLogGroupsArgs(
+                    identifiers={"cluster": f"{prefix}-cluster"},
+                    kind="cluster",
+                    exports=AURORA_LOG_EXPORTS,
+                    retention_days=cfg.observability.log_retention_days,
+                    kms_key_arn=self.keys.key_arn,
+                    tags=self._tags,
+                ),
+                opts=self._child,
+            )
+            log_groups = dict(logs.postgresql_log_group_names)
+            self.aurora_secondary = AuroraSecondaryCluster(
+                f"{name}-pg-secondary",
+                AuroraSecondaryClusterArgs(
+                    region=region,
+                    source_region=primary.region,
+                    global_cluster_id=primary.aurora_global_cluster_id,
+                    vpc_id=self.network.vpc_id,
+                    subnet_ids=self.network.private_subnet_ids,
+                    kms_key_arn=self.keys.key_arn,
+                    engine_version=pg_cfg.engine_version,
+                    readers=pg_cfg.cross_region_replicas,
+                    backup_retention_days=cfg.backup.retention_days,
+                    backup_window=pg_cfg.backup_window,
+                    instance_class=pg_cfg.aurora.instance_class,
+                    min_capacity_acu=pg_cfg.aurora.min_capacity_acu,
+                    max_capacity_acu=pg_cfg.aurora.max_capacity_acu,
+                    port=pg_cfg.port,
+                    parameters=pg_cfg.parameters,
+                    monitoring_interval_seconds=pg_cfg.monitoring_interval_seconds,
+                    monitoring_role_arn=cast(pulumi.Output[str], primary.monitoring_role_arn),
+                    performance_insights_retention_days=pg_cfg.performance_insights_retention_days,
+                    iam_auth=pg_cfg.iam_auth,
+                    maintenance_window=pg_cfg.maintenance_window,
+                    auto_minor_version_upgrade=pg_cfg.auto_minor_version_upgrade,
+                    identifier_prefix=prefix,
+                    depends_on=[
+                        *logs.log_groups,
+                        *([primary.aurora_writer] if primary.aurora_writer else []),
+                    ],
+                    tags=self._tags,
+                ),
+                opts=self._child,
+            )
+            for label, sg in self._app_sgs.items():
+                self.aurora_secondary.allow_from(label, sg)
+            self.reader_endpoints = self.aurora_secondary.reader_endpoints
+            db_clusters = {"cluster": self.aurora_secondary.cluster_identifier}
+            aurora_readers = {
+                f"reader-{i + 1}": r.identifier for i, r in enumerate(self.aurora_secondary.readers)
+            }
         self.db_secret_arn = primary.db_secret_arn.apply(lambda a: _replicated_arn(a, primary.region, region))
 
         if cfg.cache.enabled and cfg.cache.global_datastore and primary.cache_global_group_id is not None:
@@ -448,8 +513,8 @@ class RegionStack(pulumi.ComponentResource):
         self._build_audit_and_observability(
             db_instances={},
             db_replicas=replica_ids,
-            aurora_instances={},
-            db_clusters={},
+            aurora_instances=aurora_readers,
+            db_clusters=db_clusters,
             log_groups=log_groups,
         )
 
@@ -564,4 +629,6 @@ class RegionStack(pulumi.ComponentResource):
             monitoring_role_arn=self._monitoring_role_arn,
             cache_global_group_id=self._cache_global_group_id,
             cache_auth_secret_arn=self.redis_auth_secret_arn,
+            aurora_global_cluster_id=self.pg.global_cluster_id if self.pg else None,
+            aurora_writer=self.pg.instances[0] if self.pg and self.pg.is_aurora else None,
         )

@@ -269,10 +269,15 @@ def test_dr_region_required_without_replicas() -> None:
     expect_error({}, "drRegion")
 
 
-def test_aurora_with_cross_region_replicas_is_rejected() -> None:
-    expect_error(with_section("staging", "postgres", engineMode="aurora"), "postgres.engineMode")
-    ok = with_section("staging", "postgres", engineMode="aurora", crossRegionReplicas=0)
-    assert parse(ok).postgres.family == "aurora-postgresql16"
+def test_aurora_variant_config() -> None:
+    cfg = parse(with_section("staging", "postgres", engineMode="aurora"))
+    assert cfg.postgres.family == "aurora-postgresql16" and cfg.postgres.cross_region_replicas == 1
+    raw = with_section("staging", "postgres", engineMode="aurora", manageMasterUserPassword=True)
+    expect_error(raw, "postgres.manageMasterUserPassword")  # a Global Database spans regions
+    single = with_section(
+        "staging", "postgres", engineMode="aurora", manageMasterUserPassword=True, crossRegionReplicas=0
+    )
+    assert parse(single).postgres.manage_master_user_password
 
 
 def test_advanced_insights_need_long_retention() -> None:
@@ -344,12 +349,16 @@ def test_every_args_field_documents_its_default() -> None:
     from components.backup import BackupPlanArgs
     from components.keys import RegionKeysArgs
     from components.network import NetworkArgs
-    from components.postgres_cluster import CrossRegionReplicasArgs, PostgresClusterArgs
+    from components.postgres_cluster import (
+        AuroraSecondaryClusterArgs,
+        CrossRegionReplicasArgs,
+        PostgresClusterArgs,
+    )
     from components.proxy_layer import ProxyLayerArgs
     from components.region_stack import RegionStackArgs
 
     for cls in (NetworkArgs, RegionKeysArgs, PostgresClusterArgs, CrossRegionReplicasArgs, BackupPlanArgs,
-                ProxyLayerArgs, RegionStackArgs):  # fmt: skip
+                ProxyLayerArgs, RegionStackArgs, AuroraSecondaryClusterArgs):  # fmt: skip
         assert undocumented(cls) == [], cls.__name__
 
 

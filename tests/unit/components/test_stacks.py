@@ -369,6 +369,53 @@ def test_aurora_cluster_and_read_only_proxy_endpoint(aurora: ProgramRun) -> None
     assert selection.inputs["resources"] == [cluster.state["arn"]]
 
 
+@pytest.fixture(scope="module")
+def aurora_global() -> ProgramRun:
+    """staging on Aurora with its replica region: an Aurora Global Database."""
+    from _stackfiles import stack_config
+
+    pg = {**stack_config("staging")["commerce-db:postgres"], "engineMode": "aurora"}
+    return run_stack("staging", {"commerce-db:postgres": pg})
+
+
+def test_aurora_global_database_secondary(aurora_global: ProgramRun) -> None:
+    (global_cluster,) = aurora_global.of_type("aws:rds/globalCluster:GlobalCluster")
+    assert global_cluster.inputs["storageEncrypted"] is True and global_cluster.region == "us-east-2"
+    assert global_cluster.inputs["engine"] == "aurora-postgresql"
+    clusters = {c.region: c for c in aurora_global.of_type("aws:rds/cluster:Cluster")}
+    assert set(clusters) == {"us-east-2", "us-west-2"}
+    gid = global_cluster.state["id"]
+    assert clusters["us-east-2"].inputs["globalClusterIdentifier"] == gid
+    secondary = clusters["us-west-2"].inputs
+    assert secondary["globalClusterIdentifier"] == gid
+    assert secondary["kmsKeyId"] == state(aurora_global, "usw2-keys-cmk")["arn"]
+    assert secondary["storageEncrypted"] is True
+    for forbidden in ("masterUsername", "masterPassword", "databaseName", "manageMasterUserPassword"):
+        assert forbidden not in secondary, forbidden
+    group = aurora_global.by_name("usw2-pg-secondary-params")
+    assert group.region == "us-west-2" and secondary["dbClusterParameterGroupName"] == group.state["name"]
+    assert group.inputs["family"] == "aurora-postgresql16"
+    sg = aurora_global.by_name("usw2-pg-secondary-sg")
+    assert secondary["vpcSecurityGroupIds"] == [sg.state["id"]] and sg.region == "us-west-2"
+    readers = [
+        i for i in aurora_global.of_type("aws:rds/clusterInstance:ClusterInstance") if i.region == "us-west-2"
+    ]
+    assert len(readers) == 1 and readers[0].inputs["publiclyAccessible"] is False
+    assert aurora_global.outputs["readerEndpointsByRegion"]["us-west-2"] == [
+        clusters["us-west-2"].state["readerEndpoint"]
+    ]
+    # the READ_ONLY proxy endpoint stays in the primary region
+    (ro,) = aurora_global.of_type("aws:rds/proxyEndpoint:ProxyEndpoint")
+    assert ro.region == "us-east-2" and ro.inputs["targetRole"] == "READ_ONLY"
+
+
+def test_aurora_global_passes_policy_rules(aurora_global: ProgramRun) -> None:
+    from commerce_db.policy_rules import PolicyContext, evaluate
+
+    findings = evaluate(aurora_global.resources, PolicyContext(stack="staging", environment="staging"))
+    assert findings == [], [f"{f.policy}: {f.resource}: {f.message}" for f in findings]
+
+
 def test_read_only_endpoint_refused_for_rds_target() -> None:
     from commerce_db.mock_engine import run_program
     from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
