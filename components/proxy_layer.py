@@ -182,6 +182,17 @@ class ProxyLayer(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if args.default_auth_scheme == "IAM_AUTH":
+            # End-to-end IAM: the proxy itself signs in to the database with IAM tokens.
+            identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+            aws.iam.RolePolicy(
+                f"{name}-role-db-connect",
+                role=role.name,
+                policy=pulumi.Output.all(identity.account_id, db.resource_ids).apply(
+                    lambda a: json.dumps(rds_connect_policy(args.region, a[0], a[1], "*"))
+                ),
+                opts=child,
+            )
         self.role_arn = role.arn
 
         proxy = aws.rds.Proxy(

@@ -113,3 +113,13 @@ def test_proxy_iam_auth_and_grant_connect() -> None:
     # the proxy's only egress goes to the database security group
     (egress,) = run.of_type(EGRESS)
     assert egress.inputs["referencedSecurityGroupId"] == run.by_name("db-sg").state["id"]
+
+
+def test_end_to_end_iam_proxy_may_connect_to_the_database() -> None:
+    run = run_stack("staging", section("proxy", defaultAuthScheme="IAM_AUTH"))
+    (proxy,) = run.of_type("aws:rds/proxy:Proxy")
+    assert proxy.inputs["defaultAuthScheme"] == "IAM_AUTH"
+    policy = json.loads(run.by_name("use2-proxy-role-db-connect").inputs["policy"])
+    resources = policy["Statement"][0]["Resource"]
+    primary_id = run.by_name("use2-pg-primary").state["resourceId"]
+    assert f"arn:aws:rds-db:us-east-2:123456789012:dbuser:{primary_id}/*" in resources
