@@ -731,7 +731,8 @@ class PostgresCluster(pulumi.ComponentResource):
             capabilities=["CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"],
             parameters={
                 "endpoint": f"https://secretsmanager.{args.region}.amazonaws.com",
-                "functionName": f"{name}-pg-rotation",
+                # Unique per stack and region: Lambda names are account-wide per region.
+                "functionName": f"{args.identifier_prefix or name}-pg-rotation",
                 "vpcSubnetIds": subnets,
                 "vpcSecurityGroupIds": sg.id,
                 "kmsKeyArn": args.kms_key_arn,

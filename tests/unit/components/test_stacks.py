@@ -182,6 +182,9 @@ def test_master_secret_is_kms_encrypted_json_with_rotation(prod: ProgramRun) -> 
     assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] == 30
     lambda_stack = prod.by_name("use1-pg-rotation")
     assert lambda_stack.inputs["applicationId"].endswith("SecretsManagerRDSPostgreSQLRotationSingleUser")
+    assert lambda_stack.inputs["parameters"]["functionName"] == "cdb-prod-use1-pg-rotation"
+    assert lambda_stack.inputs["parameters"]["endpoint"] == "https://secretsmanager.us-east-1.amazonaws.com"
+    assert lambda_stack.inputs["parameters"]["kmsKeyArn"] == state(prod, "use1-keys-cmk")["arn"]
     assert rotation.inputs["rotationLambdaArn"] == lambda_stack.state["outputs"]["RotationLambdaARN"]
 
 
