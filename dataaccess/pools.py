@@ -22,10 +22,12 @@ value is behind), otherwise to the writer. Other reads go to the least-loaded he
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
 import ssl as _ssl
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -156,6 +158,7 @@ class Pools:
         self._health_task: asyncio.Task[None] | None = None
         self._closed = False
         self._swap_lock = asyncio.Lock()
+        self._writer_lsns: collections.deque[tuple[float, int]] = collections.deque(maxlen=4096)
         self.routed = {"writer": 0, "replica": 0}
         """Counters: reads routed to the writer / to replicas."""
 
@@ -344,6 +347,21 @@ class Pools:
         reader.status.last_error = type(exc).__name__
 
     # -- health -----------------------------------------------------------------------------------
+    def note_writer_lsn(self, lsn: int) -> None:
+        """Record a commit LSN (called after every write) for the staleness check."""
+        self._writer_lsns.append((time.monotonic(), lsn))
+
+    def overdue_lsn(self) -> int | None:
+        """Highest commit LSN recorded more than ``max_replica_lag`` seconds ago: a replica that has
+        not replayed it is lagging too much. None when no such commit is known."""
+        cutoff = time.monotonic() - self.settings.max_replica_lag
+        best = None
+        while len(self._writer_lsns) > 1 and self._writer_lsns[1][0] <= cutoff:
+            self._writer_lsns.popleft()  # keep only the newest sample older than the cutoff
+        if self._writer_lsns and self._writer_lsns[0][0] <= cutoff:
+            best = self._writer_lsns[0][1]
+        return best
+
     async def check_replicas(self) -> None:
         """Poll every replica once (recovery state, replay LSN, lag) and update health."""
         await asyncio.gather(*(self._check(r) for r in self._readers))
@@ -368,6 +386,12 @@ class Pools:
             st.replay_lsn = max(lsn, st.replay_lsn or 0) if st.in_recovery else lsn
         st.lag_seconds = float(row["lag"] or 0.0)
         healthy = st.lag_seconds <= self.settings.max_replica_lag
+        overdue = self.overdue_lsn()
+        if healthy and st.in_recovery and overdue is not None and (st.replay_lsn or 0) < overdue:
+            # Behind a commit we made more than max_replica_lag ago: stale even if its own lag
+            # figure looks fine (e.g. the WAL receiver is disconnected, so nothing is "pending").
+            st.lag_seconds = max(st.lag_seconds, self.settings.max_replica_lag)
+            healthy = False
         if not healthy and st.healthy:
             log.warning("replica %s lagging %.1fs: no reads until it catches up", st.dsn, st.lag_seconds)
         st.healthy = healthy

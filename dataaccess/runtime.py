@@ -85,7 +85,10 @@ class Runtime:
         try:
             raw = await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text")
             lsn = lsn_to_int(raw)
-            return lsn if lsn is not None else WRITER_ONLY_LSN
+            if lsn is None:
+                return WRITER_ONLY_LSN
+            self.pools.note_writer_lsn(lsn)
+            return lsn
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             # e.g. Aurora without WAL functions, or the connection dropped after COMMIT.
             log.info("commit LSN unavailable (%s): marking entities writer-only", type(exc).__name__)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from ..errors import Conflict, InvalidInput, UnknownReference
+from ..errors import Conflict, InvalidInput, NotFound, UnknownReference
 from ..inventory import RedisStockGate, reserve_stock
 from ..migrations import ensure_partitions
 from ..models import Order, OrderLine
@@ -193,6 +193,52 @@ class Orders:
             await self._gate.give_back(taken)  # duplicate: the original already took its units
         # Also on duplicates: re-marking/invalidating heals a crash between an earlier commit and
         # its invalidation.
+        pids = [line.product_id for line in order.lines]
+        await self._rt.after_write(
+            lsn,
+            entities=[f"order:{order.id}", f"user_orders:{order.user_id}", *(f"product:{p}" for p in pids)],
+            cache_keys=[f"product:{p}" for p in pids],
+        )
+        return order
+
+    async def cancel(self, order_id: int) -> Order:
+        """Cancel a ``placed`` order and put its units back in stock, atomically. Idempotent:
+        cancelling a cancelled order returns it unchanged (stock is restored once).
+
+        :raises NotFound: no such order. :raises Conflict: the order is past ``placed``.
+        """
+        order_id = check_id("order_id", order_id)
+
+        async def tx(conn: asyncpg.Connection) -> tuple[Order | None, bool]:
+            current = await _fetch_order(conn, order_id)
+            if current is None:
+                return None, False
+            flipped = await conn.fetchval(
+                "UPDATE orders SET status = 'cancelled' "
+                "WHERE id = $1 AND created_at = $2 AND status = 'placed' RETURNING true",
+                order_id,
+                current.created_at,
+            )
+            if not flipped:  # lost a race or not cancellable: re-read under the row lock's outcome
+                latest = await _fetch_order(conn, order_id, current.created_at)
+                assert latest is not None
+                if latest.status != "cancelled":
+                    raise Conflict(f"order {order_id} is {latest.status!r} and cannot be cancelled")
+                return latest, False
+            for line in sorted(current.lines, key=lambda ln: ln.product_id):  # same lock order as place
+                await conn.execute(
+                    "UPDATE products SET stock = stock + $2, version = version + 1, updated_at = now() "
+                    "WHERE id = $1",
+                    line.product_id,
+                    line.quantity,
+                )
+            return await _fetch_order(conn, order_id, current.created_at), True
+
+        (order, restocked), lsn = await self._rt.write(tx, context="orders.cancel", idempotent=True)
+        if order is None:
+            raise NotFound("order", order_id)
+        if restocked and self._gate is not None:
+            await self._gate.give_back([(ln.product_id, ln.quantity) for ln in order.lines])
         pids = [line.product_id for line in order.lines]
         await self._rt.after_write(
             lsn,

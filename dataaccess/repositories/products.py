@@ -62,7 +62,7 @@ class Products:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
-    async def create(self, *, sku: str, name: str, price_cents: int, stock: int = 0) -> Product:
+    async def create(self, sku: str, name: str, price_cents: int, stock: int = 0) -> Product:
         """Insert a product.
 
         :raises InvalidInput: empty/over-long sku (64) or name (300), negative price or stock.

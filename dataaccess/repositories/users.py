@@ -27,7 +27,7 @@ class Users:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
-    async def create(self, *, email: str, name: str) -> User:
+    async def create(self, email: str, name: str) -> User:
         """Insert a user. E-mails are unique case-insensitively.
 
         :raises InvalidInput: malformed e-mail, empty or over-long name (nothing written).

@@ -480,3 +480,19 @@ async def test_role_statement_timeout_for_proxies(make_da: MakeDA, fresh_db: Dat
         await conn.execute("ALTER ROLE CURRENT_USER RESET statement_timeout")  # shared role: undo
     finally:
         await conn.close()
+
+
+async def test_cancel_restores_stock_once(make_da: MakeDA, fresh_db: DatabaseDSNs) -> None:
+    da = await make_da()
+    await da.migrate()
+    u = await da.users.create("c@example.com", "C")  # positional arguments work too
+    p = await da.products.create("CX", "Cancellable", 100, 5)
+    o = await da.orders.place(u.id, [(p.id, 3)], idempotency_key="cx-1")
+    assert (await da.products.get(p.id)).stock == 2  # type: ignore[union-attr]
+    cancelled = await asyncio.gather(*(da.orders.cancel(o.id) for _ in range(5)))
+    assert all(c.status == "cancelled" and c.id == o.id for c in cancelled)
+    assert (await da.products.get(p.id)).stock == 5  # type: ignore[union-attr]  # restored exactly once
+    assert (await da.orders.get(o.id)).status == "cancelled"  # type: ignore[union-attr]
+    assert (await table_counts(fresh_db.primary))["stock"] == 5
+    with pytest.raises(NotFound):
+        await da.orders.cancel(o.id + 1)

@@ -157,3 +157,37 @@ async def test_redis_killed_mid_run_reads_served_from_db(fault_tier: LocalTier, 
     await asyncio.sleep(0)
     got = await da.products.get(product.id)
     assert got is not None and (got.price_cents, got.stock) == (77, 45)
+
+
+async def test_replica_with_disconnected_wal_receiver_is_taken_out(fault_tier: LocalTier, da_on: Any) -> None:
+    """A standby that stopped receiving WAL reports no pending replay (its lag figure looks like 0),
+    but it is behind commits this process made more than ``max_replica_lag`` ago: no more reads."""
+    dsns = fault_tier.dsns()
+    da = await da_on(
+        reader_dsns=(dsns.standby,), max_replica_lag=0.5, read_your_writes_ttl=5.0, replica_check_interval=0.1
+    )
+    await da.migrate()
+    await asyncio.to_thread(fault_tier.wait_for_standby)
+    await da.pools.check_replicas()
+    assert da.pools.readers[0].healthy
+    admin = await asyncpg.connect(fault_tier.standby_admin_dsn)
+    try:
+        await admin.execute("ALTER SYSTEM SET primary_conninfo = ''")
+        await admin.execute("SELECT pg_reload_conf()")
+        for _ in range(100):  # wait (bounded) for the receiver to go away
+            if await admin.fetchval("SELECT count(*) FROM pg_stat_wal_receiver") == 0:
+                break
+            await asyncio.sleep(0.05)
+        p = await da.products.create(sku="DC", name="Disconnected", price_cents=1, stock=1)
+        for _ in range(100):
+            await da.pools.check_replicas()
+            if not da.pools.readers[0].healthy:
+                break
+            await asyncio.sleep(0.05)
+        assert not da.pools.readers[0].healthy
+        # Reads avoid it and see the new row on the writer.
+        before = da.pools.routed["replica"]
+        assert await da.products.get_many([p.id]) == [p]
+        assert da.pools.routed["replica"] == before
+    finally:
+        await admin.close()

@@ -237,3 +237,20 @@ def test_migrations_are_versioned_and_use_only_builtin_types() -> None:
 def test_asyncpg_exception_names_exist() -> None:
     # Guards the classification table against renamed asyncpg classes.
     assert issubclass(pgx.InvalidPasswordError, asyncpg.PostgresError)
+
+
+def test_overdue_lsn_flags_replicas_behind_old_commits() -> None:
+    from dataaccess.pools import Pools
+
+    pools = Pools(
+        Settings(writer_dsn="postgresql://u@h/db", max_replica_lag=0.05, read_your_writes_ttl=5), None
+    )
+    assert pools.overdue_lsn() is None
+    pools.note_writer_lsn(100)
+    pools.note_writer_lsn(200)
+    assert pools.overdue_lsn() is None  # too recent to judge
+    import time
+
+    time.sleep(0.06)
+    pools.note_writer_lsn(300)
+    assert pools.overdue_lsn() == 200  # newest commit older than max_replica_lag
