@@ -295,6 +295,10 @@ class Pools:
                 self.routed["replica"] += 1
                 try:
                     yield conn, "replica"
+                except _REPLICA_DOWN as exc:
+                    # Take it out now (not at the next health check) so the retry goes elsewhere.
+                    self._mark_unhealthy(reader, exc)
+                    raise
                 finally:
                     reader.status.inflight -= 1
                     assert reader.pool is not None
@@ -421,6 +425,15 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
     except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
         pool.terminate()
 
+
+_REPLICA_DOWN = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InternalClientError,
+)
 
 _LSN_SQL = """
 SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn

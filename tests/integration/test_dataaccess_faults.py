@@ -191,3 +191,20 @@ async def test_replica_with_disconnected_wal_receiver_is_taken_out(fault_tier: L
         assert da.pools.routed["replica"] == before
     finally:
         await admin.close()
+
+
+async def test_replica_dying_mid_run_reads_continue_on_the_writer(fault_tier: LocalTier, da_on: Any) -> None:
+    dsns = fault_tier.dsns()
+    da = await da_on(reader_dsns=(dsns.standby,), redis_url=None)  # no cache: every get hits the DB
+    await da.migrate()
+    p = await da.products.create(sku="RD", name="Replica dies", price_cents=1, stock=1)
+    await asyncio.to_thread(fault_tier.wait_for_standby)
+    da.markers._local.clear()  # forget our own write marker: plain reads may use the replica
+    for _ in range(3):
+        assert await da.products.get(p.id) == p
+    assert da.pools.routed["replica"] == 3
+    await asyncio.to_thread(fault_tier.standby.kill)
+    for _ in range(5):
+        assert await da.products.get(p.id) == p  # never raises: retried on the writer
+    assert not da.pools.readers[0].healthy
+    assert da.pools.routed["writer"] >= 5
