@@ -1093,11 +1093,29 @@ def _namespace_keys() -> dict[str, Any]:
     return raw
 
 
-def parse_stack_config(raw: Mapping[str, Any], *, stack: str, aws_region: str | None = None) -> StackConfig:
+def parse_stack_config(
+    raw: Mapping[str, Any],
+    *,
+    stack: str,
+    aws_region: str | None = None,
+    secret_keys: frozenset[str] = frozenset(),
+) -> StackConfig:
     """Parse ``raw`` (key -> value without the namespace) into a validated :class:`StackConfig`.
 
     Pure function (no Pulumi runtime needed); :func:`load_stack_config` feeds it the engine's config.
+    ``secret_keys`` are top-level keys set with ``--secret``: errors under them show ``[secret]``
+    instead of the value.
     """
+    try:
+        return _parse_stack_config(raw, stack=stack, aws_region=aws_region)
+    except ConfigError as exc:
+        top = re.split(r"[.\[]", exc.key, maxsplit=1)[0]
+        if top in secret_keys:
+            raise ConfigError(exc.key, "[secret]", exc.allowed) from None
+        raise
+
+
+def _parse_stack_config(raw: Mapping[str, Any], *, stack: str, aws_region: str | None) -> StackConfig:
     # Pulumi.yaml declares "" defaults for the optional scalar keys: empty means unset.
     raw = {k: v for k, v in raw.items() if v != ""}
     if "-" in raw:
@@ -1135,8 +1153,14 @@ def load_stack_config(cfg: pulumi.Config | None = None, stack: str | None = None
     namespace = cfg.name if cfg is not None else NAMESPACE
     if namespace != NAMESPACE:
         raise ValueError(f"config namespace must be {NAMESPACE!r}, got {namespace!r}")
+    from pulumi.runtime import config as runtime_config
+
     aws_region = pulumi.Config("aws").get("region")
-    return parse_stack_config(_namespace_keys(), stack=stack or pulumi.get_stack(), aws_region=aws_region)
+    raw = _namespace_keys()
+    secret = frozenset(k for k in raw if runtime_config.is_config_secret(f"{NAMESPACE}:{k}"))
+    return parse_stack_config(
+        raw, stack=stack or pulumi.get_stack(), aws_region=aws_region, secret_keys=secret
+    )
 
 
 # --------------------------------------------------------------------------- documentation

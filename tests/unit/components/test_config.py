@@ -383,3 +383,13 @@ def test_pulumi_yaml_defaults_give_a_valid_minimal_stack() -> None:
     assert set(defaults) == set(declared)  # no key is required in every stack
     cfg = parse({**defaults, "drRegion": "us-west-2"}, stack="dev", region="us-east-2")
     assert (cfg.environment, cfg.primary_region, cfg.replica_regions) == ("staging", "us-east-2", ())
+
+
+def test_errors_under_secret_keys_do_not_show_the_value() -> None:
+    raw = {"drRegion": "us-west-2", "observability": json.dumps({"alarmEmails": ["pager-token-abc123"]})}
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(
+            raw, stack="staging", aws_region="us-east-1", secret_keys=frozenset({"observability"})
+        )
+    assert info.value.key == "observability.alarmEmails[0]"
+    assert "pager-token-abc123" not in str(info.value) and "[secret]" in str(info.value)
