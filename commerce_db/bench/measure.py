@@ -107,6 +107,18 @@ async def interleaved(
     return ra, rb
 
 
+async def interleaved_many(
+    rounds: int, variants: dict[str, Callable[[], Awaitable[LoopResult]]]
+) -> dict[str, list[LoopResult]]:
+    """Like :func:`interleaved` for any number of variants: ABC CBA ABC ..."""
+    out: dict[str, list[LoopResult]] = {name: [] for name in variants}
+    names = list(variants)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            out[name].append(await variants[name]())
+    return out
+
+
 def pooled_mean_us(results: list[LoopResult]) -> float:
     total = sum(sum(r.durations) for r in results)
     n = sum(len(r.durations) for r in results)

@@ -67,6 +67,7 @@ async def run_bench(*, quick: bool, json_path: Path | None, progress: Progress) 
             result[f"flash_sale_redis_gate_vs_select_for_update_{buyers}"] = gated
             oversold += over
         result["oversold"] = oversold
+        result.update(env.extra)
         bouncer = await scenarios.pgbouncer_vs_direct(env)
         result["pgbouncer_vs_direct_throughput"] = bouncer["throughput_ratio"]
         result["pgbouncer_server_connections"] = bouncer["server_connections_pgbouncer"]
@@ -102,6 +103,14 @@ def render_table(doc: dict[str, Any]) -> str:
     for key, goal in GOALS.items():
         value = doc[key]
         rows.append([key, value, goal.text, "pass" if goal.met(float(value)) else "MISS"])
+    rows.append(
+        [
+            "uncached_read_vs_raw_asyncpg_connection",
+            doc["uncached_read_vs_raw_asyncpg_connection"],
+            "(info: vs one dedicated connection)",
+            "",
+        ]
+    )
     for n in (50, 500):
         rows.append(
             [
