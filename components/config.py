@@ -283,6 +283,12 @@ class PostgresConfig:
         "SecretsManagerRDSPostgreSQLRotationSingleUser from the Serverless Application Repository.",
         None,
     )
+    publicly_accessible: bool = _key(
+        "publiclyAccessible",
+        "Give the primary and its in-region replicas a public address. Never wanted: the database tier lives in "
+        "private subnets behind the proxy; the mandatory policy no-public-database rejects true.",
+        False,
+    )
     deletion_protection: bool = _key(
         "deletionProtection", "Deletion protection + final snapshot. Required in prod.", True,
         env={"prod": True, "staging": False},

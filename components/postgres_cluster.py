@@ -220,6 +220,9 @@ class PostgresClusterArgs:
     secret_replica_regions: Mapping[str, pulumi.Input[str] | None] = field(default_factory=dict)
     """Replicate the master secret to these regions (region -> CMK ARN there, or None for the AWS
     managed key), so readers and DR there read it locally. Default: {}."""
+    publicly_accessible: bool = False
+    """Public address on the writer and readers. Only exists so a stack can express it and the
+    no-public-database policy can reject it; the tier is private. Default: False."""
     deletion_protection: bool = True
     """Deletion protection and a final snapshot on delete. Default: True."""
     final_snapshot_identifier: str = "commerce-db-final"
@@ -489,7 +492,7 @@ class PostgresCluster(pulumi.ComponentResource):
                     engine_version=cluster.engine_version,
                     instance_class=args.aurora_instance_class,
                     db_subnet_group_name=subnets.name,
-                    publicly_accessible=False,
+                    publicly_accessible=args.publicly_accessible,
                     auto_minor_version_upgrade=args.auto_minor_version_upgrade,
                     preferred_maintenance_window=args.maintenance_window,
                     ca_cert_identifier=CA_CERT_IDENTIFIER,
@@ -523,7 +526,7 @@ class PostgresCluster(pulumi.ComponentResource):
             common = {
                 "vpc_security_group_ids": [self._sg.id],
                 "parameter_group_name": self.parameter_group.name,
-                "publicly_accessible": False,
+                "publicly_accessible": args.publicly_accessible,
                 "storage_type": args.storage_type,
                 "iops": args.iops,
                 "storage_throughput": args.storage_throughput_mibps,

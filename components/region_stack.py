@@ -272,6 +272,7 @@ class RegionStack(pulumi.ComponentResource):
                 # Replica regions read the secret locally; their copy uses the AWS managed key
                 # there (the regions' CMKs are created after this region's resources).
                 secret_replica_regions=dict.fromkeys(cfg.replica_regions),
+                publicly_accessible=pg_cfg.publicly_accessible,
                 deletion_protection=pg_cfg.deletion_protection,
                 final_snapshot_identifier=f"{self._prefix}-final",
                 backup_retention_days=cfg.backup.retention_days,

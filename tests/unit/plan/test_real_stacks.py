@@ -98,8 +98,16 @@ def test_invalid_config_exits_2_naming_the_key(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "commerce-db:postgres.instanceClass" in err and "Traceback" not in err
     # An unknown key is a config error even when its name sounds like a policy's.
-    assert main(["plan", "prod", "--dir", str(REPO), "--config", "postgres.publiclyAccessible=true"]) == 2
+    assert main(["plan", "prod", "--dir", str(REPO), "--config", "postgres.publicAccess=true"]) == 2
     assert "unknown key" in capsys.readouterr().err
+
+
+def test_public_database_in_a_stack_file_is_caught_by_the_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["plan", "prod", "--dir", str(REPO), "--json", "--config", "postgres.publiclyAccessible=true"])
+    assert code == 3
+    doc = json.loads(capsys.readouterr().out)
+    hits = {f["resource"] for f in doc["policy"] if f["policy"] == "no-public-database"}
+    assert "use1-pg-primary" in hits
 
 
 def test_console_script_end_to_end() -> None:
