@@ -16,6 +16,7 @@ from pathlib import Path
 from commerce_db.localtier.binaries import Binaries
 from commerce_db.localtier.errors import LocalTierError
 from commerce_db.localtier.procs import ManagedProcess, RunAs, free_port, wait_until
+from commerce_db.localtier.reaper import write_owner
 
 SUPERUSER = "postgres"
 APP_USER = "app"
@@ -235,6 +236,7 @@ def cluster_template(bins: Binaries, run_as: RunAs) -> tuple[Path, Credentials]:
         home = Path(tempfile.mkdtemp(prefix="cdb-pgtemplate-"))
         atexit.register(shutil.rmtree, home, True)
         home.chmod(0o755)
+        write_owner(home)  # reaped by a later process if this one dies without its atexit hooks
         run_as.chown(home)
         pwfile = home / "pw"
         pwfile.write_text(creds.superuser + "\n")

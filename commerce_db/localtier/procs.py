@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from commerce_db.localtier.errors import LocalTierError
+from commerce_db.localtier.reaper import record_pid
 
 _handed_out: set[int] = set()
 _ports_lock = threading.Lock()
@@ -146,6 +147,8 @@ class ManagedProcess:
                 start_new_session=True,
                 **run_as.popen_kwargs(),
             )
+
+        record_pid(cwd.parent, self.popen.pid)
 
     @property
     def pid(self) -> int:

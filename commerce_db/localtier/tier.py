@@ -42,6 +42,7 @@ from commerce_db.localtier.postgres import (
     copy_cluster,
 )
 from commerce_db.localtier.procs import RunAs, wait_until
+from commerce_db.localtier.reaper import reap_orphans, write_owner
 from commerce_db.localtier.redis_node import RedisNode
 
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -50,6 +51,19 @@ _SLOT = "standby_1"
 
 def _redact(dsn: str | None) -> str | None:
     return None if dsn is None else re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", dsn)
+
+
+def _check_traversable(path: Path, run_as: RunAs) -> None:
+    """PostgreSQL runs as another user when we are root: it must be able to reach its data dir."""
+    if run_as.uid is None:
+        return
+    for parent in (path.resolve(), *path.resolve().parents):
+        st = parent.stat()
+        if st.st_uid != run_as.uid and not st.st_mode & 0o001:
+            raise LocalTierError(
+                f"{parent} is not traversable by the {run_as.user!r} user that runs PostgreSQL "
+                f"(mode {oct(st.st_mode & 0o777)}); use a base_dir whose parents are o+x, e.g. /tmp"
+            )
 
 
 @dataclass(frozen=True)
@@ -146,8 +160,11 @@ class LocalTier:
                 raise LocalTierError("this LocalTier was already started; create a new one")
             self.bins = find_binaries()
             self._run_as = RunAs()
+            reap_orphans(str(self._base_dir) if self._base_dir else None)
+            _check_traversable(Path(self._base_dir or tempfile.gettempdir()), self._run_as)
             self.workdir = Path(tempfile.mkdtemp(prefix="cdb-tier-", dir=self._base_dir))
             self.workdir.chmod(0o755)  # the postgres user must traverse it when we run as root
+            write_owner(self.workdir)
             registry.register(self)
             try:
                 with ThreadPoolExecutor(max_workers=3) as pool:

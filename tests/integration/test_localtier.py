@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -14,6 +19,7 @@ import redis.asyncio as aredis
 
 from commerce_db.localtier import DatabaseDSNs, ExternalTier, LocalTier, LocalTierError, MissingBinaryError
 from commerce_db.localtier.binaries import _find
+from commerce_db.localtier.reaper import reap_orphans
 from tests.integration.conftest import require
 
 
@@ -223,3 +229,51 @@ def test_missing_binary_error_names_it() -> None:
     with pytest.raises(MissingBinaryError, match="no-such-server-binary") as info:
         _find("no-such-server-binary", "/nonexistent/no-such-server-binary")
     assert info.value.binary == "no-such-server-binary"
+
+
+def test_servers_of_a_killed_owner_are_reaped() -> None:
+    """An owner SIGKILLed (no atexit, no SIGTERM handler) leaves servers behind; the next tier
+    start (here: reap_orphans) kills them and removes the dir."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="cdb-reap-test-"))
+    tmp_path.chmod(0o755)  # pytest's tmp_path is 0700: the postgres user could not traverse it
+    script = (
+        "import sys, time\n"
+        "from commerce_db.localtier import LocalTier\n"
+        f"t = LocalTier(standby=False, redis_replica=False, base_dir={str(tmp_path)!r}).start()\n"
+        "print(t.workdir, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        workdir = Path(owner.stdout.readline().strip())
+        pids = [int(line.split()[0]) for line in (workdir / "pids").read_text().splitlines()]
+        assert len(pids) == 3  # postgres, pgbouncer, redis
+    finally:
+        owner.kill()
+        owner.wait()
+    assert all(_running(p) for p in pids)  # orphaned, still serving
+    assert reap_orphans(str(tmp_path)) == 1
+    for _ in range(100):
+        if not any(_running(p) for p in pids):
+            break
+        time.sleep(0.05)
+    assert not any(_running(p) for p in pids)
+    assert not workdir.exists()
+    tmp_path.rmdir()
+
+
+def test_untraversable_base_dir_is_a_clear_error(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only matters when PostgreSQL runs as another user")
+    tmp_path.parent.chmod(0o700)
+    with pytest.raises(LocalTierError, match="not traversable"):
+        LocalTier(base_dir=tmp_path).start()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
