@@ -46,6 +46,15 @@ log = logging.getLogger(__name__)
 WRITER_REQUIRED = -1
 """``min_lsn`` value meaning "only the writer is known to be fresh enough" (e.g. markers unknown)."""
 
+_DB_ERRORS = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+"""Everything a connect/acquire/query can raise that means "this endpoint did not serve us"."""
+
 WRITER_ONLY_LSN = 1 << 62
 """Marker LSN used when a commit's LSN could not be read: no replica can prove it is fresh enough."""
 
@@ -193,7 +202,7 @@ class Pools:
     async def _open_reader(self, dsn: str) -> _Reader:
         try:
             pool = await self._open_pool(dsn, "reader")
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DB_ERRORS as exc:
             log.warning("replica %s unavailable at startup: %s", mask_url(dsn), type(exc).__name__)
             reader = _Reader(dsn, None)
             reader.status.last_error = type(exc).__name__
@@ -274,7 +283,7 @@ class Pools:
         pool = self.writer_pool
         try:
             conn = await pool.acquire(timeout=self.settings.acquire_timeout)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DB_ERRORS as exc:
             raise ConnectPhaseError(exc) from exc
         try:
             yield conn
@@ -323,7 +332,7 @@ class Pools:
             min_lsn = None  # already known to be caught up
         try:
             conn = await reader.pool.acquire(timeout=self.settings.acquire_timeout)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DB_ERRORS as exc:
             self._mark_unhealthy(reader, exc)
             return None
         if min_lsn is None:
@@ -332,7 +341,7 @@ class Pools:
         # the read's snapshot is taken after replay reached the LSN.
         try:
             row = await conn.fetchrow(_LSN_SQL, timeout=self.settings.command_timeout)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DB_ERRORS as exc:
             await reader.pool.release(conn)
             self._mark_unhealthy(reader, exc)
             return None
@@ -374,13 +383,13 @@ class Pools:
         if reader.pool is None:
             try:
                 reader.pool = await self._open_pool(reader.dsn, "reader")
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _DB_ERRORS as exc:
                 self._mark_unhealthy(reader, exc)
                 return
         try:
             async with reader.pool.acquire(timeout=self.settings.acquire_timeout) as conn:
                 row = await conn.fetchrow(_HEALTH_SQL, timeout=self.settings.command_timeout)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DB_ERRORS as exc:
             self._mark_unhealthy(reader, exc)
             return
         st = reader.status

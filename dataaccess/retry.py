@@ -105,6 +105,8 @@ def classify(exc: BaseException) -> RetryKind | None:
             return RetryKind.CONNECT
         if isinstance(inner, asyncpg.InterfaceError) and "closed" in str(inner):
             return RetryKind.CONNECT
+        if isinstance(inner, pgx.InternalClientError):
+            return RetryKind.CONNECT
         return None
     if isinstance(exc, pgx.TooManyConnectionsError):
         return RetryKind.TOO_MANY
@@ -166,6 +168,7 @@ async def run_with_retry(
             OSError,
             ConnectPhaseError,
             asyncio.IncompleteReadError,
+            pgx.InternalClientError,
         ) as exc:
             kind = classify(exc)
             original = exc.original if isinstance(exc, ConnectPhaseError) else exc
@@ -181,9 +184,8 @@ async def run_with_retry(
                 on_retry(kind)
             if kind is RetryKind.AUTH:
                 if auth_refreshed or on_auth_failure is None:
-                    raise Unavailable(
-                        f"{context}: authentication failed after refreshing credentials"
-                    ) from original
+                    detail = " after refreshing credentials" if auth_refreshed else ""
+                    raise Unavailable(f"{context}: authentication failed{detail}") from original
                 auth_refreshed = True
                 await on_auth_failure()
                 log.warning("%s: invalid password, refreshed credentials, retrying once", context)

@@ -68,6 +68,12 @@ async def _fetch_order(
         "SELECT product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = $1 ORDER BY line_no",
         order_id,
     )
+    return _order_from_row(
+        row, [OrderLine(r["product_id"], r["quantity"], r["unit_price_cents"]) for r in lines]
+    )
+
+
+def _order_from_row(row: asyncpg.Record, lines: list[OrderLine]) -> Order:
     return Order(
         id=row["id"],
         user_id=row["user_id"],
@@ -75,7 +81,7 @@ async def _fetch_order(
         total_cents=row["total_cents"],
         created_at=row["created_at"],
         idempotency_key=row["idempotency_key"],
-        lines=tuple(OrderLine(r["product_id"], r["quantity"], r["unit_price_cents"]) for r in lines),
+        lines=tuple(lines),
     )
 
 
@@ -272,20 +278,27 @@ class Orders:
 
         async def q(conn: asyncpg.Connection, _src: Source) -> list[Order]:
             rows = await conn.fetch(
-                "SELECT id, created_at FROM orders "
+                f"SELECT {_ORDER_COLS} FROM orders "
                 "WHERE user_id = $1 AND created_at >= $2 AND created_at < $3 "
-                "ORDER BY created_at DESC LIMIT $4",
+                "ORDER BY created_at DESC, id DESC LIMIT $4",
                 user_id,
                 lo,
                 hi,
                 limit,
             )
-            out = []
-            for r in rows:
-                o = await _fetch_order(conn, r["id"], r["created_at"])
-                if o is not None:
-                    out.append(o)
-            return out
+            if not rows:
+                return []
+            line_rows = await conn.fetch(  # one query for all lines (no N+1)
+                "SELECT order_id, product_id, quantity, unit_price_cents FROM order_lines "
+                "WHERE order_id = ANY($1::bigint[]) ORDER BY order_id, line_no",
+                [r["id"] for r in rows],
+            )
+            lines: dict[int, list[OrderLine]] = {}
+            for lr in line_rows:
+                lines.setdefault(lr["order_id"], []).append(
+                    OrderLine(lr["product_id"], lr["quantity"], lr["unit_price_cents"])
+                )
+            return [_order_from_row(r, lines.get(r["id"], [])) for r in rows]
 
         return await self._rt.read([f"user_orders:{user_id}"], q, context="orders.list_for_user")
 

@@ -477,8 +477,8 @@ async def test_role_statement_timeout_for_proxies(make_da: MakeDA, fresh_db: Dat
     conn = await asyncpg.connect(fresh_db.primary)  # a new session of the same role
     try:
         assert await conn.fetchval("SHOW statement_timeout") == "1500ms"
-        await conn.execute("ALTER ROLE CURRENT_USER RESET statement_timeout")  # shared role: undo
     finally:
+        await conn.execute("ALTER ROLE CURRENT_USER RESET statement_timeout")  # shared role: undo
         await conn.close()
 
 

@@ -254,3 +254,9 @@ def test_overdue_lsn_flags_replicas_behind_old_commits() -> None:
     time.sleep(0.06)
     pools.note_writer_lsn(300)
     assert pools.overdue_lsn() == 200  # newest commit older than max_replica_lag
+
+
+def test_broken_protocol_state_counts_as_lost_connection() -> None:
+    err = pgx.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+    assert classify(err) is RetryKind.IN_FLIGHT
+    assert classify(ConnectPhaseError(err)) is RetryKind.CONNECT
