@@ -275,6 +275,7 @@ def _document(
             "rejected_out_of_stock": out.rejected_out_of_stock,
             "idempotent_replays_ok": out.replays_ok,
             "idempotent_replays_mismatch": out.replays_mismatch,
+            "idempotent_replays_failed": dict(out.replays_failed),
             "sold_out_at_s": {str(k): round(v, 2) for k, v in out.sold_out_at.items()},
         },
         "inventory_check": check,
@@ -309,7 +310,7 @@ def render_report(doc: dict[str, Any]) -> str:
         f"orders            {o['accepted']:,} accepted, "
         f"{o['rejected_out_of_stock']:,} rejected out of stock, "
         f"{o['idempotent_replays_ok']} idempotent replays returned the same order "
-        f"({o['idempotent_replays_mismatch']} mismatched)",
+        f"({o['idempotent_replays_mismatch']} mismatched, failed: {o['idempotent_replays_failed'] or 0})",
         f"stock gate        {doc.get('stock_gate')}",
         f"inventory (DB)    oversold units: {chk['oversold']}; acknowledged orders missing in DB: "
         f"{chk['acknowledged_missing_in_db']}; duplicated orders: {chk['duplicated_orders']}",
@@ -325,6 +326,10 @@ def render_report(doc: dict[str, Any]) -> str:
             f"price drop        product {pd['product_id']}: {pd['old_cents']} -> {pd['new_cents']} cents; "
             f"next read showed {pd['read_after_write_cents']} "
             f"({'visible at once' if pd['visible_immediately'] else 'STALE'})"
+        )
+    if o["idempotent_replays_failed"] or o["idempotent_replays_mismatch"]:
+        lines.append(
+            "WARNING           a retried order (same idempotency key) did not return the original order"
         )
     if doc.get("client_errors"):
         lines.append(f"client errors     {doc['client_errors']}")

@@ -49,6 +49,8 @@ class TrafficOutcome:
     rejected_out_of_stock: int = 0
     replays_ok: int = 0
     replays_mismatch: int = 0
+    replays_failed: Counter[str] = field(default_factory=Counter)
+    """Replays (same idempotency key) that raised instead of returning the original order."""
     sold_out_at: dict[int, float] = field(default_factory=dict)
     """hot product id -> seconds since traffic start of its first OutOfStock."""
     price_change: dict[str, Any] = field(default_factory=dict)
@@ -158,10 +160,14 @@ class FlashSaleTraffic:
         rec.record("order.place", t0, time.perf_counter() - t0)
         self.out.accepted[key] = order.id
         if rng.random() < REPLAY_SHARE:  # the client "lost" the response and retries with the same key
-            again = await rec.timed(
-                "order.replay",
-                self.da.orders.place(uid, [(pid, order.lines[0].quantity)], idempotency_key=key),
-            )
+            try:
+                again = await rec.timed(
+                    "order.replay",
+                    self.da.orders.place(uid, [(pid, order.lines[0].quantity)], idempotency_key=key),
+                )
+            except Exception as exc:  # a replay must return the original order, whatever the stock
+                self.out.replays_failed[type(exc).__name__] += 1
+                return
             if again.id == order.id:
                 self.out.replays_ok += 1
             else:
