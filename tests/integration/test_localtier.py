@@ -277,3 +277,30 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("how", ["sigterm", "exit"])
+def test_owner_exit_or_sigterm_stops_everything(how: str) -> None:
+    """SIGTERM (handler) and a plain interpreter exit without stop() (atexit) both stop the tier."""
+    script = (
+        "import sys, time\n"
+        "from commerce_db.localtier import LocalTier\n"
+        "t = LocalTier(standby=False, redis_replica=False).start()\n"
+        "print(t.workdir, flush=True)\n"
+        + ("time.sleep(600)\n" if how == "sigterm" else "sys.stdin.readline()\n")
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True
+    )
+    assert owner.stdout is not None and owner.stdin is not None
+    workdir = Path(owner.stdout.readline().strip())
+    pids = [int(line.split()[0]) for line in (workdir / "pids").read_text().splitlines()]
+    assert pids and all(_running(p) for p in pids)
+    if how == "sigterm":
+        owner.terminate()
+    else:
+        owner.stdin.write("\n")
+        owner.stdin.flush()
+    owner.wait(timeout=60)
+    assert not any(_running(p) for p in pids)
+    assert not workdir.exists()
