@@ -60,7 +60,7 @@ class DataAccess:
         self.stock_gate = gate
         self._rt = Runtime(settings, pools, cache, markers)
         self.users = Users(self._rt)
-        self.products = Products(self._rt)
+        self.products = Products(self._rt, gate)
         self.orders = Orders(self._rt, gate)
         self.sessions: Any = None
         self.counters: Any = None

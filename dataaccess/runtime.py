@@ -12,7 +12,7 @@ import asyncpg
 
 from .cache import CacheAside
 from .consistency import WriteMarkers
-from .pools import WRITER_ONLY_LSN, Pools, Source, lsn_to_int
+from .pools import WRITER_ONLY_LSN, WRITER_REQUIRED, Pools, Source, lsn_to_int
 from .retry import RetryKind, RetryPolicy, run_with_retry
 from .settings import Settings
 
@@ -108,11 +108,16 @@ class Runtime:
         fn: Callable[[asyncpg.Connection, Source], Awaitable[T]],
         *,
         context: str,
+        writer: bool = False,
     ) -> T:
-        """Run ``fn`` on a connection fresh enough for every entity in ``entities`` (retried)."""
+        """Run ``fn`` on a connection fresh enough for every entity in ``entities`` (retried);
+        ``writer=True`` forces the writer."""
 
         async def op() -> T:
-            min_lsn = await self.markers.max_required_lsn(entities) if entities else None
+            if writer:
+                min_lsn: int | None = WRITER_REQUIRED
+            else:
+                min_lsn = await self.markers.max_required_lsn(entities) if entities else None
             async with self.pools.reader(min_lsn) as (conn, source):
                 return await fn(conn, source)
 

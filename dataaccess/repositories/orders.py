@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from ..errors import Conflict, InvalidInput, NotFound, UnknownReference
+from ..errors import Conflict, InvalidInput, NotFound, OutOfStock, UnknownReference
 from ..inventory import RedisStockGate, reserve_stock
 from ..migrations import ensure_partitions
 from ..models import Order, OrderLine
@@ -116,7 +116,14 @@ class Orders:
 
         taken: list[tuple[int, int]] = []
         if self._gate is not None:
-            _, taken = await self._gate.try_take(norm)  # raises OutOfStock when surely sold out
+            try:
+                _, taken = await self._gate.try_take(norm)  # raises OutOfStock when surely sold out
+            except OutOfStock:
+                # A retry of an order that already went through must still get its order back.
+                existing = await self._by_key(key, req_hash)
+                if existing is None:
+                    raise
+                return existing
 
         async def tx(conn: asyncpg.Connection) -> tuple[Order, bool]:
             claimed = await conn.fetchval(
@@ -206,6 +213,27 @@ class Orders:
             cache_keys=[f"product:{p}" for p in pids],
         )
         return order
+
+    async def _by_key(self, key: str, req_hash: str) -> Order | None:
+        """The order already placed under ``key`` (writer read), None if none; Conflict if the
+        key belongs to a different request."""
+
+        async def q(conn: asyncpg.Connection, _src: Source) -> Order | None:
+            prev = await conn.fetchrow(
+                "SELECT request_hash, order_id, order_created_at FROM order_idempotency "
+                "WHERE idempotency_key = $1",
+                key,
+            )
+            if prev is None:
+                return None
+            if prev["request_hash"] != req_hash:
+                raise Conflict(
+                    f"idempotency key {key!r} was already used for a different order request",
+                    constraint="order_idempotency_pkey",
+                )
+            return await _fetch_order(conn, prev["order_id"], prev["order_created_at"])
+
+        return await self._rt.read([], q, context="orders.place", writer=True)
 
     async def cancel(self, order_id: int) -> Order:
         """Cancel a ``placed`` order and put its units back in stock, atomically. Idempotent:

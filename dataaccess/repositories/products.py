@@ -19,6 +19,7 @@ import json
 import asyncpg
 
 from ..errors import Conflict, NotFound
+from ..inventory import RedisStockGate
 from ..models import Product, product_from_row
 from ..pools import Source
 from ..runtime import Runtime
@@ -59,8 +60,9 @@ def _ids_decode(raw: bytes) -> list[int]:
 class Products:
     """``da.products``."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, gate: RedisStockGate | None = None) -> None:
         self._rt = rt
+        self._gate = gate
 
     async def create(self, sku: str, name: str, price_cents: int, stock: int = 0) -> Product:
         """Insert a product.
@@ -93,6 +95,8 @@ class Products:
         await self._rt.after_write(
             lsn, entities=[f"product:{product.id}"], cache_keys=[f"product:{product.id}"]
         )
+        if self._gate is not None:
+            await self._gate.set_available(product.id, product.stock)
         return product
 
     async def get(self, product_id: int) -> Product | None:
@@ -176,6 +180,8 @@ class Products:
         await self._rt.after_write(
             lsn, entities=[f"product:{product_id}"], cache_keys=[f"product:{product_id}"]
         )
+        if self._gate is not None:  # committed stock; over-admitting briefly is safe, the DB decides
+            await self._gate.set_available(product_id, product.stock)
         return product
 
     async def search(self, query: str, *, limit: int = 20) -> list[Product]:

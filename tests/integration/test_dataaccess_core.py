@@ -342,6 +342,11 @@ async def test_redis_gate_refuses_sold_out_without_db(make_da: MakeDA, fresh_db:
     assert da.stock_gate is not None
     async with da.pools.writer() as conn:
         assert await da.stock_gate.reconcile(conn, [p.id]) == 1
+    r = aioredis.Redis.from_url(da.settings.redis_url or "")
+    try:
+        assert int(await r.get(da.stock_gate.key(p.id))) == 5  # set on create (and by reconcile)
+    finally:
+        await r.aclose()
     results = await asyncio.gather(
         *(da.orders.place(u.id, [(p.id, 1)], idempotency_key=f"g{i}") for i in range(30)),
         return_exceptions=True,
@@ -350,6 +355,13 @@ async def test_redis_gate_refuses_sold_out_without_db(make_da: MakeDA, fresh_db:
     assert all(isinstance(r, OutOfStock) for r in results if isinstance(r, BaseException))
     assert da.stock_gate.rejected == 25  # refused in Redis, never queued on the row lock
     assert (await table_counts(fresh_db.primary))["stock"] == 0
+    # Sold out, yet a retry of an order that went through still gets that order back.
+    done = next(i for i, r in enumerate(results) if not isinstance(r, BaseException))
+    again = await da.orders.place(u.id, [(p.id, 1)], idempotency_key=f"g{done}")
+    assert again == results[done]
+    # Restock refreshes the gate: no false "sold out" afterwards.
+    await da.products.restock(p.id, 2)
+    assert (await da.orders.place(u.id, [(p.id, 2)], idempotency_key="after-restock")).lines[0].quantity == 2
 
 
 def _plan_text(rows: list[asyncpg.Record]) -> str:
