@@ -91,10 +91,26 @@ def _ssl_arg(settings: Settings) -> Any:
 
 
 def pool_kwargs(
-    settings: Settings, dsn: str, *, role: Literal["writer", "reader"], credentials: CredentialProvider | None
+    settings: Settings,
+    dsn: str,
+    *,
+    role: Literal["writer", "reader"],
+    credentials: CredentialProvider | None,
+    pgbouncer_detected: bool = False,
 ) -> dict[str, Any]:
-    """The ``asyncpg.create_pool`` keyword arguments for one endpoint (pure; unit-tested)."""
+    """The ``asyncpg.create_pool`` keyword arguments for one endpoint (pure; unit-tested).
+
+    ``pgbouncer_detected``: the writer turned out to be a transaction-pooling proxy although
+    ``proxy_mode`` did not say so; use PgBouncer-safe values (no statement cache, no startup
+    ``statement_timeout``)."""
     writer = role == "writer"
+    if writer and pgbouncer_detected:
+        via = settings.statement_timeout_via
+        settings = settings.replace(
+            proxy_mode="pgbouncer",
+            statement_cache_size=0,
+            statement_timeout_via="role" if via in (None, "startup") else via,
+        )
     server_settings = {"application_name": settings.application_name}
     via = settings.effective_statement_timeout_via
     if not writer and settings.statement_timeout_via is None and settings.statement_timeout:
@@ -167,6 +183,8 @@ class Pools:
         self._health_task: asyncio.Task[None] | None = None
         self._closed = False
         self._swap_lock = asyncio.Lock()
+        self.pgbouncer_detected = settings.proxy_mode == "pgbouncer"
+        """True when the writer is (or was found to be) a transaction-pooling proxy."""
         self._writer_lsns: collections.deque[tuple[float, int]] = collections.deque(maxlen=4096)
         self.routed = {"writer": 0, "replica": 0}
         """Counters: reads routed to the writer / to replicas."""
@@ -186,18 +204,48 @@ class Pools:
         self._health_task = asyncio.create_task(self._health_loop(), name="dataaccess-replica-health")
         return self
 
+    def _kwargs(self, dsn: str, role: Literal["writer", "reader"]) -> dict[str, Any]:
+        return pool_kwargs(
+            self.settings,
+            dsn,
+            role=role,
+            credentials=self.credentials,
+            pgbouncer_detected=self.pgbouncer_detected,
+        )
+
     async def _open_pool(self, dsn: str, role: Literal["writer", "reader"]) -> asyncpg.Pool:
-        kwargs = pool_kwargs(self.settings, dsn, role=role, credentials=self.credentials)
         refreshed = False
         while True:
             try:
-                return await asyncpg.create_pool(**kwargs)
+                return await asyncpg.create_pool(**self._kwargs(dsn, role))
             except asyncpg.InvalidPasswordError:
                 if refreshed or self.credentials is None:
                     raise
                 refreshed = True
                 await self.credentials.refresh()
-                kwargs = pool_kwargs(self.settings, dsn, role=role, credentials=self.credentials)
+            except asyncpg.ProtocolViolationError as exc:
+                if role != "writer" or self.pgbouncer_detected or not _is_startup_param_rejection(exc):
+                    raise
+                self._note_pgbouncer(f"the writer rejected a startup parameter ({exc})")
+
+    def _note_pgbouncer(self, why: str) -> None:
+        self.pgbouncer_detected = True
+        log.warning(
+            "writer looks like PgBouncer in transaction mode (%s): statement cache off, statement_timeout "
+            "not sent at startup (set it per role). Set proxy_mode='pgbouncer' to silence this.",
+            why,
+        )
+
+    async def switch_writer_to_pgbouncer_mode(self, why: str) -> None:
+        """Reconfigure the writer pool for a transaction-pooling proxy and drop its connections
+        (called when prepared statements turn out not to survive between transactions)."""
+        if not self.pgbouncer_detected:
+            self._note_pgbouncer(why)
+        kwargs = self._kwargs(self.writer_dsn, "writer")
+        for pool_only in ("dsn", "min_size", "max_size", "max_inactive_connection_lifetime", "reset"):
+            kwargs.pop(pool_only)
+        self.writer_pool.set_connect_args(self.writer_dsn, **kwargs)
+        await self.writer_pool.expire_connections()
 
     async def _open_reader(self, dsn: str) -> _Reader:
         try:
@@ -238,7 +286,7 @@ class Pools:
         once; the old pool is closed in the background once its connections are released."""
         self.settings.replace(writer_dsn=dsn)  # validates the DSN
         async with self._swap_lock:
-            new = await self._open_pool(dsn, "writer")
+            new = await self._open_pool(dsn, "writer")  # keeps pgbouncer_detected: same kind of endpoint
             old, self._writer, self.writer_dsn = self._writer, new, dsn
         if old is not None:
             asyncio.get_running_loop().create_task(_close_pool(old))
@@ -271,7 +319,7 @@ class Pools:
         for pool, dsn in targets:
             if pool is not None:
                 role: Literal["writer", "reader"] = "writer" if pool is self._writer else "reader"
-                kwargs = pool_kwargs(self.settings, dsn, role=role, credentials=self.credentials)
+                kwargs = self._kwargs(dsn, role)
                 for pool_only in ("dsn", "min_size", "max_size", "max_inactive_connection_lifetime", "reset"):
                     kwargs.pop(pool_only)
                 pool.set_connect_args(dsn, **kwargs)
@@ -283,6 +331,10 @@ class Pools:
         pool = self.writer_pool
         try:
             conn = await pool.acquire(timeout=self.settings.acquire_timeout)
+        except asyncpg.ProtocolViolationError as exc:
+            if not self.pgbouncer_detected and _is_startup_param_rejection(exc):
+                await self.switch_writer_to_pgbouncer_mode(f"the writer rejected a startup parameter ({exc})")
+            raise ConnectPhaseError(exc) from exc
         except _DB_ERRORS as exc:
             raise ConnectPhaseError(exc) from exc
         try:
@@ -433,6 +485,10 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
         await asyncio.wait_for(pool.close(), timeout=5.0)
     except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
         pool.terminate()
+
+
+def _is_startup_param_rejection(exc: BaseException) -> bool:
+    return "unsupported startup parameter" in str(exc)
 
 
 _REPLICA_DOWN = (

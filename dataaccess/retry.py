@@ -48,6 +48,7 @@ class RetryKind(enum.Enum):
     READ_ONLY = "read_only"
     TXN_CONFLICT = "transaction_conflict"
     IN_FLIGHT = "connection_lost_in_flight"
+    PREPARED = "prepared_statement_lost"
 
 
 class ConnectPhaseError(Exception):
@@ -107,6 +108,8 @@ def classify(exc: BaseException) -> RetryKind | None:
             return RetryKind.CONNECT
         if isinstance(inner, pgx.InternalClientError):
             return RetryKind.CONNECT
+        if isinstance(inner, pgx.ProtocolViolationError) and "unsupported startup parameter" in str(inner):
+            return RetryKind.CONNECT  # the pool was reconfigured for PgBouncer; connect again
         return None
     if isinstance(exc, pgx.TooManyConnectionsError):
         return RetryKind.TOO_MANY
@@ -116,6 +119,12 @@ def classify(exc: BaseException) -> RetryKind | None:
         return RetryKind.READ_ONLY
     if isinstance(exc, pgx.SerializationError | pgx.DeadlockDetectedError):
         return RetryKind.TXN_CONFLICT
+    if isinstance(exc, pgx.InvalidSQLStatementNameError | pgx.DuplicatePreparedStatementError) or (
+        isinstance(exc, pgx.ProtocolViolationError) and "prepared statement" in str(exc)
+    ):
+        # Named prepared statements do not survive a transaction-pooling proxy (PgBouncer < 1.21):
+        # the server rejected the statement before running it, so re-running the unit is safe.
+        return RetryKind.PREPARED
     if isinstance(exc, pgx.CannotConnectNowError):
         return RetryKind.CONNECT
     if isinstance(exc, _LOST_IN_FLIGHT):
@@ -147,6 +156,7 @@ async def run_with_retry(
     on_auth_failure: Callable[[], Awaitable[None]] | None = None,
     on_connection_lost: Callable[[], Awaitable[None]] | None = None,
     on_retry: Callable[[RetryKind], None] | None = None,
+    on_prepared_statement_error: Callable[[], Awaitable[None]] | None = None,
 ) -> T:
     """Run ``op`` (a whole unit of work: acquire, transaction, statements) with retries.
 
@@ -192,6 +202,8 @@ async def run_with_retry(
                 continue  # immediate retry, once
             if kind is RetryKind.READ_ONLY and on_read_only is not None:
                 await on_read_only()
+            if kind is RetryKind.PREPARED and on_prepared_statement_error is not None:
+                await on_prepared_statement_error()
             if kind in (RetryKind.IN_FLIGHT, RetryKind.CONNECT) and on_connection_lost is not None:
                 await on_connection_lost()
             if attempt + 1 >= policy.attempts:

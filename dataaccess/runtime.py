@@ -46,6 +46,9 @@ class Runtime:
         self.retries: Counter[str] = Counter()
         """Retryable failures seen, by kind (``connect``, ``connection_lost_in_flight``, ...)."""
 
+    async def _prepared_lost(self) -> None:
+        await self.pools.switch_writer_to_pgbouncer_mode("prepared statements vanished between transactions")
+
     def _count_retry(self, kind: RetryKind) -> None:
         self.retries[kind.value] += 1
 
@@ -79,6 +82,7 @@ class Runtime:
             on_auth_failure=self.pools.refresh_credentials,
             on_connection_lost=self._expire_all,
             on_retry=self._count_retry,
+            on_prepared_statement_error=self._prepared_lost,
         )
 
     async def _commit_lsn(self, conn: asyncpg.Connection) -> int:
@@ -130,4 +134,5 @@ class Runtime:
             on_auth_failure=self.pools.refresh_credentials,
             on_connection_lost=self._expire_all,
             on_retry=self._count_retry,
+            on_prepared_statement_error=self._prepared_lost,
         )

@@ -109,8 +109,9 @@ class Settings:
     """Client-side per-statement timeout in seconds (asyncpg ``command_timeout``). Default: 5.0."""
     connect_timeout: float = 5.0
     """Seconds to establish one connection. Default: 5.0."""
-    acquire_timeout: float = 5.0
-    """Seconds to wait for a pooled connection. Default: 5.0."""
+    acquire_timeout: float = 10.0
+    """Seconds to wait for a pooled connection (a busy pool is normal under bursts; acquire
+    timeouts are retried too). Default: 10.0."""
     writer_pool_min: int = 1
     """Default: 1."""
     writer_pool_max: int = 10

@@ -508,3 +508,26 @@ async def test_cancel_restores_stock_once(make_da: MakeDA, fresh_db: DatabaseDSN
     assert (await table_counts(fresh_db.primary))["stock"] == 5
     with pytest.raises(NotFound):
         await da.orders.cancel(o.id + 1)
+
+
+@pytest.mark.parametrize(
+    "statement_timeout", [4.0, None], ids=["startup-param-rejected", "prepared-stmt-errors"]
+)
+async def test_pgbouncer_without_proxy_mode_is_detected(
+    tier: Any, make_da: MakeDA, fresh_db: DatabaseDSNs, statement_timeout: float | None
+) -> None:
+    """A PgBouncer writer configured as "direct" must still work: detected either because it
+    rejects the statement_timeout startup parameter or because prepared statements vanish."""
+    require(tier, pgbouncer=True)
+    setup = await make_da()
+    await setup.migrate()
+    da = await make_da(writer_dsn=fresh_db.pgbouncer, statement_timeout=statement_timeout, writer_pool_max=15)
+    u = await da.users.create(email="pgb@example.com", name="P")
+    p = await da.products.create(sku="PGB", name="Bouncer", price_cents=1, stock=200)
+    results = await asyncio.gather(
+        *(da.orders.place(u.id, [(p.id, 1)], idempotency_key=f"pgb-{i}") for i in range(100)),
+        *(da.products.update_price(p.id, i + 1) for i in range(50)),
+    )
+    assert len(results) == 150
+    assert da.pools.pgbouncer_detected
+    assert (await table_counts(fresh_db.primary))["stock"] == 100

@@ -260,3 +260,19 @@ def test_broken_protocol_state_counts_as_lost_connection() -> None:
     err = pgx.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
     assert classify(err) is RetryKind.IN_FLIGHT
     assert classify(ConnectPhaseError(err)) is RetryKind.CONNECT
+
+
+def test_transaction_pooler_symptoms_are_recognised() -> None:
+    assert (
+        classify(pgx.InvalidSQLStatementNameError("__asyncpg_stmt_1__ does not exist")) is RetryKind.PREPARED
+    )
+    assert classify(pgx.DuplicatePreparedStatementError("exists")) is RetryKind.PREPARED
+    bind = pgx.ProtocolViolationError("bind message supplies 1 parameters, but prepared statement requires 2")
+    assert classify(bind) is RetryKind.PREPARED
+    startup = pgx.ProtocolViolationError("unsupported startup parameter: statement_timeout")
+    assert classify(ConnectPhaseError(startup)) is RetryKind.CONNECT
+    s = Settings(writer_dsn="postgresql://u@h/db")
+    kw = pool_kwargs(s, s.writer_dsn, role="writer", credentials=None, pgbouncer_detected=True)
+    assert kw["statement_cache_size"] == 0 and "statement_timeout" not in kw["server_settings"]
+    kw = pool_kwargs(s, "postgresql://u@r/db", role="reader", credentials=None, pgbouncer_detected=True)
+    assert kw["statement_cache_size"] == 100  # replicas are direct connections
