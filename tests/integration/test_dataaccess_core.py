@@ -531,3 +531,30 @@ async def test_pgbouncer_without_proxy_mode_is_detected(
     assert len(results) == 150
     assert da.pools.pgbouncer_detected
     assert (await table_counts(fresh_db.primary))["stock"] == 100
+
+
+async def test_stale_set_race_through_the_facade_is_closed(make_da: MakeDA) -> None:
+    """Reader B misses and loads price 100; writer A commits 200 and invalidates; only then B tries
+    to fill. B's lease was killed by the invalidation, so 100 never lands in Redis."""
+    a, b = await make_da(), await make_da()
+    await a.migrate()
+    p = await a.products.create(sku="SS", name="Stale set", price_cents=100, stock=1)
+    loaded, release = asyncio.Event(), asyncio.Event()
+    original_read = b._rt.read
+
+    async def slow_read(entities: list[str], fn: Any, **kw: Any) -> Any:
+        result = await original_read(entities, fn, **kw)
+        loaded.set()
+        await release.wait()  # hold the old value until the writer has committed + invalidated
+        return result
+
+    b._rt.read = slow_read  # type: ignore[method-assign]
+    reader = asyncio.create_task(b.products.get(p.id))
+    await loaded.wait()
+    await a.products.update_price(p.id, 200)
+    release.set()
+    assert (await reader).price_cents == 100  # type: ignore[union-attr]  # began before the write
+    b._rt.read = original_read  # type: ignore[method-assign]
+    assert b.cache is not None and b.cache.stats.stale_fills_rejected == 1
+    for da in (a, b, await make_da()):
+        assert (await da.products.get(p.id)).price_cents == 200  # type: ignore[union-attr]
