@@ -66,6 +66,7 @@ class WriteMarkers:
         self._breaker = breaker or CircuitBreaker()
         self._local: dict[str, tuple[int, float]] = {}
         self._pending: dict[str, tuple[int, float]] = {}
+        self._sweep_at = 10_000
         self._script = redis.register_script(_MARK_LUA) if redis is not None else None
         self.redis_failures = 0
         """Marker reads/writes that could not reach Redis (reads then went to the writer)."""
@@ -81,6 +82,8 @@ class WriteMarkers:
         entities = list(dict.fromkeys(entities))
         if not entities:
             return
+        if len(self._local) + len(self._pending) >= self._sweep_at:
+            self._sweep()
         for e in entities:
             self._remember(self._local, e, lsn)
         if self._script is None:
@@ -88,6 +91,14 @@ class WriteMarkers:
         for e in entities:
             self._remember(self._pending, e, lsn)
         await self._flush()
+
+    def _sweep(self) -> None:
+        """Drop expired markers (keeps memory bounded by writes per TTL, also during an outage)."""
+        now = time.monotonic()
+        for table in (self._local, self._pending):
+            for e in [e for e, (_lsn, exp) in table.items() if exp <= now]:
+                del table[e]
+        self._sweep_at = max(10_000, 2 * (len(self._local) + len(self._pending)))
 
     async def _flush(self) -> bool:
         """Send pending markers to Redis. True when nothing remains pending."""

@@ -414,7 +414,10 @@ class Pools:
     # -- health -----------------------------------------------------------------------------------
     def note_writer_lsn(self, lsn: int) -> None:
         """Record a commit LSN (called after every write) for the staleness check."""
-        self._writer_lsns.append((time.monotonic(), lsn))
+        now = time.monotonic()
+        if self._writer_lsns and now - self._writer_lsns[-1][0] < 0.1:
+            return  # one sample per 100 ms keeps max_replica_lag's worth of history small
+        self._writer_lsns.append((now, lsn))
 
     def overdue_lsn(self) -> int | None:
         """Highest commit LSN recorded more than ``max_replica_lag`` seconds ago: a replica that has

@@ -240,6 +240,8 @@ def test_asyncpg_exception_names_exist() -> None:
 
 
 def test_overdue_lsn_flags_replicas_behind_old_commits() -> None:
+    import time
+
     from dataaccess.pools import Pools
 
     pools = Pools(
@@ -247,13 +249,13 @@ def test_overdue_lsn_flags_replicas_behind_old_commits() -> None:
     )
     assert pools.overdue_lsn() is None
     pools.note_writer_lsn(100)
-    pools.note_writer_lsn(200)
+    pools.note_writer_lsn(200)  # within 100 ms of the last sample: not recorded
     assert pools.overdue_lsn() is None  # too recent to judge
-    import time
-
-    time.sleep(0.06)
+    time.sleep(0.11)
     pools.note_writer_lsn(300)
-    assert pools.overdue_lsn() == 200  # newest commit older than max_replica_lag
+    assert pools.overdue_lsn() == 100  # newest sample older than max_replica_lag
+    time.sleep(0.06)
+    assert pools.overdue_lsn() == 300
 
 
 def test_broken_protocol_state_counts_as_lost_connection() -> None:
@@ -276,3 +278,17 @@ def test_transaction_pooler_symptoms_are_recognised() -> None:
     assert kw["statement_cache_size"] == 0 and "statement_timeout" not in kw["server_settings"]
     kw = pool_kwargs(s, "postgresql://u@r/db", role="reader", credentials=None, pgbouncer_detected=True)
     assert kw["statement_cache_size"] == 100  # replicas are direct connections
+
+
+async def test_local_markers_are_swept() -> None:
+    from dataaccess.consistency import WriteMarkers
+
+    m = WriteMarkers(None, namespace="t", ttl=1e-6)
+    for i in range(25_000):
+        await m.mark([f"order:{i}"], i)
+    assert len(m._local) < 20_000  # expired ones were dropped along the way
+    assert m.local_lsn("order:1") is None
+    m2 = WriteMarkers(None, namespace="t", ttl=60)
+    await m2.mark(["product:1"], 10)
+    await m2.mark(["product:1"], 5)  # never lowers
+    assert m2.local_lsn("product:1") == 10 and await m2.required_lsn("product:1") == 10
