@@ -443,7 +443,8 @@ class Pools:
                 return
         try:
             async with reader.pool.acquire(timeout=self.settings.acquire_timeout) as conn:
-                row = await conn.fetchrow(_HEALTH_SQL, timeout=self.settings.command_timeout)
+                sql = _HEALTH_SQL if self.settings.lsn_routing else _HEALTH_SQL_NO_LSN
+                row = await conn.fetchrow(sql, timeout=self.settings.command_timeout)
         except _DB_ERRORS as exc:
             self._mark_unhealthy(reader, exc)
             return
@@ -509,6 +510,8 @@ SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_curre
 
 # Lag is 0 when everything received has been replayed (an idle primary produces no commits, so a
 # timestamp difference alone would grow forever); otherwise time since the last replayed commit.
+_HEALTH_SQL_NO_LSN = "SELECT pg_is_in_recovery() AS in_recovery, NULL::text AS lsn, 0::float8 AS lag"
+
 _HEALTH_SQL = """
 SELECT pg_is_in_recovery() AS in_recovery,
        CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn,

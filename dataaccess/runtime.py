@@ -86,6 +86,8 @@ class Runtime:
         )
 
     async def _commit_lsn(self, conn: asyncpg.Connection) -> int:
+        if not self.settings.lsn_routing:
+            return WRITER_ONLY_LSN  # no LSNs to compare: written entities read from the writer
         try:
             raw = await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text")
             lsn = lsn_to_int(raw)

@@ -156,6 +156,10 @@ class Settings:
     """Replicas lagging more than this many seconds get no reads. Default: 10."""
     replica_check_interval: float = 1.0
     """Seconds between replica health/LSN checks. Default: 1.0."""
+    lsn_routing: bool = True
+    """Use WAL positions for read-your-writes and replica freshness. Set False where replicas do not
+    expose ``pg_last_wal_replay_lsn()`` (e.g. Aurora): replicas are then health-checked only, and
+    entities written within ``read_your_writes_ttl`` are read from the writer. Default: True."""
     order_partitions_ahead: int = 3
     """Monthly ``orders`` partitions kept ahead of the current month. Default: 3."""
     max_order_lines: int = 100

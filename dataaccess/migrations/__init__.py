@@ -56,6 +56,9 @@ async def migrate(conn: asyncpg.Connection, *, partitions_ahead: int = 3) -> lis
     applied_now: list[int] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
+        # DDL on big tables can outlast the application's statement_timeout. Transaction-scoped,
+        # so nothing leaks into the pool (behind RDS Proxy this one rare session gets pinned).
+        await conn.execute("SELECT set_config('statement_timeout', '0', true)")
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (
                    version    integer PRIMARY KEY,

@@ -157,3 +157,25 @@ async def test_unreachable_replica_falls_back_to_writer(make_da: MakeDA) -> None
     assert (await da.products.get(p.id)) == p
     assert da.pools.readers[0].healthy is False
     assert da.pools.routed["replica"] == 0 and da.pools.routed["writer"] >= 1
+
+
+async def test_without_lsn_routing_written_entities_read_from_writer(
+    tier: Any, make_da: MakeDA, paused: Any
+) -> None:
+    """lsn_routing=False (replicas without WAL functions, e.g. Aurora): replicas still serve reads,
+    entities written within the marker TTL come from the writer."""
+    a = await make_da(lsn_routing=False)
+    await a.migrate()
+    p = await a.products.create(sku="NL", name="No LSN", price_cents=1, stock=1)
+    q = await a.products.create(sku="NL2", name="Other", price_cents=7, stock=1)
+    await asyncio.to_thread(tier.wait_for_standby)
+    paused()
+    await a.products.update_price(p.id, 2)
+    b = await make_da(lsn_routing=False, redis_url=a.settings.redis_url)
+    assert (await b.products.get(p.id)).price_cents == 2  # type: ignore[union-attr]
+    assert b.pools.routed == {"writer": 1, "replica": 0}
+    b.markers._local.clear()
+    await b.cache.invalidate(f"product:{q.id}")  # type: ignore[union-attr]
+    await b.redis.delete(f"{b.settings.cache_namespace}:rw:product:{q.id}")  # type: ignore[union-attr]
+    assert (await b.products.get(q.id)).price_cents == 7  # type: ignore[union-attr]
+    assert b.pools.routed["replica"] == 1
