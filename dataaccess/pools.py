@@ -183,6 +183,7 @@ class Pools:
         self._health_task: asyncio.Task[None] | None = None
         self._closed = False
         self._swap_lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
         self.pgbouncer_detected = settings.proxy_mode == "pgbouncer"
         """True when the writer is (or was found to be) a transaction-pooling proxy."""
         self._writer_lsns: collections.deque[tuple[float, int]] = collections.deque(maxlen=4096)
@@ -198,8 +199,7 @@ class Pools:
             credentials = settings.credentials
         self = cls(settings, credentials)
         self._writer = await self._open_pool(settings.writer_dsn, "writer")
-        for dsn in settings.reader_dsns:
-            self._readers.append(await self._open_reader(dsn))
+        self._readers = list(await asyncio.gather(*(self._open_reader(d) for d in settings.reader_dsns)))
         await self.check_replicas()
         self._health_task = asyncio.create_task(self._health_loop(), name="dataaccess-replica-health")
         return self
@@ -267,8 +267,12 @@ class Pools:
         pools = [r.pool for r in self._readers if r.pool is not None]
         if self._writer is not None:
             pools.append(self._writer)
-        for pool in pools:
-            await _close_pool(pool)
+        await asyncio.gather(*(_close_pool(p) for p in pools), *self._closing)
+
+    def _close_later(self, pool: asyncpg.Pool) -> None:
+        task = asyncio.get_running_loop().create_task(_close_pool(pool))
+        self._closing.add(task)  # keep a reference until done (the loop only holds weak ones)
+        task.add_done_callback(self._closing.discard)
 
     @property
     def writer_pool(self) -> asyncpg.Pool:
@@ -289,17 +293,17 @@ class Pools:
             new = await self._open_pool(dsn, "writer")  # keeps pgbouncer_detected: same kind of endpoint
             old, self._writer, self.writer_dsn = self._writer, new, dsn
         if old is not None:
-            asyncio.get_running_loop().create_task(_close_pool(old))
+            self._close_later(old)
 
     async def set_reader_dsns(self, dsns: list[str] | tuple[str, ...]) -> None:
         """Replace the replica endpoints (validated first)."""
         self.settings.replace(reader_dsns=tuple(dsns))
         async with self._swap_lock:
-            new = [await self._open_reader(d) for d in dsns]
+            new = list(await asyncio.gather(*(self._open_reader(d) for d in dsns)))
             old, self._readers = self._readers, new
         for r in old:
             if r.pool is not None:
-                asyncio.get_running_loop().create_task(_close_pool(r.pool))
+                self._close_later(r.pool)
         await self.check_replicas()
 
     async def expire_writer_connections(self) -> None:
