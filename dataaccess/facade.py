@@ -187,6 +187,7 @@ class DataAccess:
         if self._closed:
             return
         self._closed = True
+        await self._rt.drain()
         for feature in (self.events, self.queues, self.counters, self.sessions):
             closer = getattr(feature, "aclose", None) or getattr(feature, "close", None)
             if closer is not None:

@@ -3,6 +3,7 @@ markers and invalidate cache keys after commit, and marker-aware routed reads.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -43,6 +44,7 @@ class Runtime:
         self.cache = cache
         self.markers = markers
         self.policy = retry_policy(settings)
+        self._post_commit: set[asyncio.Future[None]] = set()
         self.retries: Counter[str] = Counter()
         """Retryable failures seen, by kind (``connect``, ``connection_lost_in_flight``, ...)."""
 
@@ -102,11 +104,22 @@ class Runtime:
 
     async def after_write(self, lsn: int, *, entities: Iterable[str], cache_keys: Iterable[str] = ()) -> None:
         """Record markers, then invalidate cache keys (order matters: a cache miss after the
-        invalidation must already see the marker). Never raises."""
+        invalidation must already see the marker). Never raises. Shielded: a caller cancelled
+        after the commit must not leave a stale cache entry behind."""
+        task = asyncio.ensure_future(self._after_write(lsn, list(entities), list(cache_keys)))
+        self._post_commit.add(task)
+        task.add_done_callback(self._post_commit.discard)
+        await asyncio.shield(task)
+
+    async def _after_write(self, lsn: int, entities: list[str], keys: list[str]) -> None:
         await self.markers.mark(entities, lsn)
-        keys = list(cache_keys)
         if self.cache is not None and keys:
             await self.cache.invalidate(*keys)
+
+    async def drain(self) -> None:
+        """Wait for post-commit work still running for cancelled callers (used by close())."""
+        if self._post_commit:
+            await asyncio.gather(*self._post_commit, return_exceptions=True)
 
     async def read(
         self,

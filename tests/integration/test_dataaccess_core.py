@@ -558,3 +558,26 @@ async def test_stale_set_race_through_the_facade_is_closed(make_da: MakeDA) -> N
     assert b.cache is not None and b.cache.stats.stale_fills_rejected == 1
     for da in (a, b, await make_da()):
         assert (await da.products.get(p.id)).price_cents == 200  # type: ignore[union-attr]
+
+
+async def test_cancelled_caller_still_invalidates_after_commit(make_da: MakeDA) -> None:
+    da = await make_da()
+    await da.migrate()
+    p = await da.products.create(sku="CN", name="Cancelled caller", price_cents=1, stock=1)
+    assert (await da.products.get(p.id)).price_cents == 1  # type: ignore[union-attr]  # cached
+    real = da._rt._after_write
+    started = asyncio.Event()
+
+    async def slow_after_write(*args: Any) -> None:
+        started.set()
+        await asyncio.sleep(0.05)  # the caller gets cancelled in here
+        await real(*args)
+
+    da._rt._after_write = slow_after_write  # type: ignore[method-assign]
+    task = asyncio.create_task(da.products.update_price(p.id, 2))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await da._rt.drain()
+    assert (await da.products.get(p.id)).price_cents == 2  # type: ignore[union-attr]
