@@ -310,9 +310,16 @@ class Settings:
         region: str | None = None,
         client: Any = None,
         refresh_interval: float = 3600.0,
+        host: str | None = None,
+        reader_hosts: list[str] | tuple[str, ...] | None = None,
         **overrides: Any,
     ) -> Settings:
         """Build settings from a Secrets Manager JSON secret.
+
+        ``host`` / ``reader_hosts`` replace the secret's endpoints: the RDS master secret names the
+        instance, while applications should write through the proxy endpoint (the stack's
+        ``writerEndpoint`` export) and read from ``readerEndpoints``. Other keyword arguments are
+        :class:`Settings` fields (e.g. ``redis_url``, ``proxy_mode="rds_proxy"``).
 
         Keys: ``host``, ``port`` (default 5432), ``username``, ``password``, ``dbname`` (default
         ``postgres``); optional ``reader_hosts`` (list or comma string of ``host[:port]``),
@@ -326,7 +333,11 @@ class Settings:
         provider = SecretsManagerCredentials(
             secret_id, region=region, client=client, refresh_interval=refresh_interval
         )
-        data = provider.fetch_sync()
+        data = dict(provider.fetch_sync())
+        if host is not None:
+            data["host"] = host
+        if reader_hosts is not None:
+            data["reader_hosts"] = list(reader_hosts)
         return cls.from_secret_payload(data, credentials=provider, aws_region=region, **overrides)
 
     @classmethod

@@ -125,6 +125,20 @@ def test_from_secret_uses_a_refreshing_provider_and_hides_the_password() -> None
     assert s.redis_url == "redis://cache.example:6379/0" and s.proxy_mode == "rds_proxy"
     assert isinstance(s.credentials, SecretsManagerCredentials) and s.password is None
     assert "pw-from-sm" not in repr(s)
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="eu-west-1")
+        client.create_secret(Name="db", SecretString=json.dumps(payload))
+        s = Settings.from_secret(
+            "db",
+            region="eu-west-1",
+            client=client,
+            host="proxy-rw.example",
+            reader_hosts=["replica-a.example"],
+            redis_url="rediss://cache:6379/0",
+        )
+    assert s.writer_dsn == "postgresql://app@proxy-rw.example:5432/shop"
+    assert s.reader_dsns == ("postgresql://app@replica-a.example:5432/shop",)
+    assert s.redis_url == "rediss://cache:6379/0"
 
 
 def test_from_secret_payload_errors_name_the_key() -> None:
