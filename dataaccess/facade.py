@@ -117,6 +117,7 @@ class DataAccess:
         if client is None and settings.redis_url:
             client = create_redis(
                 settings.redis_url,
+                auth_token=settings.redis_auth_token,
                 options=RedisOptions(
                     max_connections=settings.redis_max_connections,
                     socket_timeout=settings.redis_socket_timeout,

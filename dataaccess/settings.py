@@ -81,6 +81,9 @@ class Settings:
     redis_url: str | None = None
     """``redis://`` or ``rediss://`` URL. Default: None (no cache, read-your-writes markers stay
     in-process)."""
+    redis_auth_token: str | None = field(default=None, repr=False)
+    """ElastiCache AUTH token (from the cache layer's auth-token secret); needs ``rediss://``
+    except on loopback test servers. Never shown in repr. Default: None."""
     password: str | None = field(default=None, repr=False)
     """Database password overriding the DSN's. Never shown in repr. Default: None."""
     credentials: CredentialProvider | None = field(default=None, repr=False, compare=False)

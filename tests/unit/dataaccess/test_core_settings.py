@@ -38,9 +38,11 @@ def test_repr_masks_passwords() -> None:
         reader_dsns=(DSN.replace("db.", "r1."),),
         redis_url="redis://:tok3n@cache:6379/0",
         password="other-secret",
+        redis_auth_token="auth-tok-xyz",
     )
     text = repr(s)
     assert "s3cret-pw" not in text and "tok3n" not in text and "other-secret" not in text
+    assert "auth-tok-xyz" not in text
     assert "app:***@db.internal:5432" in text and "r1.internal" in text
     assert mask_url("postgresql://u@h/db") == "postgresql://u@h/db"
 
