@@ -20,7 +20,7 @@ def settings_for(tier: LocalTier, **overrides: Any) -> Settings:
     kwargs: dict[str, Any] = {
         "writer_dsn": tier.dsns().primary,
         "redis_url": tier.redis_url,
-        "retry_attempts": 12,
+        "retry_attempts": 30,  # generous: a loaded CI box restarts PostgreSQL slowly
         "retry_base_delay": 0.05,
         "retry_max_delay": 0.5,
         "connect_timeout": 2.0,
