@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import asyncpg.exceptions as pgx
@@ -71,7 +73,7 @@ def test_full_jitter_backoff_is_bounded() -> None:
         assert 0.0 <= d <= min(2.0, 0.05 * 2**attempt)
 
 
-def failing(*errors: BaseException, result: str = "ok") -> tuple[list[int], object]:
+def failing(*errors: BaseException, result: str = "ok") -> tuple[list[int], Callable[[], Awaitable[str]]]:
     calls = [0]
 
     async def op() -> str:
@@ -85,13 +87,13 @@ def failing(*errors: BaseException, result: str = "ok") -> tuple[list[int], obje
 
 async def test_transaction_conflicts_rerun_the_whole_unit() -> None:
     calls, op = failing(pgx.SerializationError("x"), pgx.DeadlockDetectedError("y"))
-    assert await run_with_retry(op, policy=FAST, idempotent=False, context="t") == "ok"  # type: ignore[arg-type]
+    assert await run_with_retry(op, policy=FAST, idempotent=False, context="t") == "ok"
     assert calls[0] == 3
 
 
 async def test_in_flight_loss_is_retried_only_when_idempotent() -> None:
     calls, op = failing(pgx.ConnectionDoesNotExistError("gone"))
-    assert await run_with_retry(op, policy=FAST, idempotent=True, context="t") == "ok"  # type: ignore[arg-type]
+    assert await run_with_retry(op, policy=FAST, idempotent=True, context="t") == "ok"
     calls, op = failing(pgx.ConnectionDoesNotExistError("gone"))
     lost: list[bool] = []
 
@@ -99,7 +101,7 @@ async def test_in_flight_loss_is_retried_only_when_idempotent() -> None:
         lost.append(True)
 
     with pytest.raises(OutcomeUnknown, match="may have committed"):
-        await run_with_retry(op, policy=FAST, idempotent=False, context="t", on_connection_lost=on_lost)  # type: ignore[arg-type]
+        await run_with_retry(op, policy=FAST, idempotent=False, context="t", on_connection_lost=on_lost)
     assert calls[0] == 1
 
 
@@ -107,7 +109,7 @@ async def test_connect_phase_errors_are_retried_even_for_non_idempotent_writes()
     calls, op = failing(
         ConnectPhaseError(ConnectionRefusedError()), ConnectPhaseError(pgx.TooManyConnectionsError(""))
     )
-    assert await run_with_retry(op, policy=FAST, idempotent=False, context="t") == "ok"  # type: ignore[arg-type]
+    assert await run_with_retry(op, policy=FAST, idempotent=False, context="t") == "ok"
     assert calls[0] == 3
 
 
@@ -118,7 +120,7 @@ async def test_read_only_expires_connections_then_retries() -> None:
         expired.append(True)
 
     _, op = failing(pgx.ReadOnlySQLTransactionError("ro"))
-    assert await run_with_retry(op, policy=FAST, idempotent=False, context="t", on_read_only=expire) == "ok"  # type: ignore[arg-type]
+    assert await run_with_retry(op, policy=FAST, idempotent=False, context="t", on_read_only=expire) == "ok"
     assert expired == [True]
 
 
@@ -131,25 +133,25 @@ async def test_invalid_password_refreshes_once() -> None:
     calls, op = failing(ConnectPhaseError(pgx.InvalidPasswordError("pw")))
     assert (
         await run_with_retry(op, policy=FAST, idempotent=False, context="t", on_auth_failure=refresh) == "ok"
-    )  # type: ignore[arg-type]
+    )
     calls, op = failing(*(ConnectPhaseError(pgx.InvalidPasswordError("pw")) for _ in range(3)))
     with pytest.raises(Unavailable, match="authentication"):
-        await run_with_retry(op, policy=FAST, idempotent=False, context="t", on_auth_failure=refresh)  # type: ignore[arg-type]
+        await run_with_retry(op, policy=FAST, idempotent=False, context="t", on_auth_failure=refresh)
     assert calls[0] == 2 and len(refreshed) == 2
 
 
 async def test_gives_up_with_unavailable_and_maps_non_retryable() -> None:
     calls, op = failing(*(ConnectPhaseError(OSError("down")) for _ in range(10)))
     with pytest.raises(Unavailable, match="gave up after 4"):
-        await run_with_retry(op, policy=FAST, idempotent=True, context="t")  # type: ignore[arg-type]
+        await run_with_retry(op, policy=FAST, idempotent=True, context="t")
     assert calls[0] == 4
     calls, op = failing(pgx.UniqueViolationError("dup"))
     with pytest.raises(Conflict):
-        await run_with_retry(op, policy=FAST, idempotent=True, context="t")  # type: ignore[arg-type]
+        await run_with_retry(op, policy=FAST, idempotent=True, context="t")
     assert calls[0] == 1
     calls, op = failing(NotFound("product", 1))
     with pytest.raises(NotFound):
-        await run_with_retry(op, policy=FAST, idempotent=True, context="t")  # type: ignore[arg-type]
+        await run_with_retry(op, policy=FAST, idempotent=True, context="t")
 
 
 def test_from_postgres_mapping() -> None:
@@ -177,7 +179,7 @@ def test_error_hierarchy() -> None:
 
 def test_validation() -> None:
     assert check_lines("lines", [(1, 2), [3, 4]], max_lines=5, max_qty=10) == [(1, 2), (3, 4)]
-    for bad, needle in [
+    cases: list[tuple[Any, str]] = [
         ([], "at least one"),
         ("ab", "list"),
         ([(1,)], "pair"),
@@ -186,7 +188,8 @@ def test_validation() -> None:
         ([(True, 1)], "product_id"),
         ([(1, 1), (1, 2)], "more than once"),
         ([(i, 1) for i in range(1, 8)], "at most 5"),
-    ]:
+    ]
+    for bad, needle in cases:
         with pytest.raises(InvalidInput, match=needle):
             check_lines("lines", bad, max_lines=5, max_qty=10)
     assert check_email("e", " a@b.co ") == "a@b.co"
@@ -214,7 +217,7 @@ def test_lsn_parsing() -> None:
 async def test_pool_reset_is_a_no_op_and_no_session_state() -> None:
     s = Settings(writer_dsn="postgresql://u@h/db", statement_timeout=3)
     kw = pool_kwargs(s, s.writer_dsn, role="writer", credentials=None)
-    assert kw["reset"] is _noop_reset and await _noop_reset(None) is None  # type: ignore[arg-type]
+    assert kw["reset"] is _noop_reset and await _noop_reset(None) is None
     assert kw["server_settings"] == {"application_name": "commerce-db", "statement_timeout": "3000"}
     assert "init" not in kw and "setup" not in kw
     pgb = Settings(writer_dsn="postgresql://u@h/db", proxy_mode="pgbouncer")
