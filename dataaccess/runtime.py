@@ -4,6 +4,7 @@ markers and invalidate cache keys after commit, and marker-aware routed reads.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -13,8 +14,8 @@ import asyncpg
 
 from .cache import CacheAside
 from .consistency import WriteMarkers
-from .pools import WRITER_ONLY_LSN, WRITER_REQUIRED, Pools, Source, lsn_to_int
-from .retry import RetryKind, RetryPolicy, run_with_retry
+from .pools import _DB_ERRORS, WRITER_ONLY_LSN, WRITER_REQUIRED, Pools, Source, lsn_to_int
+from .retry import ConnectPhaseError, RetryKind, RetryPolicy, run_with_retry
 from .settings import Settings
 
 __all__ = ["Runtime", "retry_policy"]
@@ -69,8 +70,21 @@ class Runtime:
 
         async def op() -> tuple[T, int]:
             async with self.pools.writer() as conn:
-                async with conn.transaction():
+                tx = conn.transaction()
+                try:
+                    await tx.start()
+                except _DB_ERRORS as exc:
+                    # BEGIN failed (typically a pooled connection that died with a restarted
+                    # primary): none of fn's statements was sent, so even non-idempotent work
+                    # may be retried on a fresh connection.
+                    raise ConnectPhaseError(exc) from exc
+                try:
                     result = await fn(conn)
+                except BaseException:
+                    with contextlib.suppress(Exception):  # dead connection: the server aborts anyway
+                        await tx.rollback()
+                    raise
+                await tx.commit()
                 # Committed: from here on nothing may raise into the retry loop.
                 lsn = await self._commit_lsn(conn)
             return result, lsn

@@ -208,3 +208,17 @@ async def test_replica_dying_mid_run_reads_continue_on_the_writer(fault_tier: Lo
         assert await da.products.get(p.id) == p  # never raises: retried on the writer
     assert not da.pools.readers[0].healthy
     assert da.pools.routed["writer"] >= 5
+
+
+async def test_non_idempotent_writes_survive_stale_pooled_connections(
+    fault_tier: LocalTier, da_on: Any
+) -> None:
+    """After a primary restart every pooled connection is dead; non-idempotent creates must still
+    succeed (asyncpg notices closed sockets on acquire; a connection that only fails at BEGIN is
+    retried too, since none of the write was sent)."""
+    da = await da_on(writer_pool_min=5, writer_pool_max=5)
+    await da.migrate()
+    await asyncio.gather(*(da.users.get(i + 1) for i in range(5)))  # warm every pooled connection
+    await fault_tier.arestart_primary("fast")
+    created = await asyncio.gather(*(da.users.create(email=f"s{i}@example.com", name="S") for i in range(5)))
+    assert len({u.id for u in created}) == 5
