@@ -96,6 +96,14 @@ async def test_reads_go_to_the_standby_and_writes_are_read_back(
         assert await da.orders.get(o.id) == o
     assert reader.pools.routed["writer"] >= 1  # the marked reads could not use the paused standby
 
+    # A brand-new instance with a cold cache: only the marker in Redis can keep it off the standby.
+    assert writer.cache is not None
+    await writer.cache.invalidate(f"product:{p.id}")
+    fresh = await make_da(redis_url=reader.settings.redis_url)
+    got = await fresh.products.get(p.id)
+    assert got is not None and (got.price_cents, got.stock) == (250, 3)
+    assert fresh.pools.routed == {"writer": 1, "replica": 0}
+
 
 async def test_final_price_visible_after_concurrent_updates_with_lagging_standby(
     tier: Any, make_da: MakeDA, paused: Any
