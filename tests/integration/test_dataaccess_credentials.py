@@ -85,3 +85,45 @@ async def test_rotated_password_is_refreshed_once_and_connections_recover(
         with contextlib.suppress(Exception):
             await admin.execute(f"DROP ROLE IF EXISTS {role}")
         await admin.close()
+
+
+async def test_alternating_users_rotation_switches_the_user(
+    tier: Any, fresh_db: DatabaseDSNs, secretsmanager: Any
+) -> None:
+    """Alternating-users rotation: the secret moves from user A to user B and A's password is
+    changed. The failed connect refreshes the secret and the pools reconnect as B."""
+    if not hasattr(tier, "primary_admin_dsn"):
+        pytest.skip("needs the local tier's admin access to create roles")
+    a, b = "alt_a_" + secrets.token_hex(3), "alt_b_" + secrets.token_hex(3)
+    pa, pb = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    admin = await asyncpg.connect(tier.primary_admin_dsn)
+    setup = await DataAccess.connect(Settings(writer_dsn=fresh_db.primary))
+    da: DataAccess | None = None
+    try:
+        for role, pw in ((a, pa), (b, pb)):
+            await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{pw}'")
+            await admin.execute(f"GRANT app TO {role}")
+        await setup.migrate()
+        host, port = fresh_db.primary.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        base = {"host": host, "port": int(port), "dbname": fresh_db.name}
+        secretsmanager.create_secret(
+            Name="alt", SecretString=json.dumps({**base, "username": a, "password": pa})
+        )
+        da = await DataAccess.connect(Settings.from_secret("alt", region="us-east-1", client=secretsmanager))
+        await da.users.create(email="alt-a@example.com", name="A")
+        secretsmanager.put_secret_value(
+            SecretId="alt", SecretString=json.dumps({**base, "username": b, "password": pb})
+        )
+        await admin.execute(f"ALTER ROLE {a} PASSWORD '{secrets.token_urlsafe(12)}'")
+        await da.pools.writer_pool.expire_connections()
+        await da.users.create(email="alt-b@example.com", name="B")
+        async with da.pools.writer() as conn:
+            assert await conn.fetchval("SELECT current_user") == b
+    finally:
+        if da is not None:
+            await da.close()
+        await setup.close()
+        for role in (a, b):
+            with contextlib.suppress(Exception):
+                await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
