@@ -10,7 +10,7 @@ Keys are camelCase, as Pulumi config usually is. Top-level scalar keys
 (``commerce-db:primaryRegion``) are strings on the wire; sections (``commerce-db:postgres``)
 are structured YAML objects. Every field below carries its config key, its documentation and
 its default in ``field(metadata=...)``; :func:`config_reference` turns that into the table in
-``docs/infrastructure.md``, so code and docs cannot drift apart.
+the README's configuration reference, so code and docs cannot drift apart.
 
 Errors are :class:`ConfigError` (a ``ValueError``) naming the key, the bad value and what is
 allowed, e.g. ``commerce-db:backup.retentionDays = 40: must be an integer from 1 to 35 ...``.
@@ -1197,7 +1197,7 @@ def _fmt_default(f: dataclasses.Field[Any]) -> str:
 
 
 def config_reference() -> list[ConfigKeyDoc]:
-    """Every config key with type, default and meaning, depth-first (drives docs/infrastructure.md)."""
+    """Every config key with type, default and meaning, depth-first (drives the README's configuration reference)."""
     rows: list[ConfigKeyDoc] = []
 
     def walk(cls: Any, prefix: str) -> None:

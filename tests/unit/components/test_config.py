@@ -324,9 +324,9 @@ def test_every_key_is_documented_with_type_and_default() -> None:
 
 
 def test_docs_table_lists_every_key() -> None:
-    text = (ROOT / "docs" / "infrastructure.md").read_text()
+    text = (ROOT / "README.md").read_text()
     missing = [r.key for r in config_reference() if f"`{r.key}`" not in text]
-    assert not missing, f"docs/infrastructure.md lacks {missing}"
+    assert not missing, f"README.md lacks {missing}"
 
 
 def test_pulumi_yaml_project_and_typed_declarations() -> None:
