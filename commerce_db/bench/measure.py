@@ -86,7 +86,16 @@ async def closed_loop(
             i += 1
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    tasks = [asyncio.create_task(worker(w)) for w in range(concurrency)]
+    try:
+        await asyncio.wait(tasks)  # on Ctrl-C this raises at once, without waiting for the workers
+    finally:
+        # Stop flag first: a cancellation can be lost inside a library (Python 3.11's wait_for race),
+        # and a worker that missed it must still leave its loop after its current call.
+        stop_at = 0.0
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     result.elapsed = time.perf_counter() - t0
     return result
 

@@ -97,6 +97,9 @@ class FlashSaleTraffic:
                     on_tick()
             await asyncio.gather(*workers, events)
         finally:
+            # Stop flag first: a cancellation can be lost inside a library (Python 3.11's wait_for
+            # race), and a worker that missed it must still leave its loop after the current step.
+            self._stop_at = 0.0
             for t in [*workers, events]:
                 t.cancel()
             # Let cancelled users unwind (give back gate units, release connections) before the

@@ -6,6 +6,10 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,10 +23,10 @@ from commerce_db.localtier import registry
 pytestmark = pytest.mark.timeout(240)
 
 
-def _server_children() -> set[int]:
+def _server_children(parent: int | None = None) -> set[int]:
     """Pids of server processes that are children of this test process (the session-scoped tier's
     servers are among them when other integration tests ran first)."""
-    me, found = os.getpid(), set()
+    me, found = parent or os.getpid(), set()
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
             fields = Path(stat).read_text().split()
@@ -99,3 +103,45 @@ async def test_bench_scenarios_with_tiny_sizes(tmp_path: Path, monkeypatch: pyte
     assert {"python", "asyncpg", "redis-py", "postgresql", "redis", "pgbouncer"} <= set(saved["versions"])
     assert "cached_read_vs_raw_redis" in render_table(doc)
     assert _server_children() <= servers_before
+
+
+def test_demo_ctrl_c_stops_every_server() -> None:
+    """SIGINT (Ctrl-C) in the middle of the traffic: exit code 130, no server left running."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "commerce_db.cli",
+            "demo",
+            "--duration",
+            "60",
+            "--products",
+            "300",
+            "--users",
+            "300",
+            "--concurrency",
+            "4",
+            "--json",
+            os.devnull,
+            "--chart",
+            os.devnull,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    servers: set[int] = set()
+    for line in proc.stdout:
+        if line.startswith("flash sale:"):
+            servers = _server_children(proc.pid)
+            break
+    assert len(servers) >= 5, "demo did not start its servers"  # 2 postgres, pgbouncer, 2 redis
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[0]
+    print(f"demo stopped {time.monotonic() - t0:.1f} s after SIGINT")
+    assert proc.returncode == 130, rest
+    assert "interrupted" in rest
+    assert not [p for p in servers if Path(f"/proc/{p}").exists()]
