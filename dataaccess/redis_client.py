@@ -5,16 +5,24 @@ waiting and defaults to 2**31 connections; its default retry policy (8.x: 10 ret
 each) turns a dead Redis into multi-second stalls. This builds a ``BlockingConnectionPool`` with a
 bound and a wait timeout, short socket timeouts, a health check for idle connections and a small
 retry budget, and enforces TLS when an ElastiCache auth token is used.
+
+It also plugs a lost-cancellation hole: redis-py sends every command under Python 3.11's
+``asyncio.wait_for``, which returns normally (dropping the cancellation) when the caller is
+cancelled just as the send completes. A task looping over Redis calls then never stops. The
+connection classes here re-raise that dropped cancellation (see :class:`_CancelSafeMixin`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl as _ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -60,6 +68,37 @@ class RedisOptions:
             raise ValueError(f"health_check_interval must be >= 0, got {self.health_check_interval}")
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries}")
+
+
+class _CancelSafeMixin:
+    """Re-raise a cancellation that ``asyncio.wait_for`` (Python < 3.12) swallowed during a send.
+
+    3.11's ``wait_for`` returns the inner result instead of raising ``CancelledError`` when the
+    cancel arrives after the inner send finished but before the caller resumed. The cancel request
+    is still counted by ``Task.cancelling()``, so a count that grew during a send that returned
+    normally means a cancellation was dropped. The connection is dropped too (the reply to the
+    command just sent would otherwise be read by the next user), as redis-py does on any
+    ``BaseException`` during a send.
+    """
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        task = asyncio.current_task()
+        before = task.cancelling() if task is not None else 0
+        await super().send_packed_command(command, check_health)  # type: ignore[misc]
+        if task is not None and task.cancelling() > before:
+            await self.disconnect(nowait=True)  # type: ignore[attr-defined]
+            raise asyncio.CancelledError
+
+
+class _CancelSafeConnection(_CancelSafeMixin, Connection):
+    """``Connection`` that never loses its caller's cancellation."""
+
+
+class _CancelSafeSSLConnection(_CancelSafeMixin, SSLConnection):
+    """``SSLConnection`` that never loses its caller's cancellation."""
+
+
+_CANCEL_SAFE: dict[type, type] = {Connection: _CancelSafeConnection, SSLConnection: _CancelSafeSSLConnection}
 
 
 def redacted_url(url: str) -> str:
@@ -127,6 +166,9 @@ def create_redis(
         if opts.ssl_ca_certs is not None:
             kwargs["ssl_ca_certs"] = opts.ssl_ca_certs
     pool = aioredis.BlockingConnectionPool.from_url(url, **kwargs)
+    # from_url lets the URL scheme pick the class (rediss -> SSLConnection); swap in the
+    # cancellation-safe subclass of whichever it picked. Connections are created lazily.
+    pool.connection_class = _CANCEL_SAFE.get(pool.connection_class, pool.connection_class)
     return aioredis.Redis.from_pool(pool)
 
 
