@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from ._aio import cancel_and_wait
 from .credentials import CredentialProvider, IamAuthTokenProvider
 from .retry import ConnectPhaseError
 from .settings import Settings, mask_url
@@ -261,9 +262,7 @@ class Pools:
         """Stop health checks and close every pool (waits for released connections briefly)."""
         self._closed = True
         if self._health_task is not None:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+            await cancel_and_wait(self._health_task, what="replica health check")
         pools = [r.pool for r in self._readers if r.pool is not None]
         if self._writer is not None:
             pools.append(self._writer)
@@ -490,7 +489,8 @@ class Pools:
 
 async def _close_pool(pool: asyncpg.Pool) -> None:
     try:
-        await asyncio.wait_for(pool.close(), timeout=5.0)
+        async with asyncio.timeout(5.0):  # not wait_for: 3.11's can drop the caller's cancellation
+            await pool.close()
     except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
         pool.terminate()
 

@@ -28,6 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from dataaccess._aio import cancel_and_wait
 from dataaccess.errors import Unavailable
 from dataaccess.keys import validate_key_part
 from dataaccess.redis_client import drop_stale_connections
@@ -149,7 +150,8 @@ class Events:
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until the listener is subscribed to every registered channel."""
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: 3.11's can drop a cancellation
+            await self._ready.wait()
 
     @property
     def connected(self) -> bool:
@@ -161,9 +163,7 @@ class Events:
         self._closing = True
         self._changed.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task, what="events listener")
             self._task = None
         self._ready.clear()
 

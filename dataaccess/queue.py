@@ -228,8 +228,9 @@ class StreamQueue:
                     backoff = 0.05
                 except Unavailable as exc:
                     log.warning("queue %s: Redis unavailable (%s); retrying", self.name, exc)
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), backoff)
+                    with contextlib.suppress(TimeoutError):  # asyncio.timeout: see dataaccess._aio
+                        async with asyncio.timeout(backoff):
+                            await self._stopping.wait()
                     backoff = min(backoff * 2, 2.0)
         finally:
             self._running -= 1
@@ -330,7 +331,8 @@ class StreamQueue:
             return
         try:
             if self.handler_timeout is not None:
-                await asyncio.wait_for(handler(msg), self.handler_timeout)
+                async with asyncio.timeout(self.handler_timeout):  # not 3.11's wait_for (drops cancels)
+                    await handler(msg)
             else:
                 await handler(msg)
         except Exception as exc:  # the handler's failure is data here, not a crash

@@ -132,8 +132,9 @@ class Runtime:
 
     async def drain(self) -> None:
         """Wait for post-commit work still running for cancelled callers (used by close())."""
+        # asyncio.wait, not gather: a cancelled close() must not cancel this work with it.
         if self._post_commit:
-            await asyncio.gather(*self._post_commit, return_exceptions=True)
+            await asyncio.wait(self._post_commit)
 
     async def read(
         self,

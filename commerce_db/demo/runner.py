@@ -190,7 +190,8 @@ class _LagSampler:
                 self.last_bytes = lag["bytes"]
                 self.samples.append({"t": round(time.perf_counter() - self._t0, 2), **lag})
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+                async with asyncio.timeout(self.interval):  # not 3.11's wait_for (drops cancels)
+                    await self._stop.wait()
 
     def stop(self) -> None:
         self._stop.set()
