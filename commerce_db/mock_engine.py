@@ -142,7 +142,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.setdefault("globalReplicationGroupId", f"ldgnf-{name}")
         elif args.typ == "aws:serverlessrepository/cloudFormationStack:CloudFormationStack":
             state.setdefault(
-                "outputs", {"RotationLambdaARN": f"arn:aws:lambda:{region}:{_ACCOUNT}:function:{name}-rotation"}
+                "outputs",
+                {"RotationLambdaARN": f"arn:aws:lambda:{region}:{_ACCOUNT}:function:{name}-rotation"},
             )
         elif args.typ == "aws:kms/key:Key":
             state.setdefault("keyId", f"{name}-key-id")
@@ -177,7 +178,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             names = [f"{region}{s}" for s in "abc"]
             return {"names": names, "zoneIds": names, "id": region}, []
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
-            return {"json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})}, []
+            return {
+                "json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})
+            }, []
         return {}, []
 
 

@@ -285,8 +285,9 @@ class PostgresConfig:
     )
     publicly_accessible: bool = _key(
         "publiclyAccessible",
-        "Give the primary and its in-region replicas a public address. Never wanted: the database tier lives in "
-        "private subnets behind the proxy; the mandatory policy no-public-database rejects true.",
+        "Give the primary and its in-region replicas a public address. Never wanted: the database "
+        "tier lives in private subnets behind the proxy; the mandatory policy no-public-database "
+        "rejects true.",
         False,
     )
     deletion_protection: bool = _key(
@@ -1197,7 +1198,10 @@ def _fmt_default(f: dataclasses.Field[Any]) -> str:
 
 
 def config_reference() -> list[ConfigKeyDoc]:
-    """Every config key with type, default and meaning, depth-first (drives the README's configuration reference)."""
+    """Every config key with type, default and meaning, depth-first.
+
+    Drives the README's configuration reference (a unit test keeps the two in sync).
+    """
     rows: list[ConfigKeyDoc] = []
 
     def walk(cls: Any, prefix: str) -> None:

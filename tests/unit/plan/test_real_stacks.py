@@ -103,7 +103,9 @@ def test_invalid_config_exits_2_naming_the_key(capsys: pytest.CaptureFixture[str
 
 
 def test_public_database_in_a_stack_file_is_caught_by_the_policy(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["plan", "prod", "--dir", str(REPO), "--json", "--config", "postgres.publiclyAccessible=true"])
+    code = main(
+        ["plan", "prod", "--dir", str(REPO), "--json", "--config", "postgres.publiclyAccessible=true"]
+    )
     assert code == 3
     doc = json.loads(capsys.readouterr().out)
     hits = {f["resource"] for f in doc["policy"] if f["policy"] == "no-public-database"}
