@@ -2,7 +2,8 @@
 
 How a read works (:meth:`CacheAside.get_or_load`)::
 
-    in-process single-flight: one task per key, concurrent callers await it
+    plain GET in the caller's task: hit -> decode -> return   (no task, token or script)
+    otherwise in-process single-flight: one task per key, concurrent callers await it
       └─ GET_OR_LEASE script (one round trip):
            hit                 -> decode -> return      (undecodable -> delete, count, retry as miss)
            miss, lease granted -> loader() -> FILL script (SET only if our lease token still holds)
@@ -39,7 +40,7 @@ import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -64,6 +65,8 @@ _TAG_VALUE = b"\x01"
 _TAG_NONE = b"\x00"
 
 _HIT, _LEASED, _BUSY, _RECENT = 1, 2, 0, 3
+
+_MISS: Any = object()  # _peek's "not served from the cache" (None is a valid cached value)
 
 
 class _RedisDownError(Exception):
@@ -268,9 +271,22 @@ class CacheAside:
         if not (isinstance(ttl, int | float) and ttl > 0):
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         task = self._inflight.get(rkey)
+        redis_down = False
+        if task is None:
+            # Fast path: serve a hit with one plain GET, in the caller's task (no single-flight
+            # task, lease token or script). Safe: a hit never needs the lease (that guards fills),
+            # and the script's hit branch is this same GET. Misses fall through to the lease path.
+            try:
+                value = await self._peek(rkey, decode)
+            except _RedisDownError:
+                redis_down = True
+            else:
+                if value is not _MISS:
+                    return value  # type: ignore[no-any-return]
+            task = self._inflight.get(rkey)  # a concurrent caller may have started the load
         if task is None:
             codec = _Codec(encode, decode, cache_none)
-            task = asyncio.ensure_future(self._fetch(rkey, loader, ttl, codec))
+            task = asyncio.ensure_future(self._fetch(rkey, loader, ttl, codec, redis_down=redis_down))
             self._inflight[rkey] = task
             self._live.add(task)
             task.add_done_callback(functools.partial(self._task_done, rkey))
@@ -345,9 +361,44 @@ class CacheAside:
         if not task.cancelled():
             task.exception()  # mark retrieved: callers may all have been cancelled
 
+    async def _peek(self, rkey: str, decode: Callable[[bytes], Any]) -> Any:
+        """One plain GET: the decoded value on a hit, ``_MISS`` when the lease path must decide
+        (absent, undecodable, invalidations still owed, breaker not closed). Raises
+        ``_RedisDownError`` if Redis failed (counted like any read-path failure)."""
+        if self._pending or self._purge_needed or self._breaker.is_open:
+            return _MISS  # the lease path flushes owed invalidations / handles the breaker
+        try:
+            raw = cast("bytes | None", await self._redis.get(rkey))  # decode_responses=False
+        except REDIS_ERRORS as exc:
+            self._on_error("read", exc)
+            await drop_stale_connections(self._redis, exc)
+            raise _RedisDownError from exc
+        self._breaker.record_success()
+        if raw is None:
+            return _MISS
+        if raw == _TAG_NONE:
+            value = None
+        elif raw[:1] == _TAG_VALUE:
+            try:
+                value = decode(raw[1:])
+            except Exception:  # corrupt: the lease path counts and deletes it
+                return _MISS
+        else:
+            return _MISS
+        self._c.hits += 1
+        return value
+
     async def _fetch(
-        self, rkey: str, loader: Callable[[], Awaitable[T | None]], ttl: float, codec: _Codec[T]
+        self,
+        rkey: str,
+        loader: Callable[[], Awaitable[T | None]],
+        ttl: float,
+        codec: _Codec[T],
+        *,
+        redis_down: bool = False,
     ) -> T | None:
+        if redis_down:  # the caller's GET just failed: do not pay a second timeout
+            return await self._load(loader)
         lease_key, marker_key = rkey + ":lease", rkey + ":inv"
         loop = asyncio.get_running_loop()
         deadline: float | None = None

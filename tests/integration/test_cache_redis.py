@@ -328,7 +328,10 @@ async def test_stampede_across_processes_loads_once(client: aioredis.Redis, tier
         results = await asyncio.gather(*first, *second)
         assert src.loads == 1
         assert all(r == {"v": 7} for r in results)
-        assert b.stats.hits == 1 and b.stats.loads == 0 and b.stats.lease_fallbacks == 0
+        assert b.stats.loads == 0 and b.stats.lease_fallbacks == 0
+        # Every B caller was served by Redis: its own GET (a caller whose plain GET came back
+        # after A's fill) or the one B load it joined, which found A's value.
+        assert b.stats.hits >= 1 and b.stats.hits + b.stats.coalesced == 50
     finally:
         await other.aclose()
 
