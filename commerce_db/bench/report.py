@@ -69,10 +69,15 @@ def write_latency_chart(
         ax.set_ylabel(f"{name} latency (ms)")
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
-        for t, label in markers:
+        for t, _label in markers:
             ax.axvline(t, color="grey", linestyle="--", alpha=0.6)
-            if ax is ax50:
-                ax.annotate(label, (t, 1), xycoords=("data", "axes fraction"), fontsize=8, va="top")
+    # Events a fraction of a second apart (three SKUs selling out together) share one short label;
+    # successive labels step down so they never overprint each other.
+    for i, (t, label) in enumerate(_merge_close_markers(markers)):
+        ax50.annotate(
+            label, (t, 0.97 - 0.08 * (i % 4)), xycoords=("data", "axes fraction"), fontsize=7,
+            va="top", ha="left", color="dimgrey", xytext=(3, 0), textcoords="offset points",
+        )  # fmt: skip
     ax99.set_xlabel("seconds since traffic start")
     handles, labels = ax50.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=min(5, max(1, len(labels))))
@@ -81,3 +86,24 @@ def write_latency_chart(
     fig.savefig(p, dpi=110)
     plt.close(fig)
     return None
+
+
+def _merge_close_markers(
+    markers: Sequence[tuple[float, str]], *, within: float = 0.75
+) -> list[tuple[float, str]]:
+    """Group markers less than ``within`` seconds apart into one (first time, joined labels)."""
+    merged: list[tuple[float, list[str]]] = []
+    for t, label in sorted(markers):
+        if merged and t - merged[-1][0] < within:
+            merged[-1][1].append(label)
+        else:
+            merged.append((t, [label]))
+    return [(t, _summarise(labels)) for t, labels in merged]
+
+
+def _summarise(labels: list[str]) -> str:
+    """``["SKU 1 sold out", "SKU 2 sold out", "price drop"]`` -> ``"2 SKUs sold out, price drop"``."""
+    sold_out = [x for x in labels if x.endswith(" sold out")]
+    others = [x for x in labels if not x.endswith(" sold out")]
+    parts = [f"{len(sold_out)} SKUs sold out"] if len(sold_out) > 1 else sold_out
+    return ", ".join(parts + others)
