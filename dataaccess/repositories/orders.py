@@ -85,6 +85,10 @@ def _order_from_row(row: asyncpg.Record, lines: list[OrderLine]) -> Order:
     )
 
 
+class _KeyUnusedError(Exception):
+    """Internal: no order holds the idempotency key (see ``Orders._by_key``)."""
+
+
 class Orders:
     """``da.orders``."""
 
@@ -120,7 +124,7 @@ class Orders:
                 _, taken = await self._gate.try_take(norm)  # raises OutOfStock when surely sold out
             except OutOfStock:
                 # A retry of an order that already went through must still get its order back.
-                existing = await self._by_key(key, req_hash)
+                existing = await self._by_key(key, user_id, req_hash)
                 if existing is None:
                     raise
                 return existing
@@ -214,18 +218,31 @@ class Orders:
         )
         return order
 
-    async def _by_key(self, key: str, req_hash: str) -> Order | None:
-        """The order already placed under ``key`` (writer read), None if none; Conflict if the
-        key belongs to a different request."""
+    async def _by_key(self, key: str, user_id: int, req_hash: str) -> Order | None:
+        """The order placed under ``key``, None if none; Conflict if the key belongs to a different
+        request. Waits for an attempt with the same key that is still in flight.
 
-        async def q(conn: asyncpg.Connection, _src: Source) -> Order | None:
+        Why a write: a plain read misses an attempt that has not committed yet (with the gate, a
+        duplicate is refused in Redis while the first attempt still holds the last unit in its DB
+        transaction). Claiming the key blocks on that attempt's uncommitted key row, like a
+        duplicate without the gate; a claim that succeeds means no order exists and is rolled back.
+        """
+
+        async def probe(conn: asyncpg.Connection) -> Order | None:
+            claimed = await conn.fetchval(
+                "INSERT INTO order_idempotency (idempotency_key, user_id, request_hash) VALUES ($1, $2, $3) "
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
+                key,
+                user_id,
+                req_hash,
+            )
+            if claimed:
+                raise _KeyUnusedError  # rolls the claim back
             prev = await conn.fetchrow(
                 "SELECT request_hash, order_id, order_created_at FROM order_idempotency "
                 "WHERE idempotency_key = $1",
                 key,
             )
-            if prev is None:
-                return None
             if prev["request_hash"] != req_hash:
                 raise Conflict(
                     f"idempotency key {key!r} was already used for a different order request",
@@ -233,7 +250,11 @@ class Orders:
                 )
             return await _fetch_order(conn, prev["order_id"], prev["order_created_at"])
 
-        return await self._rt.read([], q, context="orders.place", writer=True)
+        try:
+            existing, _ = await self._rt.write(probe, context="orders.place", idempotent=True)
+        except _KeyUnusedError:
+            return None
+        return existing
 
     async def cancel(self, order_id: int) -> Order:
         """Cancel a ``placed`` order and put its units back in stock, atomically. Idempotent:
