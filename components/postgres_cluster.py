@@ -104,6 +104,36 @@ def _param_args(params: Mapping[str, tuple[str, str]], cls: Any) -> list[Any]:
     return [cls(name=k, value=v, apply_method=m) for k, (v, m) in sorted(params.items())]
 
 
+def _parameter_group(
+    name: str,
+    family: str,
+    description: str,
+    params: Mapping[str, tuple[str, str]],
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> aws.rds.ParameterGroup | aws.rds.ClusterParameterGroup:
+    """``<name>-params``: a DB parameter group, or a *cluster* parameter group for an Aurora family.
+
+    Auto-named: a family change creates the new group before deleting the old one.
+    """
+    aurora = family.startswith("aurora-")
+    opts = pulumi.ResourceOptions(parent=parent)
+    if aurora:
+        cluster_params = _param_args(params, aws.rds.ClusterParameterGroupParameterArgs)
+        return aws.rds.ClusterParameterGroup(
+            f"{name}-params",
+            family=family,
+            description=description,
+            parameters=cluster_params,
+            tags=tags,
+            opts=opts,
+        )
+    db_params = _param_args(params, aws.rds.ParameterGroupParameterArgs)
+    return aws.rds.ParameterGroup(
+        f"{name}-params", family=family, description=description, parameters=db_params, tags=tags, opts=opts
+    )
+
+
 def _db_security_group(
     name: str, vpc_id: pulumi.Input[str], port: int, tags: Mapping[str, str], parent: pulumi.Resource
 ) -> aws.ec2.SecurityGroup:
@@ -134,6 +164,71 @@ def _ingress_from(
         from_port=port,
         to_port=port,
         description=f"PostgreSQL from {label}",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def _db_subnet_group(
+    name: str,
+    description: str,
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> aws.rds.SubnetGroup:
+    """``<name>-subnets``: without it RDS would place the databases in the region's default VPC."""
+    return aws.rds.SubnetGroup(
+        f"{name}-subnets",
+        description=description,
+        subnet_ids=subnet_ids,
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def _insights_and_monitoring(
+    kms_key_arn: pulumi.Input[str],
+    retention_days: int,
+    monitoring_interval_seconds: int,
+    monitoring_role_arn: pulumi.Input[str] | None,
+) -> dict[str, Any]:
+    """Performance Insights (encrypted with ``kms_key_arn``) and enhanced-monitoring instance arguments.
+
+    The monitoring role is only passed with a non-zero interval: AWS rejects a role without one.
+    """
+    return {
+        "performance_insights_enabled": True,
+        "performance_insights_kms_key_id": kms_key_arn,
+        "performance_insights_retention_period": retention_days,
+        "monitoring_interval": monitoring_interval_seconds,
+        "monitoring_role_arn": monitoring_role_arn if monitoring_interval_seconds else None,
+    }
+
+
+def _collect(values: Sequence[pulumi.Input[str]]) -> pulumi.Output[list[str]]:
+    """One output holding the list of ``values`` (e.g. every replica's address)."""
+    return pulumi.Output.all(*values).apply(list)
+
+
+def _grant_connect(
+    parent: pulumi.Resource,
+    name: str,
+    region: str,
+    resource_ids: pulumi.Output[list[str]],
+    role: aws.iam.Role | str,
+    db_user: str,
+    label: str | None,
+) -> aws.iam.RolePolicy:
+    """``<name>-connect-<label>-<db_user>``: an inline policy with ``rds-db:connect`` on ``resource_ids``."""
+    tag = label or _role_label(role)
+    role_name = role.name if isinstance(role, aws.iam.Role) else role
+    identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=parent))
+    policy = pulumi.Output.all(identity.account_id, resource_ids).apply(
+        lambda a: json.dumps(rds_connect_policy(region, a[0], a[1], db_user))
+    )
+    return aws.iam.RolePolicy(
+        f"{name}-connect-{tag}-{db_user}".replace("_", "-"),
+        role=role_name,
+        policy=policy,
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
@@ -330,13 +425,7 @@ class PostgresCluster(pulumi.ComponentResource):
         self.is_aurora = args.engine_mode == "aurora"
         family = parameter_family(args.engine_mode, args.engine_version)
 
-        subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets",
-            description="commerce-db PostgreSQL",
-            subnet_ids=args.subnet_ids,
-            tags=tags,
-            opts=child,
-        )
+        subnets = _db_subnet_group(name, "commerce-db PostgreSQL", args.subnet_ids, tags, self)
         self._sg = _db_security_group(name, args.vpc_id, args.port, tags, self)
         self.security_group_id = self._sg.id
         self._reader_sg: aws.ec2.SecurityGroup | None = None
@@ -392,15 +481,12 @@ class PostgresCluster(pulumi.ComponentResource):
             password = pw.result
 
         params = tuned_parameters(args.parameters, aurora=args.engine_mode == "aurora")
-        perf = {
-            "performance_insights_enabled": True,
-            "performance_insights_kms_key_id": args.kms_key_arn,
-            "performance_insights_retention_period": args.performance_insights_retention_days,
-        }
-        monitoring = {
-            "monitoring_interval": args.monitoring_interval_seconds,
-            "monitoring_role_arn": monitoring_role.arn if monitoring_role else None,
-        }
+        insights = _insights_and_monitoring(
+            args.kms_key_arn,
+            args.performance_insights_retention_days,
+            args.monitoring_interval_seconds,
+            monitoring_role.arn if monitoring_role else None,
+        )
         ids = (
             planned_identifiers(
                 args.identifier_prefix,
@@ -415,14 +501,7 @@ class PostgresCluster(pulumi.ComponentResource):
         instances: list[Any] = []
         replicas: list[Any] = []
         if self.is_aurora:
-            cluster_params = aws.rds.ClusterParameterGroup(
-                f"{name}-params",
-                family=family,
-                description=f"commerce-db tuned {family}",
-                parameters=_param_args(params, aws.rds.ClusterParameterGroupParameterArgs),
-                tags=tags,
-                opts=child,  # auto-named: a family change creates the new group before deleting the old
-            )
+            cluster_params = _parameter_group(name, family, f"commerce-db tuned {family}", params, tags, self)
             serverless = args.aurora_instance_class == "db.serverless"
             if args.aurora_global:
                 # Created first and joined by the primary (the source_db_cluster_identifier route
@@ -498,8 +577,7 @@ class PostgresCluster(pulumi.ComponentResource):
                     ca_cert_identifier=CA_CERT_IDENTIFIER,
                     copy_tags_to_snapshot=True,
                     promotion_tier=0 if i == 0 else 1,
-                    **perf,
-                    **monitoring,
+                    **insights,
                     tags={**tags, "db-role": "writer" if i == 0 else "reader"},
                     opts=in_cluster,
                 )
@@ -515,13 +593,8 @@ class PostgresCluster(pulumi.ComponentResource):
             self.resource_ids = cluster.cluster_resource_id.apply(lambda r: [r])
             managed_secret = cluster.master_user_secrets if managed else None
         else:
-            self.parameter_group = aws.rds.ParameterGroup(
-                f"{name}-params",
-                family=family,
-                description=f"commerce-db tuned {family}",
-                parameters=_param_args(params, aws.rds.ParameterGroupParameterArgs),
-                tags=tags,
-                opts=child,  # auto-named: a family change creates the new group before deleting the old
+            self.parameter_group = _parameter_group(
+                name, family, f"commerce-db tuned {family}", params, tags, self
             )
             common = {
                 "vpc_security_group_ids": [self._sg.id],
@@ -539,8 +612,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 "ca_cert_identifier": CA_CERT_IDENTIFIER,
                 "database_insights_mode": args.database_insights_mode,
                 "port": args.port,
-                **perf,
-                **monitoring,
+                **insights,
             }
             primary = aws.rds.Instance(
                 f"{name}-primary",
@@ -597,20 +669,16 @@ class PostgresCluster(pulumi.ComponentResource):
             writer_address = primary.address
             self.primary_arn = primary.arn
             self.primary_identifier = primary.identifier
-            self.reader_endpoints = pulumi.Output.all(*[r.address for r in replicas]).apply(list)
-            self.resource_ids = pulumi.Output.all(*[i.resource_id for i in (*instances, *replicas)]).apply(
-                list
-            )
+            self.reader_endpoints = _collect([r.address for r in replicas])
+            self.resource_ids = _collect([i.resource_id for i in (*instances, *replicas)])
             managed_secret = primary.master_user_secrets if managed else None
 
         self.instances = instances
         self.replicas = replicas
         self.writer_endpoint = writer_address
         self.port = pulumi.Output.from_input(args.port)
-        self.instance_identifiers = pulumi.Output.all(*[i.identifier for i in (*instances, *replicas)]).apply(
-            list
-        )
-        self.replica_identifiers = pulumi.Output.all(*[r.identifier for r in replicas]).apply(list)
+        self.instance_identifiers = _collect([i.identifier for i in (*instances, *replicas)])
+        self.replica_identifiers = _collect([r.identifier for r in replicas])
 
         self.rotation_security_group_id = None
         if managed_secret is not None:
@@ -774,18 +842,7 @@ class PostgresCluster(pulumi.ComponentResource):
         """
         if not self._args.iam_auth:
             raise ValueError("grant_connect needs iam_auth=True (IAM database authentication is off)")
-        tag = label or _role_label(role)
-        role_name = role.name if isinstance(role, aws.iam.Role) else role
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        policy = pulumi.Output.all(identity.account_id, self.resource_ids).apply(
-            lambda a: json.dumps(rds_connect_policy(self._args.region, a[0], a[1], db_user))
-        )
-        return aws.iam.RolePolicy(
-            f"{self._name}-connect-{tag}-{db_user}".replace("_", "-"),
-            role=role_name,
-            policy=policy,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        return _grant_connect(self, self._name, self._args.region, self.resource_ids, role, db_user, label)
 
 
 def _first_secret_arn(secrets: Any) -> str | None:
@@ -885,22 +942,18 @@ class CrossRegionReplicas(pulumi.ComponentResource):
         super().__init__("commerce:db:CrossRegionReplicas", name, None, opts)
         self._name = name
         self._args = args
-        child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "component": "CrossRegionReplicas"}
         family = parameter_family("rds", args.engine_version)
-        subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets", description="commerce-db PostgreSQL replicas", subnet_ids=args.subnet_ids,
-            tags=tags, opts=child,
-        )  # fmt: skip
+        subnets = _db_subnet_group(name, "commerce-db PostgreSQL replicas", args.subnet_ids, tags, self)
         self._sg = _db_security_group(name, args.vpc_id, args.port, tags, self)
         self.security_group_id = self._sg.id
-        params = aws.rds.ParameterGroup(
-            f"{name}-params",
-            family=family,
-            description=f"commerce-db tuned {family} (replicas)",
-            parameters=_param_args(tuned_parameters(args.parameters), aws.rds.ParameterGroupParameterArgs),
-            tags=tags,
-            opts=child,
+        params = _parameter_group(
+            name,
+            family,
+            f"commerce-db tuned {family} (replicas)",
+            tuned_parameters(args.parameters),
+            tags,
+            self,
         )
         ids = (
             planned_replica_identifiers(args.identifier_prefix, args.count) if args.identifier_prefix else {}
@@ -930,14 +983,13 @@ class CrossRegionReplicas(pulumi.ComponentResource):
                     maintenance_window=args.maintenance_window,
                     copy_tags_to_snapshot=True,
                     ca_cert_identifier=CA_CERT_IDENTIFIER,
-                    performance_insights_enabled=True,
-                    performance_insights_kms_key_id=args.kms_key_arn,
-                    performance_insights_retention_period=args.performance_insights_retention_days,
                     database_insights_mode=args.database_insights_mode,
-                    monitoring_interval=args.monitoring_interval_seconds,
-                    monitoring_role_arn=args.monitoring_role_arn
-                    if args.monitoring_interval_seconds
-                    else None,
+                    **_insights_and_monitoring(
+                        args.kms_key_arn,
+                        args.performance_insights_retention_days,
+                        args.monitoring_interval_seconds,
+                        args.monitoring_role_arn,
+                    ),
                     port=args.port,
                     deletion_protection=args.deletion_protection,
                     skip_final_snapshot=True,  # AWS takes no final snapshot of a read replica
@@ -947,9 +999,9 @@ class CrossRegionReplicas(pulumi.ComponentResource):
             )
         self.replicas = replicas
         self.parameter_group = params
-        self.reader_endpoints = pulumi.Output.all(*[r.address for r in replicas]).apply(list)
-        self.instance_identifiers = pulumi.Output.all(*[r.identifier for r in replicas]).apply(list)
-        self.resource_ids = pulumi.Output.all(*[r.resource_id for r in replicas]).apply(list)
+        self.reader_endpoints = _collect([r.address for r in replicas])
+        self.instance_identifiers = _collect([r.identifier for r in replicas])
+        self.resource_ids = _collect([r.resource_id for r in replicas])
         self.register_outputs(
             {
                 "reader_endpoints": self.reader_endpoints,
@@ -966,18 +1018,7 @@ class CrossRegionReplicas(pulumi.ComponentResource):
         self, role: aws.iam.Role | str, db_user: str, *, label: str | None = None
     ) -> aws.iam.RolePolicy:
         """Let ``role`` connect to these replicas as ``db_user`` via IAM auth (see PostgresCluster)."""
-        tag = label or _role_label(role)
-        role_name = role.name if isinstance(role, aws.iam.Role) else role
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        policy = pulumi.Output.all(identity.account_id, self.resource_ids).apply(
-            lambda a: json.dumps(rds_connect_policy(self._args.region, a[0], a[1], db_user))
-        )
-        return aws.iam.RolePolicy(
-            f"{self._name}-connect-{tag}-{db_user}".replace("_", "-"),
-            role=role_name,
-            policy=policy,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        return _grant_connect(self, self._name, self._args.region, self.resource_ids, role, db_user, label)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1062,24 +1103,18 @@ class AuroraSecondaryCluster(pulumi.ComponentResource):
         super().__init__("commerce:db:AuroraSecondaryCluster", name, None, opts)
         self._name = name
         self._args = args
-        child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "component": "AuroraSecondaryCluster"}
         family = parameter_family("aurora", args.engine_version)
-        subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets", description="commerce-db Aurora secondary", subnet_ids=args.subnet_ids,
-            tags=tags, opts=child,
-        )  # fmt: skip
+        subnets = _db_subnet_group(name, "commerce-db Aurora secondary", args.subnet_ids, tags, self)
         self._sg = _db_security_group(name, args.vpc_id, args.port, tags, self)
         self.security_group_id = self._sg.id
-        params = aws.rds.ClusterParameterGroup(
-            f"{name}-params",
-            family=family,
-            description=f"commerce-db tuned {family} (secondary)",
-            parameters=_param_args(
-                tuned_parameters(args.parameters, aurora=True), aws.rds.ClusterParameterGroupParameterArgs
-            ),
-            tags=tags,
-            opts=child,
+        params = _parameter_group(
+            name,
+            family,
+            f"commerce-db tuned {family} (secondary)",
+            tuned_parameters(args.parameters, aurora=True),
+            tags,
+            self,
         )
         prefix = args.identifier_prefix
         cluster = aws.rds.Cluster(
@@ -1130,11 +1165,12 @@ class AuroraSecondaryCluster(pulumi.ComponentResource):
                 preferred_maintenance_window=args.maintenance_window,
                 ca_cert_identifier=CA_CERT_IDENTIFIER,
                 copy_tags_to_snapshot=True,
-                performance_insights_enabled=True,
-                performance_insights_kms_key_id=args.kms_key_arn,
-                performance_insights_retention_period=args.performance_insights_retention_days,
-                monitoring_interval=args.monitoring_interval_seconds,
-                monitoring_role_arn=args.monitoring_role_arn if args.monitoring_interval_seconds else None,
+                **_insights_and_monitoring(
+                    args.kms_key_arn,
+                    args.performance_insights_retention_days,
+                    args.monitoring_interval_seconds,
+                    args.monitoring_role_arn,
+                ),
                 tags={**tags, "db-role": "reader"},
                 opts=pulumi.ResourceOptions(parent=cluster),
             )
@@ -1144,7 +1180,7 @@ class AuroraSecondaryCluster(pulumi.ComponentResource):
         self.readers = readers
         self.cluster_identifier = cluster.id
         self.reader_endpoints = cluster.reader_endpoint.apply(lambda e: [e])
-        self.reader_identifiers = pulumi.Output.all(*[r.identifier for r in readers]).apply(list)
+        self.reader_identifiers = _collect([r.identifier for r in readers])
         self.register_outputs(
             {
                 "reader_endpoints": self.reader_endpoints,
