@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from commerce_db.automation.boundary import (
     Program,
@@ -55,23 +55,40 @@ def resolve_settings(stack: StackRef) -> StackSettings:
     return stack if isinstance(stack, StackSettings) else load_stack_settings(stack)
 
 
+class RunOptions(TypedDict, total=False):
+    """Keyword options every operation takes (all optional)."""
+
+    on_event: ProgressCallback | None
+    """Receives each progress record (exceptions it raises are contained). Default: None."""
+    program: Program | None
+    """The Pulumi program. Default: None, i.e. :func:`default_program`."""
+    opener: StackOpener | None
+    """Opens the stack handle (tests inject fakes). Default: None, i.e. ``open_stack``."""
+    validate: Validator | None
+    """Offline config check before the backend is touched; None skips it.
+    Default: ``check_stack_config`` (``destroy``: None)."""
+    clock: Clock
+    """Measures the duration. Default: ``time.monotonic``."""
+    message: str | None
+    """Update message recorded in the stack history. Default: None."""
+
+
 def _run(
     operation: Operation,
     stack: StackRef,
+    options: RunOptions,
     *,
-    on_event: ProgressCallback | None,
-    program: Program | None,
-    opener: StackOpener | None,
-    validate: Validator | None,
-    clock: Clock,
-    message: str | None,
     create: bool,
     extra: Mapping[str, Any],
 ) -> OperationResult:
+    unknown = sorted(set(options) - RunOptions.__optional_keys__)
+    if unknown:  # **options accepts any keyword at runtime; a typo must not be ignored
+        raise TypeError(f"{operation}() got unexpected keyword argument(s): {', '.join(unknown)}")
     settings = resolve_settings(stack)
+    validate = options.get("validate", check_stack_config)
     if validate is not None:
         validate(settings)
-    deliver = safe_callback(on_event)
+    deliver = safe_callback(options.get("on_event"))
 
     def on_output(line: str) -> None:
         deliver(OutputLine(line))
@@ -81,10 +98,13 @@ def _run(
         if event is not None:
             deliver(event)
 
+    message = options.get("message")
     kwargs: dict[str, Any] = {"on_output": on_output, "on_event": on_engine_event, **extra}
     if message is not None:
         kwargs["message"] = message
-    handle: StackHandle = (opener or open_stack)(settings, program or default_program(), create=create)
+    opener = options.get("opener") or open_stack
+    handle: StackHandle = opener(settings, options.get("program") or default_program(), create=create)
+    clock = options.get("clock", time.monotonic)
     started = clock()
     try:
         with translate_pulumi_errors(operation, settings.stack):
@@ -100,91 +120,57 @@ def _run(
 def preview(
     stack: StackRef,
     *,
-    on_event: ProgressCallback | None = None,
-    program: Program | None = None,
-    opener: StackOpener | None = None,
-    validate: Validator | None = check_stack_config,
-    clock: Clock = time.monotonic,
-    message: str | None = None,
     diff: bool = False,
     policy_packs: list[str] | None = None,
+    **options: Unpack[RunOptions],
 ) -> OperationResult:
     """Dry-run ``stack``: the changes ``up`` would make. Creates the stack in the backend if missing.
 
     ``diff`` (default False) asks Pulumi for detailed property diffs in the output lines;
-    ``policy_packs`` (default none) are paths passed as ``--policy-pack``.
+    ``policy_packs`` (default none) are paths passed as ``--policy-pack``; ``options``: see
+    :class:`RunOptions`.
     """
     extra: dict[str, Any] = {"diff": diff}
     if policy_packs:
         extra["policy_packs"] = list(policy_packs)
-    return _run(
-        "preview", stack, on_event=on_event, program=program, opener=opener, validate=validate,
-        clock=clock, message=message, create=True, extra=extra,
-    )  # fmt: skip
+    return _run("preview", stack, options, create=True, extra=extra)
 
 
 def up(
     stack: StackRef,
     *,
-    on_event: ProgressCallback | None = None,
-    program: Program | None = None,
-    opener: StackOpener | None = None,
-    validate: Validator | None = check_stack_config,
-    clock: Clock = time.monotonic,
-    message: str | None = None,
     expect_no_changes: bool = False,
     policy_packs: list[str] | None = None,
+    **options: Unpack[RunOptions],
 ) -> OperationResult:
     """Create or update ``stack``'s resources; the result carries the stack outputs, secrets masked.
 
     ``expect_no_changes`` (default False) makes Pulumi fail the update if anything would change
-    (a drift gate for CI).
+    (a drift gate for CI); ``policy_packs`` as in :func:`preview`; ``options``: see :class:`RunOptions`.
     """
     extra: dict[str, Any] = {"show_secrets": False}
     if expect_no_changes:
         extra["expect_no_changes"] = True
     if policy_packs:
         extra["policy_packs"] = list(policy_packs)
-    return _run(
-        "up", stack, on_event=on_event, program=program, opener=opener, validate=validate,
-        clock=clock, message=message, create=True, extra=extra,
-    )  # fmt: skip
+    return _run("up", stack, options, create=True, extra=extra)
 
 
-def refresh(
-    stack: StackRef,
-    *,
-    on_event: ProgressCallback | None = None,
-    program: Program | None = None,
-    opener: StackOpener | None = None,
-    validate: Validator | None = check_stack_config,
-    clock: Clock = time.monotonic,
-    message: str | None = None,
-) -> OperationResult:
-    """Reconcile ``stack``'s state with what exists in AWS (the stack must already exist)."""
-    return _run(
-        "refresh", stack, on_event=on_event, program=program, opener=opener, validate=validate,
-        clock=clock, message=message, create=False, extra={"show_secrets": False},
-    )  # fmt: skip
+def refresh(stack: StackRef, **options: Unpack[RunOptions]) -> OperationResult:
+    """Reconcile ``stack``'s state with what exists in AWS (the stack must already exist).
+
+    ``options``: see :class:`RunOptions`.
+    """
+    return _run("refresh", stack, options, create=False, extra={"show_secrets": False})
 
 
-def destroy(
-    stack: StackRef,
-    *,
-    confirm_stack: str,
-    on_event: ProgressCallback | None = None,
-    program: Program | None = None,
-    opener: StackOpener | None = None,
-    validate: Validator | None = None,
-    clock: Clock = time.monotonic,
-    message: str | None = None,
-) -> OperationResult:
+def destroy(stack: StackRef, *, confirm_stack: str, **options: Unpack[RunOptions]) -> OperationResult:
     """Delete every resource of ``stack``; ``confirm_stack`` must repeat the stack name.
 
     Why the confirmation: a typo'd stack name in a tool must not tear down a database tier.
     Prod resources additionally carry deletion protection, so AWS refuses until it is lifted.
     Config is not validated (default ``validate=None``) so a stack whose config no longer
-    loads can still be destroyed.
+    loads can still be destroyed. ``options``: see :class:`RunOptions`.
     """
     settings = resolve_settings(stack)
     if confirm_stack != settings.stack:
@@ -194,9 +180,8 @@ def destroy(
             key="confirm_stack",
         )
     return _run(
-        "destroy", settings, on_event=on_event, program=program, opener=opener, validate=validate,
-        clock=clock, message=message, create=False, extra={"show_secrets": False},
-    )  # fmt: skip
+        "destroy", settings, {"validate": None, **options}, create=False, extra={"show_secrets": False}
+    )
 
 
 def outputs(stack: StackRef, *, opener: StackOpener | None = None) -> Mapping[str, StackOutput]:

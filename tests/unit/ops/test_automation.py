@@ -320,6 +320,28 @@ def test_failed_validation_touches_nothing(settings: cdb_auto.StackSettings) -> 
     assert opener.opened == []
 
 
+def test_a_misspelt_option_is_refused_before_anything_runs(settings: cdb_auto.StackSettings) -> None:
+    opener = RecordingOpener()
+    with pytest.raises(TypeError, match="on_events"):
+        cdb_auto.preview(settings, opener=opener, on_events=print, **_run_kwargs())  # type: ignore[call-arg]
+    assert opener.opened == []
+
+
+def test_only_destroy_skips_the_default_config_validation(
+    settings: cdb_auto.StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stack whose config no longer loads must still be destroyable; the other operations validate.
+    import commerce_db.automation.operations as ops
+
+    checked: list[str] = []
+    monkeypatch.setattr(ops, "check_stack_config", lambda s: checked.append(s.stack))
+    run_opts: dict[str, Any] = {"program": _program, "clock": Clock()}
+    cdb_auto.destroy(settings, confirm_stack="staging", opener=RecordingOpener(), **run_opts)
+    assert checked == []
+    cdb_auto.refresh(settings, opener=RecordingOpener(), **run_opts)
+    assert checked == ["staging"]
+
+
 def test_a_broken_progress_callback_does_not_abort_the_update(
     settings: cdb_auto.StackSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
