@@ -22,10 +22,11 @@ from .credentials import CredentialProvider, IamAuthTokenProvider
 from .errors import DataAccessError, Unavailable
 from .inventory import RedisStockGate
 from .migrations import migrate as _migrate
-from .pools import Pools
+from .migrations import read_schema_lsn
+from .pools import _DB_ERRORS, Pools, lsn_to_int
 from .redis_client import RedisOptions, create_redis
 from .repositories import Orders, Products, Users
-from .retry import run_with_retry
+from .retry import ConnectPhaseError, run_with_retry
 from .runtime import Runtime, retry_policy
 from .settings import Settings
 
@@ -145,7 +146,33 @@ class DataAccess:
         )
         da = cls(settings, pools, client, cache, markers, gate)
         da._owns_redis = redis is None
+        await da._load_schema_floor()
         return da
+
+    async def _load_schema_floor(self) -> None:
+        """Read the last schema change's LSN (``schema_lsn``, written by ``migrate()`` in any
+        process) so no read goes to a replica that has not replayed it — also without Redis.
+        Also drops a Redis floor the writer has never reached (left over from another cluster).
+        Failures only log: the replica fallback for missing objects still applies."""
+        if not self.settings.lsn_routing:
+            return
+        seen = await self.markers.shared_floor()
+        try:
+            async with self.pools.writer() as conn:
+                recorded = await read_schema_lsn(conn)
+                current = lsn_to_int(await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
+        except (ConnectPhaseError, *_DB_ERRORS) as exc:
+            log.warning("schema LSN unreadable at connect (%s)", type(exc).__name__)
+            return
+        if current is None:
+            return
+        if recorded is not None and recorded <= current:
+            self.markers.raise_floor(recorded)
+        elif recorded is not None:
+            log.warning(
+                "schema_lsn %d is ahead of the writer (%d): ignored (restored database?)", recorded, current
+            )
+        await self.markers.drop_bogus_floor(current, seen)
 
     def _wire_redis_features(self, client: aioredis.Redis) -> None:
         """Attach DATA-REDIS's features when their modules are present (optional at import time)."""
@@ -208,13 +235,18 @@ class DataAccess:
     # -- schema -----------------------------------------------------------------------------------
     async def migrate(self) -> list[int]:
         """Apply pending migrations and create upcoming ``orders`` partitions (idempotent,
-        concurrency-safe). Returns the versions applied by this call."""
+        concurrency-safe). Returns the versions applied by this call.
 
-        async def op() -> list[int]:
+        Afterwards no read — in this process or any other sharing the Redis or connecting later —
+        uses a replica that has not replayed this call's commit (the schema floor, see
+        docs/dataaccess.md), so the first read after ``migrate()`` cannot hit a missing table."""
+
+        async def op() -> tuple[list[int], int]:
             async with self.pools.writer() as conn:
-                return await _migrate(conn, partitions_ahead=self.settings.order_partitions_ahead)
+                applied = await _migrate(conn, partitions_ahead=self.settings.order_partitions_ahead)
+                return applied, await self._rt.commit_lsn(conn)
 
-        return await run_with_retry(
+        applied, lsn = await run_with_retry(
             op,
             policy=self._rt.policy,
             idempotent=True,
@@ -222,6 +254,8 @@ class DataAccess:
             on_read_only=self.pools.expire_writer_connections,
             on_connection_lost=self.pools.expire_writer_connections,
         )
+        await self._rt.schema_changed(lsn, objects_created=bool(applied))
+        return applied
 
     async def ensure_partitions(self, *, months_ahead: int | None = None, months_back: int = 0) -> int:
         """Create missing monthly ``orders`` partitions; run periodically (e.g. daily)."""
@@ -263,6 +297,7 @@ class DataAccess:
             "pools": self.pools.stats(),
             "retries": dict(self._rt.retries),
             "markers_redis_failures": self.markers.redis_failures,
+            "schema_fallbacks": self._rt.schema_fallbacks,
         }
         if self.cache is not None:
             out["cache"] = self.cache.stats

@@ -1,5 +1,11 @@
 """The plumbing repositories share: retried writer transactions that record read-your-writes
-markers and invalidate cache keys after commit, and marker-aware routed reads."""
+markers and invalidate cache keys after commit, and marker-aware routed reads.
+
+A replica read failing because an object does not exist there yet (``42P01`` undefined table,
+``42703`` column, ``42883`` function, ``42704`` object, ``3F000`` schema: DDL not replayed) is
+re-run on the writer at once, and the schema floor is raised to the writer's current LSN so no
+replica serves reads until it has replayed that far. Such errors never reach callers unless the
+writer raises them too."""
 
 from __future__ import annotations
 
@@ -13,7 +19,8 @@ from typing import TypeVar
 import asyncpg
 
 from .cache import CacheAside
-from .consistency import WriteMarkers
+from .consistency import WriteMarkers, strictest
+from .migrations import record_schema_lsn
 from .pools import _DB_ERRORS, WRITER_ONLY_LSN, WRITER_REQUIRED, Pools, Source, lsn_to_int
 from .retry import ConnectPhaseError, RetryKind, RetryPolicy, run_with_retry
 from .settings import Settings
@@ -22,6 +29,9 @@ __all__ = ["Runtime", "retry_policy"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+_OBJECT_MISSING = frozenset({"42P01", "42703", "42883", "42704", "3F000"})
+"""SQLSTATEs of "object does not exist": on a replica, usually DDL it has not replayed yet."""
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -48,6 +58,8 @@ class Runtime:
         self._post_commit: set[asyncio.Future[None]] = set()
         self.retries: Counter[str] = Counter()
         """Retryable failures seen, by kind (``connect``, ``connection_lost_in_flight``, ...)."""
+        self.schema_fallbacks = 0
+        """Replica reads re-run on the writer because an object was missing on the replica."""
 
     async def _prepared_lost(self) -> None:
         await self.pools.switch_writer_to_pgbouncer_mode("prepared statements vanished between transactions")
@@ -86,7 +98,7 @@ class Runtime:
                     raise
                 await tx.commit()
                 # Committed: from here on nothing may raise into the retry loop.
-                lsn = await self._commit_lsn(conn)
+                lsn = await self.commit_lsn(conn)
             return result, lsn
 
         return await run_with_retry(
@@ -101,7 +113,9 @@ class Runtime:
             on_prepared_statement_error=self._prepared_lost,
         )
 
-    async def _commit_lsn(self, conn: asyncpg.Connection) -> int:
+    async def commit_lsn(self, conn: asyncpg.Connection) -> int:
+        """The writer's WAL insert position right after a commit on ``conn`` (never raises):
+        ``WRITER_ONLY_LSN`` when unknown or ``lsn_routing`` is off."""
         if not self.settings.lsn_routing:
             return WRITER_ONLY_LSN  # no LSNs to compare: written entities read from the writer
         try:
@@ -116,19 +130,50 @@ class Runtime:
             log.info("commit LSN unavailable (%s): marking entities writer-only", type(exc).__name__)
             return WRITER_ONLY_LSN
 
-    async def after_write(self, lsn: int, *, entities: Iterable[str], cache_keys: Iterable[str] = ()) -> None:
-        """Record markers, then invalidate cache keys (order matters: a cache miss after the
-        invalidation must already see the marker). Never raises. Shielded: a caller cancelled
-        after the commit must not leave a stale cache entry behind."""
-        task = asyncio.ensure_future(self._after_write(lsn, list(entities), list(cache_keys)))
+    async def after_write(
+        self,
+        lsn: int,
+        *,
+        entities: Iterable[str],
+        cache_keys: Iterable[str] = (),
+        generations: Iterable[str] = (),
+    ) -> None:
+        """Record markers (and bump the cache ``generations`` of whole-table query results), then
+        invalidate cache keys (order matters: a cache miss after the invalidation must already
+        see the marker). Never raises. Shielded: a caller cancelled after the commit must not
+        leave a stale cache entry behind."""
+        task = asyncio.ensure_future(
+            self._after_write(lsn, list(entities), list(cache_keys), list(generations))
+        )
         self._post_commit.add(task)
         task.add_done_callback(self._post_commit.discard)
         await asyncio.shield(task)
 
-    async def _after_write(self, lsn: int, entities: list[str], keys: list[str]) -> None:
-        await self.markers.mark(entities, lsn)
+    async def _after_write(self, lsn: int, entities: list[str], keys: list[str], gens: list[str]) -> None:
+        await self.markers.mark(entities, lsn, generations=gens)
         if self.cache is not None and keys:
             await self.cache.invalidate(*keys)
+
+    async def schema_changed(self, lsn: int, *, objects_created: bool = True) -> None:
+        """After DDL committed at ``lsn`` (``migrate()``, new partitions): no read, in any process,
+        may use a replica that has not replayed it. Records the schema floor in-process, in Redis
+        and in the ``schema_lsn`` table (read by processes when they connect). Never raises.
+
+        With the LSN unknown (``lsn_routing=False``) the change is a writer-only marker for
+        ``read_your_writes_ttl``, set only when ``objects_created`` (a no-op ``migrate()`` at
+        every process start must not push all reads to the writer); the replica fallback for
+        missing objects covers the rest."""
+        if not 0 < lsn < WRITER_ONLY_LSN:
+            if objects_created:
+                await asyncio.shield(self.markers.mark_schema(WRITER_ONLY_LSN))
+            return
+        await asyncio.shield(self.markers.mark_schema(lsn))
+        try:
+            async with self.pools.writer() as conn:
+                await record_schema_lsn(conn, lsn)
+        except (ConnectPhaseError, *_DB_ERRORS) as exc:
+            # Redis and the replica fallback still cover it; the next migrate() records it again.
+            log.warning("schema LSN not recorded in the database (%s)", type(exc).__name__)
 
     async def drain(self) -> None:
         """Wait for post-commit work still running for cancelled callers (used by close())."""
@@ -143,17 +188,29 @@ class Runtime:
         *,
         context: str,
         writer: bool = False,
+        min_lsn: int | None = None,
     ) -> T:
         """Run ``fn`` on a connection fresh enough for every entity in ``entities`` (retried);
-        ``writer=True`` forces the writer."""
+        ``writer=True`` forces the writer; ``min_lsn`` adds a requirement the caller already
+        fetched (e.g. :meth:`WriteMarkers.table_state`). Reads naming no entity still honour the
+        in-process schema floor."""
 
         async def op() -> T:
             if writer:
-                min_lsn: int | None = WRITER_REQUIRED
+                need: int | None = WRITER_REQUIRED
+            elif entities:
+                need = strictest(await self.markers.max_required_lsn(entities), min_lsn)
             else:
-                min_lsn = await self.markers.max_required_lsn(entities) if entities else None
-            async with self.pools.reader(min_lsn) as (conn, source):
-                return await fn(conn, source)
+                need = strictest(self.markers.local_requirement(), min_lsn)
+            async with self.pools.reader(need) as (conn, source):
+                try:
+                    return await fn(conn, source)
+                except asyncpg.PostgresError as exc:
+                    if source != "replica" or exc.sqlstate not in _OBJECT_MISSING:
+                        raise
+                    missing = exc
+            # Outside the replica's connection (released): re-run on the writer.
+            return await self._read_on_writer_after_missing_object(fn, context, missing)
 
         return await run_with_retry(
             op,
@@ -166,3 +223,27 @@ class Runtime:
             on_retry=self._count_retry,
             on_prepared_statement_error=self._prepared_lost,
         )
+
+    async def _read_on_writer_after_missing_object(
+        self,
+        fn: Callable[[asyncpg.Connection, Source], Awaitable[T]],
+        context: str,
+        exc: asyncpg.PostgresError,
+    ) -> T:
+        log.warning(
+            "%s: replica lacks an object (%s, SQLSTATE %s), probably DDL not replayed yet: "
+            "reading from the writer; replicas must now replay past its current LSN",
+            context,
+            type(exc).__name__,
+            exc.sqlstate,
+        )
+        self.schema_fallbacks += 1
+        async with self.pools.reader(WRITER_REQUIRED) as (conn, source):
+            if self.settings.lsn_routing:
+                with contextlib.suppress(*_DB_ERRORS):
+                    lsn = lsn_to_int(await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
+                    if lsn is not None:
+                        self.markers.raise_floor(lsn)
+            else:
+                await self.markers.mark_schema(WRITER_ONLY_LSN)
+            return await fn(conn, source)

@@ -17,7 +17,15 @@ import asyncpg
 
 from ..errors import DataAccessError
 
-__all__ = ["MIGRATION_LOCK_ID", "Migration", "ensure_partitions", "load_migrations", "migrate"]
+__all__ = [
+    "MIGRATION_LOCK_ID",
+    "Migration",
+    "ensure_partitions",
+    "load_migrations",
+    "migrate",
+    "read_schema_lsn",
+    "record_schema_lsn",
+]
 
 MIGRATION_LOCK_ID = 0x636F6D6D65726365  # "commerce"
 """Advisory lock key serialising migrations."""
@@ -98,3 +106,26 @@ async def ensure_partitions(conn: asyncpg.Connection, *, months_ahead: int = 3, 
         "SELECT commerce_ensure_order_partitions($1, $2)", months_ahead, months_back
     )
     return int(created or 0)
+
+
+async def record_schema_lsn(conn: asyncpg.Connection, lsn: int) -> None:
+    """Store ``lsn`` (a DDL commit's WAL position) in ``schema_lsn`` unless a higher one is there.
+    No-op before migration 0002 created the table."""
+    try:
+        await conn.execute(
+            """INSERT INTO schema_lsn (id, lsn) VALUES (true, $1)
+               ON CONFLICT (id) DO UPDATE SET lsn = EXCLUDED.lsn, updated_at = now()
+               WHERE schema_lsn.lsn < EXCLUDED.lsn""",
+            lsn,
+        )
+    except asyncpg.UndefinedTableError:
+        return
+
+
+async def read_schema_lsn(conn: asyncpg.Connection) -> int | None:
+    """The recorded schema LSN (None when nothing was migrated yet)."""
+    try:
+        value = await conn.fetchval("SELECT lsn FROM schema_lsn")
+    except asyncpg.UndefinedTableError:
+        return None
+    return int(value) if value is not None else None

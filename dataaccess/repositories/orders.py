@@ -358,5 +358,7 @@ class Orders:
         async def tx(conn: asyncpg.Connection) -> int:
             return await ensure_partitions(conn, months_ahead=ahead, months_back=months_back)
 
-        created, _ = await self._rt.write(tx, context="orders.ensure_partitions", idempotent=True)
+        created, lsn = await self._rt.write(tx, context="orders.ensure_partitions", idempotent=True)
+        if created:  # new tables: keep reads off replicas that have not replayed them
+            await self._rt.schema_changed(lsn)
         return created

@@ -5,9 +5,14 @@ records a read-your-writes marker and invalidates ``product:{id}`` after commit.
 is therefore never older than the last committed reservation once ``orders.place`` has returned,
 and a cache miss after a write reads from the writer or a replica that has replayed it.
 
-Search: ranked ids are cached briefly (``search_cache_ttl``) under a hash of the normalised query;
-the products themselves are then fetched through :meth:`Products.get`, so prices and stock in
-search results are as fresh as ``get``.
+Search: ranked ids are cached briefly (``search_cache_ttl``) under a hash of the normalised query
+and the catalogue **generation**; the products themselves are then fetched through
+:meth:`Products.get`, so prices and stock in search results are as fresh as ``get``. Catalogue
+writes (create, rename, update_price, restock — not order reservations, which change only stock)
+record a table-level marker ``table:products`` and bump the generation after commit, so the next
+search neither reuses results cached before the write nor reads a replica that has not replayed
+it. Marker and generation come from one Redis ``MGET``; when Redis is unusable, search reads the
+writer and caches nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from ..validation import MAX_BIGINT, MAX_INT, check_id, check_int_range, check_t
 __all__ = ["Products"]
 
 _COLS = "id, sku, name, price_cents, stock, version"
+_TABLE = "products"
+_TABLE_ENTITY = f"table:{_TABLE}"
 
 # Full-text first (GIN on the generated tsvector, ts_rank); typo fallback with trigrams (GIN on
 # name gin_trgm_ops). `%` uses pg_trgm.similarity_threshold (0.3), `<%` word_similarity (0.6):
@@ -92,9 +99,7 @@ class Products:
             return product_from_row(row)
 
         product, lsn = await self._rt.write(tx, context="products.create", idempotent=False)
-        await self._rt.after_write(
-            lsn, entities=[f"product:{product.id}"], cache_keys=[f"product:{product.id}"]
-        )
+        await self._catalogue_written(lsn, product.id)
         if self._gate is not None:
             await self._gate.set_available(product.id, product.stock)
         return product
@@ -147,10 +152,41 @@ class Products:
         product, lsn = await self._rt.write(tx, context="products.update_price", idempotent=True)
         if product is None:
             raise NotFound("product", product_id)
-        await self._rt.after_write(
-            lsn, entities=[f"product:{product_id}"], cache_keys=[f"product:{product_id}"]
-        )
+        await self._catalogue_written(lsn, product_id)
         return product
+
+    async def rename(self, product_id: int, name: str) -> Product:
+        """Set the name (absolute, so retrying is safe); search sees it at once.
+
+        :raises InvalidInput: empty or over-long (300) name. :raises NotFound: no such product.
+        """
+        product_id = check_id("product_id", product_id)
+        name = check_text("name", name, max_len=300)
+
+        async def tx(conn: asyncpg.Connection) -> Product | None:
+            row = await conn.fetchrow(
+                f"UPDATE products SET name = $2, version = version + 1, updated_at = now() "
+                f"WHERE id = $1 RETURNING {_COLS}",
+                product_id,
+                name,
+            )
+            return product_from_row(row) if row else None
+
+        product, lsn = await self._rt.write(tx, context="products.rename", idempotent=True)
+        if product is None:
+            raise NotFound("product", product_id)
+        await self._catalogue_written(lsn, product_id)
+        return product
+
+    async def _catalogue_written(self, lsn: int, product_id: int) -> None:
+        """After a catalogue commit: mark the product and the table (search), bump the search
+        generation, invalidate the cached product."""
+        await self._rt.after_write(
+            lsn,
+            entities=[f"product:{product_id}", _TABLE_ENTITY],
+            cache_keys=[f"product:{product_id}"],
+            generations=[_TABLE],
+        )
 
     async def restock(self, product_id: int, quantity: int) -> Product:
         """Add ``quantity`` (> 0) units to stock. Not idempotent: not retried once sent.
@@ -177,9 +213,7 @@ class Products:
         product, lsn = await self._rt.write(tx, context="products.restock", idempotent=False)
         if product is None:
             raise NotFound("product", product_id)
-        await self._rt.after_write(
-            lsn, entities=[f"product:{product_id}"], cache_keys=[f"product:{product_id}"]
-        )
+        await self._catalogue_written(lsn, product_id)
         if self._gate is not None:  # committed stock; over-admitting briefly is safe, the DB decides
             await self._gate.set_available(product_id, product.stock)
         return product
@@ -187,12 +221,16 @@ class Products:
     async def search(self, query: str, *, limit: int = 20) -> list[Product]:
         """Full-text search over name and sku (``websearch_to_tsquery`` syntax, ranked with
         ``ts_rank``); when that finds nothing, trigram similarity on the name catches typos.
-        The ranked ids are cached for ``search_cache_ttl`` seconds.
+        The ranked ids are cached for ``search_cache_ttl`` seconds under the catalogue
+        generation, and read from a source that has replayed the last catalogue write.
 
         :raises InvalidInput: empty or over-long (200) query, limit outside 1..100.
         """
         text = " ".join(check_text("query", query, max_len=200).split())
         limit = check_int_range("limit", limit, 1, 100)
+
+        # One MGET: the table marker (where to read) and the generation (which cache entry).
+        need, generation = await self._rt.markers.table_state(_TABLE)
 
         async def load() -> list[int]:
             async def q(conn: asyncpg.Connection, _src: Source) -> list[int]:
@@ -201,16 +239,16 @@ class Products:
                     rows = await conn.fetch(_TRGM_SQL, text, limit)
                 return [r["id"] for r in rows]
 
-            return await self._rt.read([], q, context="products.search")
+            return await self._rt.read([], q, context="products.search", min_lsn=need)
 
         cache = self._rt.cache
-        if cache is None:
+        if cache is None or generation is None:  # generation unknown (Redis down): no caching
             ids = await load()
         else:
             digest = hashlib.sha256(text.lower().encode()).hexdigest()[:32]
             ids = (
                 await cache.get_or_load(
-                    f"search:{digest}:{limit}",
+                    f"search:{generation}:{digest}:{limit}",
                     load,
                     ttl=self._rt.settings.search_cache_ttl,
                     encode=_ids_encode,
