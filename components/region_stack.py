@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pulumi
 
@@ -230,19 +230,7 @@ class RegionStack(pulumi.ComponentResource):
             aurora_readers=pg_cfg.aurora.readers,
         )
         # Log groups first, with our retention and CMK; RDS would otherwise create them unmanaged.
-        log_ids = {"cluster": ids["cluster"]} if aurora else ids
-        logs = RdsLogGroups(
-            f"{name}-rds-logs",
-            RdsLogGroupsArgs(
-                identifiers=log_ids,
-                kind="cluster" if aurora else "instance",
-                exports=AURORA_LOG_EXPORTS if aurora else RDS_LOG_EXPORTS,
-                retention_days=cfg.observability.log_retention_days,
-                kms_key_arn=self.keys.key_arn,
-                tags=self._tags,
-            ),
-            opts=self._child,
-        )
+        logs = self._rds_log_groups({"cluster": ids["cluster"]} if aurora else ids, aurora=aurora)
         iops, throughput = gp3_performance(pg_cfg)
         pg = PostgresCluster(
             f"{name}-pg",
@@ -298,8 +286,7 @@ class RegionStack(pulumi.ComponentResource):
         self.pg = pg
         if pg.rotation_security_group_id is not None:
             self.network.allow_endpoint_access("pg-rotation", pg.rotation_security_group_id)
-        for label, sg in self._app_sgs.items():
-            pg.allow_readers_from(label, sg)
+        self._admit_apps(pg.allow_readers_from)
         self._db_source_arn = pg.primary_arn
         self._monitoring_role_arn = pg.monitoring_role_arn
         self.db_secret_arn = pg.secret_arn
@@ -346,8 +333,7 @@ class RegionStack(pulumi.ComponentResource):
             self.writer_endpoint = self.proxy.writer_endpoint
             self.reader_endpoints = self.proxy.reader_endpoints
         else:
-            for label, sg in self._app_sgs.items():
-                pg.allow_from(label, sg)
+            self._admit_apps(pg.allow_from)
             self.writer_endpoint = pg.writer_endpoint
             self.reader_endpoints = pg.reader_endpoints
 
@@ -390,107 +376,56 @@ class RegionStack(pulumi.ComponentResource):
         replica_ids: dict[str, pulumi.Output[str]] = {}
         if pg_cfg.engine_mode == "rds" and pg_cfg.cross_region_replicas and primary.db_source_arn is not None:
             ids = planned_replica_identifiers(f"{self._prefix}-xr", pg_cfg.cross_region_replicas)
-            logs = RdsLogGroups(
-                f"{name}-rds-logs",
-                RdsLogGroupsArgs(
-                    identifiers=ids,
-                    exports=RDS_LOG_EXPORTS,
-                    retention_days=cfg.observability.log_retention_days,
-                    kms_key_arn=self.keys.key_arn,
-                    tags=self._tags,
-                ),
-                opts=self._child,
-            )
+            logs = self._rds_log_groups(ids, aurora=False)
             log_groups = dict(logs.postgresql_log_group_names)
             iops, throughput = gp3_performance(pg_cfg)
             self.replicas = CrossRegionReplicas(
                 f"{name}-pg-replicas",
                 CrossRegionReplicasArgs(
-                    region=region,
-                    source_region=primary.region,
                     source_arn=primary.db_source_arn,
-                    vpc_id=self.network.vpc_id,
-                    subnet_ids=self.network.private_subnet_ids,
-                    kms_key_arn=self.keys.key_arn,
-                    engine_version=pg_cfg.engine_version,
                     count=pg_cfg.cross_region_replicas,
                     instance_class=pg_cfg.effective_replica_class,
                     storage_type=pg_cfg.storage_type,
                     iops=iops,
                     storage_throughput_mibps=throughput,
                     max_allocated_storage_gib=pg_cfg.max_allocated_storage_gib,
-                    port=pg_cfg.port,
-                    parameters=pg_cfg.parameters,
-                    monitoring_interval_seconds=pg_cfg.monitoring_interval_seconds,
-                    monitoring_role_arn=cast(pulumi.Output[str], primary.monitoring_role_arn),
-                    performance_insights_retention_days=pg_cfg.performance_insights_retention_days,
                     database_insights_mode=pg_cfg.database_insights_mode,
-                    iam_auth=pg_cfg.iam_auth,
-                    maintenance_window=pg_cfg.maintenance_window,
-                    auto_minor_version_upgrade=pg_cfg.auto_minor_version_upgrade,
                     deletion_protection=pg_cfg.deletion_protection,
                     identifier_prefix=f"{self._prefix}-xr",
                     depends_on=logs.log_groups,
-                    tags=self._tags,
+                    **self._replica_region_db_args(primary),
                 ),
                 opts=self._child,
             )
-            for label, sg in self._app_sgs.items():
-                self.replicas.allow_from(label, sg)
+            self._admit_apps(self.replicas.allow_from)
             self.reader_endpoints = self.replicas.reader_endpoints
             replica_ids = {f"xr-replica-{i + 1}": r.identifier for i, r in enumerate(self.replicas.replicas)}
         db_clusters: dict[str, pulumi.Output[str]] = {}
         aurora_readers: dict[str, pulumi.Output[str]] = {}
         if pg_cfg.engine_mode == "aurora" and primary.aurora_global_cluster_id is not None:
             prefix = f"{self._prefix}-xr"
-            logs = RdsLogGroups(
-                f"{name}-rds-logs",
-                RdsLogGroupsArgs(
-                    identifiers={"cluster": f"{prefix}-cluster"},
-                    kind="cluster",
-                    exports=AURORA_LOG_EXPORTS,
-                    retention_days=cfg.observability.log_retention_days,
-                    kms_key_arn=self.keys.key_arn,
-                    tags=self._tags,
-                ),
-                opts=self._child,
-            )
+            logs = self._rds_log_groups({"cluster": f"{prefix}-cluster"}, aurora=True)
             log_groups = dict(logs.postgresql_log_group_names)
             self.aurora_secondary = AuroraSecondaryCluster(
                 f"{name}-pg-secondary",
                 AuroraSecondaryClusterArgs(
-                    region=region,
-                    source_region=primary.region,
                     global_cluster_id=primary.aurora_global_cluster_id,
-                    vpc_id=self.network.vpc_id,
-                    subnet_ids=self.network.private_subnet_ids,
-                    kms_key_arn=self.keys.key_arn,
-                    engine_version=pg_cfg.engine_version,
                     readers=pg_cfg.cross_region_replicas,
                     backup_retention_days=cfg.backup.retention_days,
                     backup_window=pg_cfg.backup_window,
                     instance_class=pg_cfg.aurora.instance_class,
                     min_capacity_acu=pg_cfg.aurora.min_capacity_acu,
                     max_capacity_acu=pg_cfg.aurora.max_capacity_acu,
-                    port=pg_cfg.port,
-                    parameters=pg_cfg.parameters,
-                    monitoring_interval_seconds=pg_cfg.monitoring_interval_seconds,
-                    monitoring_role_arn=cast(pulumi.Output[str], primary.monitoring_role_arn),
-                    performance_insights_retention_days=pg_cfg.performance_insights_retention_days,
-                    iam_auth=pg_cfg.iam_auth,
-                    maintenance_window=pg_cfg.maintenance_window,
-                    auto_minor_version_upgrade=pg_cfg.auto_minor_version_upgrade,
                     identifier_prefix=prefix,
                     depends_on=[
                         *logs.log_groups,
                         *([primary.aurora_writer] if primary.aurora_writer else []),
                     ],
-                    tags=self._tags,
+                    **self._replica_region_db_args(primary),
                 ),
                 opts=self._child,
             )
-            for label, sg in self._app_sgs.items():
-                self.aurora_secondary.allow_from(label, sg)
+            self._admit_apps(self.aurora_secondary.allow_from)
             self.reader_endpoints = self.aurora_secondary.reader_endpoints
             db_clusters = {"cluster": self.aurora_secondary.cluster_identifier}
             aurora_readers = {
@@ -520,6 +455,49 @@ class RegionStack(pulumi.ComponentResource):
         )
 
     # ------------------------------------------------------------------ shared layers
+
+    def _rds_log_groups(self, identifiers: Mapping[str, str], *, aurora: bool) -> RdsLogGroups:
+        """``<name>-rds-logs``: the DB log groups, created before the databases with our retention and CMK
+        (RDS would otherwise create them unmanaged). Aurora exports per cluster, RDS per instance."""
+        return RdsLogGroups(
+            f"{self._name}-rds-logs",
+            RdsLogGroupsArgs(
+                identifiers=identifiers,
+                kind="cluster" if aurora else "instance",
+                exports=AURORA_LOG_EXPORTS if aurora else RDS_LOG_EXPORTS,
+                retention_days=self._cfg.observability.log_retention_days,
+                kms_key_arn=self.keys.key_arn,
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
+
+    def _replica_region_db_args(self, primary: PrimaryHandles) -> dict[str, Any]:
+        """Arguments CrossRegionReplicasArgs and AuroraSecondaryClusterArgs share in a replica region."""
+        pg_cfg = self._cfg.postgres
+        return {
+            "region": self.region,
+            "source_region": primary.region,
+            "vpc_id": self.network.vpc_id,
+            "subnet_ids": self.network.private_subnet_ids,
+            "kms_key_arn": self.keys.key_arn,
+            "engine_version": pg_cfg.engine_version,
+            "port": pg_cfg.port,
+            "parameters": pg_cfg.parameters,
+            "monitoring_interval_seconds": pg_cfg.monitoring_interval_seconds,
+            # IAM is global: the primary region's enhanced-monitoring role serves every region.
+            "monitoring_role_arn": primary.monitoring_role_arn,
+            "performance_insights_retention_days": pg_cfg.performance_insights_retention_days,
+            "iam_auth": pg_cfg.iam_auth,
+            "maintenance_window": pg_cfg.maintenance_window,
+            "auto_minor_version_upgrade": pg_cfg.auto_minor_version_upgrade,
+            "tags": self._tags,
+        }
+
+    def _admit_apps(self, allow_from: Callable[[str, pulumi.Input[str]], object]) -> None:
+        """Call ``allow_from(label, sg)`` for each configured application security group."""
+        for label, sg in self._app_sgs.items():
+            allow_from(label, sg)
 
     def _cache_args(self, role: GlobalDatastoreRole, **wiring: object) -> CacheLayerArgs:
         c = self._cfg.cache
