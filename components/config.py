@@ -794,6 +794,36 @@ def gp3_performance(pg: PostgresConfig) -> tuple[int | None, int | None]:
     return (pg.iops or 12000), (pg.storage_throughput_mibps or 500)
 
 
+_CACHE_LAYER_SETTINGS: dict[str, str] = {
+    "engine": "engine",
+    "engine_version": "engine_version",
+    "node_type": "node_type",
+    "num_cache_clusters": "num_cache_clusters",
+    "port": "port",
+    "maxmemory_policy": "maxmemory_policy",
+    "snapshot_retention_limit": "snapshot_retention_days",
+    "snapshot_window": "snapshot_window",
+    "maintenance_window": "maintenance_window",
+    "auth_token_length": "auth_token_length",
+    "auth_token_update_strategy": "auth_token_update_strategy",
+    "log_retention_days": "log_retention_days",
+}
+"""CacheLayerArgs field -> the CacheConfig attribute it is taken from unchanged."""
+
+
+def cache_layer_settings(c: CacheConfig) -> dict[str, Any]:
+    """The CacheLayerArgs keyword arguments that come straight from the cache config (no wiring)."""
+    settings = {arg: getattr(c, attr) for arg, attr in _CACHE_LAYER_SETTINGS.items()}
+    settings["extra_parameters"] = dict(c.parameters)
+    return settings
+
+
+def _cache_layer_config_keys(c: CacheConfig) -> dict[str, tuple[str, Any]]:
+    """CacheLayerArgs field -> (config key, configured value), to name the key in an error."""
+    keys = {f.name: f.metadata["key"] for f in dataclasses.fields(CacheConfig)}
+    return {arg: (f"cache.{keys[attr]}", getattr(c, attr)) for arg, attr in _CACHE_LAYER_SETTINGS.items()}
+
+
 def is_global_datastore_node_type(node_type: str) -> bool:
     """True if ``node_type`` may join a Global Datastore (family listed, size large or above)."""
     parts = node_type.split(".")
@@ -1010,44 +1040,18 @@ def _check_component_rules(cfg: StackConfig) -> None:
 
     c = cfg.cache
     if c.enabled:
-        cache_keys: dict[str, tuple[str, Any]] = {
-            "engine": ("cache.engine", c.engine),
-            "engine_version": ("cache.engineVersion", c.engine_version),
-            "node_type": ("cache.nodeType", c.node_type),
-            "num_cache_clusters": ("cache.numCacheClusters", c.num_cache_clusters),
-            "port": ("cache.port", c.port),
-            "maxmemory_policy": ("cache.maxmemoryPolicy", c.maxmemory_policy),
-            "snapshot_retention_limit": ("cache.snapshotRetentionDays", c.snapshot_retention_days),
-            "snapshot_window": ("cache.snapshotWindow", c.snapshot_window),
-            "maintenance_window": ("cache.maintenanceWindow", c.maintenance_window),
-            "auth_token_length": ("cache.authTokenLength", c.auth_token_length),
-            "auth_token_update_strategy": ("cache.authTokenUpdateStrategy", c.auth_token_update_strategy),
-            "log_retention_days": ("cache.logRetentionDays", c.log_retention_days),
-        }
         try:
             CacheLayerArgs(
                 vpc_id="vpc-placeholder",
                 subnet_ids=[],
                 kms_key_arn="arn:placeholder",
-                engine=c.engine,
-                engine_version=c.engine_version,
-                node_type=c.node_type,
-                num_cache_clusters=c.num_cache_clusters,
-                port=c.port,
-                maxmemory_policy=c.maxmemory_policy,
-                extra_parameters=dict(c.parameters),
-                snapshot_retention_limit=c.snapshot_retention_days,
-                snapshot_window=c.snapshot_window,
-                maintenance_window=c.maintenance_window,
-                auth_token_length=c.auth_token_length,
-                auth_token_update_strategy=c.auth_token_update_strategy,
-                log_retention_days=c.log_retention_days,
                 global_datastore_role=GlobalDatastoreRole.PRIMARY
                 if c.global_datastore
                 else GlobalDatastoreRole.NONE,
+                **cache_layer_settings(c),
             )
         except ValueError as exc:
-            raise surface(exc, cache_keys, "cache") from None
+            raise surface(exc, _cache_layer_config_keys(c), "cache") from None
 
     known = {f.name: f.type for f in dc.fields(AlarmThresholds)}
     thresholds: dict[str, Any] = {}

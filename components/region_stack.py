@@ -23,7 +23,7 @@ import pulumi
 from components.audit import AuditTrail, AuditTrailArgs
 from components.backup import BackupPlan, BackupPlanArgs
 from components.cache_layer import CacheLayer, CacheLayerArgs, GlobalDatastoreRole
-from components.config import StackConfig, gp3_performance
+from components.config import StackConfig, cache_layer_settings, gp3_performance
 from components.keys import RegionKeys, RegionKeysArgs
 from components.network import Network, NetworkArgs
 from components.observability_layer import (
@@ -499,33 +499,20 @@ class RegionStack(pulumi.ComponentResource):
         for label, sg in self._app_sgs.items():
             allow_from(label, sg)
 
-    def _cache_args(self, role: GlobalDatastoreRole, **wiring: object) -> CacheLayerArgs:
-        c = self._cfg.cache
+    def _cache_args(self, role: GlobalDatastoreRole, **wiring: Any) -> CacheLayerArgs:
         return CacheLayerArgs(
             vpc_id=self.network.vpc_id,
             subnet_ids=self.network.private_subnet_ids,
             kms_key_arn=None if role is GlobalDatastoreRole.SECONDARY else self.keys.key_arn,
-            engine=c.engine,
-            engine_version=c.engine_version,
-            node_type=c.node_type,
-            num_cache_clusters=c.num_cache_clusters,
-            port=c.port,
-            maxmemory_policy=c.maxmemory_policy,
-            extra_parameters=dict(c.parameters),
-            snapshot_retention_limit=c.snapshot_retention_days,
-            snapshot_window=c.snapshot_window,
-            maintenance_window=c.maintenance_window,
-            auth_token_length=c.auth_token_length,
-            auth_token_update_strategy=c.auth_token_update_strategy,
             secret_recovery_window_days=30 if self._cfg.is_prod else 7,
-            log_retention_days=c.log_retention_days,
             global_datastore_role=role,
             global_replication_group_id_suffix=f"cdb-{re.sub(r'[^a-z0-9]+', '-', self._cfg.stack.lower())}"[
                 :40
             ],
             allowed_security_groups=self._app_sgs,
             tags=self._tags,
-            **wiring,  # type: ignore[arg-type]
+            **cache_layer_settings(self._cfg.cache),
+            **wiring,
         )
 
     def _export_cache(self, cache: CacheLayer) -> None:

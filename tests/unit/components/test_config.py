@@ -251,6 +251,21 @@ def test_cache_window_overlap_is_surfaced_from_cache_layer_rules() -> None:
     assert "overlap" in expect_error(raw, "cache.snapshotWindow").allowed
 
 
+def test_cache_layer_settings_map_config_to_real_cache_layer_fields() -> None:
+    import dataclasses
+
+    from components.cache_layer import CacheLayerArgs
+    from components.config import CacheConfig, _cache_layer_config_keys, cache_layer_settings
+
+    c = CacheConfig(snapshot_retention_days=3, parameters={"timeout": "300"})
+    settings = cache_layer_settings(c)
+    assert set(settings) <= {f.name for f in dataclasses.fields(CacheLayerArgs)}
+    assert settings["snapshot_retention_limit"] == 3 and settings["extra_parameters"] == {"timeout": "300"}
+    keys = _cache_layer_config_keys(c)
+    assert keys["snapshot_retention_limit"] == ("cache.snapshotRetentionDays", 3)
+    assert keys["auth_token_update_strategy"] == ("cache.authTokenUpdateStrategy", "ROTATE")
+
+
 def test_unknown_alarm_threshold_name() -> None:
     raw = with_section("staging", "observability", thresholds={"rds_cpu": 50})
     assert "rds_cpu_percent" in expect_error(raw, "observability.thresholds.rds_cpu").allowed
