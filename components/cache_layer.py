@@ -23,6 +23,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components._security_groups import ingress_from, security_group
+
 REDIS_PORT = 6379
 """Port the replication group listens on (the ElastiCache default)."""
 
@@ -403,12 +405,12 @@ class CacheLayer(pulumi.ComponentResource):
         )
         # No inline rules: ingress comes only from allow_from() (named SGs, never CIDRs), and the
         # provider drops AWS's default allow-all egress, which cache nodes do not need.
-        self._sg = aws.ec2.SecurityGroup(
+        self._sg = security_group(
             f"{name}-sg",
-            description=f"{args.description}: port {args.port} from allowed security groups only",
-            vpc_id=args.vpc_id,
-            tags={**tags, "Name": f"{name}-sg"},
-            opts=child,
+            f"{args.description}: port {args.port} from allowed security groups only",
+            args.vpc_id,
+            tags,
+            self,
         )
         self.security_group_id = self._sg.id
 
@@ -593,15 +595,13 @@ class CacheLayer(pulumi.ComponentResource):
                 f"security group label {label!r} is already used on {self._name}; labels must be unique"
             )
         self._rule_labels.add(label)
-        return aws.vpc.SecurityGroupIngressRule(
+        return ingress_from(
             f"{self._name}-from-{label}",
             security_group_id=self._sg.id,
-            referenced_security_group_id=source_security_group_id,
-            ip_protocol="tcp",
-            from_port=self._port,
-            to_port=self._port,
+            source_security_group_id=source_security_group_id,
+            port=self._port,
             description=f"cache port from {label}",
-            opts=pulumi.ResourceOptions(parent=self),
+            parent=self,
         )
 
 

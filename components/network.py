@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components._security_groups import ingress_from, security_group
+
 INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = ("secretsmanager", "kms")
 """Services given an interface endpoint when ``interface_endpoints`` is on."""
 
@@ -111,12 +113,12 @@ class Network(pulumi.ComponentResource):
 
         self.endpoint_security_group_id = None
         if args.interface_endpoints:
-            sg = aws.ec2.SecurityGroup(
+            sg = security_group(
                 f"{name}-endpoints",
-                description="Interface endpoints: HTTPS from allowed security groups only",
-                vpc_id=self.vpc_id,
-                tags={**tags, "Name": f"{name}-endpoints"},
-                opts=child,
+                "Interface endpoints: HTTPS from allowed security groups only",
+                self.vpc_id,
+                tags,
+                self,
             )
             self._endpoint_sg = sg
             self.endpoint_security_group_id = sg.id
@@ -145,15 +147,13 @@ class Network(pulumi.ComponentResource):
         """Let ``source_sg_id`` reach the interface endpoints on 443 (no-op without endpoints)."""
         if self._endpoint_sg is None:
             return
-        aws.vpc.SecurityGroupIngressRule(
+        ingress_from(
             f"{self._name}-endpoints-from-{label}",
             security_group_id=self._endpoint_sg.id,
-            referenced_security_group_id=source_sg_id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
+            source_security_group_id=source_sg_id,
+            port=443,
             description=f"HTTPS from {label}",
-            opts=pulumi.ResourceOptions(parent=self),
+            parent=self,
         )
 
 

@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components._security_groups import egress_to, ingress_from, security_group
 from components.config import MASTER_PASSWORD_SPECIALS, PostgresParameters
 
 ENHANCED_MONITORING_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
@@ -139,12 +140,8 @@ def _db_security_group(
 ) -> aws.ec2.SecurityGroup:
     # No inline rules: the provider drops AWS's allow-all egress and ingress comes only from
     # allow_from() (named security groups, never CIDRs). Databases need no egress.
-    return aws.ec2.SecurityGroup(
-        f"{name}-sg",
-        description=f"PostgreSQL {port} from allowed security groups only",
-        vpc_id=vpc_id,
-        tags={**tags, "Name": f"{name}-sg"},
-        opts=pulumi.ResourceOptions(parent=parent),
+    return security_group(
+        f"{name}-sg", f"PostgreSQL {port} from allowed security groups only", vpc_id, tags, parent
     )
 
 
@@ -156,15 +153,13 @@ def _ingress_from(
     port: int,
     parent: pulumi.Resource,
 ) -> aws.vpc.SecurityGroupIngressRule:
-    return aws.vpc.SecurityGroupIngressRule(
+    return ingress_from(
         f"{name}-from-{label}",
         security_group_id=sg_id,
-        referenced_security_group_id=source,
-        ip_protocol="tcp",
-        from_port=port,
-        to_port=port,
+        source_security_group_id=source,
+        port=port,
         description=f"PostgreSQL from {label}",
-        opts=pulumi.ResourceOptions(parent=parent),
+        parent=parent,
     )
 
 
@@ -761,22 +756,20 @@ class PostgresCluster(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         """AWS's single-user rotation Lambda from the Serverless Application Repository, in the VPC."""
         child = pulumi.ResourceOptions(parent=self)
-        sg = aws.ec2.SecurityGroup(
+        sg = security_group(
             f"{name}-rotation-sg",
-            description="Secrets Manager rotation Lambda: PostgreSQL and HTTPS egress only",
-            vpc_id=args.vpc_id,
-            tags={**tags, "Name": f"{name}-rotation-sg"},
-            opts=child,
+            "Secrets Manager rotation Lambda: PostgreSQL and HTTPS egress only",
+            args.vpc_id,
+            tags,
+            self,
         )
-        aws.vpc.SecurityGroupEgressRule(
+        egress_to(
             f"{name}-rotation-to-db",
             security_group_id=sg.id,
-            referenced_security_group_id=self._sg.id,
-            ip_protocol="tcp",
-            from_port=args.port,
-            to_port=args.port,
+            destination_security_group_id=self._sg.id,
+            port=args.port,
             description="PostgreSQL to the database",
-            opts=child,
+            parent=self,
         )
         https: dict[str, Any] = (
             {"referenced_security_group_id": args.endpoint_security_group_id}

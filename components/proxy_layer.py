@@ -23,6 +23,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components._security_groups import egress_to, ingress_from, security_group
 from components.postgres_cluster import PostgresCluster, rds_connect_policy
 
 
@@ -136,23 +137,21 @@ class ProxyLayer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "component": "ProxyLayer"}
 
-        self._sg = aws.ec2.SecurityGroup(
+        self._sg = security_group(
             f"{name}-sg",
-            description="RDS Proxy: PostgreSQL from allowed app security groups only",
-            vpc_id=args.vpc_id,
-            tags={**tags, "Name": f"{name}-sg"},
-            opts=child,
+            "RDS Proxy: PostgreSQL from allowed app security groups only",
+            args.vpc_id,
+            tags,
+            self,
         )
         self.security_group_id = self._sg.id
-        aws.vpc.SecurityGroupEgressRule(
+        egress_to(
             f"{name}-to-db",
             security_group_id=self._sg.id,
-            referenced_security_group_id=db.security_group_id,
-            ip_protocol="tcp",
-            from_port=self._port,
-            to_port=self._port,
+            destination_security_group_id=db.security_group_id,
+            port=self._port,
             description="PostgreSQL to the database",
-            opts=child,
+            parent=self,
         )
         db.allow_from("proxy", self._sg.id)
 
@@ -272,15 +271,13 @@ class ProxyLayer(pulumi.ComponentResource):
 
     def allow_from(self, label: str, source_sg_id: pulumi.Input[str]) -> aws.vpc.SecurityGroupIngressRule:
         """Admit an app security group to the proxy's port (never a CIDR)."""
-        return aws.vpc.SecurityGroupIngressRule(
+        return ingress_from(
             f"{self._name}-from-{label}",
             security_group_id=self._sg.id,
-            referenced_security_group_id=source_sg_id,
-            ip_protocol="tcp",
-            from_port=self._port,
-            to_port=self._port,
+            source_security_group_id=source_sg_id,
+            port=self._port,
             description=f"PostgreSQL from {label}",
-            opts=pulumi.ResourceOptions(parent=self),
+            parent=self,
         )
 
     def grant_connect(
