@@ -46,6 +46,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from dataaccess import _lua
+from dataaccess._aio import cancel_and_wait
 from dataaccess._breaker import BreakerState, CircuitBreaker
 from dataaccess.keys import KeySpace, validate_key_part
 from dataaccess.redis_client import drop_stale_connections
@@ -347,9 +348,8 @@ class CacheAside:
         """Stop the background flusher (does not close the Redis client, which the caller owns)."""
         self._closed = True
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            # Not suppress(CancelledError): that would also swallow our caller's own cancellation.
+            await cancel_and_wait(self._flusher, what="cache invalidation flusher")
             self._flusher = None
 
     # ------------------------------------------------------------------ read path
