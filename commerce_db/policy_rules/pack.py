@@ -51,27 +51,26 @@ def _identifiers(props: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _subject(resource: Any, identifiers: tuple[str, ...] = ()) -> Subject:
+    """A :class:`Subject` from anything with pulumi_policy's ``resource_type``/``name``/``props``/``urn``."""
+    return Subject(
+        type=resource.resource_type,
+        name=resource.name,
+        inputs=resource.props,
+        region=_region(resource.props, getattr(resource, "provider", None)),
+        urn=resource.urn,
+        identifiers=identifiers,
+    )
+
+
 def subject_from_resource_args(args: Any) -> Subject:
     """A :class:`Subject` from ``pulumi_policy.ResourceValidationArgs`` (props are inputs)."""
-    return Subject(
-        type=args.resource_type,
-        name=args.name,
-        inputs=args.props,
-        region=_region(args.props, getattr(args, "provider", None)),
-        urn=args.urn,
-    )
+    return _subject(args)
 
 
 def subject_from_policy_resource(res: Any) -> Subject:
-    """A :class:`Subject` from ``pulumi_policy.PolicyResource`` (props are outputs)."""
-    return Subject(
-        type=res.resource_type,
-        name=res.name,
-        inputs=res.props,
-        region=_region(res.props, getattr(res, "provider", None)),
-        urn=res.urn,
-        identifiers=_identifiers(res.props),
-    )
+    """A :class:`Subject` from ``pulumi_policy.PolicyResource`` (props are outputs, incl. ids and ARNs)."""
+    return _subject(res, _identifiers(res.props))
 
 
 def resource_validator(rule: Rule) -> Callable[[Any, Callable[..., None]], None]:
