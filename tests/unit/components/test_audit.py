@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pytest
+from _mockrun import run, single
 
-from commerce_db.mock_engine import ProgramRun, RegisteredResource, run_program
-from components._fielddocs import field_docs, undocumented
+from commerce_db.mock_engine import ProgramRun
 from components.audit import AuditTrail, AuditTrailArgs, bucket_policy
 from components.observability_layer import ObservabilityLayer, ObservabilityLayerArgs
 
 CMK = "arn:aws:kms:us-east-1:123456789012:key/audit"
 TRAIL = "aws:cloudtrail/trail:Trail"
-
-
-def run(program: Callable[[], None]) -> ProgramRun:
-    return run_program(program, config={"aws:region": "us-east-1"})
-
-
-def single(run_: ProgramRun, type_token: str) -> RegisteredResource:
-    found = run_.of_type(type_token)
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
 
 
 def build(**overrides: Any) -> ProgramRun:
@@ -182,8 +170,3 @@ def test_bucket_policy_function_without_trail() -> None:
 def test_invalid_args(overrides: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         AuditTrailArgs(**{"region": "us-east-1", "kms_key_arn": CMK, **overrides})
-
-
-def test_every_args_field_documents_its_default() -> None:
-    assert undocumented(AuditTrailArgs) == []
-    assert len(field_docs(AuditTrailArgs)) == len(dataclasses.fields(AuditTrailArgs))

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pytest
+from _mockrun import run, single
 
-from commerce_db.mock_engine import ProgramRun, RegisteredResource, SecretValue, run_program
-from components._fielddocs import field_docs, undocumented
+from commerce_db.mock_engine import ProgramRun, SecretValue
 from components.cache_layer import (
     AUTH_TOKEN_SPECIALS,
     CacheLayer,
@@ -42,16 +40,6 @@ FORBIDDEN_ON_SECONDARY = (
     "authToken",
     "authTokenUpdateStrategy",
 )
-
-
-def run(program: Callable[[], None]) -> ProgramRun:
-    return run_program(program, config={"aws:region": "us-east-1"})
-
-
-def single(run_: ProgramRun, type_token: str) -> RegisteredResource:
-    found = run_.of_type(type_token)
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
 
 
 def build(**overrides: Any) -> ProgramRun:
@@ -352,11 +340,6 @@ def test_args_are_frozen_and_role_string_is_coerced() -> None:
     assert args.global_datastore_role is GlobalDatastoreRole.PRIMARY
     with pytest.raises(AttributeError):
         args.engine = "valkey"  # type: ignore[misc]
-
-
-def test_every_args_field_documents_its_default() -> None:
-    assert undocumented(CacheLayerArgs) == []
-    assert len(field_docs(CacheLayerArgs)) == len(dataclasses.fields(CacheLayerArgs))
 
 
 @pytest.mark.parametrize(

@@ -359,24 +359,6 @@ def test_pulumi_yaml_project_and_typed_declarations() -> None:
         assert all(k.startswith(("commerce-db:", "aws:")) for k in data)
 
 
-def test_every_args_field_documents_its_default() -> None:
-    from components._fielddocs import undocumented
-    from components.backup import BackupPlanArgs
-    from components.keys import RegionKeysArgs
-    from components.network import NetworkArgs
-    from components.postgres_cluster import (
-        AuroraSecondaryClusterArgs,
-        CrossRegionReplicasArgs,
-        PostgresClusterArgs,
-    )
-    from components.proxy_layer import ProxyLayerArgs
-    from components.region_stack import RegionStackArgs
-
-    for cls in (NetworkArgs, RegionKeysArgs, PostgresClusterArgs, CrossRegionReplicasArgs, BackupPlanArgs,
-                ProxyLayerArgs, RegionStackArgs, AuroraSecondaryClusterArgs):  # fmt: skip
-        assert undocumented(cls) == [], cls.__name__
-
-
 def test_components_package_reexports_everything() -> None:
     import components
 

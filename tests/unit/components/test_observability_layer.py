@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pytest
+from _mockrun import run, single
 
-from commerce_db.mock_engine import ProgramRun, RegisteredResource, run_program
+from commerce_db.mock_engine import ProgramRun
 from components import _alarms
-from components._fielddocs import field_docs, undocumented
 from components.observability_layer import (
     AlarmSubscription,
     AlarmThresholds,
@@ -67,10 +65,6 @@ CACHE_METRICS = {
 }
 
 
-def run(program: Callable[[], None]) -> ProgramRun:
-    return run_program(program, config={"aws:region": "us-east-1"})
-
-
 def build(**overrides: Any) -> ProgramRun:
     def program() -> None:
         layer = ObservabilityLayer("obs", ObservabilityLayerArgs(**{**FULL, **overrides}))
@@ -80,12 +74,6 @@ def build(**overrides: Any) -> ProgramRun:
         pulumi.export("firehose", layer.firehose_stream_arn)
 
     return run(program)
-
-
-def single(run_: ProgramRun, type_token: str) -> RegisteredResource:
-    found = run_.of_type(type_token)
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
 
 
 def simple_alarms(r: ProgramRun) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -423,11 +411,3 @@ def test_args_validation(overrides: dict[str, Any], field: str) -> None:
 def test_subscription_validation(protocol: str, endpoint: str) -> None:
     with pytest.raises(ValueError, match=r"protocol|endpoint"):
         AlarmSubscription(protocol=protocol, endpoint=endpoint)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    "cls", [ObservabilityLayerArgs, AlarmThresholds, AlarmSubscription, RdsLogGroupsArgs]
-)
-def test_every_args_field_documents_its_default(cls: type) -> None:
-    assert undocumented(cls) == []
-    assert len(field_docs(cls)) == len(dataclasses.fields(cls))
