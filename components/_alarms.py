@@ -37,6 +37,11 @@ _CACHE_GAP = (
     "ElastiCache events report"
 )
 
+_CACHE_LAG_SILENCE = (
+    "notBreaching: only replica nodes publish it and the primary role moves on failover, so every member "
+    "is watched and the silent one is the current primary"
+)
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -69,78 +74,88 @@ class MetricSpec:
         return dims
 
 
+def _rds(key: str, metric: str, statistic: str, comparison: str, threshold_field: str, description: str,
+         *, missing: tuple[str, str] = ("missing", _RDS_GAP)) -> MetricSpec:  # fmt: skip
+    """An AWS/RDS per-instance metric; ``missing`` is (treat_missing_data, why)."""
+    return MetricSpec(key, RDS_NAMESPACE, metric, RDS_DIMENSION, statistic, comparison, threshold_field,
+                      *missing, description)  # fmt: skip
+
+
+def _proxy(key: str, metric: str, statistic: str, comparison: str, threshold_field: str, description: str,
+           *, missing: tuple[str, str] = ("notBreaching", _PROXY_IDLE),
+           **extra: Any) -> MetricSpec:  # fmt: skip
+    """An AWS/RDS per-proxy metric (``extra``: fixed_period, target_role_dimensions)."""
+    return MetricSpec(key, RDS_NAMESPACE, metric, PROXY_DIMENSION, statistic, comparison, threshold_field,
+                      *missing, description, **extra)  # fmt: skip
+
+
+def _cache(key: str, metric: str, statistic: str, comparison: str, threshold_field: str, description: str,
+           *, missing: tuple[str, str] = ("missing", _CACHE_GAP)) -> MetricSpec:  # fmt: skip
+    """An AWS/ElastiCache per-node metric."""
+    return MetricSpec(key, CACHE_NAMESPACE, metric, CACHE_DIMENSION, statistic, comparison, threshold_field,
+                      *missing, description)  # fmt: skip
+
+
 RDS_INSTANCE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("cpu", RDS_NAMESPACE, "CPUUtilization", RDS_DIMENSION, "Average", _GT,
-               "rds_cpu_percent", "missing", _RDS_GAP, "CPU above threshold (%)"),
-    MetricSpec("freeable-memory", RDS_NAMESPACE, "FreeableMemory", RDS_DIMENSION, "Average", _LT,
-               "rds_freeable_memory_bytes", "missing", _RDS_GAP, "freeable memory below threshold (bytes)"),
-    MetricSpec("free-storage", RDS_NAMESPACE, "FreeStorageSpace", RDS_DIMENSION, "Minimum", _LT,
-               "rds_free_storage_bytes", "missing", _RDS_GAP,
-               "free storage below threshold (bytes); autoscaling should have grown the volume"),
-    MetricSpec("connections", RDS_NAMESPACE, "DatabaseConnections", RDS_DIMENSION, "Maximum", _GT,
-               "rds_database_connections", "missing", _RDS_GAP, "connections above threshold"),
-    MetricSpec("read-iops", RDS_NAMESPACE, "ReadIOPS", RDS_DIMENSION, "Average", _GT,
-               "rds_read_iops", "missing", _RDS_GAP, "read IOPS near the provisioned limit"),
-    MetricSpec("write-iops", RDS_NAMESPACE, "WriteIOPS", RDS_DIMENSION, "Average", _GT,
-               "rds_write_iops", "missing", _RDS_GAP, "write IOPS near the provisioned limit"),
-    MetricSpec("read-latency", RDS_NAMESPACE, "ReadLatency", RDS_DIMENSION, "Average", _GT,
-               "rds_read_latency_seconds", "missing", _RDS_GAP, "read latency above threshold (s)"),
-    MetricSpec("write-latency", RDS_NAMESPACE, "WriteLatency", RDS_DIMENSION, "Average", _GT,
-               "rds_write_latency_seconds", "missing", _RDS_GAP, "write latency above threshold (s)"),
+    _rds("cpu", "CPUUtilization", "Average", _GT, "rds_cpu_percent", "CPU above threshold (%)"),
+    _rds("freeable-memory", "FreeableMemory", "Average", _LT, "rds_freeable_memory_bytes",
+         "freeable memory below threshold (bytes)"),
+    _rds("free-storage", "FreeStorageSpace", "Minimum", _LT, "rds_free_storage_bytes",
+         "free storage below threshold (bytes); autoscaling should have grown the volume"),
+    _rds("connections", "DatabaseConnections", "Maximum", _GT, "rds_database_connections",
+         "connections above threshold"),
+    _rds("read-iops", "ReadIOPS", "Average", _GT, "rds_read_iops", "read IOPS near the provisioned limit"),
+    _rds("write-iops", "WriteIOPS", "Average", _GT, "rds_write_iops",
+         "write IOPS near the provisioned limit"),
+    _rds("read-latency", "ReadLatency", "Average", _GT, "rds_read_latency_seconds",
+         "read latency above threshold (s)"),
+    _rds("write-latency", "WriteLatency", "Average", _GT, "rds_write_latency_seconds",
+         "write latency above threshold (s)"),
 )  # fmt: skip
 """Alarmed on every DB instance, writer and replicas alike."""
 
 RDS_REPLICA_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("replica-lag", RDS_NAMESPACE, "ReplicaLag", RDS_DIMENSION, "Maximum", _GT,
-               "rds_replica_lag_seconds", "breaching",
-               "breaching: a replica that stops reporting lag has usually stopped replicating, "
-               "and readers routed to it would serve ever staler data",
-               "replication lag above threshold (s)"),
+    _rds("replica-lag", "ReplicaLag", "Maximum", _GT, "rds_replica_lag_seconds",
+         "replication lag above threshold (s)",
+         missing=("breaching", "breaching: a replica that stops reporting lag has usually stopped "
+                  "replicating, and readers routed to it would serve ever staler data")),
 )  # fmt: skip
 """Alarmed on read replicas only."""
 
 PROXY_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("client-connections", RDS_NAMESPACE, "ClientConnections", PROXY_DIMENSION, "Sum", _GT,
-               "proxy_client_connections", "notBreaching", _PROXY_IDLE, "client connections above threshold",
-               fixed_period=60),
-    MetricSpec("db-connections", RDS_NAMESPACE, "DatabaseConnections", PROXY_DIMENSION, "Sum", _GT,
-               "proxy_database_connections", "notBreaching", _PROXY_IDLE,
-               "proxy-to-database connections above threshold", fixed_period=60),
-    MetricSpec("pinned", RDS_NAMESPACE, "DatabaseConnectionsCurrentlySessionPinned", PROXY_DIMENSION, "Sum",
-               _GT, "proxy_pinned_connections", "notBreaching", _PROXY_IDLE,
-               "session-pinned connections above threshold (SET, advisory locks, LISTEN... defeat pooling)",
-               fixed_period=60),
-    MetricSpec("query-requests", RDS_NAMESPACE, "QueryRequests", PROXY_DIMENSION, "Sum", _GT,
-               "proxy_query_requests", "notBreaching", _PROXY_IDLE, "queries per period above threshold"),
-    MetricSpec("max-connections-allowed", RDS_NAMESPACE, "MaxDatabaseConnectionsAllowed", PROXY_DIMENSION,
-               "Sum", _LT, "proxy_max_connections_allowed_min", "notBreaching", _PROXY_IDLE,
-               "connection capacity to the database collapsed below threshold", fixed_period=60),
-    MetricSpec("availability", RDS_NAMESPACE, "AvailabilityPercentage", PROXY_DIMENSION, "Average", _LT,
-               "proxy_availability_percent", "missing",
-               "missing: an outage shows as low values; a gap (a new proxy before its first "
-               "connection) is shown as INSUFFICIENT_DATA rather than paged",
-               "READ_WRITE target availability below threshold (%)", target_role_dimensions=True),
+    _proxy("client-connections", "ClientConnections", "Sum", _GT, "proxy_client_connections",
+           "client connections above threshold", fixed_period=60),
+    _proxy("db-connections", "DatabaseConnections", "Sum", _GT, "proxy_database_connections",
+           "proxy-to-database connections above threshold", fixed_period=60),
+    _proxy("pinned", "DatabaseConnectionsCurrentlySessionPinned", "Sum", _GT, "proxy_pinned_connections",
+           "session-pinned connections above threshold (SET, advisory locks, LISTEN... defeat pooling)",
+           fixed_period=60),
+    _proxy("query-requests", "QueryRequests", "Sum", _GT, "proxy_query_requests",
+           "queries per period above threshold"),
+    _proxy("max-connections-allowed", "MaxDatabaseConnectionsAllowed", "Sum", _LT,
+           "proxy_max_connections_allowed_min",
+           "connection capacity to the database collapsed below threshold", fixed_period=60),
+    _proxy("availability", "AvailabilityPercentage", "Average", _LT, "proxy_availability_percent",
+           "READ_WRITE target availability below threshold (%)", target_role_dimensions=True,
+           missing=("missing", "missing: an outage shows as low values; a gap (a new proxy before its first "
+                    "connection) is shown as INSUFFICIENT_DATA rather than paged")),
 )  # fmt: skip
 """Alarmed on every RDS Proxy (ProxyName dimension set; AvailabilityPercentage by target role)."""
 
 CACHE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("cpu", CACHE_NAMESPACE, "CPUUtilization", CACHE_DIMENSION, "Average", _GT,
-               "cache_cpu_percent", "missing", _CACHE_GAP, "host CPU above threshold (%)"),
-    MetricSpec("engine-cpu", CACHE_NAMESPACE, "EngineCPUUtilization", CACHE_DIMENSION, "Average", _GT,
-               "cache_engine_cpu_percent", "missing", _CACHE_GAP, "engine thread CPU above threshold (%)"),
-    MetricSpec("network-in", CACHE_NAMESPACE, "NetworkBytesIn", CACHE_DIMENSION, "Sum", _GT,
-               "cache_network_bytes_in", "missing", _CACHE_GAP, "bytes in per period above threshold"),
-    MetricSpec("network-out", CACHE_NAMESPACE, "NetworkBytesOut", CACHE_DIMENSION, "Sum", _GT,
-               "cache_network_bytes_out", "missing", _CACHE_GAP, "bytes out per period above threshold"),
-    MetricSpec("evictions", CACHE_NAMESPACE, "Evictions", CACHE_DIMENSION, "Sum", _GT,
-               "cache_evictions", "missing", _CACHE_GAP, "evictions per period above threshold"),
-    MetricSpec("connections", CACHE_NAMESPACE, "CurrConnections", CACHE_DIMENSION, "Maximum", _GT,
-               "cache_curr_connections", "missing", _CACHE_GAP, "client connections above threshold"),
-    MetricSpec("replication-lag", CACHE_NAMESPACE, "ReplicationLag", CACHE_DIMENSION, "Maximum", _GT,
-               "cache_replication_lag_seconds", "notBreaching",
-               "notBreaching: only replica nodes publish it and the primary role moves on failover, so "
-               "every member is watched and the silent one is the current primary",
-               "replica lag above threshold (s)"),
+    _cache("cpu", "CPUUtilization", "Average", _GT, "cache_cpu_percent", "host CPU above threshold (%)"),
+    _cache("engine-cpu", "EngineCPUUtilization", "Average", _GT, "cache_engine_cpu_percent",
+           "engine thread CPU above threshold (%)"),
+    _cache("network-in", "NetworkBytesIn", "Sum", _GT, "cache_network_bytes_in",
+           "bytes in per period above threshold"),
+    _cache("network-out", "NetworkBytesOut", "Sum", _GT, "cache_network_bytes_out",
+           "bytes out per period above threshold"),
+    _cache("evictions", "Evictions", "Sum", _GT, "cache_evictions", "evictions per period above threshold"),
+    _cache("connections", "CurrConnections", "Maximum", _GT, "cache_curr_connections",
+           "client connections above threshold"),
+    _cache("replication-lag", "ReplicationLag", "Maximum", _GT, "cache_replication_lag_seconds",
+           "replica lag above threshold (s)",
+           missing=("notBreaching", _CACHE_LAG_SILENCE)),
 )  # fmt: skip
 """Alarmed on every ElastiCache member cluster."""
 
