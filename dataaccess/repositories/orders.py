@@ -1,8 +1,10 @@
 """Orders: exactly-once placement with atomic stock reservation; reads pruned to one partition.
 
 ``place`` runs in one transaction: claim the idempotency key (``INSERT ... ON CONFLICT DO
-NOTHING`` on its primary key), check the user, reserve stock (see :mod:`dataaccess.inventory`),
-insert the order and its lines, link the key to the order, commit. A second call with the same
+NOTHING`` on its primary key); in one statement check the user, the products and the committed
+stock, insert the order and its lines and link the key to the order; reserve stock last (see
+:mod:`dataaccess.inventory`), commit. Taking the hot rows' locks last keeps them held only for
+the stock UPDATEs and the COMMIT, which is what limits orders/s on one hot SKU. A second call with the same
 key — a client retry, our own retry after a dropped connection, or a concurrent duplicate that
 blocked on the key's index entry until the first committed — finds the key and returns the
 existing order; a key reused for a *different* request is a :class:`Conflict`. Because of that,
@@ -43,6 +45,61 @@ def _request_hash(user_id: int, lines: list[tuple[int, int]]) -> str:
 
 
 _ORDER_COLS = "id, user_id, status, total_cents, created_at, idempotency_key"
+
+# Everything an order writes except the stock, in one round trip and without touching a row lock:
+# prices and stock are read from the committed snapshot, the order, its lines and the key's link
+# are inserted only if the user and every product exist and the snapshot has the stock (a sold-out
+# request is refused here, without queueing on the hot row). The conditional stock UPDATEs run
+# after this statement, just before COMMIT, so the hot row's lock is held for the shortest time.
+_PLACE_SQL = """
+WITH l AS (
+    SELECT u.n::smallint AS n, u.pid, u.qty, p.price_cents AS price, p.stock
+    FROM unnest($3::bigint[], $4::int[]) WITH ORDINALITY AS u(pid, qty, n)
+    JOIN products p ON p.id = u.pid
+), chk AS (
+    SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_ok,
+           count(*) = cardinality($3::bigint[]) AS all_found,
+           coalesce(bool_and(stock >= qty), false) AS in_stock,
+           sum(price * qty)::bigint AS total
+    FROM l
+), o AS (
+    INSERT INTO orders (user_id, total_cents, idempotency_key)
+    SELECT $1, chk.total, $2 FROM chk WHERE chk.user_ok AND chk.all_found AND chk.in_stock
+    RETURNING id, created_at, status
+), ins AS (
+    INSERT INTO order_lines (order_id, order_created_at, line_no, product_id, quantity, unit_price_cents)
+    SELECT o.id, o.created_at, l.n, l.pid, l.qty, l.price FROM o CROSS JOIN l
+), link AS (
+    UPDATE order_idempotency k SET order_id = o.id, order_created_at = o.created_at
+    FROM o WHERE k.idempotency_key = $2
+)
+SELECT o.id, o.created_at, o.status, chk.user_ok, chk.total,
+       (SELECT array_agg(l.pid ORDER BY l.n) FROM l) AS pids,
+       (SELECT array_agg(l.price ORDER BY l.n) FROM l) AS prices,
+       (SELECT array_agg(l.stock ORDER BY l.n) FROM l) AS stocks
+FROM chk LEFT JOIN o ON true
+"""
+
+
+async def _insert_order(
+    conn: asyncpg.Connection, user_id: int, key: str, norm: list[tuple[int, int]]
+) -> tuple[asyncpg.Record, dict[int, int]]:
+    """Run :data:`_PLACE_SQL`. Returns the order row and ``{product_id: snapshot price}``.
+
+    :raises UnknownReference: unknown user or products. :raises OutOfStock: the snapshot is short.
+    """
+    row = await conn.fetchrow(_PLACE_SQL, user_id, key, [p for p, _ in norm], [q for _, q in norm])
+    found = dict(
+        zip(row["pids"] or [], zip(row["prices"] or [], row["stocks"] or [], strict=True), strict=True)
+    )
+    if row["id"] is None:
+        if not row["user_ok"]:
+            raise UnknownReference("user_id", "user", [user_id])
+        missing = [p for p, _ in norm if p not in found]
+        if missing:
+            raise UnknownReference("lines", "product", missing)
+        raise OutOfStock({p: (q, found[p][1]) for p, q in norm if found[p][1] < q})
+    return row, {p: price for p, (price, _) in found.items()}
 
 
 async def _fetch_order(
@@ -151,36 +208,26 @@ class Orders:
                 existing = await _fetch_order(conn, prev["order_id"], prev["order_created_at"])
                 assert existing is not None, "idempotency row without its order"
                 return existing, False
-            if not await conn.fetchval("SELECT true FROM users WHERE id = $1", user_id):
-                raise UnknownReference("user_id", "user", [user_id])
+            row, snapshot_prices = await _insert_order(conn, user_id, key, norm)
+            # Last: take the hot rows' locks (conditional UPDATEs in id order), then COMMIT.
             prices = await reserve_stock(conn, norm)
             total = sum(prices[pid] * qty for pid, qty in norm)
-            row = await conn.fetchrow(
-                "INSERT INTO orders (user_id, total_cents, idempotency_key) VALUES ($1, $2, $3) "
-                "RETURNING id, created_at, status",
-                user_id,
-                total,
-                key,
-            )
-            await conn.execute(
-                "INSERT INTO order_lines "
-                "(order_id, order_created_at, line_no, product_id, quantity, unit_price_cents) "
-                "SELECT $1, $2, l.n, l.pid, l.qty, l.price "
-                "FROM unnest($3::smallint[], $4::bigint[], $5::int[], $6::bigint[]) AS l(n, pid, qty, price)",
-                row["id"],
-                row["created_at"],
-                list(range(1, len(norm) + 1)),
-                [p for p, _ in norm],
-                [q for _, q in norm],
-                [prices[p] for p, _ in norm],
-            )
-            await conn.execute(
-                "UPDATE order_idempotency SET order_id = $2, order_created_at = $3 "
-                "WHERE idempotency_key = $1",
-                key,
-                row["id"],
-                row["created_at"],
-            )
+            if prices != snapshot_prices:  # price changed before we locked: charge the locked price
+                await conn.execute(
+                    "UPDATE order_lines l SET unit_price_cents = n.price "
+                    "FROM unnest($3::bigint[], $4::bigint[]) AS n(pid, price) "
+                    "WHERE l.order_id = $1 AND l.order_created_at = $2 AND l.product_id = n.pid",
+                    row["id"],
+                    row["created_at"],
+                    list(prices),
+                    list(prices.values()),
+                )
+                await conn.execute(
+                    "UPDATE orders SET total_cents = $3 WHERE id = $1 AND created_at = $2",
+                    row["id"],
+                    row["created_at"],
+                    total,
+                )
             order = Order(
                 id=row["id"],
                 user_id=user_id,
