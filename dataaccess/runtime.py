@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncpg
@@ -25,7 +26,7 @@ from .pools import _DB_ERRORS, WRITER_ONLY_LSN, WRITER_REQUIRED, Pools, Source, 
 from .retry import ConnectPhaseError, RetryKind, RetryPolicy, run_with_retry
 from .settings import Settings
 
-__all__ = ["Runtime", "retry_policy"]
+__all__ = ["PostCommit", "Runtime", "retry_policy"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +43,15 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_delay=settings.retry_max_delay,
         too_many_connections_delay=settings.too_many_connections_delay,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PostCommit:
+    """What a committed write changed (see :meth:`Runtime.after_write`)."""
+
+    entities: tuple[str, ...]
+    cache_keys: tuple[str, ...] = ()
+    generations: tuple[str, ...] = ()
 
 
 class Runtime:
@@ -76,9 +86,17 @@ class Runtime:
         *,
         context: str,
         idempotent: bool,
+        after_commit: Callable[[T], PostCommit | None] | None = None,
     ) -> tuple[T, int]:
         """Run ``fn`` in one writer transaction (retried per :mod:`dataaccess.retry`; the whole
-        transaction is re-run). Returns ``(result, commit_lsn)``."""
+        transaction is re-run). Returns ``(result, commit_lsn)``.
+
+        ``after_commit(result)`` names what the commit changed; its :meth:`after_write` runs
+        before this returns, and also when the caller is cancelled (or anything raises) after
+        the commit, e.g. while the commit LSN is read or the connection released: then in the
+        background with a writer-only marker. Default: None (the caller runs ``after_write``).
+        """
+        committed: list[T] = []
 
         async def op() -> tuple[T, int]:
             async with self.pools.writer() as conn:
@@ -97,21 +115,32 @@ class Runtime:
                         await tx.rollback()
                     raise
                 await tx.commit()
+                committed.append(result)
                 # Committed: from here on nothing may raise into the retry loop.
                 lsn = await self.commit_lsn(conn)
             return result, lsn
 
-        return await run_with_retry(
-            op,
-            policy=self.policy,
-            idempotent=idempotent,
-            context=context,
-            on_read_only=self.pools.expire_writer_connections,
-            on_auth_failure=self.pools.refresh_credentials,
-            on_connection_lost=self._expire_all,
-            on_retry=self._count_retry,
-            on_prepared_statement_error=self._prepared_lost,
-        )
+        try:
+            result, lsn = await run_with_retry(
+                op,
+                policy=self.policy,
+                idempotent=idempotent,
+                context=context,
+                on_read_only=self.pools.expire_writer_connections,
+                on_auth_failure=self.pools.refresh_credentials,
+                on_connection_lost=self._expire_all,
+                on_retry=self._count_retry,
+                on_prepared_statement_error=self._prepared_lost,
+            )
+        except BaseException:
+            work = after_commit(committed[-1]) if committed and after_commit is not None else None
+            if work is not None:  # committed, then cancelled: the cache must not keep the old row
+                self._spawn_after_write(WRITER_ONLY_LSN, work)
+            raise
+        work = after_commit(result) if after_commit is not None else None
+        if work is not None:
+            await asyncio.shield(self._spawn_after_write(lsn, work))
+        return result, lsn
 
     async def commit_lsn(self, conn: asyncpg.Connection) -> int:
         """The writer's WAL insert position right after a commit on ``conn`` (never raises):
@@ -142,12 +171,16 @@ class Runtime:
         invalidate cache keys (order matters: a cache miss after the invalidation must already
         see the marker). Never raises. Shielded: a caller cancelled after the commit must not
         leave a stale cache entry behind."""
+        work = PostCommit(tuple(entities), tuple(cache_keys), tuple(generations))
+        await asyncio.shield(self._spawn_after_write(lsn, work))
+
+    def _spawn_after_write(self, lsn: int, work: PostCommit) -> asyncio.Future[None]:
         task = asyncio.ensure_future(
-            self._after_write(lsn, list(entities), list(cache_keys), list(generations))
+            self._after_write(lsn, list(work.entities), list(work.cache_keys), list(work.generations))
         )
-        self._post_commit.add(task)
+        self._post_commit.add(task)  # strong reference until done; drain() waits for it
         task.add_done_callback(self._post_commit.discard)
-        await asyncio.shield(task)
+        return task
 
     async def _after_write(self, lsn: int, entities: list[str], keys: list[str], gens: list[str]) -> None:
         await self.markers.mark(entities, lsn, generations=gens)

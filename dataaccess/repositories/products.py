@@ -27,7 +27,7 @@ from ..errors import Conflict, NotFound
 from ..inventory import RedisStockGate
 from ..models import Product, product_from_row
 from ..pools import Source
-from ..runtime import Runtime
+from ..runtime import PostCommit, Runtime
 from ..validation import MAX_BIGINT, MAX_INT, check_id, check_int_range, check_text
 
 __all__ = ["Products"]
@@ -98,8 +98,9 @@ class Products:
                 ) from None
             return product_from_row(row)
 
-        product, lsn = await self._rt.write(tx, context="products.create", idempotent=False)
-        await self._catalogue_written(lsn, product.id)
+        product, _ = await self._rt.write(
+            tx, context="products.create", idempotent=False, after_commit=_catalogue_change
+        )
         if self._gate is not None:
             await self._gate.set_available(product.id, product.stock)
         return product
@@ -149,10 +150,11 @@ class Products:
             )
             return product_from_row(row) if row else None
 
-        product, lsn = await self._rt.write(tx, context="products.update_price", idempotent=True)
+        product, _ = await self._rt.write(
+            tx, context="products.update_price", idempotent=True, after_commit=_catalogue_change
+        )
         if product is None:
             raise NotFound("product", product_id)
-        await self._catalogue_written(lsn, product_id)
         return product
 
     async def rename(self, product_id: int, name: str) -> Product:
@@ -172,21 +174,12 @@ class Products:
             )
             return product_from_row(row) if row else None
 
-        product, lsn = await self._rt.write(tx, context="products.rename", idempotent=True)
+        product, _ = await self._rt.write(
+            tx, context="products.rename", idempotent=True, after_commit=_catalogue_change
+        )
         if product is None:
             raise NotFound("product", product_id)
-        await self._catalogue_written(lsn, product_id)
         return product
-
-    async def _catalogue_written(self, lsn: int, product_id: int) -> None:
-        """After a catalogue commit: mark the product and the table (search), bump the search
-        generation, invalidate the cached product."""
-        await self._rt.after_write(
-            lsn,
-            entities=[f"product:{product_id}", _TABLE_ENTITY],
-            cache_keys=[f"product:{product_id}"],
-            generations=[_TABLE],
-        )
 
     async def restock(self, product_id: int, quantity: int) -> Product:
         """Add ``quantity`` (> 0) units to stock. Not idempotent: not retried once sent.
@@ -210,10 +203,11 @@ class Products:
                 raise InvalidInput("quantity", "stock would exceed the integer range") from None
             return product_from_row(row) if row else None
 
-        product, lsn = await self._rt.write(tx, context="products.restock", idempotent=False)
+        product, _ = await self._rt.write(
+            tx, context="products.restock", idempotent=False, after_commit=_catalogue_change
+        )
         if product is None:
             raise NotFound("product", product_id)
-        await self._catalogue_written(lsn, product_id)
         if self._gate is not None:  # committed stock; over-admitting briefly is safe, the DB decides
             await self._gate.set_available(product_id, product.stock)
         return product
@@ -257,3 +251,16 @@ class Products:
                 or []
             )
         return await self.get_many(ids)
+
+
+def _catalogue_change(product: Product | None) -> PostCommit | None:
+    """After a catalogue commit: mark the product and the table (search), bump the search
+    generation, invalidate the cached product. Run by ``Runtime.write``, also for a caller
+    cancelled after the commit. None: nothing was written (unknown product)."""
+    if product is None:
+        return None
+    return PostCommit(
+        entities=(f"product:{product.id}", _TABLE_ENTITY),
+        cache_keys=(f"product:{product.id}",),
+        generations=(_TABLE,),
+    )

@@ -9,7 +9,7 @@ import asyncpg
 from ..errors import Conflict
 from ..models import User, user_from_row
 from ..pools import Source
-from ..runtime import Runtime
+from ..runtime import PostCommit, Runtime
 from ..validation import check_email, check_id, check_text
 
 __all__ = ["Users"]
@@ -48,10 +48,10 @@ class Users:
                 ) from None
             return user_from_row(row)
 
-        user, lsn = await self._rt.write(tx, context="users.create", idempotent=False)
-        await self._rt.after_write(
-            lsn, entities=[f"user:{user.id}", _email_entity(email)], cache_keys=[f"user:{user.id}"]
-        )
+        def change(user: User) -> PostCommit:  # also run for a caller cancelled after the commit
+            return PostCommit((f"user:{user.id}", _email_entity(email)), (f"user:{user.id}",))
+
+        user, _ = await self._rt.write(tx, context="users.create", idempotent=False, after_commit=change)
         return user
 
     async def get(self, user_id: int) -> User | None:

@@ -120,3 +120,34 @@ async def test_cancel_order_loops_keeps_stock_and_cache_consistent(
     # Post-commit invalidation survived every cancellation: the cached product is current.
     cached = await da.products.get(hot.id)
     assert cached is not None and cached.stock == stock
+
+
+async def test_caller_cancelled_after_commit_still_invalidates(da: DataAccess) -> None:
+    """Deterministic: the caller is cancelled while the commit LSN is read (after COMMIT, before
+    the post-commit work). It gets CancelledError, and the marker + invalidation still happen."""
+    p = await da.products.create(sku="PC", name="post commit", price_cents=100, stock=5)
+    assert (await da.products.get(p.id)).price_cents == 100  # type: ignore[union-attr]  # cached
+    rt = da._rt
+    real_commit_lsn = rt.commit_lsn
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def stalled_commit_lsn(conn: asyncpg.Connection) -> int:
+        reached.set()
+        await release.wait()
+        return await real_commit_lsn(conn)
+
+    rt.commit_lsn = stalled_commit_lsn  # type: ignore[method-assign]
+    try:
+        for op in (lambda: da.products.update_price(p.id, 250), lambda: da.products.restock(p.id, 7)):
+            reached.clear()
+            task = asyncio.create_task(op())
+            await reached.wait()  # committed, now reading the LSN
+            task.cancel()
+            await asyncio.wait([task], timeout=STOP_BOUND)
+            assert task.cancelled()
+    finally:
+        rt.commit_lsn = real_commit_lsn  # type: ignore[method-assign]
+        release.set()
+    await rt.drain()
+    got = await da.products.get(p.id)
+    assert got is not None and (got.price_cents, got.stock) == (250, 12)
