@@ -9,6 +9,7 @@ allow-all egress and each rule is a separate resource (``aws.vpc.SecurityGroupIn
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -41,16 +42,8 @@ def ingress_from(
     parent: pulumi.Resource,
 ) -> aws.vpc.SecurityGroupIngressRule:
     """Rule ``name``: admit TCP ``port`` on ``security_group_id`` from ``source_security_group_id``."""
-    return aws.vpc.SecurityGroupIngressRule(
-        name,
-        security_group_id=security_group_id,
-        referenced_security_group_id=source_security_group_id,
-        ip_protocol="tcp",
-        from_port=port,
-        to_port=port,
-        description=description,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
+    args = _tcp_rule(security_group_id, source_security_group_id, port, description)
+    return aws.vpc.SecurityGroupIngressRule(name, **args, opts=pulumi.ResourceOptions(parent=parent))
 
 
 def egress_to(
@@ -63,13 +56,19 @@ def egress_to(
     parent: pulumi.Resource,
 ) -> aws.vpc.SecurityGroupEgressRule:
     """Rule ``name``: let ``security_group_id`` open TCP ``port`` to ``destination_security_group_id``."""
-    return aws.vpc.SecurityGroupEgressRule(
-        name,
-        security_group_id=security_group_id,
-        referenced_security_group_id=destination_security_group_id,
-        ip_protocol="tcp",
-        from_port=port,
-        to_port=port,
-        description=description,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
+    args = _tcp_rule(security_group_id, destination_security_group_id, port, description)
+    return aws.vpc.SecurityGroupEgressRule(name, **args, opts=pulumi.ResourceOptions(parent=parent))
+
+
+def _tcp_rule(
+    security_group_id: pulumi.Input[str], peer: pulumi.Input[str], port: int, description: str
+) -> dict[str, Any]:
+    """Arguments of a one-port TCP rule between two security groups (ingress and egress alike)."""
+    return {
+        "security_group_id": security_group_id,
+        "referenced_security_group_id": peer,
+        "ip_protocol": "tcp",
+        "from_port": port,
+        "to_port": port,
+        "description": description,
+    }
