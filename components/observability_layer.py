@@ -459,18 +459,26 @@ class ObservabilityLayer(pulumi.ComponentResource):
 
     # -- alarms -------------------------------------------------------------------------------
 
-    def _actions(self) -> dict[str, Any]:
-        return {"alarm_actions": [self.topic_arn], "ok_actions": [self.topic_arn]}
-
-    def _evaluation(self) -> dict[str, Any]:
+    def _alarm(self, name: str, **alarm_args: Any) -> None:
+        """Register alarm ``<component>-name`` with the shared evaluation window, SNS actions and tags."""
         t = self._args.thresholds
-        return {"evaluation_periods": t.evaluation_periods, "datapoints_to_alarm": t.datapoints_to_alarm}
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{name}",
+            **alarm_args,
+            evaluation_periods=t.evaluation_periods,
+            datapoints_to_alarm=t.datapoints_to_alarm,
+            alarm_actions=[self.topic_arn],
+            ok_actions=[self.topic_arn],
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._alarms.append(alarm)
 
     def _metric_alarm(self, prefix: str, spec: _alarms.MetricSpec, resource_id: pulumi.Input[str]) -> None:
         t = self._args.thresholds
         threshold = float(getattr(t, spec.threshold_field))
-        alarm = aws.cloudwatch.MetricAlarm(
-            f"{self._name}-{prefix}-{spec.key}",
+        self._alarm(
+            f"{prefix}-{spec.key}",
             alarm_description=(
                 f"{spec.metric_name} {spec.description}: {spec.statistic} "
                 f"{'>' if spec.comparison.startswith('Greater') else '<'} {threshold:g}. "
@@ -486,101 +494,53 @@ class ObservabilityLayer(pulumi.ComponentResource):
             comparison_operator=spec.comparison,
             threshold=threshold,
             treat_missing_data=spec.treat_missing_data,
-            **self._evaluation(),
-            **self._actions(),
-            tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self),
         )
-        self._alarms.append(alarm)
 
     def _proxy_pool_alarm(self, label: str, proxy_name: pulumi.Input[str]) -> None:
         t = self._args.thresholds
-
-        def query(qid: str, metric: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
-            return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                id=qid,
-                return_data=False,
-                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-                    namespace=_alarms.RDS_NAMESPACE,
-                    metric_name=metric,
-                    dimensions={_alarms.PROXY_DIMENSION: proxy_name},
-                    stat="Sum",
-                    period=60,
+        dims = {_alarms.PROXY_DIMENSION: proxy_name}
+        self._alarm(
+            f"proxy-{label}-pool-utilization",
+            alarm_description=(
+                "RDS Proxy pool utilization 100*DatabaseConnections/MaxDatabaseConnectionsAllowed "
+                f"> {t.proxy_pool_utilization_percent:g}%: clients will soon wait for a connection. "
+                "Missing data treated as notBreaching: an idle proxy publishes nothing."
+            ),
+            metric_queries=[
+                _expression_query("utilization", "100*used/allowed", "pool utilization %"),
+                _summed_metric_query("used", _alarms.RDS_NAMESPACE, "DatabaseConnections", dims, 60),
+                _summed_metric_query(
+                    "allowed", _alarms.RDS_NAMESPACE, "MaxDatabaseConnectionsAllowed", dims, 60
                 ),
-            )
-
-        self._alarms.append(
-            aws.cloudwatch.MetricAlarm(
-                f"{self._name}-proxy-{label}-pool-utilization",
-                alarm_description=(
-                    "RDS Proxy pool utilization 100*DatabaseConnections/MaxDatabaseConnectionsAllowed "
-                    f"> {t.proxy_pool_utilization_percent:g}%: clients will soon wait for a connection. "
-                    "Missing data treated as notBreaching: an idle proxy publishes nothing."
-                ),
-                metric_queries=[
-                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                        id="utilization",
-                        expression="100*used/allowed",
-                        label="pool utilization %",
-                        return_data=True,
-                    ),
-                    query("used", "DatabaseConnections"),
-                    query("allowed", "MaxDatabaseConnectionsAllowed"),
-                ],
-                comparison_operator="GreaterThanThreshold",
-                threshold=t.proxy_pool_utilization_percent,
-                treat_missing_data="notBreaching",
-                **self._evaluation(),
-                **self._actions(),
-                tags=self._tags,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            ],
+            comparison_operator="GreaterThanThreshold",
+            threshold=t.proxy_pool_utilization_percent,
+            treat_missing_data="notBreaching",
         )
 
     def _hit_rate_alarm(self, members: list[pulumi.Input[str]]) -> None:
         t = self._args.thresholds
         hit_ids = [f"h{i}" for i in range(len(members))]
         miss_ids = [f"m{i}" for i in range(len(members))]
-        queries = [
-            aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                id="hitrate",
-                expression=_alarms.hit_rate_expression(hit_ids, miss_ids, t.cache_hit_rate_min_requests),
-                label="cache hit rate %",
-                return_data=True,
-            )
-        ]
+        expression = _alarms.hit_rate_expression(hit_ids, miss_ids, t.cache_hit_rate_min_requests)
+        queries = [_expression_query("hitrate", expression, "cache hit rate %")]
         for i, member in enumerate(members):
             for qid, metric in ((hit_ids[i], "CacheHits"), (miss_ids[i], "CacheMisses")):
+                dims = {_alarms.CACHE_DIMENSION: member}
                 queries.append(
-                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                        id=qid,
-                        return_data=False,
-                        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-                            namespace=_alarms.CACHE_NAMESPACE,
-                            metric_name=metric,
-                            dimensions={_alarms.CACHE_DIMENSION: member},
-                            stat="Sum",
-                            period=t.period_seconds,
-                        ),
-                    )
+                    _summed_metric_query(qid, _alarms.CACHE_NAMESPACE, metric, dims, t.period_seconds)
                 )
-        self._alarms.append(
-            aws.cloudwatch.MetricAlarm(
-                f"{self._name}-cache-hit-rate",
-                alarm_description=(
-                    f"Cache hit rate 100*CacheHits/(CacheHits+CacheMisses) over all members "
-                    f"< {t.cache_hit_rate_percent:g}% (periods with >= {t.cache_hit_rate_min_requests:g} "
-                    f"lookups). Missing data treated as {_alarms.HIT_RATE_WHY}."
-                ),
-                metric_queries=queries,
-                comparison_operator="LessThanThreshold",
-                threshold=t.cache_hit_rate_percent,
-                treat_missing_data="notBreaching",
-                **self._evaluation(),
-                **self._actions(),
-                tags=self._tags,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+        self._alarm(
+            "cache-hit-rate",
+            alarm_description=(
+                f"Cache hit rate 100*CacheHits/(CacheHits+CacheMisses) over all members "
+                f"< {t.cache_hit_rate_percent:g}% (periods with >= {t.cache_hit_rate_min_requests:g} "
+                f"lookups). Missing data treated as {_alarms.HIT_RATE_WHY}."
+            ),
+            metric_queries=queries,
+            comparison_operator="LessThanThreshold",
+            threshold=t.cache_hit_rate_percent,
+            treat_missing_data="notBreaching",
         )
 
     def _dashboard_body(self, instances: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
@@ -697,6 +657,26 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[logs_policy]),
             )
         return stream.arn
+
+
+def _expression_query(qid: str, expression: str, label: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    """The metric-math query whose result the alarm evaluates."""
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=qid, expression=expression, label=label, return_data=True
+    )
+
+
+def _summed_metric_query(
+    qid: str, namespace: str, metric: str, dimensions: Mapping[str, pulumi.Input[str]], period: int
+) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    """A hidden input of a metric-math alarm: ``metric``'s Sum over ``period`` seconds."""
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=qid,
+        return_data=False,
+        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace=namespace, metric_name=metric, dimensions=dimensions, stat="Sum", period=period
+        ),
+    )
 
 
 def _topic_policy(topic_arn: str, account_id: str) -> str:
