@@ -65,9 +65,11 @@ def test_created_network_is_private_with_endpoint_access() -> None:
         net.allow_endpoint_access("rotation", "sg-rot")
 
     run = run_program(program, config={"aws:region": "eu-west-1"})
-    subnets = run.of_type("aws:ec2/subnet:Subnet")
-    assert [s.inputs["cidrBlock"] for s in subnets] == ["10.50.0.0/20", "10.50.16.0/20", "10.50.32.0/20"]
-    assert sorted(s.inputs["availabilityZone"] for s in subnets) == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    # Subnets register from an apply on the AZ lookup, in no fixed order: compare them by name.
+    subnets = sorted(run.of_type("aws:ec2/subnet:Subnet"), key=lambda r: r.name)
+    assert [(s.inputs["cidrBlock"], s.inputs["availabilityZone"]) for s in subnets] == [
+        ("10.50.0.0/20", "eu-west-1a"), ("10.50.16.0/20", "eu-west-1b"), ("10.50.32.0/20", "eu-west-1c")
+    ]  # fmt: skip
     (table,) = run.of_type("aws:ec2/routeTable:RouteTable")
     assert not table.inputs.get("routes")  # local route only: nothing leaves the VPC
     rule = run.by_name("n-endpoints-from-rotation")
