@@ -296,6 +296,36 @@ class CacheAside:
         # shield: one caller's cancellation must not cancel the load the others are awaiting.
         return await asyncio.shield(task)  # type: ignore[no-any-return]
 
+    async def get_cached_many(self, keys: list[str], *, decode: Callable[[bytes], T]) -> dict[str, T | None]:
+        """The entries of ``keys`` that are in the cache, read with one ``MGET``: ``{key: value}``
+        (``None`` for a cached negative result). Keys absent from the result were not served from
+        the cache (absent, undecodable, Redis down, invalidations still owed, breaker open): load
+        them with :meth:`get_or_load`, which takes the lease. Never raises on Redis failures.
+        """
+        rkeys = [self.key(k) for k in keys]
+        if not rkeys or self._pending or self._purge_needed or self._breaker.is_open:
+            return {}
+        try:
+            raws = cast("list[bytes | None]", await self._redis.mget(rkeys))  # decode_responses=False
+        except REDIS_ERRORS as exc:
+            self._on_error("read", exc)
+            await drop_stale_connections(self._redis, exc)
+            return {}
+        self._breaker.record_success()
+        out: dict[str, T | None] = {}
+        for key, raw in zip(keys, raws, strict=True):
+            if raw is None:
+                continue
+            if raw == _TAG_NONE:
+                out[key] = None
+            elif raw[:1] == _TAG_VALUE:
+                try:
+                    out[key] = decode(raw[1:])
+                except Exception:  # corrupt: get_or_load counts and deletes it
+                    continue
+        self._c.hits += len(out)
+        return out
+
     async def invalidate(self, *keys: str) -> None:
         """Delete the cached values of ``keys`` and kill their outstanding leases.
 

@@ -130,8 +130,27 @@ class Products:
     async def get_many(self, product_ids: list[int]) -> list[Product]:
         """Products for ``product_ids`` in the given order (missing ids are skipped)."""
         ids = [check_id(f"product_ids[{i}]", pid) for i, pid in enumerate(product_ids)]
-        found = await asyncio.gather(*(self.get(pid) for pid in ids))
+        if not ids:
+            return []
+        cache = self._rt.cache
+        if cache is None:
+            by_id = await self._load_many(ids)
+            return [by_id[pid] for pid in ids if pid in by_id]
+        # One MGET for the hits; each miss goes through get() (lease, single-flight, fill).
+        hits = await cache.get_cached_many([f"product:{pid}" for pid in ids], decode=Product.from_bytes)
+        missing = list(dict.fromkeys(pid for pid in ids if f"product:{pid}" not in hits))
+        loaded = dict(zip(missing, await asyncio.gather(*(self.get(pid) for pid in missing)), strict=True))
+        found = [hits[k] if (k := f"product:{pid}") in hits else loaded.get(pid) for pid in ids]
         return [p for p in found if p is not None]
+
+    async def _load_many(self, ids: list[int]) -> dict[int, Product]:
+        """One query for ``ids`` (no cache), routed like ``get`` for every one of them."""
+
+        async def q(conn: asyncpg.Connection, _src: Source) -> dict[int, Product]:
+            rows = await conn.fetch(f"SELECT {_COLS} FROM products WHERE id = ANY($1::bigint[])", ids)
+            return {r["id"]: product_from_row(r) for r in rows}
+
+        return await self._rt.read([f"product:{pid}" for pid in set(ids)], q, context="products.get_many")
 
     async def update_price(self, product_id: int, price_cents: int) -> Product:
         """Set the price (absolute, so retrying is safe). Returns the updated product.

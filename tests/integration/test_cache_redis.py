@@ -372,9 +372,10 @@ async def test_dead_lease_holder_does_not_deadlock(cache: CacheAside, client: ai
 
 
 async def test_loader_error_propagates_and_releases_lease(cache: CacheAside, client: aioredis.Redis, ns: str):
-    gate = asyncio.Event()
+    gate, started = asyncio.Event(), asyncio.Event()
 
     async def failing() -> dict[str, Any]:
+        started.set()  # the loader runs only once the lease is taken
         await gate.wait()
         raise LookupError("db said no")
 
@@ -382,7 +383,7 @@ async def test_loader_error_propagates_and_releases_lease(cache: CacheAside, cli
         asyncio.create_task(cache.get_or_load("bad", failing, ttl=5, encode=enc, decode=dec))
         for _ in range(5)
     ]
-    await asyncio.sleep(0.01)
+    await started.wait()
     assert await client.exists(f"{ns}:v1:bad:lease") == 1
     gate.set()
     results = await asyncio.gather(*callers, return_exceptions=True)
