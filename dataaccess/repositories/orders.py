@@ -25,7 +25,7 @@ from ..inventory import RedisStockGate, reserve_stock
 from ..migrations import ensure_partitions
 from ..models import Order, OrderLine
 from ..pools import Source
-from ..runtime import Runtime
+from ..runtime import PostCommit, Runtime
 from ..validation import check_id, check_int_range, check_lines, check_text
 
 __all__ = ["Orders", "order_created_window"]
@@ -142,6 +142,16 @@ def _order_from_row(row: asyncpg.Record, lines: list[OrderLine]) -> Order:
     )
 
 
+def _order_change(order: Order) -> PostCommit:
+    """What placing or cancelling ``order`` changed: markers for it, its user's list and its
+    products; the products' cached entries (their stock changed)."""
+    pids = [line.product_id for line in order.lines]
+    return PostCommit(
+        entities=(f"order:{order.id}", f"user_orders:{order.user_id}", *(f"product:{p}" for p in pids)),
+        cache_keys=tuple(f"product:{p}" for p in pids),
+    )
+
+
 class _KeyUnusedError(Exception):
     """Internal: no order holds the idempotency key (see ``Orders._by_key``)."""
 
@@ -239,30 +249,36 @@ class Orders:
             )
             return order, True
 
+        committed_new = False
+
+        def change(result: tuple[Order, bool]) -> PostCommit:
+            # Run by Runtime.write after COMMIT, also for a caller cancelled after it. Also on
+            # duplicates: re-marking/invalidating heals a crash between an earlier commit and its
+            # invalidation.
+            nonlocal committed_new
+            committed_new = result[1]
+            return _order_change(result[0])
+
         try:
             try:
-                (order, created), lsn = await self._rt.write(tx, context="orders.place", idempotent=True)
+                (order, created), _ = await self._rt.write(
+                    tx, context="orders.place", idempotent=True, after_commit=change
+                )
             except InvalidInput as exc:
                 cause = exc.__cause__
                 if isinstance(cause, asyncpg.CheckViolationError) and "no partition" in str(cause):
                     await self.ensure_partitions()
-                    (order, created), lsn = await self._rt.write(tx, context="orders.place", idempotent=True)
+                    (order, created), _ = await self._rt.write(
+                        tx, context="orders.place", idempotent=True, after_commit=change
+                    )
                 else:
                     raise
         except BaseException:
-            if self._gate is not None:
+            if self._gate is not None and not committed_new:  # a committed order keeps its units
                 await self._gate.give_back(taken)
             raise
         if not created and self._gate is not None:
             await self._gate.give_back(taken)  # duplicate: the original already took its units
-        # Also on duplicates: re-marking/invalidating heals a crash between an earlier commit and
-        # its invalidation.
-        pids = [line.product_id for line in order.lines]
-        await self._rt.after_write(
-            lsn,
-            entities=[f"order:{order.id}", f"user_orders:{order.user_id}", *(f"product:{p}" for p in pids)],
-            cache_keys=[f"product:{p}" for p in pids],
-        )
         return order
 
     async def _by_key(self, key: str, user_id: int, req_hash: str) -> Order | None:
@@ -336,17 +352,26 @@ class Orders:
                 )
             return await _fetch_order(conn, order_id, current.created_at), True
 
-        (order, restocked), lsn = await self._rt.write(tx, context="orders.cancel", idempotent=True)
+        restocked_units: list[tuple[int, int]] = []
+
+        def change(result: tuple[Order | None, bool]) -> PostCommit | None:
+            # Run by Runtime.write after COMMIT, also for a caller cancelled after it.
+            cancelled, restocked = result
+            if cancelled is None:
+                return None
+            if restocked:
+                restocked_units[:] = [(ln.product_id, ln.quantity) for ln in cancelled.lines]
+            return _order_change(cancelled)
+
+        try:
+            (order, _restocked), _ = await self._rt.write(
+                tx, context="orders.cancel", idempotent=True, after_commit=change
+            )
+        finally:
+            if restocked_units and self._gate is not None:  # also when cancelled after COMMIT
+                await self._gate.give_back(restocked_units)
         if order is None:
             raise NotFound("order", order_id)
-        if restocked and self._gate is not None:
-            await self._gate.give_back([(ln.product_id, ln.quantity) for ln in order.lines])
-        pids = [line.product_id for line in order.lines]
-        await self._rt.after_write(
-            lsn,
-            entities=[f"order:{order.id}", f"user_orders:{order.user_id}", *(f"product:{p}" for p in pids)],
-            cache_keys=[f"product:{p}" for p in pids],
-        )
         return order
 
     async def get(self, order_id: int) -> Order | None:

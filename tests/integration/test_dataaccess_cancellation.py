@@ -151,3 +151,48 @@ async def test_caller_cancelled_after_commit_still_invalidates(da: DataAccess) -
     await rt.drain()
     got = await da.products.get(p.id)
     assert got is not None and (got.price_cents, got.stock) == (250, 12)
+
+
+async def test_order_place_and_cancel_cancelled_after_commit(da: DataAccess) -> None:
+    """Same for orders: the cached stock is invalidated and the Redis stock gate stays equal to
+    the committed stock (a committed order keeps its units; a committed cancel returns them)."""
+    u = await da.users.create(email="pc@example.com", name="PC")
+    p = await da.products.create(sku="OPC", name="order post commit", price_cents=10, stock=10)
+    gate = da.stock_gate
+    assert gate is not None
+    assert (await da.products.get(p.id)).stock == 10  # type: ignore[union-attr]  # cached
+    rt = da._rt
+    real_commit_lsn = rt.commit_lsn
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def stalled_commit_lsn(conn: asyncpg.Connection) -> int:
+        reached.set()
+        await release.wait()
+        return await real_commit_lsn(conn)
+
+    async def cancel_after_commit(op: Callable[[], Awaitable[Any]]) -> None:
+        reached.clear()
+        rt.commit_lsn = stalled_commit_lsn  # type: ignore[method-assign]
+        try:
+            task = asyncio.create_task(op())
+            await reached.wait()  # committed, now reading the LSN
+            task.cancel()
+            await asyncio.wait([task], timeout=STOP_BOUND)
+            assert task.cancelled()
+        finally:
+            rt.commit_lsn = real_commit_lsn  # type: ignore[method-assign]
+        await rt.drain()
+
+    async def gate_units() -> int:
+        return int(await da.redis.get(gate.key(p.id)) or -1)  # type: ignore[union-attr]
+
+    await cancel_after_commit(lambda: da.orders.place(u.id, [(p.id, 3)], idempotency_key="pc-1"))
+    assert (await da.products.get(p.id)).stock == 7  # type: ignore[union-attr]
+    assert await gate_units() == 7
+    order = await da.orders.place(u.id, [(p.id, 3)], idempotency_key="pc-1")  # the client's retry
+    assert order.lines[0].quantity == 3 and await gate_units() == 7
+
+    await cancel_after_commit(lambda: da.orders.cancel(order.id))
+    assert (await da.products.get(p.id)).stock == 10  # type: ignore[union-attr]
+    assert await gate_units() == 10
+    release.set()
