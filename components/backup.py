@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components._iam import service_assume_role_policy
 from components.keys import key_policy
 
 BACKUP_SERVICE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"
@@ -143,18 +144,7 @@ class BackupPlan(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             description="AWS Backup service role for the commerce-db plan",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "backup.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_assume_role_policy("backup.amazonaws.com"),
             tags=tags,
             opts=child,
         )

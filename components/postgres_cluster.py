@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components._iam import service_assume_role_policy
 from components._security_groups import egress_to, ingress_from, security_group
 from components.config import MASTER_PASSWORD_SPECIALS, PostgresParameters
 
@@ -435,18 +436,7 @@ class PostgresCluster(pulumi.ComponentResource):
             monitoring_role = aws.iam.Role(
                 f"{name}-monitoring",
                 description="RDS enhanced monitoring publishes OS metrics to CloudWatch Logs",
-                assume_role_policy=json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                ),
+                assume_role_policy=service_assume_role_policy("monitoring.rds.amazonaws.com"),
                 tags=tags,
                 opts=child,
             )

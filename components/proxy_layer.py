@@ -23,6 +23,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components._iam import service_assume_role_policy
 from components._security_groups import egress_to, ingress_from, security_group
 from components.postgres_cluster import PostgresCluster, rds_connect_policy
 
@@ -158,18 +159,7 @@ class ProxyLayer(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             description="RDS Proxy reads the database secret",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "rds.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_assume_role_policy("rds.amazonaws.com"),
             tags=tags,
             opts=child,
         )
