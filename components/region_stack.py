@@ -235,12 +235,7 @@ class RegionStack(pulumi.ComponentResource):
         pg = PostgresCluster(
             f"{name}-pg",
             PostgresClusterArgs(
-                region=region,
-                vpc_id=self.network.vpc_id,
-                subnet_ids=self.network.private_subnet_ids,
-                kms_key_arn=self.keys.key_arn,
                 engine_mode=pg_cfg.engine_mode,
-                engine_version=pg_cfg.engine_version,
                 instance_class=pg_cfg.instance_class,
                 replica_instance_class=pg_cfg.effective_replica_class,
                 in_region_replicas=pg_cfg.in_region_replicas,
@@ -252,7 +247,6 @@ class RegionStack(pulumi.ComponentResource):
                 storage_throughput_mibps=throughput,
                 db_name=pg_cfg.db_name,
                 master_username=pg_cfg.master_username,
-                port=pg_cfg.port,
                 manage_master_user_password=pg_cfg.manage_master_user_password,
                 password_rotation_days=pg_cfg.password_rotation_days,
                 rotation_lambda_arn=pg_cfg.rotation_lambda_arn,
@@ -265,13 +259,7 @@ class RegionStack(pulumi.ComponentResource):
                 final_snapshot_identifier=f"{self._prefix}-final",
                 backup_retention_days=cfg.backup.retention_days,
                 backup_window=pg_cfg.backup_window,
-                maintenance_window=pg_cfg.maintenance_window,
-                auto_minor_version_upgrade=pg_cfg.auto_minor_version_upgrade,
-                performance_insights_retention_days=pg_cfg.performance_insights_retention_days,
                 database_insights_mode=pg_cfg.database_insights_mode,
-                monitoring_interval_seconds=pg_cfg.monitoring_interval_seconds,
-                iam_auth=pg_cfg.iam_auth,
-                parameters=pg_cfg.parameters,
                 aurora_readers=pg_cfg.aurora.readers,
                 aurora_instance_class=pg_cfg.aurora.instance_class,
                 aurora_min_capacity_acu=pg_cfg.aurora.min_capacity_acu,
@@ -279,7 +267,7 @@ class RegionStack(pulumi.ComponentResource):
                 aurora_global=aurora and bool(cfg.replica_regions) and pg_cfg.cross_region_replicas > 0,
                 identifier_prefix=self._prefix,
                 depends_on=logs.log_groups,
-                tags=self._tags,
+                **self._db_args(),
             ),
             opts=self._child,
         )
@@ -472,12 +460,12 @@ class RegionStack(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _replica_region_db_args(self, primary: PrimaryHandles) -> dict[str, Any]:
-        """Arguments CrossRegionReplicasArgs and AuroraSecondaryClusterArgs share in a replica region."""
+    def _db_args(self) -> dict[str, Any]:
+        """Arguments every PostgreSQL component of this region takes alike (PostgresClusterArgs,
+        CrossRegionReplicasArgs, AuroraSecondaryClusterArgs): placement, key and shared settings."""
         pg_cfg = self._cfg.postgres
         return {
             "region": self.region,
-            "source_region": primary.region,
             "vpc_id": self.network.vpc_id,
             "subnet_ids": self.network.private_subnet_ids,
             "kms_key_arn": self.keys.key_arn,
@@ -485,13 +473,20 @@ class RegionStack(pulumi.ComponentResource):
             "port": pg_cfg.port,
             "parameters": pg_cfg.parameters,
             "monitoring_interval_seconds": pg_cfg.monitoring_interval_seconds,
-            # IAM is global: the primary region's enhanced-monitoring role serves every region.
-            "monitoring_role_arn": primary.monitoring_role_arn,
             "performance_insights_retention_days": pg_cfg.performance_insights_retention_days,
             "iam_auth": pg_cfg.iam_auth,
             "maintenance_window": pg_cfg.maintenance_window,
             "auto_minor_version_upgrade": pg_cfg.auto_minor_version_upgrade,
             "tags": self._tags,
+        }
+
+    def _replica_region_db_args(self, primary: PrimaryHandles) -> dict[str, Any]:
+        """:meth:`_db_args` plus what a replica region's PostgreSQL takes from the primary region."""
+        return {
+            **self._db_args(),
+            "source_region": primary.region,
+            # IAM is global: the primary region's enhanced-monitoring role serves every region.
+            "monitoring_role_arn": primary.monitoring_role_arn,
         }
 
     def _admit_apps(self, allow_from: Callable[[str, pulumi.Input[str]], object]) -> None:
