@@ -15,10 +15,17 @@ counters for all lines atomically, so a sold-out flash sale is refused without q
 row. It is only a gate: the DB update above still decides, a DB failure gives the units back, a
 missing counter or an unreachable Redis lets the request through to the DB, and
 :meth:`RedisStockGate.reconcile` rebuilds counters from the DB.
+
+Idempotency: taking units also records the order's idempotency key (hashed, ``KEY_MARK_TTL``).
+A request whose key is recorded is a duplicate of an attempt in flight or done: it takes nothing
+and goes to the DB, where the key claim waits for that attempt and returns its order. So a
+duplicate is never refused as sold out by units its own first attempt holds, and never holds units
+that other buyers need.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import asyncpg
@@ -69,15 +76,24 @@ async def _explain_failure(conn: asyncpg.Connection, remaining: list[tuple[int, 
     raise OutOfStock({pid: (qty, stock[pid]) for pid, qty in remaining if stock[pid] < qty})
 
 
-# KEYS = counter keys; ARGV = quantities. All-or-nothing: returns 1 and decrements every counter, or
-# returns -(i) for the first short line, or 0 when some counter is missing (unknown: let the DB decide).
+KEY_MARK_TTL_MS = 3_600_000
+"""How long the gate remembers an idempotency key that took units (1 h). Older resends are
+recognised by the DB lookup after a refusal instead."""
+
+# KEYS = counter keys, then the idempotency-key marker; ARGV = quantities, then the marker TTL (ms).
+# Returns 2 when the marker exists (a duplicate: take nothing, let the DB decide), 0 when some
+# counter is missing (unknown: let the DB decide), -(i) for the first short line, or 1 after
+# decrementing every counter and setting the marker (all-or-nothing).
 _GATE_LUA = """
-for i, k in ipairs(KEYS) do
-  local v = redis.call('GET', k)
+local n = #KEYS - 1
+if redis.call('EXISTS', KEYS[n + 1]) == 1 then return 2 end
+for i = 1, n do
+  local v = redis.call('GET', KEYS[i])
   if not v then return 0 end
   if tonumber(v) < tonumber(ARGV[i]) then return -i end
 end
-for i, k in ipairs(KEYS) do redis.call('DECRBY', k, ARGV[i]) end
+for i = 1, n do redis.call('DECRBY', KEYS[i], ARGV[i]) end
+redis.call('SET', KEYS[n + 1], '1', 'PX', ARGV[n + 1])
 return 1
 """
 
@@ -94,19 +110,30 @@ class RedisStockGate:
     ) -> None:
         self._redis = redis
         self._prefix = f"{namespace}:stock:"
+        self._mark_prefix = f"{namespace}:gate_key:"
         self._breaker = breaker or CircuitBreaker()
         self._script = redis.register_script(_GATE_LUA)
         self.rejected = 0
         """Requests refused by the gate without touching the database."""
         self.passthrough = 0
         """Requests let through unchecked (counter missing or Redis unavailable)."""
+        self.duplicates = 0
+        """Requests sent to the DB without taking units: their idempotency key already took some."""
 
     def key(self, product_id: int) -> str:
         return f"{self._prefix}{product_id}"
 
-    async def try_take(self, lines: list[tuple[int, int]]) -> tuple[bool, list[tuple[int, int]]]:
-        """Try to take the units. Returns ``(allowed, taken)``; ``taken`` must be given back with
-        :meth:`give_back` if the DB reservation does not commit.
+    def key_mark(self, idempotency_key: str) -> str:
+        """Redis key recording that ``idempotency_key`` took units (hashed: bounded, opaque)."""
+        return self._mark_prefix + hashlib.sha256(idempotency_key.encode()).hexdigest()
+
+    async def try_take(
+        self, lines: list[tuple[int, int]], *, idempotency_key: str = ""
+    ) -> tuple[bool, list[tuple[int, int]]]:
+        """Try to take the units for the order with ``idempotency_key``. Returns ``(allowed,
+        taken)``; ``taken`` must be given back with :meth:`give_back` (``forget_key=True``) if the
+        DB reservation does not commit. A key that already took units takes nothing (``taken`` is
+        empty): the DB decides. Default key ``""``: one shared marker, only for direct callers.
 
         :raises OutOfStock: the gate knows some line cannot be served (nothing taken).
         """
@@ -116,7 +143,10 @@ class RedisStockGate:
             return True, []
         try:
             res = int(
-                await self._script(keys=[self.key(p) for p, _ in ordered], args=[q for _, q in ordered])
+                await self._script(
+                    keys=[*(self.key(p) for p, _ in ordered), self.key_mark(idempotency_key)],
+                    args=[*(q for _, q in ordered), KEY_MARK_TTL_MS],
+                )
             )
         except REDIS_ERRORS as exc:
             self._breaker.record_failure()
@@ -126,6 +156,9 @@ class RedisStockGate:
         self._breaker.record_success()
         if res == 1:
             return True, ordered
+        if res == 2:
+            self.duplicates += 1
+            return True, []
         if res == 0:
             self.passthrough += 1
             return True, []
@@ -141,14 +174,21 @@ class RedisStockGate:
             return 0
         return int(raw or 0)
 
-    async def give_back(self, taken: list[tuple[int, int]]) -> None:
-        """Return units taken by :meth:`try_take` (the DB reservation failed). Never raises."""
+    async def give_back(self, taken: list[tuple[int, int]], *, forget_key: str | None = None) -> None:
+        """Return units taken by :meth:`try_take`. Never raises.
+
+        :param forget_key: the idempotency key whose attempt took them and did not commit: its
+            marker is dropped so a retry is gated again. None (default) keeps the marker (a
+            duplicate giving back units its key's committed order already holds).
+        """
         if not taken:
             return
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 for pid, qty in taken:
                     pipe.incrby(self.key(pid), qty)
+                if forget_key is not None:
+                    pipe.delete(self.key_mark(forget_key))
                 await pipe.execute()
         except REDIS_ERRORS as exc:
             log.warning(

@@ -188,7 +188,9 @@ class Orders:
         taken: list[tuple[int, int]] = []
         if self._gate is not None:
             try:
-                _, taken = await self._gate.try_take(norm)  # raises OutOfStock when surely sold out
+                # Raises OutOfStock when surely sold out; takes nothing for a duplicate of an
+                # attempt (in flight or done) whose key already took units.
+                _, taken = await self._gate.try_take(norm, idempotency_key=key)
             except OutOfStock:
                 # A retry of an order that already went through must still get its order back.
                 existing = await self._by_key(key, user_id, req_hash)
@@ -275,7 +277,7 @@ class Orders:
                     raise
         except BaseException:
             if self._gate is not None and not committed_new:  # a committed order keeps its units
-                await self._gate.give_back(taken)
+                await self._gate.give_back(taken, forget_key=key)
             raise
         if not created and self._gate is not None:
             await self._gate.give_back(taken)  # duplicate: the original already took its units

@@ -118,8 +118,16 @@ async def test_concurrent_resend_while_others_sell_out(make_da: MakeDA, fresh_db
         return_exceptions=True,
     )
     buyers, resends = results[:30], results[30:]
-    assert sum(isinstance(r, Order) for r in buyers) == 9
+    assert resends == [first] * 10  # every resend got the original order, none OutOfStock
+    sold = sum(isinstance(r, Order) for r in buyers)
+    # Resends take no gate units (their key is recorded in the gate), so they never make a buyer
+    # look sold out: exactly the 9 remaining units are sold.
+    assert sold == 9
+    assert da.stock_gate is not None and da.stock_gate.duplicates >= 10
     assert all(isinstance(r, OutOfStock) for r in buyers if not isinstance(r, Order))
-    assert resends == [first] * 10
     assert await da.orders.place(u.id, [(p.id, 1)], idempotency_key="R") == first
     assert await _orders_with_key(fresh_db.primary, "R") == 1
+    stock = (await da.products.get(p.id)).stock  # type: ignore[union-attr]
+    assert stock == 9 - sold
+    assert da.stock_gate is not None and da.redis is not None
+    assert int(await da.redis.get(da.stock_gate.key(p.id)) or -1) == stock  # nothing lost in the gate
