@@ -95,30 +95,19 @@ def _policy_resource(type_: str, name: str, props: dict[str, Any]) -> PolicyReso
     return PolicyResource(type_, props, _urn("prod", type_, name), name, _opts(), None, None, [], {})
 
 
+def _rds_alarm(name: str, metric: str, instance: str) -> PolicyResource:
+    props = {"namespace": "AWS/RDS", "metricName": metric, "dimensions": {"DBInstanceIdentifier": instance}}
+    return _policy_resource("aws:cloudwatch/metricAlarm:MetricAlarm", name, props)
+
+
 def test_stack_policy_db_alarms_reports_against_the_instance_urn() -> None:
     policy = _policy("db-alarms", StackValidationPolicy)
     db = _policy_resource(RDS, "primary", {"identifier": "cdb-primary", "id": "cdb-primary"})
-    cpu = _policy_resource(
-        "aws:cloudwatch/metricAlarm:MetricAlarm",
-        "cpu",
-        {
-            "namespace": "AWS/RDS",
-            "metricName": "CPUUtilization",
-            "dimensions": {"DBInstanceIdentifier": "cdb-primary"},
-        },
-    )
+    cpu = _rds_alarm("cpu", "CPUUtilization", "cdb-primary")
     reported = _run(policy, StackValidationArgs([db, cpu]))
     assert len(reported) == 1
     assert "FreeStorageSpace" in reported[0][0] and reported[0][1] == db.urn
-    storage = _policy_resource(
-        "aws:cloudwatch/metricAlarm:MetricAlarm",
-        "storage",
-        {
-            "namespace": "AWS/RDS",
-            "metricName": "FreeStorageSpace",
-            "dimensions": {"DBInstanceIdentifier": "cdb-primary"},
-        },
-    )
+    storage = _rds_alarm("storage", "FreeStorageSpace", "cdb-primary")
     assert _run(policy, StackValidationArgs([db, cpu, storage])) == []
 
 
