@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
@@ -170,7 +170,7 @@ async def test_order_place_and_cancel_cancelled_after_commit(da: DataAccess) -> 
         await release.wait()
         return await real_commit_lsn(conn)
 
-    async def cancel_after_commit(op: Callable[[], Awaitable[Any]]) -> None:
+    async def cancel_after_commit(op: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         reached.clear()
         rt.commit_lsn = stalled_commit_lsn  # type: ignore[method-assign]
         try:
