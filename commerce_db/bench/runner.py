@@ -105,6 +105,14 @@ def render_table(doc: dict[str, Any]) -> str:
         rows.append([key, value, goal.text, "pass" if goal.met(float(value)) else "MISS"])
     rows.append(
         [
+            "cached_read_vs_raw_redis_same_client_settings",
+            doc["cached_read_vs_raw_redis_same_client_settings"],
+            "(info: raw GET with dataaccess's client settings)",
+            "",
+        ]
+    )
+    rows.append(
+        [
             "uncached_read_vs_raw_asyncpg_connection",
             doc["uncached_read_vs_raw_asyncpg_connection"],
             "(info: vs one dedicated connection)",
