@@ -496,7 +496,10 @@ def estimate(
     res = [r for r in resources if r.custom]
     table = prices if prices is not None else load_prices()
     pr = _Pricer(table, refs if refs is not None else RefIndex(res))
-    for r in res:
+    # Registration order varies between runs (resources created inside applies); price in a
+    # fixed order so the table and the JSON are stable: databases, proxies, caches, by name.
+    kinds = (rt.RDS_INSTANCE, rt.RDS_CLUSTER, rt.RDS_CLUSTER_INSTANCE, rt.RDS_PROXY, rt.CACHE_GROUP)
+    for r in sorted(res, key=lambda r: (kinds.index(r.type) if r.type in kinds else len(kinds), r.name)):
         if r.type == rt.RDS_INSTANCE:
             _rds_instance(pr, r)
         elif r.type in (rt.RDS_CLUSTER, rt.RDS_CLUSTER_INSTANCE):

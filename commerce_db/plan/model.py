@@ -164,15 +164,31 @@ def build_regions(
             urn=r.urn,
         )
         (parent_node.resources if parent_node else view.loose).append(rv)
-    # Registration of leaf resources is concurrent; sort so the tree (and the diagram) is stable.
-    order = {r.urn: i for i, r in enumerate(run.resources)}
+    # Some components register from inside applies, so registration order varies between runs;
+    # sort by architectural layer, then name, so the tree, the JSON and the diagram are stable.
     for view in views.values():
         view.loose.sort(key=_resource_key)
-        view.components.sort(key=lambda c: order.get(c.urn, 0))
+        view.components.sort(key=_component_key)
         for node in view.all_components():
             node.resources.sort(key=_resource_key)
-            node.children.sort(key=lambda c: order.get(c.urn, 0))
+            node.children.sort(key=_component_key)
     return [views[name] for name in region_order(set(views), primary, preferred)]
+
+
+# Components in the order a reader follows the architecture; others follow by type then name.
+_COMPONENT_ORDER: tuple[str, ...] = tuple(
+    f"commerce:db:{name}"
+    for name in (
+        "RegionStack", "Network", "RegionKeys", "PostgresCluster", "CrossRegionReplicas",
+        "AuroraSecondaryCluster", "ProxyLayer", "CacheLayer", "BackupPlan", "RdsLogGroups",
+        "ObservabilityLayer", "AuditTrail",
+    )
+)  # fmt: skip
+
+
+def _component_key(c: ComponentNode) -> tuple[int, str, str]:
+    rank = _COMPONENT_ORDER.index(c.type) if c.type in _COMPONENT_ORDER else len(_COMPONENT_ORDER)
+    return (rank, c.type, c.name)
 
 
 # Types listed first in a component, in this order; the rest follow by type then name.

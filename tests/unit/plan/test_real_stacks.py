@@ -125,3 +125,10 @@ def test_console_script_end_to_end() -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["stack"] == "staging" and doc["cost"]["note"] == "estimate"
+
+
+def test_plan_output_is_identical_across_runs(staging: PlanReport) -> None:
+    # Some resources register from inside applies, in an order that varies between runs; the
+    # tree, the cost lines and the JSON must not follow that order.
+    again = [render_json(plan_stack("staging", project_dir=REPO)) for _ in range(3)]
+    assert all(doc == render_json(staging) for doc in again)
