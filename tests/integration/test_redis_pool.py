@@ -34,11 +34,15 @@ async def test_free_connections_are_reused_and_the_bound_holds(redis_clean: str)
 
 async def test_exhausted_pool_waits_for_a_release(redis_clean: str) -> None:
     client = create_redis(redis_clean, options=RedisOptions(max_connections=1, pool_timeout=30))
-    pool = client.connection_pool
+    pool: Any = client.connection_pool
     try:
         await client.set("k", b"v")
         held = await pool.get_connection()  # the only connection
-        waiter = asyncio.create_task(client.get("k"))
+
+        async def get() -> Any:
+            return await client.get("k")
+
+        waiter = asyncio.create_task(get())
         while not pool._condition._waiters:  # the GET is queued on the pool, not failed
             assert not waiter.done(), waiter
             await asyncio.sleep(0)
