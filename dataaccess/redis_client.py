@@ -90,11 +90,42 @@ class _CancelSafeMixin:
             raise asyncio.CancelledError
 
 
-class _CancelSafeConnection(_CancelSafeMixin, Connection):
+class _DirectSendMixin:
+    """Write a command straight to the socket when it can take it at once.
+
+    Why: with ``socket_timeout`` set, redis-py sends every command under ``asyncio.wait_for``,
+    which in Python 3.11 wraps the send in a new task and costs two extra event-loop turns per
+    command (about a fifth of a cached read). When the connection is open and its write buffer is
+    empty, ``writelines`` hands the bytes to the kernel without waiting, so there is nothing to
+    time out: write directly. Otherwise (buffer backed up, not connected, closing) use redis-py's
+    timed send unchanged. Socket errors surface on the reply read, which redis-py handles as usual.
+    """
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if getattr(self, "_writer", None) is None or not self.is_connected:  # type: ignore[attr-defined]
+            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+            return
+        if check_health:
+            await self.check_health()  # type: ignore[attr-defined]  # may PING and reconnect
+        writer = getattr(self, "_writer", None)
+        if (
+            writer is None
+            or not self.is_connected  # type: ignore[attr-defined]
+            or writer.transport.is_closing()
+            or writer.transport.get_write_buffer_size() > 0
+        ):
+            await super().send_packed_command(command, False)  # type: ignore[misc]
+            return
+        if isinstance(command, str):
+            command = command.encode()
+        writer.writelines([command] if isinstance(command, bytes) else command)
+
+
+class _CancelSafeConnection(_CancelSafeMixin, _DirectSendMixin, Connection):
     """``Connection`` that never loses its caller's cancellation."""
 
 
-class _CancelSafeSSLConnection(_CancelSafeMixin, SSLConnection):
+class _CancelSafeSSLConnection(_CancelSafeMixin, _DirectSendMixin, SSLConnection):
     """``SSLConnection`` that never loses its caller's cancellation."""
 
 
