@@ -419,7 +419,12 @@ class Pools:
         """Record a commit LSN (called after every write) for the staleness check."""
         now = time.monotonic()
         if self._writer_lsns and now - self._writer_lsns[-1][0] < 0.1:
-            return  # one sample per 100 ms keeps max_replica_lag's worth of history small
+            # One sample per 100 ms keeps max_replica_lag's worth of history small. The newest LSN
+            # joins the open bucket (dropping it would hide the last write from the staleness
+            # check); dating it from the bucket's start errs on the safe side by < 100 ms.
+            start, newest = self._writer_lsns[-1]
+            self._writer_lsns[-1] = (start, max(newest, lsn))
+            return
         self._writer_lsns.append((now, lsn))
 
     def overdue_lsn(self) -> int | None:

@@ -252,11 +252,11 @@ def test_overdue_lsn_flags_replicas_behind_old_commits() -> None:
     )
     assert pools.overdue_lsn() is None
     pools.note_writer_lsn(100)
-    pools.note_writer_lsn(200)  # within 100 ms of the last sample: not recorded
+    pools.note_writer_lsn(200)  # within 100 ms of the last sample: joins its bucket, never dropped
     assert pools.overdue_lsn() is None  # too recent to judge
     time.sleep(0.11)
     pools.note_writer_lsn(300)
-    assert pools.overdue_lsn() == 100  # newest sample older than max_replica_lag
+    assert pools.overdue_lsn() == 200  # newest commit of the bucket older than max_replica_lag
     time.sleep(0.06)
     assert pools.overdue_lsn() == 300
 
