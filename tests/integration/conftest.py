@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from commerce_db.localtier import DatabaseDSNs, ExternalTier, LocalTier, LocalTierError, MissingBinaryError
+from dataaccess import DataAccess, Settings
 
 _HERE = Path(__file__).parent
 
@@ -148,3 +149,51 @@ def fault_tier(request: pytest.FixtureRequest) -> Iterator[LocalTier]:
         yield local
     finally:
         local.stop()
+
+
+# --- fixtures for reading through the hot standby with real, controllable lag -----------------
+# (test_dataaccess_routing.py, test_dataaccess_freshness.py; a module may override make_da)
+
+MakeDA = Callable[..., Awaitable[DataAccess]]
+
+
+@pytest.fixture
+async def make_da(tier: Any, fresh_db: DatabaseDSNs, redis_clean: str) -> AsyncIterator[MakeDA]:
+    """``await make_da(**settings_overrides)``: a DataAccess writing to the primary and reading
+    from the standby; every instance made is closed at teardown."""
+    require(tier, standby=True)
+    made: list[DataAccess] = []
+
+    async def make(**overrides: Any) -> DataAccess:
+        kwargs: dict[str, Any] = {
+            "writer_dsn": fresh_db.primary,
+            "reader_dsns": (fresh_db.standby,),
+            "redis_url": redis_clean,
+            "replica_check_interval": 0.2,
+            # A paused standby stays "healthy": routing and read-your-writes are what is tested.
+            "max_replica_lag": 60.0,
+            "read_your_writes_ttl": 120.0,
+        }
+        kwargs.update(overrides)
+        da = await DataAccess.connect(Settings(**kwargs))
+        made.append(da)
+        return da
+
+    yield make
+    for da in made:
+        await da.close()
+
+
+@pytest.fixture
+def paused(tier: Any) -> Any:
+    """Call ``paused()`` to pause the standby's replay; always resumed at teardown."""
+    state = {"paused": False}
+
+    def pause() -> None:
+        tier.pause_replay()
+        state["paused"] = True
+
+    yield pause
+    if state["paused"]:
+        tier.resume_replay()
+        tier.wait_for_standby()

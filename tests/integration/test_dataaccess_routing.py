@@ -7,58 +7,16 @@ applies nothing, so anything it serves is visibly stale.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
 from commerce_db.localtier import DatabaseDSNs
-from dataaccess import DataAccess, Settings
-from tests.integration.conftest import require
+from dataaccess import DataAccess
+from tests.integration.conftest import MakeDA
 
 pytestmark = pytest.mark.integration
-
-MakeDA = Callable[..., Awaitable[DataAccess]]
-
-
-@pytest.fixture
-async def make_da(tier: Any, fresh_db: DatabaseDSNs, redis_clean: str) -> AsyncIterator[MakeDA]:
-    require(tier, standby=True)
-    made: list[DataAccess] = []
-
-    async def make(**overrides: Any) -> DataAccess:
-        kwargs: dict[str, Any] = {
-            "writer_dsn": fresh_db.primary,
-            "reader_dsns": (fresh_db.standby,),
-            "redis_url": redis_clean,
-            "replica_check_interval": 0.2,
-            "max_replica_lag": 60.0,  # the paused standby stays "healthy": lag is what we test
-            "read_your_writes_ttl": 120.0,
-        }
-        kwargs.update(overrides)
-        da = await DataAccess.connect(Settings(**kwargs))
-        made.append(da)
-        return da
-
-    yield make
-    for da in made:
-        await da.close()
-
-
-@pytest.fixture
-def paused(tier: Any) -> Any:
-    """Call ``paused()`` to pause the standby's replay; always resumed at teardown."""
-    state = {"paused": False}
-
-    def pause() -> None:
-        tier.pause_replay()
-        state["paused"] = True
-
-    yield pause
-    if state["paused"]:
-        tier.resume_replay()
-        tier.wait_for_standby()
 
 
 async def test_reads_go_to_the_standby_and_writes_are_read_back(
