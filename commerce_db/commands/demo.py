@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from commerce_db.bench.progress import Progress
-    from commerce_db.demo.runner import DemoConfig, render_report, run_demo
+    from commerce_db.demo.runner import DemoConfig, DemoInterruptedError, render_report, run_demo
     from commerce_db.localtier import MissingBinaryError
 
     try:
@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     except MissingBinaryError as exc:
         print(f"commerce-db demo: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError, DemoInterruptedError):
         print("\ncommerce-db demo: interrupted; every server it started has been stopped", file=sys.stderr)
         return 130
     print()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,11 +122,15 @@ async def run_demo(
                 )
 
             lag_task = asyncio.create_task(lag.run())
+            interrupted = _on_ctrl_c(traffic)
             try:
                 outcome = await traffic.run(on_tick=tick)
             finally:
+                _restore_ctrl_c()
                 lag.stop()
                 await lag_task
+            if interrupted.is_set():
+                raise DemoInterruptedError
             progress.done()
             cache1 = da.cache.stats if da.cache else None
             gate = (
@@ -167,6 +172,34 @@ def _hit_ratio(a: Any, b: Any) -> float:
         return 0.0
     hits, misses = b.hits - a.hits, b.misses - a.misses
     return hits / (hits + misses) if hits + misses else 0.0
+
+
+class DemoInterruptedError(Exception):
+    """Ctrl-C during the traffic; raised after the traffic stopped, before the servers stop."""
+
+
+def _on_ctrl_c(traffic: FlashSaleTraffic) -> asyncio.Event:
+    """Ctrl-C stops the traffic by flag and cancels the main task. The flag matters: a
+    cancellation can be lost inside a library on Python 3.11 (its wait_for/timeout races), and
+    the demo must still end promptly and stop every server it started."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    interrupted = asyncio.Event()
+
+    def handle() -> None:
+        interrupted.set()
+        traffic.stop()
+        if main is not None:
+            main.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
+        loop.add_signal_handler(signal.SIGINT, handle)
+    return interrupted
+
+
+def _restore_ctrl_c() -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
 
 
 class _LagSampler:

@@ -83,6 +83,10 @@ class FlashSaleTraffic:
     def _rec(self) -> LatencyRecorder:
         return self.out.recorder
 
+    def stop(self) -> None:
+        """End the traffic at the workers' next step (safe to call from a signal handler)."""
+        self._stop_at = 0.0
+
     async def run(self, on_tick: Callable[[], None] | None = None, tick: float = 0.5) -> TrafficOutcome:
         self.out.recorder = LatencyRecorder()
         self._stop_at = time.perf_counter() + self.cfg.duration
