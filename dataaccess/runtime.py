@@ -94,9 +94,11 @@ class Runtime:
         ``after_commit(result)`` names what the commit changed; its :meth:`after_write` runs
         before this returns, and also when the caller is cancelled (or anything raises) after
         the commit, e.g. while the commit LSN is read or the connection released: then in the
-        background with a writer-only marker. Default: None (the caller runs ``after_write``).
+        background with a writer-only marker; likewise when COMMIT itself is interrupted, since
+        the server may have committed. Default: None (the caller runs ``after_write``).
         """
         committed: list[T] = []
+        maybe_committed: list[T] = []
 
         async def op() -> tuple[T, int]:
             async with self.pools.writer() as conn:
@@ -114,7 +116,14 @@ class Runtime:
                     with contextlib.suppress(Exception):  # dead connection: the server aborts anyway
                         await tx.rollback()
                     raise
-                await tx.commit()
+                try:
+                    await tx.commit()
+                except BaseException:
+                    # Interrupted during COMMIT (cancelled, connection lost): the server may have
+                    # committed. Invalidating a row that did not change is harmless; keeping a
+                    # stale one cached is not.
+                    maybe_committed.append(result)
+                    raise
                 committed.append(result)
                 # Committed: from here on nothing may raise into the retry loop.
                 lsn = await self.commit_lsn(conn)
@@ -133,8 +142,9 @@ class Runtime:
                 on_prepared_statement_error=self._prepared_lost,
             )
         except BaseException:
-            work = after_commit(committed[-1]) if committed and after_commit is not None else None
-            if work is not None:  # committed, then cancelled: the cache must not keep the old row
+            done = committed or maybe_committed
+            work = after_commit(done[-1]) if done and after_commit is not None else None
+            if work is not None:  # (maybe) committed, then cancelled: the cache must not keep the old row
                 self._spawn_after_write(WRITER_ONLY_LSN, work)
             raise
         work = after_commit(result) if after_commit is not None else None
