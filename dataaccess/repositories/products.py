@@ -159,22 +159,7 @@ class Products:
         """
         product_id = check_id("product_id", product_id)
         price_cents = check_int_range("price_cents", price_cents, 0, MAX_BIGINT)
-
-        async def tx(conn: asyncpg.Connection) -> Product | None:
-            row = await conn.fetchrow(
-                f"UPDATE products SET price_cents = $2, version = version + 1, updated_at = now() "
-                f"WHERE id = $1 RETURNING {_COLS}",
-                product_id,
-                price_cents,
-            )
-            return product_from_row(row) if row else None
-
-        product, _ = await self._rt.write(
-            tx, context="products.update_price", idempotent=True, after_commit=_catalogue_change
-        )
-        if product is None:
-            raise NotFound("product", product_id)
-        return product
+        return await self._set_field(product_id, "price_cents", price_cents, context="products.update_price")
 
     async def rename(self, product_id: int, name: str) -> Product:
         """Set the name (absolute, so retrying is safe); search sees it at once.
@@ -183,18 +168,23 @@ class Products:
         """
         product_id = check_id("product_id", product_id)
         name = check_text("name", name, max_len=300)
+        return await self._set_field(product_id, "name", name, context="products.rename")
+
+    async def _set_field(self, product_id: int, column: str, value: object, *, context: str) -> Product:
+        """Set one catalogue column to an absolute value (so retrying is safe) and bump the version.
+        ``column`` is one of this module's literals, never caller input."""
 
         async def tx(conn: asyncpg.Connection) -> Product | None:
             row = await conn.fetchrow(
-                f"UPDATE products SET name = $2, version = version + 1, updated_at = now() "
+                f"UPDATE products SET {column} = $2, version = version + 1, updated_at = now() "
                 f"WHERE id = $1 RETURNING {_COLS}",
                 product_id,
-                name,
+                value,
             )
             return product_from_row(row) if row else None
 
         product, _ = await self._rt.write(
-            tx, context="products.rename", idempotent=True, after_commit=_catalogue_change
+            tx, context=context, idempotent=True, after_commit=_catalogue_change
         )
         if product is None:
             raise NotFound("product", product_id)
