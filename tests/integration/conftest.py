@@ -158,24 +158,29 @@ MakeDA = Callable[..., Awaitable[DataAccess]]
 
 
 @pytest.fixture
-async def make_da(tier: Any, fresh_db: DatabaseDSNs, redis_clean: str) -> AsyncIterator[MakeDA]:
-    """``await make_da(**settings_overrides)``: a DataAccess writing to the primary and reading
-    from the standby; every instance made is closed at teardown."""
+def da_defaults(tier: Any, fresh_db: DatabaseDSNs, redis_clean: str) -> dict[str, Any]:
+    """Settings ``make_da`` starts from: write to the primary, read from the standby. A test
+    module overrides this fixture to test another setup (no replica, the stock gate, ...)."""
     require(tier, standby=True)
+    return {
+        "writer_dsn": fresh_db.primary,
+        "reader_dsns": (fresh_db.standby,),
+        "redis_url": redis_clean,
+        "replica_check_interval": 0.2,
+        # A paused standby stays "healthy": routing and read-your-writes are what is tested.
+        "max_replica_lag": 60.0,
+        "read_your_writes_ttl": 120.0,
+    }
+
+
+@pytest.fixture
+async def make_da(da_defaults: dict[str, Any]) -> AsyncIterator[MakeDA]:
+    """``await make_da(**settings_overrides)``: a DataAccess built from ``da_defaults`` plus the
+    overrides; every instance made is closed at teardown."""
     made: list[DataAccess] = []
 
     async def make(**overrides: Any) -> DataAccess:
-        kwargs: dict[str, Any] = {
-            "writer_dsn": fresh_db.primary,
-            "reader_dsns": (fresh_db.standby,),
-            "redis_url": redis_clean,
-            "replica_check_interval": 0.2,
-            # A paused standby stays "healthy": routing and read-your-writes are what is tested.
-            "max_replica_lag": 60.0,
-            "read_your_writes_ttl": 120.0,
-        }
-        kwargs.update(overrides)
-        da = await DataAccess.connect(Settings(**kwargs))
+        da = await DataAccess.connect(Settings(**{**da_defaults, **overrides}))
         made.append(da)
         return da
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,34 +25,17 @@ from dataaccess import (
     User,
 )
 from dataaccess.migrations import load_migrations
-from tests.integration.conftest import require
+from tests.integration.conftest import MakeDA, require
 
 ALL_VERSIONS = [m.version for m in load_migrations()]
 
 pytestmark = pytest.mark.integration
 
-MakeDA = Callable[..., Awaitable[DataAccess]]
-
 
 @pytest.fixture
-async def make_da(fresh_db: DatabaseDSNs, redis_clean: str) -> AsyncIterator[MakeDA]:
-    """Factory of DataAccess instances on the test's database; all closed at teardown."""
-    made: list[DataAccess] = []
-
-    async def make(**overrides: Any) -> DataAccess:
-        kwargs: dict[str, Any] = {
-            "writer_dsn": fresh_db.primary,
-            "redis_url": redis_clean,
-            "replica_check_interval": 0.2,
-        }
-        kwargs.update(overrides)
-        da = await DataAccess.connect(Settings(**kwargs))
-        made.append(da)
-        return da
-
-    yield make
-    for da in made:
-        await da.close()
+def da_defaults(fresh_db: DatabaseDSNs, redis_clean: str) -> dict[str, Any]:
+    """This module tests the writer alone (no replica): every read is served by the primary."""
+    return {"writer_dsn": fresh_db.primary, "redis_url": redis_clean, "replica_check_interval": 0.2}
 
 
 async def table_counts(dsn: str) -> dict[str, int]:

@@ -5,38 +5,22 @@ sequentially and while the first attempt is still in flight."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
 from commerce_db.localtier import DatabaseDSNs
-from dataaccess import Conflict, DataAccess, Order, OutOfStock, Settings
+from dataaccess import Conflict, Order, OutOfStock
+from tests.integration.conftest import MakeDA
 
 pytestmark = pytest.mark.integration
 
-MakeDA = Callable[..., Awaitable[DataAccess]]
-
 
 @pytest.fixture
-async def make_da(fresh_db: DatabaseDSNs, redis_clean: str) -> AsyncIterator[MakeDA]:
-    made: list[DataAccess] = []
-
-    async def make(**overrides: Any) -> DataAccess:
-        kwargs: dict[str, Any] = {
-            "writer_dsn": fresh_db.primary,
-            "redis_url": redis_clean,
-            "inventory_redis_gate": True,
-        }
-        kwargs.update(overrides)
-        da = await DataAccess.connect(Settings(**kwargs))
-        made.append(da)
-        return da
-
-    yield make
-    for da in made:
-        await da.close()
+def da_defaults(fresh_db: DatabaseDSNs, redis_clean: str) -> dict[str, Any]:
+    """Writer only, with the Redis stock gate in front of the conditional UPDATE."""
+    return {"writer_dsn": fresh_db.primary, "redis_url": redis_clean, "inventory_redis_gate": True}
 
 
 async def _orders_with_key(dsn: str, key: str) -> int:
