@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine, Generator
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -257,9 +258,16 @@ class DataAccess:
         await self._rt.schema_changed(lsn, objects_created=bool(applied))
         return applied
 
-    async def ensure_partitions(self, *, months_ahead: int | None = None, months_back: int = 0) -> int:
-        """Create missing monthly ``orders`` partitions; run periodically (e.g. daily)."""
-        return await self.orders.ensure_partitions(months_ahead=months_ahead, months_back=months_back)
+    async def ensure_partitions(
+        self, *, months_ahead: int | None = None, months_back: int = 0, at: datetime | None = None
+    ) -> int:
+        """Create missing monthly ``orders`` partitions; run periodically (e.g. daily).
+
+        :param months_ahead: months created after the current one.
+            Default: ``settings.order_partitions_ahead``.
+        :param months_back: months created before the current one. Default: 0.
+        :param at: the clock to count months from (timezone-aware). Default: now (UTC)."""
+        return await self.orders.ensure_partitions(months_ahead=months_ahead, months_back=months_back, at=at)
 
     async def apply_role_statement_timeout(self) -> None:
         """``ALTER ROLE CURRENT_USER SET statement_timeout`` to ``settings.statement_timeout``: the

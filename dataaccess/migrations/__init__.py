@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from importlib import resources
 
 import asyncpg
@@ -23,6 +24,8 @@ __all__ = [
     "ensure_partitions",
     "load_migrations",
     "migrate",
+    "partition_months",
+    "partition_name",
     "read_schema_lsn",
     "record_schema_lsn",
 ]
@@ -96,16 +99,59 @@ async def migrate(conn: asyncpg.Connection, *, partitions_ahead: int = 3) -> lis
     return applied_now
 
 
-async def ensure_partitions(conn: asyncpg.Connection, *, months_ahead: int = 3, months_back: int = 0) -> int:
-    """Create missing monthly ``orders`` partitions from ``months_back`` months ago through
-    ``months_ahead`` months from now (UTC). Returns how many were created. Run it regularly (the
-    facade does on ``migrate()`` and when an insert finds no partition)."""
+def partition_months(at: datetime, *, months_ahead: int = 3, months_back: int = 0) -> list[date]:
+    """First days of the UTC months from ``months_back`` months before ``at`` through
+    ``months_ahead`` months after it, oldest first. ``at`` must be timezone-aware: a month is a
+    UTC month, and a naive time would silently mean the server's zone."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"at must be timezone-aware (partitions are UTC months), got {at!r}")
     if months_ahead < 0 or months_back < 0:
-        raise ValueError("months_ahead and months_back must be >= 0")
-    created = await conn.fetchval(
-        "SELECT commerce_ensure_order_partitions($1, $2)", months_ahead, months_back
-    )
-    return int(created or 0)
+        raise ValueError(
+            f"months_ahead and months_back must be >= 0, got months_ahead={months_ahead}, "
+            f"months_back={months_back}"
+        )
+    utc = at.astimezone(UTC)
+    index = utc.year * 12 + (utc.month - 1)
+    return [date(i // 12, i % 12 + 1, 1) for i in range(index - months_back, index + months_ahead + 1)]
+
+
+def partition_name(month: date) -> str:
+    """Name of the ``orders`` partition holding ``month`` (``orders_y2026m12``)."""
+    return f"orders_y{month.year:04d}m{month.month:02d}"
+
+
+async def ensure_partitions(
+    conn: asyncpg.Connection,
+    *,
+    months_ahead: int = 3,
+    months_back: int = 0,
+    at: datetime | None = None,
+) -> int:
+    """Create missing monthly ``orders`` partitions from ``months_back`` months before ``at``
+    through ``months_ahead`` months after it (UTC months). Returns how many were created.
+
+    :param at: the clock reading to count from. Default: now (UTC). Tests and back-fills pass it.
+
+    Run it regularly (the facade does on ``migrate()`` and when an insert finds no partition).
+    Concurrent callers serialise on a transaction-level advisory lock, so each partition is
+    created once."""
+    months = partition_months(at or datetime.now(UTC), months_ahead=months_ahead, months_back=months_back)
+    created = 0
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('commerce_db.orders_partitions'))")
+        for month in months:
+            name = partition_name(month)
+            if await conn.fetchval("SELECT to_regclass($1)", name) is not None:
+                continue
+            lo = datetime(month.year, month.month, 1, tzinfo=UTC)
+            hi = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
+            # DDL takes no bind parameters; the bounds are rendered by our own code, not input.
+            await conn.execute(
+                f"CREATE TABLE {name} PARTITION OF orders "
+                f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
+            )
+            created += 1
+    return created
 
 
 async def record_schema_lsn(conn: asyncpg.Connection, lsn: int) -> None:

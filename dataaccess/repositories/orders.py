@@ -425,12 +425,15 @@ class Orders:
 
         return await self._rt.read([f"user_orders:{user_id}"], q, context="orders.list_for_user")
 
-    async def ensure_partitions(self, *, months_ahead: int | None = None, months_back: int = 0) -> int:
-        """Create missing monthly partitions (see :func:`dataaccess.migrations.ensure_partitions`)."""
+    async def ensure_partitions(
+        self, *, months_ahead: int | None = None, months_back: int = 0, at: datetime | None = None
+    ) -> int:
+        """Create missing monthly partitions (see :func:`dataaccess.migrations.ensure_partitions`).
+        ``at`` defaults to now (UTC)."""
         ahead = self._rt.settings.order_partitions_ahead if months_ahead is None else months_ahead
 
         async def tx(conn: asyncpg.Connection) -> int:
-            return await ensure_partitions(conn, months_ahead=ahead, months_back=months_back)
+            return await ensure_partitions(conn, months_ahead=ahead, months_back=months_back, at=at)
 
         created, lsn = await self._rt.write(tx, context="orders.ensure_partitions", idempotent=True)
         if created:  # new tables: keep reads off replicas that have not replayed them

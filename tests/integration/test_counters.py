@@ -16,7 +16,9 @@ from dataaccess.redis_client import RedisOptions, create_redis
 
 pytestmark = pytest.mark.integration
 
-DAY1 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+# Days relative to today (UTC), never fixed dates: per-day keys expire ``retention_days`` after
+# their day ends, so a fixed date would be written already expired once the calendar moves on.
+DAY1 = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=3)
 DAY2 = DAY1 + timedelta(days=1)
 DAY3 = DAY1 + timedelta(days=2)
 
@@ -49,9 +51,11 @@ async def test_views_total_daily_and_window(counters: Counters, client: aioredis
     assert await counters.views_last(1, days=2, at=DAY3) == 7
     assert await counters.views_last(1, days=3, at=DAY3) == 8
     # Per-day keys expire retention_days after the end of their day; the total never expires.
-    expected = int((datetime(2026, 11, 21, tzinfo=UTC) + timedelta(days=10)).timestamp())
-    assert await client.expiretime(f"{ns}:v1:views:1:20261120") == expected
-    assert await client.expiretime(f"{ns}:v1:top:views:20261120") == expected
+    day1 = DAY1.strftime("%Y%m%d")
+    end_of_day1 = DAY1.replace(hour=0) + timedelta(days=1)
+    expected = int((end_of_day1 + timedelta(days=10)).timestamp())
+    assert await client.expiretime(f"{ns}:v1:views:1:{day1}") == expected
+    assert await client.expiretime(f"{ns}:v1:top:views:{day1}") == expected
     assert await client.ttl(f"{ns}:v1:views:1") == -1
 
 

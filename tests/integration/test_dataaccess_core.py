@@ -24,7 +24,7 @@ from dataaccess import (
     Settings,
     User,
 )
-from dataaccess.migrations import load_migrations
+from dataaccess.migrations import load_migrations, partition_months, partition_name
 from tests.integration.conftest import MakeDA, require
 
 ALL_VERSIONS = [m.version for m in load_migrations()]
@@ -460,10 +460,15 @@ async def test_missing_partition_is_created_on_demand(make_da: MakeDA, fresh_db:
     p = await da.products.create(sku="NP", name="No partition", price_cents=5, stock=5)
     conn = await asyncpg.connect(fresh_db.primary)
     try:
-        current = datetime.now(UTC).strftime("orders_y%Ym%m")
-        await conn.execute(f"ALTER TABLE orders DETACH PARTITION {current}; DROP TABLE {current}")  # lapsed
+        # Drop this month's partition and the next (lapsed maintenance); dropping both keeps the
+        # test meaningful if it runs across midnight at a month end.
+        lapsed = [partition_name(m) for m in partition_months(datetime.now(UTC), months_ahead=1)]
+        for name in lapsed:
+            await conn.execute(f"ALTER TABLE orders DETACH PARTITION {name}; DROP TABLE {name}")
         o = await da.orders.place(u.id, [(p.id, 1)], idempotency_key="np-1")
-        assert await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", current)
+        home = partition_name(o.created_at.astimezone(UTC).date())
+        assert home in lapsed
+        assert await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", home)
         assert await da.orders.get(o.id) == o
     finally:
         await conn.close()
