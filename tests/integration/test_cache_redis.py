@@ -305,7 +305,12 @@ async def test_stampede_in_process_single_flight(cache: CacheAside):
     src = GatedSource(**{"hot": {"v": 1}})
     callers = [asyncio.create_task(get(cache, src, "hot")) for _ in range(100)]
     await src.read_done.wait()
-    await asyncio.sleep(0)
+    # Hold the one load until every other caller has joined it: on a busy machine some callers are
+    # still in their Redis GET when the load starts, and releasing early would let them hit the
+    # freshly filled cache instead (correct, but not what this test is about).
+    async with asyncio.timeout(30):
+        while cache.stats.coalesced < 99:
+            await asyncio.sleep(0.005)
     src.proceed.set()
     results = await asyncio.gather(*callers)
     assert src.loads == 1
