@@ -1,3 +1,3 @@
 """commerce-db tooling: offline plan, local demo, benchmarks and operator commands."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,10 +1,11 @@
 """Multi-language component package: what the installed SDK's component_provider_host can serve.
 
 No ``from __future__ import annotations`` here on purpose: the SDK's analyzer reads raw
-``__annotations__`` and cannot resolve string annotations (that is finding #1 in
-docs/operations.md). The first test proves schema inference runs in-process without the CLI;
-the canary tests pin why the project's components are not shipped as a plugin today -- if one
-starts failing, the SDK or the components changed and shipping should be reconsidered.
+``__annotations__`` and cannot resolve string annotations (docs/multi-language.md). The first test
+proves schema inference runs in-process without the CLI; the canary tests pin why the Python
+components themselves cannot be served and the package ships thin wrappers instead
+(``components/multilang``, tested in tests/unit/multilang) -- if one starts failing, the SDK or the
+components changed and the wrappers may be simplified.
 """
 
 import inspect
@@ -82,58 +83,3 @@ def test_canary_frozen_type_tokens_are_outside_the_supported_module() -> None:
     ComponentProvider.validate_resource_type("commerce", "commerce:index:PostgresCluster")
     with pytest.raises(ValueError, match="expected index"):
         ComponentProvider.validate_resource_type("commerce", "commerce:db:PostgresCluster")
-
-
-# --------------------------------------------------------------------------- the documented way out
-
-
-class RegionKeysPluginArgs(TypedDict):
-    """Plugin-facing args: plain values the frozen RegionKeysArgs is built from."""
-
-    region: str
-    """Region of the key."""
-    alias: str
-    """Alias without the alias/ prefix."""
-    deletion_window_days: NotRequired[int]
-    """Waiting period before deletion (7-30)."""
-
-
-class RegionKeys(pulumi.ComponentResource):
-    """Wrapper served by the plugin under the component's own class name (the host maps
-    ``commerce:index:<ClassName>`` to the class); the real component is its child, so the
-    frozen ``commerce:db:RegionKeys`` token and child names stay as they are."""
-
-    key_arn: pulumi.Output[str]
-    """ARN of the CMK."""
-
-    def __init__(
-        self, name: str, args: RegionKeysPluginArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        from components import keys
-
-        super().__init__("commerce:index:RegionKeys", name, {}, opts)
-        inner = keys.RegionKeys(name, keys.RegionKeysArgs(**args), opts=pulumi.ResourceOptions(parent=self))
-        self.key_arn = inner.key_arn
-        self.register_outputs({"keyArn": inner.key_arn})
-
-
-def test_wrapper_components_are_the_way_to_a_plugin() -> None:
-    from commerce_db.mock_engine import run_program
-
-    provider = ComponentProvider([RegionKeys], "commerce", version="0.1.0")
-    schema = json.loads(provider.schema or "{}")
-    resource = schema["resources"]["commerce:index:RegionKeys"]
-    assert set(resource["requiredInputs"]) == {"region", "alias"}
-    assert resource["inputProperties"]["region"].get("plain") is True
-    assert resource["properties"]["keyArn"]["type"] == "string"
-    mapped = provider.map_inputs(
-        {"region": "eu-west-1", "alias": "team-x"}, provider._component_defs["RegionKeys"]
-    )
-
-    run = run_program(lambda: RegionKeys("k", mapped), config={"aws:region": "eu-west-1"})  # type: ignore[arg-type]
-    assert {r.type for r in run.resources if r.name == "k"} == {
-        "commerce:index:RegionKeys",
-        "commerce:db:RegionKeys",
-    }
-    keys = [r for r in run.resources if r.type == "aws:kms/key:Key"]
-    assert keys and all(r.parent_type == "commerce:db:RegionKeys" for r in keys)
