@@ -224,6 +224,9 @@ class CacheLayerArgs:
     """Deliver slow-log and engine-log to CloudWatch Logs (JSON). Default: True."""
     log_retention_days: int = 30
     """Retention of those log groups (a CloudWatch Logs allowed value). Default: 30."""
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    """CMK of those log groups. Default: None (use ``kms_key_arn``; a Global Datastore secondary,
+    which takes no ``kms_key_arn``, should pass its region's key here)."""
     global_datastore_role: GlobalDatastoreRole = GlobalDatastoreRole.NONE
     """This region's part in a Global Datastore. Default: GlobalDatastoreRole.NONE."""
     global_replication_group_id_suffix: str = "commerce-cache"
@@ -421,7 +424,7 @@ class CacheLayer(pulumi.ComponentResource):
                     f"{name}-{log_type}",
                     name=f"/aws/elasticache/{name}/{log_type}",
                     retention_in_days=args.log_retention_days,
-                    kms_key_id=args.kms_key_arn,
+                    kms_key_id=args.log_kms_key_arn or args.kms_key_arn,
                     tags=tags,
                     opts=child,
                 )

@@ -10,12 +10,14 @@ groups named through :meth:`Network.allow_endpoint_access`.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
+from components._iam import service_assume_role_policy
 from components._security_groups import ingress_from, security_group
 
 INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = ("secretsmanager", "kms")
@@ -38,6 +40,11 @@ class NetworkArgs:
     """AZs (= private subnets) of a created VPC, >= 2 for Multi-AZ. Default: 3."""
     interface_endpoints: bool = False
     """Create Secrets Manager and KMS interface endpoints (private DNS). Default: False."""
+    flow_logs_kms_key_arn: pulumi.Input[str] | None = None
+    """CMK of a created VPC's flow-log group (REJECT and ACCEPT records, CloudWatch Logs).
+    Default: None (flow logs are still written, with CloudWatch Logs' own encryption)."""
+    flow_logs_retention_days: int = 365
+    """Retention of that flow-log group (a CloudWatch Logs allowed value). Default: 365."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on every taggable child. Default: {}."""
 
@@ -107,6 +114,7 @@ class Network(pulumi.ComponentResource):
                     f"{name}-private-{i + 1}", route_table_id=table.id, subnet_id=subnet.id, opts=child
                 )
                 subnet_ids.append(subnet.id)
+            self._vpc_hygiene(name, vpc, args, tags)
             self.vpc_id = vpc.id
             self.private_subnet_ids = pulumi.Output.all(*subnet_ids).apply(list)
             route_table_ids = [table.id]
@@ -143,6 +151,48 @@ class Network(pulumi.ComponentResource):
             }
         )
 
+    def _vpc_hygiene(self, name: str, vpc: aws.ec2.Vpc, args: NetworkArgs, tags: Mapping[str, str]) -> None:
+        """What a VPC we create owes its auditors (an adopted VPC's belong to its owner).
+
+        The default security group loses AWS's allow-all rules (nothing may fall back on it), and
+        flow logs record every accepted and rejected connection, for incident response.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-default (unused)"}, opts=child
+        )
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=f"/commerce-db/vpc-flow-logs/{name}",
+            retention_in_days=args.flow_logs_retention_days,
+            kms_key_id=args.flow_logs_kms_key_arn,
+            tags=tags,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            assume_role_policy=service_assume_role_policy("vpc-flow-logs.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=group.arn.apply(_flow_log_delivery_policy),
+            opts=child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-logs",
+            vpc_id=vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            tags=tags,
+            opts=child,
+        )
+
     def allow_endpoint_access(self, label: str, source_sg_id: pulumi.Input[str]) -> None:
         """Let ``source_sg_id`` reach the interface endpoints on 443 (no-op without endpoints)."""
         if self._endpoint_sg is None:
@@ -155,6 +205,22 @@ class Network(pulumi.ComponentResource):
             description=f"HTTPS from {label}",
             parent=self,
         )
+
+
+def _flow_log_delivery_policy(group_arn: str) -> str:
+    """What VPC Flow Logs needs to write to one log group (its streams), nothing more."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    "Resource": [group_arn, f"{group_arn}:*"],
+                }
+            ],
+        }
+    )
 
 
 def _nth_az(names: Sequence[str] | None, i: int) -> str:

@@ -643,6 +643,9 @@ class PostgresCluster(pulumi.ComponentResource):
                     replicate_source_db=primary.identifier,
                     instance_class=args.replica_instance_class or args.instance_class,
                     multi_az=False,
+                    # Inherited from the source (the API takes no flag for replicas); stated so the
+                    # plan and scanners read it, and matching what AWS reports after create.
+                    storage_encrypted=True,
                     skip_final_snapshot=True,  # AWS takes no final snapshot of a read replica
                     deletion_protection=args.deletion_protection,
                     **common,
@@ -950,6 +953,7 @@ class CrossRegionReplicas(pulumi.ComponentResource):
                     identifier=ids.get(f"xr-replica-{i}"),
                     replicate_source_db=args.source_arn,  # cross-region: must be the ARN
                     kms_key_id=args.kms_key_arn,  # a key of THIS region re-encrypts the copy
+                    storage_encrypted=True,  # implied by kms_key_id for a cross-region replica
                     instance_class=args.instance_class,
                     db_subnet_group_name=subnets.name,
                     vpc_security_group_ids=[self._sg.id],

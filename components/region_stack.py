@@ -155,19 +155,7 @@ class RegionStack(pulumi.ComponentResource):
         endpoints = cfg.network.interface_endpoints
         if endpoints is None:
             endpoints = existing is None
-        self.network = Network(
-            f"{name}-net",
-            NetworkArgs(
-                region=region,
-                existing_vpc_id=existing.vpc_id if existing else None,
-                existing_subnet_ids=existing.private_subnet_ids if existing else (),
-                cidr_block=cfg.vpc_cidr(region),
-                az_count=cfg.network.az_count,
-                interface_endpoints=endpoints,
-                tags=self._tags,
-            ),
-            opts=self._child,
-        )
+        # Keys first: the network's flow-log group is encrypted with this region's key.
         self.keys = RegionKeys(
             f"{name}-keys",
             RegionKeysArgs(
@@ -179,6 +167,21 @@ class RegionStack(pulumi.ComponentResource):
             opts=self._child,
         )
         self.kms_key_arn = self.keys.key_arn
+        self.network = Network(
+            f"{name}-net",
+            NetworkArgs(
+                region=region,
+                existing_vpc_id=existing.vpc_id if existing else None,
+                existing_subnet_ids=existing.private_subnet_ids if existing else (),
+                cidr_block=cfg.vpc_cidr(region),
+                az_count=cfg.network.az_count,
+                interface_endpoints=endpoints,
+                flow_logs_kms_key_arn=self.keys.key_arn,
+                flow_logs_retention_days=cfg.observability.log_retention_days,
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
         self._app_sgs = {f"app-{i + 1}": sg for i, sg in enumerate(cfg.app_security_groups(region))}
 
         none: pulumi.Output[None] = pulumi.Output.from_input(None)
@@ -499,6 +502,7 @@ class RegionStack(pulumi.ComponentResource):
             vpc_id=self.network.vpc_id,
             subnet_ids=self.network.private_subnet_ids,
             kms_key_arn=None if role is GlobalDatastoreRole.SECONDARY else self.keys.key_arn,
+            log_kms_key_arn=self.keys.key_arn,
             secret_recovery_window_days=30 if self._cfg.is_prod else 7,
             global_datastore_role=role,
             global_replication_group_id_suffix=f"cdb-{re.sub(r'[^a-z0-9]+', '-', self._cfg.stack.lower())}"[

@@ -45,6 +45,14 @@ def register(subparsers: Any) -> None:
             "(postgres.instanceClass); VALUE is parsed as JSON when it parses, else a string. Repeatable."
         ),
     )
+    p.add_argument(
+        "--tfplan",
+        metavar="PATH",
+        help=(
+            "also write the resources as Terraform plan JSON (format 1.2) for scanners: "
+            "checkov -f PATH --config-file .checkov.yaml"
+        ),
+    )
     p.add_argument("--diagram", metavar="PATH", help="also write a diagram (.mmd/.md Mermaid, .dot Graphviz)")
     p.add_argument(
         "--dir", metavar="PROJECT_DIR", help="project directory holding Pulumi.yaml (default: auto)"
@@ -93,6 +101,11 @@ def run_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(render_json(report))
     else:
         sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
+    if args.tfplan:
+        from commerce_db.plan.tfplan import write_tfplan
+
+        tf_path = write_tfplan(report.run, args.tfplan)
+        print(f"Terraform plan JSON written to {tf_path}", file=sys.stderr if args.json else sys.stdout)
     if args.diagram:
         path = write_diagram(
             report.run,
