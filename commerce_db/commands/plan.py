@@ -1,8 +1,9 @@
 """``commerce-db plan STACK``: the offline plan of a stack (no cloud account, no Pulumi CLI).
 
 Exit codes: 0 plan built and no mandatory policy violated; 2 unknown stack, malformed
-``--config`` or invalid config (one line naming the key); 3 a mandatory policy is violated
-(the document/tree is still printed).
+``--config`` or invalid config (one line naming the key), or an unreadable ``--diff`` file; 3 a
+mandatory policy is violated (the document/tree is still printed); 4 ``--diff`` found a stateful
+resource replaced or deleted and ``--allow-replace`` was not given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_POLICY = 3
+EXIT_REPLACE = 4
 
 
 def register(subparsers: Any) -> None:
@@ -52,6 +54,20 @@ def register(subparsers: Any) -> None:
             "also write the resources as Terraform plan JSON (format 1.2) for scanners: "
             "checkov -f PATH --config-file .checkov.yaml"
         ),
+    )
+    p.add_argument(
+        "--diff",
+        metavar="OLD.json",
+        help=(
+            "compare with an earlier 'plan STACK --json' document: + create, ~ update, -/+ replace, "
+            "- delete per resource with the inputs that changed; exit 4 if a stateful resource "
+            "(database, cache, key, bucket, vault, secret) is replaced or deleted"
+        ),
+    )
+    p.add_argument(
+        "--allow-replace",
+        action="store_true",
+        help="with --diff: accept replacing or deleting stateful resources (exit 0)",
     )
     p.add_argument("--diagram", metavar="PATH", help="also write a diagram (.mmd/.md Mermaid, .dot Graphviz)")
     p.add_argument(
@@ -97,7 +113,21 @@ def run_plan(args: argparse.Namespace) -> int:
     except ValueError as exc:  # components.config.ConfigError and Args validation
         return _config_rejected(args, exc)
 
-    if args.json:
+    changes = None
+    if args.diff:
+        from commerce_db.plan.diff import DiffInputError, diff, load_old, render_diff, snapshots
+
+        try:
+            old = load_old(args.diff)
+        except DiffInputError as exc:
+            print(f"commerce-db plan: --diff {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        changes = diff(old, snapshots(report.run.resources))
+        if args.json:
+            _print_json({"stack": args.stack, "diff": args.diff, "changes": [c.to_json() for c in changes]})
+        else:
+            sys.stdout.write(render_diff(changes, old_label=args.diff, stack=args.stack))
+    elif args.json:
         sys.stdout.write(render_json(report))
     else:
         sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
@@ -122,6 +152,15 @@ def run_plan(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_POLICY
+    destructive = [c for c in changes or [] if c.destructive]
+    if destructive and not args.allow_replace:
+        names = ", ".join(f"{c.name} ({c.action})" for c in destructive)
+        print(
+            f"commerce-db plan: --diff: stateful resource(s) would be replaced or deleted: {names}; "
+            "re-run with --allow-replace if that is intended",
+            file=sys.stderr,
+        )
+        return EXIT_REPLACE
     return EXIT_OK
 
 

@@ -12,6 +12,8 @@ from commerce_db.policy_rules import Enforcement
 from commerce_db.policy_rules.inputs import short_type
 
 WIDTH = 110
+JSON_SCHEMA_VERSION = 2
+"""Version of the ``--json`` document; 2 added ``schema_version`` and ``resources``."""
 
 
 class Style:
@@ -210,7 +212,10 @@ def to_json(report: PlanReport) -> dict[str, Any]:
                 "resources": [r.to_json() for r in c.resources],
             }
         regions[rv.region] = {"primary": rv.region == report.primary_region, "components": comps}
+    from commerce_db.plan.diff import snapshots
+
     return {
+        "schema_version": JSON_SCHEMA_VERSION,
         "stack": report.stack,
         "project": report.project,
         "primary_region": report.primary_region,
@@ -221,6 +226,8 @@ def to_json(report: PlanReport) -> dict[str, Any]:
         "wiring": {o.name: o.wiring for o in report.outputs if o.wiring},
         "policy": [f.to_json() for f in report.findings],
         "cost": report.cost.to_json(),
+        # Every custom resource with its full (masked) inputs: what `plan --diff OLD.json` compares.
+        "resources": [r.to_json() for r in snapshots(report.run.resources)],
     }
 
 
