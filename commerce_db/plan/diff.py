@@ -88,14 +88,15 @@ class ResourceChange:
 
 
 def snapshots(resources: Iterable[RegisteredResource]) -> list[ResourceSnapshot]:
-    """The diffable record of a run's exported resources (inputs masked, JSON-safe)."""
+    """The diffable record of a run's exported resources (inputs masked, JSON-safe), sorted by URN:
+    some resources register from inside applies, in an order that varies between runs."""
     out = []
     for r in resources:
         if not exported(r):
             continue
         inputs = json.loads(json.dumps(mask(dict(r.inputs)), default=str))
         out.append(ResourceSnapshot(r.urn, r.type, r.name, r.region, inputs))
-    return out
+    return sorted(out, key=lambda s: s.urn)
 
 
 def load_old(path: str | Path) -> list[ResourceSnapshot]:

@@ -251,7 +251,8 @@ def build_tfplan(run: ProgramRun) -> dict[str, Any]:
     planned: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     config: list[dict[str, Any]] = []
-    for r in run.resources:
+    # Sorted by address: registration order varies between runs (some register inside applies).
+    for r in sorted(run.resources, key=lambda r: addrs[r.urn].address if r.urn in addrs else ""):
         addr = addrs.get(r.urn)
         if addr is None:
             continue
