@@ -29,28 +29,13 @@ from ..models import Product, product_from_row
 from ..pools import Source
 from ..runtime import PostCommit, Runtime
 from ..validation import MAX_BIGINT, MAX_INT, check_id, check_int_range, check_text
+from .search import search_ids
 
 __all__ = ["Products"]
 
 _COLS = "id, sku, name, price_cents, stock, version"
 _TABLE = "products"
 _TABLE_ENTITY = f"table:{_TABLE}"
-
-# Full-text first (GIN on the generated tsvector, ts_rank); typo fallback with trigrams (GIN on
-# name gin_trgm_ops). `%` uses pg_trgm.similarity_threshold (0.3), `<%` word_similarity (0.6):
-# thresholds are left at their defaults because changing them needs SET (pins RDS Proxy).
-_FTS_SQL = """
-SELECT p.id FROM products p, websearch_to_tsquery('english', $1) q
-WHERE p.search_vector @@ q
-ORDER BY ts_rank(p.search_vector, q) DESC, p.id
-LIMIT $2
-"""
-_TRGM_SQL = """
-SELECT id FROM products
-WHERE name % $1 OR $1 <% name
-ORDER BY greatest(similarity(name, $1), word_similarity($1, name)) DESC, id
-LIMIT $2
-"""
 
 
 def _ids_encode(ids: list[int]) -> bytes:
@@ -223,9 +208,11 @@ class Products:
 
     async def search(self, query: str, *, limit: int = 20) -> list[Product]:
         """Full-text search over name and sku (``websearch_to_tsquery`` syntax, ranked with
-        ``ts_rank``); when that finds nothing, trigram similarity on the name catches typos.
-        The ranked ids are cached for ``search_cache_ttl`` seconds under the catalogue
-        generation, and read from a source that has replayed the last catalogue write.
+        ``ts_rank`` over at most the newest 200 matches); when that finds nothing, misspelt words
+        are corrected to their nearest catalogue word, then products matching any word are
+        returned (:mod:`dataaccess.repositories.search` and docs/search.md say exactly what is
+        promised and what it costs). The ranked ids are cached for ``search_cache_ttl`` seconds
+        under the catalogue generation, and read from a source that has replayed the last catalogue write.
 
         :raises InvalidInput: empty or over-long (200) query, limit outside 1..100.
         """
@@ -237,10 +224,7 @@ class Products:
 
         async def load() -> list[int]:
             async def q(conn: asyncpg.Connection, _src: Source) -> list[int]:
-                rows = await conn.fetch(_FTS_SQL, text, limit)
-                if not rows:
-                    rows = await conn.fetch(_TRGM_SQL, text, limit)
-                return [r["id"] for r in rows]
+                return await search_ids(conn, text, limit)
 
             return await self._rt.read([], q, context="products.search", min_lsn=need)
 
