@@ -30,6 +30,7 @@ from commerce_db.bench.stats import percentile
 from commerce_db.bench.versions import collect_versions
 from commerce_db.localtier import LocalTier
 from dataaccess import DataAccess, Settings
+from dataaccess.repositories.search import search_ids
 
 DEFAULT_SIZES = (10_000, 1_000_000)
 P50_GROWTH_GOAL = 2.0
@@ -69,10 +70,25 @@ async def _standby_xacts(admin_dsn: str, db: str) -> int:
         await conn.close()
 
 
+async def _until_reads_on_replica(da: DataAccess, timeout: float = 60.0) -> None:
+    """After a bulk load the replica's health check may still see it lagging (reads then go to the
+    writer) for up to one check interval after it caught up: wait until a search is routed to it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = da.pools.routed["replica"]
+        await da.products.search("warm up")
+        if da.pools.routed["replica"] > before:
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"reads did not go to the standby within {timeout:.0f} s")
+
+
 async def _measure(
-    da: DataAccess, redis_url: str, queries: list[BenchQuery], samples: int, seed: int
-) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    """``samples`` uncached calls per kind, kinds interleaved at random; durations in ms."""
+    da: DataAccess, redis_url: str, standby_dsn: str, queries: list[BenchQuery], samples: int, seed: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, Any]]:
+    """``samples`` uncached calls per kind, kinds interleaved at random; durations in ms. Each API
+    call is followed by the same query's search SQL alone (``search_ids`` on one standby
+    connection: no Redis, no product fetch), to show what the search itself costs."""
     rng = random.Random(seed)
     by_kind: dict[str, list[BenchQuery]] = defaultdict(list)
     for q in queries:
@@ -80,8 +96,10 @@ async def _measure(
     plan = [q for kind in QUERY_KINDS for q in rng.choices(by_kind[kind], k=samples)]
     rng.shuffle(plan)
     durations: dict[str, list[float]] = defaultdict(list)
+    sql_durations: dict[str, list[float]] = defaultdict(list)
     checks: dict[str, Any] = {"typo_top_hit_wrong": [], "gibberish_non_empty": [], "empty_results": 0}
     flusher = aredis.Redis.from_url(redis_url)
+    standby = await asyncpg.connect(standby_dsn)
     try:
         for q in queries:  # warm-up pass (connections, buffers), not timed
             await flusher.flushdb()
@@ -98,9 +116,13 @@ async def _measure(
                 checks["gibberish_non_empty"].append(q.text)
             if q.kind != "gibberish" and not hits:
                 checks["empty_results"] += 1
+            t0 = time.perf_counter()
+            await search_ids(standby, q.text, 20)
+            sql_durations[q.kind].append((time.perf_counter() - t0) * 1000.0)
     finally:
+        await standby.close()
         await flusher.aclose()
-    return durations, checks
+    return durations, sql_durations, checks
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -145,19 +167,24 @@ async def run_search_bench(
                         f"{size:,} products ({words:,} lexicon words): "
                         f"{options.samples} uncached searches per kind on the standby..."
                     )
+                    await _until_reads_on_replica(da)
                     before = await _standby_xacts(tier.standby_admin_dsn, db.name)
+                    routed_before = dict(da.pools.routed)
                     load_before = _loadavg()
-                    durations, checks = await _measure(
-                        da, tier.redis_url, queries, options.samples, seed=size
+                    durations, sql_durations, checks = await _measure(
+                        da, tier.redis_url, db.standby, queries, options.samples, seed=size
                     )
                     standby_xacts = await _standby_xacts(tier.standby_admin_dsn, db.name) - before
+                    routed = {k: v - routed_before[k] for k, v in da.pools.routed.items()}
                     sizes[str(size)] = {
                         "products": size,
                         "lexicon_words": words,
                         "load_seconds": round(load_s, 1),
                         "kinds": {k: _summary(durations[k]) for k in QUERY_KINDS},
+                        "search_sql_only": {k: _summary(sql_durations[k]) for k in QUERY_KINDS},
                         "checks": checks,
                         "standby_transactions": standby_xacts,
+                        "reads_routed": routed,
                         "loadavg_before_after": [load_before, _loadavg()],
                     }
             finally:
@@ -212,7 +239,9 @@ def _document(
         "method": (
             "Each size: a warm-up pass over every query, then samples_per_kind timed calls per kind "
             "of DataAccess.products.search (reader = the streaming standby), kinds interleaved at "
-            "random, Redis FLUSHDB before every call (not timed). Wall-clock per call, ms."
+            "random, Redis FLUSHDB before every call (not timed). Wall-clock per call, ms. "
+            "search_sql_only: the same queries' SQL (dataaccess.repositories.search.search_ids) on "
+            "one direct standby connection right after each API call, for information."
         ),
     }
 
@@ -226,4 +255,21 @@ def render_search_table(doc: dict[str, Any]) -> str:
         g = doc["growth"][kind]
         cells = [f"{s['kinds'][kind]['p50_ms']:.1f} / {s['kinds'][kind]['p99_ms']:.1f}" for s in sizes]
         rows.append([kind, *cells, g["p50_growth"], g["p99_growth"], "met" if g["met"] else "MISSED"])
-    return format_table(headers, rows)
+    sql = [
+        [
+            kind,
+            *(
+                f"{s['search_sql_only'][kind]['p50_ms']:.2f} / {s['search_sql_only'][kind]['p99_ms']:.2f}"
+                for s in sizes
+                if "search_sql_only" in s
+            ),
+        ]
+        for kind in QUERY_KINDS
+    ]
+    notes = [
+        f"{s['products']:,} products: {s['lexicon_words']:,} lexicon words, loaded in {s['load_seconds']} s; "
+        f"reads routed {s.get('reads_routed', {})}; load average before/after {s['loadavg_before_after']}"
+        for s in sizes
+    ]
+    sql_headers = ["search SQL only (info)", *(f"{s['products']:,}: p50 / p99 ms" for s in sizes)]
+    return "\n".join([format_table(headers, rows), "", format_table(sql_headers, sql), "", *notes])

@@ -14,14 +14,15 @@ What it promises (docs/search.md has the measured figures):
 * **Partial matches.** When a query of several words still matches nothing, products that
   contain *any* of the (corrected) words are returned, those containing more of them first.
 * **Ranking, bounded.** At most :data:`CANDIDATES` matching products are ranked (``ts_rank``,
-  ties: newest first); the candidates are the newest matches, found by walking the newest
-  :data:`RECENT_WINDOW` products when a term is common. Only a query with fewer matches than that
-  in the newest products reads the full-text index for the whole catalogue, where its matches are
-  sparse. So a common word costs about the same at 10k and at 1M products; the price is that its
-  results are the best of the newest :data:`CANDIDATES` matches, not of all of them.
+  ties: newest first). They are the newest matches when the newest :data:`RECENT_WINDOW` products
+  hold that many (found by a walk down the primary key that reads at most that window);
+  otherwise up to :data:`CANDIDATES` matches from the full-text index over the whole catalogue,
+  where the query's matches are sparse. So a common word costs about the same at 10k and at 1M
+  products; the price is that its results are the best of the newest :data:`CANDIDATES`
+  matches, not of all of them.
 
-No statement here can scan the products table sequentially (``tests/integration/test_search_plans.py``
-checks the plans).
+No statement here can scan the products table sequentially (``tests/integration/test_search.py``
+checks the plans, custom and generic).
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ import re
 
 import asyncpg
 
-__all__ = ["CANDIDATES", "MAX_WORDS", "RECENT_WINDOW", "search_ids"]
+__all__ = [
+    "ALL_SQL",
+    "CANDIDATES",
+    "CORRECT_SQL",
+    "MAX_WORDS",
+    "RECENT_SQL",
+    "RECENT_WINDOW",
+    "query_words",
+    "search_ids",
+]
 
 CANDIDATES = 200
 """At most this many matching products are ranked per query (the newest matches)."""
@@ -143,9 +153,12 @@ async def search_ids(conn: asyncpg.Connection, text: str, limit: int) -> list[in
     if correctable:
         nearest = {r["tok"]: r["word"] for r in await conn.fetch(CORRECT_SQL, correctable)}
     lexicon = set(nearest.values())
-    # Every word must match: several words match rarely together, so only a single catalogue word
-    # counts as common.
-    ids = await _ranked(conn, text, limit, common=len(words) == 1 and nearest.get(words[0]) == words[0])
+    # Every word must match, and several words rarely match together: only a single catalogue word,
+    # or catalogue words joined by the `or` operator, count as common.
+    known = [w for w in words if nearest.get(w) == w]
+    any_of = "or" in _WORD.findall(text.lower())
+    common = bool(known) and (any_of or (len(words) == 1 and known == words))
+    ids = await _ranked(conn, text, limit, common=common)
     if ids or _EXCLUSION.search(text):
         return ids
     fixed = list(dict.fromkeys(nearest.get(w, w) for w in words))
