@@ -23,6 +23,32 @@ _COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+# Third-party modules the tool needs -> the extra that installs them. The base install carries no
+# dependencies (pyproject.toml), so a components-only install ([infra]) has a console script whose
+# commands would otherwise fail with a bare ModuleNotFoundError.
+_EXTRA_OF_MODULE: dict[str, str] = {
+    "yaml": "cli",
+    "pulumi": "infra",
+    "pulumi_aws": "infra",
+    "pulumi_random": "infra",
+    "asyncpg": "data",
+    "redis": "data",
+    "boto3": "data",
+    "botocore": "data",
+}
+
+
+def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
+    """The install line for the extra that provides ``exc``'s module, or None if none does."""
+    root = (exc.name or "").split(".")[0]
+    if root not in _EXTRA_OF_MODULE:
+        return None
+    return (
+        f"commerce-db: module {root!r} is not installed; the command-line tool needs the [cli] extra "
+        "(pip install 'commerce-db[cli]'; it includes [infra] and [data])"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available sub-command registered."""
     parser = argparse.ArgumentParser(
@@ -43,12 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``commerce-db`` console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except ModuleNotFoundError as exc:
+        message = missing_extra_message(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
         return 2
-    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":

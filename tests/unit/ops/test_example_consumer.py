@@ -46,7 +46,7 @@ def test_project_files_are_consistent() -> None:
     assert project["runtime"]["name"] == "python"
     for key in ("vpcId", "privateSubnetIds", "appSecurityGroupId", "appRoleName"):
         assert key in project["config"] and f"{project['name']}:{key}" in stack
-    assert "commerce-db @ git+" in (EXAMPLE / "requirements.txt").read_text()
+    assert "commerce-db[infra] @ git+" in (EXAMPLE / "requirements.txt").read_text()
 
 
 def test_registers_the_reused_components(run: ProgramRun) -> None:

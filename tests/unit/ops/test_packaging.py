@@ -1,0 +1,109 @@
+"""Packaging: a team installs only what it uses, and the components import without the rest."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import commerce_db.cli as cli
+from commerce_db.cli import main
+
+ROOT = Path(__file__).resolve().parents[3]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
+DATA_AND_TOOLING = ("asyncpg", "redis", "boto3", "pyyaml", "matplotlib", "pulumi-policy")
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {
+        r.split("[")[0].split(">")[0].split("<")[0].split("=")[0].split(";")[0].strip() for r in requirements
+    }
+
+
+def test_base_install_has_no_dependencies() -> None:
+    assert PROJECT["dependencies"] == []
+
+
+def test_infra_extra_is_only_the_pulumi_packages() -> None:
+    assert _names(EXTRAS["infra"]) == {"pulumi", "pulumi-aws", "pulumi-random"}
+    assert not _names(EXTRAS["infra"]) & set(DATA_AND_TOOLING)
+
+
+def test_data_extra_is_only_the_drivers() -> None:
+    assert _names(EXTRAS["data"]) == {"asyncpg", "redis", "boto3"}
+
+
+def test_dev_install_gets_everything() -> None:
+    # ./dev installs .[dev]: it must reach every other extra (through [all] -> [cli] -> [infra,data]).
+    def reach(extra: str) -> set[str]:
+        found = {extra}
+        for req in EXTRAS[extra]:
+            if req.startswith("commerce-db["):
+                for sub in req[len("commerce-db[") : req.index("]")].split(","):
+                    found |= reach(sub.strip())
+        return found
+
+    # [scan] (checkov) cannot share a venv with pulumi; ./dev installs it into .venv-scan.
+    assert reach("dev") == set(EXTRAS) - {"scan"}
+
+
+def test_components_import_without_data_access_or_tooling() -> None:
+    # In a fresh interpreter: import every components module, then look at what came along.
+    script = """
+import importlib, json, pkgutil, sys
+import components as pkg
+for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+    importlib.import_module(info.name)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {mods})))
+""".replace(
+        "{mods}", repr({"asyncpg", "redis", "boto3", "botocore", "dataaccess", "commerce_db", "matplotlib"})
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd="/")
+    assert json.loads(out.stdout) == []
+
+
+def test_cli_without_its_extra_names_the_install_line() -> None:
+    script = (
+        "import sys; sys.modules['yaml'] = None\nfrom commerce_db.cli import main\nsys.exit(main(['--help']))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd="/")
+    assert done.returncode == 2
+    assert "pip install 'commerce-db[cli]'" in done.stderr and "'yaml'" in done.stderr
+
+
+def test_cli_reraises_unrelated_missing_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_: object) -> int:
+        raise ModuleNotFoundError("No module named 'no_such_thing'", name="no_such_thing")
+
+    real = cli.build_parser
+
+    def parser() -> object:
+        p = real()
+        p.set_defaults(func=broken)
+        return p
+
+    monkeypatch.setattr(cli, "build_parser", parser)
+    with pytest.raises(ModuleNotFoundError, match="no_such_thing"):
+        main([])
+
+
+def test_every_pinned_install_line_names_this_release() -> None:
+    # Docs and examples pin the tag of the version being released (never a tag that was not made).
+    pins: dict[str, set[str]] = {}
+    for path in [
+        *ROOT.glob("*.md"),
+        *ROOT.glob("docs/*.md"),
+        *ROOT.glob("examples/**/*"),
+        *ROOT.glob("plugin/*"),
+    ]:
+        if path.is_file() and path.suffix in (".md", ".txt", ".py", ".yaml"):
+            for found in re.findall(r"commerce-db(?:\.git)?(?:/plugin)?@v(\d+\.\d+\.\d+)", path.read_text()):
+                pins.setdefault(found, set()).add(str(path.relative_to(ROOT)))
+    assert pins, "no pinned install line found"
+    assert set(pins) == {PROJECT["version"]}, pins
