@@ -210,3 +210,27 @@ def test_database_without_layers_admits_apps_to_the_writer() -> None:
     assert len(app_rules) == 2  # writer and readers
     state = run.outputs["state"]
     assert "proxyName" not in state and "redisPrimaryEndpoint" not in state
+
+
+def test_database_on_aurora_watches_writer_reader_and_cluster() -> None:
+    run = construct(
+        "Database",
+        {
+            "postgres": {**POSTGRES, "engineMode": "aurora", "auroraReaders": 1},
+            "proxy": {"readOnlyEndpoint": True},
+            "observability": {"createDashboard": False},
+        },
+        name="au",
+    )
+    target = run.of_type("aws:rds/proxyTarget:ProxyTarget")[0]
+    assert "dbClusterIdentifier" in target.inputs and "dbInstanceIdentifier" not in target.inputs
+    watched = {
+        a.inputs["dimensions"]["DBInstanceIdentifier"]
+        for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if "DBInstanceIdentifier" in (a.inputs.get("dimensions") or {})
+    }
+    assert watched == {"au-writer", "au-reader-1"}
+    sources = {e.inputs["sourceType"] for e in run.of_type("aws:rds/eventSubscription:EventSubscription")}
+    assert sources == {"db-instance", "db-cluster"}
+    # readers go through the READ_ONLY proxy endpoint (the mock names its endpoint after it)
+    assert run.outputs["state"]["readerEndpoints"] == ["au-proxy-ro.proxy-abc123.eu-west-1.rds.amazonaws.com"]
