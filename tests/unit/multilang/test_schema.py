@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _wire import PKG
@@ -93,3 +96,43 @@ def test_every_wrapper_field_is_a_field_of_the_python_args(typed: type) -> None:
     args_fields = {f.name for f in dataclasses.fields(args_cls)}
     missing = set(typed.__annotations__) - args_fields - _WRAPPER_ONLY
     assert not missing, f"{typed.__name__} fields not in {name}: {sorted(missing)}"
+
+
+# The type token pattern of Pulumi's package metaschema (pkg/codegen/schema/pulumi.json, "token").
+_TOKEN = re.compile(r"^[a-zA-Z][-a-zA-Z0-9_]*:([^0-9][a-zA-Z0-9._/-]*)?:[^0-9][a-zA-Z0-9._/-]*$")
+
+
+def _type_specs(spec: dict[str, Any], where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield where, spec
+    if "items" in spec:
+        yield from _type_specs(spec["items"], f"{where}[]")
+    if isinstance(spec.get("additionalProperties"), dict):
+        yield from _type_specs(spec["additionalProperties"], f"{where}{{}}")
+
+
+def test_schema_is_well_formed_for_codegen() -> None:
+    # What SDK generation needs beyond the snapshot: valid tokens, every $ref defined, every
+    # property one of the metaschema's type shapes, enums typed, required names existing.
+    schema = multilang.schema("0.0.0")
+    types = schema["types"]
+    assert all(_TOKEN.match(t) for t in (*types, *schema["resources"]))
+    objects = {f"resources/{k}": v for k, v in schema["resources"].items()}
+    objects.update({f"types/{k}": v for k, v in types.items() if v["type"] == "object"})
+    for name, obj in objects.items():
+        for group in ("inputProperties", "properties"):
+            props = obj.get(group, {})
+            for req in obj.get("requiredInputs" if group == "inputProperties" else "required", []):
+                assert req in props, f"{name}: required {req} is not a property"
+            for pname, prop in props.items():
+                for where, spec in _type_specs(prop, f"{name}.{pname}"):
+                    if "$ref" in spec:
+                        assert spec["$ref"].startswith("#/types/"), where
+                        assert spec["$ref"][len("#/types/") :] in types, f"{where}: dangling {spec['$ref']}"
+                    else:
+                        assert spec.get("type") in ("string", "integer", "number", "boolean", "array",
+                                                    "object"), where  # fmt: skip
+                        assert spec["type"] != "array" or "items" in spec, where
+    for token, spec in types.items():
+        if spec["type"] != "object":
+            assert spec["type"] == "string" and spec["enum"], token
+            assert all(isinstance(v["value"], str) and v.get("description") for v in spec["enum"]), token
