@@ -49,6 +49,7 @@ from dataaccess import _lua
 from dataaccess._aio import cancel_and_wait
 from dataaccess._breaker import BreakerState, CircuitBreaker
 from dataaccess.keys import KeySpace, validate_key_part
+from dataaccess.near_cache import NearCache
 from dataaccess.redis_client import drop_stale_connections
 
 __all__ = ["BreakerState", "CacheAside", "CacheStats", "CircuitBreaker"]
@@ -216,6 +217,9 @@ class CacheAside:
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
+        self.near: NearCache | None = None
+        """Optional in-process layer for hot keys (set by ``DataAccess`` when ``near_cache_ttl``
+        > 0): consulted before Redis, filled only from Redis hits, invalidated with every key."""
         self._get_or_lease = redis.register_script(_lua.GET_OR_LEASE)
         self._fill = redis.register_script(_lua.FILL)
         self._invalidate = redis.register_script(_lua.INVALIDATE)
@@ -273,6 +277,14 @@ class CacheAside:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         task = self._inflight.get(rkey)
         redis_down = False
+        near = self.near
+        near_token = -1
+        if near is not None and task is None and near.accepts(rkey):
+            if not (self._pending or self._purge_needed or self._breaker.is_open):
+                hit = near.get(rkey)
+                if not near.is_miss(hit):
+                    return hit  # type: ignore[no-any-return]
+            near_token = near.token()  # before the GET: a later invalidation rejects the fill
         if task is None:
             # Fast path: serve a hit with one plain GET, in the caller's task (no single-flight
             # task, lease token or script). Safe: a hit never needs the lease (that guards fills),
@@ -283,6 +295,8 @@ class CacheAside:
                 redis_down = True
             else:
                 if value is not _MISS:
+                    if near is not None and near_token >= 0:
+                        near.put(rkey, value, near_token)
                     return value  # type: ignore[no-any-return]
             task = self._inflight.get(rkey)  # a concurrent caller may have started the load
         if task is None:
@@ -305,6 +319,21 @@ class CacheAside:
         rkeys = [self.key(k) for k in keys]
         if not rkeys or self._pending or self._purge_needed or self._breaker.is_open:
             return {}
+        out: dict[str, T | None] = {}
+        near = self.near
+        near_token = -1
+        if near is not None:
+            todo = []
+            for key, rkey in zip(keys, rkeys, strict=True):
+                hit = near.get(rkey)
+                if near.is_miss(hit):
+                    todo.append((key, rkey))
+                else:
+                    out[key] = hit
+            if not todo:
+                return out
+            keys, rkeys = [k for k, _ in todo], [r for _, r in todo]
+            near_token = near.token()
         try:
             raws = cast("list[bytes | None]", await self._redis.mget(rkeys))  # decode_responses=False
         except REDIS_ERRORS as exc:
@@ -312,8 +341,8 @@ class CacheAside:
             await drop_stale_connections(self._redis, exc)
             return {}
         self._breaker.record_success()
-        out: dict[str, T | None] = {}
-        for key, raw in zip(keys, raws, strict=True):
+        served = 0
+        for key, rkey, raw in zip(keys, rkeys, raws, strict=True):
             if raw is None:
                 continue
             if raw == _TAG_NONE:
@@ -323,7 +352,12 @@ class CacheAside:
                     out[key] = decode(raw[1:])
                 except Exception:  # corrupt: get_or_load counts and deletes it
                     continue
-        self._c.hits += len(out)
+            else:
+                continue
+            served += 1
+            if near is not None:
+                near.put(rkey, out[key], near_token)
+        self._c.hits += served
         return out
 
     async def invalidate(self, *keys: str) -> None:
@@ -336,6 +370,10 @@ class CacheAside:
         rkeys = [self.key(k) for k in keys]
         if not rkeys:
             return
+        near = self.near
+        near_keys = [r for r in rkeys if near.accepts(r)] if near is not None else []
+        if near is not None and near_keys:
+            near.invalidate(near_keys)  # before: no read of this process serves the old value
         try:
             if not self._breaker.allow():
                 self._c.skipped += 1
@@ -357,6 +395,9 @@ class CacheAside:
             # detach in-flight loads; their current waiters still get their (concurrent) result.
             for rkey in rkeys:
                 self._inflight.pop(rkey, None)
+            if near is not None and near_keys:
+                # and after: a fill whose GET raced the Redis DEL is rejected (its token is older)
+                near.invalidate(near_keys)
 
     async def flush_pending(self) -> bool:
         """Try to flush queued invalidations now. Returns True when none remain queued."""

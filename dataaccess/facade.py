@@ -24,6 +24,7 @@ from .errors import DataAccessError, Unavailable
 from .inventory import RedisStockGate
 from .migrations import migrate as _migrate
 from .migrations import read_schema_lsn
+from .near_cache import NearCache
 from .pools import _DB_ERRORS, Pools, lsn_to_int
 from .redis_client import RedisOptions, create_redis
 from .repositories import Orders, Products, Users
@@ -137,6 +138,15 @@ class DataAccess:
                 namespace=settings.cache_namespace,
                 invalidation_grace=settings.cache_invalidation_grace,
             )
+            if settings.near_cache_ttl > 0:
+                # Hot products only: their entries change when their row does; other keys go to Redis.
+                cache.near = NearCache(
+                    client,
+                    prefixes=[cache.keys.prefix + "product:"],
+                    ttl=settings.near_cache_ttl,
+                    max_entries=settings.near_cache_max_entries,
+                )
+                cache.near.start()
             if settings.inventory_redis_gate:
                 gate = RedisStockGate(client, namespace=settings.cache_namespace, breaker=markers_breaker)
         markers = WriteMarkers(
@@ -216,6 +226,7 @@ class DataAccess:
         if self._closed:
             return
         self._closed = True
+        await self.orders.drain()  # batches in flight are acknowledged before pools close
         await self._rt.drain()
         for feature in (self.events, self.queues, self.counters, self.sessions):
             closer = getattr(feature, "aclose", None) or getattr(feature, "close", None)
@@ -225,6 +236,8 @@ class DataAccess:
                 except Exception:  # closing must not fail half-way
                     log.exception("closing %s failed", type(feature).__name__)
         if self.cache is not None:
+            if self.cache.near is not None:
+                await self.cache.near.aclose()
             await self.cache.aclose()
         await self.pools.close()
         if self.redis is not None and self._owns_redis:
@@ -310,6 +323,8 @@ class DataAccess:
         if self.cache is not None:
             out["cache"] = self.cache.stats
             out["cache_breaker"] = self.cache.breaker_state.value
+            if self.cache.near is not None:
+                out["near_cache"] = self.cache.near.stats
         if self.stock_gate is not None:
             out["stock_gate"] = {
                 "rejected": self.stock_gate.rejected,

@@ -152,6 +152,54 @@ class Runtime:
             await asyncio.shield(self._spawn_after_write(lsn, work))
         return result, lsn
 
+    async def write_statement(
+        self,
+        fn: Callable[[asyncpg.Connection], Awaitable[T]],
+        *,
+        context: str,
+        after_commit: Callable[[T], PostCommit | None],
+        if_unknown: PostCommit | None = None,
+    ) -> T:
+        """Run ``fn`` — exactly one statement, which is its own transaction (no BEGIN/COMMIT round
+        trips, so row locks it takes are held for no client round trip) — on the writer, retried
+        like an idempotent :meth:`write`; ``fn`` must therefore be safe to re-run.
+
+        ``after_commit(result)``'s work (markers, invalidations) is done before this returns,
+        shielded from the caller's cancellation. When the statement fails or is interrupted after
+        it was sent, it may have committed: ``if_unknown`` (default None: nothing) is applied with
+        a writer-only marker so no cache keeps a row it may have changed.
+        """
+        sent: list[bool] = []
+
+        async def op() -> tuple[T, PostCommit | None, int]:
+            async with self.pools.writer() as conn:
+                sent.append(True)
+                result = await fn(conn)
+                work = after_commit(result)
+                # The commit LSN only matters when something must be marked.
+                lsn = await self.commit_lsn(conn) if work is not None else WRITER_ONLY_LSN
+            return result, work, lsn
+
+        try:
+            result, work, lsn = await run_with_retry(
+                op,
+                policy=self.policy,
+                idempotent=True,
+                context=context,
+                on_read_only=self.pools.expire_writer_connections,
+                on_auth_failure=self.pools.refresh_credentials,
+                on_connection_lost=self._expire_all,
+                on_retry=self._count_retry,
+                on_prepared_statement_error=self._prepared_lost,
+            )
+        except BaseException:
+            if sent and if_unknown is not None:
+                self._spawn_after_write(WRITER_ONLY_LSN, if_unknown)
+            raise
+        if work is not None:
+            await asyncio.shield(self._spawn_after_write(lsn, work))
+        return result
+
     async def commit_lsn(self, conn: asyncpg.Connection) -> int:
         """The writer's WAL insert position right after a commit on ``conn`` (never raises):
         ``WRITER_ONLY_LSN`` when unknown or ``lsn_routing`` is off."""

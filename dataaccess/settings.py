@@ -146,6 +146,13 @@ class Settings:
     """Seconds after an invalidation during which CacheAside refuses fills. Not needed for
     replica lag here (read-your-writes markers route such loads to a fresh source), so off by
     default; raise it as defence in depth at the cost of more misses on hot keys. Default: 0.0."""
+    near_cache_ttl: float = 0.0
+    """Seconds an in-process copy of a hot cached product may be served (0 = no near cache).
+    Coherent through Redis client tracking (see :mod:`dataaccess.near_cache`): never stale in
+    the process that wrote; in other processes until the invalidation message is read, at most
+    this long. Default: 0.0 (off)."""
+    near_cache_max_entries: int = 10_000
+    """Entries the near cache keeps (oldest dropped first). Default: 10000."""
     cache_namespace: str = "cdb"
     """Prefix of every Redis key. Default: "cdb"."""
     redis_socket_timeout: float = 0.5
@@ -213,6 +220,8 @@ class Settings:
             "replica_check_interval",
         ):
             _positive(name, getattr(self, name))
+        if not isinstance(self.near_cache_ttl, int | float) or self.near_cache_ttl < 0:
+            raise SettingsError("near_cache_ttl", f"{self.near_cache_ttl!r} must be >= 0 (0 = off)")
         if not isinstance(self.cache_invalidation_grace, int | float) or self.cache_invalidation_grace < 0:
             raise SettingsError("cache_invalidation_grace", f"{self.cache_invalidation_grace!r} must be >= 0")
         if self.statement_timeout is not None and self.statement_timeout < 0:
@@ -224,6 +233,7 @@ class Settings:
             "redis_max_connections",
             "max_order_lines",
             "max_line_quantity",
+            "near_cache_max_entries",
         ):
             _positive_int(name, getattr(self, name))
         for name in ("writer_pool_min", "reader_pool_min", "order_partitions_ahead"):

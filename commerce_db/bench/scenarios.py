@@ -15,6 +15,8 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aredis
 
+from commerce_db.bench.alternatives import AdvisoryTryLock, BlockReservations, SkipLockedSlots, create_tables
+from commerce_db.bench.cpu import ServerCpu
 from commerce_db.bench.measure import (
     LoopResult,
     closed_loop,
@@ -28,8 +30,10 @@ from commerce_db.bench.measure import (
 from commerce_db.bench.naive import NaiveSoldOutError, naive_place_order
 from commerce_db.bench.progress import Progress
 from commerce_db.bench.seed import Catalogue
+from commerce_db.bench.stats import percentile
 from commerce_db.bench.zipf import ZipfPicker
 from commerce_db.localtier import DatabaseDSNs, LocalTier
+from commerce_db.localtier.postgres import SUPERUSER
 from dataaccess import DataAccess, OutOfStock, Settings
 from dataaccess.cache import CacheStats
 from dataaccess.redis_client import create_redis
@@ -50,6 +54,7 @@ class Sizes:
     tput_concurrency: int
     flash_stock: dict[int, int]
     flash_rounds: int
+    alt_rounds: int
     bouncer_clients: int
     bouncer_seconds: float
 
@@ -62,8 +67,10 @@ class Sizes:
                 tput_rounds=4,
                 tput_seconds=1.0,
                 tput_concurrency=32,
-                flash_stock={50: 240, 500: 300},  # rounds of about 1 s: shorter ones were mostly noise
+                # >= 2,000 units a round: the sale, not the sold-out herd, is what is measured
+                flash_stock={50: 2000, 500: 2000},
                 flash_rounds=2,
+                alt_rounds=1,
                 bouncer_clients=100,
                 bouncer_seconds=1.0,
             )
@@ -73,8 +80,9 @@ class Sizes:
             tput_rounds=8,
             tput_seconds=2.5,
             tput_concurrency=32,
-            flash_stock={50: 500, 500: 800},
+            flash_stock={50: 3000, 500: 3000},
             flash_rounds=4,
+            alt_rounds=2,
             bouncer_clients=100,
             bouncer_seconds=2.5,
         )
@@ -87,6 +95,7 @@ class BenchEnv:
     catalogue: Catalogue
     sizes: Sizes
     progress: Progress
+    cpu: ServerCpu
     raw: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, float] = field(default_factory=dict)
     """Informational ratios shown in the table next to the goals."""
@@ -269,81 +278,183 @@ async def _captured_product_sql(env: BenchEnv, da: DataAccess, pid: int) -> list
 SEARCH_SHARE = 0.2
 
 
+NEAR_CACHE_TTL = 1.0
+SEARCH_CACHE_TTL = 60.0
+
+_STATEMENTS_SQL = """
+SELECT coalesce(sum(s.calls), 0)::bigint AS calls,
+       coalesce(sum(s.calls) FILTER (WHERE s.query ~* '^\\s*(with|select)'), 0)::bigint AS reads
+FROM pg_stat_statements s
+JOIN pg_database d ON d.oid = s.dbid
+JOIN pg_roles r ON r.oid = s.userid
+WHERE d.datname = $1 AND r.rolname = $2
+"""
+
+
+class StatementCounter:
+    """All statements the application role ran on one server (pg_stat_statements, read as the
+    superuser, so these reads are not counted themselves)."""
+
+    def __init__(self, conn: asyncpg.Connection, db: str, role: str = "app") -> None:
+        self.conn, self.db, self.role = conn, db, role
+
+    async def sample(self) -> tuple[int, int]:
+        row = await self.conn.fetchrow(_STATEMENTS_SQL, self.db, self.role)
+        return int(row["calls"]), int(row["reads"])
+
+
 async def read_throughput_cache_replica_vs_primary(env: BenchEnv) -> float:
     """Browse mix: 80% product page (products.get, Zipf keys) + 20% search (products.search, Zipf
-    over phrases; each returns up to 20 products). Same mix, same workers on both sides."""
+    over phrases; each returns up to 20 products). Same mix, same workers on both sides.
+
+    The cache side is dataaccess as a read-heavy service would run it: Redis cache, a near cache
+    for hot products (``near_cache_ttl``), reads on the replica. During its rounds the statements
+    the application ran are counted on both servers (pg_stat_statements), and server CPU is
+    sampled for both sides."""
     env.progress.step("[3/5] read throughput: cache + replica vs primary only (browse mix, Zipf keys)")
     assert env.db.standby and env.db.pgbouncer
     products = ZipfPicker(env.catalogue.product_ids, s=1.1, seed=11)
     terms = ZipfPicker(env.catalogue.search_terms, s=1.1, seed=12)
     conc, secs = env.sizes.tput_concurrency, env.sizes.tput_seconds
     rng = random.Random(13)
-    async with (
-        open_da(
-            env.db.pgbouncer,
-            readers=[env.db.standby],
-            redis_url=env.tier.redis_url,
-            proxy_mode="pgbouncer",
-            reader_pool_max=conc,
-        ) as fast,
-        open_da(env.db.primary, writer_pool_max=conc) as plain,
-    ):
+    # Superuser connections to the bench database (pg_stat_statements lives there).
+    primary_mon = await asyncpg.connect(env.tier.primary.dsn(env.db.name, user=SUPERUSER))
+    standby_mon = await asyncpg.connect(env.tier.standby.dsn(env.db.name, user=SUPERUSER))
+    counters = {
+        "primary": StatementCounter(primary_mon, env.db.name),
+        "standby": StatementCounter(standby_mon, env.db.name),
+    }
+    db_calls = {"primary": 0, "standby": 0}
+    primary_reads = 0
+    fast_ops = 0
+    cpu_fast: list[dict[str, float | None]] = []
+    cpu_plain: list[dict[str, float | None]] = []
+    try:
+        async with (
+            open_da(
+                env.db.pgbouncer,
+                readers=[env.db.standby],
+                redis_url=env.tier.redis_url,
+                proxy_mode="pgbouncer",
+                reader_pool_max=conc,
+                near_cache_ttl=NEAR_CACHE_TTL,
+                # Search results are cached under the catalogue generation, which every catalogue
+                # write bumps: a longer TTL never serves results older than the last write.
+                search_cache_ttl=SEARCH_CACHE_TTL,
+            ) as fast,
+            open_da(env.db.primary, writer_pool_max=conc) as plain,
+        ):
+            assert fast.cache is not None and fast.cache.near is not None
+            await fast.cache.near.wait_live()
 
-        def browse(da: DataAccess) -> Any:
-            async def one(w: int, i: int) -> None:
-                if rng.random() < SEARCH_SHARE:
-                    await da.products.search(terms.pick())
-                else:
-                    await da.products.get(products.pick())
+            def browse(da: DataAccess) -> Any:
+                async def one(w: int, i: int) -> None:
+                    if rng.random() < SEARCH_SHARE:
+                        await da.products.search(terms.pick())
+                    else:
+                        await da.products.get(products.pick())
 
-            return one
+                return one
 
-        async def pk_only(da: DataAccess) -> Any:
-            return await closed_loop(
-                lambda w, i: da.products.get(products.pick()), concurrency=conc, duration=secs / 2
-            )
+            async def measured_fast() -> LoopResult:
+                nonlocal primary_reads, fast_ops
+                before = {k: await c.sample() for k, c in counters.items()}
+                cpu0 = await env.cpu.sample()
+                res = await closed_loop(browse(fast), concurrency=conc, duration=secs)
+                cpu1 = await env.cpu.sample()
+                after = {k: await c.sample() for k, c in counters.items()}
+                for k in counters:
+                    db_calls[k] += after[k][0] - before[k][0]
+                primary_reads += after["primary"][1] - before["primary"][1]
+                fast_ops += res.ops
+                cpu_fast.append(env.cpu.per_1000(cpu0, cpu1, res.ops))
+                return res
 
-        await closed_loop(browse(fast), concurrency=conc, duration=secs)  # warm the cache
-        s0 = _cache_stats(fast)
-        ra, rb = await interleaved(
-            env.sizes.tput_rounds,
-            lambda: closed_loop(browse(fast), concurrency=conc, duration=secs),
-            lambda: closed_loop(browse(plain), concurrency=conc, duration=secs),
-        )
-        s1 = _cache_stats(fast)
-        pa, pb = await interleaved(2, lambda: pk_only(fast), lambda: pk_only(plain))
+            async def measured_plain() -> LoopResult:
+                cpu0 = await env.cpu.sample()
+                res = await closed_loop(browse(plain), concurrency=conc, duration=secs)
+                cpu_plain.append(env.cpu.per_1000(cpu0, await env.cpu.sample(), res.ops))
+                return res
+
+            async def pk_only(da: DataAccess) -> Any:
+                return await closed_loop(
+                    lambda w, i: da.products.get(products.pick()), concurrency=conc, duration=secs / 2
+                )
+
+            # Warm the caches as a service that has been up for a while has them: the whole
+            # catalogue and every search phrase once, then the browse mix itself.
+            ids = env.catalogue.product_ids
+            for i in range(0, len(ids), 200):
+                await fast.products.get_many(ids[i : i + 200])
+            for term in env.catalogue.search_terms:
+                await fast.products.search(term)
+            await closed_loop(browse(fast), concurrency=conc, duration=secs)
+            s0 = _cache_stats(fast)
+            n0 = fast.cache.near.stats
+            routed0 = dict(fast.pools.routed)
+            ra, rb = await interleaved(env.sizes.tput_rounds, measured_fast, measured_plain)
+            s1 = _cache_stats(fast)
+            n1 = fast.cache.near.stats
+            routed1 = dict(fast.pools.routed)
+            pa, pb = await interleaved(2, lambda: pk_only(fast), lambda: pk_only(plain))
+    finally:
+        await primary_mon.close()
+        await standby_mon.close()
     hits, misses = s1.hits - s0.hits, s1.misses - s0.misses
+    near_hits = n1.hits - n0.hits
+    per_1000 = 1000.0 / max(1, fast_ops)
+    env.extra["db_queries_per_1000_reads"] = round((db_calls["primary"] + db_calls["standby"]) * per_1000, 2)
+    env.extra["primary_reads_per_1000_reads"] = round(primary_reads * per_1000, 2)
     env.raw["read_throughput"] = {
         "mix": {"products.get": 1 - SEARCH_SHARE, "products.search": SEARCH_SHARE},
         "cache_replica": _summ(ra),
         "primary_only": _summ(rb),
         "concurrency": conc,
         "zipf_s": 1.1,
+        "near_cache_ttl_s": NEAR_CACHE_TTL,
         "top_1pct_products_share": round(products.top_share(0.01), 3),
         "cache_hit_ratio": round(hits / max(1, hits + misses), 4),
+        "near_cache_hits": near_hits,
+        "near_cache_stats": n1.__repr__(),
+        "redis_hits": hits,
+        "misses": misses,
+        "reads_measured": fast_ops,
+        "statements_on_servers": db_calls,
+        "primary_select_statements": primary_reads,
+        "client_routed_during_measure": {k: routed1[k] - routed0.get(k, 0) for k in routed1},
+        "server_cpu_ms_per_1000_reads": {
+            "cache_replica": _median_cpu(cpu_fast),
+            "primary_only": _median_cpu(cpu_plain),
+        },
         "pk_lookup_only": {
             "cache_replica": _summ(pa),
             "primary_only": _summ(pb),
             "ratio": round(paired_ratio(pa, pb, metric="throughput"), 4),
-            "note": "single-row primary-key reads on localhost: PostgreSQL's buffer cache "
-            "is as fast as Redis here, so caching buys little for this read alone",
         },
     }
     return paired_ratio(ra, rb, metric="throughput")
 
 
-# -- 4. flash sale: reservation scheme vs SELECT ... FOR UPDATE -------------------------------------
+# -- 4. flash sale: group commit vs SELECT ... FOR UPDATE (and the textbook alternatives) -------
 FLASH_POOL = 20
+MAIN_VARIANTS = ("dataaccess", "dataaccess_redis_gate", "select_for_update")
+ALTERNATIVES = {
+    "skip_locked": SkipLockedSlots,
+    "advisory_trylock": AdvisoryTryLock,
+    "block_reservations": BlockReservations,
+}
 
 
 async def flash_sale(env: BenchEnv, buyers: int) -> tuple[float, float, int]:
-    """Sell one hot SKU's stock to buyers concurrent buyers (1 unit per order, new idempotency key
-    each, every buyer retries until told "sold out"); orders/s = accepted / time until every buyer
-    is done (the sold-out herd included). Variants, interleaved: dataaccess (conditional UPDATE),
-    dataaccess with the Redis stock gate, naive SELECT ... FOR UPDATE. All through PgBouncer with
-    the same pool size.
+    """Sell one hot SKU's stock to ``buyers`` concurrent buyers (1 unit per order, new idempotency
+    key each, every buyer retries until told "sold out"); orders/s = accepted / time until every
+    buyer is done (the sold-out herd included). Variants, interleaved per round: dataaccess
+    (group commit), dataaccess with the Redis stock gate, naive ``SELECT ... FOR UPDATE``; then
+    the textbook alternatives (``SKIP LOCKED`` slots, advisory try-lock, block reservations). All
+    through PgBouncer with the same pool size. Latency per accepted order (p50/p99) and server CPU
+    per 1,000 orders are recorded per variant.
 
-    Returns (dataaccess/naive, gated/naive, oversold units of both dataaccess variants).
+    Returns (dataaccess/naive, gated/naive, oversold units over every variant).
     """
     stock = env.sizes.flash_stock[buyers]
     env.progress.step(f"[4/5] flash sale: {buyers} concurrent buyers, one hot SKU, stock {stock} per round")
@@ -356,6 +467,8 @@ async def flash_sale(env: BenchEnv, buyers: int) -> tuple[float, float, int]:
         "acquire_timeout": 60.0,
         "command_timeout": 60.0,
     }
+    latencies: dict[str, list[float]] = {k: [] for k in (*MAIN_VARIANTS, *ALTERNATIVES)}
+    cpu_ms: dict[str, list[dict[str, float | None]]] = {k: [] for k in latencies}
     async with (
         open_da(env.db.pgbouncer, **common) as da,
         open_da(env.db.pgbouncer, redis_url=env.tier.redis_url, inventory_redis_gate=True, **common) as gated,
@@ -364,6 +477,7 @@ async def flash_sale(env: BenchEnv, buyers: int) -> tuple[float, float, int]:
             env.db.pgbouncer, min_size=1, max_size=FLASH_POOL, statement_cache_size=0
         )
         try:
+            await create_tables(pool)
 
             async def sell_out(kind: str, units: int = stock, warmup: bool = False) -> LoopResult:
                 client = gated if kind == "dataaccess_redis_gate" else da
@@ -376,75 +490,120 @@ async def flash_sale(env: BenchEnv, buyers: int) -> tuple[float, float, int]:
                 if kind == "dataaccess_redis_gate":
                     assert gated.stock_gate is not None
                     await gated.stock_gate.set_available(product.id, units)
+                alt = ALTERNATIVES[kind](pool, product.id, 49_900, units) if kind in ALTERNATIVES else None
+                if alt is not None:
+                    await alt.prepare()
                 accepted = 0
                 errors: Counter[str] = Counter()
+                durations: list[float] = []
+
+                async def buy(uid: int) -> None:
+                    key = uuid.uuid4().hex
+                    if kind == "select_for_update":
+                        await naive_place_order(pool, uid, product.id, 1, key)
+                    elif alt is not None:
+                        await alt.place(uid, key)
+                    else:
+                        await client.orders.place(uid, [(product.id, 1)], idempotency_key=key)
 
                 async def buyer(w: int) -> None:
                     nonlocal accepted
                     uid = users[w % len(users)]
+                    pc = time.perf_counter
                     while errors.total() < 50 * buyers:
+                        t0 = pc()
                         try:
-                            if kind == "select_for_update":
-                                await naive_place_order(pool, uid, product.id, 1, uuid.uuid4().hex)
-                            else:
-                                await client.orders.place(
-                                    uid, [(product.id, 1)], idempotency_key=uuid.uuid4().hex
-                                )
+                            await buy(uid)
                         except (OutOfStock, NaiveSoldOutError):
                             return
                         except Exception as exc:
                             errors[type(exc).__name__] += 1
                             continue
+                        durations.append(pc() - t0)
                         accepted += 1
 
+                cpu0 = await env.cpu.sample()
                 t0 = time.perf_counter()
                 await asyncio.gather(*(buyer(w) for w in range(buyers)))
                 elapsed = time.perf_counter() - t0
-                check = await _check_sale(pool, product.id, units, accepted)
+                cpu1 = await env.cpu.sample()
+                remaining = await alt.remaining() if alt is not None else None
+                check = await _check_sale(pool, product.id, units, accepted, remaining=remaining)
                 check.update(kind=kind, elapsed_s=round(elapsed, 3), errors=dict(errors))
                 check["warmup"] = warmup
                 checks.append(check)
+                if not warmup:
+                    latencies[kind].extend(durations)
+                    cpu_ms[kind].append(env.cpu.per_1000(cpu0, cpu1, accepted))
                 res = LoopResult(ops=accepted, elapsed=elapsed)
                 res.errors.update(errors)
                 return res
 
-            results: dict[str, list[LoopResult]] = {
-                "dataaccess": [],
-                "dataaccess_redis_gate": [],
-                "select_for_update": [],
-            }
-            order = list(results)
-            for kind in order:  # unmeasured: fill client pools and PgBouncer's server pool first
+            results: dict[str, list[LoopResult]] = {k: [] for k in latencies}
+            for kind in results:  # unmeasured: fill client pools and PgBouncer's server pool first
                 await sell_out(kind, units=max(10, buyers // 5), warmup=True)
             for r in range(env.sizes.flash_rounds):
-                for kind in order if r % 2 == 0 else reversed(order):
+                order = list(MAIN_VARIANTS) if r % 2 == 0 else list(reversed(MAIN_VARIANTS))
+                if r < env.sizes.alt_rounds:
+                    order += list(ALTERNATIVES)
+                for kind in order:
                     results[kind].append(await sell_out(kind))
         finally:
             await pool.close()
-    oversold = sum(c["oversold"] for c in checks if c["kind"] != "select_for_update")
+    oversold = sum(c["oversold"] for c in checks)
     ra, rg, rb = results["dataaccess"], results["dataaccess_redis_gate"], results["select_for_update"]
+    naive_tput = pooled_throughput(rb)
     env.raw[f"flash_sale_{buyers}"] = {
         "buyers": buyers,
         "stock_per_round": stock,
         "writer_pool": FLASH_POOL,
         "endpoint": "pgbouncer",
-        "orders_per_s": {k: round(pooled_throughput(v), 1) for k, v in results.items()},
+        "orders_per_s": {k: round(pooled_throughput(v), 1) for k, v in results.items() if v},
+        "vs_select_for_update": {
+            k: round(pooled_throughput(v) / naive_tput, 3) for k, v in results.items() if v and naive_tput
+        },
+        "latency_ms": {k: _latency_ms(v) for k, v in latencies.items() if v},
+        "server_cpu_ms_per_1000_orders": {k: _median_cpu(v) for k, v in cpu_ms.items() if v},
         "gate_vs_select_for_update": round(paired_ratio(rg, rb, metric="throughput"), 4),
         "rounds": checks,
-        "select_for_update_oversold": sum(c["oversold"] for c in checks if c["kind"] == "select_for_update"),
+        "oversold_by_variant": {k: sum(c["oversold"] for c in checks if c["kind"] == k) for k in results},
         "all_consistent": all(c["consistent"] for c in checks),
     }
+    lat = env.raw[f"flash_sale_{buyers}"]["latency_ms"].get("dataaccess", {})
+    env.extra[f"flash_sale_p50_ms_{buyers}"] = lat.get("p50", 0.0)
+    env.extra[f"flash_sale_p99_ms_{buyers}"] = lat.get("p99", 0.0)
     return paired_ratio(ra, rb, metric="throughput"), paired_ratio(rg, rb, metric="throughput"), oversold
 
 
-async def _check_sale(pool: asyncpg.Pool, product_id: int, stock: int, acknowledged: int) -> dict[str, Any]:
-    """Oversell and lost-order accounting from the database (the record), not from the client."""
+def _latency_ms(durations: list[float]) -> dict[str, float]:
+    d = sorted(durations)
+    return {
+        "p50": round(percentile(d, 50) * 1000, 2),
+        "p99": round(percentile(d, 99) * 1000, 2),
+        "orders": len(d),
+    }
+
+
+def _median_cpu(samples: list[dict[str, float | None]]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for key in samples[0]:
+        vals = sorted(v for s in samples if (v := s.get(key)) is not None)
+        out[key] = vals[len(vals) // 2] if vals else None
+    return out
+
+
+async def _check_sale(
+    pool: asyncpg.Pool, product_id: int, stock: int, acknowledged: int, *, remaining: int | None = None
+) -> dict[str, Any]:
+    """Oversell and lost-order accounting from the database (the record), not from the client.
+    ``remaining``: units left where a variant keeps them outside ``products.stock``."""
     row = await pool.fetchrow(
         "SELECT p.stock AS left, COALESCE(sum(l.quantity), 0) AS sold, count(l.*) AS lines "
         "FROM products p LEFT JOIN order_lines l ON l.product_id = p.id WHERE p.id = $1 GROUP BY p.stock",
         product_id,
     )
-    sold, left = int(row["sold"]), int(row["left"])
+    sold = int(row["sold"])
+    left = int(row["left"]) if remaining is None else remaining
     return {
         "product_id": product_id,
         "stock": stock,

@@ -1,10 +1,12 @@
 """Orders: exactly-once placement with atomic stock reservation; reads pruned to one partition.
 
-``place`` runs in one transaction: claim the idempotency key (``INSERT ... ON CONFLICT DO
-NOTHING`` on its primary key); in one statement check the user, the products and the committed
-stock, insert the order and its lines and link the key to the order; reserve stock last (see
-:mod:`dataaccess.inventory`), commit. Taking the hot rows' locks last keeps them held only for
-the stock UPDATEs and the COMMIT, which is what limits orders/s on one hot SKU. A second call with the same
+``place`` goes through the group commit of :mod:`dataaccess.order_batch`: concurrent orders for
+the same products are placed by one autocommit call of ``commerce_place_orders`` (migration
+0004), which per order claims the idempotency key (``INSERT ... ON CONFLICT DO NOTHING`` on its
+primary key), checks the user and products, reserves stock all-or-nothing (conditional on the
+locked row's stock, so it never oversells), inserts the order and its lines and links the key;
+keys first, product rows last and in id order. The hot rows' locks are held for no client round
+trip, which is what limits orders/s on one hot SKU. A second call with the same
 key — a client retry, our own retry after a dropped connection, or a concurrent duplicate that
 blocked on the key's index entry until the first committed — finds the key and returns the
 existing order; a key reused for a *different* request is a :class:`Conflict`. Because of that,
@@ -13,17 +15,20 @@ existing order; a key reused for a *different* request is a :class:`Conflict`. B
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from ..errors import Conflict, InvalidInput, NotFound, OutOfStock, UnknownReference
-from ..inventory import RedisStockGate, reserve_stock
+from ..errors import Conflict, InvalidInput, NotFound, OutOfStock
+from ..inventory import RedisStockGate
 from ..migrations import ensure_partitions
 from ..models import Order, OrderLine
+from ..order_batch import OrderBatcher, PlaceRequest
 from ..pools import Source
 from ..runtime import PostCommit, Runtime
 from ..validation import check_id, check_int_range, check_lines, check_text
@@ -45,61 +50,6 @@ def _request_hash(user_id: int, lines: list[tuple[int, int]]) -> str:
 
 
 _ORDER_COLS = "id, user_id, status, total_cents, created_at, idempotency_key"
-
-# Everything an order writes except the stock, in one round trip and without touching a row lock:
-# prices and stock are read from the committed snapshot, the order, its lines and the key's link
-# are inserted only if the user and every product exist and the snapshot has the stock (a sold-out
-# request is refused here, without queueing on the hot row). The conditional stock UPDATEs run
-# after this statement, just before COMMIT, so the hot row's lock is held for the shortest time.
-_PLACE_SQL = """
-WITH l AS (
-    SELECT u.n::smallint AS n, u.pid, u.qty, p.price_cents AS price, p.stock
-    FROM unnest($3::bigint[], $4::int[]) WITH ORDINALITY AS u(pid, qty, n)
-    JOIN products p ON p.id = u.pid
-), chk AS (
-    SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_ok,
-           count(*) = cardinality($3::bigint[]) AS all_found,
-           coalesce(bool_and(stock >= qty), false) AS in_stock,
-           sum(price * qty)::bigint AS total
-    FROM l
-), o AS (
-    INSERT INTO orders (user_id, total_cents, idempotency_key)
-    SELECT $1, chk.total, $2 FROM chk WHERE chk.user_ok AND chk.all_found AND chk.in_stock
-    RETURNING id, created_at, status
-), ins AS (
-    INSERT INTO order_lines (order_id, order_created_at, line_no, product_id, quantity, unit_price_cents)
-    SELECT o.id, o.created_at, l.n, l.pid, l.qty, l.price FROM o CROSS JOIN l
-), link AS (
-    UPDATE order_idempotency k SET order_id = o.id, order_created_at = o.created_at
-    FROM o WHERE k.idempotency_key = $2
-)
-SELECT o.id, o.created_at, o.status, chk.user_ok, chk.total,
-       (SELECT array_agg(l.pid ORDER BY l.n) FROM l) AS pids,
-       (SELECT array_agg(l.price ORDER BY l.n) FROM l) AS prices,
-       (SELECT array_agg(l.stock ORDER BY l.n) FROM l) AS stocks
-FROM chk LEFT JOIN o ON true
-"""
-
-
-async def _insert_order(
-    conn: asyncpg.Connection, user_id: int, key: str, norm: list[tuple[int, int]]
-) -> tuple[asyncpg.Record, dict[int, int]]:
-    """Run :data:`_PLACE_SQL`. Returns the order row and ``{product_id: snapshot price}``.
-
-    :raises UnknownReference: unknown user or products. :raises OutOfStock: the snapshot is short.
-    """
-    row = await conn.fetchrow(_PLACE_SQL, user_id, key, [p for p, _ in norm], [q for _, q in norm])
-    found = dict(
-        zip(row["pids"] or [], zip(row["prices"] or [], row["stocks"] or [], strict=True), strict=True)
-    )
-    if row["id"] is None:
-        if not row["user_ok"]:
-            raise UnknownReference("user_id", "user", [user_id])
-        missing = [p for p, _ in norm if p not in found]
-        if missing:
-            raise UnknownReference("lines", "product", missing)
-        raise OutOfStock({p: (q, found[p][1]) for p, q in norm if found[p][1] < q})
-    return row, {p: price for p, (price, _) in found.items()}
 
 
 async def _fetch_order(
@@ -162,6 +112,14 @@ class Orders:
     def __init__(self, rt: Runtime, gate: RedisStockGate | None = None) -> None:
         self._rt = rt
         self._gate = gate
+        self._batcher = OrderBatcher(rt, ensure_partitions=self.ensure_partitions)
+        self._background: set[asyncio.Future[None]] = set()
+
+    async def drain(self) -> None:
+        """Wait for batches in flight and gate bookkeeping of cancelled callers (``close()``)."""
+        await self._batcher.drain()
+        if self._background:
+            await asyncio.wait(set(self._background))
 
     async def place(self, user_id: int, lines: list[tuple[int, int]], *, idempotency_key: str) -> Order:
         """Place an order for ``lines`` = ``[(product_id, quantity), ...]``.
@@ -198,90 +156,44 @@ class Orders:
                     raise
                 return existing
 
-        async def tx(conn: asyncpg.Connection) -> tuple[Order, bool]:
-            claimed = await conn.fetchval(
-                "INSERT INTO order_idempotency (idempotency_key, user_id, request_hash) VALUES ($1, $2, $3) "
-                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
-                key,
-                user_id,
-                req_hash,
-            )
-            if not claimed:
-                prev = await conn.fetchrow(
-                    "SELECT user_id, request_hash, order_id, order_created_at FROM order_idempotency "
-                    "WHERE idempotency_key = $1",
-                    key,
-                )
-                if prev["request_hash"] != req_hash:
-                    raise Conflict(
-                        f"idempotency key {key!r} was already used for a different order request",
-                        constraint="order_idempotency_pkey",
-                    )
-                existing = await _fetch_order(conn, prev["order_id"], prev["order_created_at"])
-                assert existing is not None, "idempotency row without its order"
-                return existing, False
-            row, snapshot_prices = await _insert_order(conn, user_id, key, norm)
-            # Last: take the hot rows' locks (conditional UPDATEs in id order), then COMMIT.
-            prices = await reserve_stock(conn, norm)
-            total = sum(prices[pid] * qty for pid, qty in norm)
-            if prices != snapshot_prices:  # price changed before we locked: charge the locked price
-                await conn.execute(
-                    "UPDATE order_lines l SET unit_price_cents = n.price "
-                    "FROM unnest($3::bigint[], $4::bigint[]) AS n(pid, price) "
-                    "WHERE l.order_id = $1 AND l.order_created_at = $2 AND l.product_id = n.pid",
-                    row["id"],
-                    row["created_at"],
-                    list(prices),
-                    list(prices.values()),
-                )
-                await conn.execute(
-                    "UPDATE orders SET total_cents = $3 WHERE id = $1 AND created_at = $2",
-                    row["id"],
-                    row["created_at"],
-                    total,
-                )
-            order = Order(
-                id=row["id"],
-                user_id=user_id,
-                status=row["status"],
-                total_cents=total,
-                created_at=row["created_at"],
-                idempotency_key=key,
-                lines=tuple(OrderLine(p, q, prices[p]) for p, q in norm),
-            )
-            return order, True
-
-        committed_new = False
-
-        def change(result: tuple[Order, bool]) -> PostCommit:
-            # Run by Runtime.write after COMMIT, also for a caller cancelled after it. Also on
-            # duplicates: re-marking/invalidating heals a crash between an earlier commit and its
-            # invalidation.
-            nonlocal committed_new
-            committed_new = result[1]
-            return _order_change(result[0])
-
+        # Group commit (see dataaccess.order_batch): acknowledged after the batch's COMMIT.
+        req = PlaceRequest(user_id, norm, key, req_hash)
+        fut = self._batcher.submit(req)
         try:
-            try:
-                (order, created), _ = await self._rt.write(
-                    tx, context="orders.place", idempotent=True, after_commit=change
-                )
-            except InvalidInput as exc:
-                cause = exc.__cause__
-                if isinstance(cause, asyncpg.CheckViolationError) and "no partition" in str(cause):
-                    await self.ensure_partitions()
-                    (order, created), _ = await self._rt.write(
-                        tx, context="orders.place", idempotent=True, after_commit=change
-                    )
-                else:
-                    raise
+            order, created = await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            if self._gate is not None and taken:
+                if self._batcher.withdraw(req):  # never sent: nothing happened
+                    await self._gate.give_back(taken, forget_key=key)
+                else:  # in flight: its outcome decides whether the units stay taken
+                    fut.add_done_callback(self._give_back_unless_placed(taken, key))
+            else:
+                self._batcher.withdraw(req)
+            raise
         except BaseException:
-            if self._gate is not None and not committed_new:  # a committed order keeps its units
+            if self._gate is not None:  # nothing committed for this request (or unknown: DB decides)
                 await self._gate.give_back(taken, forget_key=key)
             raise
         if not created and self._gate is not None:
             await self._gate.give_back(taken)  # duplicate: the original already took its units
         return order
+
+    def _give_back_unless_placed(
+        self, taken: list[tuple[int, int]], key: str
+    ) -> Callable[[asyncio.Future[tuple[Order, bool]]], None]:
+        """Done-callback for a cancelled caller's request: return its gate units unless its
+        order was placed by this request."""
+
+        def done(f: asyncio.Future[tuple[Order, bool]]) -> None:
+            ok = not f.cancelled() and f.exception() is None
+            if (ok and f.result()[1]) or self._gate is None:
+                return  # placed by this request: the order holds the units
+            # A duplicate keeps its key's marker (the original holds units); a failure forgets it.
+            task = asyncio.ensure_future(self._gate.give_back(taken, forget_key=None if ok else key))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        return done
 
     async def _by_key(self, key: str, user_id: int, req_hash: str) -> Order | None:
         """The order placed under ``key``, None if none; Conflict if the key belongs to a different

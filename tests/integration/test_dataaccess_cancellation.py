@@ -181,7 +181,12 @@ async def test_order_place_and_cancel_cancelled_after_commit(da: DataAccess) -> 
             assert task.cancelled()
         finally:
             rt.commit_lsn = real_commit_lsn  # type: ignore[method-assign]
+            # place() runs in a group-commit batch that its caller's cancellation does not stop:
+            # let that batch finish (it was held at the stalled LSN read), then check.
+            release.set()
+        await da.orders.drain()
         await rt.drain()
+        release.clear()
 
     async def gate_units() -> int:
         return int(await da.redis.get(gate.key(p.id)) or -1)  # type: ignore[union-attr]

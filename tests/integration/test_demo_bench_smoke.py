@@ -85,6 +85,7 @@ async def test_bench_scenarios_with_tiny_sizes(tmp_path: Path, monkeypatch: pyte
         tput_concurrency=4,
         flash_stock={50: 10, 500: 10},
         flash_rounds=2,
+        alt_rounds=1,
         bouncer_clients=10,
         bouncer_seconds=0.3,
     )
@@ -97,6 +98,14 @@ async def test_bench_scenarios_with_tiny_sizes(tmp_path: Path, monkeypatch: pyte
         assert isinstance(saved[key], int | float), key
     assert saved["oversold"] == 0
     assert saved["raw"]["flash_sale_50"]["all_consistent"] is True
+    # every textbook alternative ran next to the group commit, with latency and server CPU
+    assert {"skip_locked", "advisory_trylock", "block_reservations"} <= set(
+        saved["raw"]["flash_sale_500"]["orders_per_s"]
+    )
+    assert saved["raw"]["flash_sale_500"]["latency_ms"]["dataaccess"]["orders"] > 0
+    assert saved["server_cpu_ms_per_1000_ops"]["browse_reads"]["cache_replica"]["postgres"] is not None
+    assert saved["primary_reads_per_1000_reads"] == 0  # the cache side never read the primary
+    assert saved["db_queries_per_1000_reads"] >= 0
     assert saved["raw"]["cached_read"]["misses_during_measure"] == 0  # A really measured cache hits
     assert saved["pgbouncer_server_connections"] <= 25  # default_pool_size 20 + reserve 5
     assert saved["direct_server_connections"] >= 10  # one per client
