@@ -1,0 +1,120 @@
+"""Group commit of ``orders.place`` (dataaccess.order_batch + commerce_place_orders): concurrent
+orders are coalesced, yet each keeps its own outcome, nothing oversells, and every acknowledged
+order is committed before its caller hears about it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+
+from commerce_db.localtier import DatabaseDSNs
+from dataaccess import Conflict, DataAccess, OutOfStock, UnknownReference
+from tests.integration.conftest import MakeDA
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def da_defaults(fresh_db: DatabaseDSNs, redis_clean: str) -> dict[str, Any]:
+    return {"writer_dsn": fresh_db.primary, "redis_url": redis_clean}
+
+
+async def _setup(make_da: MakeDA, **kw: Any) -> DataAccess:
+    da = await make_da(**kw)
+    await da.migrate()
+    return da
+
+
+async def test_hot_sku_sells_exactly_its_stock_and_acknowledges_only_committed_orders(
+    make_da: MakeDA, fresh_db: DatabaseDSNs
+) -> None:
+    da = await _setup(make_da)
+    users = [await da.users.create(email=f"b{i}@example.com", name=f"B{i}") for i in range(5)]
+    p = await da.products.create(sku="HOT", name="Hot", price_cents=100, stock=37)
+    assert (await da.products.get(p.id)).stock == 37  # type: ignore[union-attr]  # cached
+    check = await asyncpg.create_pool(fresh_db.primary, min_size=1, max_size=4)
+    acknowledged: list[int] = []
+    not_committed: list[int] = []
+    refused = 0
+
+    async def buyer(i: int) -> None:
+        nonlocal refused
+        try:
+            order = await da.orders.place(users[i % 5].id, [(p.id, 1)], idempotency_key=f"k{i}")
+        except OutOfStock as exc:
+            assert list(exc.product_ids) == [p.id]
+            refused += 1
+            return
+        acknowledged.append(order.id)
+        # Another connection must already see it: acknowledged only after COMMIT.
+        if not await check.fetchval("SELECT count(*) FROM orders WHERE id = $1", order.id):
+            not_committed.append(order.id)
+
+    try:
+        await asyncio.gather(*(buyer(i) for i in range(120)))
+        sold = await check.fetchval(
+            "SELECT coalesce(sum(quantity), 0) FROM order_lines WHERE product_id = $1", p.id
+        )
+        left = await check.fetchval("SELECT stock FROM products WHERE id = $1", p.id)
+    finally:
+        await check.close()
+    assert not_committed == []
+    assert len(acknowledged) == 37 == sold and refused == 120 - 37 and left == 0
+    assert len(set(acknowledged)) == 37
+    batcher = da.orders._batcher
+    assert batcher.batches < batcher.orders  # orders really were coalesced
+    assert (await da.products.get(p.id)).stock == 0  # type: ignore[union-attr]  # cache invalidated
+
+
+async def test_each_order_in_a_batch_keeps_its_own_outcome(make_da: MakeDA) -> None:
+    da = await _setup(make_da)
+    u = await da.users.create(email="m@example.com", name="M")
+    a = await da.products.create(sku="A", name="A", price_cents=10, stock=1)
+    b = await da.products.create(sku="B", name="B", price_cents=20, stock=5)
+    first = await da.orders.place(u.id, [(b.id, 1)], idempotency_key="used")
+
+    calls = {
+        "ok": da.orders.place(u.id, [(b.id, 2)], idempotency_key="ok"),
+        "dup": da.orders.place(u.id, [(b.id, 1)], idempotency_key="used"),
+        "conflict": da.orders.place(u.id, [(b.id, 3)], idempotency_key="used"),
+        "no_user": da.orders.place(999_999, [(b.id, 1)], idempotency_key="nu"),
+        "no_product": da.orders.place(u.id, [(b.id, 1), (888_888, 1)], idempotency_key="np"),
+        "pair_1": da.orders.place(u.id, [(a.id, 1), (b.id, 1)], idempotency_key="p1"),
+        "pair_2": da.orders.place(u.id, [(a.id, 1), (b.id, 1)], idempotency_key="p2"),
+        "same_key_a": da.orders.place(u.id, [(b.id, 1)], idempotency_key="twice"),
+        "same_key_b": da.orders.place(u.id, [(b.id, 1)], idempotency_key="twice"),
+    }
+    out = dict(zip(calls, await asyncio.gather(*calls.values(), return_exceptions=True), strict=True))
+
+    assert out["dup"] == first  # the existing order, not a second one
+    assert isinstance(out["conflict"], Conflict)
+    assert isinstance(out["no_user"], UnknownReference)
+    assert isinstance(out["no_product"], UnknownReference) and "888888" in str(out["no_product"])
+    pair = [out["pair_1"], out["pair_2"]]
+    placed_pairs = [o for o in pair if not isinstance(o, BaseException)]
+    short = [o for o in pair if isinstance(o, OutOfStock)]
+    assert len(placed_pairs) == 1 and len(short) == 1  # A had one unit: all lines or none
+    assert out["same_key_a"] == out["same_key_b"]  # one order for the key, both callers get it
+    assert not isinstance(out["ok"], BaseException) and out["ok"].total_cents == 40
+    b_now = await da.products.get(b.id)
+    # B: 5 - first(1) - ok(2) - pair(1) - twice(1) = 0
+    assert b_now is not None and b_now.stock == 0
+    a_now = await da.products.get(a.id)
+    assert a_now is not None and a_now.stock == 0
+    again = await da.orders.place(u.id, [(b.id, 2)], idempotency_key="ok")  # a retry after the fact
+    assert again == out["ok"]
+
+
+async def test_lone_order_is_sent_at_once_and_price_is_taken_under_the_lock(make_da: MakeDA) -> None:
+    da = await _setup(make_da)
+    u = await da.users.create(email="l@example.com", name="L")
+    p = await da.products.create(sku="L", name="L", price_cents=500, stock=3)
+    await da.products.update_price(p.id, 450)
+    order = await da.orders.place(u.id, [(p.id, 2)], idempotency_key="lone")
+    assert order.total_cents == 900 and order.lines[0].unit_price_cents == 450
+    fetched = await da.orders.get(order.id)
+    assert fetched == order
+    assert da.orders._batcher.batches == 1
