@@ -129,6 +129,14 @@ class WriteMarkers:
         self.redis_failures = 0
         """Marker reads/writes that could not reach Redis (reads then went to the writer)."""
 
+    def generation_key(self, table: str) -> str:
+        """The Redis key of ``table``'s cache generation (tracked by the near cache)."""
+        return self._gen_prefix + table
+
+    @property
+    def generation_prefix(self) -> str:
+        return self._gen_prefix
+
     def _remember(self, table: dict[str, tuple[int, float]], entity: str, lsn: int) -> None:
         expires = time.monotonic() + self._ttl
         cur = table.get(entity)

@@ -138,15 +138,6 @@ class DataAccess:
                 namespace=settings.cache_namespace,
                 invalidation_grace=settings.cache_invalidation_grace,
             )
-            if settings.near_cache_ttl > 0:
-                # Hot products only: their entries change when their row does; other keys go to Redis.
-                cache.near = NearCache(
-                    client,
-                    prefixes=[cache.keys.prefix + "product:"],
-                    ttl=settings.near_cache_ttl,
-                    max_entries=settings.near_cache_max_entries,
-                )
-                cache.near.start()
             if settings.inventory_redis_gate:
                 gate = RedisStockGate(client, namespace=settings.cache_namespace, breaker=markers_breaker)
         markers = WriteMarkers(
@@ -155,6 +146,20 @@ class DataAccess:
             ttl=settings.read_your_writes_ttl,
             breaker=markers_breaker,
         )
+        if cache is not None and settings.near_cache_ttl > 0:
+            # Hot products, search results and the catalogue generation: entries that change only
+            # when Redis changes them, so Redis's invalidation messages keep the copies coherent.
+            cache.near = NearCache(
+                client,  # type: ignore[arg-type]
+                prefixes=[
+                    cache.keys.prefix + "product:",
+                    cache.keys.prefix + "search:",
+                    markers.generation_prefix,
+                ],
+                ttl=settings.near_cache_ttl,
+                max_entries=settings.near_cache_max_entries,
+            )
+            cache.near.start()
         da = cls(settings, pools, client, cache, markers, gate)
         da._owns_redis = redis is None
         await da._load_schema_floor()

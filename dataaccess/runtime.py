@@ -242,6 +242,10 @@ class Runtime:
 
     async def _after_write(self, lsn: int, entities: list[str], keys: list[str], gens: list[str]) -> None:
         await self.markers.mark(entities, lsn, generations=gens)
+        near = self.cache.near if self.cache is not None else None
+        if near is not None and gens:
+            # The generations were bumped (or are owed to Redis): this process's copies are old.
+            near.invalidate([self.markers.generation_key(g) for g in gens])
         if self.cache is not None and keys:
             await self.cache.invalidate(*keys)
 

@@ -219,16 +219,31 @@ class Products:
         text = " ".join(check_text("query", query, max_len=200).split())
         limit = check_int_range("limit", limit, 1, 100)
 
-        # One MGET: the table marker (where to read) and the generation (which cache entry).
-        need, generation = await self._rt.markers.table_state(_TABLE)
+        markers = self._rt.markers
+        cache = self._rt.cache
+        near = cache.near if cache is not None else None
+        gen_key = markers.generation_key(_TABLE)
+        need: int | None = None
+        generation: str | None = None
+        known = False  # whether ``need`` was read along with the generation
+        if near is not None and not near.is_miss(held := near.get(gen_key)):
+            generation = held  # the near cache holds the generation Redis has (see near_cache)
+        else:
+            token = near.token() if near is not None else -1
+            # One MGET: the table marker (where to read) and the generation (which cache entry).
+            need, generation = await markers.table_state(_TABLE)
+            known = True
+            if near is not None and generation is not None:
+                near.put(gen_key, generation, token)
 
         async def load() -> list[int]:
+            min_lsn = need if known else (await markers.table_state(_TABLE))[0]
+
             async def q(conn: asyncpg.Connection, _src: Source) -> list[int]:
                 return await search_ids(conn, text, limit)
 
-            return await self._rt.read([], q, context="products.search", min_lsn=need)
+            return await self._rt.read([], q, context="products.search", min_lsn=min_lsn)
 
-        cache = self._rt.cache
         if cache is None or generation is None:  # generation unknown (Redis down): no caching
             ids = await load()
         else:

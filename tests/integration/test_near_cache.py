@@ -153,3 +153,19 @@ def test_bad_settings_name_the_field() -> None:
         Settings(writer_dsn="postgresql://x@h/db", near_cache_ttl=-1)
     with pytest.raises(ValueError, match="prefix"):
         NearCache(aredis.Redis(), prefixes=[])
+
+
+async def test_search_after_a_catalogue_write_sees_it_in_both_processes(make_da: MakeDA) -> None:
+    writer, reader = await make_da(), await make_da()
+    await writer.migrate()
+    p = await writer.products.create(sku="S1", name="Quiet kettle", price_cents=100, stock=1)
+    for da in (writer, reader):  # results, products and the generation held in memory
+        for _ in range(3):
+            assert [x.id for x in await da.products.search("kettle")] == [p.id]
+    near = await _near(reader)
+    seen = near.stats.invalidations
+    await writer.products.rename(p.id, "Quiet teapot")
+    assert [x.id for x in await writer.products.search("teapot")] == [p.id]  # same process: at once
+    assert await writer.products.search("kettle") == []
+    await _until(lambda: near.stats.invalidations > seen, "invalidation message in the reader")
+    assert [x.id for x in await reader.products.search("teapot")] == [p.id]
