@@ -14,12 +14,12 @@ What it promises (docs/search.md has the measured figures):
 * **Partial matches.** When a query of several words still matches nothing, products that
   contain *any* of the (corrected) words are returned, those containing more of them first.
 * **Ranking, bounded.** At most :data:`CANDIDATES` matching products are ranked (``ts_rank``,
-  ties: newest first). They are the newest matches when the newest :data:`RECENT_WINDOW` products
-  hold that many (found by a walk down the primary key that reads at most that window);
-  otherwise up to :data:`CANDIDATES` matches from the full-text index over the whole catalogue,
+  ties: newest first). When the query's words are catalogue words, the candidates are the newest
+  matches among the newest :data:`RECENT_WINDOW` products (a walk down the primary key that reads
+  at most that window), provided there are at least ``limit`` of them; otherwise up to
+  :data:`CANDIDATES` matches from the full-text index over the whole catalogue, in index order,
   where the query's matches are sparse. So a common word costs about the same at 10k and at 1M
-  products; the price is that its results are the best of the newest :data:`CANDIDATES`
-  matches, not of all of them.
+  products; the price is that its results are the best of its newest matches, not of all.
 
 No statement here can scan the products table sequentially (``tests/integration/test_search.py``
 checks the plans, custom and generic).
@@ -45,7 +45,7 @@ __all__ = [
 CANDIDATES = 200
 """At most this many matching products are ranked per query (the newest matches)."""
 
-RECENT_WINDOW = 20_000
+RECENT_WINDOW = 5_000
 """How many of the newest products (by id) the walk for a common term reads at most."""
 
 MAX_WORDS = 8
@@ -100,7 +100,7 @@ LIMIT $2
 # LIMIT 1 reads a few index pages; `%` (similarity >= pg_trgm.similarity_threshold) lets the
 # index prune whole subtrees, so a word with no similar catalogue word is rejected at once.
 CORRECT_SQL = """
-SELECT t.tok, c.word
+SELECT t.tok, c.word, to_tsvector('english', t.tok) = to_tsvector('english', c.word) AS same_stem
 FROM unnest($1::text[]) AS t(tok)
 CROSS JOIN LATERAL (
     SELECT w.word FROM search_words w
@@ -123,23 +123,19 @@ def query_words(text: str) -> list[str]:
     return words[:MAX_WORDS]
 
 
-async def _ranked(conn: asyncpg.Connection, tsquery_text: str, limit: int, *, common: bool) -> list[int]:
-    """The best ``limit`` of at most CANDIDATES matches. ``common``: matches are likely plentiful
-    (one catalogue word, or any of several), so the bounded walk over the newest products goes
-    first; otherwise (typos, model codes, several words that must all match) the GIN index goes
-    first, which costs little for a query that matches little, and the walk follows only when the
-    index capped out at CANDIDATES."""
-    if common:
+async def _ranked(conn: asyncpg.Connection, tsquery_text: str, limit: int, *, known: bool) -> list[int]:
+    """The best ``limit`` of at most CANDIDATES matches.
+
+    ``known``: the query's words are catalogue words, so the bounded walk over the newest
+    products goes first, and its matches are the candidates when there are at least ``limit`` of
+    them. Otherwise (the newest products hold fewer, or the query has typos, model codes, words
+    the catalogue lacks) up to CANDIDATES matches from the GIN index over the whole catalogue,
+    which costs little for a query that matches little."""
+    if known:
         rows = await conn.fetch(RECENT_SQL, tsquery_text, limit, CANDIDATES, RECENT_WINDOW)
-        if rows and rows[0]["n"] >= CANDIDATES:
+        if rows and rows[0]["n"] >= limit:
             return [r["id"] for r in rows]
-        rows = await conn.fetch(ALL_SQL, tsquery_text, limit, CANDIDATES)
-        return [r["id"] for r in rows]
     rows = await conn.fetch(ALL_SQL, tsquery_text, limit, CANDIDATES)
-    if rows and rows[0]["n"] >= CANDIDATES:  # frequent after all: rank the newest matches instead
-        recent = await conn.fetch(RECENT_SQL, tsquery_text, limit, CANDIDATES, RECENT_WINDOW)
-        if recent and recent[0]["n"] >= CANDIDATES:
-            rows = recent
     return [r["id"] for r in rows]
 
 
@@ -147,23 +143,29 @@ async def search_ids(conn: asyncpg.Connection, text: str, limit: int) -> list[in
     """Ids of the best ``limit`` products for ``text`` (already validated and whitespace-normalised)."""
     words = query_words(text)
     correctable = [w for w in words if _CORRECTABLE.fullmatch(w)]
-    # One round trip: the nearest catalogue word of every correctable query word (itself when the
-    # catalogue has it), used to pick the cheaper first step and, if needed, to correct typos.
+    # One round trip: the nearest catalogue word of every correctable query word (itself, or a
+    # word with the same stem, when the catalogue has it): picks the cheaper first step and, if
+    # nothing matches, corrects typos.
     nearest: dict[str, str] = {}
+    in_catalogue: set[str] = set()
     if correctable:
-        nearest = {r["tok"]: r["word"] for r in await conn.fetch(CORRECT_SQL, correctable)}
-    lexicon = set(nearest.values())
-    # Every word must match, and several words rarely match together: only a single catalogue word,
-    # or catalogue words joined by the `or` operator, count as common.
-    known = [w for w in words if nearest.get(w) == w]
-    any_of = "or" in _WORD.findall(text.lower())
-    common = bool(known) and (any_of or (len(words) == 1 and known == words))
-    ids = await _ranked(conn, text, limit, common=common)
+        for r in await conn.fetch(CORRECT_SQL, correctable):
+            nearest[r["tok"]] = r["word"]
+            if r["same_stem"]:
+                in_catalogue.add(r["tok"])
+    in_catalogue |= set(nearest.values())
+    any_of = "or" in _WORD.findall(text.lower())  # websearch's `or`: any word may match
+
+    def known(ws: list[str], *, any_word: bool) -> bool:
+        hits = [w in in_catalogue for w in ws]
+        return bool(ws) and (any(hits) if any_word else all(hits))
+
+    ids = await _ranked(conn, text, limit, known=known(words, any_word=any_of))
     if ids or _EXCLUSION.search(text):
         return ids
-    fixed = list(dict.fromkeys(nearest.get(w, w) for w in words))
+    fixed = list(dict.fromkeys(w if w in in_catalogue else nearest.get(w, w) for w in words))
     if fixed != words:
-        ids = await _ranked(conn, " ".join(fixed), limit, common=len(fixed) == 1 and fixed[0] in lexicon)
+        ids = await _ranked(conn, " ".join(fixed), limit, known=known(fixed, any_word=False))
     if not ids and len(fixed) > 1:
-        ids = await _ranked(conn, " or ".join(fixed), limit, common=any(w in lexicon for w in fixed))
+        ids = await _ranked(conn, " or ".join(fixed), limit, known=known(fixed, any_word=True))
     return ids

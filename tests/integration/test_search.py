@@ -37,6 +37,7 @@ async def test_matching_typos_partial_matches_and_exclusions(make_da: MakeDA) ->
 
     # Every word must match (stemmed: "headphone" finds "headphones").
     assert [p.id for p in await da.products.search("wireless headphone")] == [wireless.id]
+    assert len(await da.products.search("tents")) == 1
     assert {p.id for p in await da.products.search("headphones")} == {wireless.id, wired.id}
     # A misspelt word is corrected to the nearest catalogue word; headphones come first, not the
     # smartphone stand whose name shares "phone" with the typo.
