@@ -149,7 +149,10 @@ async def run_search_bench(
         db = await asyncio.to_thread(tier.create_database, "search_bench")
         if db.standby is None:
             raise RuntimeError("the search benchmark reads on the standby, and the local tier has none")
-        settings = Settings(writer_dsn=db.primary, reader_dsns=(db.standby,), redis_url=tier.redis_url)
+        # near_cache_ttl=0: no in-process copies either, so every call is uncached (Redis flushed).
+        settings = Settings(
+            writer_dsn=db.primary, reader_dsns=(db.standby,), redis_url=tier.redis_url, near_cache_ttl=0.0
+        )
         da = await DataAccess.connect(settings)
         try:
             await da.migrate()
