@@ -1,5 +1,5 @@
 """Pulumi entry point: the whole program lives in components.program."""
 
-from components.program import run
+from commerce_db_components.program import run
 
 run()

@@ -359,8 +359,9 @@ def render_failover_yaml(
 
 
 def _program_run(stack: str, config: Mapping[str, Any]) -> Any:
+    from commerce_db_components.program import run
+
     from commerce_db.mock_engine import run_program
-    from components.program import run
 
     return run_program(run, stack=stack, config=dict(config))
 

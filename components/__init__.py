@@ -1,7 +1,8 @@
 """Typed Pulumi ComponentResources for the commerce-db database tier.
 
-Every public component and its Args is re-exported here (``from components import PostgresCluster``).
-The re-exports resolve lazily (PEP 562), so ``import components.config`` stays cheap and does not
+Every public component and its Args is re-exported here
+(``from commerce_db_components import PostgresCluster``).
+The re-exports resolve lazily (PEP 562), so ``import commerce_db_components.config`` stays cheap and does not
 pull in every ``pulumi_aws`` submodule the components use.
 """
 
@@ -12,43 +13,43 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
     # configuration
-    "ConfigError": "components.config",
-    "StackConfig": "components.config",
-    "load_stack_config": "components.config",
-    "parse_stack_config": "components.config",
-    "config_reference": "components.config",
+    "ConfigError": ".config",
+    "StackConfig": ".config",
+    "load_stack_config": ".config",
+    "parse_stack_config": ".config",
+    "config_reference": ".config",
     # program and per-region composition
-    "run": "components.program",
-    "RegionStack": "components.region_stack",
-    "RegionStackArgs": "components.region_stack",
+    "run": ".program",
+    "RegionStack": ".region_stack",
+    "RegionStackArgs": ".region_stack",
     # foundations
-    "Network": "components.network",
-    "NetworkArgs": "components.network",
-    "RegionKeys": "components.keys",
-    "RegionKeysArgs": "components.keys",
+    "Network": ".network",
+    "NetworkArgs": ".network",
+    "RegionKeys": ".keys",
+    "RegionKeysArgs": ".keys",
     # PostgreSQL
-    "PostgresCluster": "components.postgres_cluster",
-    "PostgresClusterArgs": "components.postgres_cluster",
-    "CrossRegionReplicas": "components.postgres_cluster",
-    "CrossRegionReplicasArgs": "components.postgres_cluster",
-    "AuroraSecondaryCluster": "components.postgres_cluster",
-    "AuroraSecondaryClusterArgs": "components.postgres_cluster",
-    "BackupPlan": "components.backup",
-    "BackupPlanArgs": "components.backup",
-    "ProxyLayer": "components.proxy_layer",
-    "ProxyLayerArgs": "components.proxy_layer",
+    "PostgresCluster": ".postgres_cluster",
+    "PostgresClusterArgs": ".postgres_cluster",
+    "CrossRegionReplicas": ".postgres_cluster",
+    "CrossRegionReplicasArgs": ".postgres_cluster",
+    "AuroraSecondaryCluster": ".postgres_cluster",
+    "AuroraSecondaryClusterArgs": ".postgres_cluster",
+    "BackupPlan": ".backup",
+    "BackupPlanArgs": ".backup",
+    "ProxyLayer": ".proxy_layer",
+    "ProxyLayerArgs": ".proxy_layer",
     # cache, observability, audit (INFRA-B)
-    "CacheLayer": "components.cache_layer",
-    "CacheLayerArgs": "components.cache_layer",
-    "GlobalDatastoreRole": "components.cache_layer",
-    "ObservabilityLayer": "components.observability_layer",
-    "ObservabilityLayerArgs": "components.observability_layer",
-    "AlarmThresholds": "components.observability_layer",
-    "AlarmSubscription": "components.observability_layer",
-    "RdsLogGroups": "components.rds_log_groups",
-    "RdsLogGroupsArgs": "components.rds_log_groups",
-    "AuditTrail": "components.audit",
-    "AuditTrailArgs": "components.audit",
+    "CacheLayer": ".cache_layer",
+    "CacheLayerArgs": ".cache_layer",
+    "GlobalDatastoreRole": ".cache_layer",
+    "ObservabilityLayer": ".observability_layer",
+    "ObservabilityLayerArgs": ".observability_layer",
+    "AlarmThresholds": ".observability_layer",
+    "AlarmSubscription": ".observability_layer",
+    "RdsLogGroups": ".rds_log_groups",
+    "RdsLogGroupsArgs": ".rds_log_groups",
+    "AuditTrail": ".audit",
+    "AuditTrailArgs": ".audit",
 }
 
 __all__ = [
@@ -91,8 +92,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'components' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 
@@ -102,25 +103,25 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static re-exports for type checkers and IDEs
-    from components.audit import AuditTrail, AuditTrailArgs
-    from components.backup import BackupPlan, BackupPlanArgs
-    from components.cache_layer import CacheLayer, CacheLayerArgs, GlobalDatastoreRole
-    from components.config import (
+    from .audit import AuditTrail, AuditTrailArgs
+    from .backup import BackupPlan, BackupPlanArgs
+    from .cache_layer import CacheLayer, CacheLayerArgs, GlobalDatastoreRole
+    from .config import (
         ConfigError,
         StackConfig,
         config_reference,
         load_stack_config,
         parse_stack_config,
     )
-    from components.keys import RegionKeys, RegionKeysArgs
-    from components.network import Network, NetworkArgs
-    from components.observability_layer import (
+    from .keys import RegionKeys, RegionKeysArgs
+    from .network import Network, NetworkArgs
+    from .observability_layer import (
         AlarmSubscription,
         AlarmThresholds,
         ObservabilityLayer,
         ObservabilityLayerArgs,
     )
-    from components.postgres_cluster import (
+    from .postgres_cluster import (
         AuroraSecondaryCluster,
         AuroraSecondaryClusterArgs,
         CrossRegionReplicas,
@@ -128,7 +129,7 @@ if TYPE_CHECKING:  # static re-exports for type checkers and IDEs
         PostgresCluster,
         PostgresClusterArgs,
     )
-    from components.program import run
-    from components.proxy_layer import ProxyLayer, ProxyLayerArgs
-    from components.rds_log_groups import RdsLogGroups, RdsLogGroupsArgs
-    from components.region_stack import RegionStack, RegionStackArgs
+    from .program import run
+    from .proxy_layer import ProxyLayer, ProxyLayerArgs
+    from .rds_log_groups import RdsLogGroups, RdsLogGroupsArgs
+    from .region_stack import RegionStack, RegionStackArgs

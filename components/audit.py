@@ -3,7 +3,7 @@
 The bucket is KMS-encrypted with the region's CMK, versioned, blocks all public access, refuses
 non-TLS requests and moves objects to Glacier then expires them per :class:`AuditTrailArgs`.
 CloudTrail may write to it only for this trail (``aws:SourceArn``) and this account. Other
-writers (the Firehose stream of :class:`components.observability_layer.ObservabilityLayer`) get
+writers (the Firehose stream of :class:`commerce_db_components.observability_layer.ObservabilityLayer`) get
 access through their own IAM role policy, which is enough inside one account.
 """
 

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components._security_groups import ingress_from, security_group
+from ._security_groups import ingress_from, security_group
 
 REDIS_PORT = 6379
 """Port the replication group listens on (the ElastiCache default)."""

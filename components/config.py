@@ -1029,9 +1029,9 @@ def _check_component_rules(cfg: StackConfig) -> None:
     """
     import dataclasses as dc
 
-    from components.audit import AuditTrailArgs
-    from components.cache_layer import CacheLayerArgs, GlobalDatastoreRole
-    from components.observability_layer import AlarmThresholds
+    from .audit import AuditTrailArgs
+    from .cache_layer import CacheLayerArgs, GlobalDatastoreRole
+    from .observability_layer import AlarmThresholds
 
     def surface(exc: Exception, keys: Mapping[str, tuple[str, Any]], fallback: str) -> ConfigError:
         field_name = str(exc).split(" ", 1)[0]

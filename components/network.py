@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components._iam import service_assume_role_policy
-from components._security_groups import ingress_from, security_group
+from ._iam import service_assume_role_policy
+from ._security_groups import ingress_from, security_group
 
 INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = ("secretsmanager", "kms")
 """Services given an interface endpoint when ``interface_endpoints`` is on."""

@@ -11,7 +11,7 @@ One component per region. It owns:
 - a CloudWatch dashboard built from the same metric list as the alarms;
 - when an audit bucket is given, a subscription filter on each RDS ``postgresql`` log group into
   a Kinesis Data Firehose stream that writes to it. The log groups themselves are created by
-  :class:`components.rds_log_groups.RdsLogGroups` *before* the DB (RDS would otherwise create
+  :class:`commerce_db_components.rds_log_groups.RdsLogGroups` *before* the DB (RDS would otherwise create
   them itself, never-expiring and without the CMK).
 
 All id inputs may be empty mappings (e.g. a replica-only region has no proxy).
@@ -28,7 +28,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components import _alarms
+from . import _alarms
 
 _SUBSCRIPTION_PROTOCOLS = ("email", "email-json", "https", "sqs", "lambda", "sms")
 _DB_INSTANCE_EVENT_CATEGORIES = (
@@ -266,10 +266,10 @@ class ObservabilityLayerArgs:
     ``events.amazonaws.com`` use the key. Default: the failure and limit events."""
     postgres_log_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Label -> name of an RDS ``postgresql`` log group to ship to the audit bucket, usually
-    :attr:`components.rds_log_groups.RdsLogGroups.postgresql_log_group_names` (the groups are
+    :attr:`commerce_db_components.rds_log_groups.RdsLogGroups.postgresql_log_group_names` (the groups are
     created there, before the DB, so that RDS does not create them unmanaged). Default: {}."""
     audit_bucket_arn: pulumi.Input[str] | None = None
-    """Audit bucket (:class:`components.audit.AuditTrail` ``bucket_arn``) receiving the
+    """Audit bucket (:class:`commerce_db_components.audit.AuditTrail` ``bucket_arn``) receiving the
     ``postgresql`` logs via Firehose; None skips Firehose and subscription filters. Default: None."""
     audit_bucket_kms_key_arn: pulumi.Input[str] | None = None
     """CMK of the audit bucket (Firehose encrypts objects with it). Required with

@@ -27,9 +27,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components._iam import service_assume_role_policy
-from components._security_groups import egress_to, ingress_from, security_group
-from components.config import MASTER_PASSWORD_SPECIALS, PostgresParameters
+from ._iam import service_assume_role_policy
+from ._security_groups import egress_to, ingress_from, security_group
+from .config import MASTER_PASSWORD_SPECIALS, PostgresParameters
 
 ENHANCED_MONITORING_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 RDS_LOG_EXPORTS: tuple[str, ...] = ("postgresql", "upgrade")

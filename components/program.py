@@ -1,7 +1,7 @@
 """The Pulumi program: config once, one provider and one RegionStack per region, stack exports.
 
 ``run()`` is what ``__main__.py`` calls and what ``commerce-db plan`` runs under the mock engine.
-Configuration problems surface synchronously as :class:`components.config.ConfigError` before any
+Configuration problems surface synchronously as :class:`commerce_db_components.config.ConfigError` before any
 resource is registered.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.config import StackConfig, load_stack_config
-from components.region_stack import RegionStack, RegionStackArgs, region_code
+from .config import StackConfig, load_stack_config
+from .region_stack import RegionStack, RegionStackArgs, region_code
 
 
 def make_provider(cfg: StackConfig, region: str) -> aws.Provider:

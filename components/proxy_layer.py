@@ -23,9 +23,9 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components._iam import service_assume_role_policy
-from components._security_groups import egress_to, ingress_from, security_group
-from components.postgres_cluster import PostgresCluster, rds_connect_policy
+from ._iam import service_assume_role_policy
+from ._security_groups import egress_to, ingress_from, security_group
+from .postgres_cluster import PostgresCluster, rds_connect_policy
 
 
 def proxy_role_policy(secret_arn: str, kms_key_arn: str, region: str) -> dict[str, Any]:

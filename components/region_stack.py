@@ -20,19 +20,19 @@ from typing import Any
 
 import pulumi
 
-from components.audit import AuditTrail, AuditTrailArgs
-from components.backup import BackupPlan, BackupPlanArgs
-from components.cache_layer import CacheLayer, CacheLayerArgs, GlobalDatastoreRole
-from components.config import StackConfig, cache_layer_settings, gp3_performance
-from components.keys import RegionKeys, RegionKeysArgs
-from components.network import Network, NetworkArgs
-from components.observability_layer import (
+from .audit import AuditTrail, AuditTrailArgs
+from .backup import BackupPlan, BackupPlanArgs
+from .cache_layer import CacheLayer, CacheLayerArgs, GlobalDatastoreRole
+from .config import StackConfig, cache_layer_settings, gp3_performance
+from .keys import RegionKeys, RegionKeysArgs
+from .network import Network, NetworkArgs
+from .observability_layer import (
     AlarmSubscription,
     AlarmThresholds,
     ObservabilityLayer,
     ObservabilityLayerArgs,
 )
-from components.postgres_cluster import (
+from .postgres_cluster import (
     AURORA_LOG_EXPORTS,
     RDS_LOG_EXPORTS,
     AuroraSecondaryCluster,
@@ -44,8 +44,8 @@ from components.postgres_cluster import (
     planned_identifiers,
     planned_replica_identifiers,
 )
-from components.proxy_layer import ProxyLayer, ProxyLayerArgs
-from components.rds_log_groups import RdsLogGroups, RdsLogGroupsArgs
+from .proxy_layer import ProxyLayer, ProxyLayerArgs
+from .rds_log_groups import RdsLogGroups, RdsLogGroupsArgs
 
 _DIRECTIONS = {
     "north": "n", "south": "s", "east": "e", "west": "w", "central": "c",

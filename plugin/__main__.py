@@ -4,7 +4,7 @@ The Pulumi CLI's Python language host runs ``python <this directory> ENGINE_ADDR
 plugin's ``venv``; the wrappers come from the installed ``commerce-db`` distribution.
 """
 
-from components.multilang import serve
+from commerce_db_components.multilang import serve
 
 if __name__ == "__main__":
     serve()

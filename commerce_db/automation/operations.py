@@ -36,8 +36,8 @@ Clock = Callable[[], float]
 
 
 def default_program() -> Program:
-    """The project's own Pulumi program (``components.program.run``), imported on first use."""
-    from components.program import run
+    """The project's own Pulumi program (``commerce_db_components.program.run``), imported on first use."""
+    from commerce_db_components.program import run
 
     return run
 

@@ -1,7 +1,7 @@
 """Offline config validation: run the program's own config loader on a :class:`StackSettings`.
 
 No Pulumi CLI and no engine: the settings are installed as the in-process Pulumi config,
-``components.config.load_stack_config`` parses them exactly as the program will, and the
+``commerce_db_components.config.load_stack_config`` parses them exactly as the program will, and the
 previous config is restored. A bad value raises :class:`SettingsError` naming the key.
 """
 
@@ -16,13 +16,13 @@ from commerce_db.automation.settings import StackSettings
 
 
 def check_stack_config(settings: StackSettings) -> Any:
-    """The :class:`components.config.StackConfig` for ``settings``, or :class:`SettingsError`.
+    """The :class:`commerce_db_components.config.StackConfig` for ``settings``, or :class:`SettingsError`.
 
     Secret values are installed too (a loader may check they are present) but never appear
     in the error: ``ConfigError`` messages name the key and the *allowed* values, and secret
     keys are reported without their value.
     """
-    from components.config import ConfigError, load_stack_config
+    from commerce_db_components.config import ConfigError, load_stack_config
 
     previous = dict(_runtime_config.CONFIG.get())
     previous_secrets = set(_runtime_config._SECRET_KEYS.get())

@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def _run_schema(args: argparse.Namespace) -> int:
-    from components import multilang
+    from commerce_db_components import multilang
 
     try:
         document = multilang.schema(args.schema_version)

@@ -43,11 +43,11 @@ __all__ = [
 
 
 def load_program(project_dir: Path) -> Callable[[], Any]:
-    """``components.program.run`` from ``project_dir`` (put first on ``sys.path``)."""
+    """``commerce_db_components.program.run`` from ``project_dir`` (put first on ``sys.path``)."""
     root = str(project_dir)
     if root not in sys.path:
         sys.path.insert(0, root)
-    module = importlib.import_module("components.program")
+    module = importlib.import_module("commerce_db_components.program")
     return module.run  # type: ignore[no-any-return]
 
 
@@ -61,9 +61,9 @@ def plan_stack(
 ) -> PlanReport:
     """Load ``Pulumi.<stack>.yaml`` (+ ``overrides``), run the program under mocks, build the report.
 
-    ``program`` defaults to ``components.program.run`` of the project. Raises
+    ``program`` defaults to ``commerce_db_components.program.run`` of the project. Raises
     :class:`StackFileError` for unknown stacks/bad overrides; the program's own ``ValueError``
-    (``components.config.ConfigError``) propagates unchanged.
+    (``commerce_db_components.config.ConfigError``) propagates unchanged.
     """
     pdir = find_project_dir(project_dir)
     loaded = load_stack(stack, pdir)

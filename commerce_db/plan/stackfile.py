@@ -47,12 +47,12 @@ def find_project_dir(explicit: str | Path | None = None, cwd: Path | None = None
     if (here / PROJECT_FILE).is_file():
         return here
     try:
-        import components  # the installed (editable) package sits in the repo root
+        import commerce_db_components  # the installed (editable) package sits in the repo root
     except ImportError as exc:  # pragma: no cover - broken install
         raise StackFileError(
             f"no {PROJECT_FILE} in {here} and the components package is not importable"
         ) from exc
-    root = Path(components.__file__).resolve().parent.parent
+    root = Path(commerce_db_components.__file__).resolve().parent.parent
     if (root / PROJECT_FILE).is_file():
         return root
     raise StackFileError(f"no {PROJECT_FILE} in {here} or {root}; pass --dir PROJECT_DIR")

@@ -10,8 +10,7 @@ team's application security group and IAM role through the components' capabilit
 from __future__ import annotations
 
 import pulumi
-
-from components import (
+from commerce_db_components import (
     CacheLayer,
     CacheLayerArgs,
     PostgresCluster,

@@ -24,7 +24,8 @@ def stack_config(stack: str) -> dict[str, Any]:
 def run_stack(
     stack: str, overrides: dict[str, Any] | None = None, *, stack_name: str | None = None
 ) -> ProgramRun:
-    """Run ``components.program.run`` under the mock engine with a stack file's config (+ overrides).
+    """Run ``commerce_db_components.program.run`` under the mock engine with a stack file's config
+    (+ overrides).
 
     Runs are memoised per (stack, overrides, stack name) for the session: a run takes about a
     second and its result is read-only, so test modules share them. Failing runs are not cached.
@@ -34,7 +35,7 @@ def run_stack(
 
 @cache
 def _run(stack: str, overrides_json: str, stack_name: str) -> ProgramRun:
-    from components.program import run
+    from commerce_db_components.program import run
 
     config = {**stack_config(stack), **json.loads(overrides_json)}
     return run_program(run, stack=stack_name, config=config)

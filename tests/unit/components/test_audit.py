@@ -8,10 +8,10 @@ from typing import Any
 import pulumi
 import pytest
 from _mockrun import run, single
+from commerce_db_components.audit import AuditTrail, AuditTrailArgs, bucket_policy
+from commerce_db_components.observability_layer import ObservabilityLayer, ObservabilityLayerArgs
 
 from commerce_db.mock_engine import ProgramRun
-from components.audit import AuditTrail, AuditTrailArgs, bucket_policy
-from components.observability_layer import ObservabilityLayer, ObservabilityLayerArgs
 
 CMK = "arn:aws:kms:us-east-1:123456789012:key/audit"
 TRAIL = "aws:cloudtrail/trail:Trail"

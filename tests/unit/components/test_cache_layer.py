@@ -9,9 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 from _mockrun import run, single
-
-from commerce_db.mock_engine import ProgramRun, SecretValue
-from components.cache_layer import (
+from commerce_db_components.cache_layer import (
     AUTH_TOKEN_SPECIALS,
     CacheLayer,
     CacheLayerArgs,
@@ -19,6 +17,8 @@ from components.cache_layer import (
     check_global_datastore_node_type,
     parameter_group_family,
 )
+
+from commerce_db.mock_engine import ProgramRun, SecretValue
 
 RG = "aws:elasticache/replicationGroup:ReplicationGroup"
 GRG = "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"

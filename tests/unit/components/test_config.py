@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from components.config import (
+from commerce_db_components.config import (
     ConfigError,
     StackConfig,
     config_reference,
@@ -254,8 +253,8 @@ def test_cache_window_overlap_is_surfaced_from_cache_layer_rules() -> None:
 def test_cache_layer_settings_map_config_to_real_cache_layer_fields() -> None:
     import dataclasses
 
-    from components.cache_layer import CacheLayerArgs
-    from components.config import CacheConfig, _cache_layer_config_keys, cache_layer_settings
+    from commerce_db_components.cache_layer import CacheLayerArgs
+    from commerce_db_components.config import CacheConfig, _cache_layer_config_keys, cache_layer_settings
 
     c = CacheConfig(snapshot_retention_days=3, parameters={"timeout": "300"})
     settings = cache_layer_settings(c)
@@ -360,10 +359,10 @@ def test_pulumi_yaml_project_and_typed_declarations() -> None:
 
 
 def test_components_package_reexports_everything() -> None:
-    import components
+    import commerce_db_components
 
-    for name in components.__all__:
-        assert getattr(components, name) is not None, name
+    for name in commerce_db_components.__all__:
+        assert getattr(commerce_db_components, name) is not None, name
 
 
 def test_alarm_emails_and_tags_are_checked() -> None:

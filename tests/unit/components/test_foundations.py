@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from commerce_db_components.backup import BackupPlanArgs
+from commerce_db_components.keys import RegionKeysArgs, key_policy
+from commerce_db_components.network import Network, NetworkArgs
+from commerce_db_components.region_stack import identifier_prefix, region_code
 
 from commerce_db.mock_engine import run_program
-from components.backup import BackupPlanArgs
-from components.keys import RegionKeysArgs, key_policy
-from components.network import Network, NetworkArgs
-from components.region_stack import identifier_prefix, region_code
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
-"""components._iam: the service trust policy."""
+"""commerce_db_components._iam: the service trust policy."""
 
 from __future__ import annotations
 
 import json
 
-from components._iam import service_assume_role_policy
+from commerce_db_components._iam import service_assume_role_policy
 
 
 def test_service_trust_policy_allows_only_that_service_to_assume_the_role() -> None:

@@ -8,16 +8,16 @@ from typing import Any
 import pulumi
 import pytest
 from _mockrun import run, single
-
-from commerce_db.mock_engine import ProgramRun
-from components import _alarms
-from components.observability_layer import (
+from commerce_db_components import _alarms
+from commerce_db_components.observability_layer import (
     AlarmSubscription,
     AlarmThresholds,
     ObservabilityLayer,
     ObservabilityLayerArgs,
 )
-from components.rds_log_groups import RdsLogGroups, RdsLogGroupsArgs, rds_log_group_name
+from commerce_db_components.rds_log_groups import RdsLogGroups, RdsLogGroupsArgs, rds_log_group_name
+
+from commerce_db.mock_engine import ProgramRun
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 CMK = "arn:aws:kms:us-east-1:123456789012:key/cmk"

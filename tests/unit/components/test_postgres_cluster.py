@@ -7,10 +7,8 @@ import json
 import pulumi
 import pulumi_aws as aws
 import pytest
-
-from commerce_db.mock_engine import ProgramRun, run_program
-from components.config import PostgresParameters
-from components.postgres_cluster import (
+from commerce_db_components.config import PostgresParameters
+from commerce_db_components.postgres_cluster import (
     CrossRegionReplicasArgs,
     PostgresCluster,
     PostgresClusterArgs,
@@ -19,6 +17,8 @@ from components.postgres_cluster import (
     rds_connect_policy,
     tuned_parameters,
 )
+
+from commerce_db.mock_engine import ProgramRun, run_program
 
 BASE = {
     "region": "us-east-1",

@@ -1,11 +1,12 @@
-"""components._security_groups under the mock engine: groups and rules reference groups, never CIDRs."""
+"""commerce_db_components._security_groups under the mock engine: groups and rules reference groups,
+never CIDRs."""
 
 from __future__ import annotations
 
 import pulumi
+from commerce_db_components._security_groups import egress_to, ingress_from, security_group
 
 from commerce_db.mock_engine import run_program
-from components._security_groups import egress_to, ingress_from, security_group
 
 
 class _Parent(pulumi.ComponentResource):

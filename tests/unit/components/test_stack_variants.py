@@ -82,8 +82,8 @@ def test_given_rotation_lambda_is_used_as_is() -> None:
 
 
 def test_proxy_iam_auth_and_grant_connect() -> None:
-    from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
-    from components.proxy_layer import ProxyLayer, ProxyLayerArgs
+    from commerce_db_components.postgres_cluster import PostgresCluster, PostgresClusterArgs
+    from commerce_db_components.proxy_layer import ProxyLayer, ProxyLayerArgs
 
     def program() -> None:
         db = PostgresCluster(

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from _stackfiles import run_stack
+from commerce_db_components.config import ConfigError
 
 from commerce_db.mock_engine import ProgramRun, RegisteredResource, SecretValue
-from components.config import ConfigError
 
 INSTANCE = "aws:rds/instance:Instance"
 PARAMS = "aws:rds/parameterGroup:ParameterGroup"
@@ -420,9 +420,10 @@ def test_aurora_global_passes_policy_rules(aurora_global: ProgramRun) -> None:
 
 
 def test_read_only_endpoint_refused_for_rds_target() -> None:
+    from commerce_db_components.postgres_cluster import PostgresCluster, PostgresClusterArgs
+    from commerce_db_components.proxy_layer import ProxyLayerArgs
+
     from commerce_db.mock_engine import run_program
-    from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
-    from components.proxy_layer import ProxyLayerArgs
 
     def program() -> None:
         db = PostgresCluster(

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
+from commerce_db_components import multilang
 from pulumi.provider.experimental.component import ComponentProvider
 
 from commerce_db.mock_engine import ProgramRun, run_program
-from components import multilang
 
 PKG = multilang.PACKAGE_NAME
 

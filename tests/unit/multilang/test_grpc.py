@@ -17,10 +17,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from commerce_db_components import multilang
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
-
-from components import multilang
 
 PLUGIN_DIR = Path(__file__).resolve().parents[3] / "plugin"
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from _wire import PKG
+from commerce_db_components import multilang
+from commerce_db_components.multilang import cache, observability, postgres, proxy
 
 from commerce_db.cli import main
-from components import multilang
-from components.multilang import cache, observability, postgres, proxy
 
 SNAPSHOT = Path(__file__).with_name("schema.snapshot.json")
 REGENERATE = (

@@ -213,8 +213,9 @@ def test_written_prod_file_builds_with_the_new_primary(
 
 
 def test_written_staging_file_builds_under_mocks(project_dir: Path) -> None:
+    from commerce_db_components.program import run
+
     from commerce_db.mock_engine import run_program
-    from components.program import run
 
     plan = fo.plan_failover("staging", "us-west-2", project_dir=project_dir, with_identifiers=False)
     fo.write_failover(plan)

@@ -54,8 +54,8 @@ def test_schema_inference_runs_in_process_for_typed_dict_args() -> None:
 
 
 def _components() -> list[type[pulumi.ComponentResource]]:
-    from components.cache_layer import CacheLayer
-    from components.postgres_cluster import PostgresCluster
+    from commerce_db_components.cache_layer import CacheLayer
+    from commerce_db_components.postgres_cluster import PostgresCluster
 
     return [PostgresCluster, CacheLayer]
 
@@ -69,7 +69,7 @@ def test_canary_components_are_not_servable_as_is(component: type[pulumi.Compone
 
 
 def test_canary_literal_fields_are_rejected_even_when_annotations_are_evaluated() -> None:
-    from components.cache_layer import CacheLayerArgs
+    from commerce_db_components.cache_layer import CacheLayerArgs
 
     hints = inspect.get_annotations(CacheLayerArgs, eval_str=True)
     with pytest.raises(TypeError, match="issubclass"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def test_components_import_without_data_access_or_tooling() -> None:
     # In a fresh interpreter: import every components module, then look at what came along.
     script = """
 import importlib, json, pkgutil, sys
-import components as pkg
+import commerce_db_components as pkg
 for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
     importlib.import_module(info.name)
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {mods})))
@@ -107,3 +108,72 @@ def test_every_pinned_install_line_names_this_release() -> None:
                 pins.setdefault(found, set()).add(str(path.relative_to(ROOT)))
     assert pins, "no pinned install line found"
     assert set(pins) == {PROJECT["version"]}, pins
+
+
+def test_every_package_directory_is_listed_in_pyproject() -> None:
+    # setuptools cannot combine package discovery with the renamed components directory, so the
+    # packages are listed: a new subpackage that is not listed would be missing from installs.
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = set()
+    for top, name in (("components", "commerce_db_components"), ("commerce_db", "commerce_db"),
+                      ("dataaccess", "dataaccess")):  # fmt: skip
+        for init in (ROOT / top).rglob("__init__.py"):
+            if "__pycache__" not in init.parts:
+                rel = init.parent.relative_to(ROOT / top).parts
+                found.add(".".join((name, *rel)))
+    assert found == listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_a_consumer_with_its_own_components_package_imports_ours(tmp_path: Path) -> None:
+    # The reported bug: a team's own top-level `components` package shadowed ours (ImportError).
+    # Ours installs as commerce_db_components; the consumer's program runs from its own directory,
+    # so its `components` comes first on sys.path, as in a real Pulumi program.
+    consumer = tmp_path / "team-infra"
+    (consumer / "components").mkdir(parents=True)
+    (consumer / "components" / "__init__.py").write_text("TEAM = 'checkout'\n")
+    (consumer / "__main__.py").write_text(
+        "import json, sys\n"
+        "import components\n"
+        "from commerce_db_components import PostgresCluster, PostgresClusterArgs, ProxyLayer\n"
+        "from commerce_db_components.multilang import served_components\n"
+        "print(json.dumps({'team': components.TEAM, 'ours': PostgresCluster.__module__,\n"
+        "                  'proxy': ProxyLayer.__module__, 'served': len(served_components()),\n"
+        "                  'leaked': sorted(m for m in sys.modules if m.split('.')[0] in\n"
+        "                                   ('dataaccess', 'commerce_db', 'asyncpg', 'redis', 'boto3'))}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, str(consumer)], capture_output=True, text=True, cwd=consumer, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "team": "checkout",
+        "ours": "commerce_db_components.postgres_cluster",
+        "proxy": "commerce_db_components.proxy_layer",
+        "served": 5,
+        "leaked": [],
+    }
+
+
+def test_the_old_top_level_name_is_not_installed(tmp_path: Path) -> None:
+    # Nothing of ours answers to `components` any more (from outside the repository checkout).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import components"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert done.returncode != 0 and "No module named 'components'" in done.stderr
+
+
+def test_nothing_imports_the_old_package_name() -> None:
+    # Inside the checkout `components` is still importable (pytest puts the repository root on
+    # sys.path), but it would be a second copy of every module next to commerce_db_components.
+    pattern = re.compile(r"^\s*(from components(\.[\w.]+)? import|import components\b)", re.M)
+    offenders = [
+        str(path.relative_to(ROOT))
+        for top in ("components", "commerce_db", "dataaccess", "tests", "examples", "plugin", "policy")
+        for path in (ROOT / top).rglob("*.py")
+        if pattern.search(path.read_text())
+    ] + [p for p in ("__main__.py",) if pattern.search((ROOT / p).read_text())]
+    assert not offenders, (
+        f"import the components as commerce_db_components (inside components/: relative imports): {offenders}"
+    )

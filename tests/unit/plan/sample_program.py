@@ -1,4 +1,4 @@
-"""A small, representative stand-in for ``components.program.run`` used by the plan tests.
+"""A small, representative stand-in for ``commerce_db_components.program.run`` used by the plan tests.
 
 Two regions (primary + one replica region), each a ``commerce:db:RegionStack`` holding a
 PostgresCluster (KMS key, parameter group, SG, primary or cross-region replica), a ProxyLayer,
@@ -15,7 +15,7 @@ import pulumi_random as random
 
 
 class SampleConfigError(ValueError):
-    """Mimics ``components.config.ConfigError``: names the key."""
+    """Mimics ``commerce_db_components.config.ConfigError``: names the key."""
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[3]
 SECRET_RUN = "P" * 16  # the mock engine's RandomPassword results are runs of "P"
 
 pytestmark = pytest.mark.skipif(
-    not (REPO / "components" / "program.py").is_file(), reason="components.program not present"
+    not (REPO / "components" / "program.py").is_file(), reason="commerce_db_components.program not present"
 )
 
 
