@@ -48,7 +48,7 @@ from redis.exceptions import RedisError
 from dataaccess import _lua
 from dataaccess._aio import cancel_and_wait
 from dataaccess._breaker import BreakerState, CircuitBreaker
-from dataaccess.keys import KeySpace, validate_key_part
+from dataaccess.keys import CACHE_AREA, KeySpace, validate_key_part
 from dataaccess.near_cache import NearCache
 from dataaccess.redis_client import drop_stale_connections
 
@@ -200,7 +200,8 @@ class CacheAside:
         if max_pending_invalidations < 1:
             raise ValueError(f"max_pending_invalidations must be >= 1, got {max_pending_invalidations}")
         self._redis = redis
-        self.keys = KeySpace(namespace, key_version)
+        # Own key area (cdb:cache:v1:...): the overflow purge must never reach durable keys.
+        self.keys = KeySpace(namespace, key_version, CACHE_AREA)
         self.ttl_jitter = ttl_jitter
         self.lease_ttl = lease_ttl
         self.lease_wait = lease_wait
@@ -247,7 +248,7 @@ class CacheAside:
         return self._breaker.is_open
 
     def key(self, key: str) -> str:
-        """The Redis key under which ``key`` is stored (``"product:42"`` -> ``"cdb:v1:product:42"``)."""
+        """The Redis key under which ``key`` is stored (``"product:42"`` -> ``"cdb:cache:v1:product:42"``)."""
         return self.keys.prefix + validate_key_part(key, what="cache key")
 
     async def get_or_load(
@@ -262,7 +263,7 @@ class CacheAside:
     ) -> T | None:
         """Return the cached value for ``key``, or load it, cache it and return it.
 
-        :param key: logical key, e.g. ``"product:42"`` (namespaced to ``cdb:v1:product:42``).
+        :param key: logical key, e.g. ``"product:42"`` (namespaced to ``cdb:cache:v1:product:42``).
         :param loader: coroutine function reading the source of truth; ``None`` means "absent".
             Its exceptions propagate to every caller waiting on this key.
         :param ttl: seconds to keep the value (shortened by up to ``ttl_jitter``); must be > 0.

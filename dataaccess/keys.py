@@ -1,8 +1,12 @@
 """Namespaced, versioned Redis key builders shared by the Redis features.
 
-Every key the data layer writes has the shape ``{namespace}:v{version}:{kind}:{ident}``, for
-example ``cdb:v1:product:42``. Bumping ``version`` (e.g. after changing a cached dataclass) makes
-all old entries unreachable at once; they then age out through their TTLs.
+Durable keys (sessions, queues, dead letters, counters, rate limits) have the shape
+``{namespace}:v{version}:{kind}:{ident}``, for example ``cdb:v1:session:ab12``. Cache entries live
+in their own area, ``{namespace}:cache:v{version}:{kind}:{ident}`` (``cdb:cache:v1:product:42``):
+the only keys the cache ever purges wholesale (``SCAN cdb:cache:v1:*``), a pattern no durable key
+can match, because a namespace may not contain ``:`` and durable keys start with ``{namespace}:v``.
+Bumping ``version`` (e.g. after changing a cached dataclass) makes all old entries unreachable at
+once; they then age out through their TTLs.
 
 Keys assume a non-clustered Redis (ElastiCache cluster mode disabled: one primary + replicas),
 so multi-key Lua scripts may touch a value key and its lease/marker keys together.
@@ -13,7 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["KeySpace", "validate_key_part"]
+__all__ = ["CACHE_AREA", "KeySpace", "validate_key_part"]
+
+CACHE_AREA = "cache"
+"""The key area of cache entries: the only area ever purged by pattern."""
 
 _MAX_PART = 512
 # Unicode whitespace (what str.isspace() accepts) or a control character. A regex, because this
@@ -44,10 +51,13 @@ class KeySpace:
 
     :param namespace: leading key segment. Default: ``"cdb"``.
     :param version: schema version segment (``v1``). Default: ``1``.
+    :param area: ``None`` for durable keys (``cdb:v1:``) or ``"cache"`` for purgeable cache entries
+        (``cdb:cache:v1:``). Default: ``None``.
     """
 
     namespace: str = "cdb"
     version: int = 1
+    area: str | None = None
 
     def __post_init__(self) -> None:
         validate_key_part(self.namespace, what="namespace")
@@ -55,11 +65,16 @@ class KeySpace:
             raise ValueError(f"namespace {self.namespace!r} must not contain ':'")
         if not isinstance(self.version, int) or self.version < 1:
             raise ValueError(f"version must be an int >= 1, got {self.version!r}")
+        if self.area not in (None, CACHE_AREA):
+            raise ValueError(f"area must be None (durable keys) or {CACHE_AREA!r}, got {self.area!r}")
 
     @property
     def prefix(self) -> str:
-        """``"cdb:v1:"`` — every key of this space starts with it."""
-        return f"{self.namespace}:v{self.version}:"
+        """``"cdb:v1:"`` (durable) or ``"cdb:cache:v1:"`` (cache): every key of this space starts
+        with it."""
+        if self.area is None:
+            return f"{self.namespace}:v{self.version}:"
+        return f"{self.namespace}:{self.area}:v{self.version}:"
 
     def key(self, *parts: object) -> str:
         """Join ``parts`` under the prefix: ``key("product", 42)`` -> ``"cdb:v1:product:42"``."""
@@ -73,5 +88,5 @@ class KeySpace:
         return self.prefix + validate_key_part(kind, what="key kind") + ":"
 
     def pattern(self) -> str:
-        """SCAN pattern matching every key of this space (``"cdb:v1:*"``)."""
+        """SCAN pattern matching every key of this space (``"cdb:v1:*"``, ``"cdb:cache:v1:*"``)."""
         return self.prefix + "*"

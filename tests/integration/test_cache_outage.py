@@ -86,18 +86,18 @@ async def _outage(tier: KillableRedis, recovery: str) -> None:
     # Redis is back *with the pre-outage value* (as after a replica promotion or an AOF reload).
     raw = create_redis(tier.redis_url)
     try:
-        await raw.set(f"{ns}:v1:p:1", b"\x01" + enc({"v": 1}))
+        await raw.set(f"{ns}:cache:v1:p:1", b"\x01" + enc({"v": 1}))
         assert await src.get(cache, "p:1") == {"v": 100}  # breaker still open: straight to source
         clock.now += 5.0  # cooldown elapsed -> next call is the half-open probe
         if recovery == "flush":
             assert await cache.flush_pending() is True
-            assert await raw.exists(f"{ns}:v1:p:1") == 0  # the owed invalidation reached Redis
+            assert await raw.exists(f"{ns}:cache:v1:p:1") == 0  # the owed invalidation reached Redis
         # A read must never serve the stale value: the pending invalidation is flushed first.
         assert await src.get(cache, "p:1") == {"v": 100}
         assert cache.breaker_state is BreakerState.CLOSED
         s = cache.stats
         assert s.pending_invalidations == 0 and s.invalidations == 1
-        assert await raw.get(f"{ns}:v1:p:1") == b"\x01" + enc({"v": 100})
+        assert await raw.get(f"{ns}:cache:v1:p:1") == b"\x01" + enc({"v": 100})
         assert await src.get(cache, "p:2") == {"v": 2}  # the rest of the cache is usable again
     finally:
         await raw.aclose()
@@ -131,16 +131,16 @@ async def test_background_flusher_clears_pending_after_recovery(killable_redis: 
         tier.start()
         raw = create_redis(tier.redis_url)
         try:
-            await raw.set(f"{ns}:v1:a", b"stale")
+            await raw.set(f"{ns}:cache:v1:a", b"stale")
             await asyncio.sleep(0.1)  # flusher ticks, but the breaker is still open
-            assert await raw.exists(f"{ns}:v1:a") == 1
+            assert await raw.exists(f"{ns}:cache:v1:a") == 1
             clock.now += 5.0
             for _ in range(500):  # no traffic at all: the background task alone flushes
                 if cache.stats.pending_invalidations == 0:
                     break
                 await asyncio.sleep(0.01)
             assert cache.stats.pending_invalidations == 0
-            assert await raw.exists(f"{ns}:v1:a") == 0
+            assert await raw.exists(f"{ns}:cache:v1:a") == 0
         finally:
             await raw.aclose()
     finally:
@@ -167,12 +167,12 @@ async def test_pending_overflow_purges_namespace_on_recovery(killable_redis: Kil
         tier.start()
         raw = create_redis(tier.redis_url)
         try:
-            await raw.set(f"{ns}:v1:x", b"stale")
-            await raw.set(f"{ns}:v1:y", b"stale")
+            await raw.set(f"{ns}:cache:v1:x", b"stale")
+            await raw.set(f"{ns}:cache:v1:y", b"stale")
             await raw.set("other:key", b"keep")
             clock.now += 1.0
             assert await cache.flush_pending() is True
-            assert await raw.exists(f"{ns}:v1:x", f"{ns}:v1:y") == 0
+            assert await raw.exists(f"{ns}:cache:v1:x", f"{ns}:cache:v1:y") == 0
             assert await raw.get("other:key") == b"keep"
             assert cache.stats.namespace_purges == 1
         finally:

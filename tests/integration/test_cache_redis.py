@@ -80,8 +80,8 @@ async def test_miss_then_hit_uses_namespaced_versioned_key(
     assert await get(cache, src, "product:42") == {"id": 42, "name": "lamp"}
     assert await get(cache, src, "product:42") == {"id": 42, "name": "lamp"}
     assert src.loads == 1
-    assert await client.get(f"{ns}:v1:product:42") == b"\x01" + enc({"id": 42, "name": "lamp"})
-    assert await client.exists(f"{ns}:v1:product:42:lease") == 0  # lease consumed by the fill
+    assert await client.get(f"{ns}:cache:v1:product:42") == b"\x01" + enc({"id": 42, "name": "lamp"})
+    assert await client.exists(f"{ns}:cache:v1:product:42:lease") == 0  # lease consumed by the fill
     s = cache.stats
     assert (s.hits, s.misses, s.fills, s.loads, s.errors) == (1, 1, 1, 1, 0)
 
@@ -91,7 +91,7 @@ async def test_ttl_has_jitter_within_documented_bounds(client: aioredis.Redis, n
     src = Source(**{f"k:{i}": {"i": i} for i in range(30)})
     for i in range(30):
         await get(cache, src, f"k:{i}", ttl=100)
-    pttls = [await client.pttl(f"{ns}:v1:k:{i}") for i in range(30)]
+    pttls = [await client.pttl(f"{ns}:cache:v1:k:{i}") for i in range(30)]
     assert all(80_000 - 1000 <= p <= 100_000 for p in pttls), pttls
     assert max(pttls) - min(pttls) > 1000  # spread, not one fixed TTL
 
@@ -100,7 +100,7 @@ async def test_none_is_cached_only_when_asked(cache: CacheAside, client: aioredi
     src = Source()
     assert await get(cache, src, "user:1") is None
     assert await get(cache, src, "user:1") is None
-    assert src.loads == 2 and await client.exists(f"{ns}:v1:user:1") == 0
+    assert src.loads == 2 and await client.exists(f"{ns}:cache:v1:user:1") == 0
     assert await get(cache, src, "user:2", cache_none=True) is None
     assert await get(cache, src, "user:2", cache_none=True) is None
     assert src.loads == 3 and cache.stats.hits == 1
@@ -110,21 +110,21 @@ async def test_none_is_cached_only_when_asked(cache: CacheAside, client: aioredi
 async def test_corrupt_entry_is_a_miss_deleted_and_reloaded(
     cache: CacheAside, client: aioredis.Redis, ns: str, junk: bytes
 ):
-    await client.set(f"{ns}:v1:product:7", junk)
+    await client.set(f"{ns}:cache:v1:product:7", junk)
     src = Source(**{"product:7": {"id": 7}})
     assert await get(cache, src, "product:7") == {"id": 7}
     assert cache.stats.corrupt == 1 and src.loads == 1
-    assert await client.get(f"{ns}:v1:product:7") == b"\x01" + enc({"id": 7})
+    assert await client.get(f"{ns}:cache:v1:product:7") == b"\x01" + enc({"id": 7})
     assert await get(cache, src, "product:7") == {"id": 7} and src.loads == 1
 
 
 async def test_invalidate_deletes_value_and_lease(cache: CacheAside, client: aioredis.Redis, ns: str):
     src = Source(**{"p:1": {"v": 1}})
     await get(cache, src, "p:1")
-    await client.set(f"{ns}:v1:p:1:lease", b"someone")
+    await client.set(f"{ns}:cache:v1:p:1:lease", b"someone")
     await cache.invalidate("p:1")
-    assert await client.exists(f"{ns}:v1:p:1", f"{ns}:v1:p:1:lease") == 0
-    assert 0 < await client.pttl(f"{ns}:v1:p:1:inv") <= 500
+    assert await client.exists(f"{ns}:cache:v1:p:1", f"{ns}:cache:v1:p:1:lease") == 0
+    assert 0 < await client.pttl(f"{ns}:cache:v1:p:1:inv") <= 500
     assert cache.stats.invalidations == 1
 
 
@@ -176,12 +176,12 @@ async def test_stale_set_race_fixed_by_lease(cache: CacheAside, client: aioredis
     src = GatedSource(**{"product:1": {"price": 100}})
     reader = asyncio.create_task(get(cache, src, "product:1"))
     await src.read_done.wait()  # R holds the lease and has read price=100
-    assert await client.exists(f"{ns}:v1:product:1:lease") == 1
+    assert await client.exists(f"{ns}:cache:v1:product:1:lease") == 1
     src.rows["product:1"] = {"price": 80}  # W commits ...
     await cache.invalidate("product:1")  # ... and invalidates: value + lease deleted
     src.proceed.set()
     assert await reader == {"price": 100}  # R's own read began before the write: fine to return
-    assert await client.exists(f"{ns}:v1:product:1") == 0  # but it could not cache it
+    assert await client.exists(f"{ns}:cache:v1:product:1") == 0  # but it could not cache it
     assert cache.stats.stale_fills_rejected == 1 and cache.stats.fills == 0
     fresh = Source(**src.rows)
     assert await get(cache, fresh, "product:1") == {"price": 80}
@@ -216,11 +216,11 @@ async def test_stale_fill_from_other_process_rejected(client: aioredis.Redis, ti
         await writer_cache.invalidate("p:9")
         src.proceed.set()
         await reader
-        assert await client.exists(f"{ns}:v1:p:9") == 0
+        assert await client.exists(f"{ns}:cache:v1:p:9") == 0
         assert reader_cache.stats.stale_fills_rejected == 1
         # Without a marker (grace=0) the next reader caches the new value right away.
         assert await get(reader_cache, Source(**src.rows), "p:9") == {"v": 2}
-        assert await client.get(f"{ns}:v1:p:9") == b"\x01" + enc({"v": 2})
+        assert await client.get(f"{ns}:cache:v1:p:9") == b"\x01" + enc({"v": 2})
     finally:
         await other.aclose()
 
@@ -231,13 +231,13 @@ async def test_expired_lease_cannot_fill(client: aioredis.Redis, ns: str):
     src = GatedSource(**{"p:3": {"v": "old"}})
     slow = asyncio.create_task(get(cache, src, "p:3"))
     await src.read_done.wait()
-    lease_key = f"{ns}:v1:p:3:lease"
+    lease_key = f"{ns}:cache:v1:p:3:lease"
     while await client.exists(lease_key):  # wait for the lease to expire in Redis
         await asyncio.sleep(0.01)
     await client.set(lease_key, b"newer-reader-token", px=5000)  # someone else's lease now
     src.proceed.set()
     await slow
-    assert await client.exists(f"{ns}:v1:p:3") == 0
+    assert await client.exists(f"{ns}:cache:v1:p:3") == 0
     assert cache.stats.stale_fills_rejected == 1
 
 
@@ -248,14 +248,14 @@ async def test_marker_blocks_fill_from_lagging_source(client: aioredis.Redis, ns
     protected = CacheAside(client, namespace=ns, invalidation_grace=5.0)
     await protected.invalidate("p:5")
     assert await get(protected, lagging_replica, "p:5") == {"price": 100}
-    assert await client.exists(f"{ns}:v1:p:5") == 0
+    assert await client.exists(f"{ns}:cache:v1:p:5") == 0
     assert protected.stats.fills_skipped == 1
 
     # Same sequence without the marker: the lagging read gets cached (what the marker prevents).
     unprotected = CacheAside(client, namespace=ns + "x", invalidation_grace=0)
     await unprotected.invalidate("p:5")
     await get(unprotected, lagging_replica, "p:5")
-    assert await client.get(f"{ns}x:v1:p:5") == b"\x01" + enc({"price": 100})
+    assert await client.get(f"{ns}x:cache:v1:p:5") == b"\x01" + enc({"price": 100})
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -291,7 +291,7 @@ async def test_random_interleavings_never_leave_a_stale_value(
                 await caches[i % 2].invalidate("k")  # ... then invalidate
 
         await asyncio.gather(*(reader(i) for i in range(30)), *(writer(i) for i in range(3)))
-        raw = await client.get(f"{ns}:v1:k")
+        raw = await client.get(f"{ns}:cache:v1:k")
         assert raw is None or dec(raw[1:]) == db, (raw, db)
         assert await caches[0].get_or_load("k", load, ttl=60, encode=enc, decode=dec) == db
     finally:
@@ -360,7 +360,7 @@ async def test_stampede_with_slow_loader_is_bounded_by_process_count(
         assert all(r == {"v": 1} for r in results)
         assert src.loads == 3
         assert [c.stats.lease_fallbacks for c in caches] == [0, 1, 1]
-        assert await client.get(f"{ns}:v1:hot") == b"\x01" + enc({"v": 1})  # the lease holder filled
+        assert await client.get(f"{ns}:cache:v1:hot") == b"\x01" + enc({"v": 1})  # the lease holder filled
     finally:
         for c in others:
             await c.aclose()
@@ -368,7 +368,7 @@ async def test_stampede_with_slow_loader_is_bounded_by_process_count(
 
 async def test_dead_lease_holder_does_not_deadlock(cache: CacheAside, client: aioredis.Redis, ns: str):
     # A "process" took the lease and died: nobody will ever fill or release it.
-    await client.set(f"{ns}:v1:orphan:lease", b"dead-process", px=60_000)
+    await client.set(f"{ns}:cache:v1:orphan:lease", b"dead-process", px=60_000)
     cache.lease_wait = 0.05
     src = Source(orphan={"v": 1})
     assert await get(cache, src, "orphan") == {"v": 1}
@@ -389,11 +389,11 @@ async def test_loader_error_propagates_and_releases_lease(cache: CacheAside, cli
         for _ in range(5)
     ]
     await started.wait()
-    assert await client.exists(f"{ns}:v1:bad:lease") == 1
+    assert await client.exists(f"{ns}:cache:v1:bad:lease") == 1
     gate.set()
     results = await asyncio.gather(*callers, return_exceptions=True)
     assert all(isinstance(r, LookupError) for r in results)
-    assert await client.exists(f"{ns}:v1:bad:lease") == 0  # other processes need not wait it out
+    assert await client.exists(f"{ns}:cache:v1:bad:lease") == 0  # other processes need not wait it out
 
 
 async def test_cancelled_caller_does_not_cancel_shared_load(
@@ -410,7 +410,7 @@ async def test_cancelled_caller_does_not_cancel_shared_load(
     src.proceed.set()
     assert await survivor == {"v": 1}
     assert src.loads == 1
-    assert await client.exists(f"{ns}:v1:k") == 1
+    assert await client.exists(f"{ns}:cache:v1:k") == 1
 
 
 async def test_encoder_failure_serves_value_uncached(cache: CacheAside, client: aioredis.Redis, ns: str):
@@ -420,7 +420,7 @@ async def test_encoder_failure_serves_value_uncached(cache: CacheAside, client: 
     src = Source(k={"v": 1})
     got = await cache.get_or_load("k", src.loader("k"), ttl=5, encode=bad_encode, decode=dec)
     assert got == {"v": 1}
-    assert await client.exists(f"{ns}:v1:k", f"{ns}:v1:k:lease") == 0  # lease released too
+    assert await client.exists(f"{ns}:cache:v1:k", f"{ns}:cache:v1:k:lease") == 0  # lease released too
 
 
 async def test_bad_arguments_are_rejected_clearly(cache: CacheAside):

@@ -42,7 +42,7 @@ def _client() -> aioredis.Redis:
 
 def test_cache_key_and_ttl_jitter_bounds():
     cache = CacheAside(_client(), namespace="shop", ttl_jitter=0.25)
-    assert cache.key("product:7") == "shop:v1:product:7"
+    assert cache.key("product:7") == "shop:cache:v1:product:7"
     ttls = [cache._ttl_ms(100) for _ in range(2000)]
     assert all(75_000 <= t <= 100_000 for t in ttls)
     assert min(ttls) < 77_000 and max(ttls) > 98_000  # spread over the documented range
@@ -113,3 +113,10 @@ def test_redacted_url():
     assert redacted_url("rediss://:tok@h:6379/0") == "rediss://:***@h:6379/0"
     assert redacted_url("redis://u:p@h/0") == "redis://u:***@h/0"
     assert redacted_url("redis://h:1/0") == "redis://h:1/0"
+
+
+def test_cache_area_is_separate_from_durable_keys():
+    assert KeySpace("cdb", 1, "cache").pattern() == "cdb:cache:v1:*"
+    assert KeySpace("cdb", 1).pattern() == "cdb:v1:*"
+    with pytest.raises(ValueError, match="area"):
+        KeySpace("cdb", 1, "sessions")
