@@ -15,6 +15,7 @@ variants or wrap in ``asyncio.to_thread`` so the event loop keeps running during
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ from typing import Any
 from commerce_db.localtier import registry
 from commerce_db.localtier.binaries import Binaries, find_binaries
 from commerce_db.localtier.errors import LocalTierError
+from commerce_db.localtier.faultproxy import FaultProxy
 from commerce_db.localtier.pgbouncer import PgBouncerNode
 from commerce_db.localtier.postgres import (
     APP_DB,
@@ -101,6 +103,15 @@ class LocalTier:
         synchronous_standby: commit waits until the standby has flushed the WAL
             (``synchronous_standby_names = '*'``), like RDS Multi-AZ; a promoted standby then has
             every acknowledged commit [False: asynchronous, like a read replica].
+        replication_proxy: the standby streams WAL through a :class:`FaultProxy`, so
+            :meth:`hang_wal_stream` can stall its WAL receiver while it still reports
+            ``streaming`` [False].
+
+    Fault proxies (see :mod:`commerce_db.localtier.faultproxy`): ``tier.proxy("pgbouncer")``
+    starts (once) a TCP proxy in front of that server (``primary``, ``standby``, ``pgbouncer``,
+    ``redis``); ``tier.proxied_dsns()`` / ``tier.proxied_redis_url`` give URLs through them. Then
+    ``tier.proxy("pgbouncer").arm(b"COMMIT", "cut")`` drops the connection right after a COMMIT
+    was forwarded, ``.hang()`` / ``.cut()`` / ``.delay(s)`` / ``.refuse()`` / ``.heal()``.
     """
 
     supports_faults = True
@@ -117,6 +128,7 @@ class LocalTier:
         base_dir: str | os.PathLike[str] | None = None,
         keep: bool | None = None,
         synchronous_standby: bool = False,
+        replication_proxy: bool = False,
     ) -> None:
         self._want_standby = standby
         self._want_pgbouncer = pgbouncer
@@ -139,6 +151,9 @@ class LocalTier:
         self._redis: RedisNode | None = None
         self._redis_replica: RedisNode | None = None
         self.started_in: float | None = None
+        self._want_replication_proxy = replication_proxy and standby
+        self._proxies: dict[str, FaultProxy] = {}
+        self._saved_conninfo: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> LocalTier:
@@ -243,6 +258,13 @@ class LocalTier:
             env={"PGPASSWORD": self._creds.replicator},
             timeout=120,
         )
+        if self._want_replication_proxy:
+            proxy = FaultProxy("replication", self._primary.port).start()
+            self._proxies["replication"] = proxy
+            auto = home / "data" / "postgresql.auto.conf"
+            auto.write_text(
+                re.sub(r"port=\d+", f"port={proxy.port}", auto.read_text())
+            )  # written in place: keeps the postgres user's ownership
         self._standby = PostgresNode("standby", home, self.bins, self._run_as, self._creds)
         self._standby.start()
         primary = self._primary
@@ -287,6 +309,10 @@ class LocalTier:
         """Stop every process this tier started (proxy first, then databases, then Redis) and remove
         the temp dir unless ``keep``. Idempotent; never raises for a node that is already gone."""
         with self._lock:
+            for proxy in self._proxies.values():
+                with contextlib.suppress(Exception):
+                    proxy.stop()
+            self._proxies.clear()
             nodes: list[Any] = [
                 self._pgbouncer,
                 self._standby,
@@ -507,6 +533,90 @@ class LocalTier:
         )
         b, s = out.split("|")
         return {"bytes": float(b), "seconds": float(s)}
+
+    def detach_wal_receiver(self, timeout: float = 30.0) -> None:
+        """Stop the standby's WAL receiver (``primary_conninfo = ''``): the standby stays up,
+        serves reads and reports no pending WAL, but receives nothing until
+        :meth:`attach_wal_receiver`."""
+        with self._lock:
+            sb = self.standby
+            current = sb.psql("SHOW primary_conninfo")
+            if current:
+                self._saved_conninfo = current
+            sb.psql("ALTER SYSTEM SET primary_conninfo = ''")
+            sb.psql("SELECT pg_reload_conf()")
+            wait_until(
+                "the WAL receiver to stop",
+                lambda: sb.psql("SELECT count(*) FROM pg_stat_wal_receiver") == "0",
+                timeout=timeout,
+                proc=sb.proc,
+            )
+
+    def attach_wal_receiver(self) -> None:
+        """Undo :meth:`detach_wal_receiver` (the receiver reconnects within a few seconds)."""
+        with self._lock:
+            sb = self.standby
+            saved = self._saved_conninfo
+            if saved is None:
+                return
+            quoted = saved.replace("'", "''")
+            sb.psql(f"ALTER SYSTEM SET primary_conninfo = '{quoted}'")
+            sb.psql("SELECT pg_reload_conf()")
+
+    def hang_wal_stream(self) -> None:
+        """Stall the replication link (needs ``replication_proxy=True``): the WAL receiver stays
+        connected and ``streaming`` but gets no WAL until :meth:`resume_wal_stream`."""
+        self._replication_proxy().hang()
+
+    def resume_wal_stream(self) -> None:
+        self._replication_proxy().heal()
+
+    def _replication_proxy(self) -> FaultProxy:
+        proxy = self._proxies.get("replication")
+        if proxy is None:
+            raise LocalTierError("this tier streams WAL directly; create it with replication_proxy=True")
+        return proxy
+
+    # -- fault proxies ---------------------------------------------------------------------------
+    def proxy(self, target: str) -> FaultProxy:
+        """The :class:`FaultProxy` in front of ``target`` (``primary``, ``standby``,
+        ``pgbouncer``, ``redis``), started on first use. Its upstream is the server's current
+        port (a proxy made for ``primary`` before a promotion keeps pointing at the old one)."""
+        with self._lock:
+            proxy = self._proxies.get(target)
+            if proxy is None:
+                nodes = {
+                    "primary": self._primary,
+                    "standby": self._standby,
+                    "pgbouncer": self._pgbouncer,
+                    "redis": self._redis,
+                }
+                if target not in nodes:
+                    raise ValueError(f"proxy target must be one of {sorted(nodes)}, got {target!r}")
+                node = self._need(nodes[target], target)
+                proxy = FaultProxy(target, node.port).start()
+                self._proxies[target] = proxy
+            return proxy
+
+    def proxied_dsns(self, db: str = APP_DB) -> DatabaseDSNs:
+        """Like :meth:`dsns`, every URL through the endpoint's fault proxy."""
+        plain = self.dsns(db)
+        return DatabaseDSNs(
+            name=db,
+            primary=self.proxy("primary").url(plain.primary),
+            standby=self.proxy("standby").url(plain.standby) if plain.standby else None,
+            pgbouncer=self.proxy("pgbouncer").url(plain.pgbouncer) if plain.pgbouncer else None,
+        )
+
+    @property
+    def proxied_redis_url(self) -> str:
+        """The Redis primary's URL through its fault proxy."""
+        return self.proxy("redis").url(self.redis_url)
+
+    def heal_all(self) -> None:
+        """Clear every fault on every proxy (replication included)."""
+        for proxy in list(self._proxies.values()):
+            proxy.heal()
 
     # -- Redis faults ----------------------------------------------------------------------------
     def kill_redis(self) -> None:

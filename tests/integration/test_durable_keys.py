@@ -33,7 +33,9 @@ async def test_overflow_purge_keeps_sessions_queues_counters_and_rate_limits(red
     client = create_redis(redis_clean)
     clock = _Clock()
     breaker = CircuitBreaker(failure_threshold=1, cooldown=1.0, clock=clock)
-    cache = CacheAside(client, namespace=ns, max_pending_invalidations=1, flush_interval=3600, breaker=breaker)
+    cache = CacheAside(
+        client, namespace=ns, max_pending_invalidations=1, flush_interval=3600, breaker=breaker
+    )
     sessions = SessionStore(client, namespace=ns)
     counters = Counters(client, namespace=ns)
     queues = Queues(client, namespace=ns)
