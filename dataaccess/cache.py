@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from dataaccess import _lua
@@ -221,6 +222,7 @@ class CacheAside:
         self.near: NearCache | None = None
         """Optional in-process layer for hot keys (set by ``DataAccess`` when ``near_cache_ttl``
         > 0): consulted before Redis, filled only from Redis hits, invalidated with every key."""
+        self._prerequisite: Callable[[], Awaitable[bool]] | None = None
         self._get_or_lease = redis.register_script(_lua.GET_OR_LEASE)
         self._fill = redis.register_script(_lua.FILL)
         self._invalidate = redis.register_script(_lua.INVALIDATE)
@@ -246,6 +248,14 @@ class CacheAside:
     def breaker_open(self) -> bool:
         """True while Redis is being skipped or probed (state is not ``CLOSED``)."""
         return self._breaker.is_open
+
+    def set_flush_prerequisite(self, fn: Callable[[], Awaitable[bool]] | None) -> None:
+        """Writes that must reach Redis before any invalidation is sent (the read-your-writes
+        markers): ``fn()`` sends what it still owes and returns True when nothing is owed. While
+        it returns False, invalidations are queued like during an outage, so this process serves
+        no cached read and a miss in another process finds the marker before the entry is gone.
+        Default: none."""
+        self._prerequisite = fn
 
     def key(self, key: str) -> str:
         """The Redis key under which ``key`` is stored (``"product:42"`` -> ``"cdb:cache:v1:product:42"``)."""
@@ -383,6 +393,7 @@ class CacheAside:
             try:
                 if self._pending or self._purge_needed:
                     await self._flush_pending()
+                await self._require_prerequisite()
                 await self._run_invalidate(rkeys)
             except REDIS_ERRORS as exc:
                 self._on_error("invalidate", exc)
@@ -629,8 +640,15 @@ class CacheAside:
                 self._purge_needed = True
         self._ensure_flusher()
 
+    async def _require_prerequisite(self) -> None:
+        if self._prerequisite is not None and not await self._prerequisite():
+            # Markers not in Redis yet: an invalidation now would let another process refill the
+            # entry from a lagging replica without seeing the marker. Treated as a Redis failure.
+            raise RedisConnectionError("read-your-writes markers not written yet")
+
     async def _flush_pending(self) -> None:
         """Flush queued invalidations (raises Redis errors; callers handle the breaker)."""
+        await self._require_prerequisite()
         async with self._flush_lock:
             if self._purge_needed:
                 await self._purge_namespace()

@@ -24,19 +24,25 @@ TTL), included in the cache key of those results: a catalogue write makes old re
 
 Failure handling: if Redis cannot be read, the required LSN is unknown and the read goes to the
 writer (``WRITER_REQUIRED``). Markers, floors and generation bumps that could not be written are
-kept in-process and re-sent before the next marker read once Redis answers. A marker outlives the
+kept in-process and re-sent before the next marker read, and by a background task every 0.5 s,
+once Redis answers. The cache sends no invalidation while markers are owed
+(:meth:`CacheAside.set_flush_prerequisite`): an entry deleted before its marker is visible could be
+refilled by another process from a lagging replica. A marker outlives the
 time a replica may lag while still receiving reads (``Settings`` enforces
 ``ttl > max_replica_lag + check interval``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 
+from ._aio import cancel_and_wait
 from ._breaker import CircuitBreaker
 from .cache import REDIS_ERRORS
 from .pools import WRITER_ONLY_LSN, WRITER_REQUIRED
@@ -128,6 +134,10 @@ class WriteMarkers:
         self._drop_floor_script = redis.register_script(_DROP_BOGUS_FLOOR_LUA) if redis is not None else None
         self.redis_failures = 0
         """Marker reads/writes that could not reach Redis (reads then went to the writer)."""
+        self.flush_interval = 0.5
+        """Seconds between background attempts to re-send owed markers."""
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
 
     def generation_key(self, table: str) -> str:
         """The Redis key of ``table``'s cache generation (tracked by the near cache)."""
@@ -222,12 +232,47 @@ class WriteMarkers:
     def _has_pending(self) -> bool:
         return bool(self._pending or self._pending_gens or self._pending_floor is not None)
 
-    async def _flush(self) -> bool:
+    @property
+    def pending(self) -> int:
+        """Markers, floor and generation bumps not yet written to Redis (gauge)."""
+        return len(self._pending) + len(self._pending_gens) + (self._pending_floor is not None)
+
+    async def flush(self, *, check_breaker: bool = True) -> bool:
+        """Send what is still owed to Redis now; True when nothing remains owed (never raises).
+
+        :param check_breaker: ask the shared circuit breaker first. ``False`` is for a caller
+            that already holds its permission (the cache sending owed invalidations, which must
+            not go out before these markers). Default: True.
+        """
+        return await self._flush(check_breaker=check_breaker)
+
+    async def aclose(self) -> None:
+        """Stop the background re-sender (owed markers are dropped: they expire anyway)."""
+        self._closed = True
+        if self._flusher is not None:
+            await cancel_and_wait(self._flusher, what="read-your-writes marker flusher")
+            self._flusher = None
+
+    def _ensure_flusher(self) -> None:
+        if self._closed or (self._flusher is not None and not self._flusher.done()):
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: the next operation re-sends
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        # Why: markers owed by a process that then goes quiet would otherwise reach Redis only with
+        # its next marker operation; other processes meanwhile read replicas without them.
+        while self._has_pending() and not self._closed:
+            await asyncio.sleep(self.flush_interval)
+            await self._flush()
+
+    async def _flush(self, *, check_breaker: bool = True) -> bool:
         """Send pending markers, floor and generation bumps to Redis in one pipeline (markers
         first: whoever sees a new generation also sees the markers). True when nothing remains."""
         if not self._has_pending() or self._redis is None or self._script is None:
             return True
-        if not self._breaker.allow():
+        if check_breaker and not self._breaker.allow():
+            self._ensure_flusher()
             return False
         now = time.monotonic()
         batch = {e: v for e, v in self._pending.items() if v[1] > now}
@@ -250,6 +295,7 @@ class WriteMarkers:
             log.warning(
                 "read-your-writes markers not written to Redis (%s); kept pending", type(exc).__name__
             )
+            self._ensure_flusher()
             return False
         self._breaker.record_success()
         for e, v in batch.items():

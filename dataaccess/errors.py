@@ -77,6 +77,11 @@ class Unavailable(DataAccessError):  # noqa: N818 (public API names from issue 3
     """The database could not serve the request (down, failing over, overloaded, timed out)."""
 
 
+class QueueFull(Unavailable):
+    """A queue holds ``maxlen`` unfinished messages: nothing was enqueued (back-pressure; retry
+    later, or run more workers). Never raised for work already accepted."""
+
+
 class OutcomeUnknown(Unavailable):
     """The connection dropped after a non-idempotent write was sent; it may or may not have committed.
 

@@ -8,6 +8,7 @@ async with await DataAccess.connect(Settings.from_env()) as da:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Coroutine, Generator
 from datetime import datetime
@@ -139,13 +140,22 @@ class DataAccess:
                 invalidation_grace=settings.cache_invalidation_grace,
             )
             if settings.inventory_redis_gate:
-                gate = RedisStockGate(client, namespace=settings.cache_namespace, breaker=markers_breaker)
+                gate = RedisStockGate(
+                    client,
+                    namespace=settings.cache_namespace,
+                    breaker=markers_breaker,
+                    ttl=settings.stock_gate_ttl,
+                    stock_source=functools.partial(_committed_stock, pools),
+                )
         markers = WriteMarkers(
             client,
             namespace=settings.cache_namespace,
             ttl=settings.read_your_writes_ttl,
             breaker=markers_breaker,
         )
+        if cache is not None:
+            # Invalidations go out only after the markers: see WriteMarkers / docs/dataaccess.md.
+            cache.set_flush_prerequisite(functools.partial(markers.flush, check_breaker=False))
         if cache is not None and settings.near_cache_ttl > 0:
             # Hot products, search results and the catalogue generation: entries that change only
             # when Redis changes them, so Redis's invalidation messages keep the copies coherent.
@@ -244,6 +254,9 @@ class DataAccess:
             if self.cache.near is not None:
                 await self.cache.near.aclose()
             await self.cache.aclose()
+        if self.stock_gate is not None:
+            await self.stock_gate.aclose()
+        await self.markers.aclose()
         await self.pools.close()
         if self.redis is not None and self._owns_redis:
             try:
@@ -336,6 +349,13 @@ class DataAccess:
                 "passthrough": self.stock_gate.passthrough,
             }
         return out
+
+
+async def _committed_stock(pools: Pools, product_ids: list[int]) -> dict[int, int]:
+    """Committed stock read on the writer (what re-seeds an expired stock-gate counter)."""
+    async with pools.writer() as conn:
+        rows = await conn.fetch("SELECT id, stock FROM products WHERE id = ANY($1::bigint[])", product_ids)
+    return {r["id"]: r["stock"] for r in rows}
 
 
 def _is_loopback(url: str) -> bool:

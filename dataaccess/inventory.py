@@ -16,6 +16,14 @@ row. It is only a gate: the DB update above still decides, a DB failure gives th
 missing counter or an unreachable Redis lets the request through to the DB, and
 :meth:`RedisStockGate.reconcile` rebuilds counters from the DB.
 
+Convergence (the gate's contract): every counter is seeded from the database's committed stock
+with a TTL (``ttl``, ``Settings.stock_gate_ttl``, 5 s); decrements and give-backs never extend it
+and a give-back never creates a counter. When it expires the next request passes to the database
+and the counter is re-seeded in the background. So whatever made a counter drift low — a process
+killed between taking units and giving them back, a connection cut mid-COMMIT of a cancel, a
+restock whose acknowledgement was lost — refuses buyers for at most ``ttl`` after the counter's
+last seeding. Drift high only lets requests reach the database, which decides.
+
 Idempotency: taking units also records the order's idempotency key (hashed, ``KEY_MARK_TTL``).
 A request whose key is recorded is a duplicate of an attempt in flight or done: it takes nothing
 and goes to the DB, where the key claim waits for that attempt and returns its order. So a
@@ -25,8 +33,12 @@ that other buyers need.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -35,7 +47,7 @@ from ._breaker import CircuitBreaker
 from .cache import REDIS_ERRORS
 from .errors import OutOfStock, UnknownReference
 
-__all__ = ["RedisStockGate", "reserve_stock"]
+__all__ = ["RedisStockGate", "StockSource", "reserve_stock"]
 
 log = logging.getLogger(__name__)
 
@@ -97,22 +109,56 @@ redis.call('SET', KEYS[n + 1], '1', 'PX', ARGV[n + 1])
 return 1
 """
 
+# KEYS = counter keys, then optionally the idempotency-key marker to forget; ARGV = quantities.
+# Only counters that exist get units back (INCRBY keeps their TTL): an expired counter is re-seeded
+# from the database, and an INCRBY on a missing key would create a counter that never expires.
+_GIVE_BACK_LUA = """
+for i = 1, #ARGV do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[i]) end
+end
+if #KEYS > #ARGV then redis.call('DEL', KEYS[#KEYS]) end
+return 1
+"""
+
+
+StockSource = Callable[[list[int]], Awaitable[dict[int, int]]]
+"""``async def source(product_ids) -> {product_id: committed stock}`` (read on the writer)."""
+
 
 class RedisStockGate:
     """Per-product available-unit counters in Redis (``{ns}:stock:{product_id}``).
 
     :param redis: client for the Redis primary. :param namespace: key prefix.
     :param breaker: circuit breaker shared with the cache (optional).
+    :param ttl: seconds a counter lives after it was seeded (see module doc). Default: ``5.0``.
+    :param stock_source: reads committed stock to re-seed a missing counter in the background;
+        None: counters are only set by :meth:`set_available` / :meth:`reconcile`. Default: None.
     """
 
     def __init__(
-        self, redis: aioredis.Redis, *, namespace: str, breaker: CircuitBreaker | None = None
+        self,
+        redis: aioredis.Redis,
+        *,
+        namespace: str,
+        breaker: CircuitBreaker | None = None,
+        ttl: float = 5.0,
+        stock_source: StockSource | None = None,
     ) -> None:
+        if ttl <= 0:
+            raise ValueError(f"ttl must be > 0 seconds, got {ttl}")
         self._redis = redis
         self._prefix = f"{namespace}:stock:"
         self._mark_prefix = f"{namespace}:gate_key:"
         self._breaker = breaker or CircuitBreaker()
+        self.ttl = ttl
+        self._ttl_ms = max(1, int(ttl * 1000))
+        self._source = stock_source
+        self._seeding: set[int] = set()
+        self._background: set[asyncio.Future[Any]] = set()
         self._script = redis.register_script(_GATE_LUA)
+        self._give_back_script = redis.register_script(_GIVE_BACK_LUA)
+        self.reseeded = 0
+        """Counters re-seeded from the database after they expired or went missing."""
         self.rejected = 0
         """Requests refused by the gate without touching the database."""
         self.passthrough = 0
@@ -141,13 +187,21 @@ class RedisStockGate:
         if not self._breaker.allow():
             self.passthrough += 1
             return True, []
-        try:
-            res = int(
-                await self._script(
-                    keys=[*(self.key(p) for p, _ in ordered), self.key_mark(idempotency_key)],
-                    args=[*(q for _, q in ordered), KEY_MARK_TTL_MS],
-                )
+        call: asyncio.Future[Any] = asyncio.ensure_future(  # noqa: RUF006 (kept in _background)
+            self._script(
+                keys=[*(self.key(p) for p, _ in ordered), self.key_mark(idempotency_key)],
+                args=[*(q for _, q in ordered), KEY_MARK_TTL_MS],
             )
+        )
+        self._background.add(call)  # strong reference: it may outlive a cancelled caller
+        call.add_done_callback(self._background.discard)
+        try:
+            # Shielded: a caller cancelled while the reply is in flight must not keep the units
+            # the script may have taken; the callback gives them back (and forgets the key).
+            res = int(await asyncio.shield(call))
+        except asyncio.CancelledError:
+            call.add_done_callback(functools.partial(self._undo_if_taken, ordered, idempotency_key))
+            raise
         except REDIS_ERRORS as exc:
             self._breaker.record_failure()
             self.passthrough += 1
@@ -161,6 +215,7 @@ class RedisStockGate:
             return True, []
         if res == 0:
             self.passthrough += 1
+            self._reseed([p for p, _ in ordered])
             return True, []
         pid, qty = ordered[-res - 1]
         self.rejected += 1
@@ -183,22 +238,64 @@ class RedisStockGate:
         """
         if not taken:
             return
+        keys = [self.key(pid) for pid, _ in taken]
+        if forget_key is not None:
+            keys.append(self.key_mark(forget_key))
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for pid, qty in taken:
-                    pipe.incrby(self.key(pid), qty)
-                if forget_key is not None:
-                    pipe.delete(self.key_mark(forget_key))
-                await pipe.execute()
+            await self._give_back_script(keys=keys, args=[qty for _, qty in taken])
         except REDIS_ERRORS as exc:
             log.warning(
-                "stock gate: could not give back %s (%s); reconcile will fix it", taken, type(exc).__name__
+                "stock gate: could not give back %s (%s); the counters re-seed within %.1fs",
+                taken,
+                type(exc).__name__,
+                self.ttl,
             )
 
-    async def set_available(self, product_id: int, units: int) -> None:
-        """Set a counter (after create/restock/reconcile). Never raises."""
+    def _undo_if_taken(self, ordered: list[tuple[int, int]], key: str, call: asyncio.Future[Any]) -> None:
+        if call.cancelled() or call.exception() is not None:
+            return
+        if int(call.result()) == 1:
+            self._spawn(self.give_back(ordered, forget_key=key))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)  # strong reference until done
+        task.add_done_callback(self._background.discard)
+
+    def _reseed(self, product_ids: list[int]) -> None:
+        """Re-seed missing counters from committed stock, in the background, once per product."""
+        todo = [p for p in product_ids if p not in self._seeding]
+        if self._source is None or not todo:
+            return
+        self._seeding.update(todo)
+        self._spawn(self._reseed_now(todo))
+
+    async def _reseed_now(self, product_ids: list[int]) -> None:
         try:
-            await self._redis.set(self.key(product_id), max(units, 0))
+            stock = await self._source(product_ids) if self._source is not None else {}
+            for pid, units in stock.items():
+                # NX: a counter seeded meanwhile (restock, another process) is newer than our read.
+                if await self._redis.set(self.key(pid), max(units, 0), px=self._ttl_ms, nx=True):
+                    self.reseeded += 1
+        except Exception as exc:  # background: never raise; the next miss tries again
+            log.info("stock gate: re-seeding %s failed (%s)", product_ids, type(exc).__name__)
+        finally:
+            self._seeding.difference_update(product_ids)
+
+    async def drain(self) -> None:
+        """Wait for background give-backs and re-seeding (bounded by their own timeouts)."""
+        if self._background:
+            await asyncio.wait(set(self._background))
+
+    async def aclose(self) -> None:
+        """Called by ``DataAccess.close()``: :meth:`drain`."""
+        await self.drain()
+
+    async def set_available(self, product_id: int, units: int) -> None:
+        """Seed a counter from committed stock (after create/restock/reconcile), for ``ttl``
+        seconds. Never raises."""
+        try:
+            await self._redis.set(self.key(product_id), max(units, 0), px=self._ttl_ms)
         except REDIS_ERRORS as exc:
             log.info("stock gate: counter for %s not set (%s)", product_id, type(exc).__name__)
 

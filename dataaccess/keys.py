@@ -42,6 +42,11 @@ def validate_key_part(part: str, *, what: str = "key") -> str:
         raise ValueError(f"{what} is {len(part)} characters long; at most {_MAX_PART} allowed")
     if _BAD_CHARS.search(part):
         raise ValueError(f"{what} {part[:40]!r} contains whitespace or control characters")
+    if not part.isascii():
+        try:
+            part.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"{what} is not valid UTF-8 text (it contains a lone surrogate)") from None
     return part
 
 

@@ -416,7 +416,8 @@ class Pools:
 
     # -- health -----------------------------------------------------------------------------------
     def note_writer_lsn(self, lsn: int) -> None:
-        """Record a commit LSN (called after every write) for the staleness check."""
+        """Record a writer WAL position (after every commit, and sampled by every health check)
+        for the staleness check."""
         now = time.monotonic()
         if self._writer_lsns and now - self._writer_lsns[-1][0] < 0.1:
             # One sample per 100 ms keeps max_replica_lag's worth of history small. The newest LSN
@@ -439,8 +440,32 @@ class Pools:
         return best
 
     async def check_replicas(self) -> None:
-        """Poll every replica once (recovery state, replay LSN, lag) and update health."""
+        """Poll every replica once (recovery state, replay LSN, lag) and update health.
+
+        Also samples the writer's current WAL position first, so a replica that stopped
+        replaying (a detached or stalled WAL receiver reports no pending WAL and "lag 0") is taken
+        out by every process, including one that never writes: a replica whose replay position is
+        behind a writer position sampled more than ``max_replica_lag`` ago is unhealthy."""
+        if self._readers:
+            await self._sample_writer_lsn()
         await asyncio.gather(*(self._check(r) for r in self._readers))
+
+    async def _sample_writer_lsn(self) -> None:
+        if not self.settings.lsn_routing or self._writer is None:
+            return
+        try:
+            async with self._writer.acquire(timeout=self.settings.acquire_timeout) as conn:
+                # The write position, not the insert position: a standby can replay only WAL that
+                # was written, so a caught-up standby is exactly at it.
+                raw = await conn.fetchval(
+                    "SELECT pg_current_wal_lsn()::text", timeout=self.settings.command_timeout
+                )
+        except _DB_ERRORS as exc:
+            log.debug("writer WAL position not sampled (%s)", type(exc).__name__)
+            return
+        lsn = lsn_to_int(raw)
+        if lsn is not None:
+            self.note_writer_lsn(lsn)
 
     async def _check(self, reader: _Reader) -> None:
         if reader.pool is None:
@@ -465,8 +490,9 @@ class Pools:
         healthy = st.lag_seconds <= self.settings.max_replica_lag
         overdue = self.overdue_lsn()
         if healthy and st.in_recovery and overdue is not None and (st.replay_lsn or 0) < overdue:
-            # Behind a commit we made more than max_replica_lag ago: stale even if its own lag
-            # figure looks fine (e.g. the WAL receiver is disconnected, so nothing is "pending").
+            # Behind a writer position seen more than max_replica_lag ago (our own commits and the
+            # health loop's samples): stale even if its own lag figure looks fine (e.g. the WAL
+            # receiver is disconnected or stalled, so nothing is "pending").
             st.lag_seconds = max(st.lag_seconds, self.settings.max_replica_lag)
             healthy = False
         if not healthy and st.healthy:

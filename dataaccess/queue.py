@@ -10,6 +10,12 @@ So handlers must be **idempotent**: key their side effects on the message id or 
 key (an order id with a UNIQUE constraint, ``INSERT ... ON CONFLICT DO NOTHING``), because a
 handler that succeeded but whose XACK was lost (crash, Redis failover) runs again.
 
+Nothing accepted is ever dropped: there is no ``MAXLEN`` trimming. A message leaves the stream
+only when it is acknowledged (``XACK`` + ``XDEL`` in one ``MULTI``) or moved to the dead-letter
+stream. ``maxlen`` bounds the *unfinished* messages (waiting or pending): an enqueue that would go
+past it raises :class:`~dataaccess.errors.QueueFull` and enqueues nothing (back-pressure; checked
+and appended in one Lua script, so concurrent producers cannot overshoot).
+
 Keys: ``cdb:v1:queue:{name}`` (stream), ``…:dlq`` (dead letters), ``…:errors`` (hash of the
 last error per pending message id, so whichever worker dead-letters it can record why).
 """
@@ -29,7 +35,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from dataaccess.errors import Unavailable
+from dataaccess.errors import QueueFull, Unavailable
 from dataaccess.keys import KeySpace, validate_key_part
 from dataaccess.redis_client import drop_stale_connections
 
@@ -43,6 +49,23 @@ DLQ_FIELD_PREFIX = "x-dlq-"
 """Prefix of the metadata fields added to dead-lettered entries (reserved in payloads)."""
 
 FieldValue = str | int | float | bytes
+
+# KEYS[1] = stream. ARGV = maxlen, n, then for each message: field count, field, value, ...
+# All-or-nothing: refuses every message when the unfinished ones would exceed maxlen.
+_ENQUEUE = """
+local cap, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local len = redis.call('XLEN', KEYS[1])
+if len + n > cap then return {-1, len} end
+local ids, i = {}, 3
+for m = 1, n do
+  local c = tonumber(ARGV[i]); i = i + 1
+  local args = {}
+  for j = 1, 2 * c do args[j] = ARGV[i + j - 1] end
+  i = i + 2 * c
+  ids[m] = redis.call('XADD', KEYS[1], '*', unpack(args))
+end
+return ids
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +88,8 @@ class StreamQueue:
     :param name: queue name, e.g. ``"emails"``.
     :param namespace: key namespace. Default: ``"cdb"``. :param key_version: Default: ``1``.
     :param group: consumer group name. Default: ``"workers"``.
-    :param maxlen: approximate stream cap (``XADD MAXLEN ~``); oldest entries are trimmed.
-        Default: ``100_000``.
+    :param maxlen: most unfinished (waiting + pending) messages the queue accepts; an enqueue past
+        it raises :class:`~dataaccess.errors.QueueFull`. Nothing is ever trimmed. Default: ``100_000``.
     :param max_deliveries: deliveries before a failing message is dead-lettered. Default: ``5``.
     :param min_idle: seconds a pending message must be idle before another worker reclaims it;
         must exceed the slowest normal handler run. Default: ``30.0``.
@@ -130,6 +153,7 @@ class StreamQueue:
         self.batch_size = batch_size
         self.handler_timeout = handler_timeout
         self.reclaim_interval = reclaim_interval if reclaim_interval is not None else max(min_idle / 2, 0.1)
+        self._enqueue_script = redis.register_script(_ENQUEUE)
         self._group_ready = False
         self._claim_cursor = "0-0"
         self._stopping = asyncio.Event()
@@ -145,21 +169,34 @@ class StreamQueue:
 
     # -- producing ----------------------------------------------------------------------------
     async def enqueue(self, fields: Mapping[str, FieldValue]) -> str:
-        """Append a message; returns its stream id. Raises ``Unavailable`` if Redis is down."""
-        payload = _check_fields(fields)
-        msg_id = await self._call(
-            self._redis.xadd(self.stream, payload, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
-        )
-        return _s(msg_id)
+        """Append a message; returns its stream id.
+
+        :raises QueueFull: ``maxlen`` unfinished messages are queued (nothing enqueued).
+        :raises Unavailable: Redis unreachable (the message may or may not have been appended
+            if the connection died after sending: handlers are idempotent anyway).
+        """
+        return (await self.enqueue_many([fields]))[0]
 
     async def enqueue_many(self, items: list[Mapping[str, FieldValue]]) -> list[str]:
-        """Append many messages in one pipeline round trip; returns their ids in order."""
+        """Append many messages in one round trip, all or none; returns their ids in order.
+
+        :raises QueueFull: they would take the queue past ``maxlen`` (nothing enqueued).
+        """
         payloads = [_check_fields(f) for f in items]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for p in payloads:
-                pipe.xadd(self.stream, p, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
-            ids = await self._call(pipe.execute())
-        return [_s(i) for i in ids]
+        if not payloads:
+            return []
+        args: list[FieldValue] = [self.maxlen, len(payloads)]
+        for p in payloads:
+            args.append(len(p))
+            for k, v in p.items():
+                args += [k, v]
+        reply = await self._call(self._enqueue_script(keys=[self.stream], args=args))
+        if reply and reply[0] == -1:
+            raise QueueFull(
+                f"queue {self.name!r} holds {int(reply[1])} unfinished messages; maxlen={self.maxlen} "
+                f"leaves no room for {len(payloads)} more (nothing enqueued; retry later or add workers)"
+            )
+        return [_s(i) for i in reply]
 
     # -- consuming ----------------------------------------------------------------------------
     async def ensure_group(self) -> None:
@@ -251,7 +288,7 @@ class StreamQueue:
         return int(info["pending"])
 
     async def length(self) -> int:
-        """Entries in the stream (acknowledged ones stay until trimmed by ``maxlen``)."""
+        """Unfinished messages: waiting for a worker or pending (acknowledged ones are deleted)."""
         return int(await self._call(self._redis.xlen(self.stream)))
 
     async def prune_consumers(self, idle_for: float = 3600.0) -> list[str]:
@@ -283,11 +320,10 @@ class StreamQueue:
         if not rows:
             return None
         fields = {k: v for k, v in _fields(rows[0][1]).items() if not k.startswith(DLQ_FIELD_PREFIX)}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
-            pipe.xdel(self.dlq, dead_id)
-            new_id, _ = await self._call(pipe.execute())
-        return _s(new_id)
+        # Through the capped enqueue (QueueFull keeps the dead letter), then drop the dead letter.
+        new_id = await self.enqueue(fields)
+        await self._call(self._redis.xdel(self.dlq, dead_id))
+        return new_id
 
     # -- internals ----------------------------------------------------------------------------
     async def _call(self, aw: Awaitable[Any]) -> Any:
@@ -353,6 +389,7 @@ class StreamQueue:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, self.group, msg.id)
+            pipe.xdel(self.stream, msg.id)  # finished: frees its place under maxlen
             pipe.hdel(self._errors, msg.id)
             await self._call(pipe.execute())
         self.processed += 1
@@ -370,8 +407,9 @@ class StreamQueue:
         # One MULTI: the dead letter exists iff the original is acknowledged.
         entry: dict[Any, Any] = {**msg.fields, **meta}
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.dlq, entry, maxlen=self.maxlen, approximate=True)
+            pipe.xadd(self.dlq, entry)  # never trimmed: dead letters wait for a human
             pipe.xack(self.stream, self.group, msg.id)
+            pipe.xdel(self.stream, msg.id)
             pipe.hdel(self._errors, msg.id)
             await self._call(pipe.execute())
         self.dead_lettered += 1

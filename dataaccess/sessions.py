@@ -1,7 +1,8 @@
 """Server-side sessions in Redis: opaque ids, JSON data, sliding + absolute expiry.
 
-Layout: ``cdb:v1:session:{sha256(id)}`` holds ``{"u": user_id, "c": created_at, "d": data}`` with
-a TTL; ``cdb:v1:user_sessions:{user_id}`` is a SET of the hashed ids of that user's sessions (for
+Layout: ``cdb:v1:session:{sha256(id)}`` holds ``{n}:{user key}{"u": user_id, "c": created_at,
+"d": data}`` (``n`` = the user key's length; the JSON is ASCII) with a TTL;
+``cdb:v1:user_sessions:{user_id}`` is a SET of the hashed ids of that user's sessions (for
 "log out everywhere"). Only the SHA-256 of a session id is stored, so someone able to list Redis
 keys (or read a replica, a backup, a log of slow commands) cannot hijack sessions. Session ids
 never appear in logs, reprs or exception messages.
@@ -32,15 +33,30 @@ __all__ = ["Session", "SessionStore"]
 
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
+# Stored value: "{n}:{user key}{json}" where n is the user key's length in bytes, so the touch
+# script finds the user's index without parsing JSON (cjson rejects what Python's json accepts,
+# e.g. an escaped lone surrogate, and the index then expired under a live session). Values written
+# before this format ("{json}" with a "k" field) are still read, and rewritten on update.
 # KEYS: session.  ARGV: ttl_ms, user-index key prefix.  Sliding refresh of the session and of its
-# user's index (whose name suffix is the value's "k" field); returns the value or nil.
+# user's index; returns the value or nil.
 _TOUCH = """
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-local ok, s = pcall(cjson.decode, v)
-if ok and type(s) == 'table' and type(s.k) == 'string' then
-  redis.call('PEXPIRE', ARGV[2] .. s.k, ARGV[1], 'GT')
+local k
+local n = string.match(v, '^(%d+):')
+if n then
+  k = string.sub(v, #n + 2, #n + 1 + tonumber(n))
+else
+  local ok, s = pcall(cjson.decode, v)
+  if ok and type(s) == 'table' and type(s.k) == 'string' then k = s.k end
+end
+if k then
+  if redis.call('PEXPIRE', ARGV[2] .. k, ARGV[1], 'GT') == 0 and redis.call('PTTL', ARGV[2] .. k) == -2 then
+    -- index gone (expired or lost) while the session lives: recreate it with this session
+    redis.call('SADD', ARGV[2] .. k, ARGV[3])
+    redis.call('PEXPIRE', ARGV[2] .. k, ARGV[1])
+  end
 end
 return v
 """
@@ -144,7 +160,7 @@ class SessionStore:
                 args=[hashed, payload, self._ms(self.ttl)],
             )
         )
-        created = json.loads(payload)
+        created = json.loads(_json_part(payload.encode()))
         return Session(session_id, created["u"], created["d"], created["c"])
 
     async def get(self, session_id: str) -> Session | None:
@@ -157,7 +173,7 @@ class SessionStore:
         hashed = self._hash(session_id)
         key = self._session_key(hashed)
         raw = await self._call(
-            self._touch(keys=[key], args=[self._ms(self.ttl), self.keys.kind_prefix("user_sessions")])
+            self._touch(keys=[key], args=[self._ms(self.ttl), self.keys.kind_prefix("user_sessions"), hashed])
         )
         if raw is None:
             return None
@@ -199,11 +215,11 @@ class SessionStore:
         raw = await self._call(self._redis.get(key))
         if raw is None:
             return False
-        user_id = json.loads(raw).get("u") if raw else None
+        user_key = _user_key_of(raw)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
-            if user_id is not None:
-                pipe.srem(self._index_key(user_id), hashed)
+            if user_key is not None:
+                pipe.srem(self.keys.kind_prefix("user_sessions") + user_key, hashed)
             deleted, *_ = await self._call(pipe.execute())
         return bool(deleted)
 
@@ -229,7 +245,7 @@ class SessionStore:
 
     # -- helpers ------------------------------------------------------------------------------
     def _encode(self, user_id: int | str, data: Mapping[str, Any], created_at: float) -> str:
-        _user(user_id)
+        user_key = _user(user_id)
         if not isinstance(data, Mapping):
             raise TypeError(f"session data must be a mapping, got {type(data).__name__}")
         try:
@@ -242,12 +258,13 @@ class SessionStore:
             raise ValueError(
                 f"session data is {len(payload)} bytes encoded; at most {self.max_data_bytes} allowed"
             )
-        return payload
+        # ensure_ascii (json.dumps' default) keeps the payload ASCII: lone surrogates are escaped.
+        return f"{len(user_key.encode())}:{user_key}{payload}"
 
     @staticmethod
     def _decode(session_id: str, raw: bytes) -> Session | None:
         try:
-            obj = json.loads(raw)
+            obj = json.loads(_json_part(raw))
             return Session(session_id, obj["u"], dict(obj["d"]), float(obj["c"]))
         except (ValueError, KeyError, TypeError):
             return None
@@ -262,6 +279,26 @@ class SessionStore:
         except _REDIS_ERRORS as exc:
             await drop_stale_connections(self._redis, exc)
             raise Unavailable(f"session store unavailable ({type(exc).__name__})") from exc
+
+
+def _json_part(raw: bytes) -> bytes:
+    """The JSON of a stored session value (``{n}:{user key}{json}``, or legacy plain JSON)."""
+    head, sep, rest = raw.partition(b":")
+    if raw[:1] == b"{" or not sep or not head.isdigit():
+        return raw
+    return rest[int(head) :]
+
+
+def _user_key_of(raw: bytes) -> str | None:
+    """The user key recorded in a stored session value (None if unreadable)."""
+    head, sep, rest = raw.partition(b":")
+    if raw[:1] != b"{" and sep and head.isdigit():
+        return rest[: int(head)].decode()
+    try:
+        k = json.loads(raw).get("k")
+    except (ValueError, AttributeError):
+        return None
+    return k if isinstance(k, str) else None
 
 
 def _user(user_id: int | str) -> str:

@@ -179,6 +179,11 @@ class Settings:
     inventory_redis_gate: bool = False
     """Gate reservations with a Redis Lua counter before the DB conditional UPDATE (DB stays the
     record). Default: False."""
+    stock_gate_ttl: float = 5.0
+    """Seconds a gate counter lives after it was seeded from the database's committed stock; then
+    the next request goes to the database and re-seeds it. Bounds how long any drift (units lost
+    to a crash or a cut connection, a give-back that never arrived) can refuse buyers while the
+    database has stock. Default: 5.0."""
     iam_auth: bool = False
     """Authenticate with RDS IAM tokens (needs ``aws_region`` and TLS). Default: False."""
     aws_region: str | None = None
@@ -218,6 +223,7 @@ class Settings:
             "read_your_writes_ttl",
             "max_replica_lag",
             "replica_check_interval",
+            "stock_gate_ttl",
         ):
             _positive(name, getattr(self, name))
         if not isinstance(self.near_cache_ttl, int | float) or self.near_cache_ttl < 0:

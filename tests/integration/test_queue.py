@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from dataaccess.errors import Unavailable
+from dataaccess.errors import QueueFull, Unavailable
 from dataaccess.queue import Message, Queues, StreamQueue
 from dataaccess.redis_client import RedisOptions, create_redis
 from tests.integration.redis_faults import KillableRedis, killable_redis
@@ -169,10 +169,42 @@ async def test_run_until_stop(client: aioredis.Redis):
     assert await q.pending() == 0
 
 
-async def test_maxlen_trims_the_stream(client: aioredis.Redis):
-    q = make(client, maxlen=10)
-    await q.enqueue_many([{"i": i} for i in range(1000)])
-    assert await q.length() < 1000  # approximate trimming: whole radix-tree nodes (~100 entries)
+async def test_maxlen_is_back_pressure_and_nothing_accepted_is_dropped(client: aioredis.Redis):
+    """Issue 10, defect 7: 1,000 enqueues with no worker running and a cap of 100 used to keep
+    ~100 and drop the rest silently; a failed message waiting for redelivery vanished when newer
+    traffic pushed it past the cap. Now every accepted message is delivered; the rest is refused."""
+    q = make(client, maxlen=100)
+    accepted: list[str] = []
+    refused = 0
+    for i in range(1000):
+        try:
+            accepted.append(await q.enqueue({"i": i}))
+        except QueueFull as exc:
+            refused += 1
+            assert "maxlen=100" in str(exc) and "jobs" in str(exc)
+    assert len(accepted) == 100 and refused == 900
+    with pytest.raises(QueueFull):  # all or nothing
+        await q.enqueue_many([{"i": "x"}, {"i": "y"}])
+    assert await q.length() == 100
+
+    async def fail_first_delivery(msg: Message) -> None:
+        if msg.deliveries == 1:
+            raise ConnectionError("smtp down")
+
+    assert await q.process_once("w1", fail_first_delivery, reclaim=False) == 10  # wait for redelivery
+    assert await q.pending() == 10
+    # Finishing the others frees room; new traffic must not push the failed ones out.
+    ok = Recorder()
+    while await q.process_once("w2", ok, reclaim=False):
+        pass
+    await q.enqueue_many([{"i": f"new{i}"} for i in range(90)])
+    assert await q.length() == 100  # 10 pending + 90 new
+    while await q.process_once("w2", ok, reclaim=True):
+        pass
+    done = {m.fields["i"] for m in ok.seen}
+    assert {str(i) for i in range(100)} <= done  # every accepted original, the failed ones too
+    assert {f"new{i}" for i in range(90)} <= done
+    assert await q.length() == 0 and await q.pending() == 0
 
 
 async def test_bad_input_and_settings(client: aioredis.Redis):

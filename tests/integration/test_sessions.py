@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from dataaccess.errors import Unavailable
 from dataaccess.redis_client import RedisOptions, create_redis
-from dataaccess.sessions import SessionStore
+from dataaccess.sessions import SessionStore, _json_part
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +78,7 @@ async def test_idle_session_expires(client: aioredis.Redis, ns: str):
 async def test_absolute_lifetime_caps_sliding(store: SessionStore, client: aioredis.Redis, ns: str):
     s = await store.create(7)
     (session_key,) = [k for k in await _keys(client, ns) if ":session:" in k]
-    value = json.loads(await client.get(session_key))
+    value = json.loads(_json_part(await client.get(session_key)))
     value["c"] = time.time() - 1000 + 10  # 10 s of absolute lifetime left
     await client.set(session_key, json.dumps(value), keepttl=True)
     assert await store.get(s.id) is not None
@@ -157,3 +157,40 @@ def test_bad_settings_rejected(client: aioredis.Redis):
         SessionStore(client, ttl=0)
     with pytest.raises(ValueError, match="absolute_ttl"):
         SessionStore(client, ttl=100, absolute_ttl=10)
+
+
+async def test_lone_surrogate_in_data_keeps_the_user_index_sliding(
+    store: SessionStore, client: aioredis.Redis, ns: str
+):
+    """Issue 10, defect 6: data with a lone surrogate (browsers' JSON can carry one) broke the
+    touch script's JSON decoding, so the per-user index expired while the session kept sliding
+    and "log out everywhere" missed a live session."""
+    s = await store.create(9, {"name": "\ud83d broken emoji"})
+    index_key = f"{ns}:v1:user_sessions:9"
+    await client.pexpire(index_key, 50)  # about to expire
+    got = await store.get(s.id)  # slides the session and must slide the index too
+    assert got is not None and got.data == {"name": "\ud83d broken emoji"}
+    assert await client.pttl(index_key) > 50_000
+    assert await store.update(s.id, {"name": "\udfff again"})
+    await client.delete(index_key)  # even a lost index is rebuilt by the next touch
+    assert (await store.get(s.id)) is not None
+    assert await store.destroy_all_for_user(9) == 1
+    assert await store.get(s.id) is None
+
+
+async def test_sessions_written_in_the_old_format_still_work(
+    store: SessionStore, client: aioredis.Redis, ns: str
+):
+    s = await store.create(11, {"a": 1})
+    (session_key,) = [k for k in await _keys(client, ns) if ":session:" in k]
+    legacy = json.dumps({"u": 11, "k": "11", "c": time.time(), "d": {"a": 1}}, separators=(",", ":"))
+    await client.set(session_key, legacy, px=100_000)
+    got = await store.get(s.id)
+    assert got is not None and got.data == {"a": 1} and got.user_id == 11
+    assert await store.destroy(s.id)
+    assert await client.scard(f"{ns}:v1:user_sessions:11") == 0
+
+
+async def test_user_id_that_is_not_valid_utf8_is_refused_by_name(store: SessionStore):
+    with pytest.raises(ValueError, match="user_id"):
+        await store.create("u\udc80", {})
