@@ -77,6 +77,11 @@ class Unavailable(DataAccessError):  # noqa: N818 (public API names from issue 3
     """The database could not serve the request (down, failing over, overloaded, timed out)."""
 
 
+class PoolExhausted(Unavailable):
+    """Every connection of a pool stayed busy for ``acquire_timeout``: back-pressure, raised
+    without retrying and without recycling the pool (the database is fine, the load is not)."""
+
+
 class QueueFull(Unavailable):
     """A queue holds ``maxlen`` unfinished messages: nothing was enqueued (back-pressure; retry
     later, or run more workers). Never raised for work already accepted."""
@@ -150,7 +155,10 @@ def from_postgres(exc: BaseException, *, context: str = "database operation") ->
     if sqlstate in ("23514", "23502"):
         return InvalidInput(constraint or "value", f"{context}: check {constraint or sqlstate} failed")
     if sqlstate.startswith(_INVALID_INPUT_CLASSES):
-        return InvalidInput("value", f"{context}: {name}")
+        # The server's words ("bigint out of range"), not the driver's class name; callers that
+        # know which argument caused it re-raise with that field.
+        detail = str(getattr(exc, "message", "") or "").strip() or name
+        return InvalidInput("value", f"{context}: {detail} (SQLSTATE {sqlstate})")
     if sqlstate in ("40001", "40P01"):
         return Conflict(f"{context}: concurrent update conflict ({name}) persisted after retries")
     if sqlstate == "57014":

@@ -8,6 +8,7 @@ async with await DataAccess.connect(Settings.from_env()) as da:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Coroutine, Generator
@@ -117,63 +118,71 @@ class DataAccess:
         pools = await run_with_retry(
             open_pools, policy=retry_policy(settings), idempotent=True, context="DataAccess.connect"
         )
-        client = redis
-        if client is None and settings.redis_url:
-            client = create_redis(
-                settings.redis_url,
-                auth_token=settings.redis_auth_token,
-                options=RedisOptions(
-                    max_connections=settings.redis_max_connections,
-                    socket_timeout=settings.redis_socket_timeout,
-                    socket_connect_timeout=settings.redis_socket_timeout,
-                    # Local test servers use passwords over plain TCP; anything else needs rediss://.
-                    require_tls_with_auth=not _is_loopback(settings.redis_url),
-                ),
-            )
-        cache = markers_breaker = gate = None
-        if client is not None:
-            markers_breaker = CircuitBreaker()
-            cache = CacheAside(
-                client,
-                breaker=markers_breaker,  # one view of Redis health for cache, markers and gate
-                namespace=settings.cache_namespace,
-                invalidation_grace=settings.cache_invalidation_grace,
-            )
-            if settings.inventory_redis_gate:
-                gate = RedisStockGate(
-                    client,
-                    namespace=settings.cache_namespace,
-                    breaker=markers_breaker,
-                    ttl=settings.stock_gate_ttl,
-                    stock_source=functools.partial(_committed_stock, pools),
+        client: aioredis.Redis | None = None
+        da: DataAccess | None = None
+        try:
+            client = redis
+            if client is None and settings.redis_url:
+                client = create_redis(
+                    settings.redis_url,
+                    auth_token=settings.redis_auth_token,
+                    options=RedisOptions(
+                        max_connections=settings.redis_max_connections,
+                        socket_timeout=settings.redis_socket_timeout,
+                        socket_connect_timeout=settings.redis_socket_timeout,
+                        # Local test servers use passwords over plain TCP; anything else needs rediss://.
+                        require_tls_with_auth=not _is_loopback(settings.redis_url),
+                    ),
                 )
-        markers = WriteMarkers(
-            client,
-            namespace=settings.cache_namespace,
-            ttl=settings.read_your_writes_ttl,
-            breaker=markers_breaker,
-        )
-        if cache is not None:
-            # Invalidations go out only after the markers: see WriteMarkers / docs/dataaccess.md.
-            cache.set_flush_prerequisite(functools.partial(markers.flush, check_breaker=False))
-        if cache is not None and settings.near_cache_ttl > 0:
-            # Hot products, search results and the catalogue generation: entries that change only
-            # when Redis changes them, so Redis's invalidation messages keep the copies coherent.
-            cache.near = NearCache(
-                client,  # type: ignore[arg-type]
-                prefixes=[
-                    cache.keys.prefix + "product:",
-                    cache.keys.prefix + "search:",
-                    markers.generation_prefix,
-                ],
-                ttl=settings.near_cache_ttl,
-                max_entries=settings.near_cache_max_entries,
+            cache = markers_breaker = gate = None
+            if client is not None:
+                markers_breaker = CircuitBreaker()
+                cache = CacheAside(
+                    client,
+                    breaker=markers_breaker,  # one view of Redis health for cache, markers and gate
+                    namespace=settings.cache_namespace,
+                    invalidation_grace=settings.cache_invalidation_grace,
+                )
+                if settings.inventory_redis_gate:
+                    gate = RedisStockGate(
+                        client,
+                        namespace=settings.cache_namespace,
+                        breaker=markers_breaker,
+                        ttl=settings.stock_gate_ttl,
+                        stock_source=functools.partial(_committed_stock, pools),
+                    )
+            markers = WriteMarkers(
+                client,
+                namespace=settings.cache_namespace,
+                ttl=settings.read_your_writes_ttl,
+                breaker=markers_breaker,
             )
-            cache.near.start()
-        da = cls(settings, pools, client, cache, markers, gate)
-        da._owns_redis = redis is None
-        await da._load_schema_floor()
-        return da
+            if cache is not None:
+                # Invalidations go out only after the markers: see WriteMarkers / docs/dataaccess.md.
+                cache.set_flush_prerequisite(functools.partial(markers.flush, check_breaker=False))
+            if cache is not None and settings.near_cache_ttl > 0:
+                # Hot products, search results and the catalogue generation: entries that change only
+                # when Redis changes them, so Redis's invalidation messages keep the copies coherent.
+                cache.near = NearCache(
+                    client,  # type: ignore[arg-type]
+                    prefixes=[
+                        cache.keys.prefix + "product:",
+                        cache.keys.prefix + "search:",
+                        markers.generation_prefix,
+                    ],
+                    ttl=settings.near_cache_ttl,
+                    max_entries=settings.near_cache_max_entries,
+                )
+                cache.near.start()
+            da = cls(settings, pools, client, cache, markers, gate)
+            da._owns_redis = redis is None
+            await da._load_schema_floor()
+            return da
+        except BaseException:
+            # Failed or cancelled half-way (bad Redis URL, cancelled schema read): close what was
+            # opened, so no pool, health check or Redis connection outlives the failed connect.
+            await asyncio.shield(_close_partial(da, pools, client if redis is None else None))
+            raise
 
     async def _load_schema_floor(self) -> None:
         """Read the last schema change's LSN (``schema_lsn``, written by ``migrate()`` in any
@@ -349,6 +358,18 @@ class DataAccess:
                 "passthrough": self.stock_gate.passthrough,
             }
         return out
+
+
+async def _close_partial(da: DataAccess | None, pools: Pools, client: aioredis.Redis | None) -> None:
+    if da is not None:
+        await da.close()
+        return
+    await pools.close()
+    if client is not None:
+        try:
+            await client.aclose()
+        except Exception:
+            log.debug("redis close failed", exc_info=True)
 
 
 async def _committed_stock(pools: Pools, product_ids: list[int]) -> dict[int, int]:

@@ -37,6 +37,7 @@ import asyncpg
 
 from ._aio import cancel_and_wait
 from .credentials import CredentialProvider, IamAuthTokenProvider
+from .errors import PoolExhausted
 from .retry import ConnectPhaseError
 from .settings import Settings, mask_url
 
@@ -190,6 +191,8 @@ class Pools:
         self._writer_lsns: collections.deque[tuple[float, int]] = collections.deque(maxlen=4096)
         self.routed = {"writer": 0, "replica": 0}
         """Counters: reads routed to the writer / to replicas."""
+        self.exhausted = 0
+        """Acquires that timed out with every connection of the pool busy (back-pressure)."""
 
     # -- lifecycle --------------------------------------------------------------------------------
     @classmethod
@@ -199,10 +202,15 @@ class Pools:
         if credentials is None and settings.credentials is not None:
             credentials = settings.credentials
         self = cls(settings, credentials)
-        self._writer = await self._open_pool(settings.writer_dsn, "writer")
-        self._readers = list(await asyncio.gather(*(self._open_reader(d) for d in settings.reader_dsns)))
-        await self.check_replicas()
-        self._health_task = asyncio.create_task(self._health_loop(), name="dataaccess-replica-health")
+        try:
+            self._writer = await self._open_pool(settings.writer_dsn, "writer")
+            self._readers = list(await asyncio.gather(*(self._open_reader(d) for d in settings.reader_dsns)))
+            await self.check_replicas()
+            self._health_task = asyncio.create_task(self._health_loop(), name="dataaccess-replica-health")
+        except BaseException:
+            # Failed or cancelled half-way: nothing opened so far may outlive this call.
+            await asyncio.shield(self.close())
+            raise
         return self
 
     def _kwargs(self, dsn: str, role: Literal["writer", "reader"]) -> dict[str, Any]:
@@ -334,6 +342,17 @@ class Pools:
         pool = self.writer_pool
         try:
             conn = await pool.acquire(timeout=self.settings.acquire_timeout)
+        except TimeoutError as exc:
+            if _saturated(pool, self.settings.writer_pool_max):
+                # Back-pressure, not a dead server: no retry, and no recycling of a pool whose
+                # connections are all healthy and busy (that would turn load into a reconnect storm).
+                self.exhausted += 1
+                raise PoolExhausted(
+                    f"writer pool exhausted: all {self.settings.writer_pool_max} connections stayed "
+                    f"busy for acquire_timeout={self.settings.acquire_timeout}s "
+                    "(raise writer_pool_max or shed load)"
+                ) from exc
+            raise ConnectPhaseError(exc) from exc
         except asyncpg.ProtocolViolationError as exc:
             if not self.pgbouncer_detected and _is_startup_param_rejection(exc):
                 await self.switch_writer_to_pgbouncer_mode(f"the writer rejected a startup parameter ({exc})")
@@ -387,6 +406,12 @@ class Pools:
             min_lsn = None  # already known to be caught up
         try:
             conn = await reader.pool.acquire(timeout=self.settings.acquire_timeout)
+        except TimeoutError as exc:
+            if _saturated(reader.pool, self.settings.reader_pool_max):
+                self.exhausted += 1
+                return None  # busy, not broken: this read goes elsewhere, the replica stays in
+            self._mark_unhealthy(reader, exc)
+            return None
         except _DB_ERRORS as exc:
             self._mark_unhealthy(reader, exc)
             return None
@@ -515,7 +540,13 @@ class Pools:
             "writer": {"size": w.get_size(), "idle": w.get_idle_size(), "dsn": mask_url(self.writer_dsn)},
             "readers": [vars(r) for r in self.readers],
             "routed": dict(self.routed),
+            "exhausted": self.exhausted,
         }
+
+
+def _saturated(pool: asyncpg.Pool, max_size: int) -> bool:
+    """Every connection the pool may hold exists and is checked out."""
+    return bool(pool.get_size() >= max_size and pool.get_idle_size() == 0)
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:

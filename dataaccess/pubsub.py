@@ -86,6 +86,7 @@ class Events:
         self._reconnect: list[ReconnectCallback] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._confirmed: set[str] = set()  # channels Redis confirmed on the current connection
         self._changed = asyncio.Event()
         self._closing = False
         self._silent_reconnect = False
@@ -126,17 +127,24 @@ class Events:
 
     # -- subscribing --------------------------------------------------------------------------
     def subscribe(self, channel: str, callback: EventCallback) -> None:
-        """Deliver messages of ``channel`` to ``callback`` (in order, one at a time; keep it quick)."""
+        """Deliver messages of ``channel`` to ``callback`` (in order, one at a time; keep it quick).
+        A running listener subscribes at once; :meth:`wait_ready` waits until Redis confirmed it."""
         full = self.channel(channel)
         self._callbacks.setdefault(full, []).append(callback)
+        self._want(full)
+
+    def _want(self, full: str) -> None:
+        if full not in self._confirmed:
+            self._ready.clear()  # not ready until Redis confirmed this channel too
         self._changed.set()
 
     def on_invalidate(self, callback: InvalidationCallback) -> None:
         """Call ``callback(keys)`` for broadcast invalidations, and ``callback(None)`` after a
         reconnect (invalidations may have been missed: drop the whole local cache)."""
         self._invalidation.append(callback)
-        self._callbacks.setdefault(self.channel(INVALIDATION_CHANNEL), [])
-        self._changed.set()
+        full = self.channel(INVALIDATION_CHANNEL)
+        self._callbacks.setdefault(full, [])
+        self._want(full)
 
     def on_reconnect(self, callback: ReconnectCallback) -> None:
         """Call ``callback()`` after every re-subscription that followed a lost connection."""
@@ -149,7 +157,9 @@ class Events:
             self._task = asyncio.get_running_loop().create_task(self._listen(), name="cdb-events")
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
-        """Wait until the listener is subscribed to every registered channel."""
+        """Wait until Redis has confirmed the subscription of every channel registered so far
+        (also those registered after the listener started): a publish after this returns
+        reaches this listener."""
         async with asyncio.timeout(timeout):  # not wait_for: 3.11's can drop a cancellation
             await self._ready.wait()
 
@@ -177,7 +187,9 @@ class Events:
                 self._changed.clear()
                 await self._changed.wait()
                 continue
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            # Subscribe confirmations are not ignored: readiness means "Redis confirmed it".
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
+            self._confirmed.clear()
             try:
                 subscribed = set(self._callbacks)
                 await pubsub.subscribe(*subscribed)
@@ -192,7 +204,6 @@ class Events:
                 self._silent_reconnect = False
                 if pubsub.connection is not None:
                     pubsub.connection.register_connect_callback(self._note_reconnect)
-                self._ready.set()
                 last_pong = next_ping = loop.time()
                 while not self._closing:
                     if self._changed.is_set():
@@ -210,11 +221,18 @@ class Events:
                     msg = await pubsub.get_message(timeout=self.poll_timeout)
                     if self._silent_reconnect:
                         self._silent_reconnect = False
+                        self._confirmed.clear()  # redis-py resubscribes; wait for the confirmations
+                        self._ready.clear()
                         self.reconnects += 1
                         await self._after_reconnect()
                     if msg is None:
                         continue
-                    if msg["type"] == "pong":
+                    if msg["type"] == "subscribe":
+                        ch = msg["channel"]
+                        self._confirmed.add(ch.decode() if isinstance(ch, bytes) else ch)
+                        if self._confirmed >= set(self._callbacks):
+                            self._ready.set()
+                    elif msg["type"] == "pong":
                         last_pong = loop.time()
                     elif msg["type"] == "message":
                         await self._dispatch(msg["channel"], msg["data"])

@@ -38,6 +38,13 @@ def check_text(field: str, value: object, *, max_len: int, min_len: int = 1, str
     text = value.strip() if strip else value
     if "\x00" in text:
         raise InvalidInput(field, "must not contain NUL characters")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate (e.g. from JSON "\ud83d")
+            raise InvalidInput(
+                field, f"is not valid UTF-8 text (lone surrogate at position {exc.start})"
+            ) from None
     if len(text) < min_len:
         raise InvalidInput(field, f"must be at least {min_len} character(s) (after trimming)")
     if len(text) > max_len:

@@ -181,3 +181,20 @@ async def test_unresponsive_server_detected_by_liveness_ping(killable_redis: Kil
         await sub.aclose()
         await client.aclose()
         await admin.aclose()
+
+
+async def test_wait_ready_covers_channels_subscribed_after_start(
+    pair: tuple[Events, Events, aioredis.Redis],
+) -> None:
+    """Issue 10, defect 8: ``wait_ready()`` returned before a later ``subscribe()`` was active,
+    so a publish right after it reached no one."""
+    pub, sub, _ = pair
+    first, later = Inbox(), Inbox()
+    sub.subscribe("first", first.event)
+    await sub.start()
+    await sub.wait_ready()
+    for i in range(5):  # each new channel: ready only once Redis confirmed it
+        sub.subscribe(f"later{i}", later.event)
+        await sub.wait_ready()
+        assert await pub.publish(f"later{i}", {"n": i}) == 1
+    await until(lambda: len(later.items) == 5, "every publish after wait_ready delivered")
