@@ -15,7 +15,14 @@ import pytest
 from commerce_db.localtier import LocalTier
 from dataaccess import DataAccess, Settings
 
-pytestmark = [pytest.mark.integration]
+# The standby streams WAL through a fault proxy, so a stalled WAL stream is one of the faults.
+pytestmark = [pytest.mark.integration, pytest.mark.fault_tier_options(replication_proxy=True)]
+
+_FAULTS = {
+    "detached WAL receiver": ("detach_wal_receiver", "attach_wal_receiver"),
+    "stalled WAL stream": ("hang_wal_stream", "resume_wal_stream"),
+    "replay paused": ("pause_replay", "resume_replay"),
+}
 
 
 @pytest.fixture
@@ -49,12 +56,14 @@ async def _until(predicate: Any, *, what: str, attempts: int = 400) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+@pytest.mark.parametrize("fault", list(_FAULTS))
 async def test_reader_only_process_stops_reading_a_detached_standby(
-    fault_tier: LocalTier, procs: Any
+    fault_tier: LocalTier, procs: Any, fault: str
 ) -> None:
     """Defect 2: a process that never writes kept a standby whose WAL receiver is gone in
     rotation for good (it reports no pending WAL). Every process now samples the writer's WAL
     position: a replica behind a position seen more than ``max_replica_lag`` ago gets no reads."""
+    inject, repair = (getattr(fault_tier, name) for name in _FAULTS[fault])
     standby = fault_tier.dsns().standby
     writer = await procs(redis_url=None)  # no shared markers: only replica health can protect B
     await writer.migrate()
@@ -67,7 +76,7 @@ async def test_reader_only_process_stops_reading_a_detached_standby(
     assert got is not None and got.price_cents == 100
     assert reader.pools.readers[0].healthy
 
-    await asyncio.to_thread(fault_tier.detach_wal_receiver)
+    await asyncio.to_thread(inject)
     try:
         await writer.products.update_price(p.id, 200)
         await reader.pools.check_replicas()  # samples the writer's position (after the update)
@@ -78,7 +87,7 @@ async def test_reader_only_process_stops_reading_a_detached_standby(
         assert got is not None and got.price_cents == 200
         assert (await reader.products.search("Detached"))[0].price_cents == 200
     finally:
-        await asyncio.to_thread(fault_tier.attach_wal_receiver)
+        await asyncio.to_thread(repair)
     await asyncio.to_thread(fault_tier.wait_for_standby)
     await _until(lambda: _healthy(reader), what="the reattached standby back in rotation")
 

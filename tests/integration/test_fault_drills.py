@@ -125,12 +125,17 @@ class SteadyLoad:
 
 
 async def _setup(
-    tier: LocalTier, writer_dsn: str, *, proxy_mode: str, readers: list[str] | None = None
+    tier: LocalTier,
+    writer_dsn: str,
+    *,
+    proxy_mode: str,
+    readers: list[str] | None = None,
+    redis_url: str | None = None,
 ) -> tuple[DataAccess, int, int, list[int]]:
     settings = Settings(
         writer_dsn=writer_dsn,
         reader_dsns=tuple(readers or ()),
-        redis_url=tier.redis_url,
+        redis_url=redis_url or tier.redis_url,
         proxy_mode=proxy_mode,  # type: ignore[arg-type]
         connect_timeout=1.0,
         command_timeout=5.0,
@@ -323,3 +328,55 @@ async def test_drill_restart_pgbouncer(fault_tier: LocalTier) -> None:
         )
         check = await _verify(dsns.primary, stats, pid)
     _report("pgbouncer restart", stats, t["fault"], t["back"], t["recovered"], check)
+
+
+async def test_drill_commits_cut_after_the_server_committed(fault_tier: LocalTier) -> None:
+    """Through the fault proxy in front of PgBouncer, 20 connections are cut right after their
+    COMMIT was forwarded and executed: the client never hears the acknowledgement. ``orders.place``
+    re-runs with its idempotency key and returns the order that did commit: none lost, none
+    duplicated."""
+    dsns = fault_tier.dsns()
+    assert dsns.pgbouncer is not None
+    proxy = fault_tier.proxy("pgbouncer")
+    da, uid, pid, reads = await _setup(fault_tier, proxy.url(dsns.pgbouncer), proxy_mode="pgbouncer")
+    async with _closing(da):
+
+        async def fault() -> None:
+            proxy.arm(b"COMMIT", "cut", count=20)
+
+        async def repair() -> None:
+            await proxy.await_fired(20)
+
+        stats, t = await _drill(
+            fault_tier, da, uid, pid, reads, name="COMMIT cut", fault=fault, repair=repair, outage=0.0
+        )
+        check = await _verify(dsns.primary, stats, pid)
+    _report("20 COMMITs cut after the server committed", stats, t["fault"], t["back"], t["recovered"], check)
+
+
+async def test_drill_redis_hangs_under_load(fault_tier: LocalTier) -> None:
+    """Redis stops answering (the proxy holds every byte) for 1.5 s: orders and reads carry on from
+    PostgreSQL once the client's socket timeout and the breaker notice; nothing is lost."""
+    dsns = fault_tier.dsns()
+    assert dsns.pgbouncer is not None and dsns.standby is not None
+    proxy = fault_tier.proxy("redis")
+    da, uid, pid, reads = await _setup(
+        fault_tier,
+        dsns.pgbouncer,
+        proxy_mode="pgbouncer",
+        readers=[dsns.standby],
+        redis_url=fault_tier.proxied_redis_url,
+    )
+    async with _closing(da):
+
+        async def fault() -> None:
+            await asyncio.to_thread(proxy.hang)
+
+        async def repair() -> None:
+            await asyncio.to_thread(proxy.heal)
+
+        stats, t = await _drill(
+            fault_tier, da, uid, pid, reads, name="redis hang", fault=fault, repair=repair, outage=1.5
+        )
+        check = await _verify(dsns.primary, stats, pid)
+    _report("redis hung for 1.5 s", stats, t["fault"], t["back"], t["recovered"], check)

@@ -198,3 +198,33 @@ async def test_wait_ready_covers_channels_subscribed_after_start(
         await sub.wait_ready()
         assert await pub.publish(f"later{i}", {"n": i}) == 1
     await until(lambda: len(later.items) == 5, "every publish after wait_ready delivered")
+
+
+async def test_silently_hung_subscription_is_detected_and_resubscribed(fault_tier: Any) -> None:
+    """A subscription connection that stops answering (no RST, no FIN: a hung proxy) is noticed
+    by the missing PONGs within 3 x ping_interval; after the repair the listener resubscribes and
+    invalidation listeners get None (messages may have been missed)."""
+    ns = "t" + secrets.token_hex(4)
+    proxy = fault_tier.proxy("redis")
+    sub_client = create_redis(fault_tier.proxied_redis_url)
+    pub_client = create_redis(fault_tier.redis_url)
+    sub = Events(sub_client, namespace=ns, poll_timeout=0.05, ping_interval=0.2, backoff_max=0.2)
+    pub = Events(pub_client, namespace=ns)
+    inbox = Inbox()
+    sub.subscribe("orders", inbox.event)
+    sub.on_invalidate(inbox.invalidation)
+    try:
+        await sub.start()
+        await sub.wait_ready()
+        await asyncio.to_thread(proxy.hang)
+        await until(lambda: not sub.connected, "the hung subscription noticed")
+        await asyncio.to_thread(proxy.heal)
+        await sub.wait_ready()
+        assert sub.reconnects >= 1 and None in inbox.items
+        assert await pub.publish("orders", {"id": 1}) == 1
+        await until(lambda: ("orders", {"id": 1}) in inbox.items, "delivery after the resubscribe")
+    finally:
+        await asyncio.to_thread(proxy.heal)
+        await sub.aclose()
+        await sub_client.aclose()
+        await pub_client.aclose()

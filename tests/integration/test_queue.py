@@ -279,3 +279,28 @@ async def test_worker_survives_redis_restart(killable_redis: KillableRedis):
         q.stop()
         await asyncio.wait_for(worker, 5)
         await client.aclose()
+
+
+async def test_enqueue_cut_after_sending_is_unavailable_and_a_resend_is_delivered(fault_tier: Any):
+    """The connection dies right after the enqueue script was sent. The client's own retry (or
+    the caller's re-send after ``Unavailable``) may append it twice; it is delivered at least once."""
+    proxy = fault_tier.proxy("redis")
+    c = create_redis(fault_tier.proxied_redis_url)
+    try:
+        q = make(c)
+        await q.ensure_group()
+        await q.enqueue({"warm": 1})  # script loaded, group exists
+        proxy.arm(b"EVALSHA", "cut")
+        try:
+            await q.enqueue({"order": 7})
+        except Unavailable:
+            await q.enqueue({"order": 7})  # outcome unknown: the caller re-sends
+        assert proxy.fired == 1
+        h = Recorder()
+        while await q.process_once("w", h):
+            pass
+        orders = [m.fields["order"] for m in h.seen if "order" in m.fields]
+        assert orders and set(orders) == {"7"}  # delivered (maybe twice: at least once)
+    finally:
+        proxy.heal()
+        await c.aclose()
