@@ -158,6 +158,11 @@ def from_postgres(exc: BaseException, *, context: str = "database operation") ->
         # The server's words ("bigint out of range"), not the driver's class name; callers that
         # know which argument caused it re-raise with that field.
         detail = str(getattr(exc, "message", "") or "").strip() or name
+        if sqlstate == "22003" and context == "orders.place":
+            # price x quantity summed over the lines: the only number place() computes.
+            return InvalidInput(
+                "lines", f"the order total (unit price x quantity) exceeds the supported range ({detail})"
+            )
         return InvalidInput("value", f"{context}: {detail} (SQLSTATE {sqlstate})")
     if sqlstate in ("40001", "40P01"):
         return Conflict(f"{context}: concurrent update conflict ({name}) persisted after retries")
