@@ -28,6 +28,8 @@ from commerce_db.automation.validate import check_stack_config
 PRIMARY_KEY = f"{PROJECT}:primaryRegion"
 REPLICAS_KEY = f"{PROJECT}:replicaRegions"
 DR_KEY = f"{PROJECT}:drRegion"
+HOME_KEY = f"{PROJECT}:homeRegion"
+UNREACHABLE_KEY = f"{PROJECT}:unreachableRegions"
 CACHE_KEY = f"{PROJECT}:cache"
 AWS_REGION_KEY = "aws:region"
 
@@ -58,58 +60,15 @@ class RunbookStep:
     title: str
     commands: tuple[str, ...] = ()
     detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "commands": list(self.commands), "detail": self.detail}
-
-
-@dataclass(frozen=True)
-class StateMove:
-    """A resource whose logical URN changes with the new config (adopt it; never let Pulumi replace it)."""
-
-    what: str
-    type: str
-    old_urn: str
-    new_urn: str
-    new_name: str
-    new_parent_urn: str | None
-    import_id: str
-    provider_urn: str | None = None
-    """Explicit provider (region) the program gives the resource; ``import --provider`` needs it."""
-
-
-@dataclass(frozen=True)
-class FailoverIdentifiers:
-    """Names the runbook commands use; from mocked plans of the stack, else ``<placeholders>``."""
-
-    source: str
-    """``"mocked plan"`` or ``"placeholders: <why>"``."""
-    replica_instance: str
-    """Identifier of the cross-region replica that gets promoted (in the new primary region)."""
-    old_primary_instance: str
-    new_primary_instance: str | None = None
-    """Identifier the new config gives the writer in the new region (None: same as the replica's)."""
-    old_region_replicas: tuple[str, ...] = ()
-    """In-region read replicas of the old primary (re-created by ``pulumi up``)."""
-    global_group_id: str | None = None
-    """Global Datastore id (None when the stack has none)."""
-    new_primary_replication_group: str | None = None
-    db_secret: str = "<db-master-secret-name>"
-    new_proxy: str = "<proxy-in-new-primary-region>"
-    state_moves: tuple[StateMove, ...] = ()
+    phase: str = "outage"
+    """``outage`` (works without the old primary region), ``after-recovery`` or ``planned``."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source,
-            "replicaInstance": self.replica_instance,
-            "oldPrimaryInstance": self.old_primary_instance,
-            "newPrimaryInstance": self.new_primary_instance,
-            "oldRegionReplicas": list(self.old_region_replicas),
-            "globalGroupId": self.global_group_id,
-            "newPrimaryReplicationGroup": self.new_primary_replication_group,
-            "dbSecret": self.db_secret,
-            "newProxy": self.new_proxy,
-            "stateMoves": [m.__dict__ for m in self.state_moves],
+            "title": self.title,
+            "commands": list(self.commands),
+            "detail": self.detail,
+            "phase": self.phase,
         }
 
 
@@ -123,6 +82,8 @@ class FailoverPlan:
     new_primary: str
     old_primary_kept: bool
     """True: the old primary becomes a replica region; False: it is dropped from the stack."""
+    planned: bool
+    """True: the data-loss-free switchover (all regions healthy); False: the outage path."""
     global_datastore: bool
     changes: tuple[ConfigChange, ...]
     old_text: str
@@ -151,6 +112,7 @@ class FailoverPlan:
             "oldPrimary": self.old_primary,
             "newPrimary": self.new_primary,
             "oldPrimaryKept": self.old_primary_kept,
+            "planned": self.planned,
             "globalDatastore": self.global_datastore,
             "changes": [{"key": c.key, "old": c.old, "new": c.new} for c in self.changes],
             "diff": self.diff,
@@ -179,6 +141,7 @@ def compute_failover_config(
     *,
     keep_old_primary: bool = True,
     dr_region: str | None = None,
+    old_primary_reachable: bool = False,
 ) -> tuple[dict[str, Any], tuple[ConfigChange, ...]]:
     """The stack config after promoting ``new_primary``, and the keys that change.
 
@@ -187,6 +150,8 @@ def compute_failover_config(
     ``replicaRegions`` (so replicas are re-created there); False drops it (regional outage).
     ``dr_region`` (default: keep the current one unless it is the new primary, then the first
     replica region that is not the old primary, else the old primary) sets ``drRegion``.
+    ``homeRegion`` is pinned to the old primary if unset. ``old_primary_reachable`` (default False:
+    an outage) False adds the old primary to ``unreachableRegions``; the new primary always leaves it.
     :raises FailoverError: ``new_primary`` is not a current replica region, or no DR region is left.
     """
     old_primary = config.get(PRIMARY_KEY) or config.get(AWS_REGION_KEY)
@@ -227,14 +192,24 @@ def compute_failover_config(
         new_dr = candidates[0]
 
     new_config = dict(config)
+    # The stack-wide resources (IAM, global cluster / datastore) stay under the provider they were
+    # created with: pin their home to the region that was primary until now, unless already set.
+    new_config[HOME_KEY] = config.get(HOME_KEY) or old_primary
     new_config[PRIMARY_KEY] = new_primary
+    # An outage: the old primary's endpoints are down; its provider (still needed for the home
+    # region's stack-wide resources, or its replica-region stack) must configure without them.
+    unreachable = [r for r in _regions(config.get(UNREACHABLE_KEY), UNREACHABLE_KEY) if r != new_primary]
+    if not old_primary_reachable and old_primary not in unreachable:
+        unreachable.append(old_primary)
+    if unreachable or UNREACHABLE_KEY in config:
+        new_config[UNREACHABLE_KEY] = unreachable
     new_config[REPLICAS_KEY] = new_replicas
     new_config[DR_KEY] = new_dr
     if config.get(AWS_REGION_KEY) == old_primary:
         new_config[AWS_REGION_KEY] = new_primary  # default provider follows the writer
     changes = tuple(
         ConfigChange(key, config.get(key), new_config[key])
-        for key in (AWS_REGION_KEY, PRIMARY_KEY, REPLICAS_KEY, DR_KEY)
+        for key in (AWS_REGION_KEY, PRIMARY_KEY, REPLICAS_KEY, DR_KEY, HOME_KEY, UNREACHABLE_KEY)
         if key in new_config and config.get(key) != new_config[key]
     )
     return new_config, changes
@@ -266,7 +241,7 @@ def _scalar(value: Any) -> str:
 
 
 def _render(key: str, value: Any, indent: str, item_indent: str | None, flow: bool) -> list[str]:
-    if isinstance(value, list) and not flow:
+    if isinstance(value, list) and value and not flow:
         items = item_indent if item_indent is not None else indent + "  "
         return [f"{indent}{key}:\n", *(f"{items}- {_scalar(v)}\n" for v in value)]
     return [f"{indent}{key}: {_scalar(value)}\n"]
@@ -366,33 +341,12 @@ def _program_run(stack: str, config: Mapping[str, Any]) -> Any:
     return run_program(run, stack=stack, config=dict(config))
 
 
-def _physical(res: Any, *keys: str) -> str:
-    """The resource's physical name if the program fixes it, else a lookup placeholder.
-
-    Resources the program leaves auto-named get a random suffix from Pulumi at create time;
-    the mocked plan cannot know it, so the runbook says where to read it.
-    """
-    for key in keys:
-        value = res.inputs.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return f"<{res.name} physical id>"
-
-
-def _ident(res: Any) -> str:
-    return _physical(res, "identifier")
-
-
-def _is_replica(res: Any) -> bool:
-    return bool(res.inputs.get("replicateSourceDb"))
-
-
 def engine_urns(resources: Sequence[Any]) -> dict[str, str]:
     """Mock URN -> the URN the Pulumi engine gives the same resource.
 
     The engine qualifies a type with the parent's whole type chain
     (``RegionStack$CrossRegionReplicas$aws:rds/instance:Instance``); the SDK's mock monitor only
-    prefixes the immediate parent's type. ``pulumi state delete``/``import --parent`` need the real one.
+    prefixes the immediate parent's type. ``pulumi state`` commands and ``--target`` need the real one.
     """
     by_urn = {r.urn: r for r in resources}
     qualified: dict[str, str] = {}
@@ -410,10 +364,62 @@ def engine_urns(resources: Sequence[Any]) -> dict[str, str]:
     return out
 
 
-def _first(
-    resources: Sequence[Any], typ: str, region: str, pred: Callable[[Any], bool] = lambda r: True
-) -> Any:
-    return next((r for r in resources if r.type == typ and r.region == region and pred(r)), None)
+@dataclass(frozen=True)
+class Rebuild:
+    """A replica the stack change rebuilds on purpose (re-sourced to the new writer)."""
+
+    identifier: str
+    region: str
+    urn: str
+    """Engine URN in the current state (``pulumi state unprotect`` takes it)."""
+    deletion_protection: bool
+
+
+@dataclass(frozen=True)
+class FailoverIdentifiers:
+    """Names the runbook commands use: fixed by the program (role-independent), plus what the
+    mocked plans before and after the change say will happen."""
+
+    source: str
+    """``"mocked plan"``, or ``"names only: <why>"`` when the program could not be built offline."""
+    engine_mode: str
+    old_writer: str
+    """RDS: the old writer instance; Aurora: the old primary cluster."""
+    new_writer: str
+    """RDS: the replica promoted in place (it keeps its identifier); Aurora: the secondary cluster."""
+    old_writer_sgs: tuple[str, ...]
+    """``Name`` tags of the old writer's (and its replicas') security groups: the fence."""
+    global_cluster: str | None = None
+    cache_global_suffix: str | None = None
+    new_secret: str | None = None
+    new_vault: str = ""
+    targets: tuple[str, ...] = ()
+    """Engine URNs for ``pulumi up --target ... --target-dependents``: the surviving regions, the
+    stack-wide component and their providers (nothing in the old primary region)."""
+    old_region_stack: str = ""
+    promoted_urn: str = ""
+    """URN (in the current state) of the database promoted by AWS: refreshed alone before the up,
+    so Pulumi records the promotion instead of asking the provider to promote it again."""
+    old_region_databases: tuple[str, ...] = ()
+    """Identifiers of the old primary region's RDS instances (Aurora: its cluster)."""
+    old_region_database_urns: tuple[str, ...] = ()
+    rebuilds: tuple[Rebuild, ...] = ()
+    retired: tuple[Rebuild, ...] = ()
+    """Read replicas the change deletes (replicas of the old writer in its region)."""
+    expected: Mapping[str, int] = field(default_factory=dict)
+    """Counts of the targeted plan (create/update/replace/delete/same) from the mocked diff."""
+    expected_all: Mapping[str, int] = field(default_factory=dict)
+    """Counts of the untargeted plan (every region reachable)."""
+    violations: tuple[str, ...] = ()
+    """What the mocked diff says would lose data (empty: nothing)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["rebuilds"] = [r.__dict__ for r in self.rebuilds]
+        out["retired"] = [r.__dict__ for r in self.retired]
+        out["expected"] = dict(self.expected)
+        out["expected_all"] = dict(self.expected_all)
+        return out
 
 
 def discover_identifiers(
@@ -423,85 +429,125 @@ def discover_identifiers(
     old_primary: str,
     new_primary: str,
     *,
+    engine_mode: str,
+    global_datastore: bool,
+    old_primary_kept: bool,
     runner: Callable[[str, Mapping[str, Any]], Any] = _program_run,
-    global_datastore: bool | None = None,
 ) -> FailoverIdentifiers:
-    """Identifiers for the runbook from mocked plans of the stack before and after the change.
+    """The runbook's names and the mocked before/after diff of the stack change.
 
-    Falls back to ``<placeholders>`` (saying why) if the program cannot be built offline.
-    ``global_datastore`` (default: read from ``old_config``) decides the cache placeholders.
+    Database, secret and vault names are fixed per region and slot by the program, so they are
+    known without AWS; the URNs to target and the replicas to rebuild come from diffing mocked
+    plans of ``old_config`` and ``new_config`` (:mod:`commerce_db.plan_diff`).
     """
-    gds = _global_datastore(old_config) if global_datastore is None else global_datastore
-    placeholders = FailoverIdentifiers(
-        source="placeholders",
-        replica_instance=f"<replica-db-identifier-in-{new_primary}>",
-        old_primary_instance=f"<primary-db-identifier-in-{old_primary}>",
-        global_group_id="<global-replication-group-id>" if gds else None,
-        new_primary_replication_group=f"<replication-group-id-in-{new_primary}>" if gds else None,
+    from commerce_db_components.region_stack import identifier_prefix, region_code
+
+    from commerce_db import plan_diff
+
+    old_prefix, new_prefix = identifier_prefix(stack, old_primary), identifier_prefix(stack, new_primary)
+    aurora = engine_mode == "aurora"
+    slug = identifier_prefix(stack, old_primary).removeprefix("cdb-").rsplit("-", 1)[0]
+    old_code = region_code(old_primary)
+    base = FailoverIdentifiers(
+        source="names only",
+        engine_mode=engine_mode,
+        old_writer=f"{old_prefix}-cluster" if aurora else f"{old_prefix}-1",
+        new_writer=f"{new_prefix}-cluster" if aurora else f"{new_prefix}-1",
+        old_writer_sgs=(f"{old_code}-pg-sg",)
+        if aurora
+        else (f"{old_code}-pg-sg", f"{old_code}-pg-readers-sg"),
+        global_cluster=f"cdb-{slug}-global" if aurora else None,
+        cache_global_suffix=f"cdb-{slug}" if global_datastore else None,
+        new_secret=f"{new_prefix}-master",
+        new_vault=new_prefix,
     )
     try:
         before = runner(stack, old_config)
         after = runner(stack, new_config)
     except Exception as exc:  # the runbook must still print when the program cannot build
-        return replace(placeholders, source=f"placeholders: {type(exc).__name__}: {exc}")
+        return replace(base, source=f"names only: {type(exc).__name__}: {exc}")
 
-    old_res, new_res = list(before.resources), list(after.resources)
-    replica = _first(old_res, _RDS_INSTANCE, new_primary, _is_replica)
-    old_writer = _first(old_res, _RDS_INSTANCE, old_primary, lambda r: not _is_replica(r))
-    if replica is None or old_writer is None:
-        return replace(placeholders, source="placeholders: no cross-region replica found in the plan")
-    old_replicas = tuple(_ident(r) for r in old_res if r.type == _RDS_INSTANCE and r.region == old_primary
-                         and _is_replica(r))  # fmt: skip
-    new_writer = _first(new_res, _RDS_INSTANCE, new_primary, lambda r: not _is_replica(r))
-    target_ident = _ident(new_writer) if new_writer is not None else _ident(replica)
-
-    group_before = next((r for r in old_res if r.type == _GLOBAL_GROUP), None)
-    group_after = next((r for r in new_res if r.type == _GLOBAL_GROUP), None)
-    global_id = None
-    if group_before is not None:
-        # AWS prepends an account-specific prefix to the suffix; describe-global-replication-groups shows it.
-        global_id = (
-            f"<aws-prefix>-{group_before.inputs.get('globalReplicationGroupIdSuffix') or group_before.name}"
-        )
-    rg_before = _first(old_res, _REPLICATION_GROUP, new_primary)
-    rg_after = _first(new_res, _REPLICATION_GROUP, new_primary)
-    secret = _first(old_res, _SECRET, old_primary, lambda r: r.parent_type == "commerce:db:PostgresCluster")
-    proxy = _first(new_res, _PROXY, new_primary)
-
-    old_urn, new_urn = engine_urns(old_res), engine_urns(new_res)
-
-    def move(what: str, typ: str, old: Any, new: Any, import_id: str) -> StateMove:
-        parent = new_urn.get(new.parent_urn or "", new.parent_urn)
-        provider = new.provider.rsplit("::", 1)[0] if new.provider else None  # ref is "<urn>::<id>"
-        provider = new_urn.get(provider or "", provider)
-        return StateMove(what, typ, old_urn[old.urn], new_urn[new.urn], new.name, parent, import_id, provider)
-
-    moves = []
-    if new_writer is not None and new_urn[new_writer.urn] != old_urn[replica.urn]:
-        moves.append(move("promoted PostgreSQL instance", _RDS_INSTANCE, replica, new_writer, target_ident))
-    if rg_before is not None and rg_after is not None and new_urn[rg_after.urn] != old_urn[rg_before.urn]:
-        rg_id = _physical(rg_before, "replicationGroupId")
-        moves.append(move("cache replication group", _REPLICATION_GROUP, rg_before, rg_after, rg_id))
-    if (
-        group_before is not None
-        and group_after is not None
-        and new_urn[group_after.urn] != old_urn[group_before.urn]
-    ):
-        moves.append(move("Global Datastore", _GLOBAL_GROUP, group_before, group_after, global_id or ""))
-
-    return FailoverIdentifiers(
-        source="mocked plan",
-        replica_instance=_ident(replica),
-        old_primary_instance=_ident(old_writer),
-        new_primary_instance=target_ident,
-        old_region_replicas=old_replicas,
-        global_group_id=global_id,
-        new_primary_replication_group=(
-            _physical(rg_before, "replicationGroupId") if rg_before is not None and global_id else None
+    changes = plan_diff.diff_runs(before, after)
+    regions = [new_config[PRIMARY_KEY], *_regions(new_config.get(REPLICAS_KEY), REPLICAS_KEY)]
+    surviving = [r for r in regions if r != old_primary]
+    violations = plan_diff.failover_violations(
+        changes, surviving_regions=surviving, old_primary=old_primary, old_primary_kept=old_primary_kept
+    )
+    codes = {region_code(r) for r in surviving}
+    home = new_config.get(HOME_KEY) or old_primary
+    # The stack-wide resources do not change in a failover; while their home is the region that
+    # is down, leave them (and that region's provider, whose configuration calls its STS) out.
+    shared = home != old_primary
+    providers = {f"aws-{x}" for x in (*surviving, *((home,) if shared else ()))}
+    targets = [
+        r.engine_urn
+        for r in after.resources
+        if (r.type == "commerce:db:RegionStack" and r.name in codes)
+        or (r.type == "commerce:db:StackShared" and shared)
+        or (r.type == "pulumi:providers:aws" and r.name in providers)
+    ]
+    old_stack = next(
+        (
+            r.engine_urn
+            for r in before.resources
+            if r.type == "commerce:db:RegionStack" and r.name == old_code
         ),
-        db_secret=_physical(secret, "name") if secret is not None else placeholders.db_secret,
-        new_proxy=_physical(proxy, "name") if proxy is not None else placeholders.new_proxy,
-        state_moves=tuple(moves),
+        "",
+    )
+    rebuilds = tuple(
+        Rebuild(
+            identifier=str(ch.old.inputs.get("identifier") or ch.name),
+            region=str(ch.region),
+            urn=ch.old_urn or ch.urn,
+            deletion_protection=bool(ch.old.inputs.get("deletionProtection")),
+        )
+        for ch in changes
+        if ch.op == "replace" and ch.explicit and ch.old is not None
+    )
+    retired = tuple(
+        Rebuild(
+            identifier=str(ch.old.inputs.get("identifier") or ch.name),
+            region=str(ch.region),
+            urn=ch.urn,
+            deletion_protection=bool(ch.old.inputs.get("deletionProtection")),
+        )
+        for ch in changes
+        if ch.op == "delete" and ch.type == plan_diff.RDS_INSTANCE and ch.old is not None
+    )
+    # The targeted update leaves the old primary region's tree (its RegionStack and everything
+    # named after it) alone; the counts it shows are those of the rest.
+    in_targets = [
+        ch
+        for ch in changes
+        if not (ch.region == old_primary and ch.type.startswith("aws:"))
+        and not (ch.op == "delete" and (ch.name == old_code or ch.name.startswith(f"{old_code}-")))
+    ]
+    db_type = plan_diff.RDS_CLUSTER if aurora else plan_diff.RDS_INSTANCE
+    old_dbs = [r for r in before.resources if r.type == db_type and r.region == old_primary]
+    new_code = region_code(new_primary)
+    promoted = next(
+        (
+            ch.old_urn or ""
+            for ch in changes
+            if ch.type == db_type and ch.name == (f"{new_code}-pg-cluster" if aurora else f"{new_code}-pg-1")
+        ),
+        "",
+    )
+    return replace(
+        base,
+        source="mocked plan",
+        targets=tuple(targets),
+        old_region_stack=old_stack,
+        promoted_urn=promoted,
+        old_region_databases=tuple(
+            str(r.inputs.get("clusterIdentifier" if aurora else "identifier") or r.name) for r in old_dbs
+        ),
+        old_region_database_urns=tuple(r.engine_urn for r in old_dbs),
+        rebuilds=rebuilds,
+        retired=retired,
+        expected=plan_diff.summary(in_targets),
+        expected_all=plan_diff.summary(changes),
+        violations=tuple(violations),
     )
 
 
@@ -516,11 +562,81 @@ def _global_datastore(config: Mapping[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- runbook
 
+OUTAGE = "outage"
+"""Steps that work with the old primary region unreachable (its API included)."""
+AFTER_RECOVERY = "after-recovery"
+"""Steps for when the old primary region answers again (never needed to restore service)."""
+PLANNED = "planned"
+"""The planned switchover (every region healthy, no data loss)."""
 
-def _id_values(ids: FailoverIdentifiers) -> list[str]:
-    values = [ids.replica_instance, ids.old_primary_instance, ids.db_secret, ids.new_proxy]
-    values += [v for v in (ids.global_group_id, ids.new_primary_replication_group) if v]
-    return values + [m.import_id for m in ids.state_moves]
+_ACCOUNT = "$(aws sts get-caller-identity --query Account --output text --region {region})"
+
+
+def _targets(ids: FailoverIdentifiers) -> str:
+    return " ".join(f"--target '{urn}'" for urn in ids.targets) + " --target-dependents"
+
+
+def _fence(ids: FailoverIdentifiers, region: str) -> tuple[str, ...]:
+    """Revoke every ingress rule of the old writer's security groups (looked up by Name tag)."""
+    out = []
+    for name in ids.old_writer_sgs:
+        sg = (
+            f"$(aws ec2 describe-security-groups --region {region} --filters Name=tag:Name,Values={name} "
+            "--query 'SecurityGroups[0].GroupId' --output text)"
+        )
+        out.append(
+            f'SG={sg}; aws ec2 revoke-security-group-ingress --region {region} --group-id "$SG" '
+            f"--security-group-rule-ids $(aws ec2 describe-security-group-rules --region {region} "
+            '--filters Name=group-id,Values="$SG" --query \'SecurityGroupRules[?IsEgress==`false`]'
+            ".SecurityGroupRuleId' --output text)"
+        )
+    return tuple(out)
+
+
+def _cache_steps(
+    ids: FailoverIdentifiers, new_primary: str, *, planned: bool, phase: str
+) -> list[RunbookStep]:
+    if ids.cache_global_suffix is None:
+        return [
+            RunbookStep(
+                f"Cache: no Global Datastore in this stack; the cache in {new_primary} serves as it is",
+                (),
+                "Apps fall back to the database on misses (cache-aside); sessions and queues held only in "
+                "the "
+                "old region's cache are lost with it.",
+                phase,
+            )
+        ]
+    group = (
+        f"$(aws elasticache describe-global-replication-groups --region {new_primary} --query "
+        f"\"GlobalReplicationGroups[?ends_with(GlobalReplicationGroupId, '-{ids.cache_global_suffix}')]"
+        '.GlobalReplicationGroupId" --output text)'
+    )
+    member = (
+        f"$(aws elasticache describe-global-replication-groups --region {new_primary} --show-member-info "
+        f'--global-replication-group-id "$GRG" --query "GlobalReplicationGroups[0].Members[?'
+        f"ReplicationGroupRegion=='{new_primary}'].ReplicationGroupId\" --output text)"
+    )
+    return [
+        RunbookStep(
+            f"Cache: make the Global Datastore member in {new_primary} the primary",
+            (
+                f"GRG={group}",
+                f"aws elasticache failover-global-replication-group --region {new_primary} "
+                f'--global-replication-group-id "$GRG" --primary-region {new_primary} '
+                f"--primary-replication-group-id {member}",
+            ),
+            "Keeps the cached data, sessions and queues replicated so far."
+            + (
+                ""
+                if planned
+                else " If the call fails because the old primary region cannot take part, continue without "
+                "it: the group in this region keeps serving reads, the apps fall back to the database for "
+                "writes they cannot cache, and the step is repeated after the region recovers."
+            ),
+            phase,
+        )
+    ]
 
 
 def build_steps(
@@ -529,168 +645,303 @@ def build_steps(
     new_primary: str,
     *,
     keep_old_primary: bool,
-    global_datastore: bool,
+    planned: bool,
     ids: FailoverIdentifiers,
-    new_replica_count: int = 1,
 ) -> tuple[RunbookStep, ...]:
-    """The ordered operator steps, with the commands filled in from ``ids``."""
-    writer = ids.new_primary_instance or ids.replica_instance
-    rename: tuple[str, ...] = ()
-    if writer != ids.replica_instance:
-        rename = (
-            f"aws rds modify-db-instance --db-instance-identifier {ids.replica_instance} "
-            f"--new-db-instance-identifier {writer} --apply-immediately --region {new_primary}",
-            f"aws rds wait db-instance-available --db-instance-identifier {writer} --region {new_primary}",
+    """The ordered operator steps with the stack's real names.
+
+    Unplanned (default): every step in phase :data:`OUTAGE` works with ``old_primary`` gone (no
+    call to its API, no untargeted ``refresh``/``up``); what needs the old region waits in
+    :data:`AFTER_RECOVERY`. ``planned=True``: the data-loss-free switchover (:data:`PLANNED`).
+    """
+    aurora = ids.engine_mode == "aurora"
+    phase = PLANNED if planned else OUTAGE
+    write = (
+        f"commerce-db failover promote {stack} --region {new_primary}"
+        + ("" if keep_old_primary else " --drop-old-primary")
+        + " --write"
+    )
+    account = _ACCOUNT.format(region=new_primary)
+    steps: list[RunbookStep] = []
+    if planned:
+        steps.append(
+            RunbookStep("Freeze writes: application maintenance mode (reads continue)", (), "", phase)
         )
+        steps.append(
+            RunbookStep(
+                f"Fence the old writer {ids.old_writer} in {old_primary}: revoke its ingress",
+                _fence(ids, old_primary),
+                "Nothing can write to it any more (the proxy, the rotation function and apps lose their "
+                "path), so "
+                "what the new writer has when it takes over is everything that was committed.",
+                phase,
+            )
+        )
+    else:
+        metric = "AuroraGlobalDBRPOLag" if aurora else "ReplicaLag"
+        dim = "DBClusterIdentifier" if aurora else "DBInstanceIdentifier"
+        steps.append(
+            RunbookStep(
+                f"Assess from {new_primary}: how far behind {ids.new_writer} was when {old_primary} went "
+                "away",
+                (
+                    f"aws cloudwatch get-metric-statistics --region {new_primary} --namespace AWS/RDS "
+                    f"--metric-name {metric} --dimensions Name={dim},Value={ids.new_writer} --statistics "
+                    "Maximum "
+                    "--period 60 --start-time $(date -u -d '-30 min' +%FT%TZ) --end-time $(date -u +%FT%TZ)",
+                ),
+                "The last datapoints before the outage bound the data that will be lost (the RPO actually "
+                "incurred): record them. "
+                + (
+                    "AuroraGlobalDBRPOLag is in milliseconds."
+                    if aurora
+                    else "ReplicaLag is in seconds and grows on a quiet primary (it measures the age of the "
+                    "last "
+                    "replayed transaction), so a large value at low traffic overstates the loss."
+                ),
+                phase,
+            )
+        )
+        steps.append(
+            RunbookStep(
+                f"Stop writers that could still reach {old_primary}: scale them to zero in your deploy "
+                "tooling",
+                (),
+                f"The old writer cannot be fenced through its API while {old_primary} is down; its region's "
+                "application fleet must stay at zero until the fence in the after-recovery steps is done. "
+                "Apps in other regions have no network path to it.",
+                phase,
+            )
+        )
+    if aurora:
+        arn = f"arn:aws:rds:{new_primary}:{account}:cluster:{ids.new_writer}"
+        op = "switchover-global-cluster" if planned else "failover-global-cluster"
+        steps.append(
+            RunbookStep(
+                f"Make {ids.new_writer} the primary of Global Database {ids.global_cluster}",
+                (
+                    f"aws rds {op} --region {new_primary} --global-cluster-identifier {ids.global_cluster} "
+                    f"--target-db-cluster-identifier {arn}" + ("" if planned else " --allow-data-loss"),
+                    f"aws rds wait db-cluster-available --region {new_primary} --db-cluster-identifier "
+                    f"{ids.new_writer}",
+                    f"aws rds describe-global-clusters --region {new_primary} --global-cluster-identifier "
+                    f"{ids.global_cluster} --query 'GlobalClusters[0].GlobalClusterMembers[?IsWriter]."
+                    "DBClusterArn'",
+                ),
+                (
+                    "switchover-global-cluster waits until the secondary has caught up: no data loss."
+                    if planned
+                    else "--allow-data-loss promotes without the old primary. The other secondaries follow "
+                    "the "
+                    "new primary by themselves; the cluster, its storage and its readers stay (never "
+                    "promote-read-replica / detach: that would leave the Global Database)."
+                ),
+                phase,
+            )
+        )
+    else:
+        if planned:
+            steps.append(
+                RunbookStep(
+                    f"Wait until {ids.new_writer} has replayed everything the fenced writer committed",
+                    (
+                        f'psql "host=$(aws rds describe-db-instances --region {old_primary} '
+                        "--db-instance-identifier "
+                        f"{ids.old_writer} --query 'DBInstances[0].Endpoint.Address' --output text) "
+                        "sslmode=verify-full "
+                        "dbname=commerce\" -Atc 'select pg_current_wal_lsn()'",
+                        f'psql "host=$(aws rds describe-db-instances --region {new_primary} '
+                        "--db-instance-identifier "
+                        f"{ids.new_writer} --query 'DBInstances[0].Endpoint.Address' --output text) "
+                        "sslmode=verify-full "
+                        "dbname=commerce\" -Atc 'select pg_last_wal_replay_lsn()'",
+                    ),
+                    "Run both from a bastion in an admin security group (credentials from the master secret "
+                    "via PGPASSWORD, never on the command line). Promote only when the replica's replay LSN "
+                    "is >= the writer's current LSN. ReplicaLag alone is no proof on a quiet primary.",
+                    phase,
+                )
+            )
+        steps.append(
+            RunbookStep(
+                f"Promote {ids.new_writer} in {new_primary} to a standalone writer (it keeps its identifier)",
+                (
+                    f"aws rds promote-read-replica --region {new_primary} --db-instance-identifier "
+                    f"{ids.new_writer} "
+                    "--backup-retention-period 35",
+                    f"aws rds wait db-instance-available --region {new_primary} --db-instance-identifier "
+                    f"{ids.new_writer}",
+                ),
+                "Irreversible; stops replication from the old writer. Its identifier, URN and endpoint do "
+                "not "
+                "change: the next pulumi up adopts it as the region's writer (in place).",
+                phase,
+            )
+        )
+    steps.extend(_cache_steps(ids, new_primary, planned=planned, phase=phase))
+    steps.append(
+        RunbookStep(
+            "Change the stack config (pins homeRegion) and commit it",
+            (
+                write,
+                f"git add Pulumi.{stack}.yaml && git commit -m 'failover: primary {old_primary} -> "
+                f"{new_primary}'",
+            ),
+            "Pulumi's state backend must be reachable without the old region (Pulumi Cloud, or an S3 backend "
+            "replicated to another region).",
+            phase,
+        )
+    )
+    # While the old region is down, only the surviving regions' rebuilds happen now.
+    rebuilds = [r for r in ids.rebuilds if planned or r.region != old_primary]
+    retired = [r for r in ids.retired if planned or r.region != old_primary]
+    if rebuilds or retired:
+        cmds: list[str] = []
+        for rebuild in (*rebuilds, *retired):
+            if rebuild.deletion_protection:
+                cmds.append(
+                    f"aws rds modify-db-instance --region {rebuild.region} --db-instance-identifier "
+                    f"{rebuild.identifier} --no-deletion-protection --apply-immediately"
+                )
+            cmds.append(f"pulumi state unprotect '{rebuild.urn}' --yes")
+        steps.append(
+            RunbookStep(
+                "Allow the planned rebuilds of re-sourced replicas",
+                tuple(cmds),
+                "Replicas of the old writer cannot be pointed at the new one; pulumi up deletes and "
+                "re-creates "
+                f"them as replicas of {ids.new_writer} (their data comes from the new writer): "
+                + ", ".join(f"{r.identifier} ({r.region})" for r in rebuilds)
+                + ". Reads there are served by the other regions meanwhile."
+                + (
+                    " Deleted (replicas of the old writer): " + ", ".join(r.identifier for r in retired) + "."
+                    if retired
+                    else ""
+                ),
+                phase,
+            )
+        )
+    counts = ids.expected_all if planned else ids.expected
+    expected = ", ".join(f"{n} {op}" for op, n in counts.items() if op != "same") or "see preview"
+    if planned or not ids.targets:
+        preview, apply_ = "pulumi preview --diff", "pulumi up --yes"
+    else:
+        preview, apply_ = f"pulumi preview --diff {_targets(ids)}", f"pulumi up --yes {_targets(ids)}"
+    # Record what AWS did (the promotion) in the state of that one resource first; otherwise the
+    # provider would try to promote an instance that is no longer a replica.
+    refresh = (f"pulumi refresh --yes --target '{ids.promoted_urn}'",) if ids.promoted_urn else ()
+    replaced = ", ".join(r.identifier for r in rebuilds) or "nothing"
+    steps.append(
+        RunbookStep(
+            "Preview, then apply"
+            + ("" if planned else f" to the surviving regions only ({old_primary} is not touched)"),
+            (*refresh, preview, apply_),
+            f"Expected from the mocked plan: {expected}; replaced: {replaced}; no database, cache, vault or "
+            "key "
+            "deleted in a surviving region. Stop if the preview shows anything else. The apply creates the "
+            f"new writer region's proxy, in-region replicas, master secret {ids.new_secret} (apps switch to "
+            f"it), backup plan into vault {ids.new_vault} and alarms.",
+            phase,
+        )
+    )
+    steps.append(
+        RunbookStep(
+            "Point the apps at the new writer region and unfreeze writes",
+            (
+                f"commerce-db stack outputs {stack} --json   # writerEndpoint, dbSecretArn, "
+                "redisPrimaryEndpoint",
+            ),
+            "The writer endpoint is the RDS Proxy in the new region"
+            + (" (the Aurora global writer endpoint follows by itself)" if aurora else "")
+            + "; the data layer reconnects on its own after a config reload.",
+            phase,
+        )
+    )
+    verify = (
+        f"aws rds describe-global-clusters --region {new_primary} --global-cluster-identifier "
+        f"{ids.global_cluster}"
+        if aurora
+        else f"aws rds describe-db-instances --region {new_primary} --db-instance-identifier "
+        f"{ids.new_writer} "
+        "--query 'DBInstances[0].[DBInstanceStatus,ReadReplicaSourceDBInstanceIdentifier,MultiAZ,"
+        "BackupRetentionPeriod]'"
+    )
+    snapshot = (
+        f"aws rds create-db-cluster-snapshot --region {new_primary} --db-cluster-identifier {ids.new_writer} "
+        f"--db-cluster-snapshot-identifier {ids.new_writer}-after-failover-$(date -u +%Y%m%d%H%M)"
+        if aurora
+        else f"aws rds create-db-snapshot --region {new_primary} --db-instance-identifier {ids.new_writer} "
+        f"--db-snapshot-identifier {ids.new_writer}-after-failover-$(date -u +%Y%m%d%H%M)"
+    )
+    steps.append(
+        RunbookStep(
+            "Verify and take a first backup in the new writer region",
+            (verify, snapshot, f"aws backup list-backup-plans --region {new_primary}"),
+            "Expect: available, no replication source, Multi-AZ, retention 35; a backup plan in the new "
+            "region.",
+            phase,
+        )
+    )
+    if not planned:
+        steps.extend(_after_recovery(stack, old_primary, keep_old_primary, ids))
+    return tuple(steps)
+
+
+def _after_recovery(
+    stack: str, old_primary: str, keep_old_primary: bool, ids: FailoverIdentifiers
+) -> list[RunbookStep]:
+    aurora = ids.engine_mode == "aurora"
+    kind = "cluster" if aurora else "instance"
+    protect_off_all: list[str] = []
+    if not (aurora and keep_old_primary):  # these are deleted or rebuilt by the up below
+        for ident in ids.old_region_databases:
+            protect_off_all.append(
+                f"aws rds modify-db-{kind} --region {old_primary} --db-{kind}-identifier {ident} "
+                "--no-deletion-protection --apply-immediately"
+            )
+        protect_off_all += [f"pulumi state unprotect '{urn}' --yes" for urn in ids.old_region_database_urns]
+    old_stack = ids.old_region_stack or f"<RegionStack URN of {old_primary}>"
     steps = [
         RunbookStep(
-            "Freeze writes: put the application in maintenance mode (or scale writers to zero)",
-            (),
-            "Writes that land on the old primary after the replica is promoted are lost; freezing first "
-            "makes the promotion loss-free. Reads may continue.",
+            f"When {old_primary} answers: fence the old writer {ids.old_writer} before anything else",
+            _fence(ids, old_primary),
+            "Writes it accepted after the last replicated one are not in the new writer; they stay in its "
+            "final snapshot (next steps) for reconciliation, but nothing may add to them.",
+            AFTER_RECOVERY,
         ),
         RunbookStep(
-            f"Check replica lag of {ids.replica_instance} is ~0 (CloudWatch ReplicaLag, seconds)",
+            f"Bring {old_primary} back under the stack",
             (
-                "aws cloudwatch get-metric-statistics --namespace AWS/RDS --metric-name ReplicaLag "
-                f"--dimensions Name=DBInstanceIdentifier,Value={ids.replica_instance} --statistics Maximum "
-                "--period 60 --start-time $(date -u -d '-10 min' +%FT%TZ) --end-time $(date -u +%FT%TZ) "
-                f"--region {new_primary}",
+                # Its provider may call AWS again (STS) now that the region answers.
+                "pulumi config rm commerce-db:unreachableRegions",
+                f"git commit -am 'failover: {old_primary} reachable again'",
+                f"pulumi refresh --yes --target '{old_stack}' --target-dependents",
+                *protect_off_all,
+                "pulumi preview --diff",
+                "pulumi up --yes",
             ),
-            "Wait until the last datapoints are 0 with writes frozen. If the old region is down, lag is "
-            "unknown: the RPO is the last observed lag (accept the loss explicitly).",
-        ),
-        RunbookStep(
-            f"Promote the cross-region replica in {new_primary} to a standalone writer",
             (
-                f"aws rds promote-read-replica --db-instance-identifier {ids.replica_instance} "
-                f"--backup-retention-period 7 --region {new_primary}",
-                f"aws rds wait db-instance-available --db-instance-identifier {ids.replica_instance} "
-                f"--region {new_primary}",
-                *rename,
+                "Aurora rejoins the old primary cluster to the Global Database as a secondary; the refresh "
+                "records that, and up keeps it (no replacement)."
+                if aurora and keep_old_primary
+                else f"The old writer is deleted with a final snapshot ({identifier_final(ids.old_writer)}) "
+                "holding any writes that never replicated; "
+                + (
+                    f"{old_primary} is rebuilt as a replica region of the new writer."
+                    if keep_old_primary
+                    else f"{old_primary}'s resources leave the stack (its vault and CMK stay in AWS). "
+                    "Add it back to commerce-db:replicaRegions when wanted."
+                )
             ),
-            "Promotion reboots the instance and cannot be undone; it stops replication from "
-            f"{old_primary}. Backups are enabled so the new writer can have replicas of its own "
-            "(pulumi up sets the configured retention afterwards)."
-            + (
-                f" The rename gives it the identifier the new config expects ({writer}), so Pulumi adopts "
-                "it instead of replacing it (the endpoint host changes with the identifier)."
-                if rename
-                else ""
-            ),
+            AFTER_RECOVERY,
         ),
     ]
-    if global_datastore:
-        steps.append(
-            RunbookStep(
-                f"Switch the ElastiCache Global Datastore primary to {new_primary}",
-                (
-                    "aws elasticache describe-global-replication-groups --show-member-info "
-                    f"--region {new_primary}   # the real id carries an AWS prefix",
-                    f"aws elasticache failover-global-replication-group --global-replication-group-id "
-                    f"{ids.global_group_id} --primary-region {new_primary} "
-                    f"--primary-replication-group-id {ids.new_primary_replication_group} "
-                    f"--region {new_primary}",
-                ),
-                "Planned failover keeps cached data; during a regional outage use "
-                "disassociate-global-replication-group on the secondary instead, then re-add.",
-            )
-        )
-    else:
-        steps.append(
-            RunbookStep(
-                f"Cache: no Global Datastore in this stack; the cache in {new_primary} starts cold",
-                (),
-                "Apps fall back to the database on misses (cache-aside); expect a higher DB load briefly.",
-            )
-        )
-    steps.append(
-        RunbookStep(
-            "Point credentials and app config at the new writer",
-            (
-                f"aws rds describe-db-instances --db-instance-identifier {writer} "
-                f"--region {new_primary} --query 'DBInstances[0].Endpoint.Address'",
-                f"aws secretsmanager describe-secret --secret-id {ids.db_secret} --region {old_primary}",
-            ),
-            f"Update the 'host' field of secret {ids.db_secret} (and its replica in {new_primary}, if "
-            "replicated) to the promoted endpoint so rotation keeps working; point the apps' writer DSN "
-            f"at the RDS Proxy in {new_primary} ({ids.new_proxy}) once pulumi up created it.",
-        )
-    )
-    adopt = []
-    if any("physical id>" in v for v in _id_values(ids)):
-        adopt.append(
-            "pulumi stack --show-ids --show-urns   # physical ids of the <... physical id> placeholders"
-        )
-    for move in ids.state_moves:
-        adopt.append(f"pulumi state delete '{move.old_urn}' --force --yes   # {move.what}: state only")
-        parent = f" --parent 'parent={move.new_parent_urn}'" if move.new_parent_urn else ""
-        provider = f" --provider 'provider={move.provider_urn}'" if move.provider_urn else ""
-        adopt.append(f"pulumi import {move.type} {move.new_name} {move.import_id}{parent}{provider} --yes")
-    steps.append(
-        RunbookStep(
-            "Commit the new stack config and reconcile Pulumi state",
-            (
-                f"commerce-db failover promote {stack} --region {new_primary}"
-                + ("" if keep_old_primary else " --drop-old-primary")
-                + " --write",
-                f"pulumi stack select {stack} && pulumi refresh --yes",
-                *adopt,
-                f"pulumi preview --diff   # must NOT replace or delete {writer} or the cache groups",
-            ),
-            "refresh records the promotion in state; the listed state moves (if any) adopt resources "
-            "whose logical name changes with their new role, instead of letting Pulumi replace them "
-            "(URNs are from the mocked plan: check them against `pulumi stack --show-urns`).",
-        )
-    )
-    if keep_old_primary:
-        steps.append(
-            RunbookStep(
-                f"Apply: new primary stack in {new_primary}, replicas re-created in {old_primary}",
-                (
-                    f"aws rds modify-db-instance --db-instance-identifier {ids.old_primary_instance} "
-                    f"--no-deletion-protection --apply-immediately --region {old_primary}",
-                    "pulumi up --yes",
-                ),
-                f"The old writer {ids.old_primary_instance} (in-region replicas: "
-                f"{', '.join(ids.old_region_replicas) or 'none'}) cannot turn into replicas: pulumi up "
-                f"replaces them with cross-region replicas of {writer} (a final snapshot is "
-                f"kept in prod) and creates the proxy, alarms and backup plan for {new_primary}.",
-            )
-        )
-    else:
-        steps.append(
-            RunbookStep(
-                f"Apply: new primary stack in {new_primary} ({old_primary} dropped)",
-                (
-                    "pulumi up --yes",
-                    f"pulumi up --yes --target '<RegionStack URN in {new_primary}>' --target-dependents"
-                    f"   # instead, while {old_primary} is unreachable",
-                ),
-                f"Later, when {old_primary} is healthy: clean up its old resources (deletion protection "
-                f"off), add it back to commerce-db:replicaRegions (index {new_replica_count}) and pulumi up.",
-            )
-        )
-    steps.extend(
-        [
-            RunbookStep(
-                "Verify",
-                (
-                    f"commerce-db stack outputs {stack} --json   # primaryRegion = {new_primary}",
-                    "psql \"host=<writerEndpoint> sslmode=verify-full\" -c 'select pg_is_in_recovery()'   "
-                    "# expect f",
-                    "REDISCLI_AUTH=<token from redisAuthSecretArn> redis-cli --tls -h <redisPrimaryEndpoint> "
-                    "ROLE   # expect master",
-                ),
-                f"Also check ReplicaLag alarms on the new replicas and that the backup plan in {new_primary} "
-                "ran (or start an on-demand backup).",
-            ),
-            RunbookStep(
-                "Unfreeze writes: leave maintenance mode", (), "Watch error rates and pool waits for a while."
-            ),
-        ]
-    )
-    return tuple(steps)
+    return steps
+
+
+def identifier_final(writer: str) -> str:
+    """Name of the final snapshot RDS keeps of a deleted writer (``<region prefix>-final``)."""
+    return writer.rsplit("-", 1)[0] + "-final"
 
 
 # --------------------------------------------------------------------------- entry points
@@ -702,15 +953,20 @@ def plan_failover(
     *,
     project_dir: Path | None = None,
     keep_old_primary: bool = True,
+    planned: bool = False,
     dr_region: str | None = None,
     with_identifiers: bool = True,
     runner: Callable[[str, Mapping[str, Any]], Any] = _program_run,
 ) -> FailoverPlan:
     """Compute, validate and describe promoting ``new_primary`` for ``stack`` (writes nothing).
 
-    ``with_identifiers`` (default True) builds the program under mocks twice to fill in the
-    runbook's identifiers (about a second per stack); False uses placeholders.
+    ``planned`` (default False) gives the data-loss-free switchover instead of the outage path;
+    it keeps the old primary. ``with_identifiers`` (default True) builds the program under mocks
+    before and after the change (a few seconds) to list the URNs to target and the replicas to
+    rebuild; False gives the fixed names only.
     """
+    if planned and not keep_old_primary:
+        raise FailoverError("--planned keeps the old primary region (it is healthy); drop --drop-old-primary")
     try:
         doc = read_stack_yaml(stack, project_dir)
     except SettingsError as exc:
@@ -721,7 +977,11 @@ def plan_failover(
         raise FailoverError(f"'config:' in {path.name} must be a mapping")
     old_primary = str(config.get(PRIMARY_KEY) or config.get(AWS_REGION_KEY) or "")
     new_config, changes = compute_failover_config(
-        config, new_primary, keep_old_primary=keep_old_primary, dr_region=dr_region
+        config,
+        new_primary,
+        keep_old_primary=keep_old_primary,
+        dr_region=dr_region,
+        old_primary_reachable=planned,
     )
     loaded = validate_failover_config(stack, new_config)
     old_text = path.read_text(encoding="utf-8")
@@ -730,16 +990,15 @@ def plan_failover(
     gds = bool(loaded.cache.enabled and loaded.cache.global_datastore)
     ids = discover_identifiers(
         stack, config, new_config, old_primary, new_primary,
-        runner=runner if with_identifiers else _skip, global_datastore=gds,
+        engine_mode=loaded.postgres.engine_mode, global_datastore=gds, old_primary_kept=keep_old_primary,
+        runner=runner if with_identifiers else _skip,
     )  # fmt: skip
+    if ids.violations:
+        raise FailoverError(
+            "the stack change would lose data in a surviving region: " + "; ".join(ids.violations)
+        )
     steps = build_steps(
-        stack,
-        old_primary,
-        new_primary,
-        keep_old_primary=keep_old_primary,
-        global_datastore=gds,
-        ids=ids,
-        new_replica_count=len(new_config[REPLICAS_KEY]),
+        stack, old_primary, new_primary, keep_old_primary=keep_old_primary, planned=planned, ids=ids
     )
     return FailoverPlan(
         stack=stack,
@@ -747,6 +1006,7 @@ def plan_failover(
         old_primary=old_primary,
         new_primary=new_primary,
         old_primary_kept=keep_old_primary,
+        planned=planned,
         global_datastore=gds,
         changes=changes,
         old_text=old_text,
@@ -758,7 +1018,7 @@ def plan_failover(
 
 
 def _skip(_stack: str, _config: Mapping[str, Any]) -> Any:
-    raise RuntimeError("identifiers not requested")
+    raise RuntimeError("mocked plans not requested (--no-plan)")
 
 
 def write_failover(plan: FailoverPlan) -> Path:

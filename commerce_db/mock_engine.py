@@ -69,6 +69,15 @@ class RegisteredResource:
     region: str | None = None
     """Own ``region`` input, else the explicit provider's region, else ``aws:region``."""
     state: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    engine_urn: str = ""
+    """The URN the Pulumi engine gives this resource (full parent type chain); the mock URN
+    only prefixes the immediate parent's type."""
+    alias_urns: tuple[str, ...] = ()
+    """Engine-style URNs this resource answers to in an older state: its own ``aliases`` plus
+    those inherited from its parents' aliases (as the engine computes them)."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Resource options that decide how a change is applied: ``protect``, ``retainOnDelete``,
+    ``deleteBeforeReplace``, ``replaceOnChanges``, ``ignoreChanges`` (camelCase property names)."""
 
     @property
     def parent_type(self) -> str | None:
@@ -132,6 +141,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.setdefault("port", 5432)
             state.setdefault("clusterIdentifier", name)
             state.setdefault("clusterResourceId", f"cluster-{name.upper()}")
+        elif args.typ == "aws:rds/globalCluster:GlobalCluster":
+            ident = state.get("globalClusterIdentifier") or name
+            state.setdefault("endpoint", f"{ident}.global-abc123.global.rds.amazonaws.com")
         elif args.typ in ("aws:rds/proxy:Proxy", "aws:rds/proxyEndpoint:ProxyEndpoint"):
             state.setdefault("endpoint", f"{name}.proxy-abc123.{region}.rds.amazonaws.com")
         elif args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
@@ -191,6 +203,8 @@ class RecordingMonitor(_mocks.MockMonitor):
         super().__init__(mocks)
         self.records: list[RegisteredResource] = []
         self.default_region = default_region
+        self._engine_urns: dict[str, str] = {}
+        self._alias_urns: dict[str, tuple[str, ...]] = {}
         self._provider_regions: dict[str, str] = mocks.provider_regions
         if default_region:
             mocks.default_region = default_region
@@ -212,6 +226,7 @@ class RecordingMonitor(_mocks.MockMonitor):
                 region = self._provider_regions.get(provider_ref)
             if region is None and request.type.startswith("aws:"):
                 region = self.default_region
+            engine_urn, alias_urns = self._engine_identity(request, urn)
             self.records.append(
                 RegisteredResource(
                     urn=urn,
@@ -223,9 +238,54 @@ class RecordingMonitor(_mocks.MockMonitor):
                     inputs=inputs,
                     region=region,
                     state=reg.state,
+                    engine_urn=engine_urn,
+                    alias_urns=alias_urns,
+                    options=_options(request),
                 )
             )
         return response
+
+    def _engine_identity(self, request: Any, mock_urn: str) -> tuple[str, tuple[str, ...]]:
+        """Engine-style URN and alias URNs of a registration (what ``pulumi up`` matches state by).
+
+        Follows the engine: an alias spec defaults name/type/parent to the resource's own; a
+        child inherits one alias per alias of its parent, with the parent's old URN and, when the
+        child's name starts with the parent's name, the parent's old name as its prefix.
+        """
+        head = "::".join(mock_urn.split("::")[0:2])
+        parent_mock = request.parent or ""
+        parent_urn = self._engine_urns.get(parent_mock)  # None: the Stack (top level)
+
+        def make(parent: str | None, type_: str, name: str) -> str:
+            qualified = f"{parent.split('::')[2]}${type_}" if parent else type_
+            return f"{head}::{qualified}::{name}"
+
+        own = make(parent_urn, request.type, request.name)
+        aliases: list[str] = []
+        # (type, name) pairs that keep the current parent: each also follows the parent's aliases.
+        under_parent = [(request.type, request.name)]
+        for alias in request.aliases:
+            if alias.urn:
+                aliases.append(alias.urn)
+                continue
+            spec = alias.spec
+            type_, name = spec.type or request.type, spec.name or request.name
+            if spec.noParent or spec.parentUrn:
+                aliases.append(make(None if spec.noParent else spec.parentUrn, type_, name))
+            else:
+                aliases.append(make(parent_urn, type_, name))
+                under_parent.append((type_, name))
+        parent_name = parent_mock.split("::")[-1] if parent_mock else ""
+        for parent_alias in self._alias_urns.get(parent_mock, ()):
+            old_parent_name = parent_alias.split("::")[-1]
+            for type_, name in under_parent:
+                if parent_name and name.startswith(parent_name):
+                    name = old_parent_name + name[len(parent_name) :]
+                aliases.append(make(parent_alias, type_, name))
+        unique = tuple(dict.fromkeys(a for a in aliases if a != own))
+        self._engine_urns[mock_urn] = own
+        self._alias_urns[mock_urn] = unique
+        return own, unique
 
     def _mark_secret_outputs(self, response: Any, keys: list[str]) -> Any:
         """Honour ``additional_secret_outputs`` as the real engine does (e.g. RandomPassword.result).
@@ -240,6 +300,16 @@ class RecordingMonitor(_mocks.MockMonitor):
         }
         obj = _sync_await(pulumi.runtime.rpc.serialize_properties(state, {}))
         return type(response)(urn=response.urn, id=response.id, object=obj)
+
+
+def _options(request: Any) -> dict[str, Any]:
+    return {
+        "protect": bool(request.protect),
+        "retainOnDelete": bool(request.retainOnDelete),
+        "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+        "replaceOnChanges": tuple(request.replaceOnChanges),
+        "ignoreChanges": tuple(request.ignoreChanges),
+    }
 
 
 def run_program(

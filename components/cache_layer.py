@@ -166,9 +166,9 @@ class CacheLayerArgs:
     """Private subnets (>= 2 AZs for Multi-AZ) for the cache subnet group. Required."""
     kms_key_arn: pulumi.Input[str] | None = None
     """ARN of this region's CMK: at-rest encryption of the nodes, the AUTH-token secret and the
-    engine/slow-log groups. Required unless ``global_datastore_role`` is ``secondary``, which
-    inherits node encryption from the global group and uses the key (if given) for its log groups
-    only. Default: None."""
+    engine/slow-log groups. Required unless ``global_datastore_role`` is ``secondary``; a secondary
+    given one names it as its nodes' key (AWS allows a secondary its own key), so ``kms_key_id``,
+    which forces replacement, does not change when a failover makes it the primary. Default: None."""
     engine: Literal["redis", "valkey"] = "redis"
     """Cache engine, lowercase as pulumi-aws v7 requires. Ignored by a secondary. Default: "redis"."""
     engine_version: str = "7.1"
@@ -234,6 +234,10 @@ class CacheLayerArgs:
     global_replication_group_id: pulumi.Input[str | None] | None = None
     """Secondary only (required there): id of the primary's global group, usually the primary
     ``CacheLayer.global_replication_group_id`` output. Default: None."""
+    create_global_group: bool = True
+    """Primary only: create the ``GlobalReplicationGroup`` here. False leaves it to the caller (a
+    stack keeps it outside every region's component, so a failover, which makes another region's
+    group the primary, never moves or replaces it). Default: True."""
     allowed_security_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Security groups (label -> id) allowed to reach the port, same as calling :meth:`allow_from`
     for each. Default: {}."""
@@ -462,6 +466,9 @@ class CacheLayer(pulumi.ComponentResource):
             group = aws.elasticache.ReplicationGroup(
                 f"{name}-rg",
                 global_replication_group_id=args.global_replication_group_id,
+                # A secondary may name its own region's CMK; the primary in this region (after a
+                # failover) names the same key, so the ForceNew kms_key_id never changes with the role.
+                kms_key_id=args.kms_key_arn,
                 **common,
                 opts=child,
             )
@@ -542,7 +549,7 @@ class CacheLayer(pulumi.ComponentResource):
                 opts=child,
             )
             self.auth_token_secret_arn = secret.arn
-            if role is GlobalDatastoreRole.PRIMARY:
+            if role is GlobalDatastoreRole.PRIMARY and args.create_global_group:
                 global_group = aws.elasticache.GlobalReplicationGroup(
                     f"{name}-global",
                     global_replication_group_id_suffix=args.global_replication_group_id_suffix,

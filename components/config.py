@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import types
 import typing
@@ -206,8 +207,12 @@ class AuroraConfig:
         "instanceClass", "Writer/reader class; db.serverless uses Serverless v2 scaling.", "db.serverless"
     )
     min_capacity_acu: float = _key(
-        "minCapacityAcu", "Serverless v2 minimum ACUs.", 0.5, minimum=0.0, maximum=256.0
-    )
+        "minCapacityAcu",
+        "Serverless v2 minimum ACUs (2 GiB each). It must hold postgres.parameters.maxConnections "
+        "(AWS's per-connection memory, 9531392 bytes each) and, with a Global Database, keep secondaries "
+        "able to apply the primary's writes and take over at full size.",
+        0.5, minimum=0.0, maximum=256.0, env={"prod": 10.0, "staging": 0.5},
+    )  # fmt: skip
     max_capacity_acu: float = _key(
         "maxCapacityAcu", "Serverless v2 maximum ACUs.", 16.0, minimum=1.0, maximum=256.0
     )
@@ -468,6 +473,30 @@ class BackupConfig:
     )
     continuous: bool = _key("continuous", "Continuous backup (point-in-time restore) in the rule.", True)
     copy_to_dr: bool = _key("copyToDr", "Copy each recovery point to the vault in drRegion.", True)
+    automated_backups_replication: bool = _key(
+        "automatedBackupsReplication",
+        "RDS mode: replicate the writer's automated backups (snapshots + transaction logs) to drRegion, "
+        "so point-in-time restore works there (AWS Backup copies are snapshots only).",
+        True,
+    )
+    vault_lock: bool = _key(
+        "vaultLock", "Lock every region's backup vault (minimum retention = retentionDays).", True,
+        env={"prod": True, "staging": False},
+    )  # fmt: skip
+    vault_lock_changeable_for_days: int = _key(
+        "vaultLockChangeableForDays",
+        "Days the lock can still be removed; after that it is in compliance mode (nobody, root included, "
+        "deletes a recovery point early). 0 = governance mode (removable with the right IAM permission).",
+        3, minimum=0, maximum=36500, env={"prod": 3, "staging": 0},
+    )  # fmt: skip
+    restore_testing: bool = _key(
+        "restoreTesting",
+        "AWS Backup restore testing: restore the latest recovery point weekly, delete it after validation.",
+        True,
+    )
+    restore_testing_schedule: str = _key(
+        "restoreTestingSchedule", "Restore-testing schedule (AWS cron, UTC).", "cron(0 6 ? * SUN *)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -504,6 +533,17 @@ class StackConfig:
     dr_region: str = _key(
         "drRegion", "Region of the backup copy vault, not primaryRegion. Default: the first replica region.",
         "",
+    )  # fmt: skip
+    home_region: str = _key(
+        "homeRegion", "Region whose provider holds the stack-wide resources (IAM roles, Aurora global "
+        "cluster, Global Datastore, shared secrets); `failover promote` pins it so a failover never moves "
+        "them. Default: primaryRegion.", "",
+    )  # fmt: skip
+    unreachable_regions: tuple[str, ...] = _key(
+        "unreachableRegions", "Regions whose AWS endpoints are down (set by `failover promote` during an "
+        "outage): their providers are configured without any AWS call, so a targeted `up` of the other "
+        "regions never waits on them. Remove a region once it answers again.",
+        factory=tuple,
     )  # fmt: skip
     tags: Mapping[str, str] = _key("tags", "Extra tags on every taggable resource.", factory=dict)
     network: NetworkConfig = _key("network", "Network section.", factory=NetworkConfig)
@@ -857,6 +897,8 @@ def _check_postgres(cfg: StackConfig) -> None:
                 pg.aurora.min_capacity_acu,
                 "must be <= postgres.aurora.maxCapacityAcu",
             )
+        if ac == "db.serverless":
+            _check_aurora_capacity(cfg)
     else:
         _check_storage(pg)
     if not _IDENT.fullmatch(pg.db_name):
@@ -966,6 +1008,13 @@ def _validate(cfg: StackConfig) -> None:
         raise ConfigError(
             "drRegion", cfg.dr_region, "must differ from primaryRegion (backups are copied away)"
         )
+    _check_region("homeRegion", cfg.home_region)
+    for i, region in enumerate(cfg.unreachable_regions):
+        _check_region(f"unreachableRegions[{i}]", region)
+        if region == cfg.primary_region:
+            raise ConfigError(
+                f"unreachableRegions[{i}]", region, "must not be primaryRegion (the writer must be reachable)"
+            )
     for region in (*cfg.network.existing_vpcs, *cfg.network.cidr_blocks, *cfg.network.app_security_group_ids):
         if region not in KNOWN_REGIONS:
             raise ConfigError(f"network.{region}", region, "section keys must be known AWS regions")
@@ -1018,6 +1067,41 @@ def _validate(cfg: StackConfig) -> None:
     for name, value in cfg.observability.thresholds.items():
         if value < 0:
             raise ConfigError(f"observability.thresholds.{name}", value, "must be >= 0")
+
+
+AURORA_ACU_BYTES = 2 * 1024**3
+"""Memory of one Aurora capacity unit."""
+PG_CONNECTION_BYTES = 9531392
+"""Memory AWS budgets per PostgreSQL connection (default max_connections = memory / 9531392)."""
+
+
+def _check_aurora_capacity(cfg: StackConfig) -> None:
+    """Serverless v2 floor: the minimum must hold the configured connections, and a Global Database's
+    secondaries (which become the writer in a failover) must not idle at a toy size."""
+    aurora = cfg.postgres.aurora
+    max_connections = cfg.postgres.parameters.max_connections
+    if max_connections is not None:
+        needed = max_connections * PG_CONNECTION_BYTES / AURORA_ACU_BYTES
+        if aurora.min_capacity_acu < needed:
+            raise ConfigError(
+                "postgres.aurora.minCapacityAcu",
+                aurora.min_capacity_acu,
+                f"must be >= {math.ceil(needed * 2) / 2:g} to hold postgres.parameters.maxConnections="
+                f"{max_connections} (AWS budgets 9531392 bytes per connection, 2 GiB per ACU); lower "
+                "maxConnections or raise the minimum",
+            )
+    if (
+        cfg.is_prod
+        and cfg.replica_regions
+        and cfg.postgres.cross_region_replicas
+        and aurora.min_capacity_acu < 2
+    ):
+        raise ConfigError(
+            "postgres.aurora.minCapacityAcu",
+            aurora.min_capacity_acu,
+            "must be >= 2 in prod with a Global Database: secondaries replay the primary's writes at this "
+            "size and are the writer right after a failover",
+        )
 
 
 def _check_component_rules(cfg: StackConfig) -> None:
@@ -1148,6 +1232,8 @@ def _parse_stack_config(raw: Mapping[str, Any], *, stack: str, aws_region: str |
                 "drRegion", "", "is required when replicaRegions is empty (backups need a DR copy)"
             )
         cfg = dataclasses.replace(cfg, dr_region=cfg.replica_regions[0])
+    if not cfg.home_region:
+        cfg = dataclasses.replace(cfg, home_region=cfg.primary_region)
     _validate(cfg)
     _check_component_rules(cfg)
     return cfg

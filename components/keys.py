@@ -118,7 +118,9 @@ class RegionKeys(pulumi.ComponentResource):
             deletion_window_in_days=args.deletion_window_days,
             policy=identity.account_id.apply(lambda account: json.dumps(key_policy(account, args.region))),
             tags={**args.tags, "component": "RegionKeys"},
-            opts=child,
+            # Deleting the key would make every snapshot, recovery point and final snapshot it
+            # encrypts unreadable: a region leaving the stack keeps its key (retained in AWS).
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         alias = aws.kms.Alias(
             f"{name}-alias", name=f"alias/{args.alias}", target_key_id=key.key_id, opts=child

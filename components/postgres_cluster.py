@@ -90,16 +90,37 @@ def planned_identifiers(
 ) -> dict[str, str]:
     """Label -> DB identifier the cluster will use with ``identifier_prefix=prefix``.
 
-    RDS mode: ``primary`` and ``replica-N`` instances. Aurora mode: ``cluster`` (the log-exporting
-    unit) plus ``writer`` and ``reader-N`` instances.
+    Labels and identifiers name a slot, never a role, so that a failover (a replica promoted,
+    a writer rebuilt as a replica) keeps every name: ``db-1`` (``<prefix>-1``) is the writer,
+    ``db-2`` ... the in-region replicas (Aurora: readers); Aurora adds ``cluster``
+    (``<prefix>-cluster``, the log-exporting unit). :func:`planned_replica_identifiers` gives a
+    replica region the same ``<prefix>-N`` names, so its ``db-1`` is the one to promote.
     """
-    if engine_mode == "aurora":
-        ids = {"cluster": f"{prefix}-cluster", "writer": f"{prefix}-writer"}
-        ids.update({f"reader-{i}": f"{prefix}-reader-{i}" for i in range(1, aurora_readers + 1)})
-        return ids
-    ids = {"primary": f"{prefix}-primary"}
-    ids.update({f"replica-{i}": f"{prefix}-replica-{i}" for i in range(1, replicas + 1)})
+    count = (aurora_readers if engine_mode == "aurora" else replicas) + 1
+    ids = {"cluster": f"{prefix}-cluster"} if engine_mode == "aurora" else {}
+    ids.update({f"db-{n}": f"{prefix}-{n}" for n in range(1, count + 1)})
     return ids
+
+
+AURORA_ROLE_SWITCH_IGNORED = ("replicationSourceIdentifier",)
+"""Aurora cluster inputs a Global Database role switch must not touch: AWS sets the replication
+source on a secondary. (A promoted secondary does get the master password: the new writer
+region's secret holds it, see PostgresCluster._master_secret.)"""
+
+WRITER_INSTANCE_OPTIONS: dict[str, Any] = {}
+"""Resource options of the writer instance. No replace_on_changes: replicate_source_db
+disappearing is a promotion, which the provider does in place. The password is not ignored: a
+promoted replica gets the new writer region's generated password in the same ``up`` that
+creates that region's secret holding it (rotation takes over from there)."""
+
+REPLICA_INSTANCE_OPTIONS: dict[str, Any] = {
+    # A replica pointed at a new source (a writer demoted after a failover, or a replica of the
+    # old writer) must be rebuilt: the provider refuses to "elect a new source". Identifiers are
+    # fixed, so the old instance goes first.
+    "replace_on_changes": ["replicateSourceDb"],
+    "delete_before_replace": True,
+}
+"""Resource options of every read replica (in-region and cross-region)."""
 
 
 def _param_args(params: Mapping[str, tuple[str, str]], cls: Any) -> list[Any]:
@@ -347,6 +368,13 @@ class PostgresClusterArgs:
     aurora_global: bool = False
     """Aurora only: make the cluster the primary of an Aurora Global Database, so replica regions
     can add :class:`AuroraSecondaryCluster` readers. Default: False."""
+    global_cluster_id: pulumi.Input[str] | None = None
+    """Aurora only: join this existing Aurora Global Database instead of creating one (a stack
+    keeps its global cluster outside any region's component, so a failover never moves it).
+    Default: None."""
+    monitoring_role_arn: pulumi.Input[str] | None = None
+    """Existing enhanced-monitoring role (IAM is global; a stack creates one for all regions so
+    that a failover needs no IAM change). None creates one here. Default: None."""
     identifier_prefix: str | None = None
     """Fixed DB identifiers ``<prefix>-primary``, ``<prefix>-replica-N`` (Aurora: ``<prefix>-cluster``,
     ``<prefix>-writer``, ``<prefix>-reader-N``), known before the DB exists so that its log groups can
@@ -367,7 +395,7 @@ class PostgresClusterArgs:
             )
         if not 1 <= self.backup_retention_days <= 35:
             raise ValueError(f"backup_retention_days {self.backup_retention_days} is invalid; allowed: 1-35")
-        if self.aurora_global and self.engine_mode != "aurora":
+        if (self.aurora_global or self.global_cluster_id is not None) and self.engine_mode != "aurora":
             raise ValueError("aurora_global is True for engine_mode 'rds'; Global Database is Aurora only")
         if self.in_region_replicas < 0 or self.aurora_readers < 0:
             raise ValueError("replica counts must be >= 0")
@@ -422,6 +450,7 @@ class PostgresCluster(pulumi.ComponentResource):
         family = parameter_family(args.engine_mode, args.engine_version)
 
         subnets = _db_subnet_group(name, "commerce-db PostgreSQL", args.subnet_ids, tags, self)
+        self.subnet_group_name = subnets.name
         self._sg = _db_security_group(name, args.vpc_id, args.port, tags, self)
         self.security_group_id = self._sg.id
         self._reader_sg: aws.ec2.SecurityGroup | None = None
@@ -432,7 +461,9 @@ class PostgresCluster(pulumi.ComponentResource):
 
         self.monitoring_role_arn = pulumi.Output.from_input(None)
         monitoring_role: aws.iam.Role | None = None
-        if args.monitoring_interval_seconds:
+        if args.monitoring_role_arn is not None:
+            self.monitoring_role_arn = pulumi.Output.from_input(args.monitoring_role_arn)
+        elif args.monitoring_interval_seconds:
             monitoring_role = aws.iam.Role(
                 f"{name}-monitoring",
                 description="RDS enhanced monitoring publishes OS metrics to CloudWatch Logs",
@@ -470,7 +501,7 @@ class PostgresCluster(pulumi.ComponentResource):
             args.kms_key_arn,
             args.performance_insights_retention_days,
             args.monitoring_interval_seconds,
-            monitoring_role.arn if monitoring_role else None,
+            monitoring_role.arn if monitoring_role else args.monitoring_role_arn,
         )
         ids = (
             planned_identifiers(
@@ -488,7 +519,9 @@ class PostgresCluster(pulumi.ComponentResource):
         if self.is_aurora:
             cluster_params = _parameter_group(name, family, f"commerce-db tuned {family}", params, tags, self)
             serverless = args.aurora_instance_class == "db.serverless"
-            if args.aurora_global:
+            if args.global_cluster_id is not None:
+                self.global_cluster_id = pulumi.Output.from_input(args.global_cluster_id)
+            elif args.aurora_global:
                 # Created first and joined by the primary (the source_db_cluster_identifier route
                 # makes the provider fight the cluster over its global_cluster_identifier).
                 self.global_cluster = aws.rds.GlobalCluster(
@@ -507,7 +540,7 @@ class PostgresCluster(pulumi.ComponentResource):
             cluster = aws.rds.Cluster(
                 f"{name}-cluster",
                 cluster_identifier=ids.get("cluster"),
-                global_cluster_identifier=self.global_cluster.id if self.global_cluster else None,
+                global_cluster_identifier=self.global_cluster_id,
                 engine="aurora-postgresql",
                 engine_mode="provisioned",
                 engine_version=args.engine_version,
@@ -542,15 +575,17 @@ class PostgresCluster(pulumi.ComponentResource):
                 )
                 if serverless
                 else None,
+                apply_immediately=True,  # a failover's or resize's changes must not wait for the window
                 tags=tags,
-                opts=db_opts,
+                opts=pulumi.ResourceOptions.merge(
+                    db_opts, pulumi.ResourceOptions(ignore_changes=list(AURORA_ROLE_SWITCH_IGNORED))
+                ),
             )
             in_cluster = pulumi.ResourceOptions(parent=cluster)
             for i in range(args.aurora_readers + 1):
-                role = "writer" if i == 0 else f"reader-{i}"
                 inst = aws.rds.ClusterInstance(
-                    f"{name}-{role}",
-                    identifier=ids.get(role),
+                    f"{name}-{i + 1}",  # a slot, not a role: Aurora moves the writer role between them
+                    identifier=ids.get(f"db-{i + 1}"),
                     cluster_identifier=cluster.id,
                     engine=cluster.engine,
                     engine_version=cluster.engine_version,
@@ -562,6 +597,7 @@ class PostgresCluster(pulumi.ComponentResource):
                     ca_cert_identifier=CA_CERT_IDENTIFIER,
                     copy_tags_to_snapshot=True,
                     promotion_tier=0 if i == 0 else 1,
+                    apply_immediately=True,
                     **insights,
                     tags={**tags, "db-role": "writer" if i == 0 else "reader"},
                     opts=in_cluster,
@@ -600,8 +636,8 @@ class PostgresCluster(pulumi.ComponentResource):
                 **insights,
             }
             primary = aws.rds.Instance(
-                f"{name}-primary",
-                identifier=ids.get("primary"),
+                f"{name}-1",  # slot 1: the writer here, the promotable replica in a replica region
+                identifier=ids.get("db-1"),
                 engine="postgres",
                 engine_version=args.engine_version,
                 instance_class=args.instance_class,
@@ -623,9 +659,10 @@ class PostgresCluster(pulumi.ComponentResource):
                 if args.deletion_protection
                 else None,
                 delete_automated_backups=not args.deletion_protection,
+                apply_immediately=True,  # Multi-AZ/class/backup changes after a promotion apply now
                 **common,
                 tags={**tags, "db-role": "primary"},
-                opts=db_opts,
+                opts=pulumi.ResourceOptions.merge(db_opts, pulumi.ResourceOptions(**WRITER_INSTANCE_OPTIONS)),
             )
             instances.append(primary)
             if args.in_region_replicas:
@@ -638,8 +675,8 @@ class PostgresCluster(pulumi.ComponentResource):
                 # Same region: the source may be named by identifier. Engine, credentials, db name,
                 # allocated storage, encryption key and backups come from the source.
                 replica = aws.rds.Instance(
-                    f"{name}-replica-{i}",
-                    identifier=ids.get(f"replica-{i}"),
+                    f"{name}-{i + 1}",
+                    identifier=ids.get(f"db-{i + 1}"),
                     replicate_source_db=primary.identifier,
                     instance_class=args.replica_instance_class or args.instance_class,
                     multi_az=False,
@@ -648,9 +685,12 @@ class PostgresCluster(pulumi.ComponentResource):
                     storage_encrypted=True,
                     skip_final_snapshot=True,  # AWS takes no final snapshot of a read replica
                     deletion_protection=args.deletion_protection,
+                    apply_immediately=True,
                     **common,
                     tags={**tags, "db-role": "replica"},
-                    opts=db_opts,
+                    opts=pulumi.ResourceOptions.merge(
+                        db_opts, pulumi.ResourceOptions(**REPLICA_INSTANCE_OPTIONS)
+                    ),
                 )
                 replicas.append(replica)
             self.primary = primary
@@ -701,6 +741,8 @@ class PostgresCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         secret = aws.secretsmanager.Secret(
             f"{name}-master",
+            # A fixed name per region (a runbook can address the copy in another region by it).
+            name=f"{args.identifier_prefix}-master" if args.identifier_prefix else None,
             description="commerce-db PostgreSQL master credentials (rotated)",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=30 if args.deletion_protection else 7,
@@ -906,8 +948,12 @@ class CrossRegionReplicasArgs:
 
 
 def planned_replica_identifiers(prefix: str, count: int) -> dict[str, str]:
-    """Label -> identifier of :class:`CrossRegionReplicas` with ``identifier_prefix=prefix``."""
-    return {f"xr-replica-{i}": f"{prefix}-{i}" for i in range(1, count + 1)}
+    """Label -> identifier of :class:`CrossRegionReplicas` with ``identifier_prefix=prefix``.
+
+    The same slot names as :func:`planned_identifiers` (``db-N`` -> ``<prefix>-N``): the replica
+    in slot 1 keeps its name when it is promoted to the region's writer.
+    """
+    return {f"db-{i}": f"{prefix}-{i}" for i in range(1, count + 1)}
 
 
 class CrossRegionReplicas(pulumi.ComponentResource):
@@ -936,7 +982,7 @@ class CrossRegionReplicas(pulumi.ComponentResource):
         params = _parameter_group(
             name,
             family,
-            f"commerce-db tuned {family} (replicas)",
+            f"commerce-db tuned {family}",  # ForceNew: the same text in every role
             tuned_parameters(args.parameters),
             tags,
             self,
@@ -950,7 +996,7 @@ class CrossRegionReplicas(pulumi.ComponentResource):
             replicas.append(
                 aws.rds.Instance(
                     f"{name}-{i}",
-                    identifier=ids.get(f"xr-replica-{i}"),
+                    identifier=ids.get(f"db-{i}"),
                     replicate_source_db=args.source_arn,  # cross-region: must be the ARN
                     kms_key_id=args.kms_key_arn,  # a key of THIS region re-encrypts the copy
                     storage_encrypted=True,  # implied by kms_key_id for a cross-region replica
@@ -980,8 +1026,11 @@ class CrossRegionReplicas(pulumi.ComponentResource):
                     port=args.port,
                     deletion_protection=args.deletion_protection,
                     skip_final_snapshot=True,  # AWS takes no final snapshot of a read replica
+                    apply_immediately=True,
                     tags={**tags, "db-role": "cross-region-replica", "source-region": args.source_region},
-                    opts=db_opts,
+                    opts=pulumi.ResourceOptions.merge(
+                        db_opts, pulumi.ResourceOptions(**REPLICA_INSTANCE_OPTIONS)
+                    ),
                 )
             )
         self.replicas = replicas
@@ -1054,8 +1103,15 @@ class AuroraSecondaryClusterArgs:
     """Weekly maintenance window (UTC). Default: "sun:04:30-sun:05:30"."""
     auto_minor_version_upgrade: bool = True
     """Minor upgrades in the window. Default: True."""
+    deletion_protection: bool = True
+    """Deletion protection, and a final snapshot on delete: a secondary becomes the primary after
+    a failover, so it is protected like one. Default: True."""
+    final_snapshot_identifier: str | None = None
+    """Final snapshot name when deletion_protection is on (None: ``<prefix>-final``, else
+    ``commerce-db-secondary-final``). Default: None."""
     identifier_prefix: str | None = None
-    """Fixed identifiers ``<prefix>-cluster`` / ``<prefix>-reader-N``; None auto-names. Default: None."""
+    """Fixed identifiers ``<prefix>-cluster`` / ``<prefix>-N`` (the same names the region's
+    :class:`PostgresCluster` uses, so a failover keeps them); None auto-names. Default: None."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Resources to wait for: the primary's writer instance (a secondary can only join a global
     cluster whose primary has an instance) and this region's log groups. Default: ()."""
@@ -1098,7 +1154,7 @@ class AuroraSecondaryCluster(pulumi.ComponentResource):
         params = _parameter_group(
             name,
             family,
-            f"commerce-db tuned {family} (secondary)",
+            f"commerce-db tuned {family}",  # ForceNew: the same text in every role
             tuned_parameters(args.parameters, aurora=True),
             tags,
             self,
@@ -1123,7 +1179,15 @@ class AuroraSecondaryCluster(pulumi.ComponentResource):
             preferred_maintenance_window=args.maintenance_window,
             backup_retention_period=args.backup_retention_days,  # applies after a promotion
             preferred_backup_window=args.backup_window,
-            skip_final_snapshot=True,  # the primary region holds the data and its backups
+            deletion_protection=args.deletion_protection,
+            skip_final_snapshot=not args.deletion_protection,
+            final_snapshot_identifier=(
+                args.final_snapshot_identifier
+                or (f"{prefix}-final" if prefix else "commerce-db-secondary-final")
+            )
+            if args.deletion_protection
+            else None,
+            apply_immediately=True,
             copy_tags_to_snapshot=True,
             serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
                 min_capacity=args.min_capacity_acu, max_capacity=args.max_capacity_acu
@@ -1134,14 +1198,15 @@ class AuroraSecondaryCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(args.depends_on),
-                # AWS sets it on the member; the provider must not try to clear it.
-                ignore_changes=["replicationSourceIdentifier"],
+                # AWS sets the replication source on the member (the provider must not clear it);
+                # the master password exists only once this cluster is promoted.
+                ignore_changes=list(AURORA_ROLE_SWITCH_IGNORED),
             ),
         )
         readers = [
             aws.rds.ClusterInstance(
-                f"{name}-reader-{i}",
-                identifier=f"{prefix}-reader-{i}" if prefix else None,
+                f"{name}-{i}",
+                identifier=f"{prefix}-{i}" if prefix else None,
                 cluster_identifier=cluster.id,
                 engine=cluster.engine,
                 engine_version=cluster.engine_version,

@@ -7,44 +7,163 @@ resource is registered.
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Callable
+
 import pulumi
 import pulumi_aws as aws
 
+from .backup import BackupPlan, BackupPlanArgs
 from .config import StackConfig, load_stack_config
-from .region_stack import RegionStack, RegionStackArgs, region_code
+from .keys import RegionKeys, RegionKeysArgs
+from .region_stack import RegionStack, RegionStackArgs, backup_vault_name, region_code
+from .stack_shared import StackShared, StackSharedArgs
 
 
 def make_provider(cfg: StackConfig, region: str) -> aws.Provider:
-    """Explicit provider for ``region``; every resource of that region goes through it."""
+    """Explicit provider for ``region``; every resource of that region goes through it.
+
+    For a region in ``unreachableRegions`` the provider skips the STS calls it makes when it is
+    configured (credential validation, account id): Pulumi configures every provider of the
+    program even in a ``--target``ed update, and a dead region's STS would fail the whole update.
+    Its resources are not touched while it is listed (the runbook's updates target other regions).
+    """
+    down = region in cfg.unreachable_regions
     return aws.Provider(
         f"aws-{region}",
         region=region,
         default_tags=aws.ProviderDefaultTagsArgs(tags=cfg.base_tags()),
+        skip_credentials_validation=True if down else None,
+        skip_requesting_account_id=True if down else None,
     )
+
+
+_SHARED: list[StackShared] = []
+"""The last :func:`build`'s stack-wide component (``run`` exports from it)."""
 
 
 def build(cfg: StackConfig) -> dict[str, RegionStack]:
-    """Register every region's stack for ``cfg``; returns them by region, primary first."""
+    """Register every region's stack for ``cfg``; returns them by region, primary first.
+
+    Names depend on the region, never on its role: a failover (another ``primaryRegion``) keeps
+    every URN, so the next ``pulumi up`` adopts the promoted databases instead of replacing them.
+    Stack-wide resources (:class:`StackShared`) sit under the home region's provider, which a
+    failover does not change.
+    """
+    providers: dict[str, aws.Provider] = {}
+
+    def provider(region: str) -> aws.Provider:
+        if region not in providers:
+            providers[region] = make_provider(cfg, region)
+        return providers[region]
+
+    pg = cfg.postgres
+    aurora_global = pg.engine_mode == "aurora" and bool(cfg.replica_regions) and pg.cross_region_replicas > 0
+    shared = StackShared(
+        "shared",
+        StackSharedArgs(
+            stack_slug=re.sub(r"[^a-z0-9]+", "-", cfg.stack.lower()).strip("-")[:24] or "stack",
+            monitoring=pg.monitoring_interval_seconds > 0,
+            aurora_global=aurora_global,
+            engine_version=pg.engine_version,
+            db_name=pg.db_name,
+            deletion_protection=pg.deletion_protection,
+            tags=cfg.base_tags(),
+        ),
+        opts=pulumi.ResourceOptions(provider=provider(cfg.home_region)),
+    )
+    _SHARED.append(shared)
+    gds = cfg.cache.enabled and cfg.cache.global_datastore
     stacks: dict[str, RegionStack] = {}
     primary = RegionStack(
         region_code(cfg.primary_region),
-        RegionStackArgs(config=cfg, region=cfg.primary_region),
-        opts=pulumi.ResourceOptions(providers={"aws": make_provider(cfg, cfg.primary_region)}),
+        RegionStackArgs(
+            config=cfg,
+            region=cfg.primary_region,
+            monitoring_role_arn=shared.monitoring_role_arn if pg.monitoring_interval_seconds else None,  # type: ignore[arg-type]
+            aurora_global_cluster_id=shared.aurora_global_cluster_id,
+            cache_global_group_outside=gds,
+        ),
+        opts=pulumi.ResourceOptions(providers={"aws": provider(cfg.primary_region)}),
     )
     stacks[cfg.primary_region] = primary
+    handles = primary.handles()
+    if gds and primary.cache is not None:
+        handles = dataclasses.replace(
+            handles, cache_global_group_id=shared.add_cache_global_group(primary.cache.replication_group_id)
+        )
     for region in cfg.replica_regions:
         stacks[region] = RegionStack(
             region_code(region),
-            RegionStackArgs(config=cfg, region=region, primary=primary.handles()),
-            opts=pulumi.ResourceOptions(providers={"aws": make_provider(cfg, region)}),
+            RegionStackArgs(config=cfg, region=region, primary=handles),
+            opts=pulumi.ResourceOptions(providers={"aws": provider(region)}),
         )
+    _wire_backups(cfg, stacks, shared, provider)
     return stacks
+
+
+def _wire_backups(
+    cfg: StackConfig,
+    stacks: dict[str, RegionStack],
+    shared: StackShared,
+    provider: Callable[[str], aws.Provider],
+) -> None:
+    """The writer's backup plan copies to the DR region's own vault (owned by that region, so a
+    failover moving the plan never deletes a vault), and in RDS mode the DR region replicates the
+    writer's automated backups (point-in-time restore there)."""
+    primary = stacks[cfg.primary_region]
+    dr = stacks.get(cfg.dr_region)
+    dr_vault: BackupPlan | None = dr.backup if dr is not None else None
+    if dr_vault is None and cfg.backup.copy_to_dr:
+        # A DR region outside the stack's regions: a key and a vault of its own there.
+        code = region_code(cfg.dr_region)
+        opts = pulumi.ResourceOptions(provider=provider(cfg.dr_region))
+        keys = RegionKeys(
+            f"{code}-keys",
+            RegionKeysArgs(
+                region=cfg.dr_region,
+                alias="commerce-db-" + re.sub(r"[^A-Za-z0-9/_-]", "-", cfg.stack),
+                deletion_window_days=30 if cfg.is_prod else 7,
+                tags=cfg.base_tags(),
+            ),
+            opts=opts,
+        )
+        dr_vault = BackupPlan(
+            f"{code}-backup",
+            BackupPlanArgs(
+                region=cfg.dr_region,
+                kms_key_arn=keys.key_arn,
+                vault_name=backup_vault_name(cfg.stack, cfg.dr_region),
+                retention_days=cfg.backup.retention_days,
+                lock=cfg.backup.vault_lock,
+                lock_changeable_for_days=cfg.backup.vault_lock_changeable_for_days,
+                force_destroy=not cfg.is_prod and not cfg.backup.vault_lock,
+                tags=cfg.base_tags(),
+            ),
+            opts=opts,
+        )
+    primary.add_backup_plan(
+        role_arn=shared.backup_role_arn, dr_vault_arn=dr_vault.vault_arn if dr_vault is not None else None
+    )
+    if (
+        dr is not None
+        and cfg.postgres.engine_mode == "rds"
+        and cfg.backup.automated_backups_replication
+        and primary.pg is not None
+    ):
+        dr.add_backup_replication(primary.pg.primary_arn)
 
 
 def run() -> None:
     """The whole program: parse config, build all regions, export the endpoints apps need."""
     cfg = load_stack_config()
     stacks = build(cfg)
+    shared = _SHARED[-1]
+    if shared.aurora_global_writer_endpoint is not None:
+        # One writer name across failovers (Aurora moves it); the RDS variant exports per-region names.
+        pulumi.export("globalWriterEndpoint", shared.aurora_global_writer_endpoint)
+    pulumi.export("writerEndpointsByRegion", {s.region: s.writer_endpoint for s in stacks.values()})
     primary = stacks[cfg.primary_region]
     replicas = [stacks[r] for r in cfg.replica_regions]
     pulumi.export("primaryRegion", cfg.primary_region)

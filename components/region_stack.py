@@ -13,6 +13,7 @@ The caller passes ``opts=ResourceOptions(providers={"aws": provider})``; childre
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import pulumi
 
 from .audit import AuditTrail, AuditTrailArgs
+from .aurora_alarms import AuroraAlarms, AuroraAlarmsArgs
 from .backup import BackupPlan, BackupPlanArgs
 from .cache_layer import CacheLayer, CacheLayerArgs, GlobalDatastoreRole
 from .config import StackConfig, cache_layer_settings, gp3_performance
@@ -90,6 +92,15 @@ class RegionStackArgs:
     """This region. Required."""
     primary: PrimaryHandles | None = None
     """Handles of the primary region's stack; None makes this the primary region. Default: None."""
+    monitoring_role_arn: pulumi.Input[str] | None = None
+    """Stack-wide enhanced-monitoring role (``StackShared``); None lets the primary region's
+    PostgresCluster create one. Default: None."""
+    aurora_global_cluster_id: pulumi.Input[str] | None = None
+    """Stack-wide Aurora Global Database to join (``StackShared``); None: the primary region's
+    PostgresCluster creates one when replica regions need it. Default: None."""
+    cache_global_group_outside: bool = False
+    """The caller creates the Global Datastore from this (primary) region's replication group
+    (``StackShared.add_cache_global_group``) instead of the CacheLayer. Default: False."""
 
     def __post_init__(self) -> None:
         is_primary = self.region == self.config.primary_region
@@ -106,6 +117,11 @@ def identifier_prefix(stack: str, region: str) -> str:
     """Prefix of this stack's DB identifiers in ``region``: ``cdb-<stack>-<regioncode>``."""
     slug = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")[:24] or "stack"
     return f"cdb-{slug}-{region_code(region)}"
+
+
+def backup_vault_name(stack: str, region: str) -> str:
+    """Fixed name of a region's backup vault: ``cdb-<stack>-<regioncode>`` (known before it exists)."""
+    return identifier_prefix(stack, region)
 
 
 def alarm_thresholds(overrides: Mapping[str, float]) -> AlarmThresholds:
@@ -143,6 +159,7 @@ class RegionStack(pulumi.ComponentResource):
         super().__init__("commerce:db:RegionStack", name, None, opts)
         cfg = args.config
         region = args.region
+        self._args = args
         self._name = name
         self._cfg = cfg
         self.region = region
@@ -236,7 +253,7 @@ class RegionStack(pulumi.ComponentResource):
         logs = self._rds_log_groups({"cluster": ids["cluster"]} if aurora else ids, aurora=aurora)
         iops, throughput = gp3_performance(pg_cfg)
         pg = PostgresCluster(
-            f"{name}-pg",
+            f"{name}-pg",  # same name in every role: a failover keeps the URNs (see _role_aliases)
             PostgresClusterArgs(
                 engine_mode=pg_cfg.engine_mode,
                 instance_class=pg_cfg.instance_class,
@@ -268,11 +285,15 @@ class RegionStack(pulumi.ComponentResource):
                 aurora_min_capacity_acu=pg_cfg.aurora.min_capacity_acu,
                 aurora_max_capacity_acu=pg_cfg.aurora.max_capacity_acu,
                 aurora_global=aurora and bool(cfg.replica_regions) and pg_cfg.cross_region_replicas > 0,
+                global_cluster_id=self._args.aurora_global_cluster_id if aurora else None,
+                monitoring_role_arn=self._args.monitoring_role_arn,
                 identifier_prefix=self._prefix,
                 depends_on=logs.log_groups,
                 **self._db_args(),
             ),
-            opts=self._child,
+            opts=self._role_aliases(
+                "commerce:db:AuroraSecondaryCluster" if aurora else "commerce:db:CrossRegionReplicas"
+            ),
         )
         self.pg = pg
         if pg.rotation_security_group_id is not None:
@@ -282,23 +303,7 @@ class RegionStack(pulumi.ComponentResource):
         self._monitoring_role_arn = pg.monitoring_role_arn
         self.db_secret_arn = pg.secret_arn
 
-        self.backup = BackupPlan(
-            f"{name}-backup",
-            BackupPlanArgs(
-                region=region,
-                kms_key_arn=self.keys.key_arn,
-                resource_arns=[pg.primary_arn],
-                retention_days=cfg.backup.retention_days,
-                schedule=cfg.backup.schedule,
-                start_window_minutes=cfg.backup.start_window_minutes,
-                completion_window_minutes=cfg.backup.completion_window_minutes,
-                continuous=cfg.backup.continuous,
-                dr_region=cfg.dr_region if cfg.backup.copy_to_dr else None,
-                force_destroy=not cfg.is_prod,
-                tags=self._tags,
-            ),
-            opts=self._child,
-        )
+        self.backup = self._backup_vault()
 
         if cfg.proxy.enabled:
             self.proxy = ProxyLayer(
@@ -337,6 +342,7 @@ class RegionStack(pulumi.ComponentResource):
                     secret_replica_regions={r: None for r in cfg.replica_regions}
                     if cfg.cache.global_datastore
                     else {},
+                    create_global_group=not self._args.cache_global_group_outside,
                 ),
                 opts=self._child,
             )
@@ -358,6 +364,13 @@ class RegionStack(pulumi.ComponentResource):
             db_clusters={"cluster": pg.primary_identifier} if aurora else {},
             log_groups=logs.postgresql_log_group_names,
         )
+        if aurora:
+            self._aurora_alarms(
+                pg.primary_identifier,
+                [*pg.instances, *pg.replicas],
+                global_member=self._args.aurora_global_cluster_id is not None
+                or pg.global_cluster is not None,
+            )
 
     # ------------------------------------------------------------------ replica region
 
@@ -366,12 +379,12 @@ class RegionStack(pulumi.ComponentResource):
         log_groups: dict[str, pulumi.Output[str]] = {}
         replica_ids: dict[str, pulumi.Output[str]] = {}
         if pg_cfg.engine_mode == "rds" and pg_cfg.cross_region_replicas and primary.db_source_arn is not None:
-            ids = planned_replica_identifiers(f"{self._prefix}-xr", pg_cfg.cross_region_replicas)
+            ids = planned_replica_identifiers(self._prefix, pg_cfg.cross_region_replicas)
             logs = self._rds_log_groups(ids, aurora=False)
             log_groups = dict(logs.postgresql_log_group_names)
             iops, throughput = gp3_performance(pg_cfg)
             self.replicas = CrossRegionReplicas(
-                f"{name}-pg-replicas",
+                f"{name}-pg",
                 CrossRegionReplicasArgs(
                     source_arn=primary.db_source_arn,
                     count=pg_cfg.cross_region_replicas,
@@ -382,11 +395,11 @@ class RegionStack(pulumi.ComponentResource):
                     max_allocated_storage_gib=pg_cfg.max_allocated_storage_gib,
                     database_insights_mode=pg_cfg.database_insights_mode,
                     deletion_protection=pg_cfg.deletion_protection,
-                    identifier_prefix=f"{self._prefix}-xr",
+                    identifier_prefix=self._prefix,
                     depends_on=logs.log_groups,
                     **self._replica_region_db_args(primary),
                 ),
-                opts=self._child,
+                opts=self._role_aliases("commerce:db:PostgresCluster"),
             )
             self._admit_apps(self.replicas.allow_from)
             self.reader_endpoints = self.replicas.reader_endpoints
@@ -394,27 +407,33 @@ class RegionStack(pulumi.ComponentResource):
         db_clusters: dict[str, pulumi.Output[str]] = {}
         aurora_readers: dict[str, pulumi.Output[str]] = {}
         if pg_cfg.engine_mode == "aurora" and primary.aurora_global_cluster_id is not None:
-            prefix = f"{self._prefix}-xr"
+            prefix = self._prefix
             logs = self._rds_log_groups({"cluster": f"{prefix}-cluster"}, aurora=True)
             log_groups = dict(logs.postgresql_log_group_names)
             self.aurora_secondary = AuroraSecondaryCluster(
-                f"{name}-pg-secondary",
+                f"{name}-pg",
                 AuroraSecondaryClusterArgs(
                     global_cluster_id=primary.aurora_global_cluster_id,
-                    readers=pg_cfg.cross_region_replicas,
+                    # In prod a secondary has as many instances as the primary: it is the writer
+                    # right after a failover (Multi-AZ from the first minute, nothing to create).
+                    readers=max(pg_cfg.cross_region_replicas, pg_cfg.aurora.readers + 1)
+                    if cfg.is_prod
+                    else pg_cfg.cross_region_replicas,
                     backup_retention_days=cfg.backup.retention_days,
                     backup_window=pg_cfg.backup_window,
                     instance_class=pg_cfg.aurora.instance_class,
                     min_capacity_acu=pg_cfg.aurora.min_capacity_acu,
                     max_capacity_acu=pg_cfg.aurora.max_capacity_acu,
                     identifier_prefix=prefix,
+                    deletion_protection=pg_cfg.deletion_protection,
+                    final_snapshot_identifier=f"{self._prefix}-final",
                     depends_on=[
                         *logs.log_groups,
                         *([primary.aurora_writer] if primary.aurora_writer else []),
                     ],
                     **self._replica_region_db_args(primary),
                 ),
-                opts=self._child,
+                opts=self._role_aliases("commerce:db:PostgresCluster"),
             )
             self._admit_apps(self.aurora_secondary.allow_from)
             self.reader_endpoints = self.aurora_secondary.reader_endpoints
@@ -437,6 +456,7 @@ class RegionStack(pulumi.ComponentResource):
             )
             self._export_cache(self.cache)
 
+        self.backup = self._backup_vault()
         self._build_audit_and_observability(
             db_instances={},
             db_replicas=replica_ids,
@@ -444,8 +464,94 @@ class RegionStack(pulumi.ComponentResource):
             db_clusters=db_clusters,
             log_groups=log_groups,
         )
+        if self.aurora_secondary is not None:
+            self._aurora_alarms(
+                self.aurora_secondary.cluster_identifier, self.aurora_secondary.readers, global_member=True
+            )
 
     # ------------------------------------------------------------------ shared layers
+
+    def _backup_vault(self) -> BackupPlan:
+        """``<name>-backup``: this region's vault (every region has one, whatever its role)."""
+        cfg = self._cfg
+        return BackupPlan(
+            f"{self._name}-backup",
+            BackupPlanArgs(
+                region=self.region,
+                kms_key_arn=self.keys.key_arn,
+                vault_name=backup_vault_name(cfg.stack, self.region),
+                retention_days=cfg.backup.retention_days,
+                lock=cfg.backup.vault_lock,
+                lock_changeable_for_days=cfg.backup.vault_lock_changeable_for_days,
+                force_destroy=not cfg.is_prod and not cfg.backup.vault_lock,
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
+
+    def add_backup_plan(self, *, role_arn: pulumi.Input[str], dr_vault_arn: pulumi.Input[str] | None) -> None:
+        """Writer's region: the AWS Backup plan (copies to ``dr_vault_arn``) and its restore testing."""
+        if self.pg is None or self.backup is None:
+            raise ValueError(
+                f"{self._name} is a replica region; the backup plan belongs to the writer's region"
+            )
+        cfg, pg = self._cfg, self.pg
+        self.backup.add_plan(
+            resource_arns=[pg.primary_arn],
+            role_arn=role_arn,
+            schedule=cfg.backup.schedule,
+            start_window_minutes=cfg.backup.start_window_minutes,
+            completion_window_minutes=cfg.backup.completion_window_minutes,
+            continuous=cfg.backup.continuous,
+            dr_vault_arn=dr_vault_arn if cfg.backup.copy_to_dr else None,
+        )
+        if cfg.backup.restore_testing:
+            self.backup.add_restore_testing(
+                resource_arns=[pg.primary_arn],
+                role_arn=role_arn,
+                resource_type="Aurora" if pg.is_aurora else "RDS",
+                schedule=cfg.backup.restore_testing_schedule,
+                # The restored copy lands in the tier's private subnets behind its security group.
+                restore_metadata_overrides={
+                    "dbSubnetGroupName": pg.subnet_group_name,
+                    "vpcSecurityGroupIds": pg.security_group_id.apply(lambda sg: json.dumps([sg])),
+                },
+            )
+
+    def add_backup_replication(self, source_instance_arn: pulumi.Input[str]) -> None:
+        """DR region (RDS mode): replicate the writer's automated backups here (point-in-time restore)."""
+        if self.backup is None:
+            raise ValueError(f"{self._name} has no backup vault")
+        self.backup.add_automated_backups_replication(
+            source_instance_arn=source_instance_arn,
+            kms_key_arn=self.keys.key_arn,
+            retention_days=self._cfg.backup.retention_days,
+        )
+
+    def _aurora_alarms(
+        self, cluster_id: pulumi.Input[str], instances: list[Any], *, global_member: bool
+    ) -> None:
+        """``<name>-aurora-alarms``: the Aurora metrics the RDS catalogue lacks (see AuroraAlarms)."""
+        assert self.observability is not None
+        AuroraAlarms(
+            f"{self._name}-aurora-alarms",
+            AuroraAlarmsArgs(
+                topic_arn=self.observability.topic_arn,
+                cluster_identifier=cluster_id,
+                instances={str(i + 1): inst.identifier for i, inst in enumerate(instances)},
+                global_member=global_member,
+                serverless=self._cfg.postgres.aurora.instance_class == "db.serverless",
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
+
+    def _role_aliases(self, other_role_type: str) -> pulumi.ResourceOptions:
+        """Options of this region's PostgreSQL component: it answers to the URN it had in the other
+        role (same name, the other component type). Children inherit the alias, and they carry the
+        same names in both roles (``-subnets``, ``-sg``, ``-params``, ``-cluster``, ``-N``), so a
+        promoted replica or a writer demoted to a replica keeps its state instead of being replaced."""
+        return pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(type_=other_role_type)])
 
     def _rds_log_groups(self, identifiers: Mapping[str, str], *, aurora: bool) -> RdsLogGroups:
         """``<name>-rds-logs``: the DB log groups, created before the databases with our retention and CMK
@@ -501,7 +607,8 @@ class RegionStack(pulumi.ComponentResource):
         return CacheLayerArgs(
             vpc_id=self.network.vpc_id,
             subnet_ids=self.network.private_subnet_ids,
-            kms_key_arn=None if role is GlobalDatastoreRole.SECONDARY else self.keys.key_arn,
+            # Every role names the region's CMK: kms_key_id forces replacement when it changes.
+            kms_key_arn=self.keys.key_arn,
             log_kms_key_arn=self.keys.key_arn,
             secret_recovery_window_days=30 if self._cfg.is_prod else 7,
             global_datastore_role=role,

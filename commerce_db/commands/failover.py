@@ -39,12 +39,18 @@ def register(subparsers: Any) -> None:
         "(regional outage: it cannot host replicas now)",
     )
     promote.add_argument(
+        "--planned",
+        action="store_true",
+        help="planned switchover while every region is healthy: fence the old writer, wait until nothing "
+        "is left to replicate, switch (no data loss); keeps the old primary as a replica region",
+    )
+    promote.add_argument(
         "--dr-region", help="backup copy region after failover (default: chosen automatically)"
     )
     promote.add_argument(
         "--no-plan",
         action="store_true",
-        help="do not build the program under mocks for identifiers (runbook uses <placeholders>)",
+        help="do not build the program under mocks (no targeted URNs, no expected plan in the runbook)",
     )
     promote.add_argument("--json", action="store_true", help="print the plan as JSON")
     promote.add_argument(
@@ -57,9 +63,10 @@ def register(subparsers: Any) -> None:
 def _print_human(plan: FailoverPlan, written: str | None) -> None:
     print(f"Failover of stack {plan.stack!r}: primary {plan.old_primary} -> {plan.new_primary}")
     kept = "demoted to a replica region" if plan.old_primary_kept else "dropped from the stack"
+    kept += " (planned switchover)" if plan.planned else " (outage path)"
     print(f"  old primary {plan.old_primary}: {kept}")
     if plan.global_datastore:
-        print(f"  Global Datastore primary follows primaryRegion -> {plan.new_primary}")
+        print(f"  Global Datastore: its primary member moves to {plan.new_primary} (the global group stays)")
     for change in plan.changes:
         print(f"  {change.key}: {json.dumps(change.old)} -> {json.dumps(change.new)}")
     print()
@@ -72,8 +79,19 @@ def _print_human(plan: FailoverPlan, written: str | None) -> None:
     else:
         print(f"Dry run: {plan.path.name} unchanged; add --write to apply the config change.")
     print()
-    print(f"Operator runbook (identifiers from: {plan.identifiers.source})")
+    headings = {
+        "outage": f"Outage runbook: every step works with {plan.old_primary} unreachable",
+        "after-recovery": f"After {plan.old_primary} recovers (not needed to restore service)",
+        "planned": f"Planned switchover {plan.old_primary} -> {plan.new_primary} "
+        "(all regions healthy, no data loss)",
+    }
+    print(f"(names from: {plan.identifiers.source})")
+    phase = None
     for number, step in enumerate(plan.steps, 1):
+        if step.phase != phase:
+            phase = step.phase
+            print()
+            print(headings.get(phase, phase))
         print(f"{number:>2}. {step.title}")
         for command in step.commands:
             print(f"      $ {command}")
@@ -88,6 +106,7 @@ def _promote(args: argparse.Namespace) -> int:
             args.region,
             project_dir=args.dir,
             keep_old_primary=not args.drop_old_primary,
+            planned=args.planned,
             dr_region=args.dr_region,
             with_identifiers=not args.no_plan,
         )

@@ -32,8 +32,11 @@ RANDOM_PROVIDER = "registry.terraform.io/hashicorp/random"
 # Pulumi type token -> Terraform resource type (bridge-metadata.json, renames.resources).
 TF_TYPES: dict[str, str] = {
     "aws:backup/plan:Plan": "aws_backup_plan",
+    "aws:backup/restoreTestingPlan:RestoreTestingPlan": "aws_backup_restore_testing_plan",
+    "aws:backup/restoreTestingSelection:RestoreTestingSelection": "aws_backup_restore_testing_selection",
     "aws:backup/selection:Selection": "aws_backup_selection",
     "aws:backup/vault:Vault": "aws_backup_vault",
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration": "aws_backup_vault_lock_configuration",
     "aws:cloudtrail/trail:Trail": "aws_cloudtrail",
     "aws:cloudwatch/compositeAlarm:CompositeAlarm": "aws_cloudwatch_composite_alarm",
     "aws:cloudwatch/dashboard:Dashboard": "aws_cloudwatch_dashboard",
@@ -69,6 +72,9 @@ TF_TYPES: dict[str, str] = {
     "aws:rds/eventSubscription:EventSubscription": "aws_db_event_subscription",
     "aws:rds/globalCluster:GlobalCluster": "aws_rds_global_cluster",
     "aws:rds/instance:Instance": "aws_db_instance",
+    "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": (
+        "aws_db_instance_automated_backups_replication"
+    ),
     "aws:rds/parameterGroup:ParameterGroup": "aws_db_parameter_group",
     "aws:rds/proxy:Proxy": "aws_db_proxy",
     "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": "aws_db_proxy_default_target_group",

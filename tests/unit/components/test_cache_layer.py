@@ -257,7 +257,9 @@ def test_global_datastore_primary_and_secondary() -> None:
     sec = groups["cache-west-rg"]
     assert sec.region == "us-west-2"
     assert sec.inputs["globalReplicationGroupId"] == global_id
-    present = [k for k in FORBIDDEN_ON_SECONDARY if k in sec.inputs]
+    # kmsKeyId is allowed on a secondary (aws-infra-facts §5) and keeps the group's identity
+    # when a failover turns it into the primary (kms_key_id forces replacement).
+    present = [k for k in FORBIDDEN_ON_SECONDARY if k in sec.inputs and k != "kmsKeyId"]
     assert present == [], f"secondary sets forbidden fields {present}"
     assert sec.inputs["multiAzEnabled"] is True and sec.inputs["automaticFailoverEnabled"] is True
     assert sec.inputs["numCacheClusters"] >= 2

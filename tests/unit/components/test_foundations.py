@@ -28,11 +28,11 @@ def test_identifier_prefix_is_a_valid_db_identifier_start() -> None:
 
 def test_backup_args_rules() -> None:
     with pytest.raises(ValueError, match="retention_days 40"):
-        BackupPlanArgs(region="us-east-1", kms_key_arn="k", resource_arns=["a"], retention_days=40)
-    with pytest.raises(ValueError, match="dr_region"):
-        BackupPlanArgs(region="us-east-1", kms_key_arn="k", resource_arns=["a"], dr_region="us-east-1")
-    with pytest.raises(ValueError, match="resource_arns"):
-        BackupPlanArgs(region="us-east-1", kms_key_arn="k", resource_arns=[])
+        BackupPlanArgs(region="us-east-1", kms_key_arn="k", retention_days=40)
+    with pytest.raises(ValueError, match="lock_changeable_for_days 2"):
+        BackupPlanArgs(region="us-east-1", kms_key_arn="k", lock=True, lock_changeable_for_days=2)
+    with pytest.raises(ValueError, match="force-destroyed"):
+        BackupPlanArgs(region="us-east-1", kms_key_arn="k", lock=True, force_destroy=True)
 
 
 def test_network_args_rules() -> None:

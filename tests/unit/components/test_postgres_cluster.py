@@ -48,8 +48,8 @@ def test_grant_connect_produces_rds_db_connect_policy() -> None:
     (stmt,) = doc["Statement"]
     assert stmt["Action"] == "rds-db:connect"
     assert stmt["Resource"] == [
-        "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-DB-PRIMARY/app_user",
-        "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-DB-REPLICA-1/app_user",
+        "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-DB-1/app_user",
+        "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-DB-2/app_user",
     ]
 
 
@@ -80,7 +80,7 @@ def test_fixed_identifiers_are_planned() -> None:
     ids = {r.inputs["identifier"] for r in run.of_type("aws:rds/instance:Instance")}
     assert ids == set(planned_identifiers("cdb-t-use1", replicas=2).values())
     assert planned_identifiers("x", engine_mode="aurora", aurora_readers=1) == {
-        "cluster": "x-cluster", "writer": "x-writer", "reader-1": "x-reader-1"
+        "cluster": "x-cluster", "db-1": "x-1", "db-2": "x-2"
     }  # fmt: skip
 
 

@@ -38,15 +38,17 @@ def lean() -> ProgramRun:
 
 def test_single_region_stack(lean: ProgramRun) -> None:
     assert {r.region for r in lean.resources if r.type.startswith("aws:")} == {"us-east-2", "us-west-2"}
-    # us-west-2 holds only the DR backup vault and its key
+    # us-west-2 holds only the DR backup vault, its key (and alias) and the vault lock
     west = {r.type for r in lean.resources if r.region == "us-west-2" and r.type.startswith("aws:")}
-    assert west == {"aws:kms/key:Key", "aws:backup/vault:Vault"}
+    assert west <= {"aws:kms/key:Key", "aws:kms/alias:Alias", "aws:backup/vault:Vault",
+                    "aws:backup/vaultLockConfiguration:VaultLockConfiguration"}  # fmt: skip
+    assert {"aws:kms/key:Key", "aws:backup/vault:Vault"} <= west
     assert lean.outputs["replicaRegions"] == [] and len(lean.outputs["readerEndpoints"]) == 1
 
 
 def test_without_proxy_apps_reach_the_writer_directly(lean: ProgramRun) -> None:
     assert lean.of_type("aws:rds/proxy:Proxy") == []
-    primary = lean.by_name("use2-pg-primary")
+    primary = lean.by_name("use2-pg-1")
     assert lean.outputs["writerEndpoint"] == primary.state["address"]
     writer_sg = lean.by_name("use2-pg-sg").state["id"]
     sources = {
@@ -121,5 +123,5 @@ def test_end_to_end_iam_proxy_may_connect_to_the_database() -> None:
     assert proxy.inputs["defaultAuthScheme"] == "IAM_AUTH"
     policy = json.loads(run.by_name("use2-proxy-role-db-connect").inputs["policy"])
     resources = policy["Statement"][0]["Resource"]
-    primary_id = run.by_name("use2-pg-primary").state["resourceId"]
+    primary_id = run.by_name("use2-pg-1").state["resourceId"]
     assert f"arn:aws:rds-db:us-east-2:123456789012:dbuser:{primary_id}/*" in resources

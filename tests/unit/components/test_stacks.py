@@ -46,7 +46,7 @@ def by_urn(run: ProgramRun) -> dict[str, RegisteredResource]:
 
 
 def primary_instance(run: ProgramRun) -> RegisteredResource:
-    return next(r for r in run.of_type(INSTANCE) if r.name.endswith("-pg-primary"))
+    return next(r for r in run.of_type(INSTANCE) if r.name.endswith("-pg-1"))
 
 
 def replicas(run: ProgramRun, *, cross_region: bool) -> list[RegisteredResource]:
@@ -121,7 +121,7 @@ def test_prod_primary_instance_inputs(prod: ProgramRun) -> None:
     assert i["performanceInsightsEnabled"] is True and i["performanceInsightsKmsKeyId"] == key_arn
     assert i["performanceInsightsRetentionPeriod"] == 465 and i["databaseInsightsMode"] == "advanced"
     assert i["monitoringInterval"] == 15
-    assert i["monitoringRoleArn"] == state(prod, "use1-pg-monitoring")["arn"]
+    assert i["monitoringRoleArn"] == state(prod, "shared-rds-monitoring")["arn"]
     assert sorted(i["enabledCloudwatchLogsExports"]) == ["postgresql", "upgrade"]
     assert i["iamDatabaseAuthenticationEnabled"] is True
     assert i["backupRetentionPeriod"] == 35 and i["backupWindow"] and i["maintenanceWindow"]
@@ -134,7 +134,7 @@ def test_prod_primary_instance_inputs(prod: ProgramRun) -> None:
 
 
 def test_monitoring_role_trusts_rds_monitoring_and_has_managed_policy(prod: ProgramRun) -> None:
-    role = prod.by_name("use1-pg-monitoring")
+    role = prod.by_name("shared-rds-monitoring")  # stack-wide: a failover needs no IAM change
     assert role.type == "aws:iam/role:Role"
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"]["Service"] == "monitoring.rds.amazonaws.com"
@@ -178,7 +178,7 @@ def test_master_secret_is_kms_encrypted_json_with_rotation(prod: ProgramRun) -> 
     assert isinstance(version.inputs["secretString"], SecretValue)
     body = json.loads(version.inputs["secretString"].reveal())
     assert set(body) == {"engine", "host", "port", "username", "password", "dbname"}
-    assert body["engine"] == "postgres" and body["host"] == state(prod, "use1-pg-primary")["address"]
+    assert body["engine"] == "postgres" and body["host"] == state(prod, "use1-pg-1")["address"]
     assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] == 30
     lambda_stack = prod.by_name("use1-pg-rotation")
     assert lambda_stack.inputs["applicationId"].endswith("SecretsManagerRDSPostgreSQLRotationSingleUser")
@@ -253,7 +253,7 @@ def test_writer_admits_only_proxy_and_rotation(prod: ProgramRun) -> None:
 def test_replicas_admit_app_security_groups(prod: ProgramRun) -> None:
     for region_sg, app_sg in (
         ("use1-pg-readers-sg", "sg-0a1b2c3d4e5f64101"),
-        ("usw2-pg-replicas-sg", "sg-0a1b2c3d4e5f64201"),
+        ("usw2-pg-sg", "sg-0a1b2c3d4e5f64201"),
     ):
         sg_id = state(prod, region_sg)["id"]
         assert {
@@ -269,7 +269,7 @@ def test_replicas_admit_app_security_groups(prod: ProgramRun) -> None:
 def test_in_region_replicas(prod: ProgramRun) -> None:
     local = replicas(prod, cross_region=False)
     assert len(local) == 2
-    primary_id = state(prod, "use1-pg-primary")["identifier"]
+    primary_id = state(prod, "use1-pg-1")["identifier"]
     for r in local:
         assert r.inputs["replicateSourceDb"] == primary_id
         for forbidden in (
@@ -286,7 +286,7 @@ def test_in_region_replicas(prod: ProgramRun) -> None:
 
 
 def test_cross_region_replicas_use_arn_and_destination_resources(prod: ProgramRun) -> None:
-    primary_arn = state(prod, "use1-pg-primary")["arn"]
+    primary_arn = state(prod, "use1-pg-1")["arn"]
     assert primary_arn.startswith("arn:aws:rds:us-east-1:")
     urns = by_urn(prod)
     xr = replicas(prod, cross_region=True)
@@ -296,11 +296,11 @@ def test_cross_region_replicas_use_arn_and_destination_resources(prod: ProgramRu
         assert r.inputs["replicateSourceDb"] == primary_arn
         assert r.inputs["kmsKeyId"] == state(prod, f"{code}-keys-cmk")["arn"]
         assert f":{r.region}:" in r.inputs["kmsKeyId"]
-        group = prod.by_name(f"{code}-pg-replicas-params")
+        group = prod.by_name(f"{code}-pg-params")
         assert r.inputs["parameterGroupName"] == group.state["name"] and group.region == r.region
-        sg = prod.by_name(f"{code}-pg-replicas-sg")
+        sg = prod.by_name(f"{code}-pg-sg")
         assert r.inputs["vpcSecurityGroupIds"] == [sg.state["id"]] and sg.region == r.region
-        subnets = prod.by_name(f"{code}-pg-replicas-subnets")
+        subnets = prod.by_name(f"{code}-pg-subnets")
         assert r.inputs["dbSubnetGroupName"] == subnets.state["name"] and subnets.region == r.region
         for forbidden in ("password", "username", "engine", "allocatedStorage"):
             assert forbidden not in r.inputs
@@ -339,7 +339,7 @@ def test_proxy_role_is_limited_to_the_secret(prod: ProgramRun) -> None:
 
 def test_proxy_targets_the_primary_and_has_no_read_only_endpoint_for_rds(prod: ProgramRun) -> None:
     (target,) = prod.of_type("aws:rds/proxyTarget:ProxyTarget")
-    assert target.inputs["dbInstanceIdentifier"] == state(prod, "use1-pg-primary")["identifier"]
+    assert target.inputs["dbInstanceIdentifier"] == state(prod, "use1-pg-1")["identifier"]
     assert "dbClusterIdentifier" not in target.inputs
     assert prod.of_type("aws:rds/proxyEndpoint:ProxyEndpoint") == []
     # readers are the replica endpoints, in-region first, then cross-region
@@ -395,10 +395,10 @@ def test_aurora_global_database_secondary(aurora_global: ProgramRun) -> None:
     assert secondary["storageEncrypted"] is True
     for forbidden in ("masterUsername", "masterPassword", "databaseName", "manageMasterUserPassword"):
         assert forbidden not in secondary, forbidden
-    group = aurora_global.by_name("usw2-pg-secondary-params")
+    group = aurora_global.by_name("usw2-pg-params")
     assert group.region == "us-west-2" and secondary["dbClusterParameterGroupName"] == group.state["name"]
     assert group.inputs["family"] == "aurora-postgresql16"
-    sg = aurora_global.by_name("usw2-pg-secondary-sg")
+    sg = aurora_global.by_name("usw2-pg-sg")
     assert secondary["vpcSecurityGroupIds"] == [sg.state["id"]] and sg.region == "us-west-2"
     readers = [
         i for i in aurora_global.of_type("aws:rds/clusterInstance:ClusterInstance") if i.region == "us-west-2"
@@ -446,9 +446,10 @@ def test_backup_plan_retention_and_dr_copy(prod: ProgramRun) -> None:
     (plan,) = prod.of_type("aws:backup/plan:Plan")
     (rule,) = plan.inputs["rules"]
     assert rule["lifecycle"]["deleteAfter"] == 35 and rule["enableContinuousBackup"] is True
-    dr_vault = prod.by_name("use1-backup-dr-vault")
-    assert dr_vault.region == "us-west-2"
-    dr_key = prod.by_name("use1-backup-dr-cmk")
+    # The DR vault belongs to the DR region's own stack (a failover never deletes it), with its CMK.
+    dr_vault = prod.by_name("usw2-backup-vault")
+    assert dr_vault.region == "us-west-2" and dr_vault.inputs["name"] == "cdb-prod-usw2"
+    dr_key = prod.by_name("usw2-keys-cmk")
     assert dr_key.region == "us-west-2" and dr_key.inputs["enableKeyRotation"] is True
     assert dr_vault.inputs["kmsKeyArn"] == dr_key.state["arn"]
     (copy,) = rule["copyActions"]
@@ -464,11 +465,11 @@ def test_backup_plan_retention_and_dr_copy(prod: ProgramRun) -> None:
 
 def test_backup_selection_of_primary_with_service_role(prod: ProgramRun) -> None:
     (selection,) = prod.of_type("aws:backup/selection:Selection")
-    assert selection.inputs["resources"] == [state(prod, "use1-pg-primary")["arn"]]
-    assert selection.inputs["iamRoleArn"] == state(prod, "use1-backup-role")["arn"]
+    assert selection.inputs["resources"] == [state(prod, "use1-pg-1")["arn"]]
+    assert selection.inputs["iamRoleArn"] == state(prod, "shared-backup")["arn"]
     policies = {
         r.inputs["policyArn"] for r in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-        if r.name.startswith("use1-backup-role")
+        if r.name.startswith("shared-backup-")
     }  # fmt: skip
     assert "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup" in policies
 

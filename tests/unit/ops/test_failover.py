@@ -40,6 +40,7 @@ def test_prod_promotion_demotes_old_primary_in_place_and_moves_dr() -> None:
     assert new["aws:region"] == "us-west-2"
     assert {c.key for c in changes} == {
         "aws:region", "commerce-db:primaryRegion", "commerce-db:replicaRegions", "commerce-db:drRegion",
+        "commerce-db:homeRegion", "commerce-db:unreachableRegions",
     }  # fmt: skip
     # nothing else changes (network, cache/Global Datastore flag, sizes)
     untouched = {k: v for k, v in new.items() if k not in {c.key for c in changes}}
@@ -169,7 +170,7 @@ class _RecordingRunner:
         self.runs: list[tuple[dict[str, Any], ProgramRun]] = []
 
     def __call__(self, stack: str, config: Any) -> ProgramRun:
-        run = fo._program_run(stack, config)
+        run = _cached(stack, config)
         self.runs.append((dict(config), run))
         return run
 
@@ -206,9 +207,12 @@ def test_written_prod_file_builds_with_the_new_primary(
     after_config, after_run = runner.runs[1]
     assert yaml.safe_load(written)["config"] == after_config
     _assert_promoted(after_run, "us-west-2", "us-east-1")
+    # The Global Datastore stays under the home region's provider (homeRegion pinned to the old
+    # primary): the failover itself is an AWS action, the program must not move or replace it.
+    assert yaml.safe_load(written)["config"]["commerce-db:homeRegion"] == "us-east-1"
     assert (
         after_run.of_type("aws:elasticache/globalReplicationGroup:GlobalReplicationGroup")[0].region
-        == "us-west-2"
+        == "us-east-1"
     )
 
 
@@ -234,102 +238,161 @@ def test_write_refuses_when_the_file_changed_meanwhile(project_dir: Path) -> Non
     assert "someone else" in path.read_text()
 
 
-def _res(typ: str, logical: str, region: str, parent: str, **inputs: Any) -> RegisteredResource:
-    urn = f"urn:pulumi:prod::commerce-db::{parent}${typ}::{logical}"
-    return RegisteredResource(
-        urn=urn, type=typ, name=logical, parent_urn=f"urn:pulumi:prod::commerce-db::{parent}::p",
-        custom=True, provider=None, inputs=inputs, region=region,
+_RUNS: dict[str, ProgramRun] = {}
+
+
+def _cached(stack: str, config: Any) -> ProgramRun:
+    """The real mocked-plan runner, each distinct config built once per test session."""
+    key = json.dumps([stack, config], sort_keys=True, default=str)
+    if key not in _RUNS:
+        _RUNS[key] = fo._program_run(stack, config)
+    return _RUNS[key]
+
+
+def _commands(plan: fo.FailoverPlan, phase: str | None = None) -> str:
+    return "\n".join(c for s in plan.steps if phase in (None, s.phase) for c in s.commands)
+
+
+def _titles(plan: fo.FailoverPlan) -> list[str]:
+    return [s.title for s in plan.steps]
+
+
+def _in_order(titles: list[str], words: list[str]) -> bool:
+    positions = [next(i for i, t in enumerate(titles) if w in t) for w in words]
+    return positions == sorted(positions)
+
+
+@pytest.fixture(scope="module")
+def prod_outage(tmp_path_factory: pytest.TempPathFactory) -> fo.FailoverPlan:
+    """The issue's command: prod, us-west-2, --drop-old-primary (RDS)."""
+    directory = tmp_path_factory.mktemp("prod-outage")
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(REPO / name, directory / name)
+    return fo.plan_failover(
+        "prod", "us-west-2", project_dir=directory, keep_old_primary=False, runner=_cached
+    )
+
+
+def test_outage_runbook_needs_nothing_from_the_lost_region(prod_outage: fo.FailoverPlan) -> None:
+    plan = prod_outage
+    outage = [s for s in plan.steps if s.phase == fo.OUTAGE]
+    assert outage and plan.steps[: len(outage)] == tuple(outage)  # outage steps first, then recovery
+    text = _commands(plan, fo.OUTAGE)
+    assert "--region us-east-1" not in text and "use1" not in text.replace("aws-us-east-1", "")
+    # no untargeted refresh/up while the old region is down, no import, no placeholders
+    for line in text.splitlines():
+        if line.startswith(("pulumi up", "pulumi preview")):
+            assert "--target 'urn:pulumi:prod::commerce-db::commerce:db:RegionStack::usw2'" in line
+            assert "RegionStack::use1" not in line and line.endswith("--target-dependents")
+        if line.startswith("pulumi refresh"):  # only the promoted instance, by its URN
+            assert line.count("--target") == 1 and "usw2-pg-1'" in line and "dependents" not in line
+    assert "pulumi import" not in text
+    assert "<" not in text.replace("<<", "")
+    assert _in_order(
+        _titles(plan), ["Assess", "Stop writers", "Promote", "Cache", "Change the stack config",
+                        "Allow the planned rebuilds", "Preview", "Point the apps", "Verify", "fence"],
     )  # fmt: skip
 
 
-def _fake_runner(stack: str, config: Any) -> ProgramRun:
-    """Two mocked plans: us-east-1 primary before, us-west-2 primary after (names change with role)."""
-    primary = config["commerce-db:primaryRegion"]
-    pg, cache, proxy = "commerce:db:PostgresCluster", "commerce:db:CacheLayer", "commerce:db:ProxyLayer"
-    rds, rg, grg = (
-        "aws:rds/instance:Instance",
-        "aws:elasticache/replicationGroup:ReplicationGroup",
-        "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup",
-    )
-    if primary == "us-east-1":
-        resources = [
-            _res(rds, "use1-pg-primary", "us-east-1", pg, identifier="cdb-prod-use1"),
-            _res(rds, "use1-pg-replica-1", "us-east-1", pg, replicateSourceDb="x",
-                 identifier="cdb-prod-use1-r1"),
-            _res(rds, "usw2-pg-replica", "us-west-2", pg, replicateSourceDb="arn",
-                 identifier="cdb-prod-usw2-xr"),
-            _res(rg, "usw2-cache", "us-west-2", cache, replicationGroupId="cdb-prod-usw2"),
-            _res(grg, "use1-cache-global", "us-east-1", cache,
-                 globalReplicationGroupIdSuffix="commerce-cache"),
-            _res("aws:secretsmanager/secret:Secret", "use1-db-master", "us-east-1", pg,
-                 name="commerce-db/prod/master"),
-        ]  # fmt: skip
-    else:
-        resources = [
-            _res(rds, "usw2-pg-primary", "us-west-2", pg, identifier="cdb-prod-usw2-primary"),
-            _res(rg, "usw2-cache", "us-west-2", cache, replicationGroupId="cdb-prod-usw2"),
-            _res(grg, "usw2-cache-global", "us-west-2", cache),
-            _res("aws:rds/proxy:Proxy", "usw2-proxy", "us-west-2", proxy, name="cdb-prod-usw2"),
-        ]  # fmt: skip
-    return ProgramRun(resources=tuple(resources), outputs={})
-
-
-def test_steps_are_ordered_and_carry_the_plans_identifiers(project_dir: Path) -> None:
-    plan = fo.plan_failover("prod", "us-west-2", project_dir=project_dir, runner=_fake_runner)
-    ids = plan.identifiers
-    assert ids.source == "mocked plan"
-    assert (ids.replica_instance, ids.old_primary_instance) == ("cdb-prod-usw2-xr", "cdb-prod-use1")
-    assert ids.new_primary_instance == "cdb-prod-usw2-primary"
-    assert ids.old_region_replicas == ("cdb-prod-use1-r1",)
-    assert ids.new_primary_replication_group == "cdb-prod-usw2"
-    assert ids.db_secret == "commerce-db/prod/master" and ids.new_proxy == "cdb-prod-usw2"
-
-    titles = [s.title for s in plan.steps]
-    order = ["Freeze writes", "Check replica lag", "Promote", "Global Datastore", "Point credentials",
-             "Commit the new stack config", "Apply", "Verify", "Unfreeze"]  # fmt: skip
-    positions = [next(i for i, t in enumerate(titles) if word in t) for word in order]
-    assert positions == sorted(positions) and len(plan.steps) == len(order)
-
-    commands = "\n".join(c for s in plan.steps for c in s.commands)
-    assert "--metric-name ReplicaLag" in commands and "Value=cdb-prod-usw2-xr " in commands
-    assert "aws rds promote-read-replica --db-instance-identifier cdb-prod-usw2-xr " in commands
-    # renamed to the identifier the new config gives the writer, so Pulumi adopts instead of replacing
+def test_outage_runbook_uses_the_programs_fixed_names(prod_outage: fo.FailoverPlan) -> None:
+    ids = prod_outage.identifiers
+    assert ids.source == "mocked plan" and ids.violations == ()
+    assert (ids.old_writer, ids.new_writer) == ("cdb-prod-use1-1", "cdb-prod-usw2-1")
+    text = _commands(prod_outage)
+    # promoted in place: it keeps its identifier (no rename, no state surgery)
+    assert "aws rds promote-read-replica --region us-west-2 --db-instance-identifier cdb-prod-usw2-1 " in text
+    assert "new-db-instance-identifier" not in text and "pulumi state delete" not in text
+    # the eu-west-1 replica is rebuilt from the new writer: its protection is lifted first
+    assert [r.identifier for r in ids.rebuilds] == ["cdb-prod-euw1-1"]
+    assert "--db-instance-identifier cdb-prod-euw1-1 --no-deletion-protection" in text
+    assert "pulumi state unprotect 'urn:pulumi:prod::commerce-db::commerce:db:RegionStack$" in text
+    assert ids.expected["replace"] == 1
+    # the home region's stack-wide resources are left alone while it is down
+    assert not any("StackShared" in t or "aws-us-east-1" in t for t in ids.targets)
+    # fence on return, by security-group Name tag, before the old region is touched by Pulumi
+    recovery = _commands(prod_outage, fo.AFTER_RECOVERY)
+    assert recovery.index("revoke-security-group-ingress") < recovery.index("pulumi refresh")
+    assert "Values=use1-pg-sg" in recovery
     assert (
-        "--db-instance-identifier cdb-prod-usw2-xr --new-db-instance-identifier cdb-prod-usw2-primary"
-        in commands
+        "pulumi refresh --yes --target 'urn:pulumi:prod::commerce-db::commerce:db:RegionStack::use1'"
+        in recovery
     )
-    promote = next(s for s in plan.steps if s.title.startswith("Promote"))
-    assert promote.commands[0].startswith("aws rds promote-read-replica")
-    assert "new-db-instance-identifier" in promote.commands[2]
-    assert "--region us-west-2" in commands
-    assert "aws elasticache failover-global-replication-group" in commands
-    assert "--primary-region us-west-2 --primary-replication-group-id cdb-prod-usw2" in commands
-    assert "pulumi up --yes" in commands
-    assert "--no-deletion-protection" in commands and "cdb-prod-use1" in commands
-    # role change renames the promoted instance and the global group: adopt, don't replace
-    moved = {m.what: m for m in ids.state_moves}
-    assert set(moved) == {"promoted PostgreSQL instance", "Global Datastore"}
-    assert "pulumi import aws:rds/instance:Instance usw2-pg-primary cdb-prod-usw2-primary" in commands
-    assert "pulumi stack --show-ids" not in commands  # every identifier is known: no lookup step
-    assert f"pulumi state delete '{moved['promoted PostgreSQL instance'].old_urn}'" in commands
+    assert recovery.index("pulumi config rm commerce-db:unreachableRegions") < recovery.index(
+        "pulumi refresh"
+    )
+    # the promotion AWS did is recorded by refreshing that one resource before the targeted up
+    outage = _commands(prod_outage, fo.OUTAGE)
+    refresh = "pulumi refresh --yes --target 'urn:pulumi:prod::commerce-db::commerce:db:RegionStack$"
+    assert refresh + "commerce:db:CrossRegionReplicas$aws:rds/instance:Instance::usw2-pg-1'" in outage
+    assert outage.index(refresh) < outage.index("pulumi up")
+
+
+def test_aurora_outage_fails_over_the_global_database(project_dir: Path) -> None:
+    path = project_dir / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace("    engineMode: rds\n", "    engineMode: aurora\n"))
+    plan = fo.plan_failover(
+        "prod", "us-west-2", project_dir=project_dir, keep_old_primary=False, runner=_cached
+    )
+    text = _commands(plan, fo.OUTAGE)
+    assert (
+        "aws rds failover-global-cluster --region us-west-2 --global-cluster-identifier cdb-prod-global "
+        "--target-db-cluster-identifier arn:aws:rds:us-west-2:$(aws sts get-caller-identity" in text
+    )
+    assert ":cluster:cdb-prod-usw2-cluster --allow-data-loss" in text
+    assert "promote-read-replica" not in text and "switchover" not in text
+    assert plan.identifiers.rebuilds == () and plan.identifiers.expected["replace"] == 0
+
+
+def test_planned_switchover_is_separate_and_loses_nothing(project_dir: Path) -> None:
+    plan = fo.plan_failover("prod", "us-west-2", project_dir=project_dir, planned=True, runner=_cached)
+    assert {s.phase for s in plan.steps} == {fo.PLANNED}
+    titles = _titles(plan)
+    assert _in_order(titles, ["Freeze writes", "Fence the old writer", "Wait until", "Promote", "Preview"])
+    text = _commands(plan)
+    assert "pg_current_wal_lsn()" in text and "pg_last_wal_replay_lsn()" in text
+    assert "revoke-security-group-ingress --region us-east-1" in text
+    # keep mode: the old writer is rebuilt as a replica of the new one (explicitly, protection lifted)
+    assert {r.identifier for r in plan.identifiers.rebuilds} == {"cdb-prod-use1-1", "cdb-prod-euw1-1"}
+    assert "pulumi up --yes" in text.splitlines()
+    with pytest.raises(fo.FailoverError, match="--planned keeps the old primary"):
+        fo.plan_failover("prod", "us-west-2", project_dir=project_dir, planned=True, keep_old_primary=False)
+
+
+def test_aurora_planned_switchover_uses_switchover(project_dir: Path) -> None:
+    path = project_dir / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace("    engineMode: rds\n", "    engineMode: aurora\n"))
+    text = _commands(
+        fo.plan_failover("prod", "us-west-2", project_dir=project_dir, planned=True, runner=_cached)
+    )
+    assert (
+        "aws rds switchover-global-cluster --region us-west-2 --global-cluster-identifier cdb-prod-global"
+        in text
+    )
+    assert "--allow-data-loss" not in text
 
 
 def test_without_global_datastore_no_cache_failover_command(project_dir: Path) -> None:
     plan = fo.plan_failover("staging", "us-west-2", project_dir=project_dir, with_identifiers=False)
-    commands = "\n".join(c for s in plan.steps for c in s.commands)
-    assert "failover-global-replication-group" not in commands
-    assert any("starts cold" in s.title for s in plan.steps)
-    assert plan.identifiers.source.startswith("placeholders")
-    assert "<replica-db-identifier-in-us-west-2>" in commands
+    assert "failover-global-replication-group" not in _commands(plan)
+    assert any("no Global Datastore" in s.title for s in plan.steps)
+    assert plan.identifiers.source.startswith("names only")
+    assert "cdb-staging-usw2-1" in _commands(plan)  # names are fixed even without the mocked plans
 
 
-def test_program_failure_falls_back_to_placeholders(project_dir: Path) -> None:
-    def broken(_stack: str, _config: Any) -> Any:
-        raise RuntimeError("program not importable")
+def test_a_change_that_would_lose_data_is_refused(project_dir: Path) -> None:
+    """The runbook refuses to print if the mocked diff finds a loss (here: a fake 'after' plan)."""
+    from commerce_db import plan_diff as pd
 
-    plan = fo.plan_failover("prod", "eu-west-1", project_dir=project_dir, runner=broken)
-    assert plan.identifiers.source == "placeholders: RuntimeError: program not importable"
-    assert plan.identifiers.global_group_id == "<global-replication-group-id>"
+    def runner(stack: str, config: Any) -> ProgramRun:
+        real = _cached(stack, config)
+        if config["commerce-db:primaryRegion"] == "us-east-1":
+            return real
+        kept = tuple(r for r in real.resources if r.name != "euw1-backup-vault")
+        return ProgramRun(resources=kept, outputs=real.outputs)
+
+    with pytest.raises(fo.FailoverError, match=r"would lose data.*euw1-backup-vault.*delete"):
+        fo.plan_failover("prod", "us-west-2", project_dir=project_dir, runner=runner)
+    assert pd.BACKUP_VAULT in pd.PROTECTED
 
 
 # --------------------------------------------------------------------------- CLI
@@ -341,7 +404,7 @@ def test_cli_dry_run_json_changes_nothing(capsys: pytest.CaptureFixture[str]) ->
     out = json.loads(capsys.readouterr().out)
     assert out["written"] is False and out["newPrimary"] == "eu-west-1" and out["oldPrimary"] == "us-east-1"
     assert "+  commerce-db:primaryRegion: eu-west-1" in out["diff"]
-    assert out["steps"][0]["title"].startswith("Freeze writes")
+    assert out["steps"][0]["title"].startswith("Assess") and out["steps"][0]["phase"] == "outage"
     assert (REPO / "Pulumi.prod.yaml").read_text() == before
 
 
@@ -349,27 +412,6 @@ def test_cli_bad_region_exits_2_with_reason(capsys: pytest.CaptureFixture[str]) 
     assert main(["failover", "promote", "prod", "--region", "ap-south-1", "--no-plan"]) == 2
     err = capsys.readouterr().err
     assert "'ap-south-1' is not a current replica region" in err and "us-west-2, eu-west-1" in err
-
-
-def test_real_program_supplies_the_identifiers(
-    prod_failover: tuple[fo.FailoverPlan, _RecordingRunner],
-) -> None:
-    plan, runner = prod_failover
-    assert [cfg["commerce-db:primaryRegion"] for cfg, _run in runner.runs] == ["us-east-1", "us-west-2"]
-    ids = plan.identifiers
-    assert ids.source == "mocked plan"
-    assert not ids.replica_instance.startswith("<") and not ids.old_primary_instance.startswith("<")
-    promote = next(s for s in plan.steps if s.title.startswith("Promote"))
-    assert promote.commands[0] == (
-        f"aws rds promote-read-replica --db-instance-identifier {ids.replica_instance} "
-        "--backup-retention-period 7 --region us-west-2"
-    )
-    # state moves use engine-style URNs (full parent chain) and the new region's explicit provider
-    assert {m.what for m in ids.state_moves} >= {"promoted PostgreSQL instance"}
-    for move in ids.state_moves:
-        assert move.old_urn.startswith("urn:pulumi:prod::commerce-db::commerce:db:RegionStack$")
-        assert move.new_parent_urn and move.new_parent_urn.startswith("urn:pulumi:prod::commerce-db::")
-        assert move.provider_urn and move.provider_urn.endswith("pulumi:providers:aws::aws-us-west-2")
 
 
 def test_global_datastore_follows_the_environment_default(project_dir: Path) -> None:
@@ -388,14 +430,19 @@ def test_cli_write_rewrites_the_file_and_keeps_a_backup(
     argv = ["failover", "promote", "staging", "--region", "us-west-2", "--write", "--no-plan"]
     assert main([*argv, "--dir", str(project_dir)]) == 0
     out = capsys.readouterr().out
-    assert f"Wrote {path}" in out and "Operator runbook" in out
+    assert f"Wrote {path}" in out and "Outage runbook" in out
     assert (project_dir / "Pulumi.staging.yaml.bak").read_text() == before
     config = yaml.safe_load(path.read_text())["config"]
     assert config["commerce-db:primaryRegion"] == "us-west-2"
-    # promoting back restores the original content exactly (comments included)
-    assert main(["failover", "promote", "staging", "--region", "us-east-2", "--write", "--no-plan",
-                 "--dir", str(project_dir)]) == 0  # fmt: skip
-    assert path.read_text() == before
+    # an outage marks the old primary unreachable (its provider then configures without AWS calls)
+    assert config["commerce-db:unreachableRegions"] == ["us-east-2"]
+    # failing back (planned) restores the original content (comments included), plus the pinned
+    # homeRegion and an emptied unreachableRegions
+    back = ["failover", "promote", "staging", "--region", "us-east-2", "--planned", "--write", "--no-plan"]
+    assert main([*back, "--dir", str(project_dir)]) == 0
+    assert path.read_text() == (
+        before + "  commerce-db:homeRegion: us-east-2\n  commerce-db:unreachableRegions: []\n"
+    )
 
 
 def test_engine_urns_carry_the_whole_parent_chain() -> None:
@@ -409,10 +456,10 @@ def test_engine_urns_carry_the_whole_parent_chain() -> None:
     cluster = rec(f"{base}commerce:db:RegionStack$commerce:db:PostgresCluster::usw2-pg",
                   "commerce:db:PostgresCluster", "usw2-pg", region.urn)  # fmt: skip
     # what the SDK's mock monitor produces: only the immediate parent's type
-    instance = rec(f"{base}commerce:db:PostgresCluster$aws:rds/instance:Instance::usw2-pg-primary",
-                   "aws:rds/instance:Instance", "usw2-pg-primary", cluster.urn)  # fmt: skip
+    instance = rec(f"{base}commerce:db:PostgresCluster$aws:rds/instance:Instance::usw2-pg-1",
+                   "aws:rds/instance:Instance", "usw2-pg-1", cluster.urn)  # fmt: skip
     urns = fo.engine_urns([region, cluster, instance])
     assert urns[instance.urn] == (
-        f"{base}commerce:db:RegionStack$commerce:db:PostgresCluster$aws:rds/instance:Instance::usw2-pg-primary"
+        f"{base}commerce:db:RegionStack$commerce:db:PostgresCluster$aws:rds/instance:Instance::usw2-pg-1"
     )
     assert urns[region.urn] == region.urn and urns[cluster.urn] == cluster.urn

@@ -57,9 +57,9 @@ def test_db_name_replaces_the_primary_and_fails_without_allow_replace(
     argv = ["plan", "staging", "--diff", str(old_staging), "-c", "postgres.dbName=shop2"]
     assert _plan(argv) == 4
     out = _plan.last  # type: ignore[attr-defined]
-    assert "-/+ aws:rds/instance:Instance use2-pg-primary" in out
+    assert "-/+ aws:rds/instance:Instance use2-pg-1" in out
     assert "dbName (forces replacement)" in out and "DESTRUCTIVE" in out
-    assert "use2-pg-primary (replace)" in capsys.readouterr().err
+    assert "use2-pg-1 (replace)" in capsys.readouterr().err
     assert _plan([*argv, "--allow-replace"]) == 0
 
 
@@ -67,7 +67,7 @@ def test_in_place_change_is_an_update(old_staging: Path) -> None:
     argv = ["plan", "staging", "--diff", str(old_staging), "-c", "postgres.instanceClass=db.r6g.large"]
     assert _plan(argv) == 0
     out = _plan.last  # type: ignore[attr-defined]
-    assert "  ~ aws:rds/instance:Instance use2-pg-primary (us-east-2): instanceClass" in out
+    assert "  ~ aws:rds/instance:Instance use2-pg-1 (us-east-2): instanceClass" in out
     assert "forces replacement" not in out
 
 

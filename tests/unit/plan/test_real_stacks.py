@@ -109,7 +109,7 @@ def test_public_database_in_a_stack_file_is_caught_by_the_policy(capsys: pytest.
     assert code == 3
     doc = json.loads(capsys.readouterr().out)
     hits = {f["resource"] for f in doc["policy"] if f["policy"] == "no-public-database"}
-    assert "use1-pg-primary" in hits
+    assert "use1-pg-1" in hits
 
 
 def test_console_script_end_to_end() -> None:

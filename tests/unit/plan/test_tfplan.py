@@ -111,7 +111,7 @@ def test_nested_blocks_have_terraform_shape(prod_doc: dict[str, Any]) -> None:
 
 def test_references_are_unknown_and_named_in_the_configuration(prod_doc: dict[str, Any]) -> None:
     dbs = _changes(prod_doc, "aws_db_instance")
-    (primary,) = [c for c in dbs if c["name"] == "use1-pg-primary"]
+    (primary,) = [c for c in dbs if c["name"] == "use1-pg-1"]
     after, unknown = primary["change"]["after"], primary["change"]["after_unknown"]
     assert "kms_key_id" not in after and unknown["kms_key_id"] is True
     assert unknown["arn"] is True and unknown["endpoint"] is True  # assigned on create

@@ -89,7 +89,10 @@ def _is_secondary_cache(resource: str) -> bool:
 
 
 def _db_replica_or_staging(resource: str, stack: str) -> bool:
-    return resource.startswith("aws_db_instance.") and ("replica" in resource or stack == "staging")
+    # Slot 1 of the writer's region (use1 in prod) is the writer; every other instance is a replica.
+    return resource.startswith("aws_db_instance.") and (
+        resource != "aws_db_instance.use1-pg-1" or stack == "staging"
+    )
 
 
 # What each skip's reason in .checkov.yaml says it covers: (resource address, plan file) -> bool.
@@ -122,7 +125,7 @@ def test_every_skip_fails_only_where_its_reason_says(plans: dict[str, Path], tmp
     assert unexplained == []
     # The Multi-AZ / deletion-protection / retention / encryption checks did pass where it matters.
     failed = {(c, r) for c, r, _ in failures}
-    assert ("CKV_AWS_157", "aws_db_instance.use1-pg-primary") not in failed
+    assert ("CKV_AWS_157", "aws_db_instance.use1-pg-1") not in failed
     assert not any(c == "CKV_AWS_29" and "use1" in r for c, r in failed)
 
 

@@ -1,0 +1,257 @@
+"""Failover under mocks: plan prod, apply the runbook's stack change, plan again, diff (issue 15).
+
+For RDS and Aurora, dropping and keeping the old primary region: nothing that holds data in a
+surviving region (database, cache, vault, key, global cluster / datastore) is deleted or replaced,
+the promoted database is adopted in place, and every re-sourced replica is replaced explicitly
+(``replace_on_changes`` + ``delete_before_replace``). The checker itself is tested on the
+findings that issue 15 reported against the previous program.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from commerce_db_components.program import run
+
+from commerce_db import failover as fo
+from commerce_db import plan_diff as pd
+from commerce_db.mock_engine import ProgramRun, RegisteredResource, run_program
+
+REPO = Path(__file__).resolve().parents[3]
+NEW_PRIMARY = "us-west-2"
+
+
+def _prod(engine: str) -> dict[str, Any]:
+    cfg = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
+    if engine == "aurora":
+        cfg["commerce-db:postgres"] = {**cfg["commerce-db:postgres"], "engineMode": "aurora"}
+    return cfg
+
+
+@functools.cache
+def _before(engine: str) -> ProgramRun:
+    return run_program(run, stack="prod", config=_prod(engine))
+
+
+@functools.cache
+def _failover(engine: str, keep: bool) -> tuple[list[pd.Change], list[str], dict[str, Any]]:
+    before_cfg = _prod(engine)
+    after_cfg, _ = fo.compute_failover_config(before_cfg, NEW_PRIMARY, keep_old_primary=keep)
+    fo.validate_failover_config("prod", after_cfg)
+    changes = pd.diff_runs(_before(engine), run_program(run, stack="prod", config=after_cfg))
+    regions = [after_cfg["commerce-db:primaryRegion"], *after_cfg["commerce-db:replicaRegions"]]
+    problems = pd.failover_violations(
+        changes,
+        surviving_regions=[r for r in regions if r != "us-east-1"],
+        old_primary="us-east-1",
+        old_primary_kept=keep,
+    )
+    return changes, problems, after_cfg
+
+
+def _by_name(changes: list[pd.Change], name: str) -> pd.Change:
+    return next(c for c in changes if c.name == name)
+
+
+CASES = [("rds", False), ("rds", True), ("aurora", False), ("aurora", True)]
+
+
+@pytest.mark.parametrize(
+    ("engine", "keep"), CASES, ids=["rds-drop", "rds-keep", "aurora-drop", "aurora-keep"]
+)
+def test_failover_loses_nothing_in_surviving_regions(engine: str, keep: bool) -> None:
+    changes, problems, after_cfg = _failover(engine, keep)
+    assert problems == []
+    assert after_cfg["commerce-db:homeRegion"] == "us-east-1"  # stack-wide resources stay put
+    surviving = {"us-west-2", "eu-west-1"} | ({"us-east-1"} if keep else set())
+    for ch in changes:
+        kept = (pd.CACHE_GROUP, pd.BACKUP_VAULT, pd.KMS_KEY, pd.RDS_CLUSTER, *pd.GLOBAL_TYPES)
+        if ch.type in kept and (ch.region in surviving or ch.type in pd.GLOBAL_TYPES):
+            assert ch.op in ("same", "update", "create"), ch.describe()
+    # The global objects and the stack-wide IAM roles (monitoring, backup) are not even touched.
+    for ch in changes:
+        if ch.type in pd.GLOBAL_TYPES or ch.name.startswith("shared-"):
+            assert ch.op in ("same", "update"), ch.describe()
+
+
+@pytest.mark.parametrize(
+    ("engine", "keep"), CASES, ids=["rds-drop", "rds-keep", "aurora-drop", "aurora-keep"]
+)
+def test_promoted_database_is_adopted_in_place(engine: str, keep: bool) -> None:
+    changes, _, _ = _failover(engine, keep)
+    if engine == "rds":
+        writer = _by_name(changes, "usw2-pg-1")
+        assert (
+            writer.op == "update" and writer.old_urn != writer.urn
+        )  # alias: CrossRegionReplicas -> PostgresCluster
+        assert (
+            "commerce:db:CrossRegionReplicas" in writer.old_urn
+            and "commerce:db:PostgresCluster" in writer.urn
+        )
+        assert "replicateSourceDb" in writer.changed  # removed: the provider promotes in place
+        assert {"multiAz", "backupRetentionPeriod"} <= set(writer.changed)
+        assert writer.new is not None and writer.new.inputs["applyImmediately"] is True
+        assert (
+            writer.new.inputs["identifier"]
+            == "cdb-prod-usw2-1"
+            == (writer.old.inputs["identifier"] if writer.old else "")
+        )
+    else:
+        cluster = _by_name(changes, "usw2-pg-cluster")
+        assert cluster.op in ("update", "same") and "AuroraSecondaryCluster" in (cluster.old_urn or "")
+        assert cluster.new is not None and cluster.new.inputs["clusterIdentifier"] == "cdb-prod-usw2-cluster"
+        assert cluster.new.inputs["globalClusterIdentifier"] == cluster.old.inputs["globalClusterIdentifier"]  # type: ignore[union-attr]
+        assert _by_name(changes, "usw2-pg-1").op in ("update", "same")
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["drop", "keep"])
+def test_rds_replicas_are_resourced_only_by_explicit_replacement(keep: bool) -> None:
+    changes, _, _ = _failover("rds", keep)
+    resourced = [c for c in changes if "replicateSourceDb" in c.changed and pd.is_replica(c.new)]
+    names = {c.name for c in resourced}
+    assert names == ({"euw1-pg-1", "use1-pg-1"} if keep else {"euw1-pg-1"})
+    for ch in resourced:
+        assert (ch.op, ch.explicit, ch.delete_before_replace) == ("replace", True, True), ch.describe()
+        assert ch.new is not None and ch.new.inputs["replicateSourceDb"].startswith("arn:aws:rds:us-west-2:")
+
+
+def test_caches_and_keys_keep_their_identity() -> None:
+    changes, _, _ = _failover("rds", False)
+    for name in ("usw2-cache-rg", "euw1-cache-rg"):
+        ch = _by_name(changes, name)
+        assert ch.op in ("same", "update") and "kmsKeyId" not in ch.changed, ch.describe()
+    for name in ("usw2-keys-cmk", "euw1-keys-cmk", "usw2-backup-vault", "euw1-backup-vault"):
+        assert _by_name(changes, name).op in ("same", "update")
+
+
+def test_backup_moves_with_the_writer_and_dr_region() -> None:
+    changes, _, after_cfg = _failover("rds", False)
+    assert after_cfg["commerce-db:drRegion"] == "eu-west-1"
+    plan = _by_name(changes, "usw2-backup-plan")
+    assert plan.op == "create" and plan.new is not None
+    copy = plan.new.inputs["rules"][0]["copyActions"][0]["destinationVaultArn"]
+    assert copy == _by_name(changes, "euw1-backup-vault").new.state["arn"]  # type: ignore[union-attr]
+    replication = _by_name(changes, "euw1-backup-pitr-replication")
+    assert replication.op == "create" and replication.region == "eu-west-1"
+
+
+# --------------------------------------------------------------------------- the checker itself
+
+
+def _rec(name: str, typ: str, region: str, parent: str = "RegionStack", **inputs: Any) -> RegisteredResource:
+    urn = f"urn:pulumi:prod::commerce-db::commerce:db:{parent}${typ}::{name}"
+    return RegisteredResource(
+        urn=urn, type=typ, name=name, parent_urn=None, custom=True, provider=None,
+        inputs=inputs, region=region, engine_urn=urn,
+    )  # fmt: skip
+
+
+def test_checker_reports_what_issue_15_found() -> None:
+    old_replica = _rec(
+        "euw1-pg-1", pd.RDS_INSTANCE, "eu-west-1", replicateSourceDb="arn:aws:rds:us-east-1:1:db:a"
+    )
+    new_replica = _rec(
+        "euw1-pg-1", pd.RDS_INSTANCE, "eu-west-1", replicateSourceDb="arn:aws:rds:us-west-2:1:db:b"
+    )
+    vault = _rec("use1-backup-dr-vault", pd.BACKUP_VAULT, "us-west-2")
+    cache_old = _rec("usw2-cache-rg", pd.CACHE_GROUP, "us-west-2", globalReplicationGroupId="g")
+    cache_new = _rec("usw2-cache-rg", pd.CACHE_GROUP, "us-west-2", kmsKeyId="arn:key")
+    before = ProgramRun(resources=(old_replica, vault, cache_old), outputs={})
+    after = ProgramRun(resources=(new_replica, cache_new), outputs={})
+    problems = pd.failover_violations(
+        pd.diff_runs(before, after),
+        surviving_regions=["us-west-2", "eu-west-1"],
+        old_primary="us-east-1",
+        old_primary_kept=False,
+    )
+    assert any("euw1-pg-1" in p and "re-sourced in place" in p for p in problems)
+    assert any("use1-backup-dr-vault" in p and "delete" in p for p in problems)
+    assert any("usw2-cache-rg" in p and "kmsKeyId" in p for p in problems)
+
+
+def test_checker_refuses_replacing_a_promoted_replica() -> None:
+    """replace_on_changes on the writer would turn the promotion into a delete + empty create."""
+    replica = _rec(
+        "usw2-pg-1", pd.RDS_INSTANCE, "us-west-2", replicateSourceDb="arn:aws:rds:us-east-1:1:db:a"
+    )
+    writer = dataclass_replace(
+        _rec("usw2-pg-1", pd.RDS_INSTANCE, "us-west-2"),
+        options={"replaceOnChanges": ("replicateSourceDb",), "deleteBeforeReplace": True},
+    )
+    problems = pd.failover_violations(
+        pd.diff_runs(ProgramRun((replica,), {}), ProgramRun((writer,), {})),
+        surviving_regions=["us-west-2"],
+        old_primary="us-east-1",
+        old_primary_kept=False,
+    )
+    assert any("promoted replica is replaced" in p for p in problems)
+
+
+def dataclass_replace(res: RegisteredResource, **kw: Any) -> RegisteredResource:
+    import dataclasses
+
+    return dataclasses.replace(res, **kw)
+
+
+def test_mock_engine_resolves_inherited_aliases() -> None:
+    """A child answers to its old URN under the parent's alias (same name, the parent's old type)."""
+    run_ = _before("rds")
+    replica = run_.by_name("usw2-pg-1")
+    assert replica.engine_urn.endswith(
+        "commerce:db:RegionStack$commerce:db:CrossRegionReplicas$aws:rds/instance:Instance::usw2-pg-1"
+    )
+    assert any(
+        "commerce:db:PostgresCluster$aws:rds/instance:Instance::usw2-pg-1" in a for a in replica.alias_urns
+    )
+    assert replica.options["replaceOnChanges"] == ("replicateSourceDb",)
+    assert replica.options["deleteBeforeReplace"] is True
+    writer = run_.by_name("use1-pg-1")
+    assert writer.options["replaceOnChanges"] == ()
+
+
+# --------------------------------------------------------------------------- Aurora variant (item 8)
+
+
+def test_aurora_variant_is_built_for_failover() -> None:
+    run_ = _before("aurora")
+    alarms = {a.name: a.inputs for a in run_.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    for code in ("use1", "usw2", "euw1"):  # every region: the roles move
+        assert alarms[f"{code}-aurora-alarms-rpo-lag"]["metricName"] == "AuroraGlobalDBRPOLag"
+        assert alarms[f"{code}-aurora-alarms-volume"]["metricName"] == "VolumeBytesUsed"
+        assert alarms[f"{code}-aurora-alarms-1-replica-lag"]["metricName"] == "AuroraReplicaLag"
+        assert alarms[f"{code}-aurora-alarms-acu-1"]["metricName"] == "ACUUtilization"
+    # secondaries are protected like the primary and as large (they are the writer after a failover)
+    clusters = {c.name: c.inputs for c in run_.of_type(pd.RDS_CLUSTER)}
+    for name, inputs in clusters.items():
+        assert inputs["deletionProtection"] is True and inputs["skipFinalSnapshot"] is False, name
+        assert inputs["serverlessv2ScalingConfiguration"]["minCapacity"] >= 9, name  # holds 2000 connections
+    per_cluster: dict[str, int] = {}
+    for inst in run_.of_type(pd.RDS_CLUSTER_INSTANCE):
+        per_cluster[inst.region or ""] = per_cluster.get(inst.region or "", 0) + 1
+    assert set(per_cluster.values()) == {2}
+    assert run_.outputs["globalWriterEndpoint"]
+
+
+def test_aurora_capacity_must_hold_the_connections() -> None:
+    from commerce_db_components.config import ConfigError, parse_stack_config
+
+    raw = {
+        "replicaRegions": ["us-west-2"],
+        "postgres": {"engineMode": "aurora", "parameters": {"maxConnections": 2000},
+                     "aurora": {"minCapacityAcu": 0.5}},
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"minCapacityAcu.*>= 9.*maxConnections=2000"):
+        parse_stack_config(_encoded(raw), stack="prod", aws_region="us-east-1")
+    raw["postgres"]["parameters"] = {}  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"minCapacityAcu.*>= 2 in prod with a Global Database"):
+        parse_stack_config(_encoded(raw), stack="prod", aws_region="us-east-1")
+
+
+def _encoded(raw: dict[str, Any]) -> dict[str, str]:
+    import json
+
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
