@@ -339,7 +339,8 @@ async def read_throughput_cache_replica_vs_primary(env: BenchEnv) -> float:
                 reader_pool_max=conc,
                 near_cache_ttl=NEAR_CACHE_TTL,
                 # Search results are cached under the catalogue generation, which every catalogue
-                # write bumps: a longer TTL never serves results older than the last write.
+                # write bumps, so a longer TTL does not serve results older than the last write;
+                # it only lengthens the window after a Redis failover that lost the last bump.
                 search_cache_ttl=SEARCH_CACHE_TTL,
             ) as fast,
             open_da(env.db.primary, writer_pool_max=conc) as plain,
