@@ -25,8 +25,12 @@ after it was forwarded to the server:
 ``drop``   black hole: discard everything after the statement in both directions, never close
            (a network partition; only the client's own timeouts end it). :meth:`heal` closes it.
 
-Matching is on the raw client->server bytes (PostgreSQL's simple-query ``COMMIT;`` as asyncpg
-sends it, a RESP command name such as ``EVALSHA`` or ``XADD``), across chunk boundaries.
+Matching is on the client->server bytes (PostgreSQL's simple-query ``COMMIT;`` as asyncpg
+sends it, a RESP command name such as ``EVALSHA`` or ``XADD``), across chunk boundaries. With a
+TLS tier the proxy terminates TLS on both sides with the tier's own CA (PostgreSQL's in-protocol
+``SSLRequest`` for ``protocol="postgres"``, TLS from the first byte for ``"redis"``), so clients
+still verify ``127.0.0.1`` against that CA and statements stay matchable; ``"raw"`` forwards bytes
+untouched (the replication link).
 """
 
 from __future__ import annotations
@@ -40,12 +44,16 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from commerce_db.localtier.errors import LocalTierError
+from commerce_db.localtier.tls import TlsFiles
 
 __all__ = ["Action", "FaultProxy", "rewrite_port"]
 
 Action = Literal["cut", "hang", "delay", "drop"]
 _ACTIONS = ("cut", "hang", "delay", "drop")
 _CHUNK = 65536
+_SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
+_GSSENC_REQUEST = (8).to_bytes(4, "big") + (80877104).to_bytes(4, "big")
+Protocol = Literal["postgres", "redis", "raw"]
 
 
 def rewrite_port(url: str, port: int, host: str = "127.0.0.1") -> str:
@@ -85,13 +93,26 @@ class FaultProxy:
 
     :param name: label used in errors and thread names.
     :param upstream_port: the server's port. :param upstream_host: Default: ``"127.0.0.1"``.
+    :param protocol: ``"postgres"``, ``"redis"`` or ``"raw"``: how TLS is negotiated when ``tls``
+        is given. Default: ``"raw"``.
+    :param tls: the tier's TLS files: terminate TLS on both sides (see module doc). Default: None.
 
     Use :meth:`start` / :meth:`stop` (or ``with``). :attr:`port` is the listening port.
     Counters: :attr:`connections` accepted, :attr:`fired` armed rules that fired.
     """
 
-    def __init__(self, name: str, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        name: str,
+        upstream_port: int,
+        upstream_host: str = "127.0.0.1",
+        *,
+        protocol: Protocol = "raw",
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.name = name
+        self.protocol = protocol
+        self.tls = tls if protocol != "raw" else None
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.port: int | None = None
@@ -129,7 +150,8 @@ class FaultProxy:
     async def _listen(self) -> None:
         self._flowing = asyncio.Event()
         self._flowing.set()
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        direct_tls = self.tls.server_context() if self.tls is not None and self.protocol == "redis" else None
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=direct_tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
@@ -260,8 +282,8 @@ class FaultProxy:
             cwriter.transport.abort()
             return
         try:
-            sreader, swriter = await asyncio.open_connection(self.upstream_host, self.upstream_port)
-        except OSError:
+            sreader, swriter = await self._open_upstream(creader, cwriter)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError):
             cwriter.transport.abort()
             return
         conn = _Conn(cwriter, swriter)
@@ -276,6 +298,37 @@ class FaultProxy:
             for t in conn.tasks:
                 t.cancel()
             self._conns.discard(conn)
+
+    async def _open_upstream(
+        self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = self.upstream_host, self.upstream_port
+        if self.tls is None:
+            return await asyncio.open_connection(host, port)
+        if self.protocol == "redis":  # the client side is TLS already (start_server ssl=...)
+            return await asyncio.open_connection(
+                host, port, ssl=self.tls.client_context(), server_hostname=host
+            )
+        # PostgreSQL: TLS is negotiated in-protocol with an 8-byte SSLRequest answered by 'S'.
+        head = await creader.readexactly(8)
+        if head == _GSSENC_REQUEST:  # libpq may ask for GSS encryption first: decline
+            cwriter.write(b"N")
+            await cwriter.drain()
+            head = await creader.readexactly(8)
+        sreader, swriter = await asyncio.open_connection(host, port)
+        if head != _SSL_REQUEST:  # a plaintext client: let the server refuse it
+            swriter.write(head)
+            return sreader, swriter
+        swriter.write(_SSL_REQUEST)
+        await swriter.drain()
+        if await sreader.readexactly(1) != b"S":
+            swriter.transport.abort()
+            raise ConnectionError("upstream refused TLS")
+        await swriter.start_tls(self.tls.client_context(), server_hostname=host)
+        cwriter.write(b"S")
+        await cwriter.drain()
+        await cwriter.start_tls(self.tls.server_context())
+        return sreader, swriter
 
     def _match(self, conn: _Conn, data: bytes) -> _Rule | None:
         window = conn.tail + data

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from commerce_db.localtier.binaries import Binaries
 from commerce_db.localtier.errors import LocalTierError
-from commerce_db.localtier.postgres import APP_USER, Credentials
+from commerce_db.localtier.postgres import APP_USER, Credentials, tls_query
 from commerce_db.localtier.procs import ManagedProcess, RunAs, free_port, port_open, wait_until
+from commerce_db.localtier.tls import TlsFiles
 
 ADMIN_USER = "pgbouncer_admin"
 
@@ -55,7 +56,9 @@ class PgBouncerNode:
         *,
         max_client_conn: int = 1000,
         default_pool_size: int = 20,
+        tls: TlsFiles | None = None,
     ) -> None:
+        self.tls = tls
         self.home = home
         self.bins = bins
         self.run_as = run_as
@@ -73,17 +76,25 @@ class PgBouncerNode:
         )
         userlist.chmod(0o600)
         ini = self.home / "pgbouncer.ini"
-        ini.write_text(
-            _INI.format(
-                backend_port=self.backend_port,
-                port=port,
-                home=self.home,
-                admin=ADMIN_USER,
-                app=APP_USER,
-                max_client_conn=self.max_client_conn,
-                default_pool_size=self.default_pool_size,
-            )
+        text = _INI.format(
+            backend_port=self.backend_port,
+            port=port,
+            home=self.home,
+            admin=ADMIN_USER,
+            app=APP_USER,
+            max_client_conn=self.max_client_conn,
+            default_pool_size=self.default_pool_size,
         )
+        if self.tls is not None:
+            # Clients must speak TLS (like RDS Proxy's require_tls); PgBouncer verifies the server.
+            text += (
+                "client_tls_sslmode = require\n"
+                f"client_tls_key_file = {self.tls.server_key}\n"
+                f"client_tls_cert_file = {self.tls.server_cert}\n"
+                "server_tls_sslmode = verify-full\n"
+                f"server_tls_ca_file = {self.tls.ca_cert}\n"
+            )
+        ini.write_text(text)
         self.run_as.chown(self.home)
         return ini
 
@@ -131,7 +142,7 @@ class PgBouncerNode:
             self.admin("RECONNECT")
 
     def dsn(self, db: str) -> str:
-        return f"postgresql://{APP_USER}:{self.creds.app}@127.0.0.1:{self.port}/{db}"
+        return f"postgresql://{APP_USER}:{self.creds.app}@127.0.0.1:{self.port}/{db}{tls_query(self.tls)}"
 
     def admin(self, command: str) -> list[dict[str, str]]:
         """Run an admin-console command (``SHOW POOLS``, ``RELOAD``...) and return rows as dicts.
@@ -163,7 +174,16 @@ class PgBouncerNode:
             text=True,
             timeout=30,
             check=False,
-            env={"PGPASSWORD": self.creds.pgbouncer_admin, "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+            env={
+                "PGPASSWORD": self.creds.pgbouncer_admin,
+                "PATH": "/usr/bin:/bin",
+                "LC_ALL": "C.UTF-8",
+                **(
+                    {"PGSSLMODE": "verify-full", "PGSSLROOTCERT": str(self.tls.ca_cert)}
+                    if self.tls is not None
+                    else {}
+                ),
+            },
         )
         if res.returncode != 0:
             raise LocalTierError(f"pgbouncer admin command {command!r} failed: {res.stderr.strip()}")

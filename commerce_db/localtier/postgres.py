@@ -17,6 +17,7 @@ from commerce_db.localtier.binaries import Binaries
 from commerce_db.localtier.errors import LocalTierError
 from commerce_db.localtier.procs import ManagedProcess, RunAs, free_port, wait_until
 from commerce_db.localtier.reaper import write_owner
+from commerce_db.localtier.tls import TlsFiles
 
 SUPERUSER = "postgres"
 APP_USER = "app"
@@ -56,6 +57,19 @@ host replication replicator 127.0.0.1/32 scram-sha-256
 host all all 127.0.0.1/32 scram-sha-256
 """
 
+# TLS only over TCP (the local rds.force_ssl = 1): no "host" lines, so plaintext finds no entry.
+_PG_HBA_TLS = """
+local all all trust
+hostssl replication replicator 127.0.0.1/32 scram-sha-256
+hostssl all all 127.0.0.1/32 scram-sha-256
+"""
+
+
+def tls_query(tls: TlsFiles | None) -> str:
+    """The DSN query that makes libpq / asyncpg verify the server against the tier's CA."""
+    return "" if tls is None else f"?sslmode=verify-full&sslrootcert={tls.ca_cert}"
+
+
 STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 
 
@@ -79,15 +93,40 @@ class Credentials:
 class PostgresNode:
     """A postmaster on 127.0.0.1:<port> with its data dir, unix socket and log under ``home``."""
 
-    def __init__(self, name: str, home: Path, bins: Binaries, run_as: RunAs, creds: Credentials) -> None:
+    def __init__(
+        self,
+        name: str,
+        home: Path,
+        bins: Binaries,
+        run_as: RunAs,
+        creds: Credentials,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.name = name
         self.home = home
         self.datadir = home / "data"
         self.bins = bins
         self.run_as = run_as
         self.creds = creds
+        self.tls = tls
+        """TLS files when the node only accepts TLS on TCP (``hostssl``), else None (plaintext)."""
         self.port: int | None = None
         self.proc: ManagedProcess | None = None
+
+    def enable_tls(self) -> None:
+        """Configure a stopped, copied cluster for TLS only: ``ssl = on`` with the tier's server
+        certificate, and ``hostssl`` lines only in ``pg_hba.conf`` (the local equivalent of
+        ``rds.force_ssl = 1``); a plaintext TCP connection finds no ``pg_hba.conf`` entry."""
+        if self.tls is None:
+            raise LocalTierError(f"postgres {self.name} has no TLS files")
+        (self.datadir / "localtier_tls.conf").write_text(
+            f"ssl = on\nssl_cert_file = '{self.tls.server_cert}'\nssl_key_file = '{self.tls.server_key}'\n"
+            "ssl_min_protocol_version = 'TLSv1.2'\n"
+        )
+        with open(self.datadir / "postgresql.conf", "a") as fh:
+            fh.write("\ninclude 'localtier_tls.conf'\n")
+        (self.datadir / "pg_hba.conf").write_text(_PG_HBA_TLS)
+        self.run_as.chown(self.datadir)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
@@ -189,7 +228,7 @@ class PostgresNode:
     def dsn(self, db: str = APP_DB, *, user: str = APP_USER) -> str:
         """``postgresql://`` URL for db as ``app`` (default) or the superuser, with its password."""
         password = {APP_USER: self.creds.app, SUPERUSER: self.creds.superuser}[user]
-        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{db}"
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{db}{tls_query(self.tls)}"
 
     def in_recovery(self) -> bool:
         return self.psql("SELECT pg_is_in_recovery()") == "t"

@@ -6,11 +6,13 @@ import contextlib
 import functools
 import signal
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
 from commerce_db.localtier.errors import LocalTierError
 from commerce_db.localtier.procs import ManagedProcess, RunAs, free_port, wait_until
+from commerce_db.localtier.tls import TlsFiles
 
 
 class RedisNode:
@@ -21,19 +23,61 @@ class RedisNode:
     """
 
     def __init__(
-        self, name: str, home: Path, binary: Path, run_as: RunAs, replica_of: RedisNode | None = None
+        self,
+        name: str,
+        home: Path,
+        binary: Path,
+        run_as: RunAs,
+        replica_of: RedisNode | None = None,
+        *,
+        tls: TlsFiles | None = None,
+        password: str | None = None,
     ) -> None:
         self.name = name
         self.home = home
         self.binary = binary
         self.run_as = run_as
         self.replica_of = replica_of
+        self.tls = tls
+        """TLS files: the node then listens only on a TLS port (``tls-port``, ``port 0``)."""
+        self.password = password
+        """``requirepass`` (the stand-in for the ElastiCache AUTH token); kept in a 0600 config
+        file, never on a command line."""
         self.port: int | None = None
         self.proc: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """``rediss://:<password>@127.0.0.1:<port>/0?ssl_ca_certs=<ca>`` with TLS, else
+        ``redis://127.0.0.1:<port>/0`` (plaintext mode)."""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        if self.tls is None:
+            return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.ca_cert}"
+
+    def _config_file(self) -> list[str]:
+        """TLS and password settings in a 0600 file passed as the first argument."""
+        lines = []
+        if self.password:
+            lines.append(f'requirepass "{self.password}"')
+            if self.replica_of is not None and self.replica_of.password:
+                lines.append(f'masterauth "{self.replica_of.password}"')
+        if self.tls is not None:
+            lines += [
+                f"tls-cert-file {self.tls.server_cert}",
+                f"tls-key-file {self.tls.server_key}",
+                f"tls-ca-cert-file {self.tls.ca_cert}",
+                "tls-auth-clients no",
+                "tls-replication yes",
+            ]
+        if not lines:
+            return []
+        conf = self.home / "redis-auth.conf"
+        conf.touch(mode=0o600)
+        conf.write_text("\n".join(lines) + "\n")
+        conf.chmod(0o600)
+        self.run_as.chown(conf)
+        return [str(conf)]
 
     def start(self, timeout: float = 20.0) -> None:
         """Start (first start picks a free port; restarts keep it) and wait for PING."""
@@ -42,10 +86,13 @@ class RedisNode:
         attempts = 3 if self.port is None else 1
         for attempt in range(attempts):
             port = self.port if attempts == 1 and self.port is not None else free_port()
+            listen = (
+                ["--port", "0", "--tls-port", str(port)] if self.tls is not None else ["--port", str(port)]
+            )
             argv = [
                 str(self.binary),
-                "--port",
-                str(port),
+                *self._config_file(),
+                *listen,
                 "--bind",
                 "127.0.0.1",
                 "--dir",
@@ -81,7 +128,7 @@ class RedisNode:
             try:
                 wait_until(
                     f"redis {self.name} to answer PING",
-                    functools.partial(_ping, port),
+                    functools.partial(self._ping, port),
                     timeout=timeout,
                     proc=self.proc,
                 )
@@ -106,8 +153,24 @@ class RedisNode:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.alive()
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port or 0, socket_timeout=5)
+    def client(self, port: int | None = None, socket_timeout: float = 5) -> redis.Redis:
+        kwargs: dict[str, object] = {}
+        if self.tls is not None:
+            kwargs.update(ssl=True, ssl_ca_certs=str(self.tls.ca_cert))
+        return redis.Redis(
+            host="127.0.0.1",
+            port=port or self.port or 0,
+            socket_timeout=socket_timeout,
+            password=self.password,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def _ping(self, port: int) -> bool:
+        try:
+            with contextlib.closing(self.client(port, socket_timeout=1)) as c:
+                return bool(c.ping())
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+            return False
 
     def replication_info(self) -> dict[str, str]:
         with contextlib.closing(self.client()) as c:
@@ -121,11 +184,3 @@ class RedisNode:
             timeout=timeout,
             proc=self.proc,
         )
-
-
-def _ping(port: int) -> bool:
-    try:
-        with contextlib.closing(redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)) as c:
-            return bool(c.ping())
-    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-        return False

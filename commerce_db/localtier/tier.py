@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -46,6 +47,7 @@ from commerce_db.localtier.postgres import (
 from commerce_db.localtier.procs import RunAs, wait_until
 from commerce_db.localtier.reaper import reap_orphans, write_owner
 from commerce_db.localtier.redis_node import RedisNode
+from commerce_db.localtier.tls import TlsFiles, make_throwaway_ca
 
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SLOT = "standby_1"
@@ -103,6 +105,11 @@ class LocalTier:
         synchronous_standby: commit waits until the standby has flushed the WAL
             (``synchronous_standby_names = '*'``), like RDS Multi-AZ; a promoted standby then has
             every acknowledged commit [False: asynchronous, like a read replica].
+        transport: ``"tls"``: every TCP listener speaks TLS only, with a throwaway CA made for
+            this run (PostgreSQL ``hostssl`` + SCRAM, PgBouncer client and server TLS, Redis
+            ``tls-port`` only with ``requirepass``); DSNs carry ``sslmode=verify-full`` and the CA
+            path, the Redis URL is ``rediss://`` with the password and CA. ``"plaintext"``: the
+            named escape hatch, no TLS and no Redis password ["tls"].
         replication_proxy: the standby streams WAL through a :class:`FaultProxy`, so
             :meth:`hang_wal_stream` can stall its WAL receiver while it still reports
             ``streaming`` [False].
@@ -129,7 +136,14 @@ class LocalTier:
         keep: bool | None = None,
         synchronous_standby: bool = False,
         replication_proxy: bool = False,
+        transport: str = "tls",
     ) -> None:
+        if transport not in ("tls", "plaintext"):
+            raise ValueError(f"transport must be 'tls' or 'plaintext', got {transport!r}")
+        self.transport = transport
+        self.tls: TlsFiles | None = None
+        """The tier's CA and server certificate (None in plaintext mode or before start)."""
+        self._redis_password = secrets.token_urlsafe(24) if transport == "tls" else None
         self._want_standby = standby
         self._want_pgbouncer = pgbouncer
         self._want_redis = redis
@@ -182,6 +196,8 @@ class LocalTier:
             write_owner(self.workdir)
             registry.register(self)
             try:
+                if self.transport == "tls":
+                    self.tls = make_throwaway_ca(self.workdir / "tls", self._run_as)
                 with ThreadPoolExecutor(max_workers=3) as pool:
                     pg = pool.submit(self._start_postgres)
                     rd = pool.submit(self._start_redis_nodes) if self._want_redis else None
@@ -206,7 +222,9 @@ class LocalTier:
         template, self._creds = cluster_template(self.bins, self._run_as)
         home = self._home("primary")
         copy_cluster(template, home / "data", self._run_as)
-        self._primary = PostgresNode("primary", home, self.bins, self._run_as, self._creds)
+        self._primary = PostgresNode("primary", home, self.bins, self._run_as, self._creds, tls=self.tls)
+        if self.tls is not None:
+            self._primary.enable_tls()
         self._primary.start()
         with ThreadPoolExecutor(max_workers=2) as pool:
             futs = []
@@ -227,6 +245,7 @@ class LocalTier:
             self._primary.port,
             max_client_conn=self._max_client_conn,
             default_pool_size=self._pool_size,
+            tls=self.tls,
         )
         self._pgbouncer.start()
 
@@ -255,7 +274,21 @@ class LocalTier:
                 "--no-sync",
             ],
             cwd=home,
-            env={"PGPASSWORD": self._creds.replicator},
+            env={
+                "PGPASSWORD": self._creds.replicator,
+                **(
+                    {
+                        "PGSSLMODE": "verify-full",
+                        "PGSSLROOTCERT": str(self.tls.ca_cert),
+                        # No client certificate: without these libpq probes ~/.postgresql of a
+                        # HOME the postgres user may not read (root's).
+                        "PGSSLCERT": str(self.tls.ca_cert.parent / "no-client.crt"),
+                        "PGSSLKEY": str(self.tls.ca_cert.parent / "no-client.key"),
+                    }
+                    if self.tls is not None
+                    else {}
+                ),
+            },
             timeout=120,
         )
         if self._want_replication_proxy:
@@ -265,7 +298,7 @@ class LocalTier:
             auto.write_text(
                 re.sub(r"port=\d+", f"port={proxy.port}", auto.read_text())
             )  # written in place: keeps the postgres user's ownership
-        self._standby = PostgresNode("standby", home, self.bins, self._run_as, self._creds)
+        self._standby = PostgresNode("standby", home, self.bins, self._run_as, self._creds, tls=self.tls)
         self._standby.start()
         primary = self._primary
         wait_until(
@@ -292,7 +325,14 @@ class LocalTier:
 
     def _start_redis_nodes(self) -> None:
         assert self.bins is not None and self._run_as is not None
-        self._redis = RedisNode("primary", self._home("redis"), self.bins.redis_server, self._run_as)
+        self._redis = RedisNode(
+            "primary",
+            self._home("redis"),
+            self.bins.redis_server,
+            self._run_as,
+            tls=self.tls,
+            password=self._redis_password,
+        )
         self._redis.start()
         if self._want_redis_replica:
             self._redis_replica = RedisNode(
@@ -301,6 +341,8 @@ class LocalTier:
                 self.bins.redis_server,
                 self._run_as,
                 replica_of=self._redis,
+                tls=self.tls,
+                password=self._redis_password,
             )
             self._redis_replica.start()
             self._redis_replica.wait_replica_in_sync()
@@ -594,7 +636,9 @@ class LocalTier:
                 if target not in nodes:
                     raise ValueError(f"proxy target must be one of {sorted(nodes)}, got {target!r}")
                 node = self._need(nodes[target], target)
-                proxy = FaultProxy(target, node.port).start()
+                proxy = FaultProxy(
+                    target, node.port, protocol="redis" if target == "redis" else "postgres", tls=self.tls
+                ).start()
                 self._proxies[target] = proxy
             return proxy
 

@@ -1,0 +1,123 @@
+"""The local tier speaks TLS by default (issue 17): verify-full DSNs and a rediss:// URL against a
+throwaway CA, plaintext refused by every server, and the data layer working over it."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError, ConnectionError, ResponseError
+
+from commerce_db.localtier import DatabaseDSNs, LocalTier
+from commerce_db.localtier.procs import RunAs
+from commerce_db.localtier.tls import make_throwaway_ca
+from dataaccess import DataAccess, Settings
+
+pytestmark = [pytest.mark.integration]
+
+
+def _tls_tier(tier: Any) -> LocalTier:
+    if not isinstance(tier, LocalTier) or tier.tls is None:
+        pytest.skip("needs the local tier in its default TLS transport")
+    return tier
+
+
+def _plain(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    return parts._replace(query="").geturl()
+
+
+def test_dsns_ask_for_verify_full_with_the_tiers_ca_and_redis_is_rediss(tier: Any) -> None:
+    local = _tls_tier(tier)
+    assert local.tls is not None
+    dsns = local.dsns()
+    for dsn in (dsns.primary, dsns.standby, dsns.pgbouncer):
+        assert dsn is not None
+        query = parse_qs(urlsplit(dsn).query)
+        assert query == {"sslmode": ["verify-full"], "sslrootcert": [str(local.tls.ca_cert)]}
+    redis_url = urlsplit(local.redis_url)
+    assert redis_url.scheme == "rediss" and redis_url.password
+    assert parse_qs(redis_url.query) == {"ssl_ca_certs": [str(local.tls.ca_cert)]}
+    assert "***" in repr(dsns)  # passwords masked
+
+
+@pytest.mark.parametrize("endpoint", ["primary", "standby", "pgbouncer"])
+async def test_plaintext_postgres_connections_are_refused(tier: Any, endpoint: str) -> None:
+    local = _tls_tier(tier)
+    dsn = getattr(local.dsns(), endpoint)
+    with pytest.raises((asyncpg.InvalidAuthorizationSpecificationError, asyncpg.PostgresError, OSError)):
+        conn = await asyncpg.connect(_plain(dsn), ssl=False, statement_cache_size=0)
+        await conn.close()
+    conn = await asyncpg.connect(dsn, statement_cache_size=0)  # the DSN as given: TLS, verified
+    try:
+        assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await conn.close()
+
+
+async def test_a_server_certificate_from_another_ca_is_rejected(tier: Any, tmp_path: Path) -> None:
+    local = _tls_tier(tier)
+    other = make_throwaway_ca(tmp_path / "other", RunAs())
+    parts = urlsplit(local.dsns().pgbouncer or "")
+    wrong = parts._replace(query=f"sslmode=verify-full&sslrootcert={other.ca_cert}").geturl()
+    with pytest.raises((ssl.SSLError, OSError, asyncpg.PostgresError)):
+        conn = await asyncpg.connect(wrong, statement_cache_size=0)
+        await conn.close()
+
+
+async def test_plaintext_and_unauthenticated_redis_are_refused(tier: Any) -> None:
+    local = _tls_tier(tier)
+    port = urlsplit(local.redis_url).port
+    plain = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+    with pytest.raises((ConnectionError, OSError, ResponseError)):
+        await plain.ping()
+    await plain.aclose()
+    assert local.tls is not None
+    no_password = aioredis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(local.tls.ca_cert))
+    with pytest.raises((AuthenticationError, ResponseError)):
+        await no_password.ping()
+    await no_password.aclose()
+    good = aioredis.Redis.from_url(local.redis_url)
+    assert await good.ping()
+    await good.aclose()
+
+
+async def test_data_layer_over_tls_through_pgbouncer_standby_and_rediss(
+    tier: Any, fresh_db: DatabaseDSNs, redis_clean: str
+) -> None:
+    _tls_tier(tier)
+    assert fresh_db.pgbouncer is not None and fresh_db.standby is not None
+    settings = Settings(
+        writer_dsn=fresh_db.pgbouncer,
+        reader_dsns=(fresh_db.standby,),
+        redis_url=redis_clean,
+        proxy_mode="pgbouncer",
+    )
+    async with DataAccess.connect(settings) as da:
+        await da.migrate()
+        p = await da.products.create(sku="TLS-1", name="Encrypted", price_cents=10, stock=3)
+        assert await da.products.get(p.id) == p
+        assert (await da.products.search("Encrypted"))[0].id == p.id
+        async with da.pools.writer() as conn:
+            assert await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+
+
+def test_plaintext_mode_is_named_and_has_no_tls() -> None:
+    with pytest.raises(ValueError, match="transport"):
+        LocalTier(transport="insecure")
+    local = LocalTier(transport="plaintext", standby=False, pgbouncer=False, redis_replica=False)
+    try:
+        local.start()
+    except Exception as exc:  # missing binaries: the other tests already skip for that reason
+        pytest.skip(f"local tier unavailable: {exc}")
+    try:
+        assert local.tls is None
+        assert "sslmode" not in local.dsns().primary
+        assert local.redis_url.startswith("redis://")
+    finally:
+        local.stop()
