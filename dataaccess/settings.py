@@ -9,12 +9,13 @@ passwords inside DSNs and URLs.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from .errors import InvalidInput
 
@@ -94,6 +95,11 @@ class Settings:
     stronger. Default: None."""
     ssl_root_cert: str | None = None
     """CA bundle file for verify-ca / verify-full (e.g. the RDS global bundle). Default: None."""
+    allow_insecure_transport: bool = False
+    """Let a non-loopback host be reached in plaintext or with unverified TLS (``sslmode``
+    disable/allow/prefer/require, ``redis://``). Off: such settings are refused with an error
+    naming this field — secure by default. Loopback hosts (local test servers) are exempt.
+    Default: False."""
     proxy_mode: ProxyMode = "direct"
     """What ``writer_dsn`` points at: ``direct``, ``pgbouncer`` (transaction mode) or ``rds_proxy``.
     Drives the statement-cache and statement-timeout defaults. Default: "direct"."""
@@ -265,12 +271,50 @@ class Settings:
             raise SettingsError(
                 "cache_namespace", f"{self.cache_namespace!r} must be 1-32 chars [A-Za-z0-9_.-]"
             )
+        if not self.allow_insecure_transport:
+            self._check_transport()
         if self.iam_auth and self.ssl not in ("require", "verify-ca", "verify-full"):
             raise SettingsError(
                 "ssl",
                 "RDS IAM authentication requires TLS: set ssl to require, "
                 f"verify-ca or verify-full (got {self.ssl!r})",
             )
+
+    def _check_transport(self) -> None:
+        """Secure by default: every non-loopback endpoint needs verified TLS."""
+        dsns = [("writer_dsn", self.writer_dsn)] + [
+            (f"reader_dsns[{i}]", d) for i, d in enumerate(self.reader_dsns)
+        ]
+        for name, dsn in dsns:
+            host = urlsplit(dsn).hostname or ""
+            if _is_local_host(host):
+                continue
+            query = parse_qs(urlsplit(dsn).query)
+            modes = query.get("sslmode") or []
+            mode = self.ssl or (modes[0] if modes else None)
+            if mode not in ("verify-ca", "verify-full"):
+                raise SettingsError(
+                    "ssl",
+                    f"{name} host {host!r} is not loopback and would get "
+                    f"{'plaintext or unverified TLS' if mode else 'no verified TLS'} (sslmode={mode}): set "
+                    "ssl='verify-full' with ssl_root_cert (for RDS the global CA bundle, see "
+                    "docs/dataaccess.md), or allow_insecure_transport=True to accept the risk",
+                )
+            has_ca = self.ssl_root_cert or query.get("sslrootcert") or os.environ.get("PGSSLROOTCERT")
+            if not has_ca:
+                raise SettingsError(
+                    "ssl_root_cert",
+                    f"{name} host {host!r} uses {mode} but no CA bundle is given: set ssl_root_cert "
+                    "(for RDS: the global bundle from AWS, see docs/dataaccess.md) or sslrootcert in the DSN",
+                )
+        if self.redis_url is not None:
+            parts = urlsplit(self.redis_url)
+            if parts.scheme == "redis" and not _is_local_host(parts.hostname or ""):
+                raise SettingsError(
+                    "redis_url",
+                    f"{mask_url(self.redis_url)!r} is plaintext to a non-loopback host: use rediss:// "
+                    "(ElastiCache in-transit encryption), or allow_insecure_transport=True",
+                )
 
     # -- derived values -------------------------------------------------------------------------
     @property
@@ -372,7 +416,8 @@ class Settings:
         host, user = need("host"), need("username")
         port = int(data.get("port") or 5432)
         dbname = str(data.get("dbname") or "postgres")
-        params = f"?sslmode={data['ssl']}" if data.get("ssl") else ""
+        # Secure by default: verified TLS unless the secret says otherwise (pass ssl_root_cert).
+        params = f"?sslmode={data.get('ssl') or 'verify-full'}"
         kwargs: dict[str, Any] = {
             "writer_dsn": f"postgresql://{quote(user, safe='')}@{host}:{port}/{dbname}{params}"
         }
@@ -389,13 +434,24 @@ class Settings:
         if data.get("redis_url"):
             kwargs["redis_url"] = str(data["redis_url"])
         elif data.get("redis_host"):
-            kwargs["redis_url"] = f"redis://{data['redis_host']}:{int(data.get('redis_port') or 6379)}/0"
+            # ElastiCache with in-transit encryption (what CacheLayer provisions): TLS.
+            kwargs["redis_url"] = f"rediss://{data['redis_host']}:{int(data.get('redis_port') or 6379)}/0"
         if data.get("proxy_mode"):
             kwargs["proxy_mode"] = data["proxy_mode"]
         if "credentials" not in overrides and data.get("password"):
             kwargs["password"] = str(data["password"])
         kwargs.update(overrides)
         return cls(**kwargs)
+
+
+def _is_local_host(host: str) -> bool:
+    """Loopback (127.0.0.0/8, ::1, localhost) or a unix socket directory (empty / absolute path)."""
+    if not host or host.startswith("/") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_dsn(name: str, dsn: object) -> None:

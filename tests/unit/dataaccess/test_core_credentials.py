@@ -73,6 +73,7 @@ def test_pool_kwargs_plug_the_provider_and_keep_proxy_safety() -> None:
         iam_auth=True,
         ssl="require",
         proxy_mode="rds_proxy",
+        allow_insecure_transport=True,  # "require" does not verify the server: an explicit choice
     )
     kw = pool_kwargs(s, s.writer_dsn, role="writer", credentials=provider)
     assert callable(kw["password"]) and kw["user"] == "app" and kw["ssl"] == "require"

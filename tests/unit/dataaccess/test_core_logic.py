@@ -215,12 +215,12 @@ def test_lsn_parsing() -> None:
 
 
 async def test_pool_reset_is_a_no_op_and_no_session_state() -> None:
-    s = Settings(writer_dsn="postgresql://u@h/db", statement_timeout=3)
+    s = Settings(writer_dsn="postgresql://u@localhost/db", statement_timeout=3)
     kw = pool_kwargs(s, s.writer_dsn, role="writer", credentials=None)
     assert kw["reset"] is _noop_reset and await _noop_reset(None) is None
     assert kw["server_settings"] == {"application_name": "commerce-db", "statement_timeout": "3000"}
     assert "init" not in kw and "setup" not in kw
-    pgb = Settings(writer_dsn="postgresql://u@h/db", proxy_mode="pgbouncer")
+    pgb = Settings(writer_dsn="postgresql://u@localhost/db", proxy_mode="pgbouncer")
     kw = pool_kwargs(pgb, pgb.writer_dsn, role="writer", credentials=None)
     assert kw["statement_cache_size"] == 0 and "statement_timeout" not in kw["server_settings"]
     # Replicas are connected directly even when the writer is behind PgBouncer.
@@ -248,7 +248,7 @@ def test_overdue_lsn_flags_replicas_behind_old_commits() -> None:
     from dataaccess.pools import Pools
 
     pools = Pools(
-        Settings(writer_dsn="postgresql://u@h/db", max_replica_lag=0.05, read_your_writes_ttl=5), None
+        Settings(writer_dsn="postgresql://u@localhost/db", max_replica_lag=0.05, read_your_writes_ttl=5), None
     )
     assert pools.overdue_lsn() is None
     pools.note_writer_lsn(100)
@@ -276,7 +276,7 @@ def test_transaction_pooler_symptoms_are_recognised() -> None:
     assert classify(bind) is RetryKind.PREPARED
     startup = pgx.ProtocolViolationError("unsupported startup parameter: statement_timeout")
     assert classify(ConnectPhaseError(startup)) is RetryKind.CONNECT
-    s = Settings(writer_dsn="postgresql://u@h/db")
+    s = Settings(writer_dsn="postgresql://u@localhost/db")
     kw = pool_kwargs(s, s.writer_dsn, role="writer", credentials=None, pgbouncer_detected=True)
     assert kw["statement_cache_size"] == 0 and "statement_timeout" not in kw["server_settings"]
     kw = pool_kwargs(s, "postgresql://u@r/db", role="reader", credentials=None, pgbouncer_detected=True)

@@ -11,7 +11,8 @@ from moto import mock_aws
 from dataaccess import InvalidInput, SecretsManagerCredentials, Settings, SettingsError
 from dataaccess.settings import mask_url
 
-DSN = "postgresql://app:s3cret-pw@db.internal:5432/shop"
+DSN = "postgresql://app:s3cret-pw@127.0.0.1:5432/shop"
+RDS_CA = "/etc/ssl/certs/rds-global-bundle.pem"
 
 
 def test_defaults_are_proxy_safe() -> None:
@@ -33,12 +34,14 @@ def test_defaults_are_proxy_safe() -> None:
 
 
 def test_repr_masks_passwords() -> None:
+    remote = "postgresql://app:s3cret-pw@db.internal:5432/shop?sslmode=verify-full"
     s = Settings(
-        writer_dsn=DSN,
-        reader_dsns=(DSN.replace("db.", "r1."),),
-        redis_url="redis://:tok3n@cache:6379/0",
+        writer_dsn=remote,
+        reader_dsns=(remote.replace("db.", "r1."),),
+        redis_url="rediss://:tok3n@cache:6379/0",
         password="other-secret",
         redis_auth_token="auth-tok-xyz",
+        ssl_root_cert=RDS_CA,
     )
     text = repr(s)
     assert "s3cret-pw" not in text and "tok3n" not in text and "other-secret" not in text
@@ -87,6 +90,7 @@ def test_from_env_parses_types_and_names_the_variable() -> None:
         "APP_WRITER_DSN": DSN,
         "APP_READER_DSNS": "postgresql://a@r1/db, postgresql://a@r2/db",
         "APP_REDIS_URL": "redis://cache:6379/0",
+        "APP_ALLOW_INSECURE_TRANSPORT": "true",
         "APP_PRODUCT_CACHE_TTL": "30",
         "APP_WRITER_POOL_MAX": "25",
         "APP_INVENTORY_REDIS_GATE": "true",
@@ -121,10 +125,15 @@ def test_from_secret_uses_a_refreshing_provider_and_hides_the_password() -> None
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="eu-west-1")
         client.create_secret(Name="db", SecretString=json.dumps(payload))
-        s = Settings.from_secret("db", region="eu-west-1", client=client, proxy_mode="rds_proxy")
-    assert s.writer_dsn == "postgresql://app@proxy.example:5432/shop"
-    assert s.reader_dsns == ("postgresql://app@r1.example:5432/shop", "postgresql://app@r2.example:5433/shop")
-    assert s.redis_url == "redis://cache.example:6379/0" and s.proxy_mode == "rds_proxy"
+        s = Settings.from_secret(
+            "db", region="eu-west-1", client=client, proxy_mode="rds_proxy", ssl_root_cert=RDS_CA
+        )
+    assert s.writer_dsn == "postgresql://app@proxy.example:5432/shop?sslmode=verify-full"
+    assert s.reader_dsns == (
+        "postgresql://app@r1.example:5432/shop?sslmode=verify-full",
+        "postgresql://app@r2.example:5433/shop?sslmode=verify-full",
+    )
+    assert s.redis_url == "rediss://cache.example:6379/0" and s.proxy_mode == "rds_proxy"
     assert isinstance(s.credentials, SecretsManagerCredentials) and s.password is None
     assert "pw-from-sm" not in repr(s)
     with mock_aws():
@@ -137,9 +146,10 @@ def test_from_secret_uses_a_refreshing_provider_and_hides_the_password() -> None
             host="proxy-rw.example",
             reader_hosts=["replica-a.example"],
             redis_url="rediss://cache:6379/0",
+            ssl_root_cert=RDS_CA,
         )
-    assert s.writer_dsn == "postgresql://app@proxy-rw.example:5432/shop"
-    assert s.reader_dsns == ("postgresql://app@replica-a.example:5432/shop",)
+    assert s.writer_dsn == "postgresql://app@proxy-rw.example:5432/shop?sslmode=verify-full"
+    assert s.reader_dsns == ("postgresql://app@replica-a.example:5432/shop?sslmode=verify-full",)
     assert s.redis_url == "rediss://cache:6379/0"
 
 
@@ -152,3 +162,38 @@ def test_from_secret_payload_errors_name_the_key() -> None:
         with pytest.raises(SettingsError) as info:
             Settings.from_secret("bad", region="eu-west-1", client=client)
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"writer_dsn": "postgresql://app@db.example.com/shop"}, "ssl"),
+        ({"writer_dsn": "postgresql://app@db.example.com/shop?sslmode=require"}, "ssl"),
+        ({"writer_dsn": "postgresql://app@db.example.com/shop", "ssl": "prefer"}, "ssl"),
+        ({"writer_dsn": "postgresql://app@db.example.com/shop", "ssl": "verify-full"}, "ssl_root_cert"),
+        ({"writer_dsn": DSN, "reader_dsns": ("postgresql://app@10.0.0.7/shop",)}, "ssl"),
+        ({"writer_dsn": DSN, "redis_url": "redis://cache.example:6379/0"}, "redis_url"),
+    ],
+)
+def test_non_loopback_hosts_need_verified_tls_unless_allowed_explicitly(kwargs: dict, field: str) -> None:
+    """Issue 17: secure by default — a non-loopback host never gets plaintext or unverified TLS
+    unless the caller says so; the error names the setting to change."""
+    with pytest.raises(SettingsError) as info:
+        Settings(**kwargs)
+    assert (
+        (info.value.field == field
+        and "allow_insecure_transport" in str(info.value))
+        or field == "ssl_root_cert"
+    )
+    assert Settings(**kwargs, allow_insecure_transport=True)
+
+
+def test_verified_tls_to_remote_hosts_and_loopback_servers_are_accepted() -> None:
+    remote = "postgresql://app@db.example.com/shop"
+    assert Settings(
+        writer_dsn=remote, ssl="verify-full", ssl_root_cert=RDS_CA, redis_url="rediss://c.example/0"
+    )
+    assert Settings(writer_dsn=remote + f"?sslmode=verify-ca&sslrootcert={RDS_CA}")
+    assert Settings(writer_dsn="postgresql://app@localhost/shop", redis_url="redis://127.0.0.1:6379/0")
+    assert Settings(writer_dsn="postgresql://app@[::1]:5432/shop")
+    assert Settings(writer_dsn="postgresql:///shop?host=/var/run/postgresql")
