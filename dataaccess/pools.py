@@ -31,7 +31,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -76,8 +76,12 @@ async def _noop_reset(_conn: asyncpg.Connection) -> None:
     return None
 
 
-def _ssl_arg(settings: Settings) -> Any:
+def _ssl_arg(settings: Settings, dsn: str | None = None) -> Any:
     mode = settings.ssl
+    if mode is None and settings.ssl_root_cert and dsn is not None:
+        # The DSN names the mode (e.g. from_secret's verify-full), settings name the CA bundle.
+        modes = parse_qs(urlsplit(dsn).query).get("sslmode") or []
+        mode = modes[0] if modes else None  # type: ignore[assignment]
     if mode is None:
         return None
     if mode == "disable":
@@ -134,7 +138,7 @@ def pool_kwargs(
         "reset": _noop_reset,
         "server_settings": server_settings,
     }
-    ssl = _ssl_arg(settings)
+    ssl = _ssl_arg(settings, dsn)
     if ssl is not None:
         kwargs["ssl"] = ssl
     if isinstance(credentials, IamAuthTokenProvider):

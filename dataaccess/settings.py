@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
@@ -402,6 +403,71 @@ class Settings:
         if reader_hosts is not None:
             data["reader_hosts"] = list(reader_hosts)
         return cls.from_secret_payload(data, credentials=provider, aws_region=region, **overrides)
+
+    @classmethod
+    def from_stack_outputs(
+        cls,
+        outputs: Mapping[str, Any],
+        *,
+        region: str | None = None,
+        client: Any = None,
+        ssl_root_cert: str | None = None,
+        redis_ca_certs: str | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Settings from the stack's exported outputs plus Secrets Manager: the one wiring from
+        stack to service (the integration tests build theirs this way against the local tier).
+
+        Reads ``writerEndpoint`` (``host`` or ``host:port``; the proxy), ``readerEndpoints`` (list),
+        ``dbSecretArn`` (the database secret: username, password, dbname, port; the password is
+        never copied into the DSN — a refreshing provider serves it), ``redisPrimaryEndpoint`` and
+        ``redisAuthSecretArn`` (``{"auth_token", "port", "tls"}``; optional: no Redis without
+        the endpoint). TLS is verified: ``sslmode=verify-full`` unless the secret names another
+        mode, with ``ssl_root_cert`` (the RDS CA bundle); Redis is ``rediss://`` when the auth
+        secret says ``tls`` (default), with ``redis_ca_certs`` for a private CA (None: the system
+        trust store, which covers ElastiCache). ``client``: a boto3 ``secretsmanager`` client.
+        Other keyword arguments are :class:`Settings` fields (e.g. ``proxy_mode="rds_proxy"``).
+
+        :raises SettingsError: an output is missing or malformed (``field`` = ``outputs.<name>``).
+        """
+        from .credentials import SecretsManagerCredentials
+
+        def output(name: str) -> Any:
+            value = outputs.get(name)
+            if value in (None, "", []):
+                raise SettingsError(f"outputs.{name}", "is required in the stack outputs")
+            return value
+
+        writer_host, _, writer_port = str(output("writerEndpoint")).rpartition(":")
+        if not writer_host:  # no port given
+            writer_host, writer_port = writer_port, ""
+        readers = outputs.get("readerEndpoints") or []
+        if isinstance(readers, str):
+            readers = [r.strip() for r in readers.split(",") if r.strip()]
+        provider = SecretsManagerCredentials(str(output("dbSecretArn")), region=region, client=client)
+        data = dict(provider.fetch_sync())
+        data["host"] = writer_host
+        if writer_port:
+            data["port"] = int(writer_port)
+        data["reader_hosts"] = [str(r) for r in readers]
+        kwargs: dict[str, Any] = {"ssl_root_cert": ssl_root_cert} if ssl_root_cert else {}
+        redis_host = outputs.get("redisPrimaryEndpoint")
+        if redis_host:
+            auth: dict[str, Any] = {}
+            if outputs.get("redisAuthSecretArn"):
+                auth = SecretsManagerCredentials(
+                    str(outputs["redisAuthSecretArn"]), region=region, client=client
+                ).fetch_sync()
+            host, _, port = str(redis_host).rpartition(":")
+            if not host:
+                host, port = port, ""
+            scheme = "rediss" if auth.get("tls", True) else "redis"
+            query = f"?ssl_ca_certs={quote(redis_ca_certs, safe='/')}" if redis_ca_certs else ""
+            kwargs["redis_url"] = f"{scheme}://{host}:{port or auth.get('port') or 6379}/0{query}"
+            if auth.get("auth_token"):
+                kwargs["redis_auth_token"] = str(auth["auth_token"])
+        kwargs.update(overrides)
+        return cls.from_secret_payload(data, credentials=provider, aws_region=region, **kwargs)
 
     @classmethod
     def from_secret_payload(cls, data: dict[str, Any], **overrides: Any) -> Settings:

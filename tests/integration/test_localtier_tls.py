@@ -121,3 +121,65 @@ def test_plaintext_mode_is_named_and_has_no_tls() -> None:
         assert local.redis_url.startswith("redis://")
     finally:
         local.stop()
+
+
+async def test_settings_from_stack_outputs_and_secrets_manager_wire_the_local_tier(
+    tier: Any, fresh_db: DatabaseDSNs, redis_clean: str
+) -> None:
+    """The wiring users copy: the stack's outputs (endpoints, secret ARNs) + Secrets Manager
+    (moto) -> Settings -> DataAccess, against the local tier over verified TLS. The passwords come
+    only from the secrets."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    local = _tls_tier(tier)
+    assert local.tls is not None and fresh_db.pgbouncer is not None and fresh_db.standby is not None
+    pgb, standby, redis_url = urlsplit(fresh_db.pgbouncer), urlsplit(fresh_db.standby), urlsplit(redis_clean)
+    with mock_aws():
+        sm = boto3.client("secretsmanager", region_name="us-east-1")
+        db_secret = sm.create_secret(
+            Name="db-master",
+            SecretString=json.dumps(
+                {
+                    "engine": "postgres",
+                    "host": "127.0.0.1",
+                    "port": local.primary.port,
+                    "username": pgb.username,
+                    "password": pgb.password,
+                    "dbname": fresh_db.name,
+                }
+            ),
+        )["ARN"]
+        redis_secret = sm.create_secret(
+            Name="redis-auth",
+            SecretString=json.dumps({"auth_token": redis_url.password, "port": redis_url.port, "tls": True}),
+        )["ARN"]
+        outputs = {
+            "writerEndpoint": f"127.0.0.1:{pgb.port}",
+            "readerEndpoints": [f"127.0.0.1:{standby.port}"],
+            "dbSecretArn": db_secret,
+            "redisPrimaryEndpoint": "127.0.0.1",
+            "redisAuthSecretArn": redis_secret,
+        }
+        settings = Settings.from_stack_outputs(
+            outputs,
+            region="us-east-1",
+            client=sm,
+            ssl_root_cert=str(local.tls.ca_cert),
+            redis_ca_certs=str(local.tls.ca_cert),
+            proxy_mode="pgbouncer",
+        )
+        assert "sslmode=verify-full" in settings.writer_dsn and pgb.password not in settings.writer_dsn
+        assert settings.redis_url is not None and settings.redis_url.startswith("rediss://")
+        assert pgb.password not in repr(settings) and (redis_url.password or "") not in repr(settings)
+        async with DataAccess.connect(settings) as da:
+            await da.migrate()
+            u = await da.users.create(email="stack@example.com", name="Stack")
+            assert await da.users.get(u.id) == u
+            assert da.cache is not None and da.sessions is not None
+            s = await da.sessions.create(u.id, {"via": "outputs"})
+            assert (await da.sessions.get(s.id)) is not None
+    with pytest.raises(Exception, match="outputs.writerEndpoint"):
+        Settings.from_stack_outputs({}, region="us-east-1")
