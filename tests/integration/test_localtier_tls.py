@@ -181,5 +181,5 @@ async def test_settings_from_stack_outputs_and_secrets_manager_wire_the_local_ti
             assert da.cache is not None and da.sessions is not None
             s = await da.sessions.create(u.id, {"via": "outputs"})
             assert (await da.sessions.get(s.id)) is not None
-    with pytest.raises(Exception, match="outputs.writerEndpoint"):
+    with pytest.raises(Exception, match=r"outputs\.writerEndpoint"):
         Settings.from_stack_outputs({}, region="us-east-1")
