@@ -9,7 +9,7 @@ from pathlib import Path
 
 from commerce_db.localtier.binaries import Binaries
 from commerce_db.localtier.errors import LocalTierError
-from commerce_db.localtier.postgres import APP_USER, Credentials, tls_query
+from commerce_db.localtier.postgres import APP_USER, READER_USER, WRITER_USER, Credentials, tls_query
 from commerce_db.localtier.procs import ManagedProcess, RunAs, free_port, port_open, wait_until
 from commerce_db.localtier.tls import TlsFiles
 
@@ -73,6 +73,7 @@ class PgBouncerNode:
         userlist = self.home / "userlist.txt"
         userlist.write_text(
             f'"{APP_USER}" "{self.creds.app}"\n"{ADMIN_USER}" "{self.creds.pgbouncer_admin}"\n'
+            f'"{WRITER_USER}" "{self.creds.writer}"\n"{READER_USER}" "{self.creds.reader}"\n'
         )
         userlist.chmod(0o600)
         ini = self.home / "pgbouncer.ini"
@@ -141,8 +142,9 @@ class PgBouncerNode:
             # Server connections still open to the old backend are dead or read-only: drop them.
             self.admin("RECONNECT")
 
-    def dsn(self, db: str) -> str:
-        return f"postgresql://{APP_USER}:{self.creds.app}@127.0.0.1:{self.port}/{db}{tls_query(self.tls)}"
+    def dsn(self, db: str, *, user: str = APP_USER) -> str:
+        password = self.creds.password_of(user)
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{db}{tls_query(self.tls)}"
 
     def admin(self, command: str) -> list[dict[str, str]]:
         """Run an admin-console command (``SHOW POOLS``, ``RELOAD``...) and return rows as dicts.

@@ -21,6 +21,11 @@ from commerce_db.localtier.tls import TlsFiles
 
 SUPERUSER = "postgres"
 APP_USER = "app"
+"""The schema owner (runs migrations; owns every database the tier creates)."""
+WRITER_USER = "app_writer"
+"""Per-application writer role: reads and writes rows, no DDL (what a service gets in production)."""
+READER_USER = "app_reader"
+"""Per-application read-only role (replica reads)."""
 APP_DB = "app"
 REPLICATION_USER = "replicator"
 
@@ -65,6 +70,13 @@ hostssl all all 127.0.0.1/32 scram-sha-256
 """
 
 
+_ROLE_GRANTS = f"""
+ALTER DEFAULT PRIVILEGES FOR ROLE {APP_USER} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {WRITER_USER};
+ALTER DEFAULT PRIVILEGES FOR ROLE {APP_USER} GRANT USAGE, SELECT ON SEQUENCES TO {WRITER_USER};
+ALTER DEFAULT PRIVILEGES FOR ROLE {APP_USER} GRANT SELECT ON TABLES TO {READER_USER};
+"""
+
+
 def tls_query(tls: TlsFiles | None) -> str:
     """The DSN query that makes libpq / asyncpg verify the server against the tier's CA."""
     return "" if tls is None else f"?sslmode=verify-full&sslrootcert={tls.ca_cert}"
@@ -81,10 +93,24 @@ class Credentials:
     app: str
     replicator: str
     pgbouncer_admin: str
+    writer: str
+    reader: str
 
     @classmethod
     def generate(cls) -> Credentials:
-        return cls(*(secrets.token_urlsafe(18) for _ in range(4)))
+        return cls(*(secrets.token_urlsafe(18) for _ in range(6)))
+
+    def password_of(self, user: str) -> str:
+        """The password of one of the tier's login roles."""
+        by_user = {
+            SUPERUSER: self.superuser,
+            APP_USER: self.app,
+            WRITER_USER: self.writer,
+            READER_USER: self.reader,
+        }
+        if user not in by_user:
+            raise ValueError(f"user must be one of {sorted(by_user)}, got {user!r}")
+        return by_user[user]
 
     def __repr__(self) -> str:  # keep passwords out of reprs, logs and tracebacks
         return "Credentials(<redacted>)"
@@ -227,7 +253,7 @@ class PostgresNode:
 
     def dsn(self, db: str = APP_DB, *, user: str = APP_USER) -> str:
         """``postgresql://`` URL for db as ``app`` (default) or the superuser, with its password."""
-        password = {APP_USER: self.creds.app, SUPERUSER: self.creds.superuser}[user]
+        password = self.creds.password_of(user)
         return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{db}{tls_query(self.tls)}"
 
     def in_recovery(self) -> bool:
@@ -295,8 +321,15 @@ def cluster_template(bins: Binaries, run_as: RunAs) -> tuple[Path, Credentials]:
                 f"CREATE ROLE {APP_USER} LOGIN CREATEDB PASSWORD '{creds.app}';\n"
                 f"GRANT pg_monitor TO {APP_USER};\n"
                 f"CREATE ROLE {REPLICATION_USER} LOGIN REPLICATION PASSWORD '{creds.replicator}';\n"
-                f"CREATE DATABASE {APP_DB} OWNER {APP_USER};\n"
+                f"CREATE ROLE {WRITER_USER} LOGIN PASSWORD '{creds.writer}';\n"
+                f"CREATE ROLE {READER_USER} LOGIN PASSWORD '{creds.reader}';\n"
             )
+            # Per-application roles, as the stack creates them: whatever the owner creates (every
+            # migration, in every database copied from template1) is readable and writable by the
+            # writer and readable by the reader. Default privileges live per database: set them in
+            # template1 before any database is created from it.
+            node.psql(_ROLE_GRANTS, db="template1")
+            node.psql(f"CREATE DATABASE {APP_DB} OWNER {APP_USER};\n")
             # Every database created later (per-test ones too) gets pg_stat_statements.
             node.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;", db="template1")
             node.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;", db=APP_DB)

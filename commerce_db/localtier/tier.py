@@ -37,8 +37,10 @@ from commerce_db.localtier.pgbouncer import PgBouncerNode
 from commerce_db.localtier.postgres import (
     APP_DB,
     APP_USER,
+    READER_USER,
     REPLICATION_USER,
     SUPERUSER,
+    WRITER_USER,
     Credentials,
     PostgresNode,
     cluster_template,
@@ -451,13 +453,22 @@ class LocalTier:
     def app_user(self) -> str:
         return APP_USER
 
-    def dsns(self, db: str = APP_DB) -> DatabaseDSNs:
-        """DSNs of database db on the current primary, standby and PgBouncer."""
+    def dsns(self, db: str = APP_DB, *, role: str = "owner") -> DatabaseDSNs:
+        """DSNs of database db on the current primary, standby and PgBouncer.
+
+        :param role: ``"owner"`` (``app``: owns the schema, runs migrations), ``"writer"``
+            (``app_writer``: rows only, no DDL) or ``"reader"`` (``app_reader``: read-only), the
+            per-application roles a service gets in production. Default: ``"owner"``.
+        """
+        users = {"owner": APP_USER, "writer": WRITER_USER, "reader": READER_USER}
+        if role not in users:
+            raise ValueError(f"role must be one of {sorted(users)}, got {role!r}")
+        user = users[role]
         return DatabaseDSNs(
             name=db,
-            primary=self.primary.dsn(db),
-            standby=self._standby.dsn(db) if self._standby is not None else None,
-            pgbouncer=self._pgbouncer.dsn(db) if self._pgbouncer is not None else None,
+            primary=self.primary.dsn(db, user=user),
+            standby=self._standby.dsn(db, user=user) if self._standby is not None else None,
+            pgbouncer=self._pgbouncer.dsn(db, user=user) if self._pgbouncer is not None else None,
         )
 
     # -- databases -------------------------------------------------------------------------------
