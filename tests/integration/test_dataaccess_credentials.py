@@ -19,6 +19,12 @@ from dataaccess import DataAccess, SecretsManagerCredentials, Settings, Unavaila
 pytestmark = pytest.mark.integration
 
 
+def _tls(tier: Any) -> dict[str, Any]:
+    """from_secret verifies TLS by default: give it the tier's CA (or say the tier is plaintext)."""
+    tls = getattr(tier, "tls", None)
+    return {"ssl_root_cert": str(tls.ca_cert)} if tls is not None else {"ssl": "disable"}
+
+
 @pytest.fixture
 def secretsmanager() -> Iterator[Any]:
     with mock_aws():
@@ -51,7 +57,9 @@ async def test_rotated_password_is_refreshed_once_and_connections_recover(
         }
         secretsmanager.create_secret(Name="commerce/db", SecretString=json.dumps(payload))
 
-        settings = Settings.from_secret("commerce/db", region="us-east-1", client=secretsmanager)
+        settings = Settings.from_secret(
+            "commerce/db", region="us-east-1", client=secretsmanager, **_tls(tier)
+        )
         assert pw1 not in repr(settings) and settings.redis_url == redis_clean
         provider = settings.credentials
         assert isinstance(provider, SecretsManagerCredentials) and provider.fetch_count == 1
@@ -109,7 +117,9 @@ async def test_alternating_users_rotation_switches_the_user(
         secretsmanager.create_secret(
             Name="alt", SecretString=json.dumps({**base, "username": a, "password": pa})
         )
-        da = await DataAccess.connect(Settings.from_secret("alt", region="us-east-1", client=secretsmanager))
+        da = await DataAccess.connect(
+            Settings.from_secret("alt", region="us-east-1", client=secretsmanager, **_tls(tier))
+        )
         await da.users.create(email="alt-a@example.com", name="A")
         secretsmanager.put_secret_value(
             SecretId="alt", SecretString=json.dumps({**base, "username": b, "password": pb})
