@@ -111,7 +111,9 @@ class LocalTier:
             this run (PostgreSQL ``hostssl`` + SCRAM, PgBouncer client and server TLS, Redis
             ``tls-port`` only with ``requirepass``); DSNs carry ``sslmode=verify-full`` and the CA
             path, the Redis URL is ``rediss://`` with the password and CA. ``"plaintext"``: the
-            named escape hatch, no TLS and no Redis password ["tls"].
+            mode, no TLS and no Redis password ["plaintext": the shared test tier, demo and bench
+            still run plaintext until the whole suite is validated over TLS; see
+            docs/local-tier-demo-bench.md].
         replication_proxy: the standby streams WAL through a :class:`FaultProxy`, so
             :meth:`hang_wal_stream` can stall its WAL receiver while it still reports
             ``streaming`` [False].
@@ -138,7 +140,7 @@ class LocalTier:
         keep: bool | None = None,
         synchronous_standby: bool = False,
         replication_proxy: bool = False,
-        transport: str = "tls",
+        transport: str = "plaintext",
     ) -> None:
         if transport not in ("tls", "plaintext"):
             raise ValueError(f"transport must be 'tls' or 'plaintext', got {transport!r}")

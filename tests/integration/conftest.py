@@ -104,6 +104,20 @@ def require(tier: LocalTier | ExternalTier, *, standby: bool = False, pgbouncer:
         pytest.skip("needs PgBouncer (set TEST_PGBOUNCER_URL or use local servers)")
 
 
+@pytest.fixture(scope="session")
+def tls_tier() -> Iterator[LocalTier]:
+    """A local tier in its TLS transport (throwaway CA, hostssl-only PostgreSQL, PgBouncer TLS,
+    Redis tls-port + password), shared by the TLS tests. Skips without local binaries."""
+    try:
+        local = LocalTier(transport="tls").start()
+    except MissingBinaryError as exc:
+        pytest.skip(f"TLS tests need local server binaries: {exc}")
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
 @pytest.fixture
 def fresh_db(tier: LocalTier | ExternalTier) -> Iterator[DatabaseDSNs]:
     """A new empty database (owner: the app role) for one test; DSNs for primary/standby/pgbouncer.

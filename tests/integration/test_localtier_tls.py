@@ -1,9 +1,10 @@
-"""The local tier speaks TLS by default (issue 17): verify-full DSNs and a rediss:// URL against a
+"""The local tier's TLS transport (issue 17): verify-full DSNs and a rediss:// URL against a
 throwaway CA, plaintext refused by every server, and the data layer working over it."""
 
 from __future__ import annotations
 
 import ssl
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,9 +23,18 @@ pytestmark = [pytest.mark.integration]
 
 
 def _tls_tier(tier: Any) -> LocalTier:
-    if not isinstance(tier, LocalTier) or tier.tls is None:
-        pytest.skip("needs the local tier in its default TLS transport")
+    assert isinstance(tier, LocalTier) and tier.tls is not None
     return tier
+
+
+@pytest.fixture
+def tls_db(tls_tier: LocalTier) -> Any:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    dsns = tls_tier.create_database(name)
+    try:
+        yield dsns
+    finally:
+        tls_tier.drop_database(name)
 
 
 def _plain(dsn: str) -> str:
@@ -32,8 +42,8 @@ def _plain(dsn: str) -> str:
     return parts._replace(query="").geturl()
 
 
-def test_dsns_ask_for_verify_full_with_the_tiers_ca_and_redis_is_rediss(tier: Any) -> None:
-    local = _tls_tier(tier)
+def test_dsns_ask_for_verify_full_with_the_tiers_ca_and_redis_is_rediss(tls_tier: LocalTier) -> None:
+    local = _tls_tier(tls_tier)
     assert local.tls is not None
     dsns = local.dsns()
     for dsn in (dsns.primary, dsns.standby, dsns.pgbouncer):
@@ -47,8 +57,8 @@ def test_dsns_ask_for_verify_full_with_the_tiers_ca_and_redis_is_rediss(tier: An
 
 
 @pytest.mark.parametrize("endpoint", ["primary", "standby", "pgbouncer"])
-async def test_plaintext_postgres_connections_are_refused(tier: Any, endpoint: str) -> None:
-    local = _tls_tier(tier)
+async def test_plaintext_postgres_connections_are_refused(tls_tier: LocalTier, endpoint: str) -> None:
+    local = _tls_tier(tls_tier)
     dsn = getattr(local.dsns(), endpoint)
     with pytest.raises((asyncpg.InvalidAuthorizationSpecificationError, asyncpg.PostgresError, OSError)):
         conn = await asyncpg.connect(_plain(dsn), ssl=False, statement_cache_size=0)
@@ -60,8 +70,8 @@ async def test_plaintext_postgres_connections_are_refused(tier: Any, endpoint: s
         await conn.close()
 
 
-async def test_a_server_certificate_from_another_ca_is_rejected(tier: Any, tmp_path: Path) -> None:
-    local = _tls_tier(tier)
+async def test_a_server_certificate_from_another_ca_is_rejected(tls_tier: LocalTier, tmp_path: Path) -> None:
+    local = _tls_tier(tls_tier)
     other = make_throwaway_ca(tmp_path / "other", RunAs())
     parts = urlsplit(local.dsns().pgbouncer or "")
     wrong = parts._replace(query=f"sslmode=verify-full&sslrootcert={other.ca_cert}").geturl()
@@ -70,8 +80,8 @@ async def test_a_server_certificate_from_another_ca_is_rejected(tier: Any, tmp_p
         await conn.close()
 
 
-async def test_plaintext_and_unauthenticated_redis_are_refused(tier: Any) -> None:
-    local = _tls_tier(tier)
+async def test_plaintext_and_unauthenticated_redis_are_refused(tls_tier: LocalTier) -> None:
+    local = _tls_tier(tls_tier)
     port = urlsplit(local.redis_url).port
     plain = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
     with pytest.raises((ConnectionError, OSError, ResponseError)):
@@ -88,14 +98,14 @@ async def test_plaintext_and_unauthenticated_redis_are_refused(tier: Any) -> Non
 
 
 async def test_data_layer_over_tls_through_pgbouncer_standby_and_rediss(
-    tier: Any, fresh_db: DatabaseDSNs, redis_clean: str
+    tls_tier: LocalTier, tls_db: DatabaseDSNs
 ) -> None:
-    _tls_tier(tier)
-    assert fresh_db.pgbouncer is not None and fresh_db.standby is not None
+    _tls_tier(tls_tier)
+    assert tls_db.pgbouncer is not None and tls_db.standby is not None
     settings = Settings(
-        writer_dsn=fresh_db.pgbouncer,
-        reader_dsns=(fresh_db.standby,),
-        redis_url=redis_clean,
+        writer_dsn=tls_db.pgbouncer,
+        reader_dsns=(tls_db.standby,),
+        redis_url=tls_tier.redis_url,
         proxy_mode="pgbouncer",
     )
     async with DataAccess.connect(settings) as da:
@@ -107,24 +117,18 @@ async def test_data_layer_over_tls_through_pgbouncer_standby_and_rediss(
             assert await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
 
 
-def test_plaintext_mode_is_named_and_has_no_tls() -> None:
+def test_plaintext_mode_is_named_and_has_no_tls(tier: Any) -> None:
     with pytest.raises(ValueError, match="transport"):
         LocalTier(transport="insecure")
-    local = LocalTier(transport="plaintext", standby=False, pgbouncer=False, redis_replica=False)
-    try:
-        local.start()
-    except Exception as exc:  # missing binaries: the other tests already skip for that reason
-        pytest.skip(f"local tier unavailable: {exc}")
-    try:
-        assert local.tls is None
-        assert "sslmode" not in local.dsns().primary
-        assert local.redis_url.startswith("redis://")
-    finally:
-        local.stop()
+    if not isinstance(tier, LocalTier):
+        pytest.skip("needs the local tier")
+    assert tier.transport == "plaintext" and tier.tls is None
+    assert "sslmode" not in tier.dsns().primary
+    assert tier.redis_url.startswith("redis://")
 
 
 async def test_settings_from_stack_outputs_and_secrets_manager_wire_the_local_tier(
-    tier: Any, fresh_db: DatabaseDSNs, redis_clean: str
+    tls_tier: LocalTier, tls_db: DatabaseDSNs
 ) -> None:
     """The wiring users copy: the stack's outputs (endpoints, secret ARNs) + Secrets Manager
     (moto) -> Settings -> DataAccess, against the local tier over verified TLS. The passwords come
@@ -134,9 +138,13 @@ async def test_settings_from_stack_outputs_and_secrets_manager_wire_the_local_ti
     import boto3
     from moto import mock_aws
 
-    local = _tls_tier(tier)
-    assert local.tls is not None and fresh_db.pgbouncer is not None and fresh_db.standby is not None
-    pgb, standby, redis_url = urlsplit(fresh_db.pgbouncer), urlsplit(fresh_db.standby), urlsplit(redis_clean)
+    local = _tls_tier(tls_tier)
+    assert local.tls is not None and tls_db.pgbouncer is not None and tls_db.standby is not None
+    pgb, standby, redis_url = (
+        urlsplit(tls_db.pgbouncer),
+        urlsplit(tls_db.standby),
+        urlsplit(tls_tier.redis_url),
+    )
     with mock_aws():
         sm = boto3.client("secretsmanager", region_name="us-east-1")
         db_secret = sm.create_secret(
@@ -148,7 +156,7 @@ async def test_settings_from_stack_outputs_and_secrets_manager_wire_the_local_ti
                     "port": local.primary.port,
                     "username": pgb.username,
                     "password": pgb.password,
-                    "dbname": fresh_db.name,
+                    "dbname": tls_db.name,
                 }
             ),
         )["ARN"]
