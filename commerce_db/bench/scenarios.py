@@ -283,12 +283,20 @@ SEARCH_CACHE_TTL = 60.0
 
 _STATEMENTS_SQL = """
 SELECT coalesce(sum(s.calls), 0)::bigint AS calls,
-       coalesce(sum(s.calls) FILTER (WHERE s.query ~* '^\\s*(with|select)'), 0)::bigint AS reads
+       coalesce(sum(s.calls) FILTER (WHERE s.query ~* '^\\s*(with|select)' AND s.query !~ $3), 0)::bigint
+           AS reads,
+       coalesce(sum(s.calls) FILTER (WHERE s.query ~ $3), 0)::bigint AS probes
 FROM pg_stat_statements s
 JOIN pg_database d ON d.oid = s.dbid
 JOIN pg_roles r ON r.oid = s.userid
 WHERE d.datname = $1 AND r.rolname = $2
 """
+
+
+# Health and freshness probes read the server's state (WAL positions, recovery), no table: the
+# writer's WAL position is sampled once per replica_check_interval by every process with replicas,
+# however many reads it serves. Counted (statements, probes), but not as data reads.
+_PROBE_RE = r"pg_current_wal|pg_last_wal|pg_is_in_recovery|pg_last_xact_replay"
 
 
 class StatementCounter:
@@ -298,9 +306,10 @@ class StatementCounter:
     def __init__(self, conn: asyncpg.Connection, db: str, role: str = "app") -> None:
         self.conn, self.db, self.role = conn, db, role
 
-    async def sample(self) -> tuple[int, int]:
-        row = await self.conn.fetchrow(_STATEMENTS_SQL, self.db, self.role)
-        return int(row["calls"]), int(row["reads"])
+    async def sample(self) -> tuple[int, int, int]:
+        """(all statements, data reads, server-state probes)."""
+        row = await self.conn.fetchrow(_STATEMENTS_SQL, self.db, self.role, _PROBE_RE)
+        return int(row["calls"]), int(row["reads"]), int(row["probes"])
 
 
 async def read_throughput_cache_replica_vs_primary(env: BenchEnv) -> float:
@@ -325,6 +334,7 @@ async def read_throughput_cache_replica_vs_primary(env: BenchEnv) -> float:
         "standby": StatementCounter(standby_mon, env.db.name),
     }
     db_calls = {"primary": 0, "standby": 0}
+    probes = {"primary": 0, "standby": 0}
     primary_reads = 0
     fast_ops = 0
     cpu_fast: list[dict[str, float | None]] = []
@@ -367,6 +377,8 @@ async def read_throughput_cache_replica_vs_primary(env: BenchEnv) -> float:
                 for k in counters:
                     db_calls[k] += after[k][0] - before[k][0]
                 primary_reads += after["primary"][1] - before["primary"][1]
+                for k in counters:
+                    probes[k] += after[k][2] - before[k][2]
                 fast_ops += res.ops
                 cpu_fast.append(env.cpu.per_1000(cpu0, cpu1, res.ops))
                 return res
@@ -422,6 +434,7 @@ async def read_throughput_cache_replica_vs_primary(env: BenchEnv) -> float:
         "reads_measured": fast_ops,
         "statements_on_servers": db_calls,
         "primary_select_statements": primary_reads,
+        "of_which_health_probes": probes,
         "client_routed_during_measure": {k: routed1[k] - routed0.get(k, 0) for k in routed1},
         "server_cpu_ms_per_1000_reads": {
             "cache_replica": _median_cpu(cpu_fast),
