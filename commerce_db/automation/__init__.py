@@ -15,7 +15,9 @@ from commerce_db.automation.errors import (
     PULUMI_INSTALL_HINT,
     AutomationError,
     ConcurrentUpdateError,
+    DriftDetectedError,
     OperationFailedError,
+    ProtectedStackError,
     PulumiCliNotFoundError,
     SettingsError,
     StackNotFoundError,
@@ -30,7 +32,7 @@ from commerce_db.automation.events import (
     Summary,
     format_event,
 )
-from commerce_db.automation.operations import destroy, outputs, preview, refresh, up
+from commerce_db.automation.operations import cancel, destroy, drift_check, outputs, preview, refresh, up
 from commerce_db.automation.results import SECRET_MASK, OperationResult, ResourceChanges, StackOutput
 from commerce_db.automation.settings import StackSettings, load_stack_settings
 from commerce_db.automation.validate import check_stack_config
@@ -41,12 +43,14 @@ __all__ = [
     "AutomationError",
     "ConcurrentUpdateError",
     "Diagnostic",
+    "DriftDetectedError",
     "OperationFailedError",
     "OperationResult",
     "OutputLine",
     "PolicyViolation",
     "ProgressCallback",
     "ProgressEvent",
+    "ProtectedStackError",
     "PulumiCliNotFoundError",
     "ResourceChanges",
     "ResourceStep",
@@ -57,8 +61,10 @@ __all__ = [
     "StackOutput",
     "StackSettings",
     "Summary",
+    "cancel",
     "check_stack_config",
     "destroy",
+    "drift_check",
     "format_event",
     "load_stack_settings",
     "open_stack",

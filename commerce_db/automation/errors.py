@@ -43,3 +43,18 @@ class OperationFailedError(AutomationError):
         self.operation = operation
         self.stack = stack
         self.detail = detail
+
+
+class ProtectedStackError(SettingsError):
+    """The operation is refused on a protected (prod) stack; nothing was changed."""
+
+
+class DriftDetectedError(OperationFailedError):
+    """A drift check found differences between the program, the state and the cloud.
+
+    ``changes`` holds the counts of the would-be changes (``create``/``update``/``delete``/...).
+    """
+
+    def __init__(self, stack: str, changes: dict[str, int], detail: str) -> None:
+        super().__init__("drift check", stack, detail)
+        self.changes = changes

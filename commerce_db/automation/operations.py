@@ -1,4 +1,17 @@
-"""Typed Automation API operations on a named stack: preview, up, refresh, destroy, outputs.
+"""Typed Automation API operations on a named stack: preview, up, drift_check, refresh, destroy,
+cancel, outputs.
+
+Semantics, following Pulumi's documentation:
+
+* **Drift check** = ``preview(refresh=True, expect_no_changes=True)``: it reads the cloud, compares
+  with the program and never writes. (``up --expect-no-changes`` is no drift gate: ``up`` runs with
+  ``--yes --skip-preview`` and applies the changes before it checks; pulumi/pulumi#18105, #10967.)
+* **Reviewed updates** use update plans: ``preview(plan_file=...)`` saves what the preview would
+  do, ``up(plan_file=...)`` refuses anything that plan does not contain. On a protected (prod)
+  stack ``up`` requires a plan and refuses per-run config overrides.
+* ``refresh=True`` on ``preview``/``up`` reads the cloud first; a stack locked by another update
+  raises :class:`ConcurrentUpdateError` (or is waited for, ``lock_wait_seconds``); ``cancel`` ends
+  a stale update; ``destroy`` is refused on protected stacks and needs the name repeated elsewhere.
 
 Each operation: resolves :class:`StackSettings` (from the repo's stack file when given a
 name), validates the config offline (same ``load_stack_config`` the program uses, so a bad
@@ -12,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from commerce_db.automation.boundary import (
@@ -22,8 +36,21 @@ from commerce_db.automation.boundary import (
     open_stack,
     translate_pulumi_errors,
 )
-from commerce_db.automation.errors import OperationFailedError, SettingsError
-from commerce_db.automation.events import OutputLine, ProgressCallback, safe_callback, translate_engine_event
+from commerce_db.automation.errors import (
+    ConcurrentUpdateError,
+    DriftDetectedError,
+    OperationFailedError,
+    ProtectedStackError,
+    SettingsError,
+)
+from commerce_db.automation.events import (
+    OutputLine,
+    ProgressCallback,
+    ProgressEvent,
+    Summary,
+    safe_callback,
+    translate_engine_event,
+)
 from commerce_db.automation.results import Operation, OperationResult, StackOutput, build_result, mask_outputs
 from commerce_db.automation.settings import StackSettings, load_stack_settings
 from commerce_db.automation.validate import check_stack_config
@@ -33,6 +60,10 @@ StackRef = StackSettings | str
 
 Validator = Callable[[StackSettings], object]
 Clock = Callable[[], float]
+Sleep = Callable[[float], object]
+
+LOCK_RETRY_SECONDS = 15.0
+"""Pause between attempts while waiting for another update's lock (``lock_wait_seconds``)."""
 
 
 def default_program() -> Program:
@@ -71,6 +102,11 @@ class RunOptions(TypedDict, total=False):
     """Measures the duration. Default: ``time.monotonic``."""
     message: str | None
     """Update message recorded in the stack history. Default: None."""
+    lock_wait_seconds: float
+    """How long to keep retrying while another update holds the stack's lock, then raise
+    :class:`ConcurrentUpdateError`. Default: 0 (raise at once)."""
+    sleep: Sleep
+    """Pauses between lock retries. Default: ``time.sleep``."""
 
 
 def _run(
@@ -105,10 +141,21 @@ def _run(
     opener = options.get("opener") or open_stack
     handle: StackHandle = opener(settings, options.get("program") or default_program(), create=create)
     clock = options.get("clock", time.monotonic)
+    sleep = options.get("sleep", time.sleep)
     started = clock()
+    deadline = started + max(0.0, float(options.get("lock_wait_seconds", 0.0)))
     try:
-        with translate_pulumi_errors(operation, settings.stack):
-            raw = getattr(handle, operation)(**kwargs)
+        while True:
+            try:
+                with translate_pulumi_errors(operation, settings.stack):
+                    raw = getattr(handle, operation)(**kwargs)
+                break
+            except ConcurrentUpdateError:
+                # Another update holds the lock: nothing of ours ran; wait for it or give up.
+                if clock() + LOCK_RETRY_SECONDS > deadline:
+                    raise
+                deliver(OutputLine(f"stack {settings.stack} is locked by another update; retrying"))
+                sleep(LOCK_RETRY_SECONDS)
     except OperationFailedError as exc:
         scrubbed = _scrub(exc.detail, settings)
         if scrubbed != exc.detail:
@@ -122,38 +169,119 @@ def preview(
     *,
     diff: bool = False,
     policy_packs: list[str] | None = None,
+    refresh: bool = False,
+    expect_no_changes: bool = False,
+    plan_file: str | Path | None = None,
     **options: Unpack[RunOptions],
 ) -> OperationResult:
-    """Dry-run ``stack``: the changes ``up`` would make. Creates the stack in the backend if missing.
+    """Dry-run ``stack``: the changes ``up`` would make; never writes resources. Creates the stack
+    in the backend if missing.
 
     ``diff`` (default False) asks Pulumi for detailed property diffs in the output lines;
-    ``policy_packs`` (default none) are paths passed as ``--policy-pack``; ``options``: see
-    :class:`RunOptions`.
+    ``policy_packs`` (default none) are paths passed as ``--policy-pack``; ``refresh`` (default
+    False) reads the cloud first, so drift shows; ``expect_no_changes`` (default False) fails if
+    anything would change; ``plan_file`` (default None) saves an update plan there for
+    ``up(plan_file=...)``; ``options``: see :class:`RunOptions`.
     """
     extra: dict[str, Any] = {"diff": diff}
     if policy_packs:
         extra["policy_packs"] = list(policy_packs)
+    if refresh:
+        extra["refresh"] = True
+    if expect_no_changes:
+        extra["expect_no_changes"] = True
+    if plan_file is not None:
+        extra["plan"] = str(plan_file)
     return _run("preview", stack, options, create=True, extra=extra)
+
+
+def drift_check(stack: StackRef, **options: Unpack[RunOptions]) -> OperationResult:
+    """Whether the cloud, the state and the program agree: ``preview(refresh=True,
+    expect_no_changes=True)``. Never writes (no ``up``, and the refresh is a preview's).
+
+    Returns the result when nothing would change; raises :class:`DriftDetectedError` (with the
+    counts) when something would, :class:`OperationFailedError` for other failures.
+    ``options``: see :class:`RunOptions`.
+    """
+    settings = resolve_settings(stack)
+    seen: list[ProgressEvent] = []
+    user = safe_callback(options.get("on_event"))
+
+    def record(event: ProgressEvent) -> None:
+        seen.append(event)
+        user(event)
+
+    try:
+        return _run(
+            "preview",
+            settings,
+            {**options, "on_event": record},
+            create=False,
+            extra={"diff": True, "refresh": True, "expect_no_changes": True},
+        )
+    except OperationFailedError as exc:
+        summaries = [e for e in seen if isinstance(e, Summary)]
+        if summaries:
+            changes = summaries[-1].changes
+            counts = {
+                "create": changes.create,
+                "update": changes.update,
+                "delete": changes.delete,
+                "replace": changes.replace,
+            }
+            if any(counts.values()):
+                raise DriftDetectedError(settings.stack, counts, exc.detail) from None
+        raise
 
 
 def up(
     stack: StackRef,
     *,
-    expect_no_changes: bool = False,
+    plan_file: str | Path | None = None,
+    refresh: bool = False,
     policy_packs: list[str] | None = None,
     **options: Unpack[RunOptions],
 ) -> OperationResult:
     """Create or update ``stack``'s resources; the result carries the stack outputs, secrets masked.
 
-    ``expect_no_changes`` (default False) makes Pulumi fail the update if anything would change
-    (a drift gate for CI); ``policy_packs`` as in :func:`preview`; ``options``: see :class:`RunOptions`.
+    ``plan_file`` (default None) is an update plan saved by ``preview(plan_file=...)``: the update
+    then refuses any change that plan does not contain (what was reviewed is what is applied).
+    Required on a protected stack, which also refuses per-run config overrides
+    (:class:`ProtectedStackError`; nothing runs). ``refresh`` (default False) reads the cloud
+    first; ``policy_packs`` as in :func:`preview`; ``options``: see :class:`RunOptions`.
     """
+    settings = resolve_settings(stack)
+    validate = options.get("validate", check_stack_config)
+    if validate is not None:  # an invalid value is the first thing to report
+        validate(settings)
+    options = {**options, "validate": None}
+    if settings.protected:
+        if settings.overridden:
+            raise ProtectedStackError(
+                f"stack {settings.stack!r} is protected: up refuses per-run config overrides "
+                f"({', '.join(sorted(settings.overridden))}); the next up from the repository would "
+                f"silently revert them. Commit them to Pulumi.{settings.stack}.yaml instead",
+                key=sorted(settings.overridden)[0],
+            )
+        if plan_file is None:
+            raise ProtectedStackError(
+                f"stack {settings.stack!r} is protected: up needs a reviewed update plan; run "
+                f"preview with plan_file (CLI: stack preview {settings.stack} --save-plan PATH), "
+                "review it, then up with that plan_file (--plan PATH)",
+                key="plan_file",
+            )
     extra: dict[str, Any] = {"show_secrets": False}
-    if expect_no_changes:
-        extra["expect_no_changes"] = True
+    if plan_file is not None:
+        if not Path(plan_file).is_file():
+            raise SettingsError(
+                f"update plan {plan_file} does not exist; save one with preview", key="plan_file"
+            )
+        extra["plan"] = str(plan_file)
+    if refresh:
+        extra["refresh"] = True
     if policy_packs:
         extra["policy_packs"] = list(policy_packs)
-    return _run("up", stack, options, create=True, extra=extra)
+    return _run("up", settings, options, create=True, extra=extra)
 
 
 def refresh(stack: StackRef, **options: Unpack[RunOptions]) -> OperationResult:
@@ -167,12 +295,18 @@ def refresh(stack: StackRef, **options: Unpack[RunOptions]) -> OperationResult:
 def destroy(stack: StackRef, *, confirm_stack: str, **options: Unpack[RunOptions]) -> OperationResult:
     """Delete every resource of ``stack``; ``confirm_stack`` must repeat the stack name.
 
-    Why the confirmation: a typo'd stack name in a tool must not tear down a database tier.
-    Prod resources additionally carry deletion protection, so AWS refuses until it is lifted.
-    Config is not validated (default ``validate=None``) so a stack whose config no longer
-    loads can still be destroyed. ``options``: see :class:`RunOptions`.
+    Refused on a protected stack (:class:`ProtectedStackError`): tearing down prod is a change to
+    the repository (and its deletion protection), not a command. Elsewhere the confirmation guards
+    a typo'd stack name. Config is not validated (default ``validate=None``) so a stack whose config
+    no longer loads can still be destroyed. ``options``: see :class:`RunOptions`.
     """
     settings = resolve_settings(stack)
+    if settings.protected:
+        raise ProtectedStackError(
+            f"stack {settings.stack!r} is protected (environment {settings.environment!r}): destroy is "
+            "refused; nothing was changed",
+            key="stack",
+        )
     if confirm_stack != settings.stack:
         raise SettingsError(
             f"destroy of stack {settings.stack!r} needs confirm_stack={settings.stack!r} "
@@ -182,6 +316,18 @@ def destroy(stack: StackRef, *, confirm_stack: str, **options: Unpack[RunOptions
     return _run(
         "destroy", settings, {"validate": None, **options}, create=False, extra={"show_secrets": False}
     )
+
+
+def cancel(stack: StackRef, *, opener: StackOpener | None = None) -> None:
+    """Cancel the update currently running on ``stack`` (ends a stale lock after a crashed run).
+
+    Pulumi's own warning applies: resources the cancelled update was changing may be left in a
+    pending state; run :func:`refresh` afterwards.
+    """
+    settings = resolve_settings(stack)
+    handle = (opener or open_stack)(settings, _noop_program, create=False)
+    with translate_pulumi_errors("cancel", settings.stack):
+        handle.cancel()
 
 
 def outputs(stack: StackRef, *, opener: StackOpener | None = None) -> Mapping[str, StackOutput]:

@@ -23,6 +23,9 @@ from commerce_db.automation.errors import SettingsError
 PROJECT = "commerce-db"
 """Pulumi project name and config namespace (contract)."""
 
+PROTECTED_ENVIRONMENTS = frozenset({"prod"})
+"""Environments whose stacks are protected (see :attr:`StackSettings.protected`)."""
+
 
 def default_project_dir() -> Path:
     """The Pulumi project: CWD if it holds ``Pulumi.yaml``, else the checkout (as ``commerce-db plan``)."""
@@ -62,6 +65,21 @@ class StackSettings:
     config: Mapping[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     project: str = PROJECT
+    overridden: frozenset[str] = frozenset()
+    """Keys set by per-run overrides rather than by the committed stack file. ``up`` refuses
+    them on a protected stack: the next ``up`` from the repository would silently revert them."""
+
+    @property
+    def environment(self) -> str:
+        """``<project>:environment`` when set, else the stack name (as the program decides)."""
+        env = self.config.get(f"{self.project}:environment")
+        return env if isinstance(env, str) and env else self.stack
+
+    @property
+    def protected(self) -> bool:
+        """Protected stacks (environment ``prod``): ``up`` only from a saved plan and without
+        overrides, ``destroy`` refused."""
+        return self.environment in PROTECTED_ENVIRONMENTS
 
     def __post_init__(self) -> None:
         if not _STACK_NAME.match(self.stack):
@@ -99,7 +117,14 @@ class StackSettings:
                 raise SettingsError(f"secret config {qkey!r} must be a non-empty string", key=qkey)
             config.pop(qkey, None)
             secret_map[qkey] = value
-        return StackSettings(stack=self.stack, config=config, secrets=secret_map, project=self.project)
+        changed = {qualify(k, self.project) for k in (overrides or {})}
+        return StackSettings(
+            stack=self.stack,
+            config=config,
+            secrets=secret_map,
+            project=self.project,
+            overridden=self.overridden | frozenset(changed),
+        )
 
     def describe(self) -> dict[str, Any]:
         """JSON-safe view: plain config in full, secret keys listed with a masked value."""

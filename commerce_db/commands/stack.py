@@ -1,8 +1,14 @@
-"""``commerce-db stack preview|up|refresh|destroy|outputs STACK``: the Automation API from a shell.
+"""``commerce-db stack preview|up|drift|refresh|cancel|destroy|outputs STACK``: the Automation API
+from a shell.
 
 Progress goes to stderr as it streams; the result goes to stdout (``--json`` for tools).
-Exit codes: 0 success, 1 the operation failed (or Pulumi CLI missing), 2 bad input
-(unknown stack, invalid config, missing confirmation) -- nothing was changed in that case.
+Exit codes: 0 success (``drift``: no drift), 1 the operation failed (or Pulumi CLI missing),
+2 bad input or refused (unknown stack, invalid config, missing confirmation, ``--config`` on a
+protected stack's ``up``, ``up`` of a protected stack without ``--plan``, ``destroy`` of a
+protected stack) -- nothing was changed in that case; 3 ``drift`` found differences.
+
+A reviewed prod update:  ``stack preview prod --save-plan plan.json`` -> review ->
+``stack up prod --plan plan.json`` (refuses anything the plan does not contain).
 """
 
 from __future__ import annotations
@@ -17,7 +23,16 @@ from typing import Any
 from commerce_db import automation as cdb_auto
 from commerce_db.plan.stackfile import StackFileError, apply_overrides
 
-_OPERATIONS = ("preview", "up", "refresh", "destroy", "outputs")
+_OPERATIONS = ("preview", "up", "drift", "refresh", "cancel", "destroy", "outputs")
+_HELP = {
+    "preview": "pulumi preview for STACK (never writes; --save-plan for a reviewed up)",
+    "up": "pulumi up for STACK (protected stacks: only --plan from a reviewed preview, no --config)",
+    "drift": "drift check: preview --refresh --expect-no-changes (never writes); exit 3 on drift",
+    "refresh": "pulumi refresh for STACK (adopts what exists in AWS into the state)",
+    "cancel": "cancel the update running on STACK (a stale lock); refresh afterwards",
+    "destroy": "pulumi destroy for STACK (refused on protected stacks)",
+    "outputs": "the stack's outputs (secrets masked)",
+}
 
 
 def register(subparsers: Any) -> None:
@@ -32,11 +47,15 @@ def register(subparsers: Any) -> None:
     )
     ops = parser.add_subparsers(dest="operation", metavar="OPERATION", required=True)
     for op in _OPERATIONS:
-        sub = ops.add_parser(op, help=f"pulumi {op} for STACK")
+        sub = ops.add_parser(op, help=_HELP[op])
         sub.add_argument("stack", metavar="STACK", help="stack name, e.g. prod or staging")
         sub.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
         if op == "outputs":
             sub.set_defaults(func=_run_outputs)
+            continue
+        if op == "cancel":
+            sub.add_argument("--yes", metavar="STACK_AGAIN", help="repeat the stack name to confirm cancel")
+            sub.set_defaults(func=_run_cancel)
             continue
         sub.add_argument(
             "--dir", type=Path, default=None, metavar="PROJECT_DIR",
@@ -57,8 +76,16 @@ def register(subparsers: Any) -> None:
             sub.add_argument("--yes", metavar="STACK_AGAIN", help="repeat the stack name to confirm destroy")
         if op == "up":
             sub.add_argument(
-                "--expect-no-changes", action="store_true", help="fail if the update would change anything"
-            )
+                "--plan", metavar="PATH", type=Path,
+                help="update plan saved by 'stack preview --save-plan': refuse anything it does not contain",
+            )  # fmt: skip
+        if op in ("preview", "up"):
+            sub.add_argument("--refresh", action="store_true", help="read the cloud's state first")
+        if op != "destroy":
+            sub.add_argument(
+                "--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                help="if another update holds the stack's lock, retry for up to SECONDS (default: 0, fail)",
+            )  # fmt: skip
         if op in ("preview", "up"):
             sub.add_argument(
                 "--policy-pack", action="append", default=[], metavar="PATH",
@@ -66,6 +93,10 @@ def register(subparsers: Any) -> None:
             )  # fmt: skip
         if op == "preview":
             sub.add_argument("--diff", action="store_true", help="show detailed property diffs")
+            sub.add_argument(
+                "--save-plan", metavar="PATH", type=Path,
+                help="save the update plan for 'stack up --plan PATH'",
+            )  # fmt: skip
         sub.set_defaults(func=_run_operation)
 
 
@@ -113,16 +144,42 @@ def _run_operation(args: argparse.Namespace) -> int:
         )
         # Same --config semantics as `commerce-db plan` (dotted paths into structured values).
         config = apply_overrides(dict(base.config), list(args.config), project=base.project)
+        changed = {k for k in set(config) | set(base.config) if config.get(k) != base.config.get(k)}
         settings = cdb_auto.StackSettings(
-            stack=base.stack, config=config, secrets=base.secrets, project=base.project
+            stack=base.stack,
+            config=config,
+            secrets=base.secrets,
+            project=base.project,
+            overridden=frozenset(changed),
         )
         common: dict[str, Any] = {"on_event": _progress(args.quiet), "message": args.message}
+        if args.operation != "destroy":
+            common["lock_wait_seconds"] = args.wait_for_lock
         if args.operation == "preview":
-            result = cdb_auto.preview(settings, diff=args.diff, policy_packs=args.policy_pack, **common)
+            result = cdb_auto.preview(
+                settings,
+                diff=args.diff,
+                policy_packs=args.policy_pack,
+                refresh=args.refresh,
+                plan_file=args.save_plan,
+                **common,
+            )
         elif args.operation == "up":
             result = cdb_auto.up(
-                settings, expect_no_changes=args.expect_no_changes, policy_packs=args.policy_pack, **common
+                settings, plan_file=args.plan, refresh=args.refresh, policy_packs=args.policy_pack, **common
             )
+        elif args.operation == "drift":
+            try:
+                result = cdb_auto.drift_check(settings, **common)
+            except cdb_auto.DriftDetectedError as exc:
+                counts = ", ".join(f"{n} to {op}" for op, n in exc.changes.items() if n)
+                print(
+                    f"commerce-db stack drift: stack {settings.stack!r} has drifted: {counts}",
+                    file=sys.stderr,
+                )
+                if args.json:
+                    print(json.dumps({"stack": settings.stack, "drifted": True, "changes": exc.changes}))
+                return 3
         elif args.operation == "refresh":
             result = cdb_auto.refresh(settings, **common)
         else:
@@ -140,6 +197,26 @@ def _run_operation(args: argparse.Namespace) -> int:
         return 1
     _print_result(result, args.json)
     return 0 if result.succeeded else 1
+
+
+def _run_cancel(args: argparse.Namespace) -> int:
+    if args.yes != args.stack:
+        print(
+            f"commerce-db stack cancel: cancelling the update running on {args.stack!r} may leave resources "
+            f"pending; confirm with --yes {args.stack} (nothing was changed)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        cdb_auto.cancel(cdb_auto.StackSettings(stack=args.stack))
+    except cdb_auto.SettingsError as exc:
+        print(f"commerce-db stack cancel: {exc}", file=sys.stderr)
+        return 2
+    except cdb_auto.AutomationError as exc:
+        print(f"commerce-db stack cancel: {exc}", file=sys.stderr)
+        return 1
+    print(f"cancelled the update on {args.stack}; run 'commerce-db stack refresh {args.stack}' next")
+    return 0
 
 
 def _run_outputs(args: argparse.Namespace) -> int:

@@ -100,6 +100,9 @@ class FakeStack:
         self._run("destroy", kwargs)
         return auto.DestroyResult("out", "", _summary("destroy", {"delete": 13}))
 
+    def cancel(self) -> None:
+        self.calls.append(("cancel", {}))
+
     def outputs(self) -> dict[str, Any]:
         self.calls.append(("outputs", {}))
         return {
@@ -278,11 +281,151 @@ def test_up_masks_secret_outputs_everywhere(settings: cdb_auto.StackSettings) ->
     assert result.to_dict()["changes"] == {"create": 3, "update": 0, "delete": 0, "replace": 0, "same": 10}
 
 
-def test_up_expect_no_changes_and_policy_packs_are_passed(settings: cdb_auto.StackSettings) -> None:
+def test_up_passes_plan_refresh_and_policy_packs(settings: cdb_auto.StackSettings, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text("{}")
     opener = RecordingOpener()
-    cdb_auto.up(settings, opener=opener, expect_no_changes=True, policy_packs=["policy"], **_run_kwargs())
+    cdb_auto.up(
+        settings, opener=opener, plan_file=plan, refresh=True, policy_packs=["policy"], **_run_kwargs()
+    )
     _op, kwargs = opener.stack.calls[0]
-    assert kwargs["expect_no_changes"] is True and kwargs["policy_packs"] == ["policy"]
+    assert kwargs["plan"] == str(plan) and kwargs["refresh"] is True and kwargs["policy_packs"] == ["policy"]
+    assert "expect_no_changes" not in kwargs  # up applies before it checks: never a drift gate
+    with pytest.raises(TypeError, match="expect_no_changes"):
+        cdb_auto.up(settings, opener=opener, expect_no_changes=True, **_run_kwargs())  # type: ignore[call-arg]
+
+
+def test_preview_saves_an_update_plan(settings: cdb_auto.StackSettings, tmp_path: Path) -> None:
+    opener = RecordingOpener()
+    cdb_auto.preview(settings, opener=opener, plan_file=tmp_path / "p.json", refresh=True, **_run_kwargs())
+    ((op, kwargs),) = opener.stack.calls
+    assert op == "preview" and kwargs["plan"] == str(tmp_path / "p.json") and kwargs["refresh"] is True
+
+
+def test_up_with_a_missing_plan_file_runs_nothing(settings: cdb_auto.StackSettings, tmp_path: Path) -> None:
+    opener = RecordingOpener()
+    with pytest.raises(cdb_auto.SettingsError, match="does not exist"):
+        cdb_auto.up(settings, opener=opener, plan_file=tmp_path / "nope.json", **_run_kwargs())
+    assert opener.opened == []
+
+
+class DriftingStack(FakeStack):
+    """``preview --expect-no-changes`` failing after a summary with changes, as the CLI does."""
+
+    def __init__(self, changes: dict[str, int]) -> None:
+        super().__init__()
+        self.changes = changes
+
+    def preview(self, **kwargs: Any) -> Any:
+        self.calls.append(("preview", kwargs))
+        raw = {
+            "sequence": 1,
+            "timestamp": 1,
+            "summaryEvent": {"durationSeconds": 3, "resourceChanges": self.changes},
+        }
+        kwargs["on_event"](EngineEvent.from_json(raw))
+        raise auto_errors.CommandError(
+            CommandResult(stdout="", stderr="error: no changes were expected", code=255)
+        )
+
+    def up(self, **kwargs: Any) -> Any:  # a drift check must never get here
+        raise AssertionError("drift_check called up")
+
+
+def test_drift_check_is_a_refreshing_preview_that_expects_no_changes(
+    settings: cdb_auto.StackSettings,
+) -> None:
+    opener = RecordingOpener()
+    result = cdb_auto.drift_check(settings, opener=opener, **_run_kwargs())
+    ((op, kwargs),) = opener.stack.calls
+    assert op == "preview" and kwargs["refresh"] is True and kwargs["expect_no_changes"] is True
+    assert opener.opened[0][2] is False  # never creates a stack
+    assert result.succeeded
+
+
+def test_drift_check_reports_drift_with_counts_and_never_writes(settings: cdb_auto.StackSettings) -> None:
+    stack = DriftingStack({"update": 2, "same": 11})
+    opener = RecordingOpener(stack)
+    with pytest.raises(cdb_auto.DriftDetectedError) as info:
+        cdb_auto.drift_check(settings, opener=opener, **_run_kwargs())
+    assert info.value.changes == {"create": 0, "update": 2, "delete": 0, "replace": 0}
+    assert [c[0] for c in stack.calls] == ["preview"]
+    other = DriftingStack({"same": 13})  # failed for another reason: not called drift
+    with pytest.raises(cdb_auto.OperationFailedError) as failed:
+        cdb_auto.drift_check(settings, opener=RecordingOpener(other), **_run_kwargs())
+    assert not isinstance(failed.value, cdb_auto.DriftDetectedError)
+
+
+def _prod(**config: Any) -> cdb_auto.StackSettings:
+    return cdb_auto.StackSettings(stack="prod", config={"aws:region": "us-east-1", **config})
+
+
+def test_protected_stack_up_needs_a_plan_and_refuses_overrides(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text("{}")
+    opener = RecordingOpener()
+    prod = _prod()
+    assert prod.protected and not cdb_auto.StackSettings(stack="staging").protected
+    with pytest.raises(cdb_auto.ProtectedStackError, match="reviewed update plan"):
+        cdb_auto.up(prod, opener=opener, **_run_kwargs())
+    overridden = prod.with_overrides({"postgres": {"instanceClass": "db.r7g.large"}})
+    with pytest.raises(cdb_auto.ProtectedStackError, match="commerce-db:postgres"):
+        cdb_auto.up(overridden, opener=opener, plan_file=plan, **_run_kwargs())
+    assert opener.opened == []
+    assert cdb_auto.up(prod, opener=opener, plan_file=plan, **_run_kwargs()).succeeded
+    # A stack named otherwise whose environment is prod is protected too.
+    assert cdb_auto.StackSettings(stack="prod-eu", config={"commerce-db:environment": "prod"}).protected
+
+
+def test_protected_stack_destroy_is_refused() -> None:
+    opener = RecordingOpener()
+    with pytest.raises(cdb_auto.ProtectedStackError, match="destroy is refused"):
+        cdb_auto.destroy(_prod(), confirm_stack="prod", opener=opener, **_run_kwargs())
+    assert opener.opened == []
+
+
+class LockedStack(FakeStack):
+    def __init__(self, locked_times: int) -> None:
+        super().__init__()
+        self.locked_times = locked_times
+
+    def preview(self, **kwargs: Any) -> Any:
+        if self.locked_times:
+            self.locked_times -= 1
+            self.calls.append(("preview-locked", kwargs))
+            raise auto_errors.ConcurrentUpdateError(
+                CommandResult(stdout="", stderr="[409] Conflict", code=255)
+            )
+        return super().preview(**kwargs)
+
+
+def test_locked_stack_raises_or_is_waited_for(settings: cdb_auto.StackSettings) -> None:
+    with pytest.raises(cdb_auto.ConcurrentUpdateError, match="locked by another update"):
+        cdb_auto.preview(settings, opener=RecordingOpener(LockedStack(1)), **_run_kwargs())
+    slept: list[float] = []
+    stack = LockedStack(2)
+    result = cdb_auto.preview(
+        settings,
+        opener=RecordingOpener(stack),
+        lock_wait_seconds=120,
+        sleep=slept.append,
+        **_run_kwargs(clock=Clock(step=1.0)),
+    )
+    assert result.succeeded and len(slept) == 2 and [c[0] for c in stack.calls][-1] == "preview"
+    with pytest.raises(cdb_auto.ConcurrentUpdateError):  # gives up at the deadline
+        cdb_auto.preview(
+            settings,
+            opener=RecordingOpener(LockedStack(100)),
+            lock_wait_seconds=40,
+            sleep=lambda s: None,
+            **_run_kwargs(clock=Clock(step=10.0)),
+        )
+
+
+def test_cancel_calls_the_sdk_cancel(settings: cdb_auto.StackSettings) -> None:
+    opener = RecordingOpener()
+    cdb_auto.cancel(settings, opener=opener)
+    assert opener.stack.calls == [("cancel", {})] and opener.opened[0][2] is False
 
 
 def test_refresh_selects_existing_stack(settings: cdb_auto.StackSettings) -> None:
@@ -530,3 +673,45 @@ def test_resource_failure_event_is_reported() -> None:
     )
     assert event == cdb_auto.ResourceStep("failed", "update", meta["urn"], "aws:rds/instance:Instance")
     assert translate_engine_event(EngineEvent.from_json({"cancelEvent": {}})) is None
+
+
+def test_cli_drift_exits_3_on_drift_and_0_without(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from commerce_db.cli import main
+
+    drifting = RecordingOpener(DriftingStack({"update": 1, "same": 3}))
+    monkeypatch.setattr("commerce_db.automation.operations.open_stack", drifting)
+    assert main(["stack", "drift", "staging", "--quiet"]) == 3
+    assert "has drifted: 1 to update" in capsys.readouterr().err
+    monkeypatch.setattr("commerce_db.automation.operations.open_stack", RecordingOpener())
+    assert main(["stack", "drift", "staging", "--quiet"]) == 0
+
+
+def test_cli_refuses_unreviewed_or_overridden_prod_up_and_prod_destroy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from commerce_db.cli import main
+
+    opener = RecordingOpener()
+    monkeypatch.setattr("commerce_db.automation.operations.open_stack", opener)
+    assert main(["stack", "up", "prod", "--quiet"]) == 2
+    assert "--save-plan" in capsys.readouterr().err
+    plan = tmp_path / "plan.json"
+    plan.write_text("{}")
+    argv = [
+        "stack",
+        "up",
+        "prod",
+        "--quiet",
+        "--plan",
+        str(plan),
+        "--config",
+        "postgres.instanceClass=db.r7g.4xlarge",
+    ]
+    assert main(argv) == 2
+    assert "refuses per-run config overrides" in capsys.readouterr().err
+    assert main(["stack", "destroy", "prod", "--yes", "prod", "--quiet"]) == 2
+    assert opener.opened == []
+    assert main(["stack", "up", "prod", "--quiet", "--plan", str(plan)]) == 0
+    assert opener.stack.calls[0][1]["plan"] == str(plan)

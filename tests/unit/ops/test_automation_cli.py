@@ -58,3 +58,21 @@ def test_up_outputs_destroy_on_a_local_backend(local_backend: Path) -> None:
 
     gone = cdb_auto.destroy(settings, confirm_stack="cli-test", program=_program)
     assert gone.succeeded
+
+
+def test_reviewed_update_and_drift_check_on_a_local_backend(local_backend: Path, tmp_path: Path) -> None:
+    """preview(plan_file) -> up(plan_file); then a drift check finds nothing and writes nothing."""
+    settings = cdb_auto.StackSettings(
+        stack="cli-plan-test",
+        config={"commerce-db:primaryRegion": "us-east-1"},
+        secrets={"commerce-db:alertWebhook": "hook-secret-456"},
+    )
+    plan = tmp_path / "plan.json"
+    cdb_auto.preview(settings, program=_program, validate=None, plan_file=plan)
+    assert plan.is_file()
+    assert cdb_auto.up(settings, program=_program, validate=None, plan_file=plan).succeeded
+    before = cdb_auto.outputs(settings)
+    check = cdb_auto.drift_check(settings, program=_program, validate=None)
+    assert check.succeeded and check.changes.changed == 0
+    assert cdb_auto.outputs(settings) == before
+    assert cdb_auto.destroy(settings, confirm_stack="cli-plan-test", program=_program).succeeded
