@@ -88,35 +88,51 @@ class AlarmThresholds:
     """Breaching datapoints within ``evaluation_periods`` that fire the alarm (M of N, so one
     spike does not page). Default: 3."""
 
-    # RDS instances (AWS/RDS, DBInstanceIdentifier)
+    rpo_seconds: float = 60.0
+    """Recovery point objective of cross-region replication (seconds): the page "replication
+    behind RPO" fires when the primary's most lagging replica is further behind. Default: 60."""
+
+    # RDS instances (AWS/RDS, DBInstanceIdentifier). Defaults suit a db.r7g.large; RegionStack
+    # derives the sized ones from the instance class and storage (_alarms.derive_thresholds).
     rds_cpu_percent: float = 80.0
     """RDS CPUUtilization above this (%). Default: 80."""
-    rds_freeable_memory_bytes: float = 1024**3
-    """RDS FreeableMemory below this (bytes). Default: 1 GiB."""
-    rds_free_storage_bytes: float = 20 * 1024**3
-    """RDS FreeStorageSpace below this (bytes); storage autoscaling should grow first. Default: 20 GiB."""
-    rds_database_connections: float = 1000.0
-    """RDS DatabaseConnections above this. Default: 1000."""
-    rds_read_iops: float = 10000.0
-    """RDS ReadIOPS above this (set ~80% of provisioned IOPS). Default: 10000."""
-    rds_write_iops: float = 10000.0
-    """RDS WriteIOPS above this (set ~80% of provisioned IOPS). Default: 10000."""
+    rds_freeable_memory_bytes: float = 0.05 * 16 * 1024**3
+    """RDS FreeableMemory below this (bytes). Default: 5% of 16 GiB."""
+    rds_free_storage_bytes: float = 5 * 1024**3
+    """RDS FreeStorageSpace below this (bytes). Default: 5 GiB (5% of 100 GiB)."""
+    storage_hours_to_full: float = 12.0
+    """Page when free storage, at the last hour's rate of decline, runs out within this many
+    hours and is below ``rds_free_storage_bytes``. Default: 12."""
+    rds_database_connections: float = 0.8 * 1802
+    """RDS DatabaseConnections above this. Default: 80% of a db.r7g.large's default max_connections."""
+    rds_iops: float = 0.8 * 3000
+    """RDS ReadIOPS + WriteIOPS above this. Default: 80% of gp3's 3000 baseline."""
     rds_read_latency_seconds: float = 0.02
     """RDS ReadLatency above this (seconds). Default: 0.02 (20 ms)."""
     rds_write_latency_seconds: float = 0.02
     """RDS WriteLatency above this (seconds). Default: 0.02 (20 ms)."""
-    rds_replica_lag_seconds: float = 30.0
-    """RDS ReplicaLag above this (seconds), replicas only. Default: 30."""
+    rds_replica_lag_seconds: float = 360.0
+    """RDS ReplicaLag above this (seconds), replicas only; above the 300 s an idle primary's
+    heartbeat allows. Default: 360."""
+    rds_xid_ticket: float = 500_000_000.0
+    """MaximumUsedTransactionIDs above this: ticket (autovacuum freezes at 200 million by
+    default, so this is vacuum falling behind). Default: 500 million."""
+    rds_xid_page: float = 1_000_000_000.0
+    """MaximumUsedTransactionIDs above this: page (PostgreSQL refuses writes near 2.1 billion;
+    AWS advises acting at 1 billion). Default: 1 billion."""
+    rds_slot_lag_bytes: float = 5 * 1024**3
+    """OldestReplicationSlotLag above this (bytes of WAL kept for a lagging replica). Default: 5 GiB."""
+    primary_silent_seconds: float = 600.0
+    """A cross-region replica's ReplicaLag above this pages from *its* region: the primary region
+    is silent. Default: 600 (two missed 5-minute heartbeats)."""
 
     # RDS Proxy (AWS/RDS, ProxyName)
     proxy_client_connections: float = 5000.0
     """Proxy ClientConnections above this. Default: 5000."""
-    proxy_database_connections: float = 900.0
-    """Proxy DatabaseConnections above this. Default: 900."""
+    proxy_database_connections: float = 0.8 * 0.9 * 1802
+    """Proxy DatabaseConnections above this. Default: 80% of a 90% pool of 1802."""
     proxy_pinned_connections: float = 50.0
     """Proxy DatabaseConnectionsCurrentlySessionPinned above this (pinning defeats pooling). Default: 50."""
-    proxy_query_requests: float = 1_200_000.0
-    """Proxy QueryRequests (Sum per period) above this; 1.2M/min = 20k queries/s. Default: 1200000."""
     proxy_max_connections_allowed_min: float = 100.0
     """Proxy MaxDatabaseConnectionsAllowed *below* this (pool capacity collapsed, e.g. after a
     failover to a smaller class or a max_connections change). Default: 100."""
@@ -125,26 +141,24 @@ class AlarmThresholds:
     proxy_availability_percent: float = 99.0
     """Proxy AvailabilityPercentage (READ_WRITE target role) below this (%). Default: 99."""
 
-    # ElastiCache (AWS/ElastiCache, CacheClusterId)
-    cache_cpu_percent: float = 80.0
-    """ElastiCache host CPUUtilization above this (%). Default: 80."""
+    # ElastiCache (AWS/ElastiCache, over a replication group's member nodes)
     cache_engine_cpu_percent: float = 90.0
-    """ElastiCache EngineCPUUtilization (the single Redis thread) above this (%). Default: 90."""
-    cache_network_bytes_in: float = 4_000_000_000.0
-    """ElastiCache NetworkBytesIn (Sum per period) above this. Default: 4e9 (~530 Mbit/s at 60 s)."""
-    cache_network_bytes_out: float = 4_000_000_000.0
-    """ElastiCache NetworkBytesOut (Sum per period) above this. Default: 4e9."""
+    """Busiest node's EngineCPUUtilization (the single Redis thread) above this (%). Default: 90."""
+    cache_memory_percent: float = 90.0
+    """Busiest node's DatabaseMemoryUsagePercentage above this (%). Default: 90."""
     cache_hit_rate_percent: float = 80.0
     """Cache hit rate 100*CacheHits/(CacheHits+CacheMisses) below this (%). Default: 80."""
     cache_hit_rate_min_requests: float = 1000.0
     """The hit-rate alarm only evaluates periods with at least this many lookups, so a quiet
     night does not page. Default: 1000."""
     cache_evictions: float = 1000.0
-    """ElastiCache Evictions (Sum per period) above this. Default: 1000."""
-    cache_curr_connections: float = 10000.0
-    """ElastiCache CurrConnections above this (the engine limit is 65000). Default: 10000."""
+    """ElastiCache Evictions (Sum per period, all members) above this. Default: 1000."""
+    cache_curr_connections: float = 52_000.0
+    """Busiest node's CurrConnections above this: 80% of the 65,000 limit. Default: 52000."""
     cache_replication_lag_seconds: float = 10.0
-    """ElastiCache ReplicationLag above this (seconds), reported by replica nodes. Default: 10."""
+    """In-region ReplicationLag above this (seconds), reported by replica nodes. Default: 10."""
+    cache_global_lag_seconds: float = 60.0
+    """GlobalDatastoreReplicationLag above this (seconds), in secondary regions. Default: 60."""
 
     def __post_init__(self) -> None:
         if self.period_seconds not in (10, 30) and (self.period_seconds < 60 or self.period_seconds % 60):
@@ -160,7 +174,7 @@ class AlarmThresholds:
             )
         for name in (
             "rds_cpu_percent",
-            "cache_cpu_percent",
+            "cache_memory_percent",
             "cache_engine_cpu_percent",
             "cache_hit_rate_percent",
             "proxy_availability_percent",
@@ -213,7 +227,17 @@ class ObservabilityLayerArgs:
     the ElastiCache event rule) ``events.amazonaws.com`` use it (``kms:GenerateDataKey*``,
     ``kms:Decrypt``) for the encrypted topic. Required."""
     subscriptions: Sequence[AlarmSubscription] = ()
-    """Subscriptions of the alarm topic. Default: () (none)."""
+    """Subscriptions of the *ticket* topic (causes: look in working hours; ALARM only).
+    Default: () (none)."""
+    page_subscriptions: Sequence[AlarmSubscription] = ()
+    """Subscriptions of the *page* topic (symptoms: wake someone; ALARM and OK), e.g. the pager's
+    https endpoint. Default: () (none)."""
+    takes_writes: bool = True
+    """This region takes writes (the primary). A region that does not (a replica region) gets no
+    cache memory/eviction/in-region-lag alarms but the Global Datastore lag alarm. Default: True."""
+    watch_primary: bool = False
+    """Alarm from this region when its replicas hear nothing from the primary region (the watcher
+    outside the primary region, paging through this region's own topic). Default: False."""
     thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
     """Alarm thresholds. Default: AlarmThresholds() (see its documented defaults)."""
     db_instances: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -339,7 +363,9 @@ class ObservabilityLayer(pulumi.ComponentResource):
     """Alarm topic, alarms, RDS events, dashboard and log retention/delivery for one region."""
 
     topic_arn: pulumi.Output[str]
-    """ARN of the alarm SNS topic."""
+    """ARN of the ticket topic (causes; ALARM notifications only)."""
+    page_topic_arn: pulumi.Output[str]
+    """ARN of the page topic (symptoms; ALARM and OK notifications)."""
     alarm_names: list[pulumi.Output[str]]
     """Names of every CloudWatch alarm created."""
     dashboard_name: pulumi.Output[str | None]
@@ -357,43 +383,52 @@ class ObservabilityLayer(pulumi.ComponentResource):
         self._tags = {**args.tags, "component": "ObservabilityLayer"}
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
-        topic = aws.sns.Topic(
-            f"{name}-alarms", kms_master_key_id=args.kms_key_arn, tags=self._tags, opts=child
-        )
+        # Two topics: tickets (causes, ALARM only) and pages (symptoms, ALARM and OK).
+        topic = self._topic(f"{name}-alarms", args.subscriptions, account_id)
+        page = self._topic(f"{name}-page", args.page_subscriptions, account_id)
         self.topic_arn = topic.arn
-        aws.sns.TopicPolicy(
-            f"{name}-alarms",
-            arn=topic.arn,
-            policy=pulumi.Output.all(topic.arn, account_id).apply(lambda a: _topic_policy(a[0], a[1])),
-            opts=child,
-        )
-        for i, sub in enumerate(args.subscriptions, start=1):
-            aws.sns.TopicSubscription(
-                f"{name}-alarms-{sub.protocol}-{i}",
-                topic=topic.arn,
-                protocol=sub.protocol,
-                endpoint=sub.endpoint,
-                opts=child,
-            )
+        self.page_topic_arn = page.arn
+        self._topics = {"ticket": topic.arn, "page": page.arn}
 
-        self._alarms: list[aws.cloudwatch.MetricAlarm] = []
+        self._alarms: list[aws.cloudwatch.MetricAlarm | aws.cloudwatch.CompositeAlarm] = []
         instances = {**args.db_instances, **args.db_replicas}
         for label, db_id in instances.items():
-            for spec in _alarms.RDS_INSTANCE_METRICS:
-                self._metric_alarm(f"rds-{label}", spec, db_id)
+            specs = {
+                s.key: self._metric_alarm(f"rds-{label}", s, db_id) for s in _alarms.RDS_INSTANCE_METRICS
+            }
+            self._iops_alarm(label, db_id)
+            if label in args.db_instances and not args.db_clusters:
+                for spec in _alarms.RDS_WRITER_METRICS:
+                    self._metric_alarm(f"rds-{label}", spec, db_id)
+                self._rpo_alarm(label, db_id)
+                self._storage_page(label, db_id, specs["free-storage"])
         for label, db_id in args.db_replicas.items():
             for spec in _alarms.RDS_REPLICA_METRICS:
                 self._metric_alarm(f"rds-{label}", spec, db_id)
+            if args.watch_primary:
+                for spec in _alarms.PRIMARY_WATCH_METRICS:
+                    self._metric_alarm(f"rds-{label}", spec, db_id)
         for label, proxy_name in args.proxies.items():
-            for spec in _alarms.PROXY_METRICS:
-                self._metric_alarm(f"proxy-{label}", spec, proxy_name)
-            self._proxy_pool_alarm(label, proxy_name)
-        for label, cluster_id in args.cache_clusters.items():
-            for spec in _alarms.CACHE_METRICS:
-                self._metric_alarm(f"cache-{label}", spec, cluster_id)
+            causes = [
+                self._metric_alarm(f"proxy-{label}", spec, proxy_name) for spec in _alarms.PROXY_METRICS
+            ]
+            causes.append(self._proxy_pool_alarm(label, proxy_name))
+            by_key = dict(zip([*(s.key for s in _alarms.PROXY_METRICS), "pool"], causes, strict=True))
+            self._composite(
+                f"proxy-{label}-writer-unavailable",
+                [by_key["availability"], by_key["pool"], by_key["max-connections-allowed"]],
+                "OR",
+                "The writer path cannot serve: RDS Proxy READ_WRITE availability is low, its pool is "
+                "exhausted, or its capacity to the database collapsed. Symptom: writes fail or wait.",
+            )
         if args.cache_clusters:
-            self._hit_rate_alarm(list(args.cache_clusters.values()))
-        self.alarm_names = [a.name for a in self._alarms]
+            members = list(args.cache_clusters.values())
+            for spec in _alarms.cache_specs(args.takes_writes):
+                self._cache_group_alarm(spec, members)
+            self._hit_rate_alarm(members)
+        self.alarm_names = [
+            a.alarm_name if isinstance(a, aws.cloudwatch.CompositeAlarm) else a.name for a in self._alarms
+        ]
 
         if instances:
             aws.rds.EventSubscription(
@@ -451,6 +486,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "topic_arn": self.topic_arn,
+                "page_topic_arn": self.page_topic_arn,
                 "alarm_names": self.alarm_names,
                 "dashboard_name": self.dashboard_name,
                 "firehose_stream_arn": self.firehose_stream_arn,
@@ -459,30 +495,74 @@ class ObservabilityLayer(pulumi.ComponentResource):
 
     # -- alarms -------------------------------------------------------------------------------
 
-    def _alarm(self, name: str, **alarm_args: Any) -> None:
-        """Register alarm ``<component>-name`` with the shared evaluation window, SNS actions and tags."""
+    def _topic(
+        self, name: str, subscriptions: Sequence[AlarmSubscription], account_id: pulumi.Output[str]
+    ) -> aws.sns.Topic:
+        child = pulumi.ResourceOptions(parent=self)
+        topic = aws.sns.Topic(name, kms_master_key_id=self._args.kms_key_arn, tags=self._tags, opts=child)
+        aws.sns.TopicPolicy(
+            name,
+            arn=topic.arn,
+            policy=pulumi.Output.all(topic.arn, account_id).apply(lambda a: _topic_policy(a[0], a[1])),
+            opts=child,
+        )
+        for i, sub in enumerate(subscriptions, start=1):
+            aws.sns.TopicSubscription(
+                f"{name}-{sub.protocol}-{i}", topic=topic.arn, protocol=sub.protocol, endpoint=sub.endpoint,
+                opts=child,
+            )  # fmt: skip
+        return topic
+
+    def _actions(self, severity: str) -> dict[str, Any]:
+        """Pages notify ALARM and OK (the pager resolves itself); tickets only ALARM."""
+        arn = self._topics[severity]
+        return {"alarm_actions": [arn], "ok_actions": [arn] if severity == "page" else []}
+
+    def _alarm(self, name: str, severity: str = "ticket", **alarm_args: Any) -> aws.cloudwatch.MetricAlarm:
+        """Register alarm ``<component>-name`` with the shared evaluation window, actions and tags."""
         t = self._args.thresholds
         alarm = aws.cloudwatch.MetricAlarm(
             f"{self._name}-{name}",
             **alarm_args,
             evaluation_periods=t.evaluation_periods,
             datapoints_to_alarm=t.datapoints_to_alarm,
-            alarm_actions=[self.topic_arn],
-            ok_actions=[self.topic_arn],
-            tags=self._tags,
+            **self._actions(severity),
+            tags={**self._tags, "severity": severity},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._alarms.append(alarm)
+        return alarm
+
+    def _composite(
+        self, name: str, inputs: Sequence[aws.cloudwatch.MetricAlarm], op: str, description: str
+    ) -> None:
+        """A paging composite alarm over cause alarms: the symptom, paged once."""
+        rule = pulumi.Output.all(*[a.name for a in inputs]).apply(
+            lambda names: f" {op} ".join(f'ALARM("{n}")' for n in names)
+        )
+        alarm = aws.cloudwatch.CompositeAlarm(
+            f"{self._name}-{name}",
+            alarm_name=f"{self._name}-{name}",
+            alarm_rule=rule,
+            alarm_description=f"{description} Severity: page.",
+            **self._actions("page"),
+            tags={**self._tags, "severity": "page"},
             opts=pulumi.ResourceOptions(parent=self),
         )
         self._alarms.append(alarm)
 
-    def _metric_alarm(self, prefix: str, spec: _alarms.MetricSpec, resource_id: pulumi.Input[str]) -> None:
+    def _metric_alarm(
+        self, prefix: str, spec: _alarms.MetricSpec, resource_id: pulumi.Input[str]
+    ) -> aws.cloudwatch.MetricAlarm:
         t = self._args.thresholds
         threshold = float(getattr(t, spec.threshold_field))
-        self._alarm(
+        return self._alarm(
             f"{prefix}-{spec.key}",
+            spec.severity,
             alarm_description=(
                 f"{spec.metric_name} {spec.description}: {spec.statistic} "
                 f"{'>' if spec.comparison.startswith('Greater') else '<'} {threshold:g}. "
-                f"Missing data treated as {spec.why_missing}."
+                f"Severity: {spec.severity}. Missing data treated as {spec.why_missing}."
             ),
             namespace=spec.namespace,
             metric_name=spec.metric_name,
@@ -496,15 +576,105 @@ class ObservabilityLayer(pulumi.ComponentResource):
             treat_missing_data=spec.treat_missing_data,
         )
 
-    def _proxy_pool_alarm(self, label: str, proxy_name: pulumi.Input[str]) -> None:
+    def _iops_alarm(self, label: str, db_id: pulumi.Input[str]) -> None:
+        t = self._args.thresholds
+        dims = {_alarms.RDS_DIMENSION: db_id}
+        self._alarm(
+            f"rds-{label}-iops",
+            alarm_description=(
+                f"RDS ReadIOPS + WriteIOPS > {t.rds_iops:g}: near the provisioned IOPS both share. "
+                "Severity: ticket. Missing data treated as missing (see the RDS event subscription)."
+            ),
+            metric_queries=[
+                _expression_query("iops", "read+write", "total IOPS"),
+                _metric_query("read", _alarms.RDS_NAMESPACE, "ReadIOPS", dims, t.period_seconds, "Average"),
+                _metric_query("write", _alarms.RDS_NAMESPACE, "WriteIOPS", dims, t.period_seconds, "Average"),
+            ],
+            comparison_operator="GreaterThanThreshold",
+            threshold=t.rds_iops,
+            treat_missing_data="missing",
+        )
+
+    def _rpo_alarm(self, label: str, db_id: pulumi.Input[str]) -> None:
+        """Page: the most lagging replica is further behind than the RPO, in seconds of WAL.
+
+        ReplicaLag cannot say this (it grows on an idle primary and lives in the replica's
+        region); the primary's OldestReplicationSlotLag (bytes not yet received by the slowest
+        replica) divided by its WAL rate is the time behind, and 0 when nothing is written.
+        """
+        t = self._args.thresholds
+        dims = {_alarms.RDS_DIMENSION: db_id}
+        self._alarm(
+            f"rds-{label}-replication-behind-rpo",
+            "page",
+            alarm_description=(
+                f"Replication behind the RPO: OldestReplicationSlotLag / TransactionLogsGeneration > "
+                f"{t.rpo_seconds:g} s (WAL the slowest replica has not received, in seconds of the "
+                "primary's write rate; 0 while under 1 KiB/s is written, so quiet hours do not page). "
+                "Severity: page. Missing data treated as notBreaching: no replicas, no slot."
+            ),
+            metric_queries=[
+                _expression_query("behind", "IF(wal > 1024, lag / wal, 0)", "seconds behind"),
+                _metric_query(
+                    "lag",
+                    _alarms.RDS_NAMESPACE,
+                    "OldestReplicationSlotLag",
+                    dims,
+                    t.period_seconds,
+                    "Maximum",
+                ),
+                _metric_query(
+                    "wal",
+                    _alarms.RDS_NAMESPACE,
+                    "TransactionLogsGeneration",
+                    dims,
+                    t.period_seconds,
+                    "Average",
+                ),
+            ],
+            comparison_operator="GreaterThanThreshold",
+            threshold=t.rpo_seconds,
+            treat_missing_data="notBreaching",
+        )
+
+    def _storage_page(self, label: str, db_id: pulumi.Input[str], low: aws.cloudwatch.MetricAlarm) -> None:
+        """Page when storage is low *and* will run out within hours at the current rate."""
+        t = self._args.thresholds
+        dims = {_alarms.RDS_DIMENSION: db_id}
+        fill = self._alarm(
+            f"rds-{label}-hours-to-full",
+            alarm_description=(
+                f"FreeStorageSpace runs out within {t.storage_hours_to_full:g} h at the rate of the last "
+                "hour (metric math; 1000 h while not shrinking). Severity: ticket (pages together with "
+                "free-storage). Missing data treated as missing."
+            ),
+            metric_queries=[
+                _expression_query(
+                    "hours", "IF(RATE(free) < 0, free / (-RATE(free)) / 3600, 1000)", "hours until full"
+                ),
+                _metric_query("free", _alarms.RDS_NAMESPACE, "FreeStorageSpace", dims, 3600, "Minimum"),
+            ],
+            comparison_operator="LessThanThreshold",
+            threshold=t.storage_hours_to_full,
+            treat_missing_data="missing",
+        )
+        self._composite(
+            f"rds-{label}-storage-running-out",
+            [low, fill],
+            "AND",
+            f"Storage of {label} is below its free-space floor and runs out within "
+            f"{t.storage_hours_to_full:g} h: writes stop when it is full.",
+        )
+
+    def _proxy_pool_alarm(self, label: str, proxy_name: pulumi.Input[str]) -> aws.cloudwatch.MetricAlarm:
         t = self._args.thresholds
         dims = {_alarms.PROXY_DIMENSION: proxy_name}
-        self._alarm(
+        return self._alarm(
             f"proxy-{label}-pool-utilization",
             alarm_description=(
                 "RDS Proxy pool utilization 100*DatabaseConnections/MaxDatabaseConnectionsAllowed "
                 f"> {t.proxy_pool_utilization_percent:g}%: clients will soon wait for a connection. "
-                "Missing data treated as notBreaching: an idle proxy publishes nothing."
+                "Severity: ticket. Missing data treated as notBreaching: an idle proxy publishes nothing."
             ),
             metric_queries=[
                 _expression_query("utilization", "100*used/allowed", "pool utilization %"),
@@ -516,6 +686,33 @@ class ObservabilityLayer(pulumi.ComponentResource):
             comparison_operator="GreaterThanThreshold",
             threshold=t.proxy_pool_utilization_percent,
             treat_missing_data="notBreaching",
+        )
+
+    def _cache_group_alarm(self, spec: _alarms.MetricSpec, members: list[pulumi.Input[str]]) -> None:
+        """One alarm per replication group: MAX (or SUM) of the members' metric."""
+        t = self._args.thresholds
+        ids = [f"n{i}" for i in range(len(members))]
+        threshold = float(getattr(t, spec.threshold_field))
+        queries = [_expression_query("group", _alarms.group_expression(spec, ids), spec.metric_name)]
+        for qid, member in zip(ids, members, strict=True):
+            queries.append(
+                _metric_query(
+                    qid, spec.namespace, spec.metric_name, {spec.dimension: member}, t.period_seconds,
+                    spec.statistic,
+                )
+            )  # fmt: skip
+        self._alarm(
+            f"cache-{spec.key}",
+            spec.severity,
+            alarm_description=(
+                f"{spec.metric_name} {spec.description}: {_alarms.group_expression(spec, ids)} over the "
+                f"group's nodes {'>' if spec.comparison.startswith('Greater') else '<'} {threshold:g}. "
+                f"Severity: {spec.severity}. Missing data treated as {spec.why_missing}."
+            ),
+            metric_queries=queries,
+            comparison_operator=spec.comparison,
+            threshold=threshold,
+            treat_missing_data=spec.treat_missing_data,
         )
 
     def _hit_rate_alarm(self, members: list[pulumi.Input[str]]) -> None:
@@ -535,7 +732,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
             alarm_description=(
                 f"Cache hit rate 100*CacheHits/(CacheHits+CacheMisses) over all members "
                 f"< {t.cache_hit_rate_percent:g}% (periods with >= {t.cache_hit_rate_min_requests:g} "
-                f"lookups). Missing data treated as {_alarms.HIT_RATE_WHY}."
+                f"lookups). Severity: ticket. Missing data treated as {_alarms.HIT_RATE_WHY}."
             ),
             metric_queries=queries,
             comparison_operator="LessThanThreshold",
@@ -565,10 +762,14 @@ class ObservabilityLayer(pulumi.ComponentResource):
             return _alarms.dashboard_body(
                 region=args.region,
                 sections=[
-                    ("RDS instances", _alarms.RDS_INSTANCE_METRICS, ordered["instances"]),
+                    (
+                        "RDS instances",
+                        (*_alarms.RDS_INSTANCE_METRICS, *_alarms.RDS_WRITER_METRICS),
+                        ordered["instances"],
+                    ),
                     ("RDS replicas", _alarms.RDS_REPLICA_METRICS, ordered["replicas"]),
                     ("RDS Proxy", _alarms.PROXY_METRICS, ordered["proxies"]),
-                    ("ElastiCache", _alarms.CACHE_METRICS, ordered["cache"]),
+                    ("ElastiCache", _alarms.cache_specs(args.takes_writes), ordered["cache"]),
                 ],
                 thresholds=args.thresholds,
                 target_group=args.proxy_target_group,
@@ -663,6 +864,19 @@ def _expression_query(qid: str, expression: str, label: str) -> aws.cloudwatch.M
     """The metric-math query whose result the alarm evaluates."""
     return aws.cloudwatch.MetricAlarmMetricQueryArgs(
         id=qid, expression=expression, label=label, return_data=True
+    )
+
+
+def _metric_query(
+    qid: str, namespace: str, metric: str, dimensions: Mapping[str, pulumi.Input[str]], period: int, stat: str
+) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    """A hidden input of a metric-math alarm: ``metric``'s ``stat`` over ``period`` seconds."""
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=qid,
+        return_data=False,
+        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace=namespace, metric_name=metric, dimensions=dimensions, stat=stat, period=period
+        ),
     )
 
 

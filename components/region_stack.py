@@ -21,6 +21,7 @@ from typing import Any
 
 import pulumi
 
+from ._alarms import DbCapacity, derive_thresholds
 from .audit import AuditTrail, AuditTrailArgs
 from .aurora_alarms import AuroraAlarms, AuroraAlarmsArgs
 from .backup import BackupPlan, BackupPlanArgs
@@ -124,14 +125,33 @@ def backup_vault_name(stack: str, region: str) -> str:
     return identifier_prefix(stack, region)
 
 
-def alarm_thresholds(overrides: Mapping[str, float]) -> AlarmThresholds:
-    """:class:`AlarmThresholds` from config overrides (integer fields given as numbers are cast)."""
+def alarm_thresholds(overrides: Mapping[str, float], capacity: DbCapacity | None = None) -> AlarmThresholds:
+    """:class:`AlarmThresholds` sized from ``capacity`` (instance class, storage, RPO; see
+    ``_alarms.derive_thresholds``), then config overrides (integer fields given as numbers are cast)."""
     kinds = {f.name: f.type for f in dataclasses.fields(AlarmThresholds)}
     kwargs: dict[str, Any] = {
         k: int(v) if kinds.get(k) in (int, "int") and float(v).is_integer() else v
         for k, v in overrides.items()
     }
+    if capacity is not None:
+        rpo = float(kwargs.get("rpo_seconds", AlarmThresholds().rpo_seconds))
+        derived = {k: v for k, (v, _why) in derive_thresholds(capacity, rpo_seconds=rpo).items()}
+        kwargs = {**derived, **kwargs}
     return AlarmThresholds(**kwargs)
+
+
+def db_capacity(cfg: StackConfig, *, primary: bool) -> DbCapacity:
+    """What sizes a region's database alarms: the primary's class there, the replicas' elsewhere."""
+    pg = cfg.postgres
+    return DbCapacity(
+        instance_class=pg.instance_class if primary else pg.effective_replica_class,
+        allocated_gib=pg.allocated_storage_gib,
+        max_allocated_gib=pg.max_allocated_storage_gib or None,
+        storage_type=pg.storage_type,
+        provisioned_iops=pg.iops,
+        max_connections=pg.parameters.max_connections,
+        proxy_max_connections_percent=cfg.proxy.max_connections_percent,
+    )
 
 
 def _replicated_arn(arn: str | None, source_region: str, region: str) -> str | None:
@@ -675,7 +695,15 @@ class RegionStack(pulumi.ComponentResource):
                 subscriptions=[
                     AlarmSubscription(protocol="email", endpoint=e) for e in cfg.observability.alarm_emails
                 ],
-                thresholds=alarm_thresholds(cfg.observability.thresholds),
+                # Until a pager endpoint is configured, the on-call addresses get the pages too.
+                page_subscriptions=[
+                    AlarmSubscription(protocol="email", endpoint=e) for e in cfg.observability.alarm_emails
+                ],
+                thresholds=alarm_thresholds(
+                    cfg.observability.thresholds, db_capacity(cfg, primary=self.is_primary)
+                ),
+                takes_writes=self.is_primary,
+                watch_primary=not self.is_primary,
                 db_instances={**db_instances, **aurora_instances},
                 db_replicas=db_replicas,
                 db_clusters=db_clusters,

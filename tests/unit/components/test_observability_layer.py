@@ -41,28 +41,26 @@ RDS_METRICS = {
     "FreeableMemory",
     "FreeStorageSpace",
     "DatabaseConnections",
-    "ReadIOPS",
-    "WriteIOPS",
     "ReadLatency",
     "WriteLatency",
 }
+WRITER_METRICS = {"MaximumUsedTransactionIDs", "OldestReplicationSlotLag"}
 PROXY_METRICS = {
     "ClientConnections",
     "DatabaseConnections",
     "DatabaseConnectionsCurrentlySessionPinned",
-    "QueryRequests",
     "MaxDatabaseConnectionsAllowed",
     "AvailabilityPercentage",
 }
-CACHE_METRICS = {
-    "CPUUtilization",
+CACHE_WRITER_REGION = {
     "EngineCPUUtilization",
-    "NetworkBytesIn",
-    "NetworkBytesOut",
-    "Evictions",
     "CurrConnections",
+    "DatabaseMemoryUsagePercentage",
+    "Evictions",
     "ReplicationLag",
 }
+CACHE_METRICS = CACHE_WRITER_REGION | {"GlobalDatastoreReplicationLag"}
+COMPOSITE = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 
 
 def build(**overrides: Any) -> ProgramRun:
@@ -86,55 +84,110 @@ def simple_alarms(r: ProgramRun) -> dict[tuple[str, str, str], dict[str, Any]]:
                 v for k, v in dims.items() if k in ("DBInstanceIdentifier", "ProxyName", "CacheClusterId")
             )
             key = (a.inputs["namespace"], a.inputs["metricName"], key_dim)
+            if a.inputs["metricName"] == "MaximumUsedTransactionIDs":
+                continue  # a ticket and a page on the same metric (checked on their own)
             assert key not in out, f"duplicate alarm {key}"
             out[key] = dict(a.inputs)
     return out
 
 
-def test_topic_is_kms_encrypted_with_subscriptions_and_service_policy() -> None:
-    r = build()
-    topic = single(r, "aws:sns/topic:Topic")
-    assert topic.inputs["kmsMasterKeyId"] == CMK
-    subs = {
-        (s.inputs["protocol"], s.inputs["endpoint"])
-        for s in r.of_type("aws:sns/topicSubscription:TopicSubscription")
-    }
-    assert subs == {("email", "oncall@example.com"), ("https", "https://hooks.example.com/alarm")}
-    assert all(
-        s.inputs["topic"] == topic.state["arn"]
-        for s in r.of_type("aws:sns/topicSubscription:TopicSubscription")
+def _topics(r: ProgramRun) -> tuple[Any, Any]:
+    by_name = {t.name: t for t in r.of_type("aws:sns/topic:Topic")}
+    return by_name["obs-alarms"], by_name["obs-page"]
+
+
+def test_two_kms_encrypted_topics_tickets_and_pages_with_service_policy() -> None:
+    r = build(
+        page_subscriptions=[AlarmSubscription(protocol="https", endpoint="https://pager.example.com/x")]
     )
-    policy = json.loads(single(r, "aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
-    publishers = {
-        st["Principal"]["Service"]: st
-        for st in policy["Statement"]
-        if st["Effect"] == "Allow" and "Service" in st.get("Principal", {})
+    ticket, page = _topics(r)
+    assert ticket.inputs["kmsMasterKeyId"] == page.inputs["kmsMasterKeyId"] == CMK
+    subs = {
+        (s.inputs["topic"], s.inputs["protocol"], s.inputs["endpoint"])
+        for s in r.of_type("aws:sns/topicSubscription:TopicSubscription")
     }
-    assert set(publishers) == {
-        "cloudwatch.amazonaws.com",
-        "events.rds.amazonaws.com",
-        "backup.amazonaws.com",
-        "events.amazonaws.com",
+    t, p = ticket.state["arn"], page.state["arn"]
+    assert subs == {
+        (t, "email", "oncall@example.com"),
+        (t, "https", "https://hooks.example.com/alarm"),
+        (p, "https", "https://pager.example.com/x"),
     }
-    for service, st in publishers.items():
-        assert st["Action"] == "SNS:Publish" and st["Resource"] == topic.state["arn"]
-        if service == "events.amazonaws.com":  # EventBridge rules of this account only
-            assert st["Condition"] == {"ArnLike": {"aws:SourceArn": "arn:aws:events:*:123456789012:rule/*"}}
-        else:
-            assert st["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
-    assert r.outputs["topic"] == topic.state["arn"]
+    for topic_policy in r.of_type("aws:sns/topicPolicy:TopicPolicy"):
+        policy = json.loads(topic_policy.inputs["policy"])
+        publishers = {
+            st["Principal"]["Service"]: st
+            for st in policy["Statement"]
+            if st["Effect"] == "Allow" and "Service" in st.get("Principal", {})
+        }
+        assert set(publishers) == {
+            "cloudwatch.amazonaws.com",
+            "events.rds.amazonaws.com",
+            "backup.amazonaws.com",
+            "events.amazonaws.com",
+        }
+        for service, st in publishers.items():
+            assert st["Action"] == "SNS:Publish" and st["Resource"] == topic_policy.inputs["arn"]
+            if service == "events.amazonaws.com":  # EventBridge rules of this account only
+                assert st["Condition"] == {
+                    "ArnLike": {"aws:SourceArn": "arn:aws:events:*:123456789012:rule/*"}
+                }
+            else:
+                assert st["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+    assert r.outputs["topic"] == t
 
 
-def test_one_alarm_per_required_metric_per_resource_with_topic_actions() -> None:
+def _metrics_of(inputs: dict[str, Any]) -> set[str]:
+    if "metricName" in inputs:
+        return {inputs["metricName"]}
+    return {q["metric"]["metricName"] for q in inputs.get("metricQueries", []) if q.get("metric")}
+
+
+def test_every_alarm_is_a_page_or_a_ticket_on_its_topic() -> None:
     r = build()
-    topic_arn = single(r, "aws:sns/topic:Topic").state["arn"]
+    ticket, page = (t.state["arn"] for t in _topics(r))
+    pages, tickets = [], []
+    for alarm in [*r.of_type(ALARM), *r.of_type(COMPOSITE)]:
+        severity = alarm.inputs["tags"]["severity"]
+        assert f"Severity: {severity}" in alarm.inputs["alarmDescription"], alarm.name
+        if severity == "page":  # the pager resolves itself: ALARM and OK
+            assert alarm.inputs["alarmActions"] == alarm.inputs["okActions"] == [page], alarm.name
+            pages.append(alarm.name)
+        else:  # a ticket queue wants the ALARM only
+            assert severity == "ticket" and alarm.inputs["alarmActions"] == [ticket], alarm.name
+            assert not alarm.inputs.get("okActions"), alarm.name
+            tickets.append(alarm.name)
+    assert set(pages) == {
+        "obs-rds-primary-xid-wraparound",
+        "obs-rds-primary-replication-behind-rpo",
+        "obs-rds-primary-storage-running-out",
+        "obs-proxy-writer-writer-unavailable",
+    }
+    assert len(tickets) > 3 * len(pages)
+    for alarm in r.of_type(ALARM):
+        assert alarm.inputs["treatMissingData"] in ("missing", "notBreaching"), alarm.name
+        assert "Missing data treated as" in alarm.inputs["alarmDescription"], alarm.name
+    assert len(r.outputs["alarms"]) == len(r.of_type(ALARM)) + len(r.of_type(COMPOSITE))
+
+
+def test_alarmed_metrics_per_resource() -> None:
+    r = build()
     alarms = simple_alarms(r)
     for db in ("prod-db", "prod-db-r1", "prod-db-r2"):
         for metric in RDS_METRICS:
-            a = alarms[("AWS/RDS", metric, db)]
-            assert a["dimensions"] == {"DBInstanceIdentifier": db}
+            assert alarms[("AWS/RDS", metric, db)]["dimensions"] == {"DBInstanceIdentifier": db}
+    writer = {(a.inputs.get("metricName"), a.inputs.get("dimensions", {}).get("DBInstanceIdentifier"))
+              for a in r.of_type(ALARM)}  # fmt: skip
+    for metric in WRITER_METRICS:
+        assert (metric, "prod-db") in writer and (metric, "prod-db-r1") not in writer
+    xid = [a for a in r.of_type(ALARM) if a.inputs.get("metricName") == "MaximumUsedTransactionIDs"]
+    assert sorted((a.inputs["tags"]["severity"], a.inputs["threshold"]) for a in xid) == [
+        ("page", 1e9),
+        ("ticket", 5e8),
+    ]
     for db in ("prod-db-r1", "prod-db-r2"):
-        assert alarms[("AWS/RDS", "ReplicaLag", db)]["treatMissingData"] == "breaching"
+        lag = alarms[("AWS/RDS", "ReplicaLag", db)]
+        # A promoted replica stops publishing ReplicaLag: mid-failover silence must not page.
+        assert lag["treatMissingData"] == "notBreaching" and lag["threshold"] >= 300
     assert ("AWS/RDS", "ReplicaLag", "prod-db") not in alarms  # the writer has no ReplicaLag
     for metric in PROXY_METRICS:
         a = alarms[("AWS/RDS", metric, "prod-proxy")]
@@ -144,34 +197,78 @@ def test_one_alarm_per_required_metric_per_resource_with_topic_actions() -> None
                 "TargetGroup": "default",
                 "TargetRole": "READ_WRITE",
             }
-            assert a["comparisonOperator"] == "LessThanThreshold"
-        else:
-            assert a["dimensions"] == {"ProxyName": "prod-proxy"}
-    assert alarms[("AWS/RDS", "MaxDatabaseConnectionsAllowed", "prod-proxy")]["comparisonOperator"] == (
-        "LessThanThreshold"
-    )
-    for member in ("prod-cache-001", "prod-cache-002"):
-        for metric in CACHE_METRICS:
-            assert alarms[("AWS/ElastiCache", metric, member)]["dimensions"] == {"CacheClusterId": member}
-    expected = 3 * len(RDS_METRICS) + 2 + len(PROXY_METRICS) + 2 * len(CACHE_METRICS)
-    assert len(alarms) == expected
-    for alarm in r.of_type(ALARM):
-        assert alarm.inputs["alarmActions"] == [topic_arn], alarm.name
-        assert alarm.inputs["okActions"] == [topic_arn], alarm.name
-        assert alarm.inputs["treatMissingData"] in ("missing", "notBreaching", "breaching"), alarm.name
-        assert "Missing data treated as" in alarm.inputs["alarmDescription"], alarm.name
-    assert len(r.outputs["alarms"]) == len(r.of_type(ALARM))
+    # Cache: one alarm per metric over the group, not one per node.
+    cache = [
+        a for a in r.of_type(ALARM) if a.name.startswith("obs-cache-") and a.name != "obs-cache-hit-rate"
+    ]
+    assert {m for a in cache for m in _metrics_of(a.inputs)} == CACHE_WRITER_REGION
+    assert len(cache) == len(CACHE_WRITER_REGION)
+    for a in cache:
+        members = {
+            q["metric"]["dimensions"]["CacheClusterId"] for q in a.inputs["metricQueries"] if q.get("metric")
+        }
+        assert members == {"prod-cache-001", "prod-cache-002"}, a.name
+
+
+def test_a_region_that_takes_no_writes_has_fewer_cache_alarms_and_watches_the_primary() -> None:
+    r = build(takes_writes=False, watch_primary=True, db_instances={}, proxies={})
+    cache = {m for a in r.of_type(ALARM) if a.name.startswith("obs-cache-") for m in _metrics_of(a.inputs)}
+    assert cache == {"EngineCPUUtilization", "CurrConnections", "GlobalDatastoreReplicationLag", "CacheHits",
+                     "CacheMisses"}  # fmt: skip
+    watchers = [a for a in r.of_type(ALARM) if a.name.endswith("-primary-silent")]
+    assert {a.inputs["dimensions"]["DBInstanceIdentifier"] for a in watchers} == {"prod-db-r1", "prod-db-r2"}
+    _ticket, page = _topics(r)
+    for a in watchers:  # pages through this region's own topic, outside the primary region
+        assert a.inputs["alarmActions"] == [page.state["arn"]] and a.inputs["threshold"] == 600
+        assert a.inputs["treatMissingData"] == "notBreaching"
+
+
+def test_composite_symptoms_over_cause_alarms() -> None:
+    r = build()
+    by_name = {a.name: a for a in r.of_type(ALARM)}
+    composites = {c.name: c.inputs["alarmRule"] for c in r.of_type(COMPOSITE)}
+    proxy = composites["obs-proxy-writer-writer-unavailable"]
+    for cause in ("obs-proxy-writer-availability", "obs-proxy-writer-pool-utilization",
+                  "obs-proxy-writer-max-connections-allowed"):  # fmt: skip
+        assert f'ALARM("{by_name[cause].state["name"]}")' in proxy
+    assert proxy.count(" OR ") == 2
+    storage = composites["obs-rds-primary-storage-running-out"]
+    assert storage.count(" AND ") == 1 and by_name["obs-rds-primary-hours-to-full"].state["name"] in storage
+    rpo = by_name["obs-rds-primary-replication-behind-rpo"].inputs
+    queries = {q["id"]: q for q in rpo["metricQueries"]}
+    assert queries["behind"]["expression"] == "IF(wal > 1024, lag / wal, 0)"
+    assert queries["lag"]["metric"]["metricName"] == "OldestReplicationSlotLag"
+    assert queries["wal"]["metric"]["metricName"] == "TransactionLogsGeneration"
+    assert rpo["threshold"] == AlarmThresholds().rpo_seconds
 
 
 def test_thresholds_are_configurable() -> None:
     t = AlarmThresholds(rds_cpu_percent=65, cache_evictions=5, evaluation_periods=3, datapoints_to_alarm=2)
-    alarms = simple_alarms(build(thresholds=t))
-    cpu = alarms[("AWS/RDS", "CPUUtilization", "prod-db")]
+    r = build(thresholds=t)
+    cpu = simple_alarms(r)[("AWS/RDS", "CPUUtilization", "prod-db")]
     assert cpu["threshold"] == 65 and cpu["comparisonOperator"] == "GreaterThanThreshold"
     assert cpu["evaluationPeriods"] == 3 and cpu["datapointsToAlarm"] == 2
-    assert alarms[("AWS/ElastiCache", "Evictions", "prod-cache-001")]["threshold"] == 5
+    assert next(a for a in r.of_type(ALARM) if a.name == "obs-cache-evictions").inputs["threshold"] == 5
     default = simple_alarms(build())[("AWS/RDS", "CPUUtilization", "prod-db")]
     assert default["threshold"] == AlarmThresholds().rds_cpu_percent == 80
+
+
+def test_thresholds_follow_instance_size_storage_and_rpo() -> None:
+    prod = _alarms.derive_thresholds(
+        _alarms.DbCapacity("db.r7g.2xlarge", 1000, 4000, "io2", 20000), rpo_seconds=60
+    )
+    assert prod["rds_database_connections"][0] == 4000  # 80% of min(64 GiB/9531392, 5000)
+    assert prod["proxy_database_connections"][0] == pytest.approx(0.8 * 0.9 * 5000)
+    assert prod["rds_iops"][0] == 16000  # 80% of provisioned, not 50%
+    assert prod["rds_free_storage_bytes"][0] == 50 * 1024**3  # 5% of the allocated 1000 GiB
+    staging = _alarms.derive_thresholds(_alarms.DbCapacity("db.t4g.medium", 50, 200, "gp3"), rpo_seconds=60)
+    assert staging["rds_database_connections"][0] == 0.8 * (4 * 1024**3 // 9531392)
+    assert staging["rds_iops"][0] == 0.8 * 3000
+    assert staging["rds_free_storage_bytes"][0] == 2.5 * 1024**3  # not 20 GiB = 40% of the volume
+    assert staging["rds_replica_lag_seconds"][0] == 360  # above the 300 s idle heartbeat
+    slow = _alarms.derive_thresholds(_alarms.DbCapacity("db.t4g.medium", 50), rpo_seconds=900)
+    assert slow["rds_replica_lag_seconds"][0] == 960
+    assert all(why for _v, why in prod.values())
 
 
 def test_cache_hit_rate_metric_math_alarm() -> None:
@@ -213,7 +310,7 @@ def test_proxy_pool_utilization_metric_math_alarm() -> None:
 
 def test_rds_event_subscriptions() -> None:
     r = build(db_clusters={"aurora": "prod-aurora"})
-    topic_arn = single(r, "aws:sns/topic:Topic").state["arn"]
+    topic_arn = _topics(r)[0].state["arn"]
     subs = {
         s.inputs["sourceType"]: s.inputs for s in r.of_type("aws:rds/eventSubscription:EventSubscription")
     }
@@ -237,7 +334,7 @@ def test_elasticache_events_routed_to_topic_by_eventbridge() -> None:
     )
     target = single(r, "aws:cloudwatch/eventTarget:EventTarget").inputs
     assert target["rule"] == rule.state["name"]
-    assert target["arn"] == single(r, "aws:sns/topic:Topic").state["arn"]
+    assert target["arn"] == _topics(r)[0].state["arn"]
     assert build(cache_event_types=()).of_type("aws:cloudwatch/eventRule:EventRule") == []
     with pytest.raises(ValueError, match="cache_event_types"):
         ObservabilityLayerArgs(**{**FULL, "cache_event_types": ["Cache Exploded"]})
@@ -248,7 +345,9 @@ def test_dashboard_body_is_valid_json_and_mentions_every_metric() -> None:
     dash = single(r, "aws:cloudwatch/dashboard:Dashboard")
     body = json.loads(dash.inputs["dashboardBody"])
     text = json.dumps(body)
-    for metric in RDS_METRICS | PROXY_METRICS | CACHE_METRICS | {"ReplicaLag", "CacheHits", "CacheMisses"}:
+    for metric in (
+        RDS_METRICS | PROXY_METRICS | CACHE_WRITER_REGION | {"ReplicaLag", "CacheHits", "CacheMisses"}
+    ):
         assert f'"{metric}"' in text, metric
     for rid in ("prod-db", "prod-db-r1", "prod-db-r2", "prod-proxy", "prod-cache-001", "prod-cache-002"):
         assert f'"{rid}"' in text, rid
@@ -411,3 +510,12 @@ def test_args_validation(overrides: dict[str, Any], field: str) -> None:
 def test_subscription_validation(protocol: str, endpoint: str) -> None:
     with pytest.raises(ValueError, match=r"protocol|endpoint"):
         AlarmSubscription(protocol=protocol, endpoint=endpoint)  # type: ignore[arg-type]
+
+
+def test_alarm_catalogue_doc_is_generated_from_the_code() -> None:
+    from pathlib import Path
+
+    from commerce_db.alarm_docs import render
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "alarms.md"
+    assert doc.read_text() == render("prod"), "regenerate: python -m commerce_db.alarm_docs > docs/alarms.md"

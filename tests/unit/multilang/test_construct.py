@@ -152,12 +152,13 @@ def test_observability_layer_thresholds_and_subscriptions() -> None:
         name="orders-obs",
     )
     alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    cpu = [a for a in alarms if a.inputs["metricName"] == "CPUUtilization"]
+    cpu = [a for a in alarms if a.inputs.get("metricName") == "CPUUtilization"]
     assert cpu and cpu[0].inputs["threshold"] == 70 and cpu[0].inputs["period"] == 300
     sub = run.of_type("aws:sns/topicSubscription:TopicSubscription")[0]
     assert sub.inputs["protocol"] == "sqs"
     state = run.outputs["state"]
-    assert sorted(state["alarmNames"]) == sorted(a.name for a in alarms)
+    composites = run.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm")
+    assert sorted(state["alarmNames"]) == sorted([a.name for a in alarms] + [c.name for c in composites])
     assert state["dashboardName"] is None  # disabled: the output resolves to null
 
 
@@ -193,7 +194,12 @@ def test_database_wires_proxy_cache_and_alarms_to_the_cluster() -> None:
         "orders-proxy-from-checkout",
         "orders-readers-from-checkout",
     ]
-    dims = [a.inputs.get("dimensions", {}) for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")]
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    # Single-metric alarms carry dimensions; metric-math ones (cache groups) carry them per query.
+    queries = [q for a in alarms for q in a.inputs.get("metricQueries", [])]
+    dims = [a.inputs.get("dimensions", {}) for a in alarms] + [
+        q["metric"]["dimensions"] for q in queries if q.get("metric")
+    ]
     assert any("ProxyName" in d for d in dims) and any("CacheClusterId" in d for d in dims)
     assert any(d.get("DBInstanceIdentifier") == "orders-2" for d in dims)
     cache_group = run.of_type("aws:elasticache/replicationGroup:ReplicationGroup")[0]
