@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -51,10 +52,13 @@ def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available sub-command registered."""
+    from commerce_db import __version__
+
     parser = argparse.ArgumentParser(
         prog="commerce-db",
         description="Database tier of a high-traffic e-commerce platform: plan, demo, bench, operate.",
     )
+    parser.add_argument("--version", action="version", version=f"commerce-db {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in _COMMAND_MODULES:
         try:
@@ -68,14 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``commerce-db`` console script; returns the process exit code."""
+    """Entry point of the ``commerce-db`` console script; returns the process exit code.
+
+    A closed stdout (``commerce-db plan prod | head``) ends the command quietly with the
+    conventional exit code 141 instead of a ``BrokenPipeError`` traceback.
+    """
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at devnull so that cannot fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except ModuleNotFoundError as exc:
         message = missing_extra_message(exc)
         if message is None:

@@ -75,6 +75,18 @@ class CostLine:
         }
 
 
+EXCLUDED: tuple[str, ...] = (
+    "VPC interface endpoints",
+    "Database Insights Advanced (per vCPU)",
+    "enhanced monitoring",
+    "cross-region data transfer other than the backup copy",
+    "CloudWatch Logs and Firehose ingestion and storage",
+    "CloudTrail data events and a second trail",
+    "snapshots beyond the backup estimates",
+)
+"""What every estimate leaves out (priced by usage this plan cannot know); shown with the total."""
+
+
 @dataclass(frozen=True)
 class CostEstimate:
     """Lines plus per-region and stack totals (lines with unknown prices are excluded from totals)."""
@@ -100,7 +112,13 @@ class CostEstimate:
             "lines": [line.to_json() for line in self.lines],
             "monthly_total": round(self.monthly_total, 2),
             "unpriced_lines": self.unknown,
+            "excluded": list(EXCLUDED),
         }
+
+    def caveat(self) -> str:
+        """What the total leaves out, in one line: unpriced lines and the :data:`EXCLUDED` costs."""
+        unpriced = f"{self.unknown} unpriced line(s) and " if self.unknown else ""
+        return f"excludes {unpriced}{', '.join(EXCLUDED)}"
 
 
 def instance_size(instance_class: str) -> str:

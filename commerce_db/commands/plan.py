@@ -13,12 +13,15 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_POLICY = 3
 EXIT_REPLACE = 4
+DIAGRAM_SUFFIXES = (".mmd", ".md", ".dot", ".gv")
+"""What --diagram writes: Mermaid (.mmd, .md fenced) or Graphviz (.dot, .gv) source."""
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +38,29 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "stack", metavar="STACK", help="stack name, e.g. prod or staging (reads Pulumi.<STACK>.yaml)"
     )
-    p.add_argument("--json", action="store_true", help="print one JSON document instead of the tree")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON document with everything (schema_version 2)"
+    )
+    p.add_argument(
+        "--details",
+        action="store_true",
+        help="print the full tree by region and component instead of the summary",
+    )
+    p.add_argument(
+        "--component",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="only components whose type or name contains TEXT (repeatable; implies --details)",
+    )
+    p.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="with the tree: only resources whose type contains TEXT, e.g. rds.Instance (implies --details)",
+    )
     p.add_argument(
         "--config",
         "-c",
@@ -98,8 +123,16 @@ def run_plan(args: argparse.Namespace) -> int:
     """Build and print the plan; returns the exit code."""
     from commerce_db.diagram import write_diagram
     from commerce_db.plan import StackFileError, plan_stack
-    from commerce_db.plan.render import render_json, render_text
+    from commerce_db.plan.render import filter_report, render_json, render_summary, render_text
 
+    if args.diagram and Path(args.diagram).suffix.lower() not in DIAGRAM_SUFFIXES:
+        print(
+            f"commerce-db plan: --diagram {args.diagram}: only diagram sources are written "
+            f"({', '.join(DIAGRAM_SUFFIXES)}); for an image write .dot and run "
+            f"'dot -Tpng x.dot -o x.png' (Graphviz), or .mmd and render it with Mermaid",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     try:
         report = plan_stack(
             args.stack,
@@ -129,8 +162,12 @@ def run_plan(args: argparse.Namespace) -> int:
             sys.stdout.write(render_diff(changes, old_label=args.diff, stack=args.stack))
     elif args.json:
         sys.stdout.write(render_json(report))
+    elif args.details or args.component or args.types:
+        shown = filter_report(report, components=args.component, types=args.types)
+        sys.stdout.write(render_text(shown, color=sys.stdout.isatty()))
     else:
-        sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
+        details = _write_details(report)
+        sys.stdout.write(render_summary(report, details_path=details, color=sys.stdout.isatty()))
     if args.tfplan:
         from commerce_db.plan.tfplan import write_tfplan
 
@@ -162,6 +199,19 @@ def run_plan(args: argparse.Namespace) -> int:
         )
         return EXIT_REPLACE
     return EXIT_OK
+
+
+def _write_details(report: Any) -> str | None:
+    """The full tree to ``out/plan-<stack>.txt`` under the current directory (None if unwritable)."""
+    from commerce_db.plan.render import render_text
+
+    path = Path("out") / f"plan-{report.stack}.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_text(report))
+    except OSError:
+        return None
+    return str(path)
 
 
 def _config_rejected(args: argparse.Namespace, exc: ValueError) -> int:

@@ -177,6 +177,8 @@ def render_text(report: PlanReport, color: bool = False) -> str:
     out.append(s.bold(f"  {'TOTAL (estimate)':<110} {cost.monthly_total:>10,.2f}"))
     if cost.unknown:
         out.append(s.yellow(f"  {cost.unknown} line(s) have no price in the table and are not in the total"))
+    for chunk in textwrap.wrap(f"The total {cost.caveat()}.", width=WIDTH - 2):
+        out.append(s.yellow(f"  {chunk}"))
     for chunk in textwrap.wrap(cost.source, width=WIDTH - 2):
         out.append(s.dim(f"  {chunk}"))
     out.append("")
@@ -187,7 +189,7 @@ def render_text(report: PlanReport, color: bool = False) -> str:
         )
         + verdict
         + s.bold(f" ({len(mandatory)} mandatory, {len(advisory)} advisory) · ~{cost.monthly_total:,.0f} ")
-        + s.bold(f"{cost.currency}/month ({cost.label})")
+        + s.bold(f"{cost.currency}/month ({cost.label}; excludes usage-priced items listed above)")
     )
     return "\n".join(out) + "\n"
 
@@ -233,3 +235,131 @@ def to_json(report: PlanReport) -> dict[str, Any]:
 
 def render_json(report: PlanReport) -> str:
     return json.dumps(to_json(report), indent=2, sort_keys=False, default=str) + "\n"
+
+
+# -- the default summary -------------------------------------------------------------------------
+
+_ALARM_TYPES = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
+
+
+def _component_facts(c: ComponentNode, severity: dict[str, str]) -> str:
+    """A few words on what a component holds (classes, node types, alarm counts)."""
+    rs = [r for n in c.walk() for r in n.resources]
+    facts: list[str] = []
+    dbs = [r.settings for r in rs if r.type == "aws:rds/instance:Instance"]
+    for role in ("primary", "read replica", "cross-region replica"):
+        same = [d for d in dbs if d.get("role") == role]
+        if same:
+            cls = same[0].get("class", "?")
+            multi = " Multi-AZ" if same[0].get("multiAz") else ""
+            facts.append(f"{len(same)} x {role} {cls}{multi}" if len(same) > 1 else f"{role} {cls}{multi}")
+    for r in rs:
+        if r.type == "aws:elasticache/replicationGroup:ReplicationGroup":
+            st = r.settings
+            if st.get("nodeType", "inherited") == "inherited":
+                facts.append("Global Datastore secondary (inherits the primary's nodes)")
+            else:
+                facts.append(
+                    f"{st.get('engine', 'redis')} {st.get('nodes', '?')} x {st.get('nodeType', '?')}"
+                )
+        elif r.type == "aws:rds/cluster:Cluster":
+            facts.append(f"Aurora cluster {r.name}")
+    alarms = [r for r in rs if r.type in _ALARM_TYPES]
+    if alarms:
+        pages = sum(1 for r in alarms if severity.get(r.urn) == "page")
+        facts.append(f"{len(alarms)} alarms ({pages} page)")
+    return ", ".join(facts)
+
+
+def render_summary(report: PlanReport, *, details_path: str | None = None, color: bool = False) -> str:
+    """The default human plan: a line per component per region, alarms collapsed, policy, cost.
+
+    Prod fits in about 40 lines; ``--details`` prints the full tree (:func:`render_text`).
+    """
+    s = Style(color)
+    regions = len(report.regions)
+    severity = {r.urn: str((r.inputs.get("tags") or {}).get("severity", "")) for r in report.run.resources}
+    out = [
+        s.bold(f"commerce-db plan · stack {report.stack} · {report.total} resources in {regions} region(s)"),
+        s.dim("offline: program run under the Pulumi mock engine (no cloud account, no Pulumi CLI)"),
+        "",
+    ]
+    for region in report.regions:
+        label = " (primary)" if region.region == report.primary_region else ""
+        n = len(region.loose) + sum(len(c.resources) for c in region.all_components())
+        subtotal = report.cost.per_region.get(region.region)
+        money = f" · ~{subtotal:,.0f} {report.cost.currency}/month" if subtotal else ""
+        out.append(s.bold(s.green(f"{region.region}{label}")) + s.dim(f"  {n} resources{money}"))
+        for top in region.components:
+            nodes = top.children if top.type == "commerce:db:RegionStack" and top.children else [top]
+            for c in nodes:
+                count = sum(len(x.resources) for x in c.walk())
+                facts = _component_facts(c, severity)
+                line = f"  {short_type(c.type):<22} {c.name:<20} {count:>3}"
+                out.append(line + (f"  {s.dim(facts)}" if facts else ""))
+    out.append("")
+
+    alarms = [r for r in report.run.resources if r.type in _ALARM_TYPES]
+    if alarms:
+        pages = sum(1 for r in alarms if r.inputs.get("tags", {}).get("severity") == "page")
+        families: dict[str, int] = {}
+        for r in alarms:
+            tail = r.name.split("-obs-", 1)[-1]
+            family = tail.split("-", 1)[0] if r.type == _ALARM_TYPES[0] else "composite"
+            families[family] = families.get(family, 0) + 1
+        fam = ", ".join(f"{k} {v}" for k, v in sorted(families.items()))
+        out.append(
+            s.bold(f"Alarms: {len(alarms)}")
+            + f" ({pages} page, {len(alarms) - pages} ticket) · by family: {fam}"
+        )
+    mandatory = [f for f in report.findings if f.enforcement == Enforcement.MANDATORY]
+    advisory = [f for f in report.findings if f.enforcement == Enforcement.ADVISORY]
+    verdict = s.red("BLOCKED") if mandatory else s.green("OK")
+    out.append(s.bold("Policy: ") + verdict + f" ({len(mandatory)} mandatory, {len(advisory)} advisory)")
+    for f in report.findings[:8]:
+        tag = s.red("[mandatory]") if f.enforcement == Enforcement.MANDATORY else s.yellow("[advisory]")
+        out.append(f"  {tag} {f.policy}: {textwrap.shorten(f.message, WIDTH - 30)}")
+    if len(report.findings) > 8:
+        out.append(f"  ... {len(report.findings) - 8} more (--details)")
+    cost = report.cost
+    out.append(
+        s.bold(f"Cost: ~{cost.monthly_total:,.0f} {cost.currency}/month")
+        + f" ({cost.label}; {len(cost.lines)} lines)"
+    )
+    for chunk in textwrap.wrap(f"The total {cost.caveat()}.", width=WIDTH - 2):
+        out.append(s.dim(f"  {chunk}"))
+    out.append("")
+    where = f"full plan written to {details_path}; " if details_path else ""
+    out.append(s.dim(f"{where}--details prints the tree (--component/--type filter it), --json everything"))
+    return "\n".join(out) + "\n"
+
+
+def filter_report(report: PlanReport, *, components: list[str], types: list[str]) -> PlanReport:
+    """``report`` with the tree cut to components whose short type or name contains one of
+    ``components`` and resources whose type contains one of ``types`` (empty: keep all)."""
+    import dataclasses
+
+    from commerce_db.plan.model import RegionView
+
+    def keep_resource(r: ResourceView) -> bool:
+        return not types or any(t.lower() in f"{r.type} {short_type(r.type)}".lower() for t in types)
+
+    def keep_component(c: ComponentNode) -> bool:
+        return not components or any(
+            t.lower() in f"{short_type(c.type)} {c.name}".lower() for t in components
+        )
+
+    def cut(c: ComponentNode) -> ComponentNode | None:
+        children = [x for x in (cut(ch) for ch in c.children) if x is not None]
+        resources = [r for r in c.resources if keep_resource(r)] if keep_component(c) else []
+        if not resources and not children:
+            return None
+        return dataclasses.replace(c, children=children, resources=resources)
+
+    regions = []
+    for rv in report.regions:
+        comps = [x for x in (cut(c) for c in rv.components) if x is not None]
+        loose = [r for r in rv.loose if keep_resource(r)] if not components else []
+        if comps or loose:
+            regions.append(RegionView(rv.region, comps, loose))
+    return dataclasses.replace(report, regions=regions)

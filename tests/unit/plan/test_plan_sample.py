@@ -126,7 +126,7 @@ def test_cli_exit_3_on_mandatory_violation(
 
 def test_staging_allows_what_prod_forbids(capsys: pytest.CaptureFixture[str]) -> None:
     # staging's stack file turns deletion protection off: not a violation outside prod.
-    assert main(cli("staging")) == 0
+    assert main([*cli("staging"), "--details"]) == 0
     assert "all policies pass" in capsys.readouterr().out
 
 

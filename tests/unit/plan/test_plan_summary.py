@@ -1,0 +1,93 @@
+"""The default plan output is a summary; --details / filters print the tree; small CLI behaviours."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from commerce_db import __version__
+from commerce_db.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # the full plan goes to ./out/plan-<stack>.txt
+    return tmp_path
+
+
+def test_prod_summary_is_short_and_says_where_the_full_plan_is(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "prod", "--dir", str(REPO)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) <= 60, len(lines)
+    assert "MetricAlarm" not in out  # alarms collapsed by family
+    assert any(line.startswith("Alarms: ") and " page, " in line for line in lines)
+    assert any(line.startswith("Policy: OK") for line in lines)
+    cost = next(line for line in lines if line.startswith("Cost: ~"))
+    assert "USD/month" in cost and "The total excludes" in out and "VPC interface endpoints" in out
+    details = in_tmp / "out" / "plan-prod.txt"
+    assert str(Path("out") / "plan-prod.txt") in out and "rds.Instance use1-pg-primary" in details.read_text()
+    assert "primary db.r7g.2xlarge Multi-AZ" in out
+
+
+def test_details_and_filters_print_the_tree(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "prod", "--dir", str(REPO), "--type", "rds.Instance"]) == 0
+    out = capsys.readouterr().out
+    shown = [line.split()[1] for line in out.splitlines() if line.strip().startswith("rds.Instance ")]
+    assert sorted(s for s in shown if not s.isdigit()) == sorted(
+        [
+            "use1-pg-primary",
+            "use1-pg-replica-1",
+            "use1-pg-replica-2",
+            "usw2-pg-replicas-1",
+            "euw1-pg-replicas-1",
+        ]
+    )
+    assert "sns.Topic use1-obs" not in out  # the tree is filtered (the counts table is not)
+    assert main(["plan", "prod", "--dir", str(REPO), "--component", "ProxyLayer"]) == 0
+    out = capsys.readouterr().out
+    assert "rds.Proxy use1-proxy" in out and "rds.Instance use1-pg-primary" not in out
+
+
+def test_version() -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+
+
+def test_version_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"commerce-db {__version__}"
+
+
+def test_a_closed_pipe_ends_quietly(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `commerce-db plan prod --details | head -1`: the reader is gone before the plan is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    broken = os.fdopen(write_end, "w")
+    monkeypatch.setattr(sys, "stdout", broken)
+    try:
+        assert main(["plan", "prod", "--details", "--dir", str(REPO)]) == 141
+    finally:
+        monkeypatch.undo()
+        broken.close()  # its descriptor now points at /dev/null: closing cannot fail either
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_diagram_to_an_image_is_refused_before_planning(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "prod", "--dir", str(REPO), "--diagram", "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert "x.png" in err and ".dot" in err and ".mmd" in err
+    assert not (in_tmp / "x.png").exists()
