@@ -409,6 +409,7 @@ def catalogue_rows(
         ("RDS Proxy", PROXY_METRICS),
         ("ElastiCache group", cache_specs(takes_writes)),
     ]
+
     def shown(field: str) -> str:
         value = float(getattr(thresholds, field))
         return f"{value / 1024**3:,.3g} GiB" if field.endswith("_bytes") else f"{value:,.6g}"

@@ -22,6 +22,7 @@ allowed, e.g. ``commerce-db:backup.retentionDays = 40: must be an integer from 1
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import re
@@ -82,6 +83,27 @@ class ConfigError(ValueError):
             "<unset>" if value is None else json.dumps(value) if not isinstance(value, str) else repr(value)
         )
         super().__init__(f"invalid config {NAMESPACE}:{key} = {shown}: {allowed}")
+
+
+class MultipleConfigError(ConfigError):
+    """Several invalid keys found in one pass; ``errors`` lists each (the first also fills
+    ``key``/``value``/``allowed``, so code written for one :class:`ConfigError` keeps working)."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.key, first.value, first.allowed)
+        self.errors = errors
+        self.args = ("\n".join(str(e) for e in errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _flatten(errors: list[ConfigError]) -> list[ConfigError]:
+    out: list[ConfigError] = []
+    for e in errors:
+        out.extend(e.errors if isinstance(e, MultipleConfigError) else [e])
+    return out
 
 
 def _key(
@@ -724,29 +746,41 @@ def _parse_section(cls: type[T], raw: Any, path: str, env: str) -> T:
         raise ConfigError(path, raw, f"must be {_describe(cls)}")
     fields_ = dataclasses.fields(typing.cast(Any, cls))
     known = {f.metadata["key"]: f for f in fields_}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        bad = unknown[0]
-        raise ConfigError(
-            f"{path}.{bad}" if path else bad,
-            raw[bad],
-            "unknown key; known keys here: " + ", ".join(sorted(k for k in known if k != "-")),
+    # Every problem of the section is collected and reported at once (MultipleConfigError), not the first.
+    errors: list[ConfigError] = []
+    names = sorted(k for k in known if k != "-")
+    for bad in sorted(set(raw) - set(known)):
+        close = difflib.get_close_matches(str(bad), names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        errors.append(
+            ConfigError(
+                f"{path}.{bad}" if path else bad,
+                raw[bad],
+                f"unknown key; {hint}known keys here: " + ", ".join(names),
+            )
         )
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in fields_:
         key = f.metadata["key"]
         full = f"{path}.{key}" if path else key
-        if key in raw and raw[key] is not None:
-            value = _coerce(hints[f.name], raw[key], full, env)
-        elif dataclasses.is_dataclass(hints[f.name]):
-            value = _parse_section(hints[f.name], {}, full, env)  # absent section: its environment defaults
-        else:
-            value = _field_default(f, env)
-            if value is _MISSING:
-                raise ConfigError(full, None, f"is required ({_describe(hints[f.name])})")
-        _check_bounds(f, value, full)
+        try:
+            if key in raw and raw[key] is not None:
+                value = _coerce(hints[f.name], raw[key], full, env)
+            elif dataclasses.is_dataclass(hints[f.name]):
+                value = _parse_section(hints[f.name], {}, full, env)  # absent section: environment defaults
+            else:
+                value = _field_default(f, env)
+                if value is _MISSING:
+                    raise ConfigError(full, None, f"is required ({_describe(hints[f.name])})")
+            _check_bounds(f, value, full)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
         kwargs[f.name] = value
+    if errors:
+        flat = _flatten(errors)
+        raise flat[0] if len(flat) == 1 else MultipleConfigError(flat)
     return cls(**kwargs)
 
 

@@ -154,9 +154,12 @@ def read_stack_yaml(stack: str, project_dir: Path | None = None) -> dict[str, An
         known = ", ".join(available_stacks(project_dir)) or "none"
         raise SettingsError(f"unknown stack {stack!r}: {path} does not exist (stacks here: {known})")
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+        doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise SettingsError(f"{path.name} is not valid YAML: {exc}") from None
+        from commerce_db.plan.stackfile import yaml_error_message
+
+        raise SettingsError(yaml_error_message(path, text, exc)) from None
     if not isinstance(doc, dict):
         raise SettingsError(f"{path.name} must be a YAML mapping with a 'config:' section")
     return doc

@@ -130,9 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     out = sys.stderr if to_stdout else sys.stdout
     progress = Progress()
     try:
-        doc = asyncio.run(
-            run_bench(quick=args.quick, json_path=json_path, progress=progress, runs=args.runs)
-        )
+        doc = asyncio.run(run_bench(quick=args.quick, json_path=json_path, progress=progress, runs=args.runs))
     except MissingBinaryError as exc:
         print(f"commerce-db bench: {exc}", file=sys.stderr)
         return 2

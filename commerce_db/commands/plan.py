@@ -214,6 +214,16 @@ def _write_details(report: Any) -> str | None:
     return str(path)
 
 
+_TYPE_ERRORS = ("must be true or false", "must be a number", "must be a string", "must be a list",
+                "must be a mapping", "must be an object", "unknown key", "is required")  # fmt: skip
+
+
+def _is_type_error(exc: BaseException) -> bool:
+    """A malformed key or value (wrong type, unknown key), as opposed to a value out of range."""
+    allowed = str(getattr(exc, "allowed", "") or "")
+    return allowed.startswith(_TYPE_ERRORS) or allowed == "must be an integer"
+
+
 def _config_rejected(args: argparse.Namespace, exc: ValueError) -> int:
     """Exit 2 for invalid config, or 3 when the rejected key is guarded by a mandatory policy.
 
@@ -223,6 +233,21 @@ def _config_rejected(args: argparse.Namespace, exc: ValueError) -> int:
     from commerce_db.policy_rules import Enforcement, Finding
     from commerce_db.policy_rules.config_keys import rule_for_config_key
 
+    errors = list(getattr(exc, "errors", None) or [exc])
+    if len(errors) > 1 or _is_type_error(errors[0]):
+        # Several errors, a misspelt key or a value of the wrong type: the config is malformed,
+        # whatever the policies would say about the value (exit 2, every error on its own line).
+        if args.json:
+            _print_json(
+                {
+                    "stack": args.stack,
+                    "errors": [{"key": getattr(e, "key", None), "message": _one_line(e)} for e in errors],
+                }
+            )
+        print(f"commerce-db plan: invalid config for stack {args.stack!r}:", file=sys.stderr)
+        for e in errors:
+            print(f"  {_one_line(e)}", file=sys.stderr)
+        return EXIT_CONFIG
     message = _one_line(exc)
     # A misspelt/unsupported key is a plain config error, not a value a policy forbids.
     allowed = str(getattr(exc, "allowed", "") or "")

@@ -68,11 +68,26 @@ def available_stacks(project_dir: Path) -> list[str]:
     return sorted(names)
 
 
+def yaml_error_message(path: Path, text: str, exc: yaml.YAMLError) -> str:
+    """``Pulumi.prod.yaml:12:5: <problem>`` plus the offending line and a caret under the column."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    if mark is None:
+        return f"{path}: not valid YAML: {problem}"
+    line, col = mark.line + 1, mark.column + 1
+    lines = text.splitlines()
+    shown = lines[mark.line] if mark.line < len(lines) else ""
+    context = getattr(exc, "context", None)
+    where = f" ({context})" if context else ""
+    return f"{path}:{line}:{col}: not valid YAML: {problem}{where}\n    {shown}\n    {' ' * mark.column}^"
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    text = path.read_text()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise StackFileError(f"{path.name}: not valid YAML ({exc.__class__.__name__})") from None
+        raise StackFileError(yaml_error_message(path, text, exc)) from None
     if not isinstance(data, dict):
         raise StackFileError(f"{path.name}: expected a mapping at the top level")
     return data

@@ -91,3 +91,34 @@ def test_diagram_to_an_image_is_refused_before_planning(
     err = capsys.readouterr().err
     assert "x.png" in err and ".dot" in err and ".mmd" in err
     assert not (in_tmp / "x.png").exists()
+
+
+def test_every_config_error_at_once_with_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "staging", "--dir", str(REPO), "-c", "postgres.instanceClas=db.t4g.large"]
+    assert main([*argv, "-c", "cache.nodeTyp=cache.t4g.small", "-c", "postgres.multiAz=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "postgres.instanceClas" in err and "did you mean 'instanceClass'?" in err
+    assert "cache.nodeTyp" in err and "did you mean 'nodeType'?" in err
+    assert "postgres.multiAz = 'nope': must be true or false" in err
+    assert "Traceback" not in err
+
+
+def test_a_type_error_is_a_config_error_not_a_policy_violation(capsys: pytest.CaptureFixture[str]) -> None:
+    # prod-multi-az is a mandatory prod policy; 'nope' is not a choice it judges but a malformed value.
+    assert main(["plan", "prod", "--dir", str(REPO), "-c", "postgres.multiAz=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "must be true or false" in err and "mandatory" not in err
+
+
+def test_a_broken_stack_file_names_file_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.bad.yaml").write_text(
+        "config:\n  aws:region: us-east-1\n  commerce-db:postgres:\n    instanceClass: db.t4g.medium\n"
+        '   engineVersion: "16"\n'
+    )
+    assert main(["plan", "bad", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.bad.yaml:5:4: not valid YAML" in err
+    assert '   engineVersion: "16"' in err and "Traceback" not in err
