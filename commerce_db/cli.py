@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "commerce_db.commands.bench",
     "commerce_db.commands.stack",
     "commerce_db.commands.failover",
+    "commerce_db.commands.local",
     "commerce_db.commands.components",
 )
 
