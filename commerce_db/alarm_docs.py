@@ -2,7 +2,7 @@
 
 ``python -m commerce_db.alarm_docs > docs/alarms.md`` regenerates it; a unit test fails when the
 committed file differs. Each alarm's threshold is shown for the prod stack's primary region and a
-replica region, with the reasoning :func:`components._alarms.derive_thresholds` gives for it.
+replica region, with the reasoning :func:`commerce_db_components._alarms.derive_thresholds` gives for it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _stack_config(stack: str) -> Any:
-    from components.config import parse_stack_config
+    from commerce_db_components.config import parse_stack_config
 
     doc = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
     raw = {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("commerce-db:")}
@@ -34,9 +34,9 @@ def _table(rows: list[tuple[str, str, str, str, str]]) -> list[str]:
 
 def render(stack: str = "prod") -> str:
     """docs/alarms.md for ``stack``."""
-    from components import _alarms
-    from components.observability_layer import AlarmThresholds
-    from components.region_stack import alarm_thresholds, db_capacity
+    from commerce_db_components import _alarms
+    from commerce_db_components.observability_layer import AlarmThresholds
+    from commerce_db_components.region_stack import alarm_thresholds, db_capacity
 
     cfg = _stack_config(stack)
     lines = [

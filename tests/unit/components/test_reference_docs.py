@@ -5,21 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from components._fielddocs import markdown_table
-from components.audit import AuditTrailArgs
-from components.backup import BackupPlanArgs
-from components.cache_layer import CacheLayerArgs
-from components.keys import RegionKeysArgs
-from components.network import NetworkArgs
-from components.observability_layer import AlarmThresholds, ObservabilityLayerArgs
-from components.postgres_cluster import (
+from commerce_db_components._fielddocs import markdown_table
+from commerce_db_components.audit import AuditTrailArgs
+from commerce_db_components.backup import BackupPlanArgs
+from commerce_db_components.cache_layer import CacheLayerArgs
+from commerce_db_components.keys import RegionKeysArgs
+from commerce_db_components.network import NetworkArgs
+from commerce_db_components.observability_layer import AlarmThresholds, ObservabilityLayerArgs
+from commerce_db_components.postgres_cluster import (
     AuroraSecondaryClusterArgs,
     CrossRegionReplicasArgs,
     PostgresClusterArgs,
 )
-from components.proxy_layer import ProxyLayerArgs
-from components.rds_log_groups import RdsLogGroupsArgs
+from commerce_db_components.proxy_layer import ProxyLayerArgs
+from commerce_db_components.rds_log_groups import RdsLogGroupsArgs
 
 REFERENCE = Path(__file__).resolve().parents[3] / "docs" / "reference.md"
 ARGS = (
