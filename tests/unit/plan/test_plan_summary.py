@@ -33,7 +33,7 @@ def test_prod_summary_is_short_and_says_where_the_full_plan_is(
     cost = next(line for line in lines if line.startswith("Cost: ~"))
     assert "USD/month" in cost and "The total excludes" in out and "VPC interface endpoints" in out
     details = in_tmp / "out" / "plan-prod.txt"
-    assert str(Path("out") / "plan-prod.txt") in out and "rds.Instance use1-pg-primary" in details.read_text()
+    assert str(Path("out") / "plan-prod.txt") in out and "rds.Instance use1-pg-1" in details.read_text()
     assert "primary db.r7g.2xlarge Multi-AZ" in out
 
 
@@ -43,17 +43,17 @@ def test_details_and_filters_print_the_tree(in_tmp: Path, capsys: pytest.Capture
     shown = [line.split()[1] for line in out.splitlines() if line.strip().startswith("rds.Instance ")]
     assert sorted(s for s in shown if not s.isdigit()) == sorted(
         [
-            "use1-pg-primary",
-            "use1-pg-replica-1",
-            "use1-pg-replica-2",
-            "usw2-pg-replicas-1",
-            "euw1-pg-replicas-1",
+            "use1-pg-1",
+            "use1-pg-2",
+            "use1-pg-3",
+            "usw2-pg-1",
+            "euw1-pg-1",
         ]
     )
     assert "sns.Topic use1-obs" not in out  # the tree is filtered (the counts table is not)
     assert main(["plan", "prod", "--dir", str(REPO), "--component", "ProxyLayer"]) == 0
     out = capsys.readouterr().out
-    assert "rds.Proxy use1-proxy" in out and "rds.Instance use1-pg-primary" not in out
+    assert "rds.Proxy use1-proxy" in out and "rds.Instance use1-pg-1" not in out
 
 
 def test_version() -> None:
