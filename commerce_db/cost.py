@@ -181,7 +181,12 @@ def _region(r: RegisteredResource) -> str:
 def _rds_storage(pr: _Pricer, r: RegisteredResource, storage_src: RegisteredResource, factor: int) -> float:
     """Price storage (and IOPS/throughput) of one instance; returns allocated GiB."""
     region = _region(r)
-    inp = storage_src.inputs
+    # A replica inherits its size from the source, but its storage type, IOPS and throughput are
+    # its own when it sets them (storage is chosen per role).
+    own = {k: r.inputs[k] for k in ("storageType", "iops", "storageThroughput") if k in r.inputs}
+    inp = (
+        {**storage_src.inputs, **own} if storage_src is not r and "storageType" in own else storage_src.inputs
+    )
     gb = number(inp.get("allocatedStorage")) or 0.0
     stype = str(inp.get("storageType") or ("io1" if number(inp.get("iops")) else "gp2"))
     az = " x2 (Multi-AZ)" if factor == 2 else ""
@@ -501,7 +506,22 @@ def _flat_items(pr: _Pricer, resources: list[RegisteredResource]) -> None:
                 pr.price(_region(r), "s3_standard_gb_month"),
             )
         elif r.type == "aws:cloudtrail/trail:Trail":
-            pr.add(_region(r), "audit", r.name, "management events (first trail free)", 1, "month", 0.0)
+            copy = (r.inputs.get("tags") or {}).get("trail-copy", "additional")
+            if copy == "first":
+                pr.add(_region(r), "audit", r.name, "management events, first copy (free)", 1, "month", 0.0)
+            else:
+                # A paid second copy where the organisation's trail already records the account.
+                events = float(pr.assume.get("cloudtrail_management_events_per_month", 5_000_000))
+                price = pr.price(_region(r), "cloudtrail_additional_copy_per_100k_events")
+                pr.add(
+                    _region(r),
+                    "audit",
+                    r.name,
+                    f"additional copy, ~{events / 1e6:g}M mgmt events",
+                    events / 100_000,
+                    "100k events",
+                    price,
+                )
 
 
 def estimate(

@@ -44,7 +44,16 @@ class SecretValue:
 
 
 def _wrap_secrets(value: Any) -> Any:
-    """Replace Pulumi's serialized secret envelopes with :class:`SecretValue`."""
+    """Replace Pulumi's serialized secret envelopes with :class:`SecretValue`, and assets and
+    archives (e.g. a Lambda's code) with plain descriptions that JSON and policy tools can read."""
+    if isinstance(value, pulumi.asset.Archive):
+        if isinstance(value, pulumi.asset.AssetArchive):
+            return {"archive": {k: _wrap_secrets(v) for k, v in sorted(value.assets.items())}}
+        return {"archive": str(getattr(value, "path", None) or getattr(value, "uri", ""))}
+    if isinstance(value, pulumi.asset.Asset):
+        if isinstance(value, pulumi.asset.StringAsset):
+            return {"asset": "text", "length": len(value.text)}
+        return {"asset": str(getattr(value, "path", None) or getattr(value, "uri", ""))}
     if isinstance(value, dict):
         if value.get(_SECRET_SIG) == _SECRET_SIG_VALUE:
             return SecretValue(_wrap_secrets(value.get("value")))
@@ -78,6 +87,17 @@ class RegisteredResource:
     options: Mapping[str, Any] = field(default_factory=dict)
     """Resource options that decide how a change is applied: ``protect``, ``retainOnDelete``,
     ``deleteBeforeReplace``, ``replaceOnChanges``, ``ignoreChanges`` (camelCase property names)."""
+    protect: bool = False
+    """``ResourceOptions.protect`` as registered."""
+    retain_on_delete: bool = False
+    """``ResourceOptions.retain_on_delete`` as registered."""
+    dependencies: tuple[str, ...] = ()
+    """URNs this resource waits for: explicit ``depends_on`` (components expanded to their
+    resources, as the SDK does) plus the resources its input values came from."""
+    ignore_changes: tuple[str, ...] = ()
+    """``ResourceOptions.ignore_changes`` as registered."""
+    replace_on_changes: tuple[str, ...] = ()
+    """``ResourceOptions.replace_on_changes`` as registered."""
 
     @property
     def parent_type(self) -> str | None:
@@ -103,12 +123,58 @@ class ProgramRun:
         """Resources whose type token equals ``type_token``."""
         return [r for r in self.resources if r.type == type_token]
 
+    def waits_for(self, resource: RegisteredResource, dependency: RegisteredResource) -> bool:
+        """True when ``resource`` is created only after ``dependency`` (directly or transitively)."""
+        by_urn = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        todo = list(resource.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == dependency.urn:
+                return True
+            if urn in seen or urn not in by_urn:
+                continue
+            seen.add(urn)
+            todo.extend(by_urn[urn].dependencies)
+        return False
+
     def by_name(self, name: str) -> RegisteredResource:
         """The resource with logical name ``name`` (KeyError if none)."""
         for r in self.resources:
             if r.name == name:
                 return r
         raise KeyError(name)
+
+
+# ARN shapes of the resource types whose ARNs end up in policy documents, so that an IAM linter
+# reading the plan sees the formats AWS uses (resource type and separator per service).
+_ARN_FORMATS: dict[str, str] = {
+    "aws:s3/bucket:Bucket": "arn:aws:s3:::{name}",
+    "aws:kms/key:Key": "arn:aws:kms:{region}:{account}:key/{name}-key-id",
+    "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf",
+    "aws:iam/role:Role": "arn:aws:iam::{account}:role/{name}",
+    "aws:iam/policy:Policy": "arn:aws:iam::{account}:policy/{name}",
+    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "aws:sqs/queue:Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": (
+        "arn:aws:firehose:{region}:{account}:deliverystream/{name}"
+    ),
+    "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
+    "aws:rds/instance:Instance": "arn:aws:rds:{region}:{account}:db:{name}",
+    "aws:rds/cluster:Cluster": "arn:aws:rds:{region}:{account}:cluster:{name}",
+    "aws:rds/proxy:Proxy": "arn:aws:rds:{region}:{account}:db-proxy:prx-{name}",
+    "aws:lambda/function:Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "aws:backup/vault:Vault": "arn:aws:backup:{region}:{account}:backup-vault:{name}",
+    "aws:cloudtrail/trail:Trail": "arn:aws:cloudtrail:{region}:{account}:trail/{name}",
+    "aws:elasticache/replicationGroup:ReplicationGroup": (
+        "arn:aws:elasticache:{region}:{account}:replicationgroup:{name}"
+    ),
+}
+
+
+def _arn(type_token: str, service: str, region: str, name: str) -> str:
+    fmt = _ARN_FORMATS.get(type_token, "arn:aws:{service}:{region}:{account}:{name}")
+    return fmt.format(service=service, region=region, account=_ACCOUNT, name=name)
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -127,7 +193,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "pulumi:providers:aws":
             return rid, state
         service = args.typ.split(":")[1].split("/")[0] if ":" in args.typ else "svc"
-        state.setdefault("arn", f"arn:aws:{service}:{region}:{_ACCOUNT}:{name}")
+        state.setdefault("arn", _arn(args.typ, service, region, state.get("name") or name))
         state.setdefault("id", rid)
         if args.typ in ("aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance"):
             state.setdefault("address", f"{name}.abc123.{region}.rds.amazonaws.com")
@@ -241,6 +307,11 @@ class RecordingMonitor(_mocks.MockMonitor):
                     engine_urn=engine_urn,
                     alias_urns=alias_urns,
                     options=_options(request),
+                    protect=bool(getattr(request, "protect", False)),
+                    retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
+                    dependencies=_dependencies(request),
+                    ignore_changes=tuple(request.ignoreChanges),
+                    replace_on_changes=tuple(request.replaceOnChanges),
                 )
             )
         return response
@@ -310,6 +381,14 @@ def _options(request: Any) -> dict[str, Any]:
         "replaceOnChanges": tuple(request.replaceOnChanges),
         "ignoreChanges": tuple(request.ignoreChanges),
     }
+
+
+def _dependencies(request: Any) -> tuple[str, ...]:
+    """Explicit and property dependencies of a registration, without duplicates, in order."""
+    urns = list(request.dependencies)
+    for deps in request.propertyDependencies.values():
+        urns.extend(deps.urns)
+    return tuple(dict.fromkeys(u for u in urns if u))
 
 
 def run_program(

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from ._protection import stateful
+
 
 @dataclass(frozen=True, kw_only=True)
 class AuditTrailArgs:
@@ -35,6 +37,10 @@ class AuditTrailArgs:
     trail_name: str | None = None
     """Trail name; known up front because the bucket policy's ``aws:SourceArn`` names it.
     Default: None (the component name)."""
+    trail_copy: Literal["first", "additional"] = "additional"
+    """Whether this trail is the account's first copy of management events (free) or an
+    additional, paid one ($2.00 per 100,000 events) next to an organisation trail; tagged on the
+    trail and priced by the plan. Default: "additional"."""
     multi_region_trail: bool = True
     """Record events of every region in this one trail. Default: True."""
     include_global_service_events: bool = True
@@ -53,6 +59,8 @@ class AuditTrailArgs:
     """Days after which overwritten/deleted object versions are removed. Default: 90."""
     force_destroy: bool = False
     """Let ``pulumi destroy`` delete a non-empty bucket (staging only). Default: False."""
+    protect: bool = True
+    """Pulumi ``protect`` and ``retain_on_delete`` on the audit bucket. Default: True."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on every taggable child. Default: {}."""
 
@@ -108,7 +116,12 @@ class AuditTrail(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=invoke).partition
         trail_name = args.trail_name or name
 
-        bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=args.force_destroy, tags=tags, opts=child)
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            force_destroy=args.force_destroy,
+            tags=tags,
+            opts=stateful(self, args.protect),
+        )
         # Objects belong to the bucket owner and ACLs are off: CloudTrail and Firehose writes need
         # no ACL dance, and nobody can grant access through an object ACL.
         ownership = aws.s3.BucketOwnershipControls(
@@ -204,7 +217,7 @@ class AuditTrail(pulumi.ComponentResource):
                         read_write_type="All", include_management_events=True
                     )
                 ],
-                tags=tags,
+                tags={**tags, "trail-copy": args.trail_copy},
                 # CloudTrail checks the bucket policy and encryption when the trail is created.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, encryption]),
             )

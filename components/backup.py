@@ -98,7 +98,9 @@ class BackupPlan(pulumi.ComponentResource):
             tags=self._tags,
             # Leaving the stack (a region dropped after a failover) must not delete recovery points:
             # the vault stays in AWS until its (locked) retention lets them expire.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=not args.force_destroy),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=not args.force_destroy, retain_on_delete=not args.force_destroy
+            ),
         )
         self.vault = vault
         self.vault_arn = vault.arn

@@ -23,7 +23,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from ._protection import stateful
 from ._security_groups import ingress_from, security_group
+from .catalogue import check_cache_engine_version, check_node_type
 
 REDIS_PORT = 6379
 """Port the replication group listens on (the ElastiCache default)."""
@@ -169,6 +171,9 @@ class CacheLayerArgs:
     engine/slow-log groups. Required unless ``global_datastore_role`` is ``secondary``; a secondary
     given one names it as its nodes' key (AWS allows a secondary its own key), so ``kms_key_id``,
     which forces replacement, does not change when a failover makes it the primary. Default: None."""
+    region: str | None = None
+    """Region of the group, to check ``node_type`` against what ElastiCache sells there (see
+    :mod:`commerce_db_components.catalogue`); None checks it against every region. Default: None."""
     engine: Literal["redis", "valkey"] = "redis"
     """Cache engine, lowercase as pulumi-aws v7 requires. Ignored by a secondary. Default: "redis"."""
     engine_version: str = "7.1"
@@ -188,8 +193,9 @@ class CacheLayerArgs:
     queues and counters that live in the same cluster without a TTL are never evicted; use
     ``allkeys-lru`` for a pure cache. Ignored by a secondary. Default: "volatile-lru"."""
     extra_parameters: Mapping[str, str] = field(default_factory=dict)
-    """Further parameter-group settings (name -> value), applied after the defaults
-    (``maxmemory-policy``, ``notify-keyspace-events`` = "" i.e. off). Default: {}."""
+    """Further parameter-group settings (name -> value), applied after ``maxmemory-policy``.
+    Empty values are refused: AWS returns such a parameter without a value, a diff on every
+    `up` (leave the parameter out to keep ElastiCache's default). Default: {}."""
     snapshot_retention_limit: int = 7
     """Days of automatic snapshots kept (0 disables, max 35). Default: 7."""
     snapshot_window: str = "03:00-04:00"
@@ -241,6 +247,20 @@ class CacheLayerArgs:
     allowed_security_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Security groups (label -> id) allowed to reach the port, same as calling :meth:`allow_from`
     for each. Default: {}."""
+    notification_topic_arn: pulumi.Input[str] | None = None
+    """SNS topic (same account and region) for ElastiCache events: failovers, node replacements,
+    snapshots failing. None sends none. Default: None."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """Resources the replication group waits for. A Global Datastore takes one secondary at a
+    time (AWS refuses a join while the global group is modifying), so a second secondary waits for
+    the first one's replication group. Default: ()."""
+    protect: bool = True
+    """Pulumi ``protect`` and ``retain_on_delete`` on the replication group, the global group and
+    the AUTH-token secret (sessions, queues and counters live in the cache). Default: True."""
+    final_snapshot_identifier: str | None = None
+    """Snapshot ElastiCache takes when the replication group is deleted (not for a Global
+    Datastore secondary, whose data lives in the primary); must be unique in the account and
+    region. None takes none. Default: None."""
     description: str = "commerce-db cache"
     """Replication group description. Default: "commerce-db cache"."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -264,6 +284,8 @@ class CacheLayerArgs:
             )
         if not _NODE_TYPE_RE.match(self.node_type):
             raise ValueError(f"node_type {self.node_type!r} is invalid; expected 'cache.<family>.<size>'")
+        check_node_type(self.node_type, region=self.region)
+        check_cache_engine_version(self.engine, self.engine_version)
         if role is not GlobalDatastoreRole.NONE:
             check_global_datastore_node_type(self.node_type)
             major_minor = tuple(int(x) for x in self.engine_version.split(".")[:3])
@@ -334,7 +356,19 @@ class CacheLayerArgs:
                 f"global_replication_group_id_suffix {self.global_replication_group_id_suffix!r} is invalid; "
                 "allowed: 1-40 lowercase letters, digits and hyphens, starting with a letter"
             )
+        if self.final_snapshot_identifier is not None and not re.fullmatch(
+            r"[a-zA-Z][a-zA-Z0-9-]{0,254}", self.final_snapshot_identifier
+        ):
+            raise ValueError(
+                f"final_snapshot_identifier {self.final_snapshot_identifier!r} is invalid; allowed: "
+                "1-255 letters, digits and hyphens, starting with a letter"
+            )
         if role is GlobalDatastoreRole.SECONDARY:
+            if self.final_snapshot_identifier is not None:
+                raise ValueError(
+                    "final_snapshot_identifier is set on a Global Datastore secondary; allowed only on "
+                    "the primary or a stand-alone group (a secondary's data lives in the primary)"
+                )
             if self.global_replication_group_id is None:
                 raise ValueError(
                     "global_replication_group_id is None; a Global Datastore secondary needs the "
@@ -363,6 +397,13 @@ class CacheLayerArgs:
                 )
         for label in self.allowed_security_groups:
             _check_label(label)
+        for pname, pvalue in self.extra_parameters.items():
+            if not isinstance(pvalue, str) or pvalue == "":
+                raise ValueError(
+                    f"extra_parameters[{pname!r}] = {pvalue!r} is invalid; allowed: a non-empty string "
+                    "(AWS returns an empty parameter without a value, so every `up` would show a diff; "
+                    "leave the parameter out for ElastiCache's default)"
+                )
 
 
 def _check_label(label: str) -> None:
@@ -426,7 +467,8 @@ class CacheLayer(pulumi.ComponentResource):
             for log_type in ("slow-log", "engine-log"):
                 group = aws.cloudwatch.LogGroup(
                     f"{name}-{log_type}",
-                    name=f"/aws/elasticache/{name}/{log_type}",
+                    # The stack in the name: two stacks of one program never share a log group.
+                    name=f"/aws/elasticache/{pulumi.get_stack()}/{name}/{log_type}",
                     retention_in_days=args.log_retention_days,
                     kms_key_id=args.log_kms_key_arn or args.kms_key_arn,
                     tags=tags,
@@ -455,6 +497,7 @@ class CacheLayer(pulumi.ComponentResource):
             "maintenance_window": args.maintenance_window,
             "apply_immediately": args.apply_immediately,
             "log_delivery_configurations": log_configs or None,
+            "notification_topic_arn": args.notification_topic_arn,
             "tags": tags,
         }
 
@@ -470,7 +513,7 @@ class CacheLayer(pulumi.ComponentResource):
                 # failover) names the same key, so the ForceNew kms_key_id never changes with the role.
                 kms_key_id=args.kms_key_arn,
                 **common,
-                opts=child,
+                opts=stateful(self, args.protect, depends_on=list(args.depends_on)),
             )
             self.auth_token_secret_arn = pulumi.Output.from_input(args.auth_token_secret_arn)
             self.global_replication_group_id = pulumi.Output.from_input(args.global_replication_group_id)
@@ -511,9 +554,12 @@ class CacheLayer(pulumi.ComponentResource):
                 auth_token=token.result,
                 # pulumi-aws v7 has no default; ROTATE keeps the old token valid during a change.
                 auth_token_update_strategy=args.auth_token_update_strategy,
+                final_snapshot_identifier=args.final_snapshot_identifier,
                 **common,
-                opts=pulumi.ResourceOptions(
-                    parent=self,
+                opts=stateful(
+                    self,
+                    args.protect,
+                    depends_on=list(args.depends_on),
                     additional_secret_outputs=["authToken"],
                     # In a Global Datastore the global group owns the engine version (upgrades go
                     # through it), so the member must not fight it with its own value.
@@ -531,7 +577,7 @@ class CacheLayer(pulumi.ComponentResource):
                 ]
                 or None,
                 tags=tags,
-                opts=child,
+                opts=stateful(self, args.protect),
             )
             aws.secretsmanager.SecretVersion(
                 f"{name}-auth-token",
@@ -558,7 +604,7 @@ class CacheLayer(pulumi.ComponentResource):
                     automatic_failover_enabled=True,
                     # No parameter_group_name / engine_version here: the global group inherits
                     # them from the primary, and setting them outside a major upgrade fails.
-                    opts=child,
+                    opts=stateful(self, args.protect),
                 )
                 self.global_replication_group_id = global_group.global_replication_group_id
             else:
@@ -617,12 +663,9 @@ class CacheLayer(pulumi.ComponentResource):
 
 def _parameters(args: CacheLayerArgs) -> dict[str, str]:
     """Parameter-group settings: defaults first, then ``extra_parameters``."""
-    return {
-        "maxmemory-policy": args.maxmemory_policy,
-        # Keyspace notifications cost engine CPU on every write; nothing here subscribes to them.
-        "notify-keyspace-events": "",
-        **args.extra_parameters,
-    }
+    # notify-keyspace-events is left at ElastiCache's default (off): AWS returns a parameter with
+    # an empty value without one, so declaring "" would show a diff on every `up`.
+    return {"maxmemory-policy": args.maxmemory_policy, **args.extra_parameters}
 
 
 def _secret_json(value: dict[str, Any]) -> pulumi.Output[str]:

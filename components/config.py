@@ -63,6 +63,8 @@ AUTH_TOKEN_SPECIALS = "!&#$^<>-"
 # RDS master password: printable ASCII except / " @ (and space).
 MASTER_PASSWORD_SPECIALS = "!#$%&*()_+-=[]{}<>:?"
 
+FIXED_PARAMETERS: frozenset[str] = frozenset({"rds.force_ssl", "shared_preload_libraries"})
+"""PostgreSQL parameters the components set and ``PostgresParameters.extra`` cannot override."""
 _MISSING = dataclasses.MISSING
 T = TypeVar("T")
 
@@ -166,8 +168,10 @@ class NetworkConfig:
     )
     interface_endpoints: bool | None = _key(
         "interfaceEndpoints",
-        "Create Secrets Manager + KMS interface endpoints so the rotation Lambda reaches them from "
-        "private subnets. Default: on for created VPCs, off for existing ones (they may have them).",
+        "Create Secrets Manager + KMS interface endpoints (private DNS) so the rotation Lambda reaches "
+        "them from private subnets. Default: on for created VPCs, off for existing ones: private DNS "
+        "changes name resolution for every workload of a shared VPC, and creation fails where the VPC "
+        "already has such endpoints. When on, appSecurityGroupIds of the region are admitted too.",
         None,
     )
     app_security_group_ids: Mapping[str, tuple[str, ...]] = _key(
@@ -219,6 +223,16 @@ class PostgresParameters:
         factory=dict,
     )
 
+    def __post_init__(self) -> None:
+        # Enforced here, not only by the stack config: a reusing team building PostgresParameters
+        # directly must not be able to turn TLS off (issue 14).
+        for name in sorted(FIXED_PARAMETERS & {k.lower() for k in self.extra}):
+            raise ValueError(
+                f"extra[{name!r}] is invalid; allowed: any parameter except "
+                f"{', '.join(sorted(FIXED_PARAMETERS))}, which the component fixes (rds.force_ssl=1: TLS "
+                "is required)"
+            )
+
 
 @dataclass(frozen=True, kw_only=True)
 class AuroraConfig:
@@ -249,7 +263,21 @@ class PostgresConfig:
         choices=("rds", "aurora"),
     )  # fmt: skip
     engine_version: str = _key(
-        "engineVersion", "PostgreSQL version, major 16 or 17 (family postgres16/17 derived).", "16.6"
+        "engineVersion",
+        "PostgreSQL major version, 16 or 17 (family postgres16/17 derived); AWS picks and upgrades the "
+        "minor. A major.minor (16.6) only with autoMinorVersionUpgrade false: after AWS upgrades the "
+        "minor, the next `up` would try a downgrade.",
+        "16",
+    )
+    engine_lifecycle_support: Literal[
+        "open-source-rds-extended-support-disabled", "open-source-rds-extended-support"
+    ] = _key(
+        "engineLifecycleSupport",
+        "RDS Extended Support (paid) after the major version's standard support ends: "
+        "open-source-rds-extended-support-disabled (RDS upgrades the major then) or "
+        "open-source-rds-extended-support. Stated because AWS's own default is enabled.",
+        "open-source-rds-extended-support-disabled",
+        choices=("open-source-rds-extended-support-disabled", "open-source-rds-extended-support"),
     )
     instance_class: str = _key("instanceClass", "Primary instance class.", "db.r7g.large")
     replica_instance_class: str | None = _key(
@@ -289,6 +317,21 @@ class PostgresConfig:
     storage_throughput_mibps: int | None = _key(
         "storageThroughputMibps",
         "gp3 >= 400 GiB only: 500-4000 MiBps (default 500), and throughput/IOPS <= 0.25. Not for io2.",
+        None,
+    )
+    replica_storage_type: StorageType = _key(
+        "replicaStorageType",
+        "Storage type of the read replicas (in-region and cross-region): storage is set per role, so "
+        "io2 on the primary does not put provisioned IOPS on every replica.",
+        "gp3",
+        choices=("gp3", "io2"),
+    )
+    replica_iops: int | None = _key(
+        "replicaIops", "Provisioned IOPS of the replicas (rules as for iops). Default: gp3 baseline.", None
+    )
+    replica_storage_throughput_mibps: int | None = _key(
+        "replicaStorageThroughputMibps",
+        "gp3 throughput of the replicas (rules as for storageThroughputMibps). Default: gp3 baseline.",
         None,
     )
     db_name: str = _key("dbName", "Initial database name.", "commerce")
@@ -526,6 +569,14 @@ class AuditConfig:
     """CloudTrail + audit bucket (PostgreSQL logs are delivered there too)."""
 
     enabled: bool = _key("enabled", "Create the CloudTrail trail and audit bucket.", True)
+    trail: Literal["none", "first", "additional"] = _key(
+        "trail",
+        "The multi-region trail, a stated and priced choice: none (the organisation's trail already "
+        "records this account; bucket only), first (this trail is the account's first copy of "
+        "management events: free) or additional (a paid second copy, $2.00 per 100,000 events).",
+        "additional",
+        choices=("none", "first", "additional"),
+    )
     glacier_after_days: int = _key(
         "glacierAfterDays", "Move audit objects to Glacier after.", 90, minimum=1, maximum=3650
     )
@@ -568,6 +619,14 @@ class StackConfig:
         factory=tuple,
     )  # fmt: skip
     tags: Mapping[str, str] = _key("tags", "Extra tags on every taggable resource.", factory=dict)
+    protect_resources: bool = _key(
+        "protectResources",
+        "Pulumi protect + retain_on_delete on what holds or guards data: databases, Aurora clusters, "
+        "ElastiCache groups, KMS keys, backup vaults, audit buckets, secrets; ElastiCache also takes a "
+        "final snapshot. Required in prod.",
+        True,
+        env={"prod": True, "staging": False},
+    )
     network: NetworkConfig = _key("network", "Network section.", factory=NetworkConfig)
     postgres: PostgresConfig = _key("postgres", "PostgreSQL section.", factory=PostgresConfig)
     proxy: ProxyConfig = _key("proxy", "RDS Proxy section.", factory=ProxyConfig)
@@ -778,6 +837,10 @@ def _parse_section(cls: type[T], raw: Any, path: str, env: str) -> T:
             errors.append(exc)
             continue
         kwargs[f.name] = value
+    if cls is PostgresParameters:
+        for name, value in dict(kwargs.get("extra") or {}).items():
+            if name.lower() in FIXED_PARAMETERS:
+                raise ConfigError(f"{path}.extra.{name}", value, "is fixed by the component")
     if errors:
         flat = _flatten(errors)
         raise flat[0] if len(flat) == 1 else MultipleConfigError(flat)
@@ -801,71 +864,48 @@ def _check_region(key: str, region: str) -> None:
         )
 
 
+_STORAGE_KEYS = {
+    "storage_type": "storageType",
+    "allocated_storage_gib": "allocatedStorageGib",
+    "max_allocated_storage_gib": "maxAllocatedStorageGib",
+    "iops": "iops",
+    "storage_throughput_mibps": "storageThroughputMibps",
+    "replica_storage_type": "replicaStorageType",
+    "replica_iops": "replicaIops",
+    "replica_storage_throughput_mibps": "replicaStorageThroughputMibps",
+}
+
+
 def _check_storage(pg: PostgresConfig) -> None:
-    """RDS storage rules (aws-infra-facts §2.9 and the RDS storage docs)."""
-    size = pg.allocated_storage_gib
-    if pg.max_allocated_storage_gib and pg.max_allocated_storage_gib < size:
-        raise ConfigError(
-            "postgres.maxAllocatedStorageGib", pg.max_allocated_storage_gib,
-            f"must be 0 (no autoscaling) or >= postgres.allocatedStorageGib ({size})",
-        )  # fmt: skip
-    if pg.storage_type == "io2":
-        if size < 100:
-            raise ConfigError("postgres.allocatedStorageGib", size, "io2 needs 100-65536 GiB")
-        if pg.iops is None:
-            raise ConfigError("postgres.iops", None, "io2 needs provisioned IOPS: 1000-256000")
-        if not 1000 <= pg.iops <= 256000:
-            raise ConfigError("postgres.iops", pg.iops, "io2 IOPS must be from 1000 to 256000")
-        if pg.iops > 1000 * size:
-            raise ConfigError(
-                "postgres.iops",
-                pg.iops,
-                f"io2 allows at most 1000 IOPS per GiB ({1000 * size} for {size} GiB)",
+    """RDS storage rules of the primary and the replicas (the component's own, keyed to config)."""
+    from .postgres_cluster import StorageError, check_storage
+
+    for prefix, stype, iops, thr in (
+        ("", pg.storage_type, pg.iops, pg.storage_throughput_mibps),
+        ("replica_", pg.replica_storage_type, pg.replica_iops, pg.replica_storage_throughput_mibps),
+    ):
+        try:
+            check_storage(
+                stype,
+                pg.allocated_storage_gib,
+                iops,
+                thr,
+                max_allocated_gib=pg.max_allocated_storage_gib,
             )
-        if pg.iops * 2 < size:
-            raise ConfigError("postgres.iops", pg.iops, f"io2 needs at least 0.5 IOPS per GiB ({size // 2})")
-        if pg.storage_throughput_mibps is not None:
-            raise ConfigError(
-                "postgres.storageThroughputMibps", pg.storage_throughput_mibps,
-                "only for gp3; io2 throughput follows IOPS (leave unset)",
-            )  # fmt: skip
-        return
-    # gp3
-    if size < 400:
-        if pg.iops not in (None, 3000):
-            raise ConfigError(
-                "postgres.iops",
-                pg.iops,
-                "gp3 below 400 GiB has fixed 3000 IOPS (leave unset or grow to >= 400 GiB)",
+        except StorageError as exc:
+            field_name = (
+                exc.field if exc.field.startswith(("allocated", "max_allocated")) else prefix + exc.field
             )
-        if pg.storage_throughput_mibps not in (None, 125):
-            raise ConfigError(
-                "postgres.storageThroughputMibps", pg.storage_throughput_mibps,
-                "gp3 below 400 GiB has fixed 125 MiBps (leave unset or grow to >= 400 GiB)",
-            )  # fmt: skip
-        return
-    iops = pg.iops if pg.iops is not None else 12000
-    thr = pg.storage_throughput_mibps if pg.storage_throughput_mibps is not None else 500
-    if not 12000 <= iops <= 64000:
-        raise ConfigError("postgres.iops", pg.iops, "gp3 at >= 400 GiB: IOPS from 12000 (baseline) to 64000")
-    if not 500 <= thr <= 4000:
-        raise ConfigError(
-            "postgres.storageThroughputMibps", pg.storage_throughput_mibps,
-            "gp3 at >= 400 GiB: throughput from 500 (baseline) to 4000 MiBps",
-        )  # fmt: skip
-    if thr / iops > 0.25:
-        raise ConfigError(
-            "postgres.storageThroughputMibps", thr, f"gp3 throughput/IOPS must be <= 0.25 (IOPS {iops})"
-        )
+            raise ConfigError(f"postgres.{_STORAGE_KEYS[field_name]}", exc.value, exc.allowed) from None
 
 
 def gp3_performance(pg: PostgresConfig) -> tuple[int | None, int | None]:
-    """(iops, throughput) to pass to RDS for ``pg``; ``None`` where AWS fixes the value."""
-    if pg.storage_type == "io2":
-        return pg.iops, None
-    if pg.allocated_storage_gib < 400:
-        return None, None
-    return (pg.iops or 12000), (pg.storage_throughput_mibps or 500)
+    """(iops, throughput) to pass to RDS for ``pg``'s primary; ``None`` where AWS fixes the value."""
+    from .postgres_cluster import storage_performance
+
+    return storage_performance(
+        pg.storage_type, pg.allocated_storage_gib, pg.iops, pg.storage_throughput_mibps
+    )
 
 
 _CACHE_LAYER_SETTINGS: dict[str, str] = {
@@ -911,8 +951,14 @@ def _check_postgres(cfg: StackConfig) -> None:
     pg = cfg.postgres
     if not re.fullmatch(r"\d+(\.\d+)*", pg.engine_version) or pg.major_version not in (16, 17):
         raise ConfigError(
-            "postgres.engineVersion", pg.engine_version, "must be a PostgreSQL 16.x or 17.x version"
+            "postgres.engineVersion", pg.engine_version, "must be PostgreSQL 16 or 17 (major, e.g. '16')"
         )
+    from .postgres_cluster import check_engine_version
+
+    try:
+        check_engine_version(pg.engine_version, auto_minor_version_upgrade=pg.auto_minor_version_upgrade)
+    except ValueError as exc:
+        raise ConfigError("postgres.engineVersion", pg.engine_version, str(exc)) from None
     for key, cls in (
         ("postgres.instanceClass", pg.instance_class),
         ("postgres.replicaInstanceClass", pg.effective_replica_class),
@@ -982,10 +1028,85 @@ def _check_postgres(cfg: StackConfig) -> None:
             f"postgres.parameters.extra.{name}", pg.parameters.extra[name], "is fixed by the component"
         )
     if cfg.is_prod:
+        if not cfg.protect_resources:
+            raise ConfigError("protectResources", False, "must be true in prod")
         if not pg.deletion_protection:
             raise ConfigError("postgres.deletionProtection", False, "must be true in prod")
         if not pg.multi_az:
             raise ConfigError("postgres.multiAz", False, "must be true in prod")
+
+
+def _check_catalogue(cfg: StackConfig) -> None:
+    """Classes, node types and engine versions against the dated AWS catalogue, per region, and the
+    per-class limits AWS documents (components/catalogue.py names its sources)."""
+    from . import catalogue as cat
+
+    def check(key: str, value: Any, fn: Any, **kwargs: Any) -> None:
+        try:
+            fn(**kwargs)
+        except ValueError as exc:
+            raise ConfigError(key, value, str(exc)) from None
+
+    pg = cfg.postgres
+    aurora = pg.engine_mode == "aurora"
+    engine = "aurora-postgresql" if aurora else "postgres"
+    check(
+        "postgres.engineVersion", pg.engine_version, cat.check_rds_engine_version,
+        version=pg.engine_version, engine=engine,
+    )  # fmt: skip
+    cross_regions = cfg.replica_regions if pg.cross_region_replicas else ()
+    if aurora:
+        for region in (cfg.primary_region, *cross_regions):
+            check(
+                "postgres.aurora.instanceClass", pg.aurora.instance_class, cat.check_rds_instance_class,
+                instance_class=pg.aurora.instance_class, engine=engine, region=region, field="instance class",
+            )  # fmt: skip
+    else:
+        replica_key = (
+            "postgres.replicaInstanceClass" if pg.replica_instance_class else "postgres.instanceClass"
+        )
+        placements = [("postgres.instanceClass", pg.instance_class, cfg.primary_region, "")]
+        if pg.in_region_replicas:
+            placements.append((replica_key, pg.effective_replica_class, cfg.primary_region, "replica"))
+        placements += [(replica_key, pg.effective_replica_class, r, "replica") for r in cross_regions]
+        for key, cls, region, role in placements:
+            check(
+                key, cls, cat.check_rds_instance_class,
+                instance_class=cls, engine=engine, region=region, field="instance class",
+            )  # fmt: skip
+            check(key, cls, cat.check_class_limits, instance_class=cls, field="instance class")
+            prefix = "replica" if role else ""
+            stype = pg.replica_storage_type if role else pg.storage_type
+            iops = pg.replica_iops if role else pg.iops
+            thr = pg.replica_storage_throughput_mibps if role else pg.storage_throughput_mibps
+            iops_key = f"postgres.{prefix + 'Iops' if prefix else 'iops'}"
+            thr_key = f"postgres.{prefix + 'StorageThroughputMibps' if prefix else 'storageThroughputMibps'}"
+            if stype == "io2" or iops is not None:
+                check(
+                    iops_key, iops, cat.check_class_limits, instance_class=cls, field="instance class",
+                    iops=iops, performance_insights=False,
+                )  # fmt: skip
+            check(
+                thr_key, thr, cat.check_class_limits, instance_class=cls, field="instance class",
+                throughput_mibps=thr, performance_insights=False,
+            )  # fmt: skip
+            check(
+                "postgres.parameters.maxConnections", pg.parameters.max_connections, cat.check_class_limits,
+                instance_class=cls, field="instance class", max_connections=pg.parameters.max_connections,
+                performance_insights=False,
+            )  # fmt: skip
+    c = cfg.cache
+    if c.enabled:
+        check(
+            "cache.engineVersion", c.engine_version, cat.check_cache_engine_version,
+            engine=c.engine, version=c.engine_version,
+        )  # fmt: skip
+        cache_regions = (cfg.primary_region, *(cfg.replica_regions if c.global_datastore else ()))
+        for region in cache_regions:
+            check(
+                "cache.nodeType", c.node_type, cat.check_node_type,
+                node_type=c.node_type, region=region, field="node type",
+            )  # fmt: skip
 
 
 def _check_cache(cfg: StackConfig) -> None:
@@ -1083,6 +1204,7 @@ def _validate(cfg: StackConfig) -> None:
     if p.default_auth_scheme == "IAM_AUTH" and not cfg.postgres.iam_auth:
         raise ConfigError("proxy.defaultAuthScheme", "IAM_AUTH", "needs postgres.iamAuth true")
     _check_cache(cfg)
+    _check_catalogue(cfg)
     if cfg.audit.expire_after_days <= cfg.audit.glacier_after_days:
         raise ConfigError(
             "audit.expireAfterDays", cfg.audit.expire_after_days,

@@ -32,6 +32,9 @@ class RegionKeysArgs:
     """Alias without the ``alias/`` prefix, unique per account and region. Required."""
     deletion_window_days: int = 30
     """Waiting period before a scheduled deletion (7-30). Default: 30."""
+    protect: bool = True
+    """Pulumi ``protect`` and ``retain_on_delete`` on the key: everything of the region is
+    encrypted with it. Default: True."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the key. Default: {}."""
 
@@ -47,15 +50,19 @@ SNS_PUBLISHERS: tuple[str, ...] = (
     "events.rds.amazonaws.com",
     "events.amazonaws.com",
     "backup.amazonaws.com",
+    "elasticache.amazonaws.com",
 )
-"""Services publishing to the KMS-encrypted alarm topic (alarms, RDS events, EventBridge, Backup)."""
+"""Services publishing to the KMS-encrypted alarm topic (alarms, RDS events, EventBridge, Backup,
+ElastiCache event notifications)."""
 
 
 def key_policy(account_id: str, region: str) -> dict[str, Any]:
     """The CMK's key policy document for ``account_id`` in ``region`` (pure, unit-tested)."""
     root = f"arn:aws:iam::{account_id}:root"
     trails = f"arn:aws:cloudtrail:*:{account_id}:trail/*"
-    use = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    # The actions whose requests carry the log group's encryption context (the condition below);
+    # Describe* carries none, so a grant of it under that condition could never apply.
+    use = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -89,9 +96,25 @@ def key_policy(account_id: str, region: str) -> dict[str, Any]:
                 "Sid": "CloudTrailWritesLogFiles",
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Action": "kms:GenerateDataKey*",
                 "Resource": "*",
-                "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trails}},
+                "Condition": {
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:cloudtrail:arn": trails,
+                        "aws:SourceArn": trails,
+                    }
+                },
+            },
+            {
+                # Its own statement, as in AWS's CloudTrail key-policy guide: DescribeKey requests
+                # carry no encryption context, so a condition on it would never match and
+                # CreateTrail would fail with InsufficientEncryptionPolicyException.
+                "Sid": "CloudTrailDescribesKey",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": {"StringLike": {"aws:SourceArn": trails}},
             },
         ],
     }
@@ -120,7 +143,7 @@ class RegionKeys(pulumi.ComponentResource):
             tags={**args.tags, "component": "RegionKeys"},
             # Deleting the key would make every snapshot, recovery point and final snapshot it
             # encrypts unreadable: a region leaving the stack keeps its key (retained in AWS).
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=True),
         )
         alias = aws.kms.Alias(
             f"{name}-alias", name=f"alias/{args.alias}", target_key_id=key.key_id, opts=child

@@ -163,7 +163,7 @@ class Network(pulumi.ComponentResource):
         )
         group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/commerce-db/vpc-flow-logs/{name}",
+            name=f"/commerce-db/vpc-flow-logs/{pulumi.get_stack()}/{name}",
             retention_in_days=args.flow_logs_retention_days,
             kms_key_id=args.flow_logs_kms_key_arn,
             tags=tags,

@@ -18,9 +18,12 @@ provider like every other resource there.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import pulumi
@@ -28,7 +31,9 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from ._iam import service_assume_role_policy
+from ._protection import stateful
 from ._security_groups import egress_to, ingress_from, security_group
+from .catalogue import check_class_limits, check_rds_engine_version, check_rds_instance_class
 from .config import MASTER_PASSWORD_SPECIALS, PostgresParameters
 
 ENHANCED_MONITORING_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
@@ -40,6 +45,18 @@ ROTATION_APP_ID = (
     "arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationSingleUser"
 )
 """AWS's single-user PostgreSQL rotation function in the Serverless Application Repository."""
+DEFAULT_APP_USERS: Mapping[str, Literal["writer", "reader"]] = {
+    "app_writer": "writer",
+    "app_reader": "reader",
+}
+"""Application users created by default: one with the writer role, one with the reader role."""
+ROTATION_MULTI_USER_APP_ID = (
+    "arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationMultiUser"
+)
+"""AWS's alternating-users PostgreSQL rotation function (application users' secrets)."""
+LAMBDA_VPC_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+BOOTSTRAP_SOURCE = Path(__file__).resolve().parent / "lambda_src" / "db_bootstrap.py"
+"""Handler of the user-bootstrap Lambda (standard library only; packaged as ``index.py``)."""
 CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
 """Server certificate authority of the instances (clients verify TLS against it)."""
 
@@ -55,6 +72,123 @@ def parameter_family(engine_mode: str, engine_version: str) -> str:
     if major not in (16, 17):
         raise ValueError(f"engine_version {engine_version!r} is invalid; allowed: PostgreSQL 16.x or 17.x")
     return f"{'aurora-postgresql' if engine_mode == 'aurora' else 'postgres'}{major}"
+
+
+EngineLifecycleSupport = Literal[
+    "open-source-rds-extended-support-disabled", "open-source-rds-extended-support"
+]
+ENGINE_LIFECYCLE_CHOICES: tuple[str, ...] = (
+    "open-source-rds-extended-support-disabled",
+    "open-source-rds-extended-support",
+)
+"""RDS Extended Support (paid, after a major version's standard support ends) off or on."""
+
+
+def check_engine_version(engine_version: str, *, auto_minor_version_upgrade: bool) -> None:
+    """Raise ``ValueError`` for a version that would drift or is malformed.
+
+    ``"16"`` (the major) lets RDS pick and later upgrade the minor; a pinned minor (``"16.6"``) is
+    only allowed with ``auto_minor_version_upgrade=False``: once AWS upgrades the minor, the next
+    ``up`` would try to downgrade to the pinned one (which RDS refuses).
+    """
+    if not re.fullmatch(r"\d+(\.\d+)?", engine_version):
+        raise ValueError(
+            f"engine_version {engine_version!r} is invalid; allowed: a major version such as '16' or "
+            "a major.minor such as '16.6'"
+        )
+    if "." in engine_version and auto_minor_version_upgrade:
+        major = engine_version.split(".", 1)[0]
+        raise ValueError(
+            f"engine_version {engine_version!r} pins a minor version while auto_minor_version_upgrade "
+            f"is on; allowed: the major version {major!r} (AWS upgrades minors in the maintenance "
+            "window and the next `up` would try a downgrade), or auto_minor_version_upgrade off"
+        )
+
+
+class StorageError(ValueError):
+    """A storage setting RDS would refuse; ``field`` is the Args field (``iops``...)."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field} {value!r} is invalid; {allowed}")
+
+
+def check_storage(
+    storage_type: str,
+    allocated_gib: int,
+    iops: int | None,
+    throughput_mibps: int | None,
+    *,
+    max_allocated_gib: int = 0,
+) -> None:
+    """Raise :class:`StorageError` for storage settings RDS refuses (gp3 / io2 rules).
+
+    gp3 below 400 GiB has fixed 3000 IOPS and 125 MiB/s; from 400 GiB IOPS 12000-64000 and
+    throughput 500-4000 MiB/s with throughput/IOPS <= 0.25. io2 needs 100+ GiB and 1000-256000
+    provisioned IOPS, 0.5-1000 IOPS per GiB, and takes no throughput setting.
+    """
+    if storage_type not in ("gp3", "io2"):
+        raise StorageError("storage_type", storage_type, "allowed: gp3, io2")
+    size = allocated_gib
+    if not 20 <= size <= 65536:
+        raise StorageError("allocated_storage_gib", size, "allowed: 20-65536 GiB")
+    if max_allocated_gib and max_allocated_gib < size:
+        raise StorageError(
+            "max_allocated_storage_gib", max_allocated_gib, f"allowed: 0 (no autoscaling) or >= {size}"
+        )
+    if storage_type == "io2":
+        if size < 100:
+            raise StorageError("allocated_storage_gib", size, "io2 needs 100-65536 GiB")
+        if iops is None:
+            raise StorageError("iops", None, "io2 needs provisioned IOPS: 1000-256000")
+        if not 1000 <= iops <= 256000:
+            raise StorageError("iops", iops, "io2 IOPS must be from 1000 to 256000")
+        if iops > 1000 * size:
+            raise StorageError("iops", iops, f"io2 allows at most 1000 IOPS per GiB ({1000 * size})")
+        if iops * 2 < size:
+            raise StorageError("iops", iops, f"io2 needs at least 0.5 IOPS per GiB ({size // 2})")
+        if throughput_mibps is not None:
+            raise StorageError(
+                "storage_throughput_mibps", throughput_mibps, "only for gp3; io2 throughput follows IOPS"
+            )
+        return
+    if size < 400:
+        if iops not in (None, 3000):
+            raise StorageError(
+                "iops", iops, "gp3 below 400 GiB has fixed 3000 IOPS (leave unset or grow to >= 400 GiB)"
+            )
+        if throughput_mibps not in (None, 125):
+            raise StorageError(
+                "storage_throughput_mibps",
+                throughput_mibps,
+                "gp3 below 400 GiB has fixed 125 MiBps (leave unset or grow to >= 400 GiB)",
+            )
+        return
+    eff_iops = iops if iops is not None else 12000
+    eff_thr = throughput_mibps if throughput_mibps is not None else 500
+    if not 12000 <= eff_iops <= 64000:
+        raise StorageError("iops", iops, "gp3 at >= 400 GiB: IOPS from 12000 (baseline) to 64000")
+    if not 500 <= eff_thr <= 4000:
+        raise StorageError(
+            "storage_throughput_mibps", throughput_mibps, "gp3 at >= 400 GiB: 500 (baseline) to 4000 MiBps"
+        )
+    if eff_thr / eff_iops > 0.25:
+        raise StorageError(
+            "storage_throughput_mibps", eff_thr, f"gp3 throughput/IOPS must be <= 0.25 (IOPS {eff_iops})"
+        )
+
+
+def storage_performance(
+    storage_type: str, allocated_gib: int, iops: int | None, throughput_mibps: int | None
+) -> tuple[int | None, int | None]:
+    """(iops, throughput) to send to RDS; None where AWS fixes the value (gp3 < 400 GiB)."""
+    if storage_type == "io2":
+        return iops, None
+    if allocated_gib < 400:
+        return None, None
+    return (iops or 12000), (throughput_mibps or 500)
 
 
 def tuned_parameters(tuned: PostgresParameters, *, aurora: bool = False) -> dict[str, tuple[str, str]]:
@@ -268,6 +402,50 @@ def rds_connect_policy(
     }
 
 
+def _physical_base(name: str, prefix: str | None) -> str:
+    """Base of physical names (snapshots, Lambda functions): the identifier prefix when given,
+    else the logical name plus the stack, so stacks of one program never collide."""
+    return prefix or f"{name}-{pulumi.get_stack()}"
+
+
+def _app_secret_json(values: list[Any], *, args: PostgresClusterArgs, user: str) -> str:
+    """The alternating-users rotation function's secret shape: host, password, master ARN."""
+    host, password, master_arn = values
+    return json.dumps(
+        {
+            "engine": "postgres",
+            "host": host,
+            "port": args.port,
+            "username": user,
+            "password": password,
+            "dbname": args.db_name,
+            "masterarn": master_arn,
+        }
+    )
+
+
+def secret_reader_policy(secret_arns: Sequence[str], kms_key_arn: str, region: str) -> dict[str, Any]:
+    """Read these secrets and decrypt them only through Secrets Manager (proxy, bootstrap Lambda)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadDbSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": sorted(secret_arns),
+            },
+            {
+                "Sid": "DecryptViaSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+        ],
+    }
+
+
 def _role_label(role: Any) -> str:
     if isinstance(role, aws.iam.Role):
         return str(role._name)  # logical name: stable and unique
@@ -292,8 +470,13 @@ class PostgresClusterArgs:
     """CMK for storage, Performance Insights, the secret and (Aurora) the cluster. Required."""
     engine_mode: Literal["rds", "aurora"] = "rds"
     """``rds`` (instances) or ``aurora`` (Aurora PostgreSQL cluster). Default: "rds"."""
-    engine_version: str = "16.6"
-    """PostgreSQL 16.x or 17.x; picks the parameter family. Default: "16.6"."""
+    engine_version: str = "16"
+    """PostgreSQL major version (16 or 17; picks the parameter family), or major.minor with
+    ``auto_minor_version_upgrade=False`` (see :func:`check_engine_version`). Default: "16"."""
+    engine_lifecycle_support: EngineLifecycleSupport = "open-source-rds-extended-support-disabled"
+    """Whether RDS Extended Support (paid) keeps a major version running after its standard
+    support ends; disabled means RDS upgrades the major version then. Stated explicitly because
+    AWS's default is enabled. Default: "open-source-rds-extended-support-disabled"."""
     instance_class: str = "db.r7g.large"
     """Primary class (rds mode). Default: "db.r7g.large"."""
     replica_instance_class: str | None = None
@@ -309,9 +492,17 @@ class PostgresClusterArgs:
     max_allocated_storage_gib: int = 1000
     """Autoscaling ceiling; 0 disables. Default: 1000."""
     iops: int | None = None
-    """Provisioned IOPS; None where AWS fixes it (gp3 < 400 GiB). Default: None."""
+    """Provisioned IOPS; None where AWS fixes it (gp3 < 400 GiB) or for gp3's baseline (12000 from
+    400 GiB). Default: None."""
     storage_throughput_mibps: int | None = None
-    """gp3 throughput (>= 400 GiB only). Default: None."""
+    """gp3 throughput (>= 400 GiB only; None = the 500 MiB/s baseline). Default: None."""
+    replica_storage_type: Literal["gp3", "io2"] = "gp3"
+    """Storage type of the in-region read replicas (rds mode): storage is set per role, and
+    provisioned io2 on every replica is rarely worth its price. Default: "gp3"."""
+    replica_iops: int | None = None
+    """Provisioned IOPS of the replicas (same rules as ``iops``). Default: None."""
+    replica_storage_throughput_mibps: int | None = None
+    """gp3 throughput of the replicas. Default: None."""
     db_name: str = "commerce"
     """Initial database. Default: "commerce"."""
     master_username: str = "commerce_admin"
@@ -325,10 +516,24 @@ class PostgresClusterArgs:
     rotation_lambda_arn: str | None = None
     """Rotation Lambda to use; None deploys AWS's SAR single-user PostgreSQL rotation function
     into the private subnets. Default: None."""
+    app_users: Mapping[str, Literal["writer", "reader"]] | None = None
+    """Application database users (name -> ``writer`` or ``reader``), each with its own secret
+    (``app_secret_arns``), listed in the proxy's auths and rotated with AWS's alternating-users
+    function; a bootstrap Lambda creates them once as members of ``<app_role_prefix>_writer`` (DML)
+    or ``<app_role_prefix>_reader`` (SELECT). The master stays for administration (migrations).
+    Only with our own master secret: None means ``{"app_writer": "writer", "app_reader":
+    "reader"}``, or none with ``manage_master_user_password``; ``{}`` creates none. Default: None."""
+    app_role_prefix: str = "data"
+    """Prefix of the group roles the users join (``data_writer``, ``data_reader``). Default: "data"."""
+    app_rotation_lambda_arn: str | None = None
+    """Alternating-users rotation Lambda to use; None deploys AWS's SAR multi-user PostgreSQL
+    rotation function. Default: None."""
+    lambda_log_retention_days: int = 30
+    """Retention of the bootstrap Lambda's log group. Default: 30."""
     endpoint_security_group_id: pulumi.Input[str] | None = None
     """Security group of the Secrets Manager/KMS interface endpoints; the rotation Lambda's HTTPS
-    egress goes only there. None lets it reach 443 anywhere (NAT or existing endpoints).
-    Default: None."""
+    egress goes only there and the component admits the Lambda's group to it. None lets it reach
+    443 anywhere (NAT or the VPC's existing endpoints). Default: None."""
     secret_replica_regions: Mapping[str, pulumi.Input[str] | None] = field(default_factory=dict)
     """Replicate the master secret to these regions (region -> CMK ARN there, or None for the AWS
     managed key), so readers and DR there read it locally. Default: {}."""
@@ -337,8 +542,13 @@ class PostgresClusterArgs:
     no-public-database policy can reject it; the tier is private. Default: False."""
     deletion_protection: bool = True
     """Deletion protection and a final snapshot on delete. Default: True."""
-    final_snapshot_identifier: str = "commerce-db-final"
-    """Final snapshot name (used when deletion_protection is on). Default: "commerce-db-final"."""
+    protect: bool = True
+    """Pulumi ``protect`` and ``retain_on_delete`` on the instances, the Aurora (global) cluster
+    and the master secret: a destroy or a replacement stops instead of deleting data. Default: True."""
+    final_snapshot_identifier: str | None = None
+    """Final snapshot name (used when deletion_protection is on); unique per account and region.
+    None derives ``<identifier_prefix>-final``, or ``<name>-<stack>-final`` without a prefix, so
+    two stacks of one program never share it. Default: None."""
     backup_retention_days: int = 7
     """Automated backup retention, 1-35 (> 0 is needed for replicas). Default: 7."""
     backup_window: str = "03:00-04:00"
@@ -386,6 +596,12 @@ class PostgresClusterArgs:
 
     def __post_init__(self) -> None:
         parameter_family(self.engine_mode, self.engine_version)
+        check_engine_version(self.engine_version, auto_minor_version_upgrade=self.auto_minor_version_upgrade)
+        if self.engine_lifecycle_support not in ENGINE_LIFECYCLE_CHOICES:
+            raise ValueError(
+                f"engine_lifecycle_support {self.engine_lifecycle_support!r} is invalid; allowed: "
+                + ", ".join(ENGINE_LIFECYCLE_CHOICES)
+            )
         if self.engine_mode not in ("rds", "aurora"):
             raise ValueError(f"engine_mode {self.engine_mode!r} is invalid; allowed: rds, aurora")
         if self.manage_master_user_password and self.engine_mode == "rds" and self.in_region_replicas:
@@ -399,6 +615,83 @@ class PostgresClusterArgs:
             raise ValueError("aurora_global is True for engine_mode 'rds'; Global Database is Aurora only")
         if self.in_region_replicas < 0 or self.aurora_readers < 0:
             raise ValueError("replica counts must be >= 0")
+        if self.app_users is None:
+            default_users = {} if self.manage_master_user_password else dict(DEFAULT_APP_USERS)
+            object.__setattr__(self, "app_users", default_users)
+        assert self.app_users is not None
+        for user, role in self.app_users.items():
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", user) or user in (
+                self.master_username,
+                f"{self.app_role_prefix}_writer",
+                f"{self.app_role_prefix}_reader",
+            ):
+                raise ValueError(
+                    f"app_users key {user!r} is invalid; allowed: a lowercase PostgreSQL identifier other "
+                    "than the master user and the group roles"
+                )
+            if role not in ("writer", "reader"):
+                raise ValueError(f"app_users[{user!r}] = {role!r} is invalid; allowed: writer, reader")
+        if self.app_users and self.manage_master_user_password:
+            raise ValueError(
+                "app_users is set with manage_master_user_password; the user bootstrap and the "
+                "alternating-users rotation need our own master secret (set app_users={})"
+            )
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", self.app_role_prefix):
+            raise ValueError(
+                f"app_role_prefix {self.app_role_prefix!r} is invalid; allowed: [a-z][a-z0-9_]{{0,40}}"
+            )
+        aurora = self.engine_mode == "aurora"
+        check_rds_engine_version(self.engine_version, engine="aurora-postgresql" if aurora else "postgres")
+        if aurora:
+            check_rds_instance_class(
+                self.aurora_instance_class, engine="aurora-postgresql", region=self.region,
+                field="aurora_instance_class",
+            )  # fmt: skip
+            if self.aurora_instance_class != "db.serverless":
+                check_class_limits(self.aurora_instance_class, field="aurora_instance_class")
+            return
+        check_storage(
+            self.storage_type,
+            self.allocated_storage_gib,
+            self.iops,
+            self.storage_throughput_mibps,
+            max_allocated_gib=self.max_allocated_storage_gib,
+        )
+        try:
+            check_storage(
+                self.replica_storage_type,
+                self.allocated_storage_gib,
+                self.replica_iops,
+                self.replica_storage_throughput_mibps,
+            )
+        except StorageError as exc:
+            raise StorageError(f"replica_{exc.field}", exc.value, exc.allowed) from None
+        max_connections = self.parameters.max_connections
+        for fieldname, cls, stype, iops, thr in (
+            (
+                "instance_class",
+                self.instance_class,
+                self.storage_type,
+                self.iops,
+                self.storage_throughput_mibps,
+            ),
+            (
+                "replica_instance_class",
+                self.replica_instance_class or self.instance_class,
+                self.replica_storage_type,
+                self.replica_iops,
+                self.replica_storage_throughput_mibps,
+            ),
+        ):
+            check_rds_instance_class(cls, engine="postgres", region=self.region, field=fieldname)
+            # Only IOPS someone provisioned are checked against the class: gp3's baseline is not.
+            check_class_limits(
+                cls,
+                field=fieldname,
+                iops=iops if stype == "io2" or iops is not None else None,
+                throughput_mibps=thr,
+                max_connections=max_connections,
+            )
 
 
 class PostgresCluster(pulumi.ComponentResource):
@@ -513,7 +806,7 @@ class PostgresCluster(pulumi.ComponentResource):
             if args.identifier_prefix
             else {}
         )
-        db_opts = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        db_opts = stateful(self, args.protect, depends_on=list(args.depends_on))
         instances: list[Any] = []
         replicas: list[Any] = []
         if self.is_aurora:
@@ -531,10 +824,11 @@ class PostgresCluster(pulumi.ComponentResource):
                     else None,
                     engine="aurora-postgresql",
                     engine_version=args.engine_version,
+                    engine_lifecycle_support=args.engine_lifecycle_support,
                     database_name=args.db_name,
                     storage_encrypted=True,
                     deletion_protection=args.deletion_protection,
-                    opts=child,
+                    opts=stateful(self, args.protect),
                 )
                 self.global_cluster_id = self.global_cluster.id
             cluster = aws.rds.Cluster(
@@ -544,6 +838,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 engine="aurora-postgresql",
                 engine_mode="provisioned",
                 engine_version=args.engine_version,
+                engine_lifecycle_support=args.engine_lifecycle_support,
                 database_name=args.db_name,
                 master_username=args.master_username,
                 master_password=password,
@@ -566,7 +861,9 @@ class PostgresCluster(pulumi.ComponentResource):
                 performance_insights_retention_period=args.performance_insights_retention_days,
                 deletion_protection=args.deletion_protection,
                 skip_final_snapshot=not args.deletion_protection,
-                final_snapshot_identifier=args.final_snapshot_identifier
+                final_snapshot_identifier=(
+                    args.final_snapshot_identifier or f"{_physical_base(name, args.identifier_prefix)}-final"
+                )
                 if args.deletion_protection
                 else None,
                 copy_tags_to_snapshot=True,
@@ -617,13 +914,16 @@ class PostgresCluster(pulumi.ComponentResource):
             self.parameter_group = _parameter_group(
                 name, family, f"commerce-db tuned {family}", params, tags, self
             )
+            iops, throughput = storage_performance(
+                args.storage_type, args.allocated_storage_gib, args.iops, args.storage_throughput_mibps
+            )
             common = {
                 "vpc_security_group_ids": [self._sg.id],
                 "parameter_group_name": self.parameter_group.name,
                 "publicly_accessible": args.publicly_accessible,
                 "storage_type": args.storage_type,
-                "iops": args.iops,
-                "storage_throughput": args.storage_throughput_mibps,
+                "iops": iops,
+                "storage_throughput": throughput,
                 "max_allocated_storage": args.max_allocated_storage_gib or None,
                 "enabled_cloudwatch_logs_exports": list(RDS_LOG_EXPORTS),
                 "iam_database_authentication_enabled": args.iam_auth,
@@ -640,6 +940,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 identifier=ids.get("db-1"),
                 engine="postgres",
                 engine_version=args.engine_version,
+                engine_lifecycle_support=args.engine_lifecycle_support,
                 instance_class=args.instance_class,
                 allocated_storage=args.allocated_storage_gib,
                 db_name=args.db_name,
@@ -655,7 +956,9 @@ class PostgresCluster(pulumi.ComponentResource):
                 backup_window=args.backup_window,
                 deletion_protection=args.deletion_protection,
                 skip_final_snapshot=not args.deletion_protection,
-                final_snapshot_identifier=args.final_snapshot_identifier
+                final_snapshot_identifier=(
+                    args.final_snapshot_identifier or f"{_physical_base(name, args.identifier_prefix)}-final"
+                )
                 if args.deletion_protection
                 else None,
                 delete_automated_backups=not args.deletion_protection,
@@ -670,7 +973,20 @@ class PostgresCluster(pulumi.ComponentResource):
                 # RDS replicas), while the writer admits only the proxy and the rotation Lambda.
                 self._reader_sg = _db_security_group(f"{name}-readers", args.vpc_id, args.port, tags, self)
                 self.reader_security_group_id = self._reader_sg.id
-                common = {**common, "vpc_security_group_ids": [self._reader_sg.id]}
+                replica_iops, replica_throughput = storage_performance(
+                    args.replica_storage_type,
+                    args.allocated_storage_gib,
+                    args.replica_iops,
+                    args.replica_storage_throughput_mibps,
+                )
+                # Storage per role: replicas serve reads; they get their own type and IOPS.
+                common = {
+                    **common,
+                    "vpc_security_group_ids": [self._reader_sg.id],
+                    "storage_type": args.replica_storage_type,
+                    "iops": replica_iops,
+                    "storage_throughput": replica_throughput,
+                }
             for i in range(1, args.in_region_replicas + 1):
                 # Same region: the source may be named by identifier. Engine, credentials, db name,
                 # allocated storage, encryption key and backups come from the source.
@@ -709,6 +1025,8 @@ class PostgresCluster(pulumi.ComponentResource):
         self.replica_identifiers = _collect([r.identifier for r in replicas])
 
         self.rotation_security_group_id = None
+        self.app_secret_arns: dict[str, pulumi.Output[str]] = {}
+        self.db_bootstrap: aws.lambda_.Invocation | None = None
         if managed_secret is not None:
             # RDS owns the secret (and rotates it every 7 days by default).
             self.secret_arn = managed_secret.apply(_first_secret_arn)
@@ -738,7 +1056,6 @@ class PostgresCluster(pulumi.ComponentResource):
         tags: Mapping[str, str],
     ) -> pulumi.Output[str]:
         """Our own KMS-encrypted master secret (the rotation Lambda's JSON shape) and its rotation."""
-        child = pulumi.ResourceOptions(parent=self)
         secret = aws.secretsmanager.Secret(
             f"{name}-master",
             # A fixed name per region (a runbook can address the copy in another region by it).
@@ -746,13 +1063,9 @@ class PostgresCluster(pulumi.ComponentResource):
             description="commerce-db PostgreSQL master credentials (rotated)",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=30 if args.deletion_protection else 7,
-            replicas=[
-                aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=key)
-                for region, key in sorted(args.secret_replica_regions.items())
-            ]
-            or None,
+            replicas=self._secret_replicas(args),
             tags=tags,
-            opts=child,
+            opts=stateful(self, args.protect),
         )
         value = pulumi.Output.all(host, password).apply(
             lambda hp: json.dumps(
@@ -766,7 +1079,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 }
             )
         )
-        aws.secretsmanager.SecretVersion(
+        version = aws.secretsmanager.SecretVersion(
             f"{name}-master",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(cast(Any, value)),
@@ -774,31 +1087,42 @@ class PostgresCluster(pulumi.ComponentResource):
             # generated one would lock clients out.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString"]),
         )
-        lambda_arn = args.rotation_lambda_arn or self._rotation_function(name, args, secret, tags)
-        aws.secretsmanager.SecretRotation(
+        self._rotation_path: list[pulumi.Resource] = []
+        lambda_arn = args.rotation_lambda_arn or self._rotation_function(name, args, tags)
+        self.master_secret_rotation = aws.secretsmanager.SecretRotation(
             f"{name}-master",
             secret_id=secret.id,
             rotation_lambda_arn=lambda_arn,
             rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
                 automatically_after_days=args.password_rotation_days
             ),
-            opts=child,
+            # rotate_immediately (the default) runs the Lambda as soon as this exists: it must find
+            # the secret's first version, the database available and its network path open
+            # (database ingress, Lambda egress, the interface endpoints), or the first rotation fails.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[version, *self.instances, *self._rotation_path]
+            ),
         )
+        if args.app_users:
+            self._app_users(name, args, secret, version, host, tags)
         return secret.arn
 
-    def _rotation_function(
-        self, name: str, args: PostgresClusterArgs, secret: aws.secretsmanager.Secret, tags: Mapping[str, str]
+    def _lambda_network(
+        self, name: str, args: PostgresClusterArgs, tags: Mapping[str, str]
     ) -> pulumi.Output[str]:
-        """AWS's single-user rotation Lambda from the Serverless Application Repository, in the VPC."""
+        """Security group of the tier's Lambdas (rotation, user bootstrap) with their network path:
+        PostgreSQL to the database, HTTPS to Secrets Manager / KMS. Created once."""
+        if self.rotation_security_group_id is not None:
+            return self.rotation_security_group_id
         child = pulumi.ResourceOptions(parent=self)
         sg = security_group(
             f"{name}-rotation-sg",
-            "Secrets Manager rotation Lambda: PostgreSQL and HTTPS egress only",
+            "Secrets Manager rotation and user-bootstrap Lambdas: PostgreSQL and HTTPS egress only",
             args.vpc_id,
             tags,
             self,
         )
-        egress_to(
+        to_db = egress_to(
             f"{name}-rotation-to-db",
             security_group_id=sg.id,
             destination_security_group_id=self._sg.id,
@@ -811,7 +1135,7 @@ class PostgresCluster(pulumi.ComponentResource):
             if args.endpoint_security_group_id is not None
             else {"cidr_ipv4": "0.0.0.0/0"}  # egress only: Secrets Manager via NAT or existing endpoints
         )
-        aws.vpc.SecurityGroupEgressRule(
+        to_https = aws.vpc.SecurityGroupEgressRule(
             f"{name}-rotation-to-https",
             security_group_id=sg.id,
             ip_protocol="tcp",
@@ -821,25 +1145,206 @@ class PostgresCluster(pulumi.ComponentResource):
             **https,
             opts=child,
         )
-        self.allow_from("rotation", sg.id)
+        self._rotation_path += [to_db, to_https, self.allow_from("rotation", sg.id)]
+        if args.endpoint_security_group_id is not None:
+            # The interface endpoints admit only named security groups: this one among them.
+            self._rotation_path.append(
+                ingress_from(
+                    f"{name}-endpoints-from-rotation",
+                    security_group_id=args.endpoint_security_group_id,
+                    source_security_group_id=sg.id,
+                    port=443,
+                    description="HTTPS from the PostgreSQL rotation Lambda",
+                    parent=self,
+                )
+            )
         self.rotation_security_group_id = sg.id
+        return sg.id
+
+    def _rotation_function(
+        self,
+        name: str,
+        args: PostgresClusterArgs,
+        tags: Mapping[str, str],
+        *,
+        multi_user: bool = False,
+        master_secret_arn: pulumi.Input[str] | None = None,
+    ) -> pulumi.Output[str]:
+        """AWS's single-user (master) or alternating-users (applications) rotation Lambda from the
+        Serverless Application Repository, in the VPC."""
+        sg_id = self._lambda_network(name, args, tags)
         subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: ",".join(str(i) for i in ids))
+        parameters: dict[str, pulumi.Input[str]] = {
+            "endpoint": f"https://secretsmanager.{args.region}.amazonaws.com",
+            # Unique per stack and region: Lambda names are account-wide per region.
+            "functionName": f"{_physical_base(name, args.identifier_prefix)}-pg-rotation"
+            + ("-multi" if multi_user else ""),
+            "vpcSubnetIds": subnets,
+            "vpcSecurityGroupIds": sg_id,
+            "kmsKeyArn": args.kms_key_arn,
+        }
+        if multi_user:
+            # The alternating-users function signs in as the master to create the clone user.
+            assert master_secret_arn is not None
+            parameters["masterSecretArn"] = master_secret_arn
+            parameters["masterSecretKmsKeyArn"] = args.kms_key_arn
         app = aws.serverlessrepository.CloudFormationStack(
-            f"{name}-rotation",
-            application_id=ROTATION_APP_ID,
+            f"{name}-rotation{'-multi' if multi_user else ''}",
+            application_id=ROTATION_MULTI_USER_APP_ID if multi_user else ROTATION_APP_ID,
             capabilities=["CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"],
-            parameters={
-                "endpoint": f"https://secretsmanager.{args.region}.amazonaws.com",
-                # Unique per stack and region: Lambda names are account-wide per region.
-                "functionName": f"{args.identifier_prefix or name}-pg-rotation",
-                "vpcSubnetIds": subnets,
-                "vpcSecurityGroupIds": sg.id,
-                "kmsKeyArn": args.kms_key_arn,
-            },
+            parameters=parameters,
             tags=dict(tags),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         return app.outputs.apply(lambda o: str((o or {}).get("RotationLambdaARN", "")))
+
+    def _app_users(
+        self,
+        name: str,
+        args: PostgresClusterArgs,
+        master: aws.secretsmanager.Secret,
+        master_version: aws.secretsmanager.SecretVersion,
+        host: pulumi.Output[str],
+        tags: Mapping[str, str],
+    ) -> None:
+        """Per-application users with their own secrets, created once by the bootstrap Lambda and
+        rotated with the alternating-users strategy (the master stays for administration)."""
+        child = pulumi.ResourceOptions(parent=self)
+        secrets: dict[str, aws.secretsmanager.Secret] = {}
+        versions: list[pulumi.Resource] = []
+        users = dict(args.app_users or {})
+        for user, role in sorted(users.items()):
+            pw = random.RandomPassword(
+                f"{name}-{user}-password".replace("_", "-"),
+                length=40,
+                special=True,
+                override_special=MASTER_PASSWORD_SPECIALS,
+                min_lower=2,
+                min_upper=2,
+                min_numeric=2,
+                min_special=2,
+                opts=child,
+            )
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{user}".replace("_", "-"),
+                description=f"PostgreSQL {role} application user {user} (alternating-users rotation)",
+                kms_key_id=args.kms_key_arn,
+                recovery_window_in_days=30 if args.deletion_protection else 7,
+                replicas=self._secret_replicas(args),
+                tags={**tags, "db-user-role": role},
+                opts=stateful(self, args.protect),
+            )
+            value = pulumi.Output.all(host, pw.result, master.arn).apply(
+                functools.partial(_app_secret_json, args=args, user=user)
+            )
+            versions.append(
+                aws.secretsmanager.SecretVersion(
+                    f"{name}-{user}".replace("_", "-"),
+                    secret_id=secret.id,
+                    secret_string=pulumi.Output.secret(cast(Any, value)),
+                    # Rotation owns the value after the first run.
+                    opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString"]),
+                )
+            )
+            secrets[user] = secret
+        self.app_secret_arns = {user: s.arn for user, s in secrets.items()}
+
+        sg_id = self._lambda_network(name, args, tags)
+        role = aws.iam.Role(
+            f"{name}-db-bootstrap",
+            description="Creates the application database users once",
+            assume_role_policy=service_assume_role_policy("lambda.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-db-bootstrap-vpc",
+            role=role.name,
+            policy_arn=LAMBDA_VPC_POLICY_ARN,
+            opts=child,
+        )
+        read = aws.iam.RolePolicy(
+            f"{name}-db-bootstrap-secrets",
+            role=role.name,
+            policy=pulumi.Output.all(
+                master.arn, pulumi.Output.from_input(args.kms_key_arn), *(s.arn for s in secrets.values())
+            ).apply(lambda a: json.dumps(secret_reader_policy([*a[2:], a[0]], a[1], args.region))),
+            opts=child,
+        )
+        function_name = f"{_physical_base(name, args.identifier_prefix)}-db-bootstrap"
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-db-bootstrap",
+            name=f"/aws/lambda/{function_name}",
+            retention_in_days=args.lambda_log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            tags=tags,
+            opts=child,
+        )
+        subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: [str(i) for i in ids])
+        fn = aws.lambda_.Function(
+            f"{name}-db-bootstrap",
+            name=function_name,
+            runtime="python3.12",
+            handler="index.handler",
+            code=pulumi.AssetArchive({"index.py": pulumi.FileAsset(str(BOOTSTRAP_SOURCE))}),
+            role=role.arn,
+            timeout=120,
+            # Runs once per change of the user list: never more than one at a time.
+            reserved_concurrent_executions=1,
+            kms_key_arn=args.kms_key_arn,
+            vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=subnets, security_group_ids=[sg_id]),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={"AWS_STS_REGIONAL_ENDPOINTS": "regional"}
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, read]),
+        )
+        event = pulumi.Output.all(master.arn, *(s.arn for s in secrets.values())).apply(
+            lambda a: json.dumps(
+                {
+                    "master_secret_arn": a[0],
+                    "group_prefix": args.app_role_prefix,
+                    "users": [
+                        {"secret_arn": arn, "role": users[user]}
+                        for user, arn in zip(secrets, a[1:], strict=True)
+                    ],
+                }
+            )
+        )
+        bootstrap = aws.lambda_.Invocation(
+            f"{name}-db-bootstrap",
+            function_name=fn.name,
+            input=event,
+            # Runs again only when the set of users changes (existing users are left alone).
+            triggers={"users": ",".join(f"{u}:{r}" for u, r in sorted(users.items()))},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[master_version, *versions, *self.instances, *self._rotation_path],
+            ),
+        )
+        self.db_bootstrap = bootstrap
+        lambda_arn = args.app_rotation_lambda_arn or self._rotation_function(
+            name, args, tags, multi_user=True, master_secret_arn=master.arn
+        )
+        for user, secret in secrets.items():
+            aws.secretsmanager.SecretRotation(
+                f"{name}-{user}".replace("_", "-"),
+                secret_id=secret.id,
+                rotation_lambda_arn=lambda_arn,
+                rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                    automatically_after_days=args.password_rotation_days
+                ),
+                # The first rotation signs in as the user: the bootstrap must have created it.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[bootstrap, *self._rotation_path]),
+            )
+
+    def _secret_replicas(
+        self, args: PostgresClusterArgs
+    ) -> list[aws.secretsmanager.SecretReplicaArgs] | None:
+        return [
+            aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=key)
+            for region, key in sorted(args.secret_replica_regions.items())
+        ] or None
 
     def allow_from(self, label: str, source_sg_id: pulumi.Input[str]) -> aws.vpc.SecurityGroupIngressRule:
         """Admit ``source_sg_id`` to the database port (security-group reference, never a CIDR)."""
@@ -896,18 +1401,23 @@ class CrossRegionReplicasArgs:
     """Destination private subnets (>= 2 AZs). Required."""
     kms_key_arn: pulumi.Input[str]
     """CMK **in the destination region** (an encrypted source needs one). Required."""
-    engine_version: str = "16.6"
-    """Source engine version (picks the parameter family of the destination group). Default: "16.6"."""
+    engine_version: str = "16"
+    """Source engine version (picks the parameter family of the destination group). Default: "16"."""
     count: int = 1
     """Replicas in this region. Default: 1."""
     instance_class: str = "db.r7g.large"
     """Replica class. Default: "db.r7g.large"."""
     storage_type: Literal["gp3", "io2"] = "gp3"
-    """Storage type (same I/O capacity as the primary). Default: "gp3"."""
+    """Storage type of the replicas (storage is set per role, not copied from the primary).
+    Default: "gp3"."""
     iops: int | None = None
-    """Provisioned IOPS. Default: None."""
+    """Provisioned IOPS (io2; gp3 from 400 GiB, None = baseline). Default: None."""
     storage_throughput_mibps: int | None = None
-    """gp3 throughput. Default: None."""
+    """gp3 throughput (None = baseline). Default: None."""
+    allocated_storage_gib: int | None = None
+    """The source's allocated storage, which replicas inherit: with it the storage rules are
+    checked and gp3's baseline IOPS/throughput applied from 400 GiB. None sends ``iops`` and
+    ``storage_throughput_mibps`` as given. Default: None."""
     max_allocated_storage_gib: int = 1000
     """Autoscaling ceiling; 0 disables. Default: 1000."""
     port: int = 5432
@@ -931,6 +1441,9 @@ class CrossRegionReplicasArgs:
     """Minor upgrades in the window. Default: True."""
     deletion_protection: bool = True
     """Deletion protection on the replicas. Default: True."""
+    protect: bool = True
+    """Pulumi ``protect`` and ``retain_on_delete`` on the replicas (one may be promoted to be the
+    primary). Default: True."""
     identifier_prefix: str | None = None
     """Fixed identifiers ``<prefix>-N`` (see :func:`planned_replica_identifiers`); None auto-names.
     Default: None."""
@@ -945,6 +1458,20 @@ class CrossRegionReplicasArgs:
         if self.count < 1:
             raise ValueError(f"count {self.count} is invalid; allowed: >= 1")
         parameter_family("rds", self.engine_version)
+        if self.allocated_storage_gib is not None:
+            check_storage(
+                self.storage_type, self.allocated_storage_gib, self.iops, self.storage_throughput_mibps
+            )
+        check_rds_instance_class(
+            self.instance_class, engine="postgres", region=self.region, field="instance_class"
+        )
+        check_class_limits(
+            self.instance_class,
+            field="instance_class",
+            iops=self.iops if self.storage_type == "io2" or self.iops is not None else None,
+            throughput_mibps=self.storage_throughput_mibps,
+            max_connections=self.parameters.max_connections,
+        )
 
 
 def planned_replica_identifiers(prefix: str, count: int) -> dict[str, str]:
@@ -990,7 +1517,14 @@ class CrossRegionReplicas(pulumi.ComponentResource):
         ids = (
             planned_replica_identifiers(args.identifier_prefix, args.count) if args.identifier_prefix else {}
         )
-        db_opts = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        db_opts = stateful(self, args.protect, depends_on=list(args.depends_on))
+        perf = (
+            storage_performance(
+                args.storage_type, args.allocated_storage_gib, args.iops, args.storage_throughput_mibps
+            )
+            if args.allocated_storage_gib is not None
+            else (args.iops, args.storage_throughput_mibps)
+        )
         replicas = []
         for i in range(1, args.count + 1):
             replicas.append(
@@ -1007,8 +1541,8 @@ class CrossRegionReplicas(pulumi.ComponentResource):
                     publicly_accessible=False,
                     multi_az=False,
                     storage_type=args.storage_type,
-                    iops=args.iops,
-                    storage_throughput=args.storage_throughput_mibps,
+                    iops=perf[0],
+                    storage_throughput=perf[1],
                     max_allocated_storage=args.max_allocated_storage_gib or None,
                     enabled_cloudwatch_logs_exports=list(RDS_LOG_EXPORTS),
                     iam_database_authentication_enabled=args.iam_auth,
@@ -1073,8 +1607,11 @@ class AuroraSecondaryClusterArgs:
     """Secondary private subnets (>= 2 AZs). Required."""
     kms_key_arn: pulumi.Input[str]
     """CMK **in this region** encrypting the secondary's storage and PI. Required."""
-    engine_version: str = "16.6"
-    """The global cluster's engine version. Default: "16.6"."""
+    engine_version: str = "16"
+    """The global cluster's engine version (see :func:`check_engine_version`). Default: "16"."""
+    engine_lifecycle_support: EngineLifecycleSupport = "open-source-rds-extended-support-disabled"
+    """RDS Extended Support of the secondary, the same as the global cluster's. Default:
+    "open-source-rds-extended-support-disabled"."""
     readers: int = 1
     """Reader instances (>= 1, else the secondary serves nothing). Default: 1."""
     backup_retention_days: int = 7
@@ -1109,6 +1646,9 @@ class AuroraSecondaryClusterArgs:
     final_snapshot_identifier: str | None = None
     """Final snapshot name when deletion_protection is on (None: ``<prefix>-final``, else
     ``commerce-db-secondary-final``). Default: None."""
+    protect: bool = True
+    """Pulumi ``protect`` and ``retain_on_delete`` on the secondary cluster (it may be promoted).
+    Default: True."""
     identifier_prefix: str | None = None
     """Fixed identifiers ``<prefix>-cluster`` / ``<prefix>-N`` (the same names the region's
     :class:`PostgresCluster` uses, so a failover keeps them); None auto-names. Default: None."""
@@ -1126,6 +1666,11 @@ class AuroraSecondaryClusterArgs:
         if self.readers < 1:
             raise ValueError(f"readers {self.readers} is invalid; allowed: >= 1")
         parameter_family("aurora", self.engine_version)
+        check_engine_version(self.engine_version, auto_minor_version_upgrade=self.auto_minor_version_upgrade)
+        check_rds_engine_version(self.engine_version, engine="aurora-postgresql")
+        check_rds_instance_class(
+            self.instance_class, engine="aurora-postgresql", region=self.region, field="instance_class"
+        )
 
 
 class AuroraSecondaryCluster(pulumi.ComponentResource):
@@ -1166,6 +1711,7 @@ class AuroraSecondaryCluster(pulumi.ComponentResource):
             engine="aurora-postgresql",
             engine_mode="provisioned",
             engine_version=args.engine_version,
+            engine_lifecycle_support=args.engine_lifecycle_support,
             # Joins the global cluster: no credentials or database name (replicated from the primary).
             global_cluster_identifier=args.global_cluster_id,
             port=args.port,
@@ -1195,8 +1741,9 @@ class AuroraSecondaryCluster(pulumi.ComponentResource):
             if args.instance_class == "db.serverless"
             else None,
             tags={**tags, "source-region": args.source_region},
-            opts=pulumi.ResourceOptions(
-                parent=self,
+            opts=stateful(
+                self,
+                args.protect,
                 depends_on=list(args.depends_on),
                 # AWS sets the replication source on the member (the provider must not clear it);
                 # the master password exists only once this cluster is promoted.

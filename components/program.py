@@ -76,6 +76,11 @@ def build(cfg: StackConfig) -> dict[str, RegionStack]:
     _SHARED.append(shared)
     gds = cfg.cache.enabled and cfg.cache.global_datastore
     stacks: dict[str, RegionStack] = {}
+    # The primary's secrets replicate into the replica regions encrypted with those regions' CMKs,
+    # which are registered after the primary region: hand their ARNs over as deferred outputs.
+    deferred: dict[str, tuple[pulumi.Output[str], Callable[[pulumi.Output[str]], None]]] = {
+        region: pulumi.deferred_output() for region in cfg.replica_regions
+    }
     primary = RegionStack(
         region_code(cfg.primary_region),
         RegionStackArgs(
@@ -84,6 +89,7 @@ def build(cfg: StackConfig) -> dict[str, RegionStack]:
             monitoring_role_arn=shared.monitoring_role_arn if pg.monitoring_interval_seconds else None,  # type: ignore[arg-type]
             aurora_global_cluster_id=shared.aurora_global_cluster_id,
             cache_global_group_outside=gds,
+            replica_key_arns={region: out for region, (out, _) in deferred.items()},
         ),
         opts=pulumi.ResourceOptions(providers={"aws": provider(cfg.primary_region)}),
     )
@@ -93,12 +99,19 @@ def build(cfg: StackConfig) -> dict[str, RegionStack]:
         handles = dataclasses.replace(
             handles, cache_global_group_id=shared.add_cache_global_group(primary.cache.replication_group_id)
         )
+    # A Global Datastore accepts one secondary at a time (the group is "modifying" after each
+    # add; terraform-provider-aws#20180): each replica region's cache waits for the previous one.
+    cache_after: tuple[pulumi.Resource, ...] = ()
     for region in cfg.replica_regions:
-        stacks[region] = RegionStack(
+        stack = RegionStack(
             region_code(region),
-            RegionStackArgs(config=cfg, region=region, primary=handles),
+            RegionStackArgs(config=cfg, region=region, primary=handles, cache_after=cache_after),
             opts=pulumi.ResourceOptions(providers={"aws": provider(region)}),
         )
+        stacks[region] = stack
+        deferred[region][1](stack.kms_key_arn)
+        if stack.cache is not None:
+            cache_after = (stack.cache.replication_group,)
     _wire_backups(cfg, stacks, shared, provider)
     return stacks
 

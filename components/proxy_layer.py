@@ -16,6 +16,7 @@ not set: AWS does not support them for PostgreSQL.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,29 +26,18 @@ import pulumi_aws as aws
 
 from ._iam import service_assume_role_policy
 from ._security_groups import egress_to, ingress_from, security_group
-from .postgres_cluster import PostgresCluster, rds_connect_policy
+from .postgres_cluster import PostgresCluster, rds_connect_policy, secret_reader_policy
+
+ENGINE_DEFAULT_PORT = 5432
+"""RDS Proxy for PostgreSQL listens on the engine family's default port, whatever the database's."""
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)  # fmt: skip
 
 
-def proxy_role_policy(secret_arn: str, kms_key_arn: str, region: str) -> dict[str, Any]:
-    """The proxy role's only permissions: read one secret, decrypt it only through Secrets Manager."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ReadDbSecret",
-                "Effect": "Allow",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": secret_arn,
-            },
-            {
-                "Sid": "DecryptViaSecretsManager",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": kms_key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-            },
-        ],
-    }
+def proxy_role_policy(secret_arns: str | Sequence[str], kms_key_arn: str, region: str) -> dict[str, Any]:
+    """The proxy role's only permissions: read its secrets, decrypt them only through Secrets Manager."""
+    arns = [secret_arns] if isinstance(secret_arns, str) else list(secret_arns)
+    return secret_reader_policy(arns, kms_key_arn, region)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +72,15 @@ class ProxyLayerArgs:
     Default: False."""
     allowed_security_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """App security groups (label -> id) allowed in, as :meth:`ProxyLayer.allow_from`. Default: {}."""
+    proxy_name: str | None = None
+    """Proxy name (unique per account and region). Given, the proxy's log group
+    ``/aws/rds/proxy/<name>`` is created first with ``log_retention_days`` and ``log_kms_key_arn``;
+    None auto-names the proxy and leaves its log group to RDS (no retention, no CMK).
+    Default: None."""
+    log_retention_days: int = 30
+    """Retention of the proxy's log group (a CloudWatch Logs allowed value). Default: 30."""
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    """CMK of the proxy's log group (its key policy must admit CloudWatch Logs). Default: None."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on every taggable child. Default: {}."""
 
@@ -106,6 +105,18 @@ class ProxyLayerArgs:
                 f"max_idle_connections_percent {self.max_idle_connections_percent} is invalid; "
                 f"allowed: 0-{self.max_connections_percent} (max_connections_percent)"
             )
+        if self.proxy_name is not None and not re.fullmatch(
+            r"[A-Za-z](?!.*--)[A-Za-z0-9-]{0,59}(?<!-)", self.proxy_name
+        ):
+            raise ValueError(
+                f"proxy_name {self.proxy_name!r} is invalid; allowed: 1-60 letters, digits and hyphens, "
+                "starting with a letter, no double or trailing hyphen"
+            )
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"log_retention_days {self.log_retention_days} is invalid; allowed: "
+                + ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+            )
         if not 0 <= self.connection_borrow_timeout_seconds <= 3600:
             raise ValueError(
                 f"connection_borrow_timeout_seconds {self.connection_borrow_timeout_seconds} is invalid; "
@@ -122,6 +133,8 @@ class ProxyLayer(pulumi.ComponentResource):
     """Aurora: the READ_ONLY proxy endpoint; RDS: the replica instance endpoints (not proxied)."""
     proxy_name: pulumi.Output[str]
     """Proxy name (CloudWatch ``ProxyName`` dimension)."""
+    port: pulumi.Output[int]
+    """Port clients connect to: the engine's default (5432), whatever the database's port."""
     proxy_arn: pulumi.Output[str]
     """Proxy ARN."""
     security_group_id: pulumi.Output[str]
@@ -134,7 +147,9 @@ class ProxyLayer(pulumi.ComponentResource):
         self._name = name
         self._region = args.region
         db = args.target
-        self._port = db._port
+        # Clients reach the proxy on the engine's default port; the proxy reaches the database on
+        # the database's own port.
+        self._port = ENGINE_DEFAULT_PORT
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "component": "ProxyLayer"}
 
@@ -150,12 +165,17 @@ class ProxyLayer(pulumi.ComponentResource):
             f"{name}-to-db",
             security_group_id=self._sg.id,
             destination_security_group_id=db.security_group_id,
-            port=self._port,
+            port=db._port,
             description="PostgreSQL to the database",
             parent=self,
         )
         db.allow_from("proxy", self._sg.id)
 
+        # Applications sign in as their own users (their alternating-users rotation keeps one
+        # password valid at all times); the master secret only where the database has none.
+        secrets: dict[str, pulumi.Output[str]] = dict(getattr(db, "app_secret_arns", None) or {}) or {
+            "master": db.secret_arn
+        }
         role = aws.iam.Role(
             f"{name}-role",
             description="RDS Proxy reads the database secret",
@@ -166,8 +186,8 @@ class ProxyLayer(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-role-secret",
             role=role.name,
-            policy=pulumi.Output.all(db.secret_arn, db.kms_key_arn).apply(
-                lambda a: json.dumps(proxy_role_policy(a[0], a[1], args.region))
+            policy=pulumi.Output.all(db.kms_key_arn, *secrets.values()).apply(
+                lambda a: json.dumps(proxy_role_policy(list(a[1:]), a[0], args.region))
             ),
             opts=child,
         )
@@ -184,8 +204,22 @@ class ProxyLayer(pulumi.ComponentResource):
             )
         self.role_arn = role.arn
 
+        proxy_deps: list[pulumi.Resource] = []
+        if args.proxy_name is not None:
+            # Created first: RDS would otherwise create it on first log, never expiring, unencrypted.
+            proxy_deps.append(
+                aws.cloudwatch.LogGroup(
+                    f"{name}-logs",
+                    name=f"/aws/rds/proxy/{args.proxy_name}",
+                    retention_in_days=args.log_retention_days,
+                    kms_key_id=args.log_kms_key_arn,
+                    tags=tags,
+                    opts=child,
+                )
+            )
         proxy = aws.rds.Proxy(
             f"{name}",
+            name=args.proxy_name,
             engine_family="POSTGRESQL",
             require_tls=True,
             role_arn=role.arn,
@@ -196,15 +230,16 @@ class ProxyLayer(pulumi.ComponentResource):
             auths=[
                 aws.rds.ProxyAuthArgs(
                     auth_scheme="SECRETS",
-                    secret_arn=db.secret_arn,
+                    secret_arn=arn,
                     iam_auth=args.iam_auth,
                     client_password_auth_type="POSTGRES_SCRAM_SHA_256",
-                    description="master credentials from Secrets Manager",
+                    description=f"{user} credentials from Secrets Manager",
                 )
+                for user, arn in secrets.items()
             ],
             default_auth_scheme=args.default_auth_scheme,
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=proxy_deps),
         )
         group = aws.rds.ProxyDefaultTargetGroup(
             f"{name}-default",
@@ -233,6 +268,7 @@ class ProxyLayer(pulumi.ComponentResource):
         self.writer_endpoint = proxy.endpoint
         self.proxy_name = proxy.name
         self.proxy_arn = proxy.arn
+        self.port = pulumi.Output.from_input(ENGINE_DEFAULT_PORT)
         if args.read_only_endpoint:
             ro = aws.rds.ProxyEndpoint(
                 f"{name}-ro",
@@ -255,6 +291,7 @@ class ProxyLayer(pulumi.ComponentResource):
                 "reader_endpoints": self.reader_endpoints,
                 "proxy_name": self.proxy_name,
                 "proxy_arn": self.proxy_arn,
+                "port": self.port,
                 "security_group_id": self.security_group_id,
             }
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +102,13 @@ class RegionStackArgs:
     cache_global_group_outside: bool = False
     """The caller creates the Global Datastore from this (primary) region's replication group
     (``StackShared.add_cache_global_group``) instead of the CacheLayer. Default: False."""
+    replica_key_arns: Mapping[str, pulumi.Input[str]] = dataclasses.field(default_factory=dict)
+    """Primary region only: replica region -> its CMK ARN (built after this region, so usually a
+    ``pulumi.deferred_output``), to encrypt the secrets' replicas there. Missing regions get the
+    AWS managed key. Default: {}."""
+    cache_after: Sequence[pulumi.Resource] = ()
+    """Resources this region's cache replication group waits for: the previous replica region's
+    Global Datastore secondary, as AWS adds secondaries one at a time. Default: ()."""
 
     def __post_init__(self) -> None:
         is_primary = self.region == self.config.primary_region
@@ -182,6 +189,8 @@ class RegionStack(pulumi.ComponentResource):
         self._args = args
         self._name = name
         self._cfg = cfg
+        self._cache_after = tuple(args.cache_after)
+        self._replica_key_arns = dict(args.replica_key_arns)
         self.region = region
         self.is_primary = args.primary is None
         self._child = pulumi.ResourceOptions(parent=self)
@@ -199,6 +208,7 @@ class RegionStack(pulumi.ComponentResource):
                 region=region,
                 alias="commerce-db-" + re.sub(r"[^A-Za-z0-9/_-]", "-", cfg.stack),
                 deletion_window_days=30 if cfg.is_prod else 7,
+                protect=cfg.protect_resources,
                 tags=self._tags,
             ),
             opts=self._child,
@@ -220,6 +230,10 @@ class RegionStack(pulumi.ComponentResource):
             opts=self._child,
         )
         self._app_sgs = {f"app-{i + 1}": sg for i, sg in enumerate(cfg.app_security_groups(region))}
+        # Private DNS of our endpoints changes name resolution for every workload of the VPC: the
+        # applications must reach them too, or they time out reading their secrets.
+        for label, sg in self._app_sgs.items():
+            self.network.allow_endpoint_access(label, sg)
 
         none: pulumi.Output[None] = pulumi.Output.from_input(None)
         self.writer_endpoint = none
@@ -241,6 +255,10 @@ class RegionStack(pulumi.ComponentResource):
         self.observability: ObservabilityLayer | None = None
         self.backup: BackupPlan | None = None
 
+        # The alarm topic is created with the observability layer, after the cache that sends its
+        # events there: hand it over as a deferred output.
+        topic: tuple[pulumi.Output[str], Callable[[pulumi.Output[str]], None]] = pulumi.deferred_output()
+        self._topic_arn, self._resolve_topic_arn = topic
         if args.primary is None:
             self._build_primary()
         else:
@@ -276,6 +294,7 @@ class RegionStack(pulumi.ComponentResource):
             f"{name}-pg",  # same name in every role: a failover keeps the URNs (see _role_aliases)
             PostgresClusterArgs(
                 engine_mode=pg_cfg.engine_mode,
+                engine_lifecycle_support=pg_cfg.engine_lifecycle_support,
                 instance_class=pg_cfg.instance_class,
                 replica_instance_class=pg_cfg.effective_replica_class,
                 in_region_replicas=pg_cfg.in_region_replicas,
@@ -285,15 +304,17 @@ class RegionStack(pulumi.ComponentResource):
                 max_allocated_storage_gib=pg_cfg.max_allocated_storage_gib,
                 iops=iops,
                 storage_throughput_mibps=throughput,
+                replica_storage_type=pg_cfg.replica_storage_type,
+                replica_iops=pg_cfg.replica_iops,
+                replica_storage_throughput_mibps=pg_cfg.replica_storage_throughput_mibps,
                 db_name=pg_cfg.db_name,
                 master_username=pg_cfg.master_username,
                 manage_master_user_password=pg_cfg.manage_master_user_password,
                 password_rotation_days=pg_cfg.password_rotation_days,
                 rotation_lambda_arn=pg_cfg.rotation_lambda_arn,
                 endpoint_security_group_id=self.network.endpoint_security_group_id,
-                # Replica regions read the secret locally; their copy uses the AWS managed key
-                # there (the regions' CMKs are created after this region's resources).
-                secret_replica_regions=dict.fromkeys(cfg.replica_regions),
+                # Replica regions read the secret locally, encrypted with their own region's CMK.
+                secret_replica_regions=self._replica_keys(),
                 publicly_accessible=pg_cfg.publicly_accessible,
                 deletion_protection=pg_cfg.deletion_protection,
                 final_snapshot_identifier=f"{self._prefix}-final",
@@ -308,6 +329,7 @@ class RegionStack(pulumi.ComponentResource):
                 global_cluster_id=self._args.aurora_global_cluster_id if aurora else None,
                 monitoring_role_arn=self._args.monitoring_role_arn,
                 identifier_prefix=self._prefix,
+                lambda_log_retention_days=cfg.observability.log_retention_days,
                 depends_on=logs.log_groups,
                 **self._db_args(),
             ),
@@ -316,8 +338,6 @@ class RegionStack(pulumi.ComponentResource):
             ),
         )
         self.pg = pg
-        if pg.rotation_security_group_id is not None:
-            self.network.allow_endpoint_access("pg-rotation", pg.rotation_security_group_id)
         self._admit_apps(pg.allow_readers_from)
         self._db_source_arn = pg.primary_arn
         self._monitoring_role_arn = pg.monitoring_role_arn
@@ -342,6 +362,9 @@ class RegionStack(pulumi.ComponentResource):
                     debug_logging=cfg.proxy.debug_logging,
                     read_only_endpoint=aurora,
                     allowed_security_groups=self._app_sgs,
+                    proxy_name=f"{self._prefix}-proxy",
+                    log_retention_days=cfg.observability.log_retention_days,
+                    log_kms_key_arn=self.keys.key_arn,
                     tags=self._tags,
                 ),
                 opts=self._child,
@@ -359,9 +382,7 @@ class RegionStack(pulumi.ComponentResource):
                 f"{name}-cache",
                 self._cache_args(
                     role,
-                    secret_replica_regions={r: None for r in cfg.replica_regions}
-                    if cfg.cache.global_datastore
-                    else {},
+                    secret_replica_regions=self._replica_keys() if cfg.cache.global_datastore else {},
                     create_global_group=not self._args.cache_global_group_outside,
                 ),
                 opts=self._child,
@@ -402,16 +423,17 @@ class RegionStack(pulumi.ComponentResource):
             ids = planned_replica_identifiers(self._prefix, pg_cfg.cross_region_replicas)
             logs = self._rds_log_groups(ids, aurora=False)
             log_groups = dict(logs.postgresql_log_group_names)
-            iops, throughput = gp3_performance(pg_cfg)
             self.replicas = CrossRegionReplicas(
                 f"{name}-pg",
                 CrossRegionReplicasArgs(
                     source_arn=primary.db_source_arn,
                     count=pg_cfg.cross_region_replicas,
                     instance_class=pg_cfg.effective_replica_class,
-                    storage_type=pg_cfg.storage_type,
-                    iops=iops,
-                    storage_throughput_mibps=throughput,
+                    # Storage per role: replicas get the replica settings, not the primary's io2.
+                    storage_type=pg_cfg.replica_storage_type,
+                    iops=pg_cfg.replica_iops,
+                    storage_throughput_mibps=pg_cfg.replica_storage_throughput_mibps,
+                    allocated_storage_gib=pg_cfg.allocated_storage_gib,
                     max_allocated_storage_gib=pg_cfg.max_allocated_storage_gib,
                     database_insights_mode=pg_cfg.database_insights_mode,
                     deletion_protection=pg_cfg.deletion_protection,
@@ -434,6 +456,7 @@ class RegionStack(pulumi.ComponentResource):
                 f"{name}-pg",
                 AuroraSecondaryClusterArgs(
                     global_cluster_id=primary.aurora_global_cluster_id,
+                    engine_lifecycle_support=pg_cfg.engine_lifecycle_support,
                     # In prod a secondary has as many instances as the primary: it is the writer
                     # right after a failover (Multi-AZ from the first minute, nothing to create).
                     readers=max(pg_cfg.cross_region_replicas, pg_cfg.aurora.readers + 1)
@@ -606,6 +629,7 @@ class RegionStack(pulumi.ComponentResource):
             "iam_auth": pg_cfg.iam_auth,
             "maintenance_window": pg_cfg.maintenance_window,
             "auto_minor_version_upgrade": pg_cfg.auto_minor_version_upgrade,
+            "protect": self._cfg.protect_resources,
             "tags": self._tags,
         }
 
@@ -618,6 +642,10 @@ class RegionStack(pulumi.ComponentResource):
             "monitoring_role_arn": primary.monitoring_role_arn,
         }
 
+    def _replica_keys(self) -> dict[str, pulumi.Input[str] | None]:
+        """Replica region -> CMK ARN for secret replicas (None: AWS managed key, if not given)."""
+        return {r: self._replica_key_arns.get(r) for r in self._cfg.replica_regions}
+
     def _admit_apps(self, allow_from: Callable[[str, pulumi.Input[str]], object]) -> None:
         """Call ``allow_from(label, sg)`` for each configured application security group."""
         for label, sg in self._app_sgs.items():
@@ -625,17 +653,25 @@ class RegionStack(pulumi.ComponentResource):
 
     def _cache_args(self, role: GlobalDatastoreRole, **wiring: Any) -> CacheLayerArgs:
         return CacheLayerArgs(
+            region=self.region,
             vpc_id=self.network.vpc_id,
             subnet_ids=self.network.private_subnet_ids,
             # Every role names the region's CMK: kms_key_id forces replacement when it changes.
             kms_key_arn=self.keys.key_arn,
             log_kms_key_arn=self.keys.key_arn,
+            depends_on=self._cache_after,
+            notification_topic_arn=self._topic_arn,
             secret_recovery_window_days=30 if self._cfg.is_prod else 7,
             global_datastore_role=role,
             global_replication_group_id_suffix=f"cdb-{re.sub(r'[^a-z0-9]+', '-', self._cfg.stack.lower())}"[
                 :40
             ],
             allowed_security_groups=self._app_sgs,
+            protect=self._cfg.protect_resources,
+            # Sessions, queues and counters live in the cache: snapshot it if it is ever deleted.
+            final_snapshot_identifier=f"{self._prefix}-cache-final"
+            if self._cfg.protect_resources and role is not GlobalDatastoreRole.SECONDARY
+            else None,
             tags=self._tags,
             **cache_layer_settings(self._cfg.cache),
             **wiring,
@@ -660,7 +696,8 @@ class RegionStack(pulumi.ComponentResource):
             "audit_bucket_arn": None,
             "audit_bucket_kms_key_arn": None,
         }
-        if cfg.audit.enabled and (self.is_primary or (cfg.audit.ship_postgres_logs and log_groups)):
+        own_trail = self.is_primary and cfg.audit.trail != "none"
+        if cfg.audit.enabled and (own_trail or (cfg.audit.ship_postgres_logs and log_groups)):
             # One multi-region trail for the account lives in the primary region; replica regions
             # get a bucket-only AuditTrail so their PostgreSQL logs stay in-region.
             self.audit = AuditTrail(
@@ -668,11 +705,13 @@ class RegionStack(pulumi.ComponentResource):
                 AuditTrailArgs(
                     region=region,
                     kms_key_arn=self.keys.key_arn,
-                    create_trail=self.is_primary,
-                    trail_name=f"commerce-db-{cfg.stack}" if self.is_primary else None,
+                    create_trail=own_trail,
+                    trail_copy="first" if cfg.audit.trail == "first" else "additional",
+                    trail_name=f"commerce-db-{cfg.stack}" if own_trail else None,
                     transition_to_glacier_days=cfg.audit.glacier_after_days,
                     expiration_days=cfg.audit.expire_after_days,
                     force_destroy=not cfg.is_prod,
+                    protect=cfg.protect_resources,
                     tags=self._tags,
                 ),
                 opts=self._child,
@@ -717,6 +756,7 @@ class RegionStack(pulumi.ComponentResource):
             opts=self._child,
         )
         self.alarm_topic_arn = self.observability.topic_arn
+        self._resolve_topic_arn(self.observability.topic_arn)
 
     def handles(self) -> PrimaryHandles:
         """Handles replica regions need (only meaningful on the primary region's stack)."""

@@ -1,9 +1,11 @@
 """``commerce-db plan STACK``: the offline plan of a stack (no cloud account, no Pulumi CLI).
 
-Exit codes: 0 plan built and no mandatory policy violated; 2 unknown stack, malformed
-``--config`` or invalid config (one line naming the key), or an unreadable ``--diff`` file; 3 a
-mandatory policy is violated (the document/tree is still printed); 4 ``--diff`` found a stateful
-resource replaced or deleted and ``--allow-replace`` was not given.
+Exit codes: 0 plan built, no mandatory policy violated and no IAM lint error; 2 unknown stack,
+malformed ``--config`` or invalid config (one line naming the key), or an unreadable ``--diff``
+file; 3 a mandatory policy is violated (the document/tree is still printed); 4 ``--diff`` found a
+stateful resource replaced or deleted and ``--allow-replace`` was not given; 5 parliament reports
+an error on a policy document that is not a justified exception
+(``commerce_db/policy_rules/lint_exceptions.yaml``; the document/tree is still printed).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_POLICY = 3
 EXIT_REPLACE = 4
+EXIT_LINT = 5
 DIAGRAM_SUFFIXES = (".mmd", ".md", ".dot", ".gv")
 """What --diagram writes: Mermaid (.mmd, .md fenced) or Graphviz (.dot, .gv) source."""
 
@@ -32,7 +35,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Run the stack's Pulumi program under Pulumi's mock engine (no cloud account, no Pulumi CLI) "
             "and print the resources by region and component, counts by type, exports, policy findings "
-            "and an approximate monthly cost. Exit 2 on invalid config, 3 on a mandatory policy violation."
+            "and an approximate monthly cost. Exit 2 on invalid config, 3 on a mandatory policy violation, "
+            "5 on an IAM policy lint error (parliament)."
         ),
     )
     p.add_argument(
@@ -189,6 +193,15 @@ def run_plan(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_POLICY
+    lint_errors = report.policy_lint.errors
+    if lint_errors:
+        first_error = lint_errors[0]
+        print(
+            f"commerce-db plan: {len(lint_errors)} IAM lint error(s) ({report.policy_lint.tool}); first: "
+            f"{first_error.issue} in {first_error.resource}.{first_error.input}: {first_error.detail}",
+            file=sys.stderr,
+        )
+        return EXIT_LINT
     destructive = [c for c in changes or [] if c.destructive]
     if destructive and not args.allow_replace:
         names = ", ".join(f"{c.name} ({c.action})" for c in destructive)

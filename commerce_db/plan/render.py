@@ -163,6 +163,18 @@ def render_text(report: PlanReport, color: bool = False) -> str:
         out.append(f"  {tag} {f.policy}: {f.message}")
     out.append("")
 
+    lint = report.policy_lint
+    out.append(
+        s.bold(
+            f"IAM lint ({lint.tool}): {lint.documents} policy documents, {lint.statements} statements, "
+            f"{len(lint.errors)} error(s), {len(lint.findings) - len(lint.errors)} justified exception(s)"
+        )
+    )
+    for lf in lint.errors:
+        where = f"{lf.resource}.{lf.input}" + (f" [{lf.sid}]" if lf.sid else f" [statement {lf.statement}]")
+        out.append(f"  {s.red('[error]')} {lf.issue} in {where}: {lf.detail}")
+    out.append("")
+
     cost = report.cost
     out.append(s.bold(f"Cost: {cost.label} ({cost.currency}/month)"))
     out.append(f"  {'region':<12} {'category':<16} {'item':<34} {'detail':<46} {'monthly':>10}")
@@ -227,6 +239,7 @@ def to_json(report: PlanReport) -> dict[str, Any]:
         "outputs": {o.name: o.value for o in report.outputs},
         "wiring": {o.name: o.wiring for o in report.outputs if o.wiring},
         "policy": [f.to_json() for f in report.findings],
+        "policy_lint": report.policy_lint.to_json(),
         "cost": report.cost.to_json(),
         # Every custom resource with its full (masked) inputs: what `plan --diff OLD.json` compares.
         "resources": [r.to_json() for r in snapshots(report.run.resources)],

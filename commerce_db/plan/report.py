@@ -11,6 +11,7 @@ from commerce_db.mock_engine import ProgramRun
 from commerce_db.plan.model import OutputView, RegionView, build_outputs, build_regions, count_by_type
 from commerce_db.plan.refs import RefIndex
 from commerce_db.policy_rules import Finding, PolicyContext, evaluate, has_mandatory
+from commerce_db.policy_rules.iam_lint import LintReport, lint
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class PlanReport:
     outputs: list[OutputView]
     findings: list[Finding]
     cost: CostEstimate
+    policy_lint: LintReport
+    """parliament's findings on every policy document (errors block like a mandatory policy)."""
 
     @property
     def blocked(self) -> bool:
@@ -87,4 +90,5 @@ def build_report(
         outputs=build_outputs(run, refs),
         findings=findings,
         cost=estimate(run.resources, prices, refs, [r.region for r in regions]),
+        policy_lint=lint(run.resources),
     )

@@ -66,6 +66,8 @@ TF_TYPES: dict[str, str] = {
     "aws:kms/alias:Alias": "aws_kms_alias",
     "aws:kms/key:Key": "aws_kms_key",
     "aws:kms/replicaKey:ReplicaKey": "aws_kms_replica_key",
+    "aws:lambda/function:Function": "aws_lambda_function",
+    "aws:lambda/invocation:Invocation": "aws_lambda_invocation",
     "aws:rds/cluster:Cluster": "aws_rds_cluster",
     "aws:rds/clusterInstance:ClusterInstance": "aws_rds_cluster_instance",
     "aws:rds/clusterParameterGroup:ClusterParameterGroup": "aws_rds_cluster_parameter_group",
@@ -226,7 +228,7 @@ def resource_fields(token: str) -> dict[str, Field]:
     mod_name = module_path.split("/")[0]
     try:
         if pkg == "aws":
-            module = importlib.import_module(f"pulumi_aws.{mod_name}")
+            module = importlib.import_module(f"pulumi_aws.{'lambda_' if mod_name == 'lambda' else mod_name}")
         elif pkg == "random":
             module = importlib.import_module("pulumi_random")
         else:
@@ -243,9 +245,9 @@ def has_attribute(token: str, python_name: str) -> bool:
     pkg, _, rest = token.partition(":")
     module_path, _, cls_name = rest.partition(":")
     try:
-        module = importlib.import_module(
-            f"pulumi_aws.{module_path.split('/')[0]}" if pkg == "aws" else "pulumi_random"
-        )
+        submodule = module_path.split("/")[0]
+        submodule = "lambda_" if submodule == "lambda" else submodule  # a Python keyword
+        module = importlib.import_module(f"pulumi_aws.{submodule}" if pkg == "aws" else "pulumi_random")
         cls = getattr(module, cls_name)
     except (ImportError, AttributeError):
         return False

@@ -34,7 +34,6 @@ FORBIDDEN_ON_SECONDARY = (
     "nodeType",
     "numNodeGroups",
     "atRestEncryptionEnabled",
-    "kmsKeyId",
     "transitEncryptionEnabled",
     "transitEncryptionMode",
     "authToken",
@@ -81,7 +80,7 @@ def test_parameter_group_family_and_settings_are_wired() -> None:
     params = single(r, "aws:elasticache/parameterGroup:ParameterGroup")
     assert params.inputs["family"] == "redis7"
     settings = {p["name"]: p["value"] for p in params.inputs["parameters"]}
-    assert settings == {"maxmemory-policy": "allkeys-lru", "notify-keyspace-events": "", "timeout": "300"}
+    assert settings == {"maxmemory-policy": "allkeys-lru", "timeout": "300"}
     assert single(r, RG).inputs["parameterGroupName"] == params.state["name"]
 
 
@@ -188,12 +187,12 @@ def test_allow_from_rejects_duplicate_and_bad_labels() -> None:
 def test_log_delivery_to_retained_encrypted_log_groups() -> None:
     r = build(log_retention_days=90)
     groups = {g.inputs["name"]: g.inputs for g in r.of_type("aws:cloudwatch/logGroup:LogGroup")}
-    assert set(groups) == {"/aws/elasticache/cache/slow-log", "/aws/elasticache/cache/engine-log"}
+    assert set(groups) == {"/aws/elasticache/dev/cache/slow-log", "/aws/elasticache/dev/cache/engine-log"}
     assert all(g["retentionInDays"] == 90 and g["kmsKeyId"] == CMK for g in groups.values())
     deliveries = single(r, RG).inputs["logDeliveryConfigurations"]
     assert {(d["logType"], d["destination"], d["destinationType"]) for d in deliveries} == {
-        ("slow-log", "/aws/elasticache/cache/slow-log", "cloudwatch-logs"),
-        ("engine-log", "/aws/elasticache/cache/engine-log", "cloudwatch-logs"),
+        ("slow-log", "/aws/elasticache/dev/cache/slow-log", "cloudwatch-logs"),
+        ("engine-log", "/aws/elasticache/dev/cache/engine-log", "cloudwatch-logs"),
     }
     assert "logDeliveryConfigurations" not in single(build(log_delivery=False), RG).inputs
 

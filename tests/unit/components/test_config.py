@@ -149,8 +149,16 @@ def test_wrong_type_names_the_key() -> None:
 
 def test_engine_version_major_must_be_16_or_17() -> None:
     expect_error(with_section("staging", "postgres", engineVersion="15.7"), "postgres.engineVersion")
-    cfg = parse(with_section("staging", "postgres", engineVersion="17.2"))
+    cfg = parse(with_section("staging", "postgres", engineVersion="17"))
     assert cfg.postgres.family == "postgres17"
+    pinned = parse(with_section("staging", "postgres", engineVersion="17.2", autoMinorVersionUpgrade=False))
+    assert pinned.postgres.family == "postgres17"
+
+
+def test_pinned_minor_with_auto_minor_upgrades_is_refused() -> None:
+    """Finding 5: after AWS upgrades 16.6, the next `up` would try a downgrade."""
+    err = expect_error(with_section("prod", "postgres", engineVersion="16.6"), "postgres.engineVersion")
+    assert "'16'" in str(err) and "auto_minor_version_upgrade" in str(err)
 
 
 def test_managed_master_password_with_replicas_is_rejected() -> None:
@@ -179,7 +187,10 @@ def test_io2_iops_out_of_range(iops: int) -> None:
 def test_io2_iops_per_gib_ratio() -> None:
     raw = with_section("prod", "postgres", storageType="io2", allocatedStorageGib=100, iops=100001)
     assert "per GiB" in expect_error(raw, "postgres.iops", "prod").allowed
-    ok = with_section("prod", "postgres", storageType="io2", allocatedStorageGib=100, iops=100000)
+    ok = with_section(
+        "prod", "postgres", storageType="io2", allocatedStorageGib=100, iops=100000,
+        instanceClass="db.r6i.24xlarge",  # a class whose EBS maximum allows it (120000)
+    )  # fmt: skip
     assert parse(ok, stack="prod").postgres.iops == 100000
 
 

@@ -87,9 +87,13 @@ def test_fixed_identifiers_are_planned() -> None:
 def test_rotation_lambda_arn_from_config_skips_the_sar_app() -> None:
     arn = "arn:aws:lambda:us-east-1:123456789012:function:rotate-pg"
     run = build(rotation_lambda_arn=arn)
-    (rotation,) = run.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    (rotation,) = [
+        r for r in run.of_type("aws:secretsmanager/secretRotation:SecretRotation") if r.name == "db-master"
+    ]
     assert rotation.inputs["rotationLambdaArn"] == arn
-    assert run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack") == []
+    # only the application users' alternating-users function is deployed
+    (app,) = run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")
+    assert app.inputs["applicationId"].endswith("SecretsManagerRDSPostgreSQLRotationMultiUser")
 
 
 def test_managed_password_variant_without_replicas() -> None:

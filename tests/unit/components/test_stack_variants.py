@@ -78,9 +78,14 @@ def test_rotation_without_endpoints_has_https_egress_only() -> None:
 def test_given_rotation_lambda_is_used_as_is() -> None:
     arn = "arn:aws:lambda:us-east-2:123456789012:function:pg-rotation"
     run = run_stack("staging", section("postgres", rotationLambdaArn=arn))
-    (rotation,) = run.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    (rotation,) = [
+        r
+        for r in run.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+        if r.name == "use2-pg-master"
+    ]
     assert rotation.inputs["rotationLambdaArn"] == arn
-    assert run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack") == []
+    (app,) = run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")
+    assert app.inputs["applicationId"].endswith("SecretsManagerRDSPostgreSQLRotationMultiUser")
 
 
 def test_proxy_iam_auth_and_grant_connect() -> None:
@@ -109,11 +114,11 @@ def test_proxy_iam_auth_and_grant_connect() -> None:
     assert proxy.inputs["auths"][0]["iamAuth"] == "REQUIRED"
     policy = json.loads(run.by_name("px-connect-app-app-user").inputs["policy"])
     assert policy["Statement"][0]["Resource"] == [
-        f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{proxy.name}/app_user"
+        f"arn:aws:rds-db:us-east-1:123456789012:dbuser:prx-{proxy.name}/app_user"
     ]
     assert run.by_name("px-from-web").inputs["referencedSecurityGroupId"] == "sg-web"
     # the proxy's only egress goes to the database security group
-    (egress,) = run.of_type(EGRESS)
+    (egress,) = [e for e in run.of_type(EGRESS) if e.name.startswith("px-")]
     assert egress.inputs["referencedSecurityGroupId"] == run.by_name("db-sg").state["id"]
 
 

@@ -314,10 +314,12 @@ def test_proxy_inputs(prod: ProgramRun) -> None:
     (proxy,) = prod.of_type("aws:rds/proxy:Proxy")
     i = proxy.inputs
     assert i["engineFamily"] == "POSTGRESQL" and i["requireTls"] is True
-    (auth,) = i["auths"]
-    assert auth["authScheme"] == "SECRETS" and auth["secretArn"] == state(prod, "use1-pg-master")["arn"]
-    assert auth["iamAuth"] in ("REQUIRED", "DISABLED")
-    assert auth["clientPasswordAuthType"] == "POSTGRES_SCRAM_SHA_256"
+    # applications sign in as their own users, never as the master
+    app_secrets = {state(prod, f"use1-pg-{u}")["arn"] for u in ("app-writer", "app-reader")}
+    assert {a["secretArn"] for a in i["auths"]} == app_secrets
+    for auth in i["auths"]:
+        assert auth["authScheme"] == "SECRETS" and auth["iamAuth"] in ("REQUIRED", "DISABLED")
+        assert auth["clientPasswordAuthType"] == "POSTGRES_SCRAM_SHA_256"
     assert i["vpcSecurityGroupIds"] == [state(prod, "use1-proxy-sg")["id"]]
     pool = prod.by_name("use1-proxy-default").inputs["connectionPoolConfig"]
     assert pool["maxConnectionsPercent"] == 90 and pool["maxIdleConnectionsPercent"] == 40
@@ -331,7 +333,9 @@ def test_proxy_role_is_limited_to_the_secret(prod: ProgramRun) -> None:
     policy = json.loads(prod.by_name("use1-proxy-role-secret").inputs["policy"])
     by_action = {s["Action"]: s for s in policy["Statement"]}
     assert set(by_action) == {"secretsmanager:GetSecretValue", "kms:Decrypt"}
-    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == state(prod, "use1-pg-master")["arn"]
+    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == sorted(
+        state(prod, f"use1-pg-{u}")["arn"] for u in ("app-reader", "app-writer")
+    )
     kms = by_action["kms:Decrypt"]
     assert kms["Resource"] == state(prod, "use1-keys-cmk")["arn"]
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
