@@ -137,7 +137,14 @@ class StackShared(pulumi.ComponentResource):
             global_replication_group_description=f"{description} (Global Datastore)",
             primary_replication_group_id=primary_replication_group_id,
             automatic_failover_enabled=True,
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["primaryReplicationGroupId"]),
+            # Protected like the replication groups it spans (issue 9, finding 9), where the stack
+            # protects its databases (deletion protection on).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=["primaryReplicationGroupId"],
+                protect=self._args.deletion_protection,
+                retain_on_delete=self._args.deletion_protection,
+            ),
         )
         self.cache_global_group_id = group.global_replication_group_id
         return group.global_replication_group_id

