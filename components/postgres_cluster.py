@@ -1257,7 +1257,7 @@ class PostgresCluster(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.iam.RolePolicyAttachment(
+        vpc_access = aws.iam.RolePolicyAttachment(
             f"{name}-db-bootstrap-vpc",
             role=role.name,
             policy_arn=LAMBDA_VPC_POLICY_ARN,
@@ -1297,7 +1297,8 @@ class PostgresCluster(pulumi.ComponentResource):
                 variables={"AWS_STS_REGIONAL_ENDPOINTS": "regional"}
             ),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, read]),
+            # A VPC function is refused unless its role may already create network interfaces.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, read, vpc_access]),
         )
         event = pulumi.Output.all(master.arn, *(s.arn for s in secrets.values())).apply(
             lambda a: json.dumps(

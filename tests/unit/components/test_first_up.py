@@ -495,6 +495,13 @@ def test_bootstrap_lambda_reads_only_its_secrets_and_logs_to_our_group(prod: Pro
         if lg.inputs["name"] == f"/aws/lambda/{fn.inputs['name']}"
     )
     assert logs.inputs["kmsKeyId"] and prod.waits_for(fn, logs)
+    # creating a VPC function needs ec2:CreateNetworkInterface on its role first
+    vpc_access = next(
+        a
+        for a in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.name.endswith("db-bootstrap-vpc")
+    )
+    assert prod.waits_for(fn, vpc_access)
 
 
 def test_plan_prices_replica_storage_as_the_replicas_own() -> None:
