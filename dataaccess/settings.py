@@ -45,16 +45,32 @@ def mask_url(url: str | None) -> str | None:
     try:
         parts = urlsplit(url)
     except ValueError:
-        return "<unparseable url>"
+        return _masked_text(url)
     if parts.password is None:
         return url
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}:***@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
+    # Keep the host and port exactly as written: they may be invalid (that is what an error about
+    # this URL reports), and urlsplit's .port raises on those.
+    hostport = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username or ''}:***@{hostport}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _masked_text(url: str) -> str:
+    """``url`` with anything between ``user:`` and ``@`` replaced by ``***`` (for URLs that
+    urlsplit cannot parse)."""
+    return re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", url)
+
+
+def _check_hosts_and_ports(name: str, url: str) -> None:
+    """Refuse a URL whose host or port cannot be used (``:notaport``, ``:99999``, ``[::1``),
+    naming the field, instead of failing later inside the driver. Several ``host:port`` pairs
+    separated by commas (libpq / asyncpg multi-host DSNs) are each checked."""
+    try:
+        hosts = urlsplit(url).netloc.rpartition("@")[2]
+        for hostport in hosts.split(","):
+            urlsplit(f"//{hostport}").port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise SettingsError(name, f"{mask_url(url)!r} has an invalid host or port ({exc})") from None
 
 
 def _masked_repr(self: Settings) -> str:
@@ -210,6 +226,8 @@ class Settings:
             raise SettingsError(
                 "redis_url", f"{mask_url(self.redis_url)!r} must start with redis://, rediss:// or unix://"
             )
+        if self.redis_url is not None and not self.redis_url.startswith("unix://"):
+            _check_hosts_and_ports("redis_url", self.redis_url)
         _one_of("proxy_mode", self.proxy_mode, _PROXY_MODES)
         if self.ssl is not None:
             _one_of("ssl", self.ssl, _SSL_MODES)
@@ -524,6 +542,7 @@ def _check_dsn(name: str, dsn: object) -> None:
     if not isinstance(dsn, str) or not re.match(r"^postgres(ql)?://", dsn):
         shown = mask_url(dsn) if isinstance(dsn, str) else dsn
         raise SettingsError(name, f"{shown!r} must be a postgresql:// DSN")
+    _check_hosts_and_ports(name, dsn)
 
 
 def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:

@@ -197,3 +197,28 @@ def test_verified_tls_to_remote_hosts_and_loopback_servers_are_accepted() -> Non
     assert Settings(writer_dsn="postgresql://app@localhost/shop", redis_url="redis://127.0.0.1:6379/0")
     assert Settings(writer_dsn="postgresql://app@[::1]:5432/shop")
     assert Settings(writer_dsn="postgresql:///shop?host=/var/run/postgresql")
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("writer_dsn", {"writer_dsn": "postgresql://app:s3cret@127.0.0.1:notaport/shop"}),
+        ("writer_dsn", {"writer_dsn": "postgresql://app:s3cret@127.0.0.1:99999/shop"}),
+        ("writer_dsn", {"writer_dsn": "postgresql://app:s3cret@[::1/shop"}),
+        ("reader_dsns[1]", {"reader_dsns": ("postgresql://a@h1:5432/db", "postgresql://a:s3cret@h2:x/db")}),
+        ("redis_url", {"redis_url": "redis://:s3cret@127.0.0.1:notaport/0"}),
+    ],
+)
+def test_bad_host_or_port_is_a_settings_error_naming_the_field(field: str, kwargs: dict) -> None:
+    """Found by the adversarial review of issue 10: these were accepted, then repr() raised and
+    connect() failed with a raw ValueError/OverflowError."""
+    settings = {"writer_dsn": "postgresql://app@127.0.0.1:5432/shop", **kwargs}
+    with pytest.raises(SettingsError) as info:
+        Settings(**settings)
+    assert info.value.field == field
+    assert "s3cret" not in str(info.value) and "s3cret" not in repr(info.value)
+
+
+def test_multi_host_dsns_stay_valid() -> None:
+    s = Settings(writer_dsn="postgresql://app:pw@h1:5432,h2:5433/shop", allow_insecure_transport=True)
+    assert "pw" not in repr(s)
