@@ -562,8 +562,14 @@ class CacheLayer(pulumi.ComponentResource):
                     depends_on=list(args.depends_on),
                     additional_secret_outputs=["authToken"],
                     # In a Global Datastore the global group owns the engine version (upgrades go
-                    # through it), so the member must not fight it with its own value.
-                    ignore_changes=["engineVersion"] if role is GlobalDatastoreRole.PRIMARY else None,
+                    # through it) and AWS moves the member to a "global-datastore-..." parameter
+                    # group when it joins; AWS rejects changing either on a member, so the member
+                    # must not fight them with its own values.
+                    ignore_changes=(
+                        ["engineVersion", "parameterGroupName"]
+                        if role is GlobalDatastoreRole.PRIMARY
+                        else None
+                    ),
                 ),
             )
             secret = aws.secretsmanager.Secret(

@@ -1089,6 +1089,11 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         self._rotation_path: list[pulumi.Resource] = []
         lambda_arn = args.rotation_lambda_arn or self._rotation_function(name, args, tags)
+        if args.app_users:
+            self._app_users(name, args, secret, version, host, tags)
+        # The user bootstrap signs in with the master's first password: the master's first
+        # rotation (which changes that password) starts only after the bootstrap has finished.
+        bootstrap = [self.db_bootstrap] if self.db_bootstrap is not None else []
         self.master_secret_rotation = aws.secretsmanager.SecretRotation(
             f"{name}-master",
             secret_id=secret.id,
@@ -1100,11 +1105,9 @@ class PostgresCluster(pulumi.ComponentResource):
             # the secret's first version, the database available and its network path open
             # (database ingress, Lambda egress, the interface endpoints), or the first rotation fails.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[version, *self.instances, *self._rotation_path]
+                parent=self, depends_on=[version, *self.instances, *self._rotation_path, *bootstrap]
             ),
         )
-        if args.app_users:
-            self._app_users(name, args, secret, version, host, tags)
         return secret.arn
 
     def _lambda_network(

@@ -201,6 +201,16 @@ def test_global_datastore_secondaries_join_one_at_a_time(prod: ProgramRun) -> No
     assert prod.waits_for(first, global_group) and prod.waits_for(second, global_group)
 
 
+def test_global_datastore_primary_leaves_its_parameter_group_to_aws(prod: ProgramRun) -> None:
+    """Found by the independent review: AWS moves a group joining a Global Datastore to a
+    "global-datastore-..." parameter group and rejects changing it on the member, so the second
+    `up` would show a diff and fail."""
+    members = [r for r in prod.of_type(RG) if not r.inputs.get("globalReplicationGroupId")]
+    assert len(members) == 1  # the Global Datastore's primary; the secondaries name the global group
+    primary = members[0]
+    assert {"engineVersion", "parameterGroupName"} <= set(primary.ignore_changes or [])
+
+
 # ---------------------------------------------------------------- finding 4: first rotation
 
 
@@ -218,6 +228,10 @@ def test_first_rotation_waits_for_the_database_and_its_network_path(
         if r.name.endswith("-pg-master")
     )
     assert run.waits_for(rotation, version)
+    # Found by the independent review: the user bootstrap signs in with the master's first
+    # password, so the master's first rotation must not run while it does.
+    for bootstrap in run.of_type("aws:lambda/invocation:Invocation"):
+        assert run.waits_for(rotation, bootstrap) and not run.waits_for(bootstrap, rotation)
     rules = [r for r in run.resources if r.type.startswith("aws:vpc/securityGroup") and "rotation" in r.name]
     # database ingress from the Lambda, its egress to the database and to HTTPS (+ endpoints)
     assert len(rules) >= 3
