@@ -764,13 +764,17 @@ class PostgresCluster(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-            aws.iam.RolePolicyAttachment(
+            attachment = aws.iam.RolePolicyAttachment(
                 f"{name}-monitoring",
                 role=monitoring_role.name,
                 policy_arn=ENHANCED_MONITORING_POLICY_ARN,
                 opts=child,
             )
-            self.monitoring_role_arn = monitoring_role.arn
+            # RDS checks the role's permissions when the instance is created: wait for the policy
+            # attachment, not only the role.
+            self.monitoring_role_arn = pulumi.Output.all(monitoring_role.arn, attachment.id).apply(
+                lambda a: a[0]
+            )
 
         managed = args.manage_master_user_password
         password: pulumi.Output[str] | None = None
@@ -794,7 +798,7 @@ class PostgresCluster(pulumi.ComponentResource):
             args.kms_key_arn,
             args.performance_insights_retention_days,
             args.monitoring_interval_seconds,
-            monitoring_role.arn if monitoring_role else args.monitoring_role_arn,
+            self.monitoring_role_arn if monitoring_role else args.monitoring_role_arn,
         )
         ids = (
             planned_identifiers(

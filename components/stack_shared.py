@@ -80,13 +80,15 @@ class StackShared(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-            aws.iam.RolePolicyAttachment(
+            attachment = aws.iam.RolePolicyAttachment(
                 f"{name}-rds-monitoring",
                 role=role.name,
                 policy_arn=ENHANCED_MONITORING_POLICY_ARN,
                 opts=child,
             )
-            self.monitoring_role_arn = role.arn
+            # RDS checks the role's permissions when an instance is created with it: instances
+            # that take this ARN must wait for the policy attachment, not only the role.
+            self.monitoring_role_arn = pulumi.Output.all(role.arn, attachment.id).apply(lambda a: a[0])
         backup_role = aws.iam.Role(
             f"{name}-backup",
             description="AWS Backup service role for the commerce-db plan and restore tests (all regions)",

@@ -595,3 +595,17 @@ def test_component_defaults_are_unique_per_stack() -> None:
         primary = next(r for r in run.of_type(INSTANCE) if "replicateSourceDb" not in r.inputs)
         names.append(primary.inputs["finalSnapshotIdentifier"])
     assert names == ["db-blue-final", "db-green-final"]
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_instances_wait_for_the_monitoring_roles_policy(stack: str, request: pytest.FixtureRequest) -> None:
+    """RDS validates the enhanced-monitoring role when an instance is created with it: the
+    instance must wait for the role's policy attachment, not only for the role."""
+    run: ProgramRun = request.getfixturevalue(stack)
+    attachments = [
+        a for a in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if "monitoring" in a.name
+    ]
+    instances = [i for i in run.of_type("aws:rds/instance:Instance") if i.inputs.get("monitoringRoleArn")]
+    assert attachments and instances
+    for instance in instances:
+        assert any(run.waits_for(instance, a) for a in attachments), instance.name
