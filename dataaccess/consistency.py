@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import redis.asyncio as aioredis
 
@@ -108,6 +108,8 @@ class WriteMarkers:
     :param redis: client for the Redis primary, or None for process-local markers only.
     :param namespace: key prefix. :param ttl: marker lifetime in seconds.
     :param breaker: shared circuit breaker (skip Redis while it is down). Default: a new one.
+    :param clock: seconds from a monotonic source, for marker expiry. Default ``time.monotonic``
+        (tests pass their own so expiry never depends on the host clock's resolution).
     """
 
     def __init__(
@@ -117,8 +119,10 @@ class WriteMarkers:
         namespace: str,
         ttl: float,
         breaker: CircuitBreaker | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
+        self._clock = clock
         self._prefix = f"{namespace}:rw:"
         self._gen_prefix = f"{namespace}:gen:"
         self._ttl = ttl
@@ -148,7 +152,7 @@ class WriteMarkers:
         return self._gen_prefix
 
     def _remember(self, table: dict[str, tuple[int, float]], entity: str, lsn: int) -> None:
-        expires = time.monotonic() + self._ttl
+        expires = self._clock() + self._ttl
         cur = table.get(entity)
         if cur is None or cur[0] < lsn or cur[1] < expires:
             table[entity] = (max(lsn, cur[0] if cur else lsn), expires)
@@ -223,7 +227,7 @@ class WriteMarkers:
 
     def _sweep(self) -> None:
         """Drop expired markers (keeps memory bounded by writes per TTL, also during an outage)."""
-        now = time.monotonic()
+        now = self._clock()
         for table in (self._local, self._pending):
             for e in [e for e, (_lsn, exp) in table.items() if exp <= now]:
                 del table[e]
@@ -274,7 +278,7 @@ class WriteMarkers:
         if check_breaker and not self._breaker.allow():
             self._ensure_flusher()
             return False
-        now = time.monotonic()
+        now = self._clock()
         batch = {e: v for e, v in self._pending.items() if v[1] > now}
         floor, gens = self._pending_floor, set(self._pending_gens)
         by_lsn: dict[int, list[str]] = {}
@@ -313,7 +317,7 @@ class WriteMarkers:
         cur = self._local.get(entity)
         if cur is None:
             return None
-        if cur[1] <= time.monotonic():
+        if cur[1] <= self._clock():
             del self._local[entity]
             return None
         return cur[0]

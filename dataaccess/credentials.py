@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import Unavailable
@@ -67,6 +68,7 @@ class SecretsManagerCredentials:
     :param client: a boto3 ``secretsmanager`` client (default: created lazily).
     :param refresh_interval: seconds before a cached secret is re-read. Default 3600 (the AWS
         caching library's default); rotation is caught earlier through ``refresh()``.
+    :param clock: monotonic seconds for the cache's age. Default ``time.monotonic``.
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class SecretsManagerCredentials:
         region: str | None = None,
         client: Any = None,
         refresh_interval: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.secret_id = secret_id
+        self._clock = clock
         self._region = region
         self._client = client
         self._refresh_interval = refresh_interval
@@ -102,7 +106,7 @@ class SecretsManagerCredentials:
         from .settings import _json_loads_secret
 
         with self._lock:
-            fresh = time.monotonic() - self._fetched_at < self._refresh_interval
+            fresh = self._clock() - self._fetched_at < self._refresh_interval
             if self._data is not None and fresh and not force:
                 return self._data
             try:
@@ -110,13 +114,13 @@ class SecretsManagerCredentials:
             except Exception as exc:  # botocore errors: keep the message free of secret material
                 raise Unavailable(f"cannot read secret {self.secret_id!r}: {type(exc).__name__}") from None
             self._data = _json_loads_secret(resp["SecretString"])
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self._clock()
             self.fetch_count += 1
             return self._data
 
     async def password(self) -> str:
         data = self._data
-        if data is None or time.monotonic() - self._fetched_at >= self._refresh_interval:
+        if data is None or self._clock() - self._fetched_at >= self._refresh_interval:
             data = await asyncio.to_thread(self.fetch_sync)
         return str(data.get("password", ""))
 

@@ -28,7 +28,7 @@ import itertools
 import logging
 import ssl as _ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -177,10 +177,21 @@ class _Reader:
 
 
 class Pools:
-    """Writer pool + one pool per replica. Create with :meth:`Pools.create`."""
+    """Writer pool + one pool per replica. Create with :meth:`Pools.create`.
 
-    def __init__(self, settings: Settings, credentials: CredentialProvider | None) -> None:
+    :param clock: monotonic seconds dating writer LSN samples for the staleness check. Default
+        ``time.monotonic``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: CredentialProvider | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
+        self._clock = clock
         self.credentials = credentials
         self.writer_dsn = settings.writer_dsn
         self._writer: asyncpg.Pool | None = None
@@ -447,7 +458,7 @@ class Pools:
     def note_writer_lsn(self, lsn: int) -> None:
         """Record a writer WAL position (after every commit, and sampled by every health check)
         for the staleness check."""
-        now = time.monotonic()
+        now = self._clock()
         if self._writer_lsns and now - self._writer_lsns[-1][0] < 0.1:
             # One sample per 100 ms keeps max_replica_lag's worth of history small. The newest LSN
             # joins the open bucket (dropping it would hide the last write from the staleness
@@ -460,7 +471,7 @@ class Pools:
     def overdue_lsn(self) -> int | None:
         """Highest commit LSN recorded more than ``max_replica_lag`` seconds ago: a replica that has
         not replayed it is lagging too much. None when no such commit is known."""
-        cutoff = time.monotonic() - self.settings.max_replica_lag
+        cutoff = self._clock() - self.settings.max_replica_lag
         best = None
         while len(self._writer_lsns) > 1 and self._writer_lsns[1][0] <= cutoff:
             self._writer_lsns.popleft()  # keep only the newest sample older than the cutoff

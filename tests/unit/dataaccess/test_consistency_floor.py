@@ -33,6 +33,10 @@ async def test_unknown_schema_lsn_is_a_writer_only_marker_with_ttl() -> None:
     assert m.floor_lsn is None
     assert m.local_lsn(SCHEMA_ENTITY) == WRITER_ONLY_LSN
     assert await m.required_lsn("user:1") == WRITER_ONLY_LSN
-    expired = WriteMarkers(None, namespace="t", ttl=1e-6)
-    await expired.mark_schema(WRITER_ONLY_LSN)
-    assert expired.local_requirement() is None  # expires like any marker
+    now = [1000.0]
+    expiring = WriteMarkers(None, namespace="t", ttl=60, clock=lambda: now[0])
+    await expiring.mark_schema(WRITER_ONLY_LSN)
+    now[0] += 59.9
+    assert expiring.local_requirement() == WRITER_ONLY_LSN
+    now[0] += 0.1
+    assert expiring.local_requirement() is None  # expires like any marker

@@ -35,8 +35,13 @@ async def test_secret_is_cached_and_refreshed_on_demand(sm: Any) -> None:
 
 
 async def test_secret_cache_expires_after_refresh_interval(sm: Any) -> None:
-    creds = SecretsManagerCredentials("db", client=sm, refresh_interval=1e-9)
+    now = [0.0]
+    creds = SecretsManagerCredentials("db", client=sm, refresh_interval=60, clock=lambda: now[0])
     await creds.password()
+    now[0] += 59.9
+    await creds.password()
+    assert creds.fetch_count == 1
+    now[0] += 0.1
     await creds.password()
     assert creds.fetch_count == 2
 

@@ -243,21 +243,26 @@ def test_asyncpg_exception_names_exist() -> None:
 
 
 def test_overdue_lsn_flags_replicas_behind_old_commits() -> None:
-    import time
-
     from dataaccess.pools import Pools
 
+    now = [100.0]
     pools = Pools(
-        Settings(writer_dsn="postgresql://u@localhost/db", max_replica_lag=0.05, read_your_writes_ttl=5), None
+        Settings(writer_dsn="postgresql://u@localhost/db", max_replica_lag=0.05, read_your_writes_ttl=5),
+        None,
+        clock=lambda: now[0],
     )
     assert pools.overdue_lsn() is None
     pools.note_writer_lsn(100)
-    pools.note_writer_lsn(200)  # within 100 ms of the last sample: joins its bucket, never dropped
     assert pools.overdue_lsn() is None  # too recent to judge
-    time.sleep(0.11)
+    now[0] += 0.05
+    pools.note_writer_lsn(200)  # within 100 ms of the last sample: joins its bucket, never dropped
+    assert pools.overdue_lsn() == 200  # the bucket is dated from its start (errs on the safe side)
+    now[0] += 0.06
     pools.note_writer_lsn(300)
-    assert pools.overdue_lsn() == 200  # newest commit of the bucket older than max_replica_lag
-    time.sleep(0.06)
+    assert pools.overdue_lsn() == 200  # newest commit of a bucket older than max_replica_lag
+    now[0] += 0.049
+    assert pools.overdue_lsn() == 200  # 300 is not overdue yet
+    now[0] += 0.001
     assert pools.overdue_lsn() == 300
 
 
@@ -286,9 +291,11 @@ def test_transaction_pooler_symptoms_are_recognised() -> None:
 async def test_local_markers_are_swept() -> None:
     from dataaccess.consistency import WriteMarkers
 
-    m = WriteMarkers(None, namespace="t", ttl=1e-6)
+    now = [0.0]
+    m = WriteMarkers(None, namespace="t", ttl=1.0, clock=lambda: now[0])
     for i in range(25_000):
         await m.mark([f"order:{i}"], i)
+        now[0] += 0.5  # each marker outlives the next one only
     assert len(m._local) < 20_000  # expired ones were dropped along the way
     assert m.local_lsn("order:1") is None
     m2 = WriteMarkers(None, namespace="t", ttl=60)

@@ -181,10 +181,8 @@ def test_non_loopback_hosts_need_verified_tls_unless_allowed_explicitly(kwargs: 
     with pytest.raises(SettingsError) as info:
         Settings(**kwargs)
     assert (
-        (info.value.field == field
-        and "allow_insecure_transport" in str(info.value))
-        or field == "ssl_root_cert"
-    )
+        info.value.field == field and "allow_insecure_transport" in str(info.value)
+    ) or field == "ssl_root_cert"
     assert Settings(**kwargs, allow_insecure_transport=True)
 
 
