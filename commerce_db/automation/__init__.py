@@ -19,6 +19,7 @@ from commerce_db.automation.errors import (
     OperationFailedError,
     ProtectedStackError,
     PulumiCliNotFoundError,
+    PulumiCliVersionError,
     SettingsError,
     StackNotFoundError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "ProgressEvent",
     "ProtectedStackError",
     "PulumiCliNotFoundError",
+    "PulumiCliVersionError",
     "ResourceChanges",
     "ResourceStep",
     "SettingsError",

@@ -8,7 +8,11 @@ Everything else in :mod:`commerce_db.automation` is pure and works against the
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import subprocess
+import tempfile
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -58,15 +62,23 @@ def open_stack(
 ) -> StackHandle:
     """Select (or, with ``create``, create) ``settings.stack`` with ``program`` inline and set its config.
 
-    The workspace is a temporary directory (or ``work_dir``) holding only project settings,
-    so setting config never rewrites the repo's committed ``Pulumi.<stack>.yaml``.
+    The config is set on every open, also when only selecting: the workspace is a fresh
+    directory holding only project settings, so an operation run without it (refresh, drift
+    check, destroy) would run the program with no config at all. That also means setting config
+    never rewrites the repo's committed ``Pulumi.<stack>.yaml``. The temporary workspace (when
+    ``work_dir`` is None) is removed once the returned handle is garbage-collected.
     The backend is whatever the environment selects (``PULUMI_BACKEND_URL`` / ``pulumi login``).
     """
-    require_pulumi_cli()
+    cli = require_pulumi_cli()
     from pulumi import automation as auto
 
+    if work_dir is None:
+        work_dir = Path(tempfile.mkdtemp(prefix="commerce-db-automation-"))
+        owned: Path | None = work_dir
+    else:
+        owned = None
     opts = auto.LocalWorkspaceOptions(
-        work_dir=str(work_dir) if work_dir else None,
+        work_dir=str(work_dir),
         env_vars=dict(env_vars) if env_vars else None,
         project_settings=auto.ProjectSettings(name=settings.project, runtime="python"),
     )
@@ -75,15 +87,43 @@ def open_stack(
             stack = auto.create_or_select_stack(
                 settings.stack, project_name=settings.project, program=program, opts=opts
             )
-            config = {k: auto.ConfigValue(value=v, secret=s) for k, (v, s) in settings.config_map().items()}
-            if config:
-                stack.set_all_config(config)
         else:
             stack = auto.select_stack(
                 settings.stack, project_name=settings.project, program=program, opts=opts
             )
+        config = settings.config_map()
+        plain = {k: auto.ConfigValue(value=v) for k, (v, secret) in config.items() if not secret}
+        if plain:
+            stack.set_all_config(plain)
+        for key, value in settings.secrets.items():
+            _set_secret_config(cli, stack.workspace, settings.stack, key, value)
+    if owned is not None:
+        weakref.finalize(stack, shutil.rmtree, owned, True)
     # pulumi's Stack has the full keyword signatures; the protocol only promises keyword calls.
     return cast(StackHandle, stack)
+
+
+def _set_secret_config(cli: str, workspace: Any, stack: str, key: str, value: str) -> None:
+    """``pulumi config set --secret KEY`` with the value on stdin.
+
+    Why not ``set_all_config``: the SDK passes every value as a command-line argument, where
+    any user of the machine can read it (``ps``) while the command runs.
+    """
+    env = {**os.environ, **(workspace.env_vars or {})}
+    if getattr(workspace, "pulumi_home", None):
+        env["PULUMI_HOME"] = workspace.pulumi_home
+    done = subprocess.run(
+        [cli, "config", "set", "--secret", "--non-interactive", "--stack", stack, key],
+        input=value,
+        cwd=workspace.work_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        detail = _tail(done.stderr.replace(value, "[secret]") if value else done.stderr)
+        raise errors.OperationFailedError("config set", stack, f"secret {key!r}: {detail}")
 
 
 def _tail(text: str, lines: int = 15) -> str:
@@ -109,6 +149,18 @@ def translate_pulumi_errors(operation: str, stack: str) -> Iterator[None]:
         ) from exc
     except auto_errors.CommandError as exc:
         raise errors.OperationFailedError(operation, stack, _tail(str(exc))) from exc
+    except auto_errors.InvalidVersionError as exc:
+        raise errors.PulumiCliVersionError(
+            f"pulumi {operation} on stack {stack!r} needs a newer pulumi CLI ({exc}); upgrade it: "
+            "https://www.pulumi.com/docs/install/"
+        ) from exc
+    except RuntimeError as exc:
+        if "summary event never found" not in str(exc):
+            raise
+        # The SDK raises this when the CLI ended without its summary event (killed, or crashed).
+        raise errors.OperationFailedError(
+            operation, stack, "the pulumi CLI ended without reporting a result (killed or crashed?)"
+        ) from exc
     except FileNotFoundError as exc:
         # LocalWorkspace runs `pulumi version` via subprocess; a vanished binary lands here.
         if "pulumi" in str(exc):

@@ -27,6 +27,10 @@ class PulumiCliNotFoundError(AutomationError):
         super().__init__(PULUMI_INSTALL_HINT)
 
 
+class PulumiCliVersionError(AutomationError):
+    """The installed ``pulumi`` CLI is older than the Automation SDK (or an operation) needs."""
+
+
 class StackNotFoundError(AutomationError):
     """The named stack does not exist in the backend (only raised when not creating stacks)."""
 

@@ -52,7 +52,7 @@ from commerce_db.automation.events import (
     translate_engine_event,
 )
 from commerce_db.automation.results import Operation, OperationResult, StackOutput, build_result, mask_outputs
-from commerce_db.automation.settings import StackSettings, load_stack_settings
+from commerce_db.automation.settings import StackSettings, differences_from_committed, load_stack_settings
 from commerce_db.automation.validate import check_stack_config
 
 StackRef = StackSettings | str
@@ -79,6 +79,12 @@ def _scrub(text: str, settings: StackSettings) -> str:
         if len(value) >= 4:  # masking tiny values would garble unrelated text
             text = text.replace(value, "[secret]")
     return text
+
+
+def _absolute(path: str | Path) -> Path:
+    """``path`` resolved against the caller's directory: the SDK runs the CLI inside its own
+    temporary workspace, where a relative plan or policy-pack path would point elsewhere."""
+    return Path(path).expanduser().resolve()
 
 
 def resolve_settings(stack: StackRef) -> StackSettings:
@@ -127,7 +133,10 @@ def _run(
     deliver = safe_callback(options.get("on_event"))
 
     def on_output(line: str) -> None:
-        deliver(OutputLine(line))
+        deliver(OutputLine(_scrub(line, settings)))
+
+    def on_error(line: str) -> None:
+        deliver(OutputLine(_scrub(line, settings), stream="stderr"))
 
     def on_engine_event(raw: Any) -> None:
         event = translate_engine_event(raw)
@@ -135,7 +144,12 @@ def _run(
             deliver(event)
 
     message = options.get("message")
-    kwargs: dict[str, Any] = {"on_output": on_output, "on_event": on_engine_event, **extra}
+    kwargs: dict[str, Any] = {
+        "on_output": on_output,
+        "on_error": on_error,
+        "on_event": on_engine_event,
+        **extra,
+    }
     if message is not None:
         kwargs["message"] = message
     opener = options.get("opener") or open_stack
@@ -185,13 +199,13 @@ def preview(
     """
     extra: dict[str, Any] = {"diff": diff}
     if policy_packs:
-        extra["policy_packs"] = list(policy_packs)
+        extra["policy_packs"] = [str(_absolute(p)) for p in policy_packs]
     if refresh:
         extra["refresh"] = True
     if expect_no_changes:
         extra["expect_no_changes"] = True
     if plan_file is not None:
-        extra["plan"] = str(plan_file)
+        extra["plan"] = str(_absolute(plan_file))
     return _run("preview", stack, options, create=True, extra=extra)
 
 
@@ -256,13 +270,6 @@ def up(
         validate(settings)
     options = {**options, "validate": None}
     if settings.protected:
-        if settings.overridden:
-            raise ProtectedStackError(
-                f"stack {settings.stack!r} is protected: up refuses per-run config overrides "
-                f"({', '.join(sorted(settings.overridden))}); the next up from the repository would "
-                f"silently revert them. Commit them to Pulumi.{settings.stack}.yaml instead",
-                key=sorted(settings.overridden)[0],
-            )
         if plan_file is None:
             raise ProtectedStackError(
                 f"stack {settings.stack!r} is protected: up needs a reviewed update plan; run "
@@ -270,17 +277,27 @@ def up(
                 "review it, then up with that plan_file (--plan PATH)",
                 key="plan_file",
             )
+        differing = sorted(set(settings.overridden) | set(differences_from_committed(settings)))
+        if differing:
+            raise ProtectedStackError(
+                f"stack {settings.stack!r} is protected: up refuses per-run config overrides and "
+                f"runs only the committed Pulumi.{settings.stack}.yaml; this config differs from it in "
+                f"{', '.join(differing)}; the next up from the repository would silently revert "
+                "that. Commit the change to the stack file instead (nothing was changed)",
+                key=differing[0],
+            )
     extra: dict[str, Any] = {"show_secrets": False}
     if plan_file is not None:
-        if not Path(plan_file).is_file():
+        plan_path = _absolute(plan_file)
+        if not plan_path.is_file():
             raise SettingsError(
-                f"update plan {plan_file} does not exist; save one with preview", key="plan_file"
+                f"update plan {plan_path} does not exist; save one with preview", key="plan_file"
             )
-        extra["plan"] = str(plan_file)
+        extra["plan"] = str(plan_path)
     if refresh:
         extra["refresh"] = True
     if policy_packs:
-        extra["policy_packs"] = list(policy_packs)
+        extra["policy_packs"] = [str(_absolute(p)) for p in policy_packs]
     return _run("up", settings, options, create=True, extra=extra)
 
 

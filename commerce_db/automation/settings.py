@@ -66,8 +66,17 @@ class StackSettings:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     project: str = PROJECT
     overridden: frozenset[str] = frozenset()
-    """Keys set by per-run overrides rather than by the committed stack file. ``up`` refuses
-    them on a protected stack: the next ``up`` from the repository would silently revert them."""
+    """Keys set by per-run overrides rather than by the committed stack file (plain overrides,
+    and secrets for keys the file does not store encrypted). ``up`` refuses them on a protected
+    stack: the next ``up`` from the repository would silently revert them."""
+    secure_keys: frozenset[str] = frozenset()
+    """Keys the committed stack file stores encrypted (``{secure: ...}``): their values come in
+    ``secrets`` without counting as overrides."""
+    project_dir: Path | None = None
+    """Where the stack file was read from (None: :func:`default_project_dir`)."""
+    committed_environment: str | None = None
+    """The environment the committed stack file declares (None: not loaded from a file, or the
+    file sets none). Protection follows it too, so an override cannot unprotect a stack."""
 
     @property
     def environment(self) -> str:
@@ -77,9 +86,10 @@ class StackSettings:
 
     @property
     def protected(self) -> bool:
-        """Protected stacks (environment ``prod``): ``up`` only from a saved plan and without
-        overrides, ``destroy`` refused."""
-        return self.environment in PROTECTED_ENVIRONMENTS
+        """Protected stacks: ``up`` only from a saved plan and without overrides, ``destroy``
+        refused. A stack is protected when its name, its environment, or the environment its
+        committed file declares is ``prod``: no per-run override can switch protection off."""
+        return bool({self.stack, self.environment, self.committed_environment} & PROTECTED_ENVIRONMENTS)
 
     def __post_init__(self) -> None:
         if not _STACK_NAME.match(self.stack):
@@ -118,12 +128,17 @@ class StackSettings:
             config.pop(qkey, None)
             secret_map[qkey] = value
         changed = {qualify(k, self.project) for k in (overrides or {})}
+        secret_keys = {qualify(k, self.project) for k in (secrets or {})}
+        changed |= secret_keys - self.secure_keys
         return StackSettings(
             stack=self.stack,
             config=config,
             secrets=secret_map,
             project=self.project,
             overridden=self.overridden | frozenset(changed),
+            secure_keys=self.secure_keys,
+            project_dir=self.project_dir,
+            committed_environment=self.committed_environment,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -180,6 +195,30 @@ def _project_defaults(project_dir: Path | None, project: str) -> dict[str, Any]:
     return defaults
 
 
+def _committed_config(
+    stack: str, project_dir: Path | None, project: str
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """Plain config (Pulumi.yaml defaults + the stack file) and the keys stored encrypted."""
+    doc = read_stack_yaml(stack, project_dir)
+    raw = doc.get("config") or {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"'config:' in Pulumi.{stack}.yaml must be a mapping", key="config")
+    # Pulumi.yaml defaults apply when the stack file does not set the key (as the CLI does; the
+    # inline workspace has no Pulumi.yaml of its own, so they are applied here).
+    config: dict[str, Any] = _project_defaults(project_dir, project)
+    secure: set[str] = set()
+    for key, value in raw.items():
+        qkey = qualify(str(key), project)
+        if isinstance(value, dict) and set(value) == {"value"}:  # `pulumi config set --path` style
+            value = value["value"]
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secure.add(qkey)
+            config.pop(qkey, None)
+            continue
+        config[qkey] = value
+    return config, frozenset(secure)
+
+
 def load_stack_settings(
     stack: str,
     *,
@@ -195,29 +234,42 @@ def load_stack_settings(
     one is a :class:`SettingsError` naming the key. ``project_dir`` defaults to
     :func:`default_project_dir`.
     """
-    doc = read_stack_yaml(stack, project_dir)
-    raw = doc.get("config") or {}
-    if not isinstance(raw, dict):
-        raise SettingsError(f"'config:' in Pulumi.{stack}.yaml must be a mapping", key="config")
+    config, secure = _committed_config(stack, project_dir, project)
     supplied = {qualify(k, project) for k in (secrets or {})}
-    # Pulumi.yaml defaults apply when the stack file does not set the key (as the CLI does; the
-    # inline workspace has no Pulumi.yaml of its own, so they are applied here).
-    config: dict[str, Any] = _project_defaults(project_dir, project)
-    for key, value in raw.items():
-        qkey = qualify(str(key), project)
-        if isinstance(value, dict) and set(value) == {"value"}:  # `pulumi config set --path` style
-            value = value["value"]
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            if qkey not in supplied:
-                raise SettingsError(
-                    f"config {qkey!r} is encrypted in Pulumi.{stack}.yaml; pass its value as a secret "
-                    "(--secret-env KEY=ENVVAR on the CLI, secrets= in Python)",
-                    key=qkey,
-                )
-            continue
-        config[qkey] = value
-    base = StackSettings(stack=stack, config=config, project=project)
+    missing = sorted(secure - supplied)
+    if missing:
+        raise SettingsError(
+            f"config {missing[0]!r} is encrypted in Pulumi.{stack}.yaml; pass its value as a secret "
+            "(--secret-env KEY=ENVVAR on the CLI, secrets= in Python)",
+            key=missing[0],
+        )
+    env = config.get(f"{project}:environment")
+    base = StackSettings(
+        stack=stack,
+        config=config,
+        project=project,
+        secure_keys=secure,
+        project_dir=project_dir,
+        committed_environment=env if isinstance(env, str) and env else None,
+    )
     return base.with_overrides(overrides, secrets)
+
+
+def differences_from_committed(settings: StackSettings) -> list[str]:
+    """Config keys in which ``settings`` differ from its committed ``Pulumi.<stack>.yaml``
+    (``["Pulumi.<stack>.yaml"]`` when there is no such file). Secret values are not compared:
+    only that exactly the encrypted keys are supplied as secrets."""
+    try:
+        committed, secure = _committed_config(settings.stack, settings.project_dir, settings.project)
+    except SettingsError:
+        return [f"Pulumi.{settings.stack}.yaml"]
+    keys = set(committed) | set(settings.config)
+    differing = {k for k in keys if committed.get(k, _MISSING) != settings.config.get(k, _MISSING)}
+    differing |= set(settings.secrets) ^ secure
+    return sorted(differing)
+
+
+_MISSING = object()
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -14,6 +14,7 @@ A reviewed prod update:  ``stack preview prod --save-plan plan.json`` -> review 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -145,13 +146,7 @@ def _run_operation(args: argparse.Namespace) -> int:
         # Same --config semantics as `commerce-db plan` (dotted paths into structured values).
         config = apply_overrides(dict(base.config), list(args.config), project=base.project)
         changed = {k for k in set(config) | set(base.config) if config.get(k) != base.config.get(k)}
-        settings = cdb_auto.StackSettings(
-            stack=base.stack,
-            config=config,
-            secrets=base.secrets,
-            project=base.project,
-            overridden=frozenset(changed),
-        )
+        settings = dataclasses.replace(base, config=config, overridden=base.overridden | frozenset(changed))
         common: dict[str, Any] = {"on_event": _progress(args.quiet), "message": args.message}
         if args.operation != "destroy":
             common["lock_wait_seconds"] = args.wait_for_lock

@@ -7,6 +7,7 @@ JSON, so translation is tested against the SDK's actual shapes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -289,7 +290,9 @@ def test_up_passes_plan_refresh_and_policy_packs(settings: cdb_auto.StackSetting
         settings, opener=opener, plan_file=plan, refresh=True, policy_packs=["policy"], **_run_kwargs()
     )
     _op, kwargs = opener.stack.calls[0]
-    assert kwargs["plan"] == str(plan) and kwargs["refresh"] is True and kwargs["policy_packs"] == ["policy"]
+    # Relative paths are resolved against the caller's directory: the SDK runs the CLI elsewhere.
+    assert kwargs["plan"] == str(plan) and kwargs["refresh"] is True
+    assert kwargs["policy_packs"] == [str(Path("policy").resolve())]
     assert "expect_no_changes" not in kwargs  # up applies before it checks: never a drift gate
     with pytest.raises(TypeError, match="expect_no_changes"):
         cdb_auto.up(settings, opener=opener, expect_no_changes=True, **_run_kwargs())  # type: ignore[call-arg]
@@ -360,21 +363,54 @@ def _prod(**config: Any) -> cdb_auto.StackSettings:
     return cdb_auto.StackSettings(stack="prod", config={"aws:region": "us-east-1", **config})
 
 
+def _committed_prod(tmp_path: Path, **extra: Any) -> Path:
+    """A project dir whose Pulumi.prod.yaml declares environment prod and a secure value."""
+    config = {"aws:region": "us-east-1", "commerce-db:environment": "prod", **extra}
+    (tmp_path / "Pulumi.prod.yaml").write_text(json.dumps({"config": config}))
+    return tmp_path
+
+
 def test_protected_stack_up_needs_a_plan_and_refuses_overrides(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
     plan.write_text("{}")
     opener = RecordingOpener()
-    prod = _prod()
-    assert prod.protected and not cdb_auto.StackSettings(stack="staging").protected
+    project = _committed_prod(tmp_path, **{"commerce-db:pagerToken": {"secure": "v1:abc"}})
+    prod = cdb_auto.load_stack_settings("prod", project_dir=project, secrets={"pagerToken": "s3cr3t-value"})
+    assert prod.protected and not prod.overridden
+    assert not cdb_auto.StackSettings(stack="staging").protected
     with pytest.raises(cdb_auto.ProtectedStackError, match="reviewed update plan"):
         cdb_auto.up(prod, opener=opener, **_run_kwargs())
     overridden = prod.with_overrides({"postgres": {"instanceClass": "db.r7g.large"}})
     with pytest.raises(cdb_auto.ProtectedStackError, match="commerce-db:postgres"):
         cdb_auto.up(overridden, opener=opener, plan_file=plan, **_run_kwargs())
+    # A secret for a key the file keeps in plain text is an override too (it replaces the value).
+    secret_override = prod.with_overrides(secrets={"environment": "prod"})
+    with pytest.raises(cdb_auto.ProtectedStackError, match="commerce-db:environment"):
+        cdb_auto.up(secret_override, opener=opener, plan_file=plan, **_run_kwargs())
+    # Settings built by hand are compared with the committed file as well.
+    hand_built = dataclasses.replace(prod, config={**prod.config, "commerce-db:tags": {"team": "x"}})
+    with pytest.raises(cdb_auto.ProtectedStackError, match="commerce-db:tags"):
+        cdb_auto.up(hand_built, opener=opener, plan_file=plan, **_run_kwargs())
     assert opener.opened == []
     assert cdb_auto.up(prod, opener=opener, plan_file=plan, **_run_kwargs()).succeeded
     # A stack named otherwise whose environment is prod is protected too.
     assert cdb_auto.StackSettings(stack="prod-eu", config={"commerce-db:environment": "prod"}).protected
+
+
+def test_an_override_cannot_unprotect_a_stack(tmp_path: Path) -> None:
+    opener = RecordingOpener()
+    project = _committed_prod(tmp_path)
+    for name, file_env in (("prod", "prod"), ("prod-eu", "prod")):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(
+            json.dumps({"config": {"commerce-db:environment": file_env}})
+        )
+        relabelled = cdb_auto.load_stack_settings(
+            name, project_dir=project, overrides={"environment": "staging"}
+        )
+        assert relabelled.environment == "staging" and relabelled.protected
+        with pytest.raises(cdb_auto.ProtectedStackError, match="destroy is refused"):
+            cdb_auto.destroy(relabelled, confirm_stack=name, opener=opener, **_run_kwargs())
+    assert opener.opened == []
 
 
 def test_protected_stack_destroy_is_refused() -> None:
@@ -630,7 +666,7 @@ def test_cli_preview_passes_diff_and_policy_packs(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("commerce_db.automation.operations.open_stack", opener)
     assert main(["stack", "preview", "staging", "--quiet", "--diff", "--policy-pack", "policy"]) == 0
     _op, kwargs = opener.stack.calls[0]
-    assert kwargs["diff"] is True and kwargs["policy_packs"] == ["policy"]
+    assert kwargs["diff"] is True and kwargs["policy_packs"] == [str(Path("policy").resolve())]
 
 
 def test_project_defaults_apply_unless_the_stack_sets_the_key(project_dir: Path) -> None:
@@ -715,3 +751,30 @@ def test_cli_refuses_unreviewed_or_overridden_prod_up_and_prod_destroy(
     assert opener.opened == []
     assert main(["stack", "up", "prod", "--quiet", "--plan", str(plan)]) == 0
     assert opener.stack.calls[0][1]["plan"] == str(plan)
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "words"),
+    [
+        (
+            auto_errors.InvalidVersionError("Minimum version 3.181.0"),
+            cdb_auto.PulumiCliVersionError,
+            "newer pulumi",
+        ),
+        (
+            RuntimeError("summary event never found"),
+            cdb_auto.OperationFailedError,
+            "without reporting a result",
+        ),
+    ],
+)
+def test_sdk_errors_without_a_command_result_become_typed_errors(
+    raised: Exception, expected: type[Exception], words: str
+) -> None:
+    class Failing(FakeStack):
+        def refresh(self, **kwargs: Any) -> Any:
+            raise raised
+
+    opener = RecordingOpener(Failing())
+    with pytest.raises(expected, match=words):
+        cdb_auto.refresh(cdb_auto.StackSettings(stack="staging"), opener=opener, **_run_kwargs())
