@@ -2,7 +2,8 @@
 
     from commerce_db import automation as cdb_auto
 
-    settings = cdb_auto.load_stack_settings("staging", overrides={"primaryInstanceClass": "db.r7g.large"})
+    bigger = {"postgres": {"instanceClass": "db.r7g.large"}}
+    settings = cdb_auto.load_stack_settings("staging", overrides=bigger)
     result = cdb_auto.preview(settings, on_event=print)
     print(result.changes, result.duration_seconds)
 

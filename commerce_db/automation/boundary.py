@@ -8,6 +8,7 @@ Everything else in :mod:`commerce_db.automation` is pure and works against the
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -70,17 +71,44 @@ def open_stack(
     The backend is whatever the environment selects (``PULUMI_BACKEND_URL`` / ``pulumi login``).
     """
     cli = require_pulumi_cli()
+    owned = Path(tempfile.mkdtemp(prefix="commerce-db-automation-")) if work_dir is None else None
+    try:
+        stack = _select_and_configure(cli, settings, program, create, work_dir or owned, env_vars)
+    except BaseException:
+        if owned is not None:
+            shutil.rmtree(owned, ignore_errors=True)
+        raise
+    if owned is not None:
+        weakref.finalize(stack, shutil.rmtree, owned, True)
+    # pulumi's Stack has the full keyword signatures; the protocol only promises keyword calls.
+    return cast(StackHandle, _MaskedOutputs(stack, cli))
+
+
+def _select_and_configure(
+    cli: str,
+    settings: StackSettings,
+    program: Program,
+    create: bool,
+    work_dir: Path | None,
+    env_vars: Mapping[str, str] | None,
+) -> Any:
     from pulumi import automation as auto
 
-    if work_dir is None:
-        work_dir = Path(tempfile.mkdtemp(prefix="commerce-db-automation-"))
-        owned: Path | None = work_dir
-    else:
-        owned = None
+    stack_settings = None
+    if settings.encryption:
+        # Keep the stack's own secrets provider: without it the CLI would use the default one.
+        stack_settings = {
+            settings.stack: auto.StackSettings(
+                secrets_provider=settings.encryption.get("secretsprovider"),
+                encrypted_key=settings.encryption.get("encryptedkey"),
+                encryption_salt=settings.encryption.get("encryptionsalt"),
+            )
+        }
     opts = auto.LocalWorkspaceOptions(
-        work_dir=str(work_dir),
+        work_dir=str(work_dir) if work_dir else None,
         env_vars=dict(env_vars) if env_vars else None,
         project_settings=auto.ProjectSettings(name=settings.project, runtime="python"),
+        stack_settings=stack_settings,
     )
     with translate_pulumi_errors("select", settings.stack):
         if create:
@@ -97,10 +125,68 @@ def open_stack(
             stack.set_all_config(plain)
         for key, value in settings.secrets.items():
             _set_secret_config(cli, stack.workspace, settings.stack, key, value)
-    if owned is not None:
-        weakref.finalize(stack, shutil.rmtree, owned, True)
-    # pulumi's Stack has the full keyword signatures; the protocol only promises keyword calls.
-    return cast(StackHandle, stack)
+    return stack
+
+
+class _MaskedOutputs:
+    """A ``pulumi.automation.Stack`` whose outputs come only from ``pulumi stack output --json``
+    (no ``--show-secrets``). Why: the SDK flags an output secret only when its whole value is
+    secret, so a secret nested in a structured output would come back in plain text."""
+
+    def __init__(self, stack: Any, cli: str) -> None:
+        self._stack = stack
+        self._cli = cli
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stack, name)
+
+    def outputs(self) -> dict[str, Any]:
+        from pulumi import automation as auto
+
+        done = _run_cli(
+            self._cli, self._stack.workspace, ["stack", "output", "--json", "--stack", self._stack.name]
+        )
+        if done.returncode != 0:
+            raise errors.OperationFailedError("stack output", self._stack.name, _tail(done.stderr))
+        masked = json.loads(done.stdout or "{}")
+        return {k: auto.OutputValue(value=v, secret=_contains_mask(v)) for k, v in masked.items()}
+
+    def up(self, **kwargs: Any) -> Any:
+        result = self._stack.up(**kwargs)
+        result.outputs = self.outputs()
+        return result
+
+
+def _contains_mask(value: Any) -> bool:
+    if value == SECRET_SENTINEL:
+        return True
+    if isinstance(value, dict):
+        return any(_contains_mask(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_mask(v) for v in value)
+    return False
+
+
+SECRET_SENTINEL = "[secret]"
+"""How ``pulumi stack output --json`` prints a secret value."""
+
+
+def _run_cli(
+    cli: str, workspace: Any, args: list[str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the pulumi CLI in ``workspace``'s directory and environment (as the SDK does)."""
+    env = {**os.environ, **(workspace.env_vars or {})}
+    if getattr(workspace, "pulumi_home", None):
+        env["PULUMI_HOME"] = workspace.pulumi_home
+    return subprocess.run(
+        [cli, *args],
+        input=stdin,
+        cwd=workspace.work_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def _set_secret_config(cli: str, workspace: Any, stack: str, key: str, value: str) -> None:
@@ -109,17 +195,8 @@ def _set_secret_config(cli: str, workspace: Any, stack: str, key: str, value: st
     Why not ``set_all_config``: the SDK passes every value as a command-line argument, where
     any user of the machine can read it (``ps``) while the command runs.
     """
-    env = {**os.environ, **(workspace.env_vars or {})}
-    if getattr(workspace, "pulumi_home", None):
-        env["PULUMI_HOME"] = workspace.pulumi_home
-    done = subprocess.run(
-        [cli, "config", "set", "--secret", "--non-interactive", "--stack", stack, key],
-        input=value,
-        cwd=workspace.work_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    done = _run_cli(
+        cli, workspace, ["config", "set", "--secret", "--non-interactive", "--stack", stack, key], stdin=value
     )
     if done.returncode != 0:
         detail = _tail(done.stderr.replace(value, "[secret]") if value else done.stderr)

@@ -23,6 +23,7 @@ stack handle; by default it is :func:`~commerce_db.automation.boundary.open_stac
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -44,7 +45,9 @@ from commerce_db.automation.errors import (
     SettingsError,
 )
 from commerce_db.automation.events import (
+    Diagnostic,
     OutputLine,
+    PolicyViolation,
     ProgressCallback,
     ProgressEvent,
     Summary,
@@ -52,7 +55,13 @@ from commerce_db.automation.events import (
     translate_engine_event,
 )
 from commerce_db.automation.results import Operation, OperationResult, StackOutput, build_result, mask_outputs
-from commerce_db.automation.settings import StackSettings, differences_from_committed, load_stack_settings
+from commerce_db.automation.settings import (
+    PROTECTED_ENVIRONMENTS,
+    StackSettings,
+    committed_environment,
+    differences_from_committed,
+    load_stack_settings,
+)
 from commerce_db.automation.validate import check_stack_config
 
 StackRef = StackSettings | str
@@ -140,6 +149,8 @@ def _run(
 
     def on_engine_event(raw: Any) -> None:
         event = translate_engine_event(raw)
+        if isinstance(event, Diagnostic | PolicyViolation):
+            event = dataclasses.replace(event, message=_scrub(event.message, settings))
         if event is not None:
             deliver(event)
 
@@ -172,10 +183,16 @@ def _run(
                 sleep(LOCK_RETRY_SECONDS)
     except OperationFailedError as exc:
         scrubbed = _scrub(exc.detail, settings)
-        if scrubbed != exc.detail:
-            raise OperationFailedError(exc.operation, exc.stack, scrubbed) from None
-        raise
-    return build_result(operation, settings.stack, raw, duration_seconds=clock() - started, message=message)
+        if scrubbed == exc.detail:
+            raise
+        failure = OperationFailedError(exc.operation, exc.stack, scrubbed)
+    else:
+        return build_result(
+            operation, settings.stack, raw, duration_seconds=clock() - started, message=message
+        )
+    # Raised outside the handler on purpose: the original error (and the SDK's, chained to it)
+    # hold the unmasked text; raising here keeps them out of ``__context__``.
+    raise failure
 
 
 def preview(
@@ -269,7 +286,7 @@ def up(
     if validate is not None:  # an invalid value is the first thing to report
         validate(settings)
     options = {**options, "validate": None}
-    if settings.protected:
+    if settings.protected or committed_environment(settings) in PROTECTED_ENVIRONMENTS:
         if plan_file is None:
             raise ProtectedStackError(
                 f"stack {settings.stack!r} is protected: up needs a reviewed update plan; run "
@@ -318,7 +335,7 @@ def destroy(stack: StackRef, *, confirm_stack: str, **options: Unpack[RunOptions
     no longer loads can still be destroyed. ``options``: see :class:`RunOptions`.
     """
     settings = resolve_settings(stack)
-    if settings.protected:
+    if settings.protected or committed_environment(settings) in PROTECTED_ENVIRONMENTS:
         raise ProtectedStackError(
             f"stack {settings.stack!r} is protected (environment {settings.environment!r}): destroy is "
             "refused; nothing was changed",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,9 @@ class StackSettings:
     ``secrets`` without counting as overrides."""
     project_dir: Path | None = None
     """Where the stack file was read from (None: :func:`default_project_dir`)."""
+    encryption: Mapping[str, str] = field(default_factory=dict)
+    """The stack file's secrets-provider settings (``secretsprovider``, ``encryptedkey``,
+    ``encryptionsalt``), given to the temporary workspace so the stack keeps its secrets provider."""
     committed_environment: str | None = None
     """The environment the committed stack file declares (None: not loaded from a file, or the
     file sets none). Protection follows it too, so an override cannot unprotect a stack."""
@@ -104,6 +108,7 @@ class StackSettings:
         # Freeze the mappings so a settings object can be shared between threads/operations.
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
         object.__setattr__(self, "secrets", MappingProxyType(dict(self.secrets)))
+        object.__setattr__(self, "encryption", MappingProxyType(dict(self.encryption)))
 
     def config_map(self) -> dict[str, tuple[str, bool]]:
         """Fully qualified key -> (encoded value, is_secret), ready for ``set_all_config``."""
@@ -138,6 +143,7 @@ class StackSettings:
             overridden=self.overridden | frozenset(changed),
             secure_keys=self.secure_keys,
             project_dir=self.project_dir,
+            encryption=self.encryption,
             committed_environment=self.committed_environment,
         )
 
@@ -195,6 +201,24 @@ def _project_defaults(project_dir: Path | None, project: str) -> dict[str, Any]:
     return defaults
 
 
+ENCRYPTION_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt")
+"""Top-level stack-file keys describing the stack's secrets provider (copied to the workspace)."""
+
+_SUPPORTED_TOP_LEVEL = frozenset({"config", *ENCRYPTION_KEYS})
+
+
+def _stack_file_encryption(stack: str, doc: Mapping[str, Any]) -> dict[str, str]:
+    unsupported = sorted(str(k) for k in doc if k not in _SUPPORTED_TOP_LEVEL)
+    if unsupported:
+        # e.g. an ESC `environment:`: the temporary workspace would silently drop it.
+        raise SettingsError(
+            f"Pulumi.{stack}.yaml sets {', '.join(unsupported)}, which the Automation API workspace "
+            f"does not carry over; supported top-level keys: {', '.join(sorted(_SUPPORTED_TOP_LEVEL))}",
+            key=unsupported[0],
+        )
+    return {k: str(doc[k]) for k in ENCRYPTION_KEYS if doc.get(k)}
+
+
 def _committed_config(
     stack: str, project_dir: Path | None, project: str
 ) -> tuple[dict[str, Any], frozenset[str]]:
@@ -235,6 +259,7 @@ def load_stack_settings(
     :func:`default_project_dir`.
     """
     config, secure = _committed_config(stack, project_dir, project)
+    encryption = _stack_file_encryption(stack, read_stack_yaml(stack, project_dir))
     supplied = {qualify(k, project) for k in (secrets or {})}
     missing = sorted(secure - supplied)
     if missing:
@@ -250,23 +275,65 @@ def load_stack_settings(
         project=project,
         secure_keys=secure,
         project_dir=project_dir,
+        encryption=encryption,
         committed_environment=env if isinstance(env, str) and env else None,
     )
     return base.with_overrides(overrides, secrets)
 
 
 def differences_from_committed(settings: StackSettings) -> list[str]:
-    """Config keys in which ``settings`` differ from its committed ``Pulumi.<stack>.yaml``
-    (``["Pulumi.<stack>.yaml"]`` when there is no such file). Secret values are not compared:
-    only that exactly the encrypted keys are supplied as secrets."""
+    """Config keys in which ``settings`` differ from ``Pulumi.<stack>.yaml`` as committed in git
+    (HEAD of the project's checkout). A project outside a git checkout, an untracked stack file or
+    one with uncommitted edits is itself a difference (named as such). Secret values cannot be
+    compared (only the stack's secrets provider decrypts them): exactly the keys the file stores
+    encrypted must be supplied as secrets."""
+    root = settings.project_dir or default_project_dir()
+    name = f"Pulumi.{settings.stack}.yaml"
+    committed_text = _git_head_text(root / name)
+    if committed_text is None:
+        return [f"{name} (not committed in a git checkout)"]
+    if (root / name).read_text(encoding="utf-8") != committed_text:
+        return [f"{name} (uncommitted edits)"]
     try:
-        committed, secure = _committed_config(settings.stack, settings.project_dir, settings.project)
+        committed, secure = _committed_config(settings.stack, root, settings.project)
     except SettingsError:
-        return [f"Pulumi.{settings.stack}.yaml"]
+        return [name]
     keys = set(committed) | set(settings.config)
     differing = {k for k in keys if committed.get(k, _MISSING) != settings.config.get(k, _MISSING)}
     differing |= set(settings.secrets) ^ secure
     return sorted(differing)
+
+
+def committed_environment(settings: StackSettings) -> str | None:
+    """The environment ``Pulumi.<stack>.yaml`` in the project declares (None if it has none or
+    there is no such file); protection of hand-built settings follows it too."""
+    try:
+        config, _ = _committed_config(settings.stack, settings.project_dir, settings.project)
+    except SettingsError:
+        return None
+    env = config.get(f"{settings.project}:environment")
+    return env if isinstance(env, str) and env else None
+
+
+def _git_head_text(path: Path) -> str | None:
+    """``path`` as committed at HEAD of its git checkout, or None (no git, untracked, no file)."""
+
+    if not path.is_file():
+        return None
+    try:
+        top = subprocess.run(
+            ["git", "-C", str(path.parent), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        rel = path.resolve().relative_to(Path(top).resolve())
+        shown = subprocess.run(
+            ["git", "-C", top, "show", f"HEAD:{rel.as_posix()}"], capture_output=True, text=True, check=True
+        )
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+    return shown.stdout
 
 
 _MISSING = object()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -363,10 +364,21 @@ def _prod(**config: Any) -> cdb_auto.StackSettings:
     return cdb_auto.StackSettings(stack="prod", config={"aws:region": "us-east-1", **config})
 
 
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
 def _committed_prod(tmp_path: Path, **extra: Any) -> Path:
-    """A project dir whose Pulumi.prod.yaml declares environment prod and a secure value."""
+    """A git checkout whose committed Pulumi.prod.yaml declares environment prod (+ ``extra``)."""
     config = {"aws:region": "us-east-1", "commerce-db:environment": "prod", **extra}
     (tmp_path / "Pulumi.prod.yaml").write_text(json.dumps({"config": config}))
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "Pulumi.prod.yaml")
+    _git(tmp_path, "commit", "-q", "-m", "prod")
     return tmp_path
 
 
@@ -393,8 +405,56 @@ def test_protected_stack_up_needs_a_plan_and_refuses_overrides(tmp_path: Path) -
         cdb_auto.up(hand_built, opener=opener, plan_file=plan, **_run_kwargs())
     assert opener.opened == []
     assert cdb_auto.up(prod, opener=opener, plan_file=plan, **_run_kwargs()).succeeded
+    # "Committed" means committed in git: an edited working-tree file is refused as such.
+    (project / "Pulumi.prod.yaml").write_text(
+        json.dumps(
+            {"config": {"commerce-db:environment": "prod", "commerce-db:pagerToken": {"secure": "v1:abc"}}}
+        )
+    )
+    edited = cdb_auto.load_stack_settings("prod", project_dir=project, secrets={"pagerToken": "s3cr3t-value"})
+    with pytest.raises(cdb_auto.ProtectedStackError, match="uncommitted edits"):
+        cdb_auto.up(edited, opener=opener, plan_file=plan, **_run_kwargs())
     # A stack named otherwise whose environment is prod is protected too.
     assert cdb_auto.StackSettings(stack="prod-eu", config={"commerce-db:environment": "prod"}).protected
+
+
+def test_protected_up_outside_a_git_checkout_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.prod.yaml").write_text(json.dumps({"config": {"commerce-db:environment": "prod"}}))
+    plan = tmp_path / "plan.json"
+    plan.write_text("{}")
+    prod = cdb_auto.load_stack_settings("prod", project_dir=tmp_path)
+    with pytest.raises(cdb_auto.ProtectedStackError, match="not committed in a git checkout"):
+        cdb_auto.up(prod, opener=RecordingOpener(), plan_file=plan, **_run_kwargs())
+
+
+def test_hand_built_settings_follow_the_stack_files_environment(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.prod-eu.yaml").write_text(json.dumps({"config": {"commerce-db:environment": "prod"}}))
+    relabelled = cdb_auto.StackSettings(
+        stack="prod-eu", config={"commerce-db:environment": "staging"}, project_dir=tmp_path
+    )
+    assert not relabelled.protected  # by its own config alone...
+    with pytest.raises(cdb_auto.ProtectedStackError, match="destroy is refused"):
+        cdb_auto.destroy(relabelled, confirm_stack="prod-eu", opener=RecordingOpener(), **_run_kwargs())
+    with pytest.raises(cdb_auto.ProtectedStackError, match="reviewed update plan"):
+        cdb_auto.up(relabelled, opener=RecordingOpener(), **_run_kwargs())
+
+
+def test_scrubbed_failures_do_not_keep_the_secret_in_their_context() -> None:
+    secret = "hunter2-secret-value"
+
+    class Leaky(FakeStack):
+        def preview(self, **kwargs: Any) -> Any:
+            raise auto_errors.CommandError(CommandResult(stdout="", stderr=f"bad token {secret}", code=1))
+
+    settings = cdb_auto.StackSettings(stack="staging", secrets={"commerce-db:token": secret})
+    with pytest.raises(cdb_auto.OperationFailedError) as info:
+        cdb_auto.preview(settings, opener=RecordingOpener(Leaky()), **_run_kwargs())
+    chain: list[BaseException] = []
+    exc: BaseException | None = info.value
+    while exc is not None:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    assert chain and all(secret not in str(e) and secret not in repr(e) for e in chain)
 
 
 def test_an_override_cannot_unprotect_a_stack(tmp_path: Path) -> None:

@@ -49,7 +49,11 @@ elif args[:2] == ["stack", "history"]:
                        "environment": {{}}, "config": {{}}, "result": "succeeded", "version": 1,
                        "resourceChanges": {{"same": 1}}}}]))
 elif args[:2] == ["stack", "output"]:
-    print("{{}}")
+    password = "{secret}" if "--show-secrets" in args else "[secret]"
+    print(json.dumps({{"conn": {{"host": "db", "password": password}}, "region": "us-east-1"}}))
+elif args[:2] == ["stack", "select"] and "missing" in args:
+    sys.stderr.write("error: no stack named 'missing' found\n")
+    sys.exit(255)
 """
 
 SECRET = "s3cr3t-token-value"
@@ -61,7 +65,7 @@ def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bin_dir.mkdir()
     log = tmp_path / "calls.jsonl"
     exe = bin_dir / "pulumi"
-    exe.write_text(FAKE_PULUMI.format(python=sys.executable, log=str(log)))
+    exe.write_text(FAKE_PULUMI.format(python=sys.executable, log=str(log), secret=SECRET))
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("PULUMI_SKIP_UPDATE_CHECK", "true")
@@ -118,3 +122,23 @@ def test_relative_plan_and_policy_paths_resolve_against_the_callers_directory(
     args = preview_call["args"]
     assert args[args.index("--policy-pack") + 1] == str(caller / "policy")
     assert Path(preview_call["cwd"]) != caller  # the CLI really runs elsewhere
+
+
+def test_a_secret_nested_in_a_structured_output_stays_masked(fake_cli: Path) -> None:
+    outputs = cdb_auto.outputs(_settings())
+    assert outputs["conn"].secret and SECRET not in json.dumps(outputs["conn"].to_dict())
+    assert outputs["region"].value == "us-east-1" and not outputs["region"].secret
+    assert all("--show-secrets" not in c["args"] for c in _calls(fake_cli))
+
+
+def test_temporary_workspace_is_removed_when_opening_fails(
+    fake_cli: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    with pytest.raises(cdb_auto.StackNotFoundError):
+        open_stack(cdb_auto.StackSettings(stack="missing"), create=False)
+    assert list((tmp_path / "tmp").glob("commerce-db-automation-*")) == []
