@@ -6,7 +6,7 @@ Key layout per cached item: ``V`` the value, ``L`` its lease (fill token), ``M``
 
 from __future__ import annotations
 
-__all__ = ["COMPARE_DELETE", "FILL", "GET_OR_LEASE", "INVALIDATE"]
+__all__ = ["COMPARE_DELETE", "FILL", "FILL_MANY", "GET_OR_LEASE", "GET_OR_LEASE_MANY", "INVALIDATE"]
 
 # KEYS: V, L, M.  ARGV: token, lease_ms.
 # Returns {1, value} hit | {2} lease granted to token | {0} lease held by someone else
@@ -19,6 +19,26 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
 return {0}
 """
 
+# KEYS: V1, L1, M1, V2, L2, M2, ...  ARGV: token, lease_ms.
+# GET_OR_LEASE for many items in one round trip (the batched miss path of get_many); every lease
+# granted here carries the same token. Returns one entry per item, as GET_OR_LEASE.
+GET_OR_LEASE_MANY = """
+local out = {}
+for i = 1, #KEYS, 3 do
+  local v = redis.call('GET', KEYS[i])
+  if v then
+    out[#out + 1] = {1, v}
+  elseif redis.call('EXISTS', KEYS[i + 2]) == 1 then
+    out[#out + 1] = {3}
+  elseif redis.call('SET', KEYS[i + 1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    out[#out + 1] = {2}
+  else
+    out[#out + 1] = {0}
+  end
+end
+return out
+"""
+
 # KEYS: V, L, M.  ARGV: token, payload, ttl_ms.
 # Compare-and-set: write V only while L still holds our token (an invalidate deletes L, so a
 # fill that raced a writer is rejected). Returns 1 filled | 0 lease lost | -1 recently invalidated.
@@ -28,6 +48,32 @@ redis.call('DEL', KEYS[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
+"""
+
+# KEYS: V1, L1, M1, V2, L2, M2, ...  ARGV: token, payload1, ttl_ms1, payload2, ttl_ms2, ...
+# FILL for many items leased by GET_OR_LEASE_MANY with ``token``. An empty payload only releases
+# the item's lease (nothing to cache). Returns per item: 1 filled | 0 lease lost | -1 recently
+# invalidated | 2 lease released.
+FILL_MANY = """
+local out = {}
+for i = 1, #KEYS, 3 do
+  local n = (i - 1) / 3
+  local payload, ttl = ARGV[2 + 2 * n], ARGV[3 + 2 * n]
+  if redis.call('GET', KEYS[i + 1]) ~= ARGV[1] then
+    out[#out + 1] = 0
+  else
+    redis.call('DEL', KEYS[i + 1])
+    if payload == '' then
+      out[#out + 1] = 2
+    elseif redis.call('EXISTS', KEYS[i + 2]) == 1 then
+      out[#out + 1] = -1
+    else
+      redis.call('SET', KEYS[i], payload, 'PX', ttl)
+      out[#out + 1] = 1
+    end
+  end
+end
+return out
 """
 
 # KEYS: V1, L1, M1, V2, L2, M2, ...  ARGV: marker_ms (0 = no marker).

@@ -38,7 +38,7 @@ import functools
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -116,25 +116,10 @@ class CacheStats:
     """Times the pending queue overflowed and the whole namespace was purged on recovery."""
 
 
-@dataclass(slots=True)
-class _Counters:
-    """Mutable counters behind :class:`CacheStats` (the snapshot stays frozen)."""
-
-    hits: int = 0
-    misses: int = 0
-    errors: int = 0
-    skipped: int = 0
-    loads: int = 0
-    fills: int = 0
-    stale_fills_rejected: int = 0
-    fills_skipped: int = 0
-    corrupt: int = 0
-    lease_waits: int = 0
-    lease_fallbacks: int = 0
-    coalesced: int = 0
-    invalidations: int = 0
-    invalidations_deferred: int = 0
-    namespace_purges: int = 0
+_GAUGES = ("breaker_opens", "pending_invalidations")
+"""CacheStats fields read from elsewhere when the snapshot is taken (not counted in ``_c``)."""
+_COUNTED = tuple(f.name for f in dataclasses.fields(CacheStats) if f.name not in _GAUGES)
+"""The counters of a CacheAside: the fields of :class:`CacheStats` (declared once, there)."""
 
 
 @dataclass(slots=True)
@@ -211,9 +196,9 @@ class CacheAside:
         self.max_pending_invalidations = max_pending_invalidations
         self.flush_interval = flush_interval
         self._breaker = breaker or CircuitBreaker()
-        self._c = _Counters()
-        self._inflight: dict[str, asyncio.Task[Any]] = {}
-        self._live: set[asyncio.Task[Any]] = set()  # strong refs: detached loads must not be GC'd
+        self._c: dict[str, int] = dict.fromkeys(_COUNTED, 0)
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._live: set[asyncio.Future[Any]] = set()  # strong refs: detached loads must not be GC'd
         self._pending: set[str] = set()  # full Redis value keys
         self._purge_needed = False
         self._flush_lock = asyncio.Lock()
@@ -224,6 +209,8 @@ class CacheAside:
         > 0): consulted before Redis, filled only from Redis hits, invalidated with every key."""
         self._prerequisite: Callable[[], Awaitable[bool]] | None = None
         self._get_or_lease = redis.register_script(_lua.GET_OR_LEASE)
+        self._get_or_lease_many = redis.register_script(_lua.GET_OR_LEASE_MANY)
+        self._fill_many = redis.register_script(_lua.FILL_MANY)
         self._fill = redis.register_script(_lua.FILL)
         self._invalidate = redis.register_script(_lua.INVALIDATE)
         self._compare_delete = redis.register_script(_lua.COMPARE_DELETE)
@@ -234,7 +221,7 @@ class CacheAside:
     def stats(self) -> CacheStats:
         """Snapshot of the counters (a new frozen object on every access)."""
         return CacheStats(
-            **dataclasses.asdict(self._c),
+            **self._c,
             breaker_opens=self._breaker.opens,
             pending_invalidations=len(self._pending),
         )
@@ -317,7 +304,7 @@ class CacheAside:
             self._live.add(task)
             task.add_done_callback(functools.partial(self._task_done, rkey))
         else:
-            self._c.coalesced += 1
+            self._c["coalesced"] += 1
         # shield: one caller's cancellation must not cancel the load the others are awaiting.
         return await asyncio.shield(task)  # type: ignore[no-any-return]
 
@@ -325,11 +312,79 @@ class CacheAside:
         """The entries of ``keys`` that are in the cache, read with one ``MGET``: ``{key: value}``
         (``None`` for a cached negative result). Keys absent from the result were not served from
         the cache (absent, undecodable, Redis down, invalidations still owed, breaker open): load
-        them with :meth:`get_or_load`, which takes the lease. Never raises on Redis failures.
+        them with :meth:`get_or_load_many` or :meth:`get_or_load`, which take the lease. Never
+        raises on Redis failures.
         """
+        out, _ = await self._mget(keys, decode)
+        return out
+
+    async def get_or_load_many(
+        self,
+        keys: list[str],
+        loader: Callable[[list[str]], Awaitable[dict[str, T]]],
+        *,
+        ttl: float,
+        encode: Callable[[T], bytes],
+        decode: Callable[[bytes], T],
+        cache_none: bool = False,
+    ) -> dict[str, T | None]:
+        """:meth:`get_or_load` for many keys, with one source read for all misses.
+
+        :param keys: logical keys (duplicates allowed).
+        :param loader: ``loader(missing_keys)`` reads the source of truth once for all of them and
+            returns ``{key: value}`` for those that exist (absent keys mean ``None``). Its
+            exceptions propagate to every caller waiting on one of those keys.
+        :param ttl: / :param encode: / :param decode: / :param cache_none: as for :meth:`get_or_load`.
+        :returns: ``{key: value or None}`` for every key.
+
+        Round trips for ``n`` uncached keys: one ``MGET`` (hits, also from the near cache), one
+        script taking every missing key's lease, one ``loader`` call, one script filling the
+        leased keys — instead of ``n`` independent loads. The lease guarantee is the one of
+        :meth:`get_or_load`, key by key: the loader runs only after the leases were taken, and a
+        key is filled only while its lease still holds (an invalidation during the load rejects
+        its fill). Keys this process is already loading join that load (single-flight, both
+        ways: a concurrent :meth:`get_or_load` of a key being batch-loaded joins the batch).
+        Keys another process holds the lease of, and undecodable entries, take the single-key
+        path (poll for the holder's value, take over its lease). Redis failures fail open: the
+        loader still runs once, nothing is filled.
+        """
+        if not (isinstance(ttl, int | float) and ttl > 0):
+            raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        uniq = list(dict.fromkeys(keys))
+        out, redis_down = await self._mget(uniq, decode)
+        waits: dict[str, asyncio.Future[Any]] = {}
+        mine: dict[str, asyncio.Future[Any]] = {}
+        loop = asyncio.get_running_loop()
+        for key in uniq:
+            if key in out:
+                continue
+            rkey = self.key(key)
+            running = self._inflight.get(rkey)
+            if running is not None:
+                self._c["coalesced"] += 1
+                waits[key] = running
+                continue
+            fut: asyncio.Future[Any] = loop.create_future()
+            self._inflight[rkey] = fut
+            self._live.add(fut)
+            fut.add_done_callback(functools.partial(self._task_done, rkey))
+            mine[key] = waits[key] = fut
+        if mine:
+            codec = _Codec(encode, decode, cache_none)
+            batch = asyncio.ensure_future(self._fetch_many(mine, loader, ttl, codec, redis_down=redis_down))
+            self._live.add(batch)
+            batch.add_done_callback(self._live.discard)
+        if waits:
+            # shield: one caller's cancellation must not cancel loads other callers are awaiting.
+            values = await asyncio.gather(*(asyncio.shield(f) for f in waits.values()))
+            out.update(zip(waits, values, strict=True))
+        return out
+
+    async def _mget(self, keys: list[str], decode: Callable[[bytes], T]) -> tuple[dict[str, T | None], bool]:
+        """Hits of ``keys`` from the near cache and one ``MGET``; second item: Redis just failed."""
         rkeys = [self.key(k) for k in keys]
         if not rkeys or self._pending or self._purge_needed or self._breaker.is_open:
-            return {}
+            return {}, False
         out: dict[str, T | None] = {}
         near = self.near
         near_token = -1
@@ -342,7 +397,7 @@ class CacheAside:
                 else:
                     out[key] = hit
             if not todo:
-                return out
+                return out, False
             keys, rkeys = [k for k, _ in todo], [r for _, r in todo]
             near_token = near.token()
         try:
@@ -350,7 +405,7 @@ class CacheAside:
         except REDIS_ERRORS as exc:
             self._on_error("read", exc)
             await drop_stale_connections(self._redis, exc)
-            return {}
+            return out, True
         self._breaker.record_success()
         served = 0
         for key, rkey, raw in zip(keys, rkeys, raws, strict=True):
@@ -361,15 +416,15 @@ class CacheAside:
             elif raw[:1] == _TAG_VALUE:
                 try:
                     out[key] = decode(raw[1:])
-                except Exception:  # corrupt: get_or_load counts and deletes it
+                except Exception:  # corrupt: the lease path counts and deletes it
                     continue
             else:
                 continue
             served += 1
             if near is not None:
                 near.put(rkey, out[key], near_token)
-        self._c.hits += served
-        return out
+        self._c["hits"] += served
+        return out, False
 
     async def invalidate(self, *keys: str) -> None:
         """Delete the cached values of ``keys`` and kill their outstanding leases.
@@ -387,7 +442,7 @@ class CacheAside:
             near.invalidate(near_keys)  # before: no read of this process serves the old value
         try:
             if not self._breaker.allow():
-                self._c.skipped += 1
+                self._c["skipped"] += 1
                 self._defer(rkeys)
                 return
             try:
@@ -416,7 +471,7 @@ class CacheAside:
         if not (self._pending or self._purge_needed):
             return True
         if not self._breaker.allow():
-            self._c.skipped += 1
+            self._c["skipped"] += 1
             return False
         try:
             await self._flush_pending()
@@ -437,7 +492,7 @@ class CacheAside:
 
     # ------------------------------------------------------------------ read path
 
-    def _task_done(self, rkey: str, task: asyncio.Task[Any]) -> None:
+    def _task_done(self, rkey: str, task: asyncio.Future[Any]) -> None:
         self._live.discard(task)
         if self._inflight.get(rkey) is task:
             del self._inflight[rkey]
@@ -468,7 +523,7 @@ class CacheAside:
                 return _MISS
         else:
             return _MISS
-        self._c.hits += 1
+        self._c["hits"] += 1
         return value
 
     async def _fetch(
@@ -503,7 +558,7 @@ class CacheAside:
                 try:
                     value = self._decode(raw, codec)
                 except Exception as exc:  # any decoder failure = corrupt entry
-                    self._c.corrupt += 1
+                    self._c["corrupt"] += 1
                     corrupt_seen += 1
                     log.warning("cache: undecodable entry for %s (%s); deleting", rkey, type(exc).__name__)
                     with contextlib.suppress(_RedisDownError):
@@ -511,28 +566,162 @@ class CacheAside:
                     if corrupt_seen > 1:  # something keeps writing junk: do not loop
                         return await self._load(loader)
                     continue
-                self._c.hits += 1
+                self._c["hits"] += 1
                 return value
             if status == _LEASED:
                 return await self._load_and_fill(rkey, lease_key, marker_key, token, loader, ttl, codec)
             if status == _RECENT:
-                self._c.fills_skipped += 1
+                self._c["fills_skipped"] += 1
                 return await self._load(loader)
             # _BUSY: another caller (likely another process) is loading this key.
             now = loop.time()
             if deadline is None:
-                self._c.lease_waits += 1
+                self._c["lease_waits"] += 1
                 deadline = now + self.lease_wait
             elif now >= deadline:
-                self._c.lease_fallbacks += 1
+                self._c["lease_fallbacks"] += 1
                 return await self._load(loader)
             await asyncio.sleep(min(delay, max(0.0, deadline - now)))
             delay = min(delay * 1.5, 0.05)
 
     async def _load(self, loader: Callable[[], Awaitable[T | None]]) -> T | None:
-        self._c.misses += 1
-        self._c.loads += 1
+        self._c["misses"] += 1
+        self._c["loads"] += 1
         return await loader()
+
+    async def _fetch_many(
+        self,
+        futures: dict[str, asyncio.Future[Any]],
+        loader: Callable[[list[str]], Awaitable[dict[str, T]]],
+        ttl: float,
+        codec: _Codec[T],
+        *,
+        redis_down: bool,
+    ) -> None:
+        """The batched miss path of :meth:`get_or_load_many`: resolves every future in ``futures``
+        (key -> future, registered in ``_inflight``)."""
+
+        def settle(key: str, value: Any = None, exc: BaseException | None = None) -> None:
+            fut = futures[key]
+            if fut.done():
+                return
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(value)
+
+        keys = list(futures)
+        try:
+            token = secrets.token_hex(8)
+            reply: list[Any] | None = None
+            if not redis_down:
+                with contextlib.suppress(_RedisDownError):
+                    reply = await self._redis_call(
+                        self._get_or_lease_many,
+                        keys=_triples(self.key(k) for k in keys),
+                        args=[token, max(1, int(self.lease_ttl * 1000))],
+                    )
+            leased: list[str] = []
+            to_load: list[str] = []
+            single: list[str] = []
+            if reply is None:  # Redis unusable: load everything, fill nothing
+                to_load = keys
+            else:
+                for key, entry in zip(keys, reply, strict=True):
+                    status = int(entry[0])
+                    if status == _HIT:
+                        try:
+                            value = self._decode(entry[1], codec)
+                        except Exception:  # corrupt: the single-key path counts and deletes it
+                            single.append(key)
+                            continue
+                        self._c["hits"] += 1
+                        settle(key, value)
+                    elif status == _LEASED:
+                        leased.append(key)
+                        to_load.append(key)
+                    elif status == _RECENT:
+                        self._c["fills_skipped"] += 1
+                        to_load.append(key)
+                    else:  # _BUSY: another process is loading it; poll for its value
+                        single.append(key)
+            singles = [
+                asyncio.ensure_future(self._fetch(self.key(k), _one(loader, k), ttl, cast(Any, codec)))
+                for k in single
+            ]
+            if to_load:
+                await self._load_fill_many(to_load, leased, token, loader, ttl, codec, settle)
+            for key, res in zip(single, await asyncio.gather(*singles, return_exceptions=True), strict=True):
+                if isinstance(res, BaseException):
+                    settle(key, exc=res)
+                else:
+                    settle(key, res)
+        except BaseException as exc:
+            for key in keys:
+                if isinstance(exc, asyncio.CancelledError):
+                    futures[key].cancel()
+                else:
+                    settle(key, exc=exc)
+            if isinstance(exc, asyncio.CancelledError) or not isinstance(exc, Exception):
+                raise
+            # Handed to every waiting caller; nobody awaits this task itself.
+
+    async def _load_fill_many(
+        self,
+        to_load: list[str],
+        leased: list[str],
+        token: str,
+        loader: Callable[[list[str]], Awaitable[dict[str, T]]],
+        ttl: float,
+        codec: _Codec[T],
+        settle: Callable[..., None],
+    ) -> None:
+        filled = False
+        try:
+            self._c["misses"] += len(to_load)
+            self._c["loads"] += 1
+            values = await loader(to_load)
+            payloads: list[bytes] = []
+            for key in leased:
+                value = values.get(key)
+                if value is None and not codec.cache_none:
+                    payloads.append(b"")  # nothing to cache: release the lease
+                    continue
+                try:
+                    payloads.append(_TAG_NONE if value is None else _TAG_VALUE + codec.encode(value))
+                except Exception:  # an encoder bug must not fail a read that already has its value
+                    log.exception("cache: encode failed for %s; value served uncached", key)
+                    payloads.append(b"")
+            if leased:
+                args: list[Any] = [token]
+                for payload in payloads:
+                    args += [payload, self._ttl_ms(ttl)]
+                with contextlib.suppress(_RedisDownError):
+                    results = await self._redis_call(
+                        self._fill_many, keys=_triples(self.key(k) for k in leased), args=args
+                    )
+                    filled = True  # the script consumed (or found gone) every lease either way
+                    for key, result in zip(leased, results, strict=True):
+                        if result == 1:
+                            self._c["fills"] += 1
+                        elif result == -1:
+                            self._c["fills_skipped"] += 1
+                        elif result == 0:
+                            self._c["stale_fills_rejected"] += 1
+                            log.info("cache: stale fill rejected for %s (invalidated or lease expired)", key)
+            for key in to_load:
+                settle(key, values.get(key))
+        finally:
+            if leased and not filled:
+                # Release our leases so waiters in other processes take over without waiting.
+                await asyncio.shield(self._release_leases(leased, token))
+
+    async def _release_leases(self, keys: list[str], token: str) -> None:
+        with contextlib.suppress(_RedisDownError):
+            args: list[Any] = [token]
+            for _ in keys:
+                args += [b"", 1]
+            await self._redis_call(self._fill_many, keys=_triples(self.key(k) for k in keys), args=args)
 
     async def _load_and_fill(
         self,
@@ -564,11 +753,11 @@ class CacheAside:
                 return value
             filled = True  # the script consumed (or found gone) our lease either way
             if result == 1:
-                self._c.fills += 1
+                self._c["fills"] += 1
             elif result == -1:
-                self._c.fills_skipped += 1
+                self._c["fills_skipped"] += 1
             else:
-                self._c.stale_fills_rejected += 1
+                self._c["stale_fills_rejected"] += 1
                 log.info("cache: stale fill rejected for %s (invalidated or lease expired)", rkey)
             return value
         finally:
@@ -594,7 +783,7 @@ class CacheAside:
     async def _redis_call(self, script: Any, *, keys: list[str], args: list[Any]) -> Any:
         """Run one cache script with breaker + fail-open semantics (raises only ``_RedisDownError``)."""
         if not self._breaker.allow():
-            self._c.skipped += 1
+            self._c["skipped"] += 1
             raise _RedisDownError
         try:
             if self._pending or self._purge_needed:
@@ -609,7 +798,7 @@ class CacheAside:
         return result
 
     def _on_error(self, op: str, exc: BaseException) -> None:
-        self._c.errors += 1
+        self._c["errors"] += 1
         was_open = self._breaker.is_open
         self._breaker.record_failure()
         if self._breaker.is_open and not was_open:
@@ -624,10 +813,10 @@ class CacheAside:
         for rkey in rkeys:
             flat.extend((rkey, rkey + ":lease", rkey + ":inv"))
         await self._invalidate(keys=flat, args=[int(self.invalidation_grace * 1000)])
-        self._c.invalidations += len(rkeys)
+        self._c["invalidations"] += len(rkeys)
 
     def _defer(self, rkeys: list[str]) -> None:
-        self._c.invalidations_deferred += len(rkeys)
+        self._c["invalidations_deferred"] += len(rkeys)
         if not self._purge_needed:
             self._pending.update(rkeys)
             if len(self._pending) > self.max_pending_invalidations:
@@ -653,7 +842,7 @@ class CacheAside:
             if self._purge_needed:
                 await self._purge_namespace()
                 self._purge_needed = False
-                self._c.namespace_purges += 1
+                self._c["namespace_purges"] += 1
             while self._pending:
                 batch = list(self._pending)[:500]
                 await self._run_invalidate(batch)
@@ -675,6 +864,23 @@ class CacheAside:
             await asyncio.sleep(self.flush_interval)
             if await self.flush_pending():
                 log.info("cache: pending invalidations flushed after Redis recovery")
+
+
+def _triples(rkeys: Iterable[str]) -> list[str]:
+    """Value, lease and marker key of every item (the key layout of the cache scripts)."""
+    out: list[str] = []
+    for rkey in rkeys:
+        out.extend((rkey, rkey + ":lease", rkey + ":inv"))
+    return out
+
+
+def _one(loader: Callable[[list[str]], Awaitable[dict[str, Any]]], key: str) -> Callable[[], Awaitable[Any]]:
+    """A single-key loader over a many-key one."""
+
+    async def load() -> Any:
+        return (await loader([key])).get(key)
+
+    return load
 
 
 async def _chunks(source: Any, size: int) -> Any:

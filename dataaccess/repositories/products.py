@@ -7,7 +7,8 @@ and a cache miss after a write reads from the writer or a replica that has repla
 
 Search: ranked ids are cached briefly (``search_cache_ttl``) under a hash of the normalised query
 and the catalogue **generation**; the products themselves are then fetched through
-:meth:`Products.get`, so prices and stock in search results are as fresh as ``get``. Catalogue
+:meth:`Products.get_many` (the cache entries of ``get``, misses batched into one query), so
+prices and stock in search results are as fresh as ``get``. Catalogue
 writes (create, rename, update_price, restock — not order reservations, which change only stock)
 record a table-level marker ``table:products`` and bump the generation after commit, so the next
 search neither reuses results cached before the write nor reads a replica that has not replayed
@@ -17,7 +18,6 @@ writer and caches nothing.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 
@@ -113,7 +113,12 @@ class Products:
         )
 
     async def get_many(self, product_ids: list[int]) -> list[Product]:
-        """Products for ``product_ids`` in the given order (missing ids are skipped)."""
+        """Products for ``product_ids`` in the given order (missing ids are skipped).
+
+        As fresh as :meth:`get` for every id (same cache entries, leases and read-your-writes
+        routing), but batched: one Redis ``MGET`` for the cached ones and, for all the others,
+        one lease script, **one** ``id = ANY($1)`` query (on a source fresh enough for every one
+        of them) and one fill script."""
         ids = [check_id(f"product_ids[{i}]", pid) for i, pid in enumerate(product_ids)]
         if not ids:
             return []
@@ -121,11 +126,22 @@ class Products:
         if cache is None:
             by_id = await self._load_many(ids)
             return [by_id[pid] for pid in ids if pid in by_id]
-        # One MGET for the hits; each miss goes through get() (lease, single-flight, fill).
-        hits = await cache.get_cached_many([f"product:{pid}" for pid in ids], decode=Product.from_bytes)
-        missing = list(dict.fromkeys(pid for pid in ids if f"product:{pid}" not in hits))
-        loaded = dict(zip(missing, await asyncio.gather(*(self.get(pid) for pid in missing)), strict=True))
-        found = [hits[k] if (k := f"product:{pid}") in hits else loaded.get(pid) for pid in ids]
+        # One MGET for the hits; all misses: one lease script, ONE query, one fill script.
+        keys = {pid: f"product:{pid}" for pid in ids}
+        pid_of = {k: pid for pid, k in keys.items()}
+
+        async def load(missing: list[str]) -> dict[str, Product]:
+            by_id = await self._load_many([pid_of[k] for k in missing])
+            return {keys[pid]: p for pid, p in by_id.items()}
+
+        got = await cache.get_or_load_many(
+            list(keys.values()),
+            load,
+            ttl=self._rt.settings.product_cache_ttl,
+            encode=Product.to_bytes,
+            decode=Product.from_bytes,
+        )
+        found = [got.get(keys[pid]) for pid in ids]
         return [p for p in found if p is not None]
 
     async def _load_many(self, ids: list[int]) -> dict[int, Product]:

@@ -74,6 +74,33 @@ def test_stats_snapshot_is_frozen_and_starts_at_zero():
     assert cache.breaker_open is False and cache.breaker_state.value == "closed"
 
 
+def test_cache_counters_are_declared_once_as_cachestats_fields():
+    """Issue 12: the counters were declared twice (CacheStats and a mutable twin). Now CacheStats
+    is the only declaration; every counter the cache bumps must be one of its fields (a typo would
+    otherwise only fail when that code path runs)."""
+    import ast
+    import inspect
+
+    import dataaccess.cache as cache_module
+
+    tree = ast.parse(inspect.getsource(cache_module))
+    classes = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    assert "_Counters" not in classes
+    bumped = {
+        n.slice.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Subscript)
+        and isinstance(n.value, ast.Attribute)
+        and n.value.attr == "_c"
+        and isinstance(n.slice, ast.Constant)
+    }
+    fields = {f.name for f in dataclasses.fields(CacheStats)}
+    assert bumped and bumped <= fields, bumped - fields
+    cache = CacheAside(_client())
+    cache._c["hits"] += 2  # what a hit does, twice
+    assert cache.stats.hits == 2 and cache.stats == dataclasses.replace(CacheStats(), hits=2)
+
+
 async def test_factory_builds_bounded_blocking_pool():
     client = create_redis("redis://127.0.0.1:6390/2", options=RedisOptions(max_connections=7, pool_timeout=3))
     try:
