@@ -20,8 +20,15 @@ Guarantees, per order, as for a transaction of its own:
 * no batching delay: a lane with nothing in flight sends at once, so a lone order costs one
   statement (instead of the five round trips of a transaction) plus the commit-LSN query.
 
-If a batch fails as a whole (connection lost after retries, timeout), every caller in it gets
-that error; since the outcome may be unknown, they retry with the same key as for any write.
+A batch whose connection is lost after the statement was sent (the server may have committed)
+is re-sent with the same keys: orders that committed come back as ``existing``, the others are
+placed, so nothing is lost or duplicated and callers see no error. Such re-sends have their own
+budget, :data:`IN_FLIGHT_RESEND_FACTOR` x ``retry_attempts``: a fault that cuts N statements in
+a row lands on the one or two batches a lane has in flight, where it used to spread over N
+callers' own transactions, so the per-call budget (``retry_attempts``) would let one batch fail
+all its callers. Every other failure (writer unreachable, refused, timed out) keeps the per-call
+budget; if a batch fails as a whole, every caller in it gets that error (``Unavailable``) and,
+since the outcome may be unknown, retries with the same key as for any write.
 """
 
 from __future__ import annotations
@@ -41,9 +48,13 @@ from .errors import Conflict, DataAccessError, OutOfStock, UnknownReference
 from .models import Order, OrderLine
 from .runtime import PostCommit, Runtime
 
-__all__ = ["OrderBatcher", "PlaceRequest"]
+__all__ = ["IN_FLIGHT_RESEND_FACTOR", "OrderBatcher", "PlaceRequest"]
 
 log = logging.getLogger(__name__)
+
+IN_FLIGHT_RESEND_FACTOR = 4
+"""A batch lost in flight may be re-sent by key up to this many times ``retry_attempts``
+(24 with the default 6)."""
 
 _SQL = (
     "SELECT * FROM commerce_place_orders($1::text[], $2::bigint[], $3::text[], "
@@ -208,9 +219,14 @@ class OrderBatcher:
                 cache_keys=tuple(f"product:{p}" for p in pids),
             )
 
+        resends = IN_FLIGHT_RESEND_FACTOR * self._rt.settings.retry_attempts
         try:
             rows = await self._rt.write_statement(
-                statement, context="orders.place", after_commit=changed, if_unknown=unknown
+                statement,
+                context="orders.place",
+                after_commit=changed,
+                if_unknown=unknown,
+                in_flight_attempts=resends,
             )
         except DataAccessError as exc:
             cause = exc.__cause__
@@ -222,7 +238,11 @@ class OrderBatcher:
                 raise
             await self._ensure_partitions()
             rows = await self._rt.write_statement(
-                statement, context="orders.place", after_commit=changed, if_unknown=unknown
+                statement,
+                context="orders.place",
+                after_commit=changed,
+                if_unknown=unknown,
+                in_flight_attempts=resends,
             )
         by_pos = {r["pos"]: r for r in rows}
         return [_outcome(req, by_pos.get(i + 1)) for i, req in enumerate(batch)]

@@ -157,16 +157,29 @@ async def run_with_retry(
     on_connection_lost: Callable[[], Awaitable[None]] | None = None,
     on_retry: Callable[[RetryKind], None] | None = None,
     on_prepared_statement_error: Callable[[], Awaitable[None]] | None = None,
+    in_flight_attempts: int | None = None,
 ) -> T:
     """Run ``op`` (a whole unit of work: acquire, transaction, statements) with retries.
 
     ``idempotent`` ops are also retried when the connection was lost mid-flight; others raise
     :class:`OutcomeUnknown`. Non-retryable errors are mapped with :func:`from_postgres`.
     Errors that are already :class:`DataAccessError` pass through untouched.
+
+    ``in_flight_attempts`` (idempotent ops only; default None: ``policy.attempts`` bounds every
+    failure alike): how many times a connection lost *in flight* (closed or reset after the work
+    was sent) may be retried; such losses then do not count against ``policy.attempts``, which
+    keeps bounding every other failure (unreachable server, refused connections, timeouts, ...).
+    For work that many callers share (a group commit): a fault that cuts N statements in a row
+    lands on the few batches in flight instead of on N independent callers, so one batch would
+    exhaust a per-call budget.
     """
     auth_refreshed = False
     last: BaseException | None = None
-    for attempt in range(policy.attempts):
+    failures = 0  # counted against policy.attempts
+    lost_in_flight = 0  # counted against in_flight_attempts when given
+    attempt = -1
+    while True:
+        attempt += 1
         try:
             return await op()
         except DataAccessError:
@@ -199,6 +212,9 @@ async def run_with_retry(
                 auth_refreshed = True
                 await on_auth_failure()
                 log.warning("%s: invalid password, refreshed credentials, retrying once", context)
+                failures += 1
+                if failures >= policy.attempts:
+                    break
                 continue  # immediate retry, once
             if kind is RetryKind.READ_ONLY and on_read_only is not None:
                 await on_read_only()
@@ -206,8 +222,18 @@ async def run_with_retry(
                 await on_prepared_statement_error()
             if kind in (RetryKind.IN_FLIGHT, RetryKind.CONNECT) and on_connection_lost is not None:
                 await on_connection_lost()
-            if attempt + 1 >= policy.attempts:
-                break
+            if (
+                kind is RetryKind.IN_FLIGHT
+                and in_flight_attempts is not None
+                and not isinstance(original, TimeoutError)  # no answer in time: slow, not cut
+            ):
+                lost_in_flight += 1
+                if lost_in_flight >= in_flight_attempts:
+                    break
+            else:
+                failures += 1
+                if failures >= policy.attempts:
+                    break
             base = policy.too_many_connections_delay if kind is RetryKind.TOO_MANY else policy.base_delay
             delay = backoff_delay(attempt, base=base, cap=policy.max_delay)
             log.info(
@@ -222,6 +248,4 @@ async def run_with_retry(
     assert last is not None
     if isinstance(last, pgx.SerializationError | pgx.DeadlockDetectedError):
         raise from_postgres(last, context=context) from last
-    raise Unavailable(
-        f"{context}: gave up after {policy.attempts} attempts ({type(last).__name__})"
-    ) from last
+    raise Unavailable(f"{context}: gave up after {attempt + 1} attempts ({type(last).__name__})") from last

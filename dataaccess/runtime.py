@@ -21,6 +21,7 @@ import asyncpg
 
 from .cache import CacheAside
 from .consistency import WriteMarkers, strictest
+from .errors import PoolExhausted
 from .migrations import record_schema_lsn
 from .pools import _DB_ERRORS, WRITER_ONLY_LSN, WRITER_REQUIRED, Pools, Source, lsn_to_int
 from .retry import ConnectPhaseError, RetryKind, RetryPolicy, run_with_retry
@@ -80,6 +81,30 @@ class Runtime:
     async def _expire_all(self) -> None:
         await self.pools.expire_writer_connections()
 
+    async def _retry(
+        self,
+        op: Callable[[], Awaitable[T]],
+        *,
+        context: str,
+        idempotent: bool,
+        in_flight_attempts: int | None = None,
+    ) -> T:
+        """The one retry loop of every read and write: :func:`run_with_retry` with this runtime's
+        policy and its reactions (expire writer connections after a read-only error or a lost
+        connection, refresh credentials, switch to PgBouncer mode, count retries by kind)."""
+        return await run_with_retry(
+            op,
+            policy=self.policy,
+            idempotent=idempotent,
+            context=context,
+            on_read_only=self.pools.expire_writer_connections,
+            on_auth_failure=self.pools.refresh_credentials,
+            on_connection_lost=self._expire_all,
+            on_retry=self._count_retry,
+            on_prepared_statement_error=self._prepared_lost,
+            in_flight_attempts=in_flight_attempts,
+        )
+
     async def write(
         self,
         fn: Callable[[asyncpg.Connection], Awaitable[T]],
@@ -130,17 +155,7 @@ class Runtime:
             return result, lsn
 
         try:
-            result, lsn = await run_with_retry(
-                op,
-                policy=self.policy,
-                idempotent=idempotent,
-                context=context,
-                on_read_only=self.pools.expire_writer_connections,
-                on_auth_failure=self.pools.refresh_credentials,
-                on_connection_lost=self._expire_all,
-                on_retry=self._count_retry,
-                on_prepared_statement_error=self._prepared_lost,
-            )
+            result, lsn = await self._retry(op, context=context, idempotent=idempotent)
         except BaseException:
             done = committed or maybe_committed
             work = after_commit(done[-1]) if done and after_commit is not None else None
@@ -159,6 +174,7 @@ class Runtime:
         context: str,
         after_commit: Callable[[T], PostCommit | None],
         if_unknown: PostCommit | None = None,
+        in_flight_attempts: int | None = None,
     ) -> T:
         """Run ``fn`` — exactly one statement, which is its own transaction (no BEGIN/COMMIT round
         trips, so row locks it takes are held for no client round trip) — on the writer, retried
@@ -168,6 +184,10 @@ class Runtime:
         shielded from the caller's cancellation. When the statement fails or is interrupted after
         it was sent, it may have committed: ``if_unknown`` (default None: nothing) is applied with
         a writer-only marker so no cache keeps a row it may have changed.
+
+        ``in_flight_attempts`` (default None: ``retry_attempts`` bounds every failure): how many
+        times the statement may be re-sent after its connection was lost in flight (see
+        :func:`~dataaccess.retry.run_with_retry`).
         """
         sent: list[bool] = []
 
@@ -181,16 +201,8 @@ class Runtime:
             return result, work, lsn
 
         try:
-            result, work, lsn = await run_with_retry(
-                op,
-                policy=self.policy,
-                idempotent=True,
-                context=context,
-                on_read_only=self.pools.expire_writer_connections,
-                on_auth_failure=self.pools.refresh_credentials,
-                on_connection_lost=self._expire_all,
-                on_retry=self._count_retry,
-                on_prepared_statement_error=self._prepared_lost,
+            result, work, lsn = await self._retry(
+                op, context=context, idempotent=True, in_flight_attempts=in_flight_attempts
             )
         except BaseException:
             if sent and if_unknown is not None:
@@ -266,7 +278,7 @@ class Runtime:
         try:
             async with self.pools.writer() as conn:
                 await record_schema_lsn(conn, lsn)
-        except (ConnectPhaseError, *_DB_ERRORS) as exc:
+        except (ConnectPhaseError, PoolExhausted, *_DB_ERRORS) as exc:
             # Redis and the replica fallback still cover it; the next migrate() records it again.
             log.warning("schema LSN not recorded in the database (%s)", type(exc).__name__)
 
@@ -307,17 +319,7 @@ class Runtime:
             # Outside the replica's connection (released): re-run on the writer.
             return await self._read_on_writer_after_missing_object(fn, context, missing)
 
-        return await run_with_retry(
-            op,
-            policy=self.policy,
-            idempotent=True,
-            context=context,
-            on_read_only=self.pools.expire_writer_connections,
-            on_auth_failure=self.pools.refresh_credentials,
-            on_connection_lost=self._expire_all,
-            on_retry=self._count_retry,
-            on_prepared_statement_error=self._prepared_lost,
-        )
+        return await self._retry(op, context=context, idempotent=True)
 
     async def _read_on_writer_after_missing_object(
         self,

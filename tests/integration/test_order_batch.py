@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from commerce_db.localtier import DatabaseDSNs
-from dataaccess import Conflict, DataAccess, OutOfStock, UnknownReference
+from commerce_db.localtier import DatabaseDSNs, LocalTier
+from dataaccess import Conflict, DataAccess, OutOfStock, Settings, UnknownReference
 from tests.integration.conftest import MakeDA
 
 pytestmark = pytest.mark.integration
@@ -118,3 +118,45 @@ async def test_lone_order_is_sent_at_once_and_price_is_taken_under_the_lock(make
     fetched = await da.orders.get(order.id)
     assert fetched == order
     assert da.orders._batcher.batches == 1
+
+
+async def test_batch_cut_after_it_was_sent_is_resent_by_key_without_errors(fault_tier: LocalTier) -> None:
+    """Issue 10 (left over from the group commit): the connection of a batch statement is cut
+    right after it was forwarded, more often than one caller's retry budget (``retry_attempts``)
+    allows. The batch is re-sent with the same keys until it gets through: every caller gets its
+    order (none lost, none duplicated), nobody sees ``Unavailable``. Before, the batch gave up
+    after ``retry_attempts`` and failed all its callers."""
+    dsns = fault_tier.dsns()
+    proxy = fault_tier.proxy("primary")
+    settings = Settings(
+        writer_dsn=proxy.url(dsns.primary),
+        redis_url=fault_tier.redis_url,
+        retry_attempts=3,
+        retry_max_delay=0.05,
+    )
+    da = await DataAccess.connect(settings)
+    try:
+        await da.migrate()
+        user = await da.users.create(email="cut@example.com", name="Cut")
+        p = await da.products.create(sku="CUT", name="Cut", price_cents=100, stock=50)
+        proxy.arm(b"commerce_place_orders", "cut", count=3 * settings.retry_attempts)
+        orders = await asyncio.gather(
+            *(da.orders.place(user.id, [(p.id, 1)], idempotency_key=f"cut-{i}") for i in range(4))
+        )
+        assert proxy.fired == 3 * settings.retry_attempts
+        assert da.stats()["retries"].get("connection_lost_in_flight", 0) >= proxy.fired
+    finally:
+        await da.close()
+        proxy.heal()
+    conn = await asyncpg.connect(dsns.primary)
+    try:
+        rows = await conn.fetch(
+            "SELECT idempotency_key, id FROM orders WHERE idempotency_key LIKE 'cut-%' ORDER BY 1"
+        )
+        stock = await conn.fetchval("SELECT stock FROM products WHERE id = $1", p.id)
+    finally:
+        await conn.close()
+    assert [(r["idempotency_key"], r["id"]) for r in rows] == sorted(
+        (o.idempotency_key, o.id) for o in orders
+    )
+    assert stock == 50 - 4
