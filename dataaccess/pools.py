@@ -493,6 +493,11 @@ class Pools:
     async def _sample_writer_lsn(self) -> None:
         if not self.settings.lsn_routing or self._writer is None:
             return
+        if _saturated(self._writer, self.settings.writer_pool_max):
+            # Every writer connection is busy (a hot row under load): waiting up to acquire_timeout
+            # here would hold up every replica check behind it, and keep a lagging replica in
+            # rotation that long. Skip the sample: those busy connections note their commits' LSNs.
+            return
         try:
             async with self._writer.acquire(timeout=self.settings.acquire_timeout) as conn:
                 # The write position, not the insert position: a standby can replay only WAL that

@@ -113,3 +113,44 @@ async def test_acquire_timeout_is_back_pressure_not_a_pool_recycle(make_da: Any)
     async with da.pools.writer() as conn:
         assert await conn.fetchval("SELECT pg_backend_pid()") == pid  # the pool was not recycled
     assert await da.users.get(user.id) == user
+
+
+async def test_saturated_writer_pool_does_not_hold_up_replica_checks(
+    make_da: Any, fresh_db: DatabaseDSNs, tier: Any
+) -> None:
+    """Hot-row load can keep every writer connection busy for long. The health check's writer
+    sample used to wait ``acquire_timeout`` for one before checking any replica, so a lagging
+    replica stayed in rotation that much longer than the contract's bound. Now the sample is
+    skipped while the pool is saturated (commits note their LSNs anyway)."""
+    da = await make_da(
+        reader_dsns=(fresh_db.standby,),
+        writer_pool_min=1,
+        writer_pool_max=1,
+        acquire_timeout=600.0,  # the old code would wait this long: the deadline below fails first
+        replica_check_interval=600.0,  # no background check: the test runs the one it observes
+        read_your_writes_ttl=900.0,
+    )
+    await da.migrate()
+    await da.users.create(email="hot@example.com", name="Hot")
+    async with da.pools.writer() as conn:
+        lsn = int(await conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
+    await asyncio.to_thread(tier.wait_for_standby)
+    async with da.pools.writer():  # every writer connection busy
+        async with asyncio.timeout(60):
+            await da.pools.check_replicas()
+    (replica,) = da.pools.readers
+    assert replica.healthy and replica.last_error is None
+    assert replica.replay_lsn is not None and replica.replay_lsn >= lsn
+
+
+async def test_schema_change_with_a_saturated_writer_pool_does_not_raise(make_da: Any) -> None:
+    """``Runtime.schema_changed`` (run by ``migrate()`` after its DDL committed) never raises: a
+    saturated pool while it records the schema LSN used to raise ``PoolExhausted`` from a
+    ``migrate()`` whose migrations had committed."""
+    da = await make_da(writer_pool_min=1, writer_pool_max=1, acquire_timeout=0.2)
+    await da.migrate()
+    async with da.pools.writer() as conn:
+        lsn = int(await conn.fetchval("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"))
+        await da._rt.schema_changed(lsn)
+    assert (da.markers.floor_lsn or 0) >= lsn
+    assert da.pools.exhausted == 1  # it met the saturated pool, and let it be
