@@ -14,14 +14,21 @@ boto3 is blocking: every AWS call runs in ``asyncio.to_thread``. Secrets never a
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import Unavailable
+from .errors import SettingsError, Unavailable
 
-__all__ = ["CredentialProvider", "IamAuthTokenProvider", "SecretsManagerCredentials", "StaticPassword"]
+__all__ = [
+    "CredentialProvider",
+    "IamAuthTokenProvider",
+    "SecretsManagerCredentials",
+    "StaticPassword",
+    "decode_secret",
+]
 
 
 @runtime_checkable
@@ -103,8 +110,6 @@ class SecretsManagerCredentials:
 
     def fetch_sync(self, *, force: bool = False) -> dict[str, Any]:
         """Return the decoded secret, reading AWS when the cache is empty, expired or ``force``."""
-        from .settings import _json_loads_secret
-
         with self._lock:
             fresh = self._clock() - self._fetched_at < self._refresh_interval
             if self._data is not None and fresh and not force:
@@ -113,7 +118,7 @@ class SecretsManagerCredentials:
                 resp = self._get_client().get_secret_value(SecretId=self.secret_id)
             except Exception as exc:  # botocore errors: keep the message free of secret material
                 raise Unavailable(f"cannot read secret {self.secret_id!r}: {type(exc).__name__}") from None
-            self._data = _json_loads_secret(resp["SecretString"])
+            self._data = decode_secret(resp["SecretString"])
             self._fetched_at = self._clock()
             self.fetch_count += 1
             return self._data
@@ -208,3 +213,16 @@ class IamAuthTokenProvider:
 
     def username(self) -> str | None:
         return self.user
+
+
+def decode_secret(text: str) -> dict[str, Any]:
+    """Decode a secret string (a JSON object); the error never echoes its content.
+
+    :raises SettingsError: (field ``secret``) not JSON, or not an object."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise SettingsError("secret", "SecretString is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise SettingsError("secret", "SecretString must be a JSON object")
+    return data

@@ -28,6 +28,7 @@ __all__ = [
     "NotFound",
     "OutOfStock",
     "OutcomeUnknown",
+    "SettingsError",
     "Unavailable",
     "UnknownReference",
     "ValidationError",
@@ -107,6 +108,10 @@ class InvalidInput(DataAccessError, ValueError):  # noqa: N818 (public API names
 
 ValidationError = InvalidInput
 """Alias of :class:`InvalidInput`."""
+
+
+class SettingsError(InvalidInput):
+    """A setting is missing or invalid. ``field`` names it."""
 
 
 class UnknownReference(InvalidInput, NotFound):

@@ -22,7 +22,7 @@ from ._breaker import CircuitBreaker
 from .cache import CacheAside
 from .consistency import WriteMarkers
 from .credentials import CredentialProvider, IamAuthTokenProvider
-from .errors import DataAccessError, Unavailable
+from .errors import DataAccessError, PoolExhausted, Unavailable
 from .inventory import RedisStockGate
 from .migrations import migrate as _migrate
 from .migrations import read_schema_lsn
@@ -32,7 +32,7 @@ from .redis_client import RedisOptions, create_redis
 from .repositories import Orders, Products, Users
 from .retry import ConnectPhaseError, run_with_retry
 from .runtime import Runtime, retry_policy
-from .settings import Settings
+from .settings import Settings, endpoint
 
 __all__ = ["DataAccess"]
 
@@ -115,8 +115,10 @@ class DataAccess:
         async def open_pools() -> Pools:
             return await Pools.create(settings, creds)
 
+        # Name the server (never the password): "gave up after 6 attempts" alone says nothing.
+        context = f"DataAccess.connect to the writer at {endpoint(settings.writer_dsn)}"
         pools = await run_with_retry(
-            open_pools, policy=retry_policy(settings), idempotent=True, context="DataAccess.connect"
+            open_pools, policy=retry_policy(settings), idempotent=True, context=context
         )
         client: aioredis.Redis | None = None
         da: DataAccess | None = None
@@ -196,7 +198,7 @@ class DataAccess:
             async with self.pools.writer() as conn:
                 recorded = await read_schema_lsn(conn)
                 current = lsn_to_int(await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
-        except (ConnectPhaseError, *_DB_ERRORS) as exc:
+        except (ConnectPhaseError, PoolExhausted, *_DB_ERRORS) as exc:
             log.warning("schema LSN unreadable at connect (%s)", type(exc).__name__)
             return
         if current is None:

@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
-from .errors import InvalidInput
+# Imports run one way: settings -> credentials -> errors (credentials never imports settings).
+from .credentials import CredentialProvider, SecretsManagerCredentials
+from .errors import SettingsError
 
-if TYPE_CHECKING:
-    from .credentials import CredentialProvider
-
-__all__ = ["ProxyMode", "Settings", "SettingsError", "SslMode", "StatementTimeoutVia", "mask_url"]
+__all__ = [
+    "ProxyMode",
+    "Settings",
+    "SettingsError",
+    "SslMode",
+    "StatementTimeoutVia",
+    "endpoint",
+    "mask_url",
+]
 
 ProxyMode = Literal["direct", "pgbouncer", "rds_proxy"]
 SslMode = Literal["disable", "prefer", "require", "verify-ca", "verify-full"]
@@ -32,10 +38,6 @@ StatementTimeoutVia = Literal["startup", "role", "none"]
 _PROXY_MODES = get_args(ProxyMode)
 _SSL_MODES = get_args(SslMode)
 _TIMEOUT_VIAS = get_args(StatementTimeoutVia)
-
-
-class SettingsError(InvalidInput):
-    """A setting is missing or invalid. ``field`` names it."""
 
 
 def mask_url(url: str | None) -> str | None:
@@ -53,6 +55,31 @@ def mask_url(url: str | None) -> str | None:
     hostport = parts.netloc.rpartition("@")[2]
     netloc = f"{parts.username or ''}:***@{hostport}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def endpoint(url: str | None, *, default_port: int = 5432) -> str:
+    """Where ``url`` points, for errors and logs: ``host:port`` (comma-separated for a multi-host
+    DSN; a ``host``/``port`` query parameter counts, as in libpq). Never the user or password.
+    ``"?"`` when it cannot be told."""
+    if not url:
+        return "?"
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        hosts = parts.netloc.rpartition("@")[2] or ",".join(query.get("host", []))
+        qport = (query.get("port") or [str(default_port)])[0]
+        out = []
+        for hostport in hosts.split(","):
+            if hostport.startswith("/"):  # a unix socket directory (libpq's host=/path)
+                out.append(f"{hostport}:{qport}")
+                continue
+            sub = urlsplit(f"//{hostport}")
+            host = sub.hostname or ""
+            port = sub.port if sub.port is not None else qport
+            out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        return ",".join(out) if any(o != f":{qport}" for o in out) else "?"
+    except ValueError:
+        return "?"
 
 
 def _masked_text(url: str) -> str:
@@ -410,8 +437,6 @@ class Settings:
         provider that is refreshed on ``InvalidPasswordError`` (rotation). ``client`` is an
         optional boto3 ``secretsmanager`` client (for tests / custom sessions).
         """
-        from .credentials import SecretsManagerCredentials
-
         provider = SecretsManagerCredentials(
             secret_id, region=region, client=client, refresh_interval=refresh_interval
         )
@@ -448,7 +473,6 @@ class Settings:
 
         :raises SettingsError: an output is missing or malformed (``field`` = ``outputs.<name>``).
         """
-        from .credentials import SecretsManagerCredentials
 
         def output(name: str) -> Any:
             value = outputs.get(name)
@@ -585,14 +609,3 @@ def _parse_env_value(var: str, name: str, raw: str) -> Any:
     except ValueError:
         shown = "***" if "password" in name else repr(raw)
         raise SettingsError(var, f"{shown} is not a valid {kind.__name__}") from None
-
-
-def _json_loads_secret(text: str) -> dict[str, Any]:
-    """Decode a secret string; the error never echoes its content."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise SettingsError("secret", "SecretString is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise SettingsError("secret", "SecretString must be a JSON object")
-    return data
