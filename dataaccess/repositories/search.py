@@ -35,8 +35,8 @@ __all__ = [
     "ALL_SQL",
     "CANDIDATES",
     "CORRECT_SQL",
+    "FIRST_SQL",
     "MAX_WORDS",
-    "RECENT_SQL",
     "RECENT_WINDOW",
     "query_words",
     "search_ids",
@@ -57,14 +57,17 @@ MAX_WORDS = 8
 # the planner sees the same unknown value under custom and generic plans, so the plan shape does
 # not depend on the query text or on the plan cache.
 
-# The newest CANDIDATES matches among the newest RECENT_WINDOW products, ranked; `n` = candidates.
-# The `OFFSET 0` fence keeps the match test out of the inner scan, so the plan is always the walk
-# down the primary key from the newest product: it stops after CANDIDATES matches, and after
-# RECENT_WINDOW rows at the latest, whatever the term's frequency.
-RECENT_SQL = """
-WITH q AS MATERIALIZED (SELECT websearch_to_tsquery('english', $1) AS tsq)
-SELECT c.id, count(*) OVER () AS n
-FROM (
+# The walk, and the whole-catalogue step only if the walk found too few, in ONE statement (one
+# round trip, where the two used to be sent one after the other). `recent`: the newest CANDIDATES
+# matches among the newest RECENT_WINDOW products; the `OFFSET 0` fence keeps the match test out of
+# the inner scan, so the plan is always the walk down the primary key from the newest product: it
+# stops after CANDIDATES matches, and after RECENT_WINDOW rows at the latest, whatever the term's
+# frequency. When it found fewer than `limit` ($2), the second branch (ALL_SQL's scan) runs; its
+# condition does not depend on any row, so PostgreSQL makes it a one-time filter and does not even
+# start that branch's bitmap scan when the walk found enough. `n` = candidates ranked.
+FIRST_SQL = """
+WITH q AS MATERIALIZED (SELECT websearch_to_tsquery('english', $1) AS tsq),
+recent AS MATERIALIZED (
     SELECT w.id, w.search_vector
     FROM (
         SELECT p.id, p.search_vector FROM products p
@@ -74,16 +77,30 @@ FROM (
     ) w
     WHERE w.search_vector @@ (SELECT tsq FROM q)
     LIMIT $3
-) c
+),
+c AS (
+    SELECT r.id, r.search_vector FROM recent r WHERE (SELECT count(*) FROM recent) >= $2
+    UNION ALL
+    SELECT a.id, a.search_vector
+    FROM (
+        SELECT p.id, p.search_vector FROM products p
+        WHERE p.search_vector @@ (SELECT tsq FROM q)
+        LIMIT $3
+    ) a
+    WHERE (SELECT count(*) FROM recent) < $2
+)
+SELECT c.id, count(*) OVER () AS n
+FROM c
 ORDER BY ts_rank(c.search_vector, (SELECT tsq FROM q)) DESC, c.id DESC
 LIMIT $2
 """
 
-# Fewer than CANDIDATES matches among the newest products: up to CANDIDATES matches from the whole
-# catalogue through the GIN index (a bitmap scan: its cost grows with the number of matches, which
-# are sparse here, or the walk would have found enough). With the tsquery unknown to the planner
-# (default selectivity 0.5%) the bitmap scan costs about a third of a sequential scan that stops
-# after CANDIDATES rows at 1M products; the two meet at about 20M, beyond what this search is for.
+# Up to CANDIDATES matches from the whole catalogue through the GIN index: FIRST_SQL's second
+# branch, and alone for a query that is not made of catalogue words. A bitmap scan: its cost grows
+# with the number of matches, which are sparse here, or the walk would have found enough. With the
+# tsquery unknown to the planner (default selectivity 0.5%) the bitmap scan costs about a third of
+# a sequential scan that stops after CANDIDATES rows at 1M products; the two meet at about 20M,
+# beyond what this search is for.
 ALL_SQL = """
 WITH q AS MATERIALIZED (SELECT websearch_to_tsquery('english', $1) AS tsq)
 SELECT c.id, count(*) OVER () AS n
@@ -131,11 +148,10 @@ async def _ranked(conn: asyncpg.Connection, tsquery_text: str, limit: int, *, kn
     them. Otherwise (the newest products hold fewer, or the query has typos, model codes, words
     the catalogue lacks) up to CANDIDATES matches from the GIN index over the whole catalogue,
     which costs little for a query that matches little."""
-    if known:
-        rows = await conn.fetch(RECENT_SQL, tsquery_text, limit, CANDIDATES, RECENT_WINDOW)
-        if rows and rows[0]["n"] >= limit:
-            return [r["id"] for r in rows]
-    rows = await conn.fetch(ALL_SQL, tsquery_text, limit, CANDIDATES)
+    if known:  # the walk, and the GIN step only if it found too few: one round trip
+        rows = await conn.fetch(FIRST_SQL, tsquery_text, limit, CANDIDATES, RECENT_WINDOW)
+    else:
+        rows = await conn.fetch(ALL_SQL, tsquery_text, limit, CANDIDATES)
     return [r["id"] for r in rows]
 
 

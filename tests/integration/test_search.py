@@ -18,7 +18,7 @@ from dataaccess.repositories.search import (
     ALL_SQL,
     CANDIDATES,
     CORRECT_SQL,
-    RECENT_SQL,
+    FIRST_SQL,
     RECENT_WINDOW,
     query_words,
 )
@@ -164,21 +164,28 @@ async def test_plans_have_no_sequential_scan_and_bounded_candidates(
 ) -> None:
     """Custom and generic plans alike (asyncpg's prepared statements get generic plans after five
     runs): the walk reads at most RECENT_WINDOW rows through the primary key, the whole-catalogue
-    step reads the GIN index, corrections the lexicon's GiST index in distance order."""
+    step (in the same statement, run only when the walk found too few) reads the GIN index,
+    corrections the lexicon's GiST index in distance order."""
     conn = await _load(fresh_db.primary, make_da)
     try:
         await conn.execute(f"SET plan_cache_mode = {plan_cache_mode}")
+        ran_gin: set[bool] = set()
         for query in ("headphones", "waterproof green tent", "xqzvkwt", "headphones or tent"):
-            nodes = await _explain(conn, RECENT_SQL, query, 20, CANDIDATES, RECENT_WINDOW)
-            _assert_bounded(nodes, f"RECENT {query!r}")
+            nodes = await _explain(conn, FIRST_SQL, query, 20, CANDIDATES, RECENT_WINDOW)
+            _assert_bounded(nodes, f"FIRST {query!r}")
             (walk,) = [
-                n
-                for n in nodes
-                if n.get("Relation Name") == "products" and n["Node Type"] != "Index Only Scan"
+                n for n in nodes if n.get("Relation Name") == "products" and n["Node Type"] == "Index Scan"
             ]
-            assert walk["Node Type"] == "Index Scan" and walk["Index Name"] == "products_pkey", walk
+            assert walk["Index Name"] == "products_pkey", walk
             assert walk["Scan Direction"] == "Backward"
             assert walk["Actual Rows"] <= RECENT_WINDOW, query
+            # The whole-catalogue step is in the same statement, and runs only when the walk found
+            # fewer than `limit` (20) matches.
+            (gin,) = [n for n in nodes if n["Node Type"] == "Bitmap Index Scan"]
+            assert gin["Index Name"] == "products_search_idx", gin
+            (found,) = [n for n in nodes if n["Node Type"] == "Subquery Scan" and n.get("Alias") == "w"]
+            assert (gin["Actual Loops"] == 0) == (found["Actual Rows"] >= 20), (query, found, gin)
+            ran_gin.add(gin["Actual Loops"] > 0)
 
             nodes = await _explain(conn, ALL_SQL, query, 20, CANDIDATES)
             _assert_bounded(nodes, f"ALL {query!r}")
@@ -187,6 +194,7 @@ async def test_plans_have_no_sequential_scan_and_bounded_candidates(
                 for n in nodes
             ), query
 
+        assert ran_gin == {True, False}  # both ways of the one-statement walk were exercised
         nodes = await _explain(conn, CORRECT_SQL, ["hedphones", "xqzvkwt", "waterprof"])
         _assert_bounded(nodes, "CORRECT")
         (knn,) = [n for n in nodes if n.get("Relation Name") == "search_words"]
