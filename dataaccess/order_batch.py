@@ -119,6 +119,11 @@ class OrderBatcher:
         use :meth:`withdraw` to take back a request that has not been sent."""
         loop = asyncio.get_running_loop()
         req.future = loop.create_future()
+        # A caller cancelled while its order is in flight no longer awaits this future; when the
+        # batch answers it with an error (OutOfStock, Unavailable, ...) asyncio would log "Future
+        # exception was never retrieved" at ERROR once per such caller (a flash sale with client
+        # timeouts floods the log). The caller's own await still raises it.
+        req.future.add_done_callback(_mark_retrieved)
         lane_key = tuple(sorted(p for p, _ in req.lines))
         lane = self._lanes.get(lane_key)
         if lane is None:
@@ -246,6 +251,11 @@ class OrderBatcher:
             )
         by_pos = {r["pos"]: r for r in rows}
         return [_outcome(req, by_pos.get(i + 1)) for i, req in enumerate(batch)]
+
+
+def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _arguments(batch: list[PlaceRequest]) -> tuple[list[Any], ...]:

@@ -160,3 +160,56 @@ async def test_batch_cut_after_it_was_sent_is_resent_by_key_without_errors(fault
         (o.idempotency_key, o.id) for o in orders
     )
     assert stock == 50 - 4
+
+
+async def test_callers_cancelled_while_their_batch_is_in_flight_leave_no_unretrieved_errors(
+    make_da: MakeDA, fresh_db: DatabaseDSNs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Finding of the issue-11 review: callers that time out while their order sits in a batch
+    in flight left futures whose error (here OutOfStock) nobody read, and asyncio logged "Future
+    exception was never retrieved" at ERROR once per caller - a flood during a flash sale."""
+    import gc
+    import logging
+
+    da = await _setup(make_da)
+    user = await da.users.create(email="gone@example.com", name="Gone")
+    p = await da.products.create(sku="GONE", name="Gone", price_cents=100, stock=5)
+    blocker = await asyncpg.connect(fresh_db.primary)
+    watcher = await asyncpg.connect(fresh_db.primary)  # outside the blocker's transaction snapshot
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("UPDATE products SET stock = 0 WHERE id = $1", p.id)  # row locked
+        callers = [
+            asyncio.create_task(da.orders.place(user.id, [(p.id, 1)], idempotency_key=f"gone-{i}"))
+            for i in range(20)
+        ]
+        for _ in range(600):  # the batch reached the server and waits for the row lock
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE '%commerce_place_orders%'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting, "no batch ever waited for the row lock"
+        for task in callers:
+            task.cancel()
+        for task in callers:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await tx.commit()  # stock 0: the batch in flight answers OutOfStock to callers now gone
+        caplog.set_level(logging.ERROR, logger="asyncio")
+        await da.close()  # waits for the batches in flight
+        del callers, task
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        await blocker.close()
+        await watcher.close()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    check = await asyncpg.connect(fresh_db.primary)
+    try:
+        assert await check.fetchval("SELECT count(*) FROM orders") == 0
+    finally:
+        await check.close()
