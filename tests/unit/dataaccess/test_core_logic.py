@@ -154,6 +154,27 @@ async def test_gives_up_with_unavailable_and_maps_non_retryable() -> None:
         await run_with_retry(op, policy=FAST, idempotent=True, context="t")
 
 
+async def test_in_flight_losses_have_their_own_budget_when_given() -> None:
+    """The group commit's budget (issue 10): connections lost in flight are counted against
+    ``in_flight_attempts``; timeouts and connect failures keep ``policy.attempts`` (4 here)."""
+    lost = [pgx.ConnectionDoesNotExistError("cut") for _ in range(9)]
+    calls, op = failing(*lost)
+    with pytest.raises(Unavailable, match="gave up after 4"):
+        await run_with_retry(op, policy=FAST, idempotent=True, context="t")  # one budget for all
+    calls, op = failing(*lost)
+    assert await run_with_retry(op, policy=FAST, idempotent=True, context="t", in_flight_attempts=10) == "ok"
+    assert calls[0] == 10
+    calls, op = failing(*lost)
+    with pytest.raises(Unavailable, match="gave up after 9"):
+        await run_with_retry(op, policy=FAST, idempotent=True, context="t", in_flight_attempts=9)
+    calls, op = failing(*(TimeoutError() for _ in range(9)))  # no answer in time: not a cut
+    with pytest.raises(Unavailable, match="gave up after 4"):
+        await run_with_retry(op, policy=FAST, idempotent=True, context="t", in_flight_attempts=20)
+    calls, op = failing(pgx.ConnectionDoesNotExistError("cut"))  # never for non-idempotent work
+    with pytest.raises(OutcomeUnknown):
+        await run_with_retry(op, policy=FAST, idempotent=False, context="t", in_flight_attempts=20)
+
+
 def test_from_postgres_mapping() -> None:
     assert isinstance(from_postgres(pgx.UniqueViolationError("x")), Conflict)
     assert isinstance(from_postgres(pgx.ForeignKeyViolationError("x")), Conflict)
