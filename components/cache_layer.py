@@ -26,6 +26,14 @@ import pulumi_random as random
 from ._protection import stateful
 from ._security_groups import ingress_from, security_group
 from .catalogue import check_cache_engine_version, check_node_type
+from .validation import (
+    ArgumentError,
+    check_daily_window,
+    check_log_retention,
+    check_region,
+    check_weekly_window,
+    windows_overlap,
+)
 
 REDIS_PORT = 6379
 """Port the replication group listens on (the ElastiCache default)."""
@@ -46,11 +54,6 @@ _SIZES_LARGE_OR_ABOVE = (
     "24xlarge",
 )
 _NODE_TYPE_RE = re.compile(r"^cache\.([a-z0-9]+)\.([a-z0-9]+)$")
-_WINDOW_RE = re.compile(
-    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$"
-)
-_DAILY_WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MAXMEMORY_POLICIES = (
     "volatile-lru",
     "allkeys-lru",
@@ -60,30 +63,6 @@ _MAXMEMORY_POLICIES = (
     "allkeys-random",
     "volatile-ttl",
     "noeviction",
-)
-_LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
 )
 
 
@@ -126,36 +105,6 @@ def parameter_group_family(engine: str, engine_version: str) -> str:
     if engine == "redis" and major == "6":
         return "redis6.x"
     return f"{engine}{major}"
-
-
-def _window_minutes(window: str) -> tuple[int, int]:
-    """Weekly window ``ddd:hh:mm-ddd:hh:mm`` as (start, end) minutes since Monday 00:00."""
-    m = _WINDOW_RE.match(window)
-    assert m is not None
-    d1, h1, m1, d2, h2, m2 = m.groups()
-    start = _DAYS.index(d1) * 1440 + int(h1) * 60 + int(m1)
-    end = _DAYS.index(d2) * 1440 + int(h2) * 60 + int(m2)
-    return start, end
-
-
-def _overlaps_daily(weekly: tuple[int, int], daily: str) -> bool:
-    """True when a weekly window and a daily ``hh:mm-hh:mm`` window share any minute."""
-    week = 7 * 1440
-    m = _DAILY_WINDOW_RE.match(daily)
-    assert m is not None
-    h1, m1, h2, m2 = (int(x) for x in m.groups())
-    d_start, d_end = h1 * 60 + m1, h2 * 60 + m2
-    if d_end <= d_start:
-        d_end += 1440  # crosses midnight
-    w_start, w_end = weekly
-    if w_end <= w_start:
-        w_end += week  # wraps Sunday -> Monday
-    for day in range(-1, 8):
-        s, e = day * 1440 + d_start, day * 1440 + d_end
-        for shift in (-week, 0, week):
-            if s < w_end + shift and w_start + shift < e:
-                return True
-    return False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,8 +231,13 @@ class CacheLayerArgs:
             raise ValueError(
                 f"engine_version {self.engine_version!r} is invalid; expected e.g. '7.1' or '8.0'"
             )
+        if self.region is not None:
+            check_region("region", self.region)
         if not _NODE_TYPE_RE.match(self.node_type):
-            raise ValueError(f"node_type {self.node_type!r} is invalid; expected 'cache.<family>.<size>'")
+            raise ArgumentError(
+                "node_type", self.node_type,
+                "allowed: an ElastiCache node type such as cache.r7g.large (with the cache. prefix)",
+            )  # fmt: skip
         check_node_type(self.node_type, region=self.region)
         check_cache_engine_version(self.engine, self.engine_version)
         if role is not GlobalDatastoreRole.NONE:
@@ -310,30 +264,16 @@ class CacheLayerArgs:
             raise ValueError(
                 f"snapshot_retention_limit {self.snapshot_retention_limit} is invalid; allowed: 0-35"
             )
-        if not _DAILY_WINDOW_RE.match(self.snapshot_window):
-            raise ValueError(
-                f"snapshot_window {self.snapshot_window!r} is invalid; expected 'hh:mm-hh:mm' (UTC)"
-            )
-        if not _WINDOW_RE.match(self.maintenance_window):
-            raise ValueError(
-                f"maintenance_window {self.maintenance_window!r} is invalid; "
-                "expected 'ddd:hh:mm-ddd:hh:mm' (UTC)"
-            )
-        weekly = _window_minutes(self.maintenance_window)
-        if (weekly[1] - weekly[0]) % (7 * 1440) < 60:
-            raise ValueError(
-                f"maintenance_window {self.maintenance_window!r} is too short; allowed: >= 60 minutes"
-            )
-        d = _DAILY_WINDOW_RE.match(self.snapshot_window)
-        assert d is not None
-        h1, m1, h2, m2 = (int(x) for x in d.groups())
-        if ((h2 * 60 + m2) - (h1 * 60 + m1)) % 1440 < 60:
-            raise ValueError(f"snapshot_window {self.snapshot_window!r} is too short; allowed: >= 60 minutes")
-        if self.snapshot_retention_limit > 0 and _overlaps_daily(weekly, self.snapshot_window):
-            raise ValueError(
-                f"snapshot_window {self.snapshot_window!r} overlaps maintenance_window "
-                f"{self.maintenance_window!r}; allowed: non-overlapping windows"
-            )
+        # ElastiCache: both windows at least 60 minutes, and they must not overlap.
+        check_daily_window("snapshot_window", self.snapshot_window, min_minutes=60)
+        check_weekly_window("maintenance_window", self.maintenance_window, min_minutes=60)
+        if self.snapshot_retention_limit > 0 and windows_overlap(
+            self.maintenance_window, self.snapshot_window
+        ):
+            raise ArgumentError(
+                "snapshot_window", self.snapshot_window,
+                f"overlaps maintenance_window {self.maintenance_window!r}; allowed: non-overlapping windows",
+            )  # fmt: skip
         if not 16 <= self.auth_token_length <= 128:
             raise ValueError(f"auth_token_length {self.auth_token_length} is invalid; allowed: 16-128")
         if self.auth_token_update_strategy not in ("ROTATE", "SET", "DELETE"):
@@ -346,11 +286,7 @@ class CacheLayerArgs:
                 f"secret_recovery_window_days {self.secret_recovery_window_days} is invalid; "
                 "allowed: 0 or 7-30"
             )
-        if self.log_retention_days not in _LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"log_retention_days {self.log_retention_days} is invalid; allowed: "
-                f"{', '.join(str(d) for d in _LOG_RETENTION_DAYS)}"
-            )
+        check_log_retention("log_retention_days", self.log_retention_days)
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", self.global_replication_group_id_suffix):
             raise ValueError(
                 f"global_replication_group_id_suffix {self.global_replication_group_id_suffix!r} is invalid; "

@@ -34,23 +34,13 @@ from typing import Any, Literal, TypeVar
 
 import pulumi
 
+from . import validation as _validation
+
 NAMESPACE = "commerce-db"
 """Pulumi config namespace (= project name)."""
 
-# Commercial-partition regions only: every ARN this program builds uses the ``aws`` partition.
-KNOWN_REGIONS: frozenset[str] = frozenset(
-    {
-        "us-east-1", "us-east-2", "us-west-1", "us-west-2",
-        "ca-central-1", "ca-west-1", "mx-central-1", "sa-east-1",
-        "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2",
-        "eu-north-1", "eu-south-1", "eu-south-2",
-        "af-south-1", "il-central-1", "me-south-1", "me-central-1",
-        "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
-        "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-        "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
-        "ap-southeast-5", "ap-southeast-7",
-    }
-)  # fmt: skip
+KNOWN_REGIONS = _validation.KNOWN_REGIONS
+"""AWS commercial regions (defined with the components' rules in :mod:`.validation`)."""
 
 # Global Datastore: these node families, size large or above, nothing burstable (aws-infra-facts §2.13).
 GLOBAL_DATASTORE_FAMILIES: frozenset[str] = frozenset(
@@ -126,8 +116,7 @@ def _key(
     return field(default=default, metadata=meta)
 
 
-_LOG_RETENTION_CHOICES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                          2557, 2922, 3288, 3653)  # fmt: skip
+_LOG_RETENTION_CHOICES = _validation.LOG_RETENTION_DAYS
 
 Environment = Literal["prod", "staging"]
 EngineMode = Literal["rds", "aurora"]
@@ -849,54 +838,12 @@ def _parse_section(cls: type[T], raw: Any, path: str, env: str) -> T:
 
 # --------------------------------------------------------------------------- cross-field rules
 
-_WINDOW = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
-_WEEKLY_WINDOW = re.compile(
-    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
-)
-_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-_RESERVED_USERS = frozenset({"postgres", "rdsadmin", "admin", "rdsrepladmin", "root"})
-
 
 def _check_region(key: str, region: str) -> None:
-    if region not in KNOWN_REGIONS:
-        raise ConfigError(
-            key, region, "must be a known AWS commercial region, e.g. us-east-1, us-west-2, eu-west-1"
-        )
-
-
-_STORAGE_KEYS = {
-    "storage_type": "storageType",
-    "allocated_storage_gib": "allocatedStorageGib",
-    "max_allocated_storage_gib": "maxAllocatedStorageGib",
-    "iops": "iops",
-    "storage_throughput_mibps": "storageThroughputMibps",
-    "replica_storage_type": "replicaStorageType",
-    "replica_iops": "replicaIops",
-    "replica_storage_throughput_mibps": "replicaStorageThroughputMibps",
-}
-
-
-def _check_storage(pg: PostgresConfig) -> None:
-    """RDS storage rules of the primary and the replicas (the component's own, keyed to config)."""
-    from .postgres_cluster import StorageError, check_storage
-
-    for prefix, stype, iops, thr in (
-        ("", pg.storage_type, pg.iops, pg.storage_throughput_mibps),
-        ("replica_", pg.replica_storage_type, pg.replica_iops, pg.replica_storage_throughput_mibps),
-    ):
-        try:
-            check_storage(
-                stype,
-                pg.allocated_storage_gib,
-                iops,
-                thr,
-                max_allocated_gib=pg.max_allocated_storage_gib,
-            )
-        except StorageError as exc:
-            field_name = (
-                exc.field if exc.field.startswith(("allocated", "max_allocated")) else prefix + exc.field
-            )
-            raise ConfigError(f"postgres.{_STORAGE_KEYS[field_name]}", exc.value, exc.allowed) from None
+    try:
+        _validation.check_region("region", region)
+    except _validation.ArgumentError as exc:
+        raise ConfigError(key, region, exc.allowed) from None
 
 
 def gp3_performance(pg: PostgresConfig) -> tuple[int | None, int | None]:
@@ -947,49 +894,88 @@ def is_global_datastore_node_type(node_type: str) -> bool:
     return family in GLOBAL_DATASTORE_FAMILIES and size not in _SMALLER_THAN_LARGE
 
 
+_PG_ARG_KEYS: dict[str, str] = {
+    "region": "primaryRegion",
+    "backup_retention_days": "backup.retentionDays",
+    "lambda_log_retention_days": "observability.logRetentionDays",
+    "aurora_readers": "postgres.aurora.readers",
+    "aurora_instance_class": "postgres.aurora.instanceClass",
+    "aurora_min_capacity_acu": "postgres.aurora.minCapacityAcu",
+    "aurora_max_capacity_acu": "postgres.aurora.maxCapacityAcu",
+    "replica_allocated_storage_gib": "postgres.allocatedStorageGib",
+    "parameters.max_connections": "postgres.parameters.maxConnections",
+    "replica_max_allocated_storage_gib": "postgres.maxAllocatedStorageGib",
+}
+"""PostgresClusterArgs field -> config key, where the names differ (the rest is ``postgres.<key>``)."""
+
+
+def postgres_cluster_settings(cfg: StackConfig) -> dict[str, Any]:
+    """The PostgresClusterArgs keyword arguments that come straight from the stack config."""
+    pg = cfg.postgres
+    return {
+        "region": cfg.primary_region,
+        "engine_mode": pg.engine_mode,
+        "engine_version": pg.engine_version,
+        "engine_lifecycle_support": pg.engine_lifecycle_support,
+        "instance_class": pg.instance_class,
+        "replica_instance_class": pg.replica_instance_class,
+        "in_region_replicas": pg.in_region_replicas,
+        "multi_az": pg.multi_az,
+        "storage_type": pg.storage_type,
+        "allocated_storage_gib": pg.allocated_storage_gib,
+        "max_allocated_storage_gib": pg.max_allocated_storage_gib,
+        "iops": pg.iops,
+        "storage_throughput_mibps": pg.storage_throughput_mibps,
+        "replica_storage_type": pg.replica_storage_type,
+        "replica_iops": pg.replica_iops,
+        "replica_storage_throughput_mibps": pg.replica_storage_throughput_mibps,
+        "db_name": pg.db_name,
+        "master_username": pg.master_username,
+        "port": pg.port,
+        "manage_master_user_password": pg.manage_master_user_password,
+        "password_rotation_days": pg.password_rotation_days,
+        "publicly_accessible": pg.publicly_accessible,
+        "deletion_protection": pg.deletion_protection,
+        "backup_retention_days": cfg.backup.retention_days,
+        "backup_window": pg.backup_window,
+        "maintenance_window": pg.maintenance_window,
+        "auto_minor_version_upgrade": pg.auto_minor_version_upgrade,
+        "performance_insights_retention_days": pg.performance_insights_retention_days,
+        "database_insights_mode": pg.database_insights_mode,
+        "monitoring_interval_seconds": pg.monitoring_interval_seconds,
+        "iam_auth": pg.iam_auth,
+        "parameters": pg.parameters,
+        "aurora_readers": pg.aurora.readers,
+        "aurora_instance_class": pg.aurora.instance_class,
+        "aurora_min_capacity_acu": pg.aurora.min_capacity_acu,
+        "aurora_max_capacity_acu": pg.aurora.max_capacity_acu,
+        "lambda_log_retention_days": cfg.observability.log_retention_days,
+    }
+
+
+def _check_postgres_args(cfg: StackConfig) -> None:
+    """Build PostgresClusterArgs from the config (placeholder wiring) so that its own rules run,
+    and report a violation under the config key it came from."""
+    from .postgres_cluster import PostgresClusterArgs
+
+    settings = postgres_cluster_settings(cfg)
+    keys = {f.name: f"postgres.{f.metadata['key']}" for f in dataclasses.fields(PostgresConfig)}
+    keys.update(_PG_ARG_KEYS)
+    try:
+        PostgresClusterArgs(
+            vpc_id="vpc-placeholder", subnet_ids=[], kms_key_arn="arn:placeholder", **settings
+        )
+    except ValueError as exc:
+        field_name = getattr(exc, "field", None) or str(exc).split(" ", 1)[0]
+        key = keys.get(field_name, "postgres")
+        value = settings[field_name] if field_name in settings else getattr(exc, "value", None)
+        if field_name == "replica_instance_class" and cfg.postgres.replica_instance_class is None:
+            key, value = "postgres.instanceClass", cfg.postgres.instance_class  # the replicas inherit it
+        raise ConfigError(key, value, str(exc)) from None
+
+
 def _check_postgres(cfg: StackConfig) -> None:
     pg = cfg.postgres
-    if not re.fullmatch(r"\d+(\.\d+)*", pg.engine_version) or pg.major_version not in (16, 17):
-        raise ConfigError(
-            "postgres.engineVersion", pg.engine_version, "must be PostgreSQL 16 or 17 (major, e.g. '16')"
-        )
-    from .postgres_cluster import check_engine_version
-
-    try:
-        check_engine_version(pg.engine_version, auto_minor_version_upgrade=pg.auto_minor_version_upgrade)
-    except ValueError as exc:
-        raise ConfigError("postgres.engineVersion", pg.engine_version, str(exc)) from None
-    for key, cls in (
-        ("postgres.instanceClass", pg.instance_class),
-        ("postgres.replicaInstanceClass", pg.effective_replica_class),
-    ):
-        if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", cls):
-            raise ConfigError(key, cls, "must be an RDS instance class like db.r7g.large")
-    if pg.engine_mode == "aurora":
-        ac = pg.aurora.instance_class
-        if ac != "db.serverless" and not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", ac):
-            raise ConfigError(
-                "postgres.aurora.instanceClass", ac, "must be db.serverless or a class like db.r7g.large"
-            )
-        if pg.aurora.min_capacity_acu > pg.aurora.max_capacity_acu:
-            raise ConfigError(
-                "postgres.aurora.minCapacityAcu",
-                pg.aurora.min_capacity_acu,
-                "must be <= postgres.aurora.maxCapacityAcu",
-            )
-        if ac == "db.serverless":
-            _check_aurora_capacity(cfg)
-    else:
-        _check_storage(pg)
-    if not _IDENT.fullmatch(pg.db_name):
-        raise ConfigError(
-            "postgres.dbName", pg.db_name, "must start with a letter; letters, digits, _; <= 63 chars"
-        )
-    if not _IDENT.fullmatch(pg.master_username) or pg.master_username.lower() in _RESERVED_USERS:
-        raise ConfigError(
-            "postgres.masterUsername", pg.master_username,
-            "letters, digits, _ starting with a letter, not a reserved name (postgres, rdsadmin, admin, ...)",
-        )  # fmt: skip
     cross = pg.cross_region_replicas * len(cfg.replica_regions)
     replicas = (pg.in_region_replicas if pg.engine_mode == "rds" else 0) + cross
     if pg.manage_master_user_password and replicas:
@@ -1005,22 +991,11 @@ def _check_postgres(cfg: StackConfig) -> None:
             "postgres.crossRegionReplicas", pg.cross_region_replicas,
             "AWS guarantees at most 5 cross-region replicas per source",
         )  # fmt: skip
-    if not _WINDOW.fullmatch(pg.backup_window):
-        raise ConfigError("postgres.backupWindow", pg.backup_window, "must look like 03:00-04:00 (UTC)")
-    if not _WEEKLY_WINDOW.fullmatch(pg.maintenance_window):
-        raise ConfigError(
-            "postgres.maintenanceWindow", pg.maintenance_window, "must look like sun:04:30-sun:05:30"
-        )
-    retention = pg.performance_insights_retention_days
-    if retention != 7 and not (retention % 31 == 0 and 31 <= retention <= 731):
-        raise ConfigError(
-            "postgres.performanceInsightsRetentionDays", retention, "must be 7 or a multiple of 31 up to 731"
-        )
-    if pg.database_insights_mode == "advanced" and retention < 465:
-        raise ConfigError(
-            "postgres.databaseInsightsMode", "advanced",
-            f"advanced needs postgres.performanceInsightsRetentionDays >= 465 (is {retention})",
-        )  # fmt: skip
+    # Every AWS rule of the database itself (engine version, classes, storage, names, windows,
+    # Performance Insights, ...) is PostgresClusterArgs' own: build it and report under the key.
+    _check_postgres_args(cfg)
+    if pg.engine_mode == "aurora" and pg.aurora.instance_class == "db.serverless":
+        _check_aurora_capacity(cfg)
     reserved = {"rds.force_ssl", "shared_preload_libraries"} & set(pg.parameters.extra)
     if reserved:
         name = sorted(reserved)[0]
@@ -1134,12 +1109,7 @@ def _check_cache(cfg: StackConfig) -> None:
                 raise ConfigError(
                     "cache.engineVersion", c.engine_version, "Global Datastore needs Redis >= 5.0.6"
                 )
-    if not _WINDOW.fullmatch(c.snapshot_window):
-        raise ConfigError("cache.snapshotWindow", c.snapshot_window, "must look like 05:00-06:00 (UTC)")
-    if not _WEEKLY_WINDOW.fullmatch(c.maintenance_window):
-        raise ConfigError(
-            "cache.maintenanceWindow", c.maintenance_window, "must look like sun:06:30-sun:07:30"
-        )
+    # Windows and the other replication-group rules are CacheLayerArgs' (_check_component_rules).
 
 
 def _validate(cfg: StackConfig) -> None:

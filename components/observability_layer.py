@@ -29,6 +29,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import _alarms
+from .validation import check_region
 
 _SUBSCRIPTION_PROTOCOLS = ("email", "email-json", "https", "sqs", "lambda", "sms")
 _DB_INSTANCE_EVENT_CATEGORIES = (
@@ -307,8 +308,7 @@ class ObservabilityLayerArgs:
     """Tags on every taggable child. Default: {}."""
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region):
-            raise ValueError(f"region {self.region!r} is invalid; expected an AWS region such as 'us-east-1'")
+        check_region("region", self.region)
         for cat in self.rds_event_categories:
             if cat not in _DB_INSTANCE_EVENT_CATEGORIES:
                 raise ValueError(

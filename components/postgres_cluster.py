@@ -35,6 +35,20 @@ from ._protection import stateful
 from ._security_groups import egress_to, ingress_from, security_group
 from .catalogue import check_class_limits, check_rds_engine_version, check_rds_instance_class
 from .config import MASTER_PASSWORD_SPECIALS, PostgresParameters
+from .validation import (
+    MONITORING_INTERVALS,
+    RESERVED_USERNAMES,
+    ArgumentError,
+    check_choice,
+    check_daily_window,
+    check_database_insights,
+    check_log_retention,
+    check_performance_insights_retention,
+    check_postgres_identifier,
+    check_region,
+    check_weekly_window,
+    windows_overlap,
+)
 
 ENHANCED_MONITORING_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 RDS_LOG_EXPORTS: tuple[str, ...] = ("postgresql", "upgrade")
@@ -105,14 +119,8 @@ def check_engine_version(engine_version: str, *, auto_minor_version_upgrade: boo
         )
 
 
-class StorageError(ValueError):
+class StorageError(ArgumentError):
     """A storage setting RDS would refuse; ``field`` is the Args field (``iops``...)."""
-
-    def __init__(self, field: str, value: Any, allowed: str) -> None:
-        self.field = field
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{field} {value!r} is invalid; {allowed}")
 
 
 def check_storage(
@@ -456,6 +464,86 @@ def _role_label(role: Any) -> str:
     )
 
 
+_DB_IDENTIFIER = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]*(?<!-)")
+
+
+def check_instance_class(field: str, instance_class: Any, *, serverless_ok: bool = False) -> None:
+    """``db.<family>.<size>`` (or ``db.serverless`` for Aurora): the ``db.`` prefix is required."""
+    if serverless_ok and instance_class == "db.serverless":
+        return
+    if not isinstance(instance_class, str) or not re.fullmatch(r"db\.[a-z0-9-]+\.[a-z0-9]+", instance_class):
+        example = "db.serverless or " if serverless_ok else ""
+        raise ArgumentError(
+            field, instance_class, f"allowed: {example}an RDS instance class such as db.r7g.large "
+            "(with the db. prefix)",
+        )  # fmt: skip
+
+
+def check_db_identifier(field: str, value: str | None, *, longest_suffix: str = "") -> None:
+    """An RDS identifier (or prefix of one): a letter, then letters, digits, single hyphens, no
+    trailing hyphen, at most 63 characters with the longest suffix the component appends."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not _DB_IDENTIFIER.fullmatch(value) or len(value + longest_suffix) > 63:
+        raise ArgumentError(
+            field, value, f"allowed: letters, digits and single hyphens, starting with a letter, "
+            f"at most {63 - len(longest_suffix)} characters",
+        )  # fmt: skip
+
+
+def check_snapshot_identifier(field: str, value: str | None) -> None:
+    """A DB snapshot identifier: 1-255 letters, digits, single hyphens, starting with a letter."""
+    if value is not None and (
+        not isinstance(value, str) or not _DB_IDENTIFIER.fullmatch(value) or len(value) > 255
+    ):
+        raise ArgumentError(
+            field, value, "allowed: 1-255 letters, digits and single hyphens, starting with a letter, "
+            "not ending with a hyphen",
+        )  # fmt: skip
+
+
+def check_aurora_capacity(min_acu: float, max_acu: float, *, prefix: str = "") -> None:
+    """Serverless v2 capacity: minimum 0-256 and maximum 1-256 ACUs in steps of 0.5, min <= max."""
+    for name, value, low in (
+        (f"{prefix}min_capacity_acu", min_acu, 0.0),
+        (f"{prefix}max_capacity_acu", max_acu, 1.0),
+    ):
+        if not low <= value <= 256 or (value * 2) != int(value * 2):
+            raise ArgumentError(name, value, f"allowed: {low:g}-256 ACUs in steps of 0.5")
+    if min_acu > max_acu:
+        raise ArgumentError(
+            f"{prefix}min_capacity_acu", min_acu, f"allowed: <= {prefix}max_capacity_acu ({max_acu:g})"
+        )
+
+
+def check_rds_common(args: Any, *, backup_window: str | None = None) -> None:
+    """Rules every PostgreSQL component's Args share (placement, windows, monitoring, insights)."""
+    if args.region is not None:
+        check_region("region", args.region)
+    if getattr(args, "source_region", None) is not None:
+        check_region("source_region", args.source_region)
+    if not 1150 <= args.port <= 65535:
+        raise ArgumentError("port", args.port, "allowed: 1150-65535 (RDS)")
+    check_choice("monitoring_interval_seconds", args.monitoring_interval_seconds, MONITORING_INTERVALS)
+    check_performance_insights_retention(
+        "performance_insights_retention_days", args.performance_insights_retention_days
+    )
+    check_database_insights(
+        getattr(args, "database_insights_mode", "standard"), args.performance_insights_retention_days
+    )
+    check_weekly_window("maintenance_window", args.maintenance_window, min_minutes=30)
+    if backup_window is not None:
+        check_daily_window("backup_window", backup_window, min_minutes=30)
+        if windows_overlap(args.maintenance_window, backup_window):
+            raise ArgumentError(
+                "backup_window", backup_window,
+                f"overlaps maintenance_window {args.maintenance_window!r}; allowed: a daily window "
+                "that does not overlap the weekly maintenance window (RDS refuses it)",
+            )  # fmt: skip
+    if not 1 <= getattr(args, "backup_retention_days", 7) <= 35:
+        raise ArgumentError("backup_retention_days", args.backup_retention_days, "allowed: 1-35")
+
+
 @dataclass(frozen=True, kw_only=True)
 class PostgresClusterArgs:
     """Inputs of :class:`PostgresCluster`. Plain fields drive control flow; ``Input`` fields are wired."""
@@ -552,15 +640,18 @@ class PostgresClusterArgs:
     backup_retention_days: int = 7
     """Automated backup retention, 1-35 (> 0 is needed for replicas). Default: 7."""
     backup_window: str = "03:00-04:00"
-    """Daily backup window (UTC). Default: "03:00-04:00"."""
+    """Daily backup window (UTC ``hh:mm-hh:mm``, >= 30 minutes, not overlapping
+    ``maintenance_window``). Default: "03:00-04:00"."""
     maintenance_window: str = "sun:04:30-sun:05:30"
-    """Weekly maintenance window (UTC). Default: "sun:04:30-sun:05:30"."""
+    """Weekly maintenance window (UTC ``ddd:hh:mm-ddd:hh:mm``, >= 30 minutes). Default:
+    "sun:04:30-sun:05:30"."""
     auto_minor_version_upgrade: bool = True
     """Minor upgrades in the maintenance window. Default: True."""
     performance_insights_retention_days: int = 7
-    """Performance Insights retention (7 or 31*k). Default: 7."""
+    """Performance Insights retention: 7, month * 31 (31-713) or 731 days. Default: 7."""
     database_insights_mode: Literal["standard", "advanced"] = "standard"
-    """Database Insights mode (advanced needs retention >= 465). Default: "standard"."""
+    """Database Insights mode (advanced needs ``performance_insights_retention_days`` >= 465).
+    Default: "standard"."""
     monitoring_interval_seconds: int = 60
     """Enhanced monitoring interval; 0 disables (and creates no role). Default: 60."""
     iam_auth: bool = True
@@ -595,8 +686,28 @@ class PostgresClusterArgs:
     """Tags on every taggable child. Default: {}."""
 
     def __post_init__(self) -> None:
+        check_choice("engine_mode", self.engine_mode, ("rds", "aurora"))
         parameter_family(self.engine_mode, self.engine_version)
         check_engine_version(self.engine_version, auto_minor_version_upgrade=self.auto_minor_version_upgrade)
+        check_rds_common(self, backup_window=self.backup_window)
+        check_postgres_identifier("db_name", self.db_name)
+        check_postgres_identifier("master_username", self.master_username, reserved=RESERVED_USERNAMES)
+        if self.engine_mode == "aurora":
+            check_instance_class("aurora_instance_class", self.aurora_instance_class, serverless_ok=True)
+            check_aurora_capacity(
+                self.aurora_min_capacity_acu, self.aurora_max_capacity_acu, prefix="aurora_"
+            )
+        else:
+            check_instance_class("instance_class", self.instance_class)
+            if self.replica_instance_class is not None:
+                check_instance_class("replica_instance_class", self.replica_instance_class)
+        if not 1 <= self.password_rotation_days <= 1000:
+            raise ArgumentError(
+                "password_rotation_days", self.password_rotation_days, "allowed: 1-1000 (Secrets Manager)"
+            )
+        check_log_retention("lambda_log_retention_days", self.lambda_log_retention_days)
+        check_db_identifier("identifier_prefix", self.identifier_prefix, longest_suffix="-cluster")
+        check_snapshot_identifier("final_snapshot_identifier", self.final_snapshot_identifier)
         if self.engine_lifecycle_support not in ENGINE_LIFECYCLE_CHOICES:
             raise ValueError(
                 f"engine_lifecycle_support {self.engine_lifecycle_support!r} is invalid; allowed: "
@@ -684,14 +795,20 @@ class PostgresClusterArgs:
             ),
         ):
             check_rds_instance_class(cls, engine="postgres", region=self.region, field=fieldname)
-            # Only IOPS someone provisioned are checked against the class: gp3's baseline is not.
-            check_class_limits(
-                cls,
-                field=fieldname,
-                iops=iops if stype == "io2" or iops is not None else None,
-                throughput_mibps=thr,
-                max_connections=max_connections,
-            )
+            prefix = "replica_" if fieldname.startswith("replica") else ""
+            # One limit at a time, so the error names the argument that exceeds the class. Only
+            # IOPS someone provisioned are checked against the class: gp3's baseline is not.
+            for setting, value, limit in (
+                (fieldname, cls, {}),
+                (f"{prefix}iops", iops, {"iops": iops if stype == "io2" or iops is not None else None}),
+                (f"{prefix}storage_throughput_mibps", thr, {"throughput_mibps": thr}),
+                ("parameters.max_connections", max_connections, {"max_connections": max_connections}),
+            ):
+                try:
+                    check_class_limits(cls, field=fieldname, performance_insights=not limit, **limit)
+                except ValueError as exc:
+                    exc.field, exc.value = setting, value  # type: ignore[attr-defined]
+                    raise
 
 
 class PostgresCluster(pulumi.ComponentResource):
@@ -1463,6 +1580,9 @@ class CrossRegionReplicasArgs:
     def __post_init__(self) -> None:
         if self.region == self.source_region:
             raise ValueError(f"region {self.region!r} equals source_region; use in-region replicas instead")
+        check_rds_common(self)
+        check_instance_class("instance_class", self.instance_class)
+        check_db_identifier("identifier_prefix", self.identifier_prefix, longest_suffix="-99")
         if self.count < 1:
             raise ValueError(f"count {self.count} is invalid; allowed: >= 1")
         parameter_family("rds", self.engine_version)
@@ -1671,6 +1791,12 @@ class AuroraSecondaryClusterArgs:
             raise ValueError(
                 f"region {self.region!r} equals source_region; a secondary lives in another region"
             )
+        check_rds_common(self, backup_window=self.backup_window)
+        check_instance_class("instance_class", self.instance_class, serverless_ok=True)
+        if self.instance_class == "db.serverless":
+            check_aurora_capacity(self.min_capacity_acu, self.max_capacity_acu)
+        check_db_identifier("identifier_prefix", self.identifier_prefix, longest_suffix="-cluster")
+        check_snapshot_identifier("final_snapshot_identifier", self.final_snapshot_identifier)
         if self.readers < 1:
             raise ValueError(f"readers {self.readers} is invalid; allowed: >= 1")
         parameter_family("aurora", self.engine_version)

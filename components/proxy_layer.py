@@ -27,11 +27,10 @@ import pulumi_aws as aws
 from ._iam import service_assume_role_policy
 from ._security_groups import egress_to, ingress_from, security_group
 from .postgres_cluster import PostgresCluster, rds_connect_policy, secret_reader_policy
+from .validation import check_log_retention, check_region
 
 ENGINE_DEFAULT_PORT = 5432
 """RDS Proxy for PostgreSQL listens on the engine family's default port, whatever the database's."""
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                      2557, 2922, 3288, 3653)  # fmt: skip
 
 
 def proxy_role_policy(secret_arns: str | Sequence[str], kms_key_arn: str, region: str) -> dict[str, Any]:
@@ -85,6 +84,7 @@ class ProxyLayerArgs:
     """Tags on every taggable child. Default: {}."""
 
     def __post_init__(self) -> None:
+        check_region("region", self.region)
         if self.read_only_endpoint and not self.target.is_aurora:
             raise ValueError(
                 "read_only_endpoint is True for an RDS instance target; AWS supports READ_ONLY proxy "
@@ -112,11 +112,7 @@ class ProxyLayerArgs:
                 f"proxy_name {self.proxy_name!r} is invalid; allowed: 1-60 letters, digits and hyphens, "
                 "starting with a letter, no double or trailing hyphen"
             )
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"log_retention_days {self.log_retention_days} is invalid; allowed: "
-                + ", ".join(str(d) for d in LOG_RETENTION_DAYS)
-            )
+        check_log_retention("log_retention_days", self.log_retention_days)
         if not 0 <= self.connection_borrow_timeout_seconds <= 3600:
             raise ValueError(
                 f"connection_borrow_timeout_seconds {self.connection_borrow_timeout_seconds} is invalid; "

@@ -24,9 +24,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                      2557, 2922, 3288, 3653)  # fmt: skip
-"""Retention values CloudWatch Logs accepts."""
+from .validation import check_log_retention
 
 RDS_LOG_EXPORTS = ("postgresql", "upgrade", "iam-db-auth-error")
 """Log types RDS for PostgreSQL can export to CloudWatch Logs."""
@@ -80,11 +78,7 @@ class RdsLogGroupsArgs:
                 raise ValueError(
                     f"exports entry {export!r} is invalid; allowed: {', '.join(RDS_LOG_EXPORTS)}"
                 )
-        if self.retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"retention_days {self.retention_days} is invalid; allowed: "
-                f"{', '.join(str(d) for d in LOG_RETENTION_DAYS)}"
-            )
+        check_log_retention("retention_days", self.retention_days)
 
 
 class RdsLogGroups(pulumi.ComponentResource):
