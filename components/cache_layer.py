@@ -31,7 +31,9 @@ from .validation import (
     check_daily_window,
     check_log_retention,
     check_region,
+    check_unique_label,
     check_weekly_window,
+    coerce_args,
     windows_overlap,
 )
 
@@ -331,8 +333,9 @@ class CacheLayerArgs:
                     f"auth_token_secret_arn is set for global_datastore_role {role.value!r}; allowed only "
                     "for a secondary (the others create their own secret)"
                 )
+        seen: set[str] = set()
         for label in self.allowed_security_groups:
-            _check_label(label)
+            check_unique_label(label, seen, owner="allowed_security_groups")
         for pname, pvalue in self.extra_parameters.items():
             if not isinstance(pvalue, str) or pvalue == "":
                 raise ValueError(
@@ -340,13 +343,6 @@ class CacheLayerArgs:
                     "(AWS returns an empty parameter without a value, so every `up` would show a diff; "
                     "leave the parameter out for ElastiCache's default)"
                 )
-
-
-def _check_label(label: str) -> None:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", label):
-        raise ValueError(
-            f"security group label {label!r} is invalid; allowed: 1-40 lowercase letters, digits and hyphens"
-        )
 
 
 class CacheLayer(pulumi.ComponentResource):
@@ -371,6 +367,7 @@ class CacheLayer(pulumi.ComponentResource):
     """Member cache cluster ids (``<group>-001`` ...), one per node, known-length for per-node alarms."""
 
     def __init__(self, name: str, args: CacheLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        args = coerce_args(args, CacheLayerArgs)
         super().__init__("commerce:db:CacheLayer", name, None, opts)
         self._name = name
         self._port = args.port
@@ -587,12 +584,7 @@ class CacheLayer(pulumi.ComponentResource):
         ``<name>-from-<label>``. Only security-group sources exist: there is no CIDR variant, so
         the cache is never opened to an address range (let alone 0.0.0.0/0).
         """
-        _check_label(label)
-        if label in self._rule_labels:
-            raise ValueError(
-                f"security group label {label!r} is already used on {self._name}; labels must be unique"
-            )
-        self._rule_labels.add(label)
+        check_unique_label(label, self._rule_labels, owner=self._name)
         return ingress_from(
             f"{self._name}-from-{label}",
             security_group_id=self._sg.id,

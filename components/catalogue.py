@@ -68,12 +68,21 @@ def _families(allowed: list[str]) -> str:
     return ", ".join(fams)
 
 
-def check_rds_instance_class(instance_class: str, *, engine: str, region: str, field: str) -> None:
-    """Raise unless ``instance_class`` is orderable for ``engine`` in ``region``.
+def check_rds_instance_class(instance_class: str, *, engine: str, region: str | None, field: str) -> None:
+    """Raise unless ``instance_class`` is orderable for ``engine`` in ``region`` (in some region if None).
 
     ``engine`` is ``postgres`` or ``aurora-postgresql``.
     """
     by_region = catalogue()["rds"][engine]["instance_classes"]
+    if region is None:
+        anywhere = sorted({c for cs in by_region.values() for c in cs})
+        if instance_class not in anywhere:
+            raise ValueError(
+                f"{field} {instance_class!r} is not an RDS {engine} instance class"
+                f"{_suggest(instance_class, anywhere)}; allowed: a class of {_families(anywhere)} "
+                f"(per {source_note()})"
+            )
+        return
     if region not in by_region:
         raise ValueError(
             f"region {region!r} has no {engine} instance classes in the catalogue ({source_note()}); "

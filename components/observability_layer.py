@@ -29,7 +29,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import _alarms
-from .validation import check_region
+from .validation import check_region, coerce_args
 
 _SUBSCRIPTION_PROTOCOLS = ("email", "email-json", "https", "sqs", "lambda", "sms")
 _DB_INSTANCE_EVENT_CATEGORIES = (
@@ -220,13 +220,14 @@ class AlarmSubscription:
 class ObservabilityLayerArgs:
     """Inputs of :class:`ObservabilityLayer`. Mapping keys are stable labels used in child names."""
 
-    region: str
-    """AWS region of this layer (dashboard widgets need it). Required."""
     kms_key_arn: pulumi.Input[str]
     """This region's CMK: SNS topic, log groups and the Firehose stream. Its key policy must let
     ``cloudwatch.amazonaws.com``, ``events.rds.amazonaws.com``, ``backup.amazonaws.com`` and (for
     the ElastiCache event rule) ``events.amazonaws.com`` use it (``kms:GenerateDataKey*``,
     ``kms:Decrypt``) for the encrypted topic. Required."""
+    region: str | None = None
+    """AWS region of this layer (dashboard widgets, log delivery prefixes). None takes the
+    provider's. Default: None."""
     subscriptions: Sequence[AlarmSubscription] = ()
     """Subscriptions of the *ticket* topic (causes: look in working hours; ALARM only).
     Default: () (none)."""
@@ -308,7 +309,8 @@ class ObservabilityLayerArgs:
     """Tags on every taggable child. Default: {}."""
 
     def __post_init__(self) -> None:
-        check_region("region", self.region)
+        if self.region is not None:
+            check_region("region", self.region)
         for cat in self.rds_event_categories:
             if cat not in _DB_INSTANCE_EVENT_CATEGORIES:
                 raise ValueError(
@@ -376,8 +378,14 @@ class ObservabilityLayer(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ObservabilityLayerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        args = coerce_args(args, ObservabilityLayerArgs)
         super().__init__("commerce:db:ObservabilityLayer", name, None, opts)
         self._name = name
+        self._region: pulumi.Output[str] = (
+            pulumi.Output.from_input(args.region)
+            if args.region is not None
+            else aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        )
         self._args = args
         child = pulumi.ResourceOptions(parent=self)
         self._tags = {**args.tags, "component": "ObservabilityLayer"}
@@ -749,18 +757,18 @@ class ObservabilityLayer(pulumi.ComponentResource):
             "cache": args.cache_clusters,
         }
         flat = {f"{g}|{label}": rid for g, mapping in groups.items() for label, rid in mapping.items()}
-        # Output.all() without arguments resolves to a list, not a dict.
-        resolved = pulumi.Output.all(**flat) if flat else pulumi.Output.from_input({})
+        resolved = pulumi.Output.all(region=self._region, **flat)
 
         def build(ids: dict[str, str]) -> str:
             by_group: dict[str, dict[str, str]] = {g: {} for g in groups}
+            region = ids.pop("region")
             for key, rid in ids.items():
                 g, label = key.split("|", 1)
                 by_group[g][label] = rid
             # Keep the caller's order (Output.all over kwargs may reorder).
             ordered = {g: {label: by_group[g][label] for label in groups[g]} for g in groups}
             return _alarms.dashboard_body(
-                region=args.region,
+                region=region,
                 sections=[
                     (
                         "RDS instances",
@@ -789,7 +797,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         name, args = self._name, self._args
         child = pulumi.ResourceOptions(parent=self)
-        prefix = f"{args.audit_log_prefix}{args.region}/"
+        prefix = self._region.apply(lambda r: f"{args.audit_log_prefix}{r}/")
 
         firehose_role = aws.iam.Role(
             f"{name}-firehose",
@@ -804,8 +812,8 @@ class ObservabilityLayer(pulumi.ComponentResource):
         firehose_policy = aws.iam.RolePolicy(
             f"{name}-firehose",
             role=firehose_role.id,
-            policy=pulumi.Output.all(bucket_arn, bucket_key_arn).apply(
-                lambda a: _firehose_s3_policy(a[0], a[1], prefix)
+            policy=pulumi.Output.all(bucket_arn, bucket_key_arn, prefix).apply(
+                lambda a: _firehose_s3_policy(a[0], a[1], a[2])
             ),
             opts=child,
         )
@@ -820,7 +828,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 bucket_arn=bucket_arn,
                 kms_key_arn=bucket_key_arn,
                 prefix=prefix,
-                error_output_prefix=f"{args.audit_log_prefix}errors/{args.region}/",
+                error_output_prefix=self._region.apply(lambda r: f"{args.audit_log_prefix}errors/{r}/"),
                 buffering_size=5,
                 buffering_interval=300,
                 # CloudWatch Logs already gzips every record it hands to Firehose.
@@ -833,9 +841,9 @@ class ObservabilityLayer(pulumi.ComponentResource):
         logs_role = aws.iam.Role(
             f"{name}-logs-to-firehose",
             description="CloudWatch Logs subscription filters into the RDS log Firehose stream",
-            assume_role_policy=account_id.apply(
-                lambda acct: _assume_role_policy(
-                    "logs.amazonaws.com", acct, source_arn=f"arn:aws:logs:{args.region}:{acct}:*"
+            assume_role_policy=pulumi.Output.all(account_id, self._region).apply(
+                lambda a: _assume_role_policy(
+                    "logs.amazonaws.com", a[0], source_arn=f"arn:aws:logs:{a[1]}:{a[0]}:*"
                 )
             ),
             tags=self._tags,

@@ -46,7 +46,9 @@ from .validation import (
     check_performance_insights_retention,
     check_postgres_identifier,
     check_region,
+    check_unique_label,
     check_weekly_window,
+    coerce_args,
     windows_overlap,
 )
 
@@ -71,6 +73,8 @@ ROTATION_MULTI_USER_APP_ID = (
 LAMBDA_VPC_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 BOOTSTRAP_SOURCE = Path(__file__).resolve().parent / "lambda_src" / "db_bootstrap.py"
 """Handler of the user-bootstrap Lambda (standard library only; packaged as ``index.py``)."""
+DEFAULT_DATABASE = "postgres"
+"""The database every RDS PostgreSQL instance has; the secrets name it when ``db_name`` is None."""
 CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
 """Server certificate authority of the instances (clients verify TLS against it)."""
 
@@ -371,7 +375,7 @@ def _collect(values: Sequence[pulumi.Input[str]]) -> pulumi.Output[list[str]]:
 def _grant_connect(
     parent: pulumi.Resource,
     name: str,
-    region: str,
+    region: pulumi.Input[str],
     resource_ids: pulumi.Output[list[str]],
     role: aws.iam.Role | str,
     db_user: str,
@@ -381,8 +385,8 @@ def _grant_connect(
     tag = label or _role_label(role)
     role_name = role.name if isinstance(role, aws.iam.Role) else role
     identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=parent))
-    policy = pulumi.Output.all(identity.account_id, resource_ids).apply(
-        lambda a: json.dumps(rds_connect_policy(region, a[0], a[1], db_user))
+    policy = pulumi.Output.all(region, identity.account_id, resource_ids).apply(
+        lambda a: json.dumps(rds_connect_policy(a[0], a[1], a[2], db_user))
     )
     return aws.iam.RolePolicy(
         f"{name}-connect-{tag}-{db_user}".replace("_", "-"),
@@ -426,7 +430,7 @@ def _app_secret_json(values: list[Any], *, args: PostgresClusterArgs, user: str)
             "port": args.port,
             "username": user,
             "password": password,
-            "dbname": args.db_name,
+            "dbname": args.db_name or DEFAULT_DATABASE,
             "masterarn": master_arn,
         }
     )
@@ -548,14 +552,16 @@ def check_rds_common(args: Any, *, backup_window: str | None = None) -> None:
 class PostgresClusterArgs:
     """Inputs of :class:`PostgresCluster`. Plain fields drive control flow; ``Input`` fields are wired."""
 
-    region: str
-    """Region (used in IAM ``rds-db`` ARNs and the rotation endpoint). Required."""
     vpc_id: pulumi.Input[str]
     """VPC of the database. Required."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private subnets, >= 2 AZs. Required."""
     kms_key_arn: pulumi.Input[str]
     """CMK for storage, Performance Insights, the secret and (Aurora) the cluster. Required."""
+    region: str | None = None
+    """Region of the database, for the instance-class catalogue check, IAM ``rds-db`` ARNs and the
+    rotation endpoint. None takes it from the component's AWS provider (``aws:region`` or an
+    explicit provider), and checks the instance class against every region. Default: None."""
     engine_mode: Literal["rds", "aurora"] = "rds"
     """``rds`` (instances) or ``aurora`` (Aurora PostgreSQL cluster). Default: "rds"."""
     engine_version: str = "16"
@@ -591,10 +597,14 @@ class PostgresClusterArgs:
     """Provisioned IOPS of the replicas (same rules as ``iops``). Default: None."""
     replica_storage_throughput_mibps: int | None = None
     """gp3 throughput of the replicas. Default: None."""
-    db_name: str = "commerce"
-    """Initial database. Default: "commerce"."""
-    master_username: str = "commerce_admin"
-    """Master user. Default: "commerce_admin"."""
+    db_name: str | None = None
+    """Database RDS creates besides the engine's ``postgres`` database (1-63 letters, digits, ``_``,
+    starting with a letter). None creates none, as RDS and CDK do: the secrets then name
+    ``postgres``. Default: None."""
+    master_username: str = "dbadmin"
+    """Master user (1-16 letters, digits, ``_``, starting with a letter; not ``postgres``,
+    ``rdsadmin``, ``admin``, ``root``...). A neutral name: it carries no product branding.
+    Default: "dbadmin"."""
     port: int = 5432
     """Listener port. Default: 5432."""
     manage_master_user_password: bool = False
@@ -690,8 +700,11 @@ class PostgresClusterArgs:
         parameter_family(self.engine_mode, self.engine_version)
         check_engine_version(self.engine_version, auto_minor_version_upgrade=self.auto_minor_version_upgrade)
         check_rds_common(self, backup_window=self.backup_window)
-        check_postgres_identifier("db_name", self.db_name)
-        check_postgres_identifier("master_username", self.master_username, reserved=RESERVED_USERNAMES)
+        if self.db_name is not None:
+            check_postgres_identifier("db_name", self.db_name)
+        check_postgres_identifier(
+            "master_username", self.master_username, reserved=RESERVED_USERNAMES, max_length=16
+        )
         if self.engine_mode == "aurora":
             check_instance_class("aurora_instance_class", self.aurora_instance_class, serverless_ok=True)
             check_aurora_capacity(
@@ -839,6 +852,8 @@ class PostgresCluster(pulumi.ComponentResource):
     """Security group of the RDS read replicas (None without them): admits app readers."""
     kms_key_arn: pulumi.Output[str]
     """CMK encrypting storage, Performance Insights and the secret."""
+    region: pulumi.Output[str]
+    """Region of the database (``region`` or the provider's)."""
     monitoring_role_arn: pulumi.Output[str | None]
     """Enhanced monitoring role (IAM is global: cross-region replicas reuse it)."""
     global_cluster_id: pulumi.Output[str] | None
@@ -850,10 +865,17 @@ class PostgresCluster(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        args = coerce_args(args, PostgresClusterArgs)
         super().__init__("commerce:db:PostgresCluster", name, None, opts)
         self._name = name
         self._args = args
         self._port = args.port
+        self._labels: dict[str, set[str]] = {"writer": set(), "readers": set()}
+        self.region = (
+            pulumi.Output.from_input(args.region)
+            if args.region is not None
+            else aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        )
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "component": "PostgresCluster"}
         self.is_aurora = args.engine_mode == "aurora"
@@ -1196,7 +1218,7 @@ class PostgresCluster(pulumi.ComponentResource):
                     "port": args.port,
                     "username": args.master_username,
                     "password": hp[1],
-                    "dbname": args.db_name,
+                    "dbname": args.db_name or DEFAULT_DATABASE,
                 }
             )
         )
@@ -1299,7 +1321,7 @@ class PostgresCluster(pulumi.ComponentResource):
         sg_id = self._lambda_network(name, args, tags)
         subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: ",".join(str(i) for i in ids))
         parameters: dict[str, pulumi.Input[str]] = {
-            "endpoint": f"https://secretsmanager.{args.region}.amazonaws.com",
+            "endpoint": self.region.apply(lambda r: f"https://secretsmanager.{r}.amazonaws.com"),
             # Unique per stack and region: Lambda names are account-wide per region.
             "functionName": f"{_physical_base(name, args.identifier_prefix)}-pg-rotation"
             + ("-multi" if multi_user else ""),
@@ -1391,8 +1413,11 @@ class PostgresCluster(pulumi.ComponentResource):
             f"{name}-db-bootstrap-secrets",
             role=role.name,
             policy=pulumi.Output.all(
-                master.arn, pulumi.Output.from_input(args.kms_key_arn), *(s.arn for s in secrets.values())
-            ).apply(lambda a: json.dumps(secret_reader_policy([*a[2:], a[0]], a[1], args.region))),
+                self.region,
+                master.arn,
+                pulumi.Output.from_input(args.kms_key_arn),
+                *(s.arn for s in secrets.values()),
+            ).apply(lambda a: json.dumps(secret_reader_policy([*a[3:], a[1]], a[2], a[0]))),
             opts=child,
         )
         function_name = f"{_physical_base(name, args.identifier_prefix)}-db-bootstrap"
@@ -1472,7 +1497,12 @@ class PostgresCluster(pulumi.ComponentResource):
         ] or None
 
     def allow_from(self, label: str, source_sg_id: pulumi.Input[str]) -> aws.vpc.SecurityGroupIngressRule:
-        """Admit ``source_sg_id`` to the database port (security-group reference, never a CIDR)."""
+        """Admit ``source_sg_id`` to the database port (security-group reference, never a CIDR).
+
+        ``label`` (1-40 lowercase letters, digits, hyphens; unique per component) names the rule
+        ``<name>-from-<label>``; a label used twice is refused (two rules would share a name).
+        """
+        check_unique_label(label, self._labels["writer"], owner=self._name)
         return _ingress_from(self._name, label, self._sg.id, source_sg_id, self._port, self)
 
     def allow_readers_from(
@@ -1485,6 +1515,7 @@ class PostgresCluster(pulumi.ComponentResource):
         """
         if self._reader_sg is None:
             return None
+        check_unique_label(label, self._labels["readers"], owner=f"{self._name} (readers)")
         return _ingress_from(
             f"{self._name}-readers", label, self._reader_sg.id, source_sg_id, self._port, self
         )
@@ -1500,7 +1531,7 @@ class PostgresCluster(pulumi.ComponentResource):
         """
         if not self._args.iam_auth:
             raise ValueError("grant_connect needs iam_auth=True (IAM database authentication is off)")
-        return _grant_connect(self, self._name, self._args.region, self.resource_ids, role, db_user, label)
+        return _grant_connect(self, self._name, self.region, self.resource_ids, role, db_user, label)
 
 
 def _first_secret_arn(secrets: Any) -> str | None:
@@ -1716,7 +1747,7 @@ class CrossRegionReplicas(pulumi.ComponentResource):
         self, role: aws.iam.Role | str, db_user: str, *, label: str | None = None
     ) -> aws.iam.RolePolicy:
         """Let ``role`` connect to these replicas as ``db_user`` via IAM auth (see PostgresCluster)."""
-        return _grant_connect(self, self._name, self._args.region, self.resource_ids, role, db_user, label)
+        return _grant_connect(self, self._name, self.region, self.resource_ids, role, db_user, label)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,7 +27,7 @@ import pulumi_aws as aws
 from ._iam import service_assume_role_policy
 from ._security_groups import egress_to, ingress_from, security_group
 from .postgres_cluster import PostgresCluster, rds_connect_policy, secret_reader_policy
-from .validation import check_log_retention, check_region
+from .validation import check_log_retention, check_region, check_unique_label, coerce_args
 
 ENGINE_DEFAULT_PORT = 5432
 """RDS Proxy for PostgreSQL listens on the engine family's default port, whatever the database's."""
@@ -43,8 +43,6 @@ def proxy_role_policy(secret_arns: str | Sequence[str], kms_key_arn: str, region
 class ProxyLayerArgs:
     """Inputs of :class:`ProxyLayer`."""
 
-    region: str
-    """Region (the ``kms:ViaService`` condition names it). Required."""
     target: PostgresCluster
     """The database: its primary instance (RDS) or cluster (Aurora) is the single target, its
     security group admits the proxy, its secret and CMK are what the role may use. Required."""
@@ -52,6 +50,9 @@ class ProxyLayerArgs:
     """VPC of the proxy (must be the database's). Required."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private subnets, >= 2 (also for the read-only endpoint). Required."""
+    region: str | None = None
+    """Region (the ``kms:ViaService`` condition and ``rds-db`` ARNs name it). None takes the
+    target's (``PostgresCluster.region``), else the provider's. Default: None."""
     iam_auth: Literal["REQUIRED", "DISABLED"] = "DISABLED"
     """Client IAM auth for the secret-based login (ENABLED is SQL Server only). Default: "DISABLED"."""
     default_auth_scheme: Literal["NONE", "IAM_AUTH"] = "NONE"
@@ -84,7 +85,8 @@ class ProxyLayerArgs:
     """Tags on every taggable child. Default: {}."""
 
     def __post_init__(self) -> None:
-        check_region("region", self.region)
+        if self.region is not None:
+            check_region("region", self.region)
         if self.read_only_endpoint and not self.target.is_aurora:
             raise ValueError(
                 "read_only_endpoint is True for an RDS instance target; AWS supports READ_ONLY proxy "
@@ -139,10 +141,18 @@ class ProxyLayer(pulumi.ComponentResource):
     """Proxy IAM role."""
 
     def __init__(self, name: str, args: ProxyLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        args = coerce_args(args, ProxyLayerArgs)
         super().__init__("commerce:db:ProxyLayer", name, None, opts)
         self._name = name
-        self._region = args.region
+        self._labels: set[str] = set()
         db = args.target
+        region: pulumi.Output[str] = (
+            pulumi.Output.from_input(args.region)
+            if args.region is not None
+            else getattr(db, "region", None)
+            or aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        )
+        self._region = region
         # Clients reach the proxy on the engine's default port; the proxy reaches the database on
         # the database's own port.
         self._port = ENGINE_DEFAULT_PORT
@@ -182,8 +192,8 @@ class ProxyLayer(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-role-secret",
             role=role.name,
-            policy=pulumi.Output.all(db.kms_key_arn, *secrets.values()).apply(
-                lambda a: json.dumps(proxy_role_policy(list(a[1:]), a[0], args.region))
+            policy=pulumi.Output.all(region, db.kms_key_arn, *secrets.values()).apply(
+                lambda a: json.dumps(proxy_role_policy(list(a[2:]), a[1], a[0]))
             ),
             opts=child,
         )
@@ -193,8 +203,8 @@ class ProxyLayer(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-role-db-connect",
                 role=role.name,
-                policy=pulumi.Output.all(identity.account_id, db.resource_ids).apply(
-                    lambda a: json.dumps(rds_connect_policy(args.region, a[0], a[1], "*"))
+                policy=pulumi.Output.all(region, identity.account_id, db.resource_ids).apply(
+                    lambda a: json.dumps(rds_connect_policy(a[0], a[1], a[2], "*"))
                 ),
                 opts=child,
             )
@@ -293,7 +303,8 @@ class ProxyLayer(pulumi.ComponentResource):
         )
 
     def allow_from(self, label: str, source_sg_id: pulumi.Input[str]) -> aws.vpc.SecurityGroupIngressRule:
-        """Admit an app security group to the proxy's port (never a CIDR)."""
+        """Admit an app security group to the proxy's port (never a CIDR); ``label`` is unique per proxy."""
+        check_unique_label(label, self._labels, owner=self._name)
         return ingress_from(
             f"{self._name}-from-{label}",
             security_group_id=self._sg.id,
@@ -318,9 +329,9 @@ class ProxyLayer(pulumi.ComponentResource):
             tag, role_name = label or role, role
         else:
             raise TypeError("grant_connect(role=...) needs an aws.iam.Role or a role name string")
-        policy = self.proxy_arn.apply(
-            lambda arn: json.dumps(
-                rds_connect_policy(self._region, arn.split(":")[4], [arn.rsplit(":", 1)[-1]], db_user)
+        policy = pulumi.Output.all(self._region, self.proxy_arn).apply(
+            lambda a: json.dumps(
+                rds_connect_policy(a[0], a[1].split(":")[4], [a[1].rsplit(":", 1)[-1]], db_user)
             )
         )
         return aws.iam.RolePolicy(

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "KNOWN_REGIONS",
@@ -37,7 +39,9 @@ __all__ = [
     "check_performance_insights_retention",
     "check_postgres_identifier",
     "check_region",
+    "check_unique_label",
     "check_weekly_window",
+    "coerce_args",
     "windows_overlap",
 ]
 
@@ -202,18 +206,52 @@ def check_log_retention(field: str, days: Any) -> None:
     check_choice(field, days, LOG_RETENTION_DAYS)
 
 
-_POSTGRES_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 RESERVED_USERNAMES = frozenset({"postgres", "rdsadmin", "admin", "rdsrepladmin", "root", "rds_superuser"})
-"""Master user names RDS for PostgreSQL refuses (or reserves for itself)."""
+"""Master user names refused: RDS's own roles, and well-known names a password guesser tries first."""
 
 
-def check_postgres_identifier(field: str, value: Any, *, reserved: Iterable[str] = ()) -> None:
-    """An RDS database or master user name: a letter, then letters, digits or ``_`` (1-63)."""
-    if not isinstance(value, str) or not _POSTGRES_IDENT.fullmatch(value):
+def check_postgres_identifier(
+    field: str, value: Any, *, reserved: Iterable[str] = (), max_length: int = 63
+) -> None:
+    """An RDS database name (1-63) or master user name (``max_length=16``, RDS's limit): a letter,
+    then letters, digits or ``_``, not one of ``reserved``."""
+    pattern = rf"[A-Za-z][A-Za-z0-9_]{{0,{max_length - 1}}}"
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
         raise ArgumentError(
-            field, value, "allowed: 1-63 letters, digits and underscores, starting with a letter"
+            field, value, f"allowed: 1-{max_length} letters, digits and underscores, starting with a letter"
         )
     if value.lower() in set(reserved):
+        raise ArgumentError(field, value, "allowed: a name other than " + ", ".join(sorted(reserved)))
+
+
+_LABEL = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+def check_unique_label(label: Any, used: set[str], *, owner: str) -> None:
+    """A capability method's label (``allow_from``): 1-40 lowercase letters, digits and hyphens,
+    not used before on ``owner`` (it names a child resource). Adds it to ``used``."""
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
         raise ArgumentError(
-            field, value, "allowed: a name other than " + ", ".join(sorted(reserved)) + " (reserved by RDS)"
+            "label",
+            label,
+            "allowed: 1-40 lowercase letters, digits and hyphens, starting with a letter or digit",
         )
+    if label in used:
+        raise ArgumentError("label", label, f"already used on {owner}; allowed: a label unique per component")
+    used.add(label)
+
+
+def coerce_args(args: Any, cls: type[T]) -> T:
+    """``args`` as ``cls``: an instance passes, a ``dict`` of the same fields is converted (so it is
+    validated the same way), anything else is a ``TypeError`` naming the class expected."""
+    if isinstance(args, cls):
+        return args
+    if isinstance(args, dict):
+        try:
+            return cls(**args)
+        except TypeError as exc:  # an unknown or missing field
+            raise TypeError(f"args: {exc}; expected the fields of {cls.__name__}") from None
+    raise TypeError(
+        f"args is a {type(args).__name__}; expected {cls.__name__} (or a dict of its fields), e.g. "
+        f"{cls.__name__}(...)"
+    )

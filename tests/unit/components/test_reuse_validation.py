@@ -88,7 +88,7 @@ POSTGRES_CASES: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"monitoring_interval_seconds": 45}, "monitoring_interval_seconds", ["0, 1, 5, 10, 15, 30, 60"]),
     ({"port": 80}, "port", ["1150-65535"]),
     ({"db_name": "1shop"}, "db_name", ["starting with a letter"]),
-    ({"master_username": "rdsadmin"}, "master_username", ["reserved"]),
+    ({"master_username": "rdsadmin"}, "master_username", ["a name other than"]),
     ({"backup_retention_days": 40}, "backup_retention_days", ["1-35"]),
     ({"password_rotation_days": 0}, "password_rotation_days", ["1-1000"]),
     ({"lambda_log_retention_days": 10}, "lambda_log_retention_days", ["14"]),

@@ -1,0 +1,133 @@
+"""Issue 14 item 9, from a reusing team's side: region from the provider, neutral defaults,
+duplicate labels refused, a dict accepted for the Args and anything else named."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from commerce_db_components import (
+    CacheLayer,
+    ObservabilityLayer,
+    ObservabilityLayerArgs,
+    PostgresCluster,
+    PostgresClusterArgs,
+    ProxyLayer,
+    ProxyLayerArgs,
+)
+from commerce_db_components.validation import ArgumentError
+
+from commerce_db.mock_engine import ProgramRun, run_program
+
+WIRING: dict[str, Any] = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"], "kms_key_arn": "arn:k"}
+
+
+def _run(program: Any, region: str = "eu-west-1") -> ProgramRun:
+    return run_program(program, stack="reuse", config={"aws:region": region})
+
+
+def test_region_comes_from_the_provider_when_not_given() -> None:
+    def program() -> None:
+        db = PostgresCluster("db", PostgresClusterArgs(**WIRING))
+        db.grant_connect("app-role", "app_user")
+        proxy = ProxyLayer("proxy", ProxyLayerArgs(target=db, vpc_id="vpc-1", subnet_ids=["a", "b"]))
+        proxy.grant_connect("app-role", "app_user")
+        ObservabilityLayer(
+            "obs", ObservabilityLayerArgs(kms_key_arn="arn:k", db_instances={"primary": db.primary_identifier})
+        )
+
+    run = _run(program, region="eu-west-1")
+    rotation = next(r for r in run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack"))
+    assert rotation.inputs["parameters"]["endpoint"] == "https://secretsmanager.eu-west-1.amazonaws.com"
+    policies = {r.name: json.loads(r.inputs["policy"]) for r in run.of_type("aws:iam/rolePolicy:RolePolicy")}
+    connect = policies["db-connect-app-role-app-user"]["Statement"][0]["Resource"]
+    assert all(arn.startswith("arn:aws:rds-db:eu-west-1:") for arn in connect)
+    assert policies["proxy-connect-app-role-app-user"]["Statement"][0]["Resource"][0].startswith(
+        "arn:aws:rds-db:eu-west-1:"
+    )
+    via = policies["proxy-role-secret"]["Statement"][1]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert via == "secretsmanager.eu-west-1.amazonaws.com"
+    dashboard = next(iter(run.of_type("aws:cloudwatch/dashboard:Dashboard")))
+    regions = {w["properties"].get("region") for w in json.loads(dashboard.inputs["dashboardBody"])["widgets"]}
+    assert regions - {None} == {"eu-west-1"}
+
+
+def test_defaults_carry_no_branding() -> None:
+    """No product name in what a reusing team gets by default: no database named after us, a
+    neutral master user; the secret names the engine's own database."""
+    args = PostgresClusterArgs(**WIRING)
+    assert args.db_name is None and args.master_username == "dbadmin"
+
+    run = _run(lambda: PostgresCluster("db", PostgresClusterArgs(**WIRING)))
+    primary = next(r for r in run.of_type("aws:rds/instance:Instance") if "replicateSourceDb" not in r.inputs)
+    assert "dbName" not in primary.inputs and primary.inputs["username"] == "dbadmin"
+
+
+def test_master_username_follows_rds_length_limit() -> None:
+    with pytest.raises(ArgumentError, match="master_username 'a_very_long_admin_name' is invalid; allowed: 1-16"):
+        PostgresClusterArgs(**WIRING, master_username="a_very_long_admin_name")
+
+
+def test_duplicate_labels_are_refused_like_the_cache_does() -> None:
+    errors: list[str] = []
+
+    def program() -> None:
+        db = PostgresCluster("db", PostgresClusterArgs(**WIRING))
+        db.allow_from("app", "sg-1")
+        db.allow_readers_from("app", "sg-1")  # another group: the same label is fine there
+        for call in (db.allow_from, db.allow_readers_from):
+            try:
+                call("app", "sg-2")
+            except ArgumentError as exc:
+                errors.append(str(exc))
+        proxy = ProxyLayer("proxy", ProxyLayerArgs(target=db, vpc_id="vpc-1", subnet_ids=["a", "b"]))
+        proxy.allow_from("app", "sg-1")
+        try:
+            proxy.allow_from("app", "sg-3")
+        except ArgumentError as exc:
+            errors.append(str(exc))
+        try:
+            db.allow_from("App_1", "sg-4")
+        except ArgumentError as exc:
+            errors.append(str(exc))
+
+    run = _run(program)
+    assert len(errors) == 4, errors
+    assert all("label 'app' is invalid; already used on" in e for e in errors[:3]), errors
+    assert "lowercase" in errors[3]
+    rules = [r.name for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
+    assert rules.count("db-from-app") == 1 and rules.count("proxy-from-app") == 1
+
+
+def test_a_dict_of_the_fields_is_accepted_and_validated_like_the_args() -> None:
+    run = _run(lambda: PostgresCluster("db", {**WIRING, "in_region_replicas": 0}))  # type: ignore[arg-type]
+    assert len(run.of_type("aws:rds/instance:Instance")) == 1
+    with pytest.raises(ArgumentError, match="storage_type 'gp2'"):
+        _run(lambda: PostgresCluster("db", {**WIRING, "storage_type": "gp2"}))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("component", "args", "words"),
+    [
+        (PostgresCluster, "db.r7g.large", ["args is a str", "expected PostgresClusterArgs"]),
+        (PostgresCluster, {**WIRING, "instance_klass": "x"}, ["instance_klass", "PostgresClusterArgs"]),
+        (CacheLayer, None, ["args is a NoneType", "expected CacheLayerArgs"]),
+        (ObservabilityLayer, ["us-east-1"], ["args is a list", "expected ObservabilityLayerArgs"]),
+    ],
+)
+def test_anything_else_is_a_type_error_naming_the_args_class(
+    component: Any, args: Any, words: list[str]
+) -> None:
+    caught: list[TypeError] = []
+
+    def program() -> None:
+        try:
+            component("x", args)
+        except TypeError as exc:
+            caught.append(exc)
+
+    run = _run(program)
+    assert caught and run.resources == ()
+    for word in words:
+        assert word in str(caught[0]), str(caught[0])
