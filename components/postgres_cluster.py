@@ -35,6 +35,7 @@ from ._protection import stateful
 from ._security_groups import egress_to, ingress_from, security_group
 from .catalogue import check_class_limits, check_rds_engine_version, check_rds_instance_class
 from .config import MASTER_PASSWORD_SPECIALS, PostgresParameters
+from .rds_log_groups import RdsLogGroups, RdsLogGroupsArgs
 from .validation import (
     MONITORING_INTERVALS,
     RESERVED_USERNAMES,
@@ -420,6 +421,15 @@ def _physical_base(name: str, prefix: str | None) -> str:
     return prefix or f"{name}-{pulumi.get_stack()}"
 
 
+def _default_identifier_prefix(name: str) -> str:
+    """DB identifiers for a component that needs them fixed but got no prefix: the logical name and
+    the stack (unique per stack), in RDS's identifier alphabet, short enough for ``-cluster``."""
+    base = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", f"{name}-{pulumi.get_stack()}".lower())).strip("-")
+    if not base[:1].isalpha():
+        base = f"db-{base}"
+    return base[:55].rstrip("-")
+
+
 def _app_secret_json(values: list[Any], *, args: PostgresClusterArgs, user: str) -> str:
     """The alternating-users rotation function's secret shape: host, password, master ARN."""
     host, password, master_arn = values
@@ -687,11 +697,21 @@ class PostgresClusterArgs:
     """Existing enhanced-monitoring role (IAM is global; a stack creates one for all regions so
     that a failover needs no IAM change). None creates one here. Default: None."""
     identifier_prefix: str | None = None
-    """Fixed DB identifiers ``<prefix>-primary``, ``<prefix>-replica-N`` (Aurora: ``<prefix>-cluster``,
-    ``<prefix>-writer``, ``<prefix>-reader-N``), known before the DB exists so that its log groups can
-    be created first (see :func:`planned_identifiers`). None lets Pulumi auto-name. Default: None."""
+    """Fixed DB identifiers ``<prefix>-1`` (the writer), ``<prefix>-2``... (Aurora also
+    ``<prefix>-cluster``), known before the DB exists so that its log groups can be created first
+    (see :func:`planned_identifiers`); also names the master secret ``<prefix>-master``. None lets
+    Pulumi auto-name (or ``<name>-<stack>`` with ``cloudwatch_logs_retention_days``). Default: None."""
+    cloudwatch_logs_retention_days: int | None = None
+    """Create the CloudWatch log groups the exported PostgreSQL logs go to (``postgresql`` and
+    ``upgrade`` per instance; Aurora: ``postgresql`` per cluster) before the databases, with this
+    retention (a CloudWatch Logs value) and ``kms_key_arn``; their names are the
+    ``log_group_names`` / ``postgresql_log_group_names`` outputs. Needs fixed identifiers: without
+    ``identifier_prefix`` they become ``<name>-<stack>-N``. None creates none, and RDS creates them
+    itself on the first export, never expiring and without the CMK (or create them yourself with
+    :class:`commerce_db_components.rds_log_groups.RdsLogGroups`, as the project's stacks do).
+    Default: None."""
     depends_on: Sequence[pulumi.Resource] = ()
-    """Resources the DB resources wait for (the RDS log groups). Default: ()."""
+    """Resources the DB resources wait for (e.g. your own RDS log groups). Default: ()."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on every taggable child. Default: {}."""
 
@@ -719,6 +739,8 @@ class PostgresClusterArgs:
                 "password_rotation_days", self.password_rotation_days, "allowed: 1-1000 (Secrets Manager)"
             )
         check_log_retention("lambda_log_retention_days", self.lambda_log_retention_days)
+        if self.cloudwatch_logs_retention_days is not None:
+            check_log_retention("cloudwatch_logs_retention_days", self.cloudwatch_logs_retention_days)
         check_db_identifier("identifier_prefix", self.identifier_prefix, longest_suffix="-cluster")
         check_snapshot_identifier("final_snapshot_identifier", self.final_snapshot_identifier)
         if self.engine_lifecycle_support not in ENGINE_LIFECYCLE_CHOICES:
@@ -858,6 +880,12 @@ class PostgresCluster(pulumi.ComponentResource):
     """Enhanced monitoring role (IAM is global: cross-region replicas reuse it)."""
     global_cluster_id: pulumi.Output[str] | None
     """Aurora Global Database id (None unless ``aurora_global``)."""
+    log_group_names: list[pulumi.Output[str]]
+    """CloudWatch log groups created for the exported logs (empty without
+    ``cloudwatch_logs_retention_days``)."""
+    postgresql_log_group_names: dict[str, pulumi.Output[str]]
+    """Label (``db-1``... or ``cluster``) -> the ``postgresql`` log group created here, e.g. for
+    ``ObservabilityLayerArgs.postgres_log_groups``."""
     rotation_security_group_id: pulumi.Output[str] | None
     """Security group of the deployed rotation Lambda (None when an ARN was given or RDS manages
     the password)."""
@@ -939,17 +967,22 @@ class PostgresCluster(pulumi.ComponentResource):
             args.monitoring_interval_seconds,
             self.monitoring_role_arn if monitoring_role else args.monitoring_role_arn,
         )
+        # Log groups with retention need the identifiers before the databases exist: fixed ones.
+        prefix = args.identifier_prefix or (
+            _default_identifier_prefix(name) if args.cloudwatch_logs_retention_days else None
+        )
         ids = (
             planned_identifiers(
-                args.identifier_prefix,
+                prefix,
                 engine_mode=args.engine_mode,
                 replicas=args.in_region_replicas,
                 aurora_readers=args.aurora_readers,
             )
-            if args.identifier_prefix
+            if prefix
             else {}
         )
-        db_opts = stateful(self, args.protect, depends_on=list(args.depends_on))
+        log_groups = self._log_groups(name, args, ids, tags)
+        db_opts = stateful(self, args.protect, depends_on=[*args.depends_on, *log_groups])
         instances: list[Any] = []
         replicas: list[Any] = []
         if self.is_aurora:
@@ -1189,6 +1222,33 @@ class PostgresCluster(pulumi.ComponentResource):
                 "kms_key_arn": self.kms_key_arn,
             }
         )
+
+    def _log_groups(
+        self, name: str, args: PostgresClusterArgs, ids: Mapping[str, str], tags: Mapping[str, str]
+    ) -> list[aws.cloudwatch.LogGroup]:
+        """``<name>-logs``: with ``cloudwatch_logs_retention_days``, the groups RDS exports into,
+        created first with that retention and the CMK (RDS would create them never-expiring and
+        unencrypted). Aurora exports per cluster, RDS per instance."""
+        self.log_group_names: list[pulumi.Output[str]] = []
+        self.postgresql_log_group_names: dict[str, pulumi.Output[str]] = {}
+        if not args.cloudwatch_logs_retention_days:
+            return []
+        aurora = args.engine_mode == "aurora"
+        logs = RdsLogGroups(
+            f"{name}-logs",
+            RdsLogGroupsArgs(
+                identifiers={"cluster": ids["cluster"]} if aurora else dict(ids),
+                kind="cluster" if aurora else "instance",
+                exports=AURORA_LOG_EXPORTS if aurora else RDS_LOG_EXPORTS,
+                retention_days=args.cloudwatch_logs_retention_days,
+                kms_key_arn=args.kms_key_arn,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.log_group_names = logs.log_group_names
+        self.postgresql_log_group_names = logs.postgresql_log_group_names
+        return logs.log_groups
 
     def _master_secret(
         self,

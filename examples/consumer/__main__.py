@@ -45,7 +45,10 @@ def main() -> None:
             multi_az=True,
             backup_retention_days=14,
             deletion_protection=cfg.get_bool("deletionProtection") is not False,
-            final_snapshot_identifier="checkout-history-final",
+            final_snapshot_identifier=f"checkout-history-{pulumi.get_stack()}-final",
+            # Log groups for the exported PostgreSQL logs, created first, encrypted, kept 90 days.
+            cloudwatch_logs_retention_days=90,
+            db_name="orders",
             tags=tags,
         ),
     )

@@ -131,3 +131,31 @@ def test_anything_else_is_a_type_error_naming_the_args_class(
     assert caught and run.resources == ()
     for word in words:
         assert word in str(caught[0]), str(caught[0])
+
+
+@pytest.mark.parametrize("mode", ["rds", "aurora"])
+def test_one_argument_creates_the_log_groups_before_the_databases(mode: str) -> None:
+    """Issue 14 item 5 (CDK's cloudwatchLogsRetention): no RdsLogGroups/identifier wiring by hand."""
+    run = _run(
+        lambda: PostgresCluster(
+            "db",
+            PostgresClusterArgs(
+                **WIRING, engine_mode=mode, cloudwatch_logs_retention_days=30, identifier_prefix="orders"
+            ),
+        )
+    )
+    groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    expected = (
+        {"/aws/rds/cluster/orders-cluster/postgresql"}
+        if mode == "aurora"
+        else {f"/aws/rds/instance/orders-{n}/{e}" for n in (1, 2) for e in ("postgresql", "upgrade")}
+    )
+    assert {g.inputs["name"] for g in groups if g.inputs["name"].startswith("/aws/rds/")} == expected
+    dbs = run.of_type("aws:rds/cluster:Cluster" if mode == "aurora" else "aws:rds/instance:Instance")
+    for db in dbs:
+        for group in groups:
+            if group.inputs["name"].startswith("/aws/rds/"):
+                assert group.inputs["retentionInDays"] == 30 and group.inputs["kmsKeyId"] == "arn:k"
+                assert run.waits_for(db, group)
+    with pytest.raises(ArgumentError, match="cloudwatch_logs_retention_days 10 is invalid"):
+        PostgresClusterArgs(**WIRING, cloudwatch_logs_retention_days=10)

@@ -98,3 +98,17 @@ def test_grant_connect_policy_on_the_app_role(run: ProgramRun) -> None:
     assert resources and all(
         r.startswith("arn:aws:rds-db:eu-west-1:") and r.endswith("/app_user") for r in resources
     )
+
+
+def test_database_log_groups_come_from_one_argument(run: ProgramRun) -> None:
+    """Issue 14 item 5: cloudwatch_logs_retention_days creates the encrypted groups RDS exports
+    into, with retention, before the instances (no hand-wired RdsLogGroups)."""
+    instances = run.of_type("aws:rds/instance:Instance")
+    groups = {g.inputs["name"]: g for g in run.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    for instance in instances:
+        ident = instance.inputs["identifier"]
+        for export in instance.inputs["enabledCloudwatchLogsExports"]:
+            group = groups[f"/aws/rds/instance/{ident}/{export}"]
+            assert group.inputs["retentionInDays"] == 90 and group.inputs["kmsKeyId"]
+            assert run.waits_for(instance, group), (instance.name, group.name)
+    assert [i.inputs["identifier"] for i in instances] == ["history-db-dev-1", "history-db-dev-2"]
