@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ._protection import stateful
+from .validation import stack_scoped
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +37,7 @@ class AuditTrailArgs:
     bucket); an account needs one multi-region trail only. Default: True."""
     trail_name: str | None = None
     """Trail name; known up front because the bucket policy's ``aws:SourceArn`` names it.
-    Default: None (the component name)."""
+    Default: None (``<name>-<stack>``, unique per stack)."""
     trail_copy: Literal["first", "additional"] = "additional"
     """Whether this trail is the account's first copy of management events (free) or an
     additional, paid one ($2.00 per 100,000 events) next to an organisation trail; tagged on the
@@ -114,7 +115,7 @@ class AuditTrail(pulumi.ComponentResource):
         invoke = pulumi.InvokeOutputOptions(parent=self)
         account_id = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
-        trail_name = args.trail_name or name
+        trail_name = args.trail_name or stack_scoped(name, alphabet=r"A-Za-z0-9._-", max_length=128)
 
         bucket = aws.s3.Bucket(
             f"{name}-bucket",

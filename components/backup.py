@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from .validation import stack_scoped
+
 BACKUP_SERVICE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"
 RESTORE_SERVICE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"
 
@@ -196,7 +198,8 @@ class BackupPlan(pulumi.ComponentResource):
         _check_schedule(schedule)
         child = pulumi.ResourceOptions(parent=self)
         # Restore-testing names allow letters, digits and underscores only.
-        plan_name = self._name.replace("-", "_") + "_restore_test"
+        # The stack in the name: restore-testing plan names are unique per account and region.
+        plan_name = stack_scoped(self._name, alphabet="A-Za-z0-9_", sep="_", max_length=37) + "_restore_test"
         plan = aws.backup.RestoreTestingPlan(
             f"{self._name}-restore-test",
             name=plan_name,

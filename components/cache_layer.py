@@ -34,6 +34,7 @@ from .validation import (
     check_unique_label,
     check_weekly_window,
     coerce_args,
+    stack_scoped,
     windows_overlap,
 )
 
@@ -186,8 +187,9 @@ class CacheLayerArgs:
     which takes no ``kms_key_arn``, should pass its region's key here)."""
     global_datastore_role: GlobalDatastoreRole = GlobalDatastoreRole.NONE
     """This region's part in a Global Datastore. Default: GlobalDatastoreRole.NONE."""
-    global_replication_group_id_suffix: str = "commerce-cache"
-    """Primary only: suffix of the global group id (AWS prefixes it). Default: "commerce-cache"."""
+    global_replication_group_id_suffix: str | None = None
+    """Primary only: suffix of the global group id (AWS prefixes it; unique per account). None:
+    ``<name>-<stack>`` (lowercase, cut to 40), so two stacks never share it. Default: None."""
     global_replication_group_id: pulumi.Input[str | None] | None = None
     """Secondary only (required there): id of the primary's global group, usually the primary
     ``CacheLayer.global_replication_group_id`` output. Default: None."""
@@ -289,7 +291,8 @@ class CacheLayerArgs:
                 "allowed: 0 or 7-30"
             )
         check_log_retention("log_retention_days", self.log_retention_days)
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", self.global_replication_group_id_suffix):
+        suffix = self.global_replication_group_id_suffix
+        if suffix is not None and not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", suffix):
             raise ValueError(
                 f"global_replication_group_id_suffix {self.global_replication_group_id_suffix!r} is invalid; "
                 "allowed: 1-40 lowercase letters, digits and hyphens, starting with a letter"
@@ -537,7 +540,8 @@ class CacheLayer(pulumi.ComponentResource):
             if role is GlobalDatastoreRole.PRIMARY and args.create_global_group:
                 global_group = aws.elasticache.GlobalReplicationGroup(
                     f"{name}-global",
-                    global_replication_group_id_suffix=args.global_replication_group_id_suffix,
+                    global_replication_group_id_suffix=args.global_replication_group_id_suffix
+                    or stack_scoped(name, alphabet="a-z0-9-", max_length=40, lower=True),
                     global_replication_group_description=f"{args.description} (Global Datastore)",
                     primary_replication_group_id=group.id,
                     automatic_failover_enabled=True,

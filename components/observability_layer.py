@@ -29,7 +29,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import _alarms
-from .validation import check_region, coerce_args
+from .validation import check_region, coerce_args, stack_scoped
 
 _SUBSCRIPTION_PROTOCOLS = ("email", "email-json", "https", "sqs", "lambda", "sms")
 _DB_INSTANCE_EVENT_CATEGORIES = (
@@ -305,6 +305,9 @@ class ObservabilityLayerArgs:
     Default: "rds-logs/"."""
     create_dashboard: bool = True
     """Create the CloudWatch dashboard. Default: True."""
+    dashboard_name: str | None = None
+    """Dashboard name (unique per account). None: ``<name>-<stack>-db-tier``, so two stacks of one
+    program never share one. Default: None."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on every taggable child. Default: {}."""
 
@@ -478,7 +481,8 @@ class ObservabilityLayer(pulumi.ComponentResource):
         if args.create_dashboard:
             dashboard = aws.cloudwatch.Dashboard(
                 f"{name}-dashboard",
-                dashboard_name=f"{name}-db-tier",
+                dashboard_name=args.dashboard_name
+                or stack_scoped(name, alphabet=r"A-Za-z0-9_-") + "-db-tier",
                 dashboard_body=self._dashboard_body(instances),
                 opts=child,
             )
@@ -550,7 +554,8 @@ class ObservabilityLayer(pulumi.ComponentResource):
         )
         alarm = aws.cloudwatch.CompositeAlarm(
             f"{self._name}-{name}",
-            alarm_name=f"{self._name}-{name}",
+            # Composite alarms have no auto-naming: the stack keeps two stacks' names apart.
+            alarm_name=f"{stack_scoped(self._name)}-{name}",
             alarm_rule=rule,
             alarm_description=f"{description} Severity: page.",
             **self._actions("page"),

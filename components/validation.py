@@ -42,6 +42,7 @@ __all__ = [
     "check_unique_label",
     "check_weekly_window",
     "coerce_args",
+    "stack_scoped",
     "windows_overlap",
 ]
 
@@ -255,3 +256,16 @@ def coerce_args(args: Any, cls: type[T]) -> T:
         f"args is a {type(args).__name__}; expected {cls.__name__} (or a dict of its fields), e.g. "
         f"{cls.__name__}(...)"
     )
+
+
+def stack_scoped(
+    name: str, *, alphabet: str = r"A-Za-z0-9-", sep: str = "-", max_length: int = 255, lower: bool = False
+) -> str:
+    """``<name><sep><stack>`` in a physical-name alphabet: the default of every physical name a
+    component sets, so two stacks of one program in one account never share one. Characters
+    outside ``alphabet`` become ``sep``; the result is cut to ``max_length``."""
+    import pulumi  # the runtime's stack; imported here so the rules above stay runtime-free
+
+    raw = f"{name}{sep}{pulumi.get_stack()}"
+    raw = raw.lower() if lower else raw
+    return re.sub(rf"[^{alphabet}]", sep, raw)[:max_length]

@@ -547,22 +547,21 @@ def test_force_ssl_cannot_be_turned_off_by_a_reusing_team() -> None:
 # ---------------------------------------------------------------- physical names per stack (issue 14 item 3)
 
 _PHYSICAL = ("name", "identifier", "finalSnapshotIdentifier", "clusterIdentifier", "globalClusterIdentifier",
-             "globalReplicationGroupIdSuffix", "functionName")  # fmt: skip
+             "globalReplicationGroupIdSuffix", "functionName", "dashboardName", "alarmName",
+             "replicationGroupId", "trailName", "vaultName", "secretName")  # fmt: skip
 
 
 def _physical_names(run: ProgramRun) -> set[tuple[str, str, str | None]]:
     out = set()
     for r in run.resources:
         if not r.custom or r.type in (
-            "aws:cloudwatch/dashboard:Dashboard",
             "aws:backup/selection:Selection",
-            "aws:backup/restoreTestingPlan:RestoreTestingPlan",
             "aws:backup/restoreTestingSelection:RestoreTestingSelection",
         ):
-            # The dashboard is helper "ops"'s and restore testing helper "dr"'s (not yet per stack);
-            # a backup selection's name is unique per plan only.
+            # Unique per plan only (a selection's name lives inside its plan).
             continue
-        for key in _PHYSICAL:
+        keys = (*_PHYSICAL, "bucket") if r.type.startswith("aws:s3/bucket:") else _PHYSICAL
+        for key in keys:
             value = r.inputs.get(key)
             if isinstance(value, str):
                 out.add((r.type, value, r.region))

@@ -34,11 +34,14 @@ def test_region_comes_from_the_provider_when_not_given() -> None:
         proxy = ProxyLayer("proxy", ProxyLayerArgs(target=db, vpc_id="vpc-1", subnet_ids=["a", "b"]))
         proxy.grant_connect("app-role", "app_user")
         ObservabilityLayer(
-            "obs", ObservabilityLayerArgs(kms_key_arn="arn:k", db_instances={"primary": db.primary_identifier})
+            "obs",
+            ObservabilityLayerArgs(kms_key_arn="arn:k", db_instances={"primary": db.primary_identifier}),
         )
 
     run = _run(program, region="eu-west-1")
-    rotation = next(r for r in run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack"))
+    rotation = next(
+        r for r in run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")
+    )
     assert rotation.inputs["parameters"]["endpoint"] == "https://secretsmanager.eu-west-1.amazonaws.com"
     policies = {r.name: json.loads(r.inputs["policy"]) for r in run.of_type("aws:iam/rolePolicy:RolePolicy")}
     connect = policies["db-connect-app-role-app-user"]["Statement"][0]["Resource"]
@@ -49,7 +52,9 @@ def test_region_comes_from_the_provider_when_not_given() -> None:
     via = policies["proxy-role-secret"]["Statement"][1]["Condition"]["StringEquals"]["kms:ViaService"]
     assert via == "secretsmanager.eu-west-1.amazonaws.com"
     dashboard = next(iter(run.of_type("aws:cloudwatch/dashboard:Dashboard")))
-    regions = {w["properties"].get("region") for w in json.loads(dashboard.inputs["dashboardBody"])["widgets"]}
+    regions = {
+        w["properties"].get("region") for w in json.loads(dashboard.inputs["dashboardBody"])["widgets"]
+    }
     assert regions - {None} == {"eu-west-1"}
 
 
@@ -65,7 +70,9 @@ def test_defaults_carry_no_branding() -> None:
 
 
 def test_master_username_follows_rds_length_limit() -> None:
-    with pytest.raises(ArgumentError, match="master_username 'a_very_long_admin_name' is invalid; allowed: 1-16"):
+    with pytest.raises(
+        ArgumentError, match="master_username 'a_very_long_admin_name' is invalid; allowed: 1-16"
+    ):
         PostgresClusterArgs(**WIRING, master_username="a_very_long_admin_name")
 
 
@@ -159,3 +166,48 @@ def test_one_argument_creates_the_log_groups_before_the_databases(mode: str) -> 
                 assert run.waits_for(db, group)
     with pytest.raises(ArgumentError, match="cloudwatch_logs_retention_days 10 is invalid"):
         PostgresClusterArgs(**WIRING, cloudwatch_logs_retention_days=10)
+
+
+def test_two_stacks_of_a_reusing_program_with_defaults_share_no_physical_name() -> None:
+    """Issue 14 item 3: every physical name a component sets by default includes the stack (or is
+    left to Pulumi's auto-naming): identifiers, snapshots, log groups, Lambda functions, the
+    dashboard, composite alarms, the trail, restore-testing plans, the Global Datastore suffix."""
+    from commerce_db_components import AuditTrail, AuditTrailArgs, BackupPlan, BackupPlanArgs, CacheLayerArgs
+    from commerce_db_components.cache_layer import GlobalDatastoreRole
+    from test_first_up import _physical_names
+
+    def program() -> None:
+        db = PostgresCluster("db", PostgresClusterArgs(**WIRING, cloudwatch_logs_retention_days=30))
+        proxy = ProxyLayer("proxy", ProxyLayerArgs(target=db, vpc_id="vpc-1", subnet_ids=["a", "b"]))
+        cache = CacheLayer(
+            "cache",
+            CacheLayerArgs(
+                **WIRING, global_datastore_role=GlobalDatastoreRole.PRIMARY, final_snapshot_identifier=None
+            ),
+        )
+        ObservabilityLayer(
+            "obs",
+            ObservabilityLayerArgs(
+                kms_key_arn="arn:k",
+                db_instances={"primary": db.primary_identifier},
+                proxies={"writer": proxy.proxy_name},
+                cache_clusters={f"node-{i}": c for i, c in enumerate(cache.member_cluster_ids)},
+            ),
+        )
+        AuditTrail("audit", AuditTrailArgs(region="eu-west-1", kms_key_arn="arn:k"))
+        backup = BackupPlan("backup", BackupPlanArgs(region="eu-west-1", kms_key_arn="arn:k"))
+        backup.add_plan(resource_arns=[db.primary_arn], role_arn="arn:role")
+        backup.add_restore_testing(resource_arns=[db.primary_arn], role_arn="arn:role")
+
+    blue, green = (
+        run_program(program, stack=s, config={"aws:region": "eu-west-1"}) for s in ("blue", "green")
+    )
+    names = _physical_names(blue)
+    assert len(names) >= 15, names  # the check below must have something to compare
+    types = {t for t, _, _ in names}
+    for expected in ("aws:cloudwatch/dashboard:Dashboard", "aws:cloudwatch/compositeAlarm:CompositeAlarm",
+                     "aws:backup/restoreTestingPlan:RestoreTestingPlan", "aws:cloudtrail/trail:Trail",
+                     "aws:cloudwatch/logGroup:LogGroup", "aws:rds/instance:Instance",
+                     "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"):  # fmt: skip
+        assert expected in types, expected
+    assert names & _physical_names(green) == set()

@@ -52,7 +52,11 @@ POSTGRES_CASES: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"storage_type": "io1"}, "storage_type", ["gp3", "io2"]),
     ({"storage_type": "io2", "allocated_storage_gib": 400}, "iops", ["1000-256000"]),
     ({"storage_type": "io2", "allocated_storage_gib": 100, "iops": 200000}, "iops", ["1000 IOPS per GiB"]),
-    ({"storage_type": "io2", "allocated_storage_gib": 4000, "max_allocated_storage_gib": 0, "iops": 1500}, "iops", ["0.5 IOPS per GiB"]),
+    (
+        {"storage_type": "io2", "allocated_storage_gib": 4000, "max_allocated_storage_gib": 0, "iops": 1500},
+        "iops",
+        ["0.5 IOPS per GiB"],
+    ),
     ({"iops": 5000}, "iops", ["fixed 3000 IOPS"]),
     ({"allocated_storage_gib": 500, "iops": 70000}, "iops", ["64000"]),
     (
@@ -191,7 +195,8 @@ def test_replica_region_components_share_the_rules() -> None:
 @pytest.mark.parametrize(
     ("overrides", "key", "field"),
     [
-        ({"performanceInsightsRetentionDays": 10}, "postgres.performanceInsightsRetentionDays", "performance_insights_retention_days"),
+        ({"performanceInsightsRetentionDays": 10}, "postgres.performanceInsightsRetentionDays",
+         "performance_insights_retention_days"),
         ({"maintenanceWindow": "sunday 4am"}, "postgres.maintenanceWindow", "maintenance_window"),
         ({"backupWindow": "04:45-05:45"}, "postgres.backupWindow", "backup_window"),
         ({"instanceClass": "t4g.medium"}, "postgres.instanceClass", "instance_class"),
@@ -203,7 +208,6 @@ def test_stack_config_reports_the_components_rule_under_its_key(
 ) -> None:
     """The config parser delegates: its message is the component's own, prefixed with the key."""
     from commerce_db_components.config import ConfigError, parse_stack_config
-
     from test_config import stack_raw
 
     raw = stack_raw("staging")

@@ -158,7 +158,8 @@ def test_observability_layer_thresholds_and_subscriptions() -> None:
     assert sub.inputs["protocol"] == "sqs"
     state = run.outputs["state"]
     composites = run.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm")
-    assert sorted(state["alarmNames"]) == sorted([a.name for a in alarms] + [c.name for c in composites])
+    physical = [a.name for a in alarms] + [c.inputs["alarmName"] for c in composites]
+    assert sorted(state["alarmNames"]) == sorted(physical)
     assert state["dashboardName"] is None  # disabled: the output resolves to null
 
 
