@@ -29,7 +29,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import _alarms
-from .validation import check_region, coerce_args, stack_scoped
+from .validation import ArgumentError, check_region, coerce_args, stack_scoped
 
 _SUBSCRIPTION_PROTOCOLS = ("email", "email-json", "https", "sqs", "lambda", "sms")
 _DB_INSTANCE_EVENT_CATEGORIES = (
@@ -231,6 +231,14 @@ class ObservabilityLayerArgs:
     subscriptions: Sequence[AlarmSubscription] = ()
     """Subscriptions of the *ticket* topic (causes: look in working hours; ALARM only).
     Default: () (none)."""
+    alarm_topic_arn: pulumi.Input[str] | None = None
+    """Bring your own *ticket* topic (e.g. a central ops topic in this region): no topic, topic
+    policy or subscriptions are created for tickets. Its policy must let
+    ``cloudwatch.amazonaws.com``, ``events.rds.amazonaws.com`` and ``events.amazonaws.com`` publish
+    (and its CMK, if any, let them use it). Default: None (``<name>-alarms``)."""
+    page_topic_arn: pulumi.Input[str] | None = None
+    """Bring your own *page* topic (the pager's), with the same requirements. Default: None
+    (``<name>-page``)."""
     page_subscriptions: Sequence[AlarmSubscription] = ()
     """Subscriptions of the *page* topic (symptoms: wake someone; ALARM and OK), e.g. the pager's
     https endpoint. Default: () (none)."""
@@ -331,6 +339,15 @@ class ObservabilityLayerArgs:
                 raise ValueError(
                     f"cache_event_types entry {event!r} is invalid; allowed: {', '.join(_CACHE_EVENT_TYPES)}"
                 )
+        for topic, subs, sub_field in (
+            (self.alarm_topic_arn, self.subscriptions, "subscriptions"),
+            (self.page_topic_arn, self.page_subscriptions, "page_subscriptions"),
+        ):
+            if topic is not None and subs:
+                raise ArgumentError(
+                    sub_field, [sub.protocol for sub in subs],
+                    "allowed: () with your own topic (subscribe to it where it is managed)",
+                )  # fmt: skip
         if (self.audit_bucket_arn is None) != (self.audit_bucket_kms_key_arn is None):
             raise ValueError(
                 "audit_bucket_arn and audit_bucket_kms_key_arn must be given together "
@@ -394,12 +411,13 @@ class ObservabilityLayer(pulumi.ComponentResource):
         self._tags = {**args.tags, "component": "ObservabilityLayer"}
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
-        # Two topics: tickets (causes, ALARM only) and pages (symptoms, ALARM and OK).
-        topic = self._topic(f"{name}-alarms", args.subscriptions, account_id)
-        page = self._topic(f"{name}-page", args.page_subscriptions, account_id)
-        self.topic_arn = topic.arn
-        self.page_topic_arn = page.arn
-        self._topics = {"ticket": topic.arn, "page": page.arn}
+        # Two topics: tickets (causes, ALARM only) and pages (symptoms, ALARM and OK); either may
+        # be the team's own (a central ops topic), then none is created for it.
+        self.topic_arn = self._topic(f"{name}-alarms", args.alarm_topic_arn, args.subscriptions, account_id)
+        self.page_topic_arn = self._topic(
+            f"{name}-page", args.page_topic_arn, args.page_subscriptions, account_id
+        )
+        self._topics = {"ticket": self.topic_arn, "page": self.page_topic_arn}
 
         self._alarms: list[aws.cloudwatch.MetricAlarm | aws.cloudwatch.CompositeAlarm] = []
         instances = {**args.db_instances, **args.db_replicas}
@@ -444,7 +462,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
         if instances:
             aws.rds.EventSubscription(
                 f"{name}-db-instance-events",
-                sns_topic=topic.arn,
+                sns_topic=self.topic_arn,
                 source_type="db-instance",
                 source_ids=list(instances.values()),
                 event_categories=list(args.rds_event_categories),
@@ -455,7 +473,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
         if args.db_clusters:
             aws.rds.EventSubscription(
                 f"{name}-db-cluster-events",
-                sns_topic=topic.arn,
+                sns_topic=self.topic_arn,
                 source_type="db-cluster",
                 source_ids=list(args.db_clusters.values()),
                 event_categories=list(args.rds_cluster_event_categories),
@@ -475,7 +493,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 tags=self._tags,
                 opts=child,
             )
-            aws.cloudwatch.EventTarget(f"{name}-cache-events", rule=rule.name, arn=topic.arn, opts=child)
+            aws.cloudwatch.EventTarget(f"{name}-cache-events", rule=rule.name, arn=self.topic_arn, opts=child)
 
         self.dashboard_name = pulumi.Output.from_input(None)
         if args.create_dashboard:
@@ -508,8 +526,15 @@ class ObservabilityLayer(pulumi.ComponentResource):
     # -- alarms -------------------------------------------------------------------------------
 
     def _topic(
-        self, name: str, subscriptions: Sequence[AlarmSubscription], account_id: pulumi.Output[str]
-    ) -> aws.sns.Topic:
+        self,
+        name: str,
+        existing_arn: pulumi.Input[str] | None,
+        subscriptions: Sequence[AlarmSubscription],
+        account_id: pulumi.Output[str],
+    ) -> pulumi.Output[str]:
+        """The given topic's ARN, or a new KMS-encrypted topic with its policy and subscriptions."""
+        if existing_arn is not None:
+            return pulumi.Output.from_input(existing_arn)
         child = pulumi.ResourceOptions(parent=self)
         topic = aws.sns.Topic(name, kms_master_key_id=self._args.kms_key_arn, tags=self._tags, opts=child)
         aws.sns.TopicPolicy(
@@ -523,7 +548,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 f"{name}-{sub.protocol}-{i}", topic=topic.arn, protocol=sub.protocol, endpoint=sub.endpoint,
                 opts=child,
             )  # fmt: skip
-        return topic
+        return topic.arn
 
     def _actions(self, severity: str) -> dict[str, Any]:
         """Pages notify ALARM and OK (the pager resolves itself); tickets only ALARM."""

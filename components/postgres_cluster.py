@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from ._iam import service_assume_role_policy
+from ._iam import service_assume_role_policy, service_role
 from ._protection import stateful
 from ._security_groups import egress_to, ingress_from, security_group
 from .catalogue import check_class_limits, check_rds_engine_version, check_rds_instance_class
@@ -353,7 +353,7 @@ def _insights_and_monitoring(
     kms_key_arn: pulumi.Input[str],
     retention_days: int,
     monitoring_interval_seconds: int,
-    monitoring_role_arn: pulumi.Input[str] | None,
+    monitoring_role_arn: pulumi.Input[str | None] | None,
 ) -> dict[str, Any]:
     """Performance Insights (encrypted with ``kms_key_arn``) and enhanced-monitoring instance arguments.
 
@@ -696,6 +696,19 @@ class PostgresClusterArgs:
     monitoring_role_arn: pulumi.Input[str] | None = None
     """Existing enhanced-monitoring role (IAM is global; a stack creates one for all regions so
     that a failover needs no IAM change). None creates one here. Default: None."""
+    parameter_group_name: pulumi.Input[str] | None = None
+    """Bring your own: an existing DB parameter group (Aurora: DB *cluster* parameter group) of
+    the engine's family. Given, the component creates none and ``parameters`` is not applied, so
+    ``rds.force_ssl=1`` (TLS required) is then that group's job. Default: None (``<name>-params``)."""
+    db_subnet_group_name: pulumi.Input[str] | None = None
+    """Bring your own: an existing DB subnet group (in ``vpc_id``, >= 2 AZs). Given, the component
+    creates none; ``subnet_ids`` still place the rotation and bootstrap Lambdas. Default: None
+    (``<name>-subnets`` from ``subnet_ids``)."""
+    security_group_ids: Sequence[pulumi.Input[str]] = ()
+    """Bring your own: existing security groups for the writer and replicas. Given, the
+    component creates none (no ``<name>-sg`` / ``<name>-readers-sg``); :meth:`allow_from` adds its
+    ingress rules to the first one (the proxy and rotation Lambda are admitted there too).
+    Default: () (the component's own groups)."""
     identifier_prefix: str | None = None
     """Fixed DB identifiers ``<prefix>-1`` (the writer), ``<prefix>-2``... (Aurora also
     ``<prefix>-cluster``), known before the DB exists so that its log groups can be created first
@@ -899,316 +912,43 @@ class PostgresCluster(pulumi.ComponentResource):
         self._args = args
         self._port = args.port
         self._labels: dict[str, set[str]] = {"writer": set(), "readers": set()}
+        self.is_aurora = args.engine_mode == "aurora"
+        self.kms_key_arn = pulumi.Output.from_input(args.kms_key_arn)
+        self.port = pulumi.Output.from_input(args.port)
         self.region = (
             pulumi.Output.from_input(args.region)
             if args.region is not None
             else aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         )
-        child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "component": "PostgresCluster"}
-        self.is_aurora = args.engine_mode == "aurora"
         family = parameter_family(args.engine_mode, args.engine_version)
 
-        subnets = _db_subnet_group(name, "commerce-db PostgreSQL", args.subnet_ids, tags, self)
-        self.subnet_group_name = subnets.name
-        self._sg = _db_security_group(name, args.vpc_id, args.port, tags, self)
-        self.security_group_id = self._sg.id
-        self._reader_sg: aws.ec2.SecurityGroup | None = None
-        self.global_cluster: aws.rds.GlobalCluster | None = None
-        self.global_cluster_id: pulumi.Output[str] | None = None
-        self.reader_security_group_id: pulumi.Output[str] | None = None
-        self.kms_key_arn = pulumi.Output.from_input(args.kms_key_arn)
-
-        self.monitoring_role_arn = pulumi.Output.from_input(None)
-        monitoring_role: aws.iam.Role | None = None
-        if args.monitoring_role_arn is not None:
-            self.monitoring_role_arn = pulumi.Output.from_input(args.monitoring_role_arn)
-        elif args.monitoring_interval_seconds:
-            monitoring_role = aws.iam.Role(
-                f"{name}-monitoring",
-                description="RDS enhanced monitoring publishes OS metrics to CloudWatch Logs",
-                assume_role_policy=service_assume_role_policy("monitoring.rds.amazonaws.com"),
-                tags=tags,
-                opts=child,
-            )
-            attachment = aws.iam.RolePolicyAttachment(
-                f"{name}-monitoring",
-                role=monitoring_role.name,
-                policy_arn=ENHANCED_MONITORING_POLICY_ARN,
-                opts=child,
-            )
-            # RDS checks the role's permissions when the instance is created: wait for the policy
-            # attachment, not only the role.
-            self.monitoring_role_arn = pulumi.Output.all(monitoring_role.arn, attachment.id).apply(
-                lambda a: a[0]
-            )
-
-        managed = args.manage_master_user_password
-        password: pulumi.Output[str] | None = None
-        if not managed:
-            # RDS refuses / " @ and spaces in master passwords.
-            pw = random.RandomPassword(
-                f"{name}-master-password",
-                length=40,
-                special=True,
-                override_special=MASTER_PASSWORD_SPECIALS,
-                min_lower=2,
-                min_upper=2,
-                min_numeric=2,
-                min_special=2,
-                opts=child,
-            )
-            password = pw.result
-
-        params = tuned_parameters(args.parameters, aurora=args.engine_mode == "aurora")
+        self._placement(name, args, tags)
+        self._monitoring_role(name, args, tags)
+        password = self._master_password(name, args)
+        ids = self._identifiers(name, args)
+        log_groups = self._log_groups(name, args, ids, tags)
         insights = _insights_and_monitoring(
             args.kms_key_arn,
             args.performance_insights_retention_days,
             args.monitoring_interval_seconds,
-            self.monitoring_role_arn if monitoring_role else args.monitoring_role_arn,
+            self.monitoring_role_arn if args.monitoring_interval_seconds else None,
         )
-        # Log groups with retention need the identifiers before the databases exist: fixed ones.
-        prefix = args.identifier_prefix or (
-            _default_identifier_prefix(name) if args.cloudwatch_logs_retention_days else None
-        )
-        ids = (
-            planned_identifiers(
-                prefix,
-                engine_mode=args.engine_mode,
-                replicas=args.in_region_replicas,
-                aurora_readers=args.aurora_readers,
-            )
-            if prefix
-            else {}
-        )
-        log_groups = self._log_groups(name, args, ids, tags)
         db_opts = stateful(self, args.protect, depends_on=[*args.depends_on, *log_groups])
-        instances: list[Any] = []
-        replicas: list[Any] = []
-        if self.is_aurora:
-            cluster_params = _parameter_group(name, family, f"commerce-db tuned {family}", params, tags, self)
-            serverless = args.aurora_instance_class == "db.serverless"
-            if args.global_cluster_id is not None:
-                self.global_cluster_id = pulumi.Output.from_input(args.global_cluster_id)
-            elif args.aurora_global:
-                # Created first and joined by the primary (the source_db_cluster_identifier route
-                # makes the provider fight the cluster over its global_cluster_identifier).
-                self.global_cluster = aws.rds.GlobalCluster(
-                    f"{name}-global",
-                    global_cluster_identifier=f"{args.identifier_prefix}-global"
-                    if args.identifier_prefix
-                    else None,
-                    engine="aurora-postgresql",
-                    engine_version=args.engine_version,
-                    engine_lifecycle_support=args.engine_lifecycle_support,
-                    database_name=args.db_name,
-                    storage_encrypted=True,
-                    deletion_protection=args.deletion_protection,
-                    opts=stateful(self, args.protect),
-                )
-                self.global_cluster_id = self.global_cluster.id
-            cluster = aws.rds.Cluster(
-                f"{name}-cluster",
-                cluster_identifier=ids.get("cluster"),
-                global_cluster_identifier=self.global_cluster_id,
-                engine="aurora-postgresql",
-                engine_mode="provisioned",
-                engine_version=args.engine_version,
-                engine_lifecycle_support=args.engine_lifecycle_support,
-                database_name=args.db_name,
-                master_username=args.master_username,
-                master_password=password,
-                manage_master_user_password=True if managed else None,
-                master_user_secret_kms_key_id=args.kms_key_arn if managed else None,
-                port=args.port,
-                db_subnet_group_name=subnets.name,
-                vpc_security_group_ids=[self._sg.id],
-                db_cluster_parameter_group_name=cluster_params.name,
-                storage_encrypted=True,
-                kms_key_id=args.kms_key_arn,
-                iam_database_authentication_enabled=args.iam_auth,
-                backup_retention_period=args.backup_retention_days,
-                preferred_backup_window=args.backup_window,
-                preferred_maintenance_window=args.maintenance_window,
-                enabled_cloudwatch_logs_exports=list(AURORA_LOG_EXPORTS),
-                database_insights_mode=args.database_insights_mode,
-                performance_insights_enabled=True,
-                performance_insights_kms_key_id=args.kms_key_arn,
-                performance_insights_retention_period=args.performance_insights_retention_days,
-                deletion_protection=args.deletion_protection,
-                skip_final_snapshot=not args.deletion_protection,
-                final_snapshot_identifier=(
-                    args.final_snapshot_identifier or f"{_physical_base(name, args.identifier_prefix)}-final"
-                )
-                if args.deletion_protection
-                else None,
-                copy_tags_to_snapshot=True,
-                serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
-                    min_capacity=args.aurora_min_capacity_acu, max_capacity=args.aurora_max_capacity_acu
-                )
-                if serverless
-                else None,
-                apply_immediately=True,  # a failover's or resize's changes must not wait for the window
-                tags=tags,
-                opts=pulumi.ResourceOptions.merge(
-                    db_opts, pulumi.ResourceOptions(ignore_changes=list(AURORA_ROLE_SWITCH_IGNORED))
-                ),
-            )
-            in_cluster = pulumi.ResourceOptions(parent=cluster)
-            for i in range(args.aurora_readers + 1):
-                inst = aws.rds.ClusterInstance(
-                    f"{name}-{i + 1}",  # a slot, not a role: Aurora moves the writer role between them
-                    identifier=ids.get(f"db-{i + 1}"),
-                    cluster_identifier=cluster.id,
-                    engine=cluster.engine,
-                    engine_version=cluster.engine_version,
-                    instance_class=args.aurora_instance_class,
-                    db_subnet_group_name=subnets.name,
-                    publicly_accessible=args.publicly_accessible,
-                    auto_minor_version_upgrade=args.auto_minor_version_upgrade,
-                    preferred_maintenance_window=args.maintenance_window,
-                    ca_cert_identifier=CA_CERT_IDENTIFIER,
-                    copy_tags_to_snapshot=True,
-                    promotion_tier=0 if i == 0 else 1,
-                    apply_immediately=True,
-                    **insights,
-                    tags={**tags, "db-role": "writer" if i == 0 else "reader"},
-                    opts=in_cluster,
-                )
-                (instances if i == 0 else replicas).append(inst)
-            self.cluster = cluster
-            self.primary = cluster
-            writer_address = cluster.endpoint
-            self.primary_arn = cluster.arn
-            self.primary_identifier = cluster.id
-            self.reader_endpoints = (
-                cluster.reader_endpoint.apply(lambda e: [e]) if replicas else pulumi.Output.from_input([])
-            )
-            self.resource_ids = cluster.cluster_resource_id.apply(lambda r: [r])
-            managed_secret = cluster.master_user_secrets if managed else None
-        else:
-            self.parameter_group = _parameter_group(
-                name, family, f"commerce-db tuned {family}", params, tags, self
-            )
-            iops, throughput = storage_performance(
-                args.storage_type, args.allocated_storage_gib, args.iops, args.storage_throughput_mibps
-            )
-            common = {
-                "vpc_security_group_ids": [self._sg.id],
-                "parameter_group_name": self.parameter_group.name,
-                "publicly_accessible": args.publicly_accessible,
-                "storage_type": args.storage_type,
-                "iops": iops,
-                "storage_throughput": throughput,
-                "max_allocated_storage": args.max_allocated_storage_gib or None,
-                "enabled_cloudwatch_logs_exports": list(RDS_LOG_EXPORTS),
-                "iam_database_authentication_enabled": args.iam_auth,
-                "auto_minor_version_upgrade": args.auto_minor_version_upgrade,
-                "maintenance_window": args.maintenance_window,
-                "copy_tags_to_snapshot": True,
-                "ca_cert_identifier": CA_CERT_IDENTIFIER,
-                "database_insights_mode": args.database_insights_mode,
-                "port": args.port,
-                **insights,
-            }
-            primary = aws.rds.Instance(
-                f"{name}-1",  # slot 1: the writer here, the promotable replica in a replica region
-                identifier=ids.get("db-1"),
-                engine="postgres",
-                engine_version=args.engine_version,
-                engine_lifecycle_support=args.engine_lifecycle_support,
-                instance_class=args.instance_class,
-                allocated_storage=args.allocated_storage_gib,
-                db_name=args.db_name,
-                username=args.master_username,
-                password=password,
-                manage_master_user_password=True if managed else None,
-                master_user_secret_kms_key_id=args.kms_key_arn if managed else None,
-                db_subnet_group_name=subnets.name,
-                multi_az=args.multi_az,
-                storage_encrypted=True,
-                kms_key_id=args.kms_key_arn,
-                backup_retention_period=args.backup_retention_days,
-                backup_window=args.backup_window,
-                deletion_protection=args.deletion_protection,
-                skip_final_snapshot=not args.deletion_protection,
-                final_snapshot_identifier=(
-                    args.final_snapshot_identifier or f"{_physical_base(name, args.identifier_prefix)}-final"
-                )
-                if args.deletion_protection
-                else None,
-                delete_automated_backups=not args.deletion_protection,
-                apply_immediately=True,  # Multi-AZ/class/backup changes after a promotion apply now
-                **common,
-                tags={**tags, "db-role": "primary"},
-                opts=pulumi.ResourceOptions.merge(db_opts, pulumi.ResourceOptions(**WRITER_INSTANCE_OPTIONS)),
-            )
-            instances.append(primary)
-            if args.in_region_replicas:
-                # Replicas get their own group: apps read from them directly (a proxy cannot front
-                # RDS replicas), while the writer admits only the proxy and the rotation Lambda.
-                self._reader_sg = _db_security_group(f"{name}-readers", args.vpc_id, args.port, tags, self)
-                self.reader_security_group_id = self._reader_sg.id
-                replica_iops, replica_throughput = storage_performance(
-                    args.replica_storage_type,
-                    args.allocated_storage_gib,
-                    args.replica_iops,
-                    args.replica_storage_throughput_mibps,
-                )
-                # Storage per role: replicas serve reads; they get their own type and IOPS.
-                common = {
-                    **common,
-                    "vpc_security_group_ids": [self._reader_sg.id],
-                    "storage_type": args.replica_storage_type,
-                    "iops": replica_iops,
-                    "storage_throughput": replica_throughput,
-                }
-            for i in range(1, args.in_region_replicas + 1):
-                # Same region: the source may be named by identifier. Engine, credentials, db name,
-                # allocated storage, encryption key and backups come from the source.
-                replica = aws.rds.Instance(
-                    f"{name}-{i + 1}",
-                    identifier=ids.get(f"db-{i + 1}"),
-                    replicate_source_db=primary.identifier,
-                    instance_class=args.replica_instance_class or args.instance_class,
-                    multi_az=False,
-                    # Inherited from the source (the API takes no flag for replicas); stated so the
-                    # plan and scanners read it, and matching what AWS reports after create.
-                    storage_encrypted=True,
-                    skip_final_snapshot=True,  # AWS takes no final snapshot of a read replica
-                    deletion_protection=args.deletion_protection,
-                    apply_immediately=True,
-                    **common,
-                    tags={**tags, "db-role": "replica"},
-                    opts=pulumi.ResourceOptions.merge(
-                        db_opts, pulumi.ResourceOptions(**REPLICA_INSTANCE_OPTIONS)
-                    ),
-                )
-                replicas.append(replica)
-            self.primary = primary
-            writer_address = primary.address
-            self.primary_arn = primary.arn
-            self.primary_identifier = primary.identifier
-            self.reader_endpoints = _collect([r.address for r in replicas])
-            self.resource_ids = _collect([i.resource_id for i in (*instances, *replicas)])
-            managed_secret = primary.master_user_secrets if managed else None
-
-        self.instances = instances
-        self.replicas = replicas
-        self.writer_endpoint = writer_address
-        self.port = pulumi.Output.from_input(args.port)
-        self.instance_identifiers = _collect([i.identifier for i in (*instances, *replicas)])
-        self.replica_identifiers = _collect([r.identifier for r in replicas])
-
-        self.rotation_security_group_id = None
-        self.app_secret_arns: dict[str, pulumi.Output[str]] = {}
-        self.db_bootstrap: aws.lambda_.Invocation | None = None
-        if managed_secret is not None:
-            # RDS owns the secret (and rotates it every 7 days by default).
-            self.secret_arn = managed_secret.apply(_first_secret_arn)
-        else:
-            assert password is not None
-            self.secret_arn = self._master_secret(name, args, writer_address, password, tags)
+        build = self._aurora if self.is_aurora else self._rds
+        managed_secret = build(
+            name,
+            args,
+            family=family,
+            ids=ids,
+            password=password,
+            insights=insights,
+            db_opts=db_opts,
+            tags=tags,
+        )
+        self.instance_identifiers = _collect([i.identifier for i in (*self.instances, *self.replicas)])
+        self.replica_identifiers = _collect([r.identifier for r in self.replicas])
+        self._credentials(name, args, managed_secret, password, tags)
         self.register_outputs(
             {
                 "writer_endpoint": self.writer_endpoint,
@@ -1222,6 +962,354 @@ class PostgresCluster(pulumi.ComponentResource):
                 "kms_key_arn": self.kms_key_arn,
             }
         )
+
+    # -- the steps of __init__, in order ------------------------------------------------------
+
+    def _placement(self, name: str, args: PostgresClusterArgs, tags: Mapping[str, str]) -> None:
+        """Subnet group and security group: the given ones, or ``<name>-subnets`` / ``<name>-sg``."""
+        self.instances: list[Any] = []
+        self.replicas: list[Any] = []
+        self.global_cluster: aws.rds.GlobalCluster | None = None
+        self.global_cluster_id: pulumi.Output[str] | None = None
+        self._reader_sg_id: pulumi.Input[str] | None = None
+        self.reader_security_group_id: pulumi.Output[str] | None = None
+        if args.db_subnet_group_name is not None:
+            self.subnet_group_name = pulumi.Output.from_input(args.db_subnet_group_name)
+        else:
+            subnets = _db_subnet_group(name, "commerce-db PostgreSQL", args.subnet_ids, tags, self)
+            self.subnet_group_name = subnets.name
+        if args.security_group_ids:
+            # The team's groups: the instances use them all; allow_from adds rules to the first.
+            self._writer_groups: list[pulumi.Input[str]] = list(args.security_group_ids)
+            self._sg_id: pulumi.Input[str] = args.security_group_ids[0]
+        else:
+            sg = _db_security_group(name, args.vpc_id, args.port, tags, self)
+            self._writer_groups = [sg.id]
+            self._sg_id = sg.id
+        self.security_group_id = pulumi.Output.from_input(self._sg_id)
+        self._replica_groups: list[pulumi.Input[str]] = self._writer_groups
+
+    def _reader_groups(self, name: str, args: PostgresClusterArgs, tags: Mapping[str, str]) -> None:
+        """RDS read replicas get their own group: apps read from them directly (a proxy cannot
+        front RDS replicas), while the writer admits only the proxy and the rotation Lambda. With
+        the team's own groups, the replicas share them."""
+        if args.security_group_ids:
+            return
+        reader = _db_security_group(f"{name}-readers", args.vpc_id, args.port, tags, self)
+        self._reader_sg_id = reader.id
+        self._replica_groups = [reader.id]
+        self.reader_security_group_id = reader.id
+
+    def _monitoring_role(self, name: str, args: PostgresClusterArgs, tags: Mapping[str, str]) -> None:
+        """Enhanced monitoring's role: the given ARN, or ``<name>-monitoring`` (none without an interval)."""
+        if args.monitoring_role_arn is not None:
+            self.monitoring_role_arn = pulumi.Output.from_input(args.monitoring_role_arn)
+        elif args.monitoring_interval_seconds:
+            # RDS checks the role's permissions when the instance is created: the ARN resolves
+            # only after the policy attachment exists.
+            self.monitoring_role_arn = service_role(
+                f"{name}-monitoring",
+                service="monitoring.rds.amazonaws.com",
+                description="RDS enhanced monitoring publishes OS metrics to CloudWatch Logs",
+                attachments={f"{name}-monitoring": ENHANCED_MONITORING_POLICY_ARN},
+                tags=tags,
+                parent=self,
+            ).arn
+        else:
+            self.monitoring_role_arn = pulumi.Output.from_input(None)
+
+    def _master_password(self, name: str, args: PostgresClusterArgs) -> pulumi.Output[str] | None:
+        """Our generated master password (None when RDS manages it)."""
+        if args.manage_master_user_password:
+            return None
+        # RDS refuses / " @ and spaces in master passwords.
+        return random.RandomPassword(
+            f"{name}-master-password",
+            length=40,
+            special=True,
+            override_special=MASTER_PASSWORD_SPECIALS,
+            min_lower=2,
+            min_upper=2,
+            min_numeric=2,
+            min_special=2,
+            opts=pulumi.ResourceOptions(parent=self),
+        ).result
+
+    def _identifiers(self, name: str, args: PostgresClusterArgs) -> dict[str, str]:
+        """Label -> fixed DB identifier (empty: auto-named). Log groups with retention need the
+        identifiers before the databases exist, so they fix them too."""
+        prefix = args.identifier_prefix or (
+            _default_identifier_prefix(name) if args.cloudwatch_logs_retention_days else None
+        )
+        if not prefix:
+            return {}
+        return planned_identifiers(
+            prefix,
+            engine_mode=args.engine_mode,
+            replicas=args.in_region_replicas,
+            aurora_readers=args.aurora_readers,
+        )
+
+    def _parameter_group_name(
+        self, name: str, args: PostgresClusterArgs, family: str, tags: Mapping[str, str]
+    ) -> pulumi.Input[str]:
+        """The given (cluster) parameter group, or ``<name>-params`` tuned from ``args.parameters``."""
+        if args.parameter_group_name is not None:
+            return args.parameter_group_name
+        params = tuned_parameters(args.parameters, aurora=self.is_aurora)
+        group = _parameter_group(name, family, f"commerce-db tuned {family}", params, tags, self)
+        if not self.is_aurora:
+            self.parameter_group = group
+        return group.name
+
+    def _aurora(
+        self,
+        name: str,
+        args: PostgresClusterArgs,
+        *,
+        family: str,
+        ids: Mapping[str, str],
+        password: pulumi.Output[str] | None,
+        insights: Mapping[str, Any],
+        db_opts: pulumi.ResourceOptions,
+        tags: Mapping[str, str],
+    ) -> Any:
+        """Aurora: (global cluster,) cluster and its instances. Returns RDS's managed secret, if any."""
+        managed = args.manage_master_user_password
+        params_name = self._parameter_group_name(name, args, family, tags)
+        serverless = args.aurora_instance_class == "db.serverless"
+        if args.global_cluster_id is not None:
+            self.global_cluster_id = pulumi.Output.from_input(args.global_cluster_id)
+        elif args.aurora_global:
+            # Created first and joined by the primary (the source_db_cluster_identifier route
+            # makes the provider fight the cluster over its global_cluster_identifier).
+            self.global_cluster = aws.rds.GlobalCluster(
+                f"{name}-global",
+                global_cluster_identifier=f"{args.identifier_prefix}-global"
+                if args.identifier_prefix
+                else None,
+                engine="aurora-postgresql",
+                engine_version=args.engine_version,
+                engine_lifecycle_support=args.engine_lifecycle_support,
+                database_name=args.db_name,
+                storage_encrypted=True,
+                deletion_protection=args.deletion_protection,
+                opts=stateful(self, args.protect),
+            )
+            self.global_cluster_id = self.global_cluster.id
+        cluster = aws.rds.Cluster(
+            f"{name}-cluster",
+            cluster_identifier=ids.get("cluster"),
+            global_cluster_identifier=self.global_cluster_id,
+            engine="aurora-postgresql",
+            engine_mode="provisioned",
+            engine_version=args.engine_version,
+            engine_lifecycle_support=args.engine_lifecycle_support,
+            database_name=args.db_name,
+            master_username=args.master_username,
+            master_password=password,
+            manage_master_user_password=True if managed else None,
+            master_user_secret_kms_key_id=args.kms_key_arn if managed else None,
+            port=args.port,
+            db_subnet_group_name=self.subnet_group_name,
+            vpc_security_group_ids=self._writer_groups,
+            db_cluster_parameter_group_name=params_name,
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            iam_database_authentication_enabled=args.iam_auth,
+            backup_retention_period=args.backup_retention_days,
+            preferred_backup_window=args.backup_window,
+            preferred_maintenance_window=args.maintenance_window,
+            enabled_cloudwatch_logs_exports=list(AURORA_LOG_EXPORTS),
+            database_insights_mode=args.database_insights_mode,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=args.kms_key_arn,
+            performance_insights_retention_period=args.performance_insights_retention_days,
+            deletion_protection=args.deletion_protection,
+            skip_final_snapshot=not args.deletion_protection,
+            final_snapshot_identifier=(
+                args.final_snapshot_identifier or f"{_physical_base(name, args.identifier_prefix)}-final"
+            )
+            if args.deletion_protection
+            else None,
+            copy_tags_to_snapshot=True,
+            serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
+                min_capacity=args.aurora_min_capacity_acu, max_capacity=args.aurora_max_capacity_acu
+            )
+            if serverless
+            else None,
+            apply_immediately=True,  # a failover's or resize's changes must not wait for the window
+            tags=tags,
+            opts=pulumi.ResourceOptions.merge(
+                db_opts, pulumi.ResourceOptions(ignore_changes=list(AURORA_ROLE_SWITCH_IGNORED))
+            ),
+        )
+        in_cluster = pulumi.ResourceOptions(parent=cluster)
+        for i in range(args.aurora_readers + 1):
+            inst = aws.rds.ClusterInstance(
+                f"{name}-{i + 1}",  # a slot, not a role: Aurora moves the writer role between them
+                identifier=ids.get(f"db-{i + 1}"),
+                cluster_identifier=cluster.id,
+                engine=cluster.engine,
+                engine_version=cluster.engine_version,
+                instance_class=args.aurora_instance_class,
+                db_subnet_group_name=self.subnet_group_name,
+                publicly_accessible=args.publicly_accessible,
+                auto_minor_version_upgrade=args.auto_minor_version_upgrade,
+                preferred_maintenance_window=args.maintenance_window,
+                ca_cert_identifier=CA_CERT_IDENTIFIER,
+                copy_tags_to_snapshot=True,
+                promotion_tier=0 if i == 0 else 1,
+                apply_immediately=True,
+                **insights,
+                tags={**tags, "db-role": "writer" if i == 0 else "reader"},
+                opts=in_cluster,
+            )
+            (self.instances if i == 0 else self.replicas).append(inst)
+        self.cluster = cluster
+        self.primary = cluster
+        self.writer_endpoint = cluster.endpoint
+        self.primary_arn = cluster.arn
+        self.primary_identifier = cluster.id
+        self.reader_endpoints = (
+            cluster.reader_endpoint.apply(lambda e: [e]) if self.replicas else pulumi.Output.from_input([])
+        )
+        self.resource_ids = cluster.cluster_resource_id.apply(lambda r: [r])
+        return cluster.master_user_secrets if managed else None
+
+    def _rds(
+        self,
+        name: str,
+        args: PostgresClusterArgs,
+        *,
+        family: str,
+        ids: Mapping[str, str],
+        password: pulumi.Output[str] | None,
+        insights: Mapping[str, Any],
+        db_opts: pulumi.ResourceOptions,
+        tags: Mapping[str, str],
+    ) -> Any:
+        """RDS: the primary and the in-region read replicas. Returns RDS's managed secret, if any."""
+        managed = args.manage_master_user_password
+        params_name = self._parameter_group_name(name, args, family, tags)
+        iops, throughput = storage_performance(
+            args.storage_type, args.allocated_storage_gib, args.iops, args.storage_throughput_mibps
+        )
+        common = {
+            "vpc_security_group_ids": self._writer_groups,
+            "parameter_group_name": params_name,
+            "publicly_accessible": args.publicly_accessible,
+            "storage_type": args.storage_type,
+            "iops": iops,
+            "storage_throughput": throughput,
+            "max_allocated_storage": args.max_allocated_storage_gib or None,
+            "enabled_cloudwatch_logs_exports": list(RDS_LOG_EXPORTS),
+            "iam_database_authentication_enabled": args.iam_auth,
+            "auto_minor_version_upgrade": args.auto_minor_version_upgrade,
+            "maintenance_window": args.maintenance_window,
+            "copy_tags_to_snapshot": True,
+            "ca_cert_identifier": CA_CERT_IDENTIFIER,
+            "database_insights_mode": args.database_insights_mode,
+            "port": args.port,
+            **insights,
+        }
+        primary = aws.rds.Instance(
+            f"{name}-1",  # slot 1: the writer here, the promotable replica in a replica region
+            identifier=ids.get("db-1"),
+            engine="postgres",
+            engine_version=args.engine_version,
+            engine_lifecycle_support=args.engine_lifecycle_support,
+            instance_class=args.instance_class,
+            allocated_storage=args.allocated_storage_gib,
+            db_name=args.db_name,
+            username=args.master_username,
+            password=password,
+            manage_master_user_password=True if managed else None,
+            master_user_secret_kms_key_id=args.kms_key_arn if managed else None,
+            db_subnet_group_name=self.subnet_group_name,
+            multi_az=args.multi_az,
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            backup_retention_period=args.backup_retention_days,
+            backup_window=args.backup_window,
+            deletion_protection=args.deletion_protection,
+            skip_final_snapshot=not args.deletion_protection,
+            final_snapshot_identifier=(
+                args.final_snapshot_identifier or f"{_physical_base(name, args.identifier_prefix)}-final"
+            )
+            if args.deletion_protection
+            else None,
+            delete_automated_backups=not args.deletion_protection,
+            apply_immediately=True,  # Multi-AZ/class/backup changes after a promotion apply now
+            **common,
+            tags={**tags, "db-role": "primary"},
+            opts=pulumi.ResourceOptions.merge(db_opts, pulumi.ResourceOptions(**WRITER_INSTANCE_OPTIONS)),
+        )
+        self.instances.append(primary)
+        if args.in_region_replicas:
+            self._reader_groups(name, args, tags)
+            replica_iops, replica_throughput = storage_performance(
+                args.replica_storage_type,
+                args.allocated_storage_gib,
+                args.replica_iops,
+                args.replica_storage_throughput_mibps,
+            )
+            # Storage per role: replicas serve reads; they get their own type and IOPS.
+            common = {
+                **common,
+                "vpc_security_group_ids": self._replica_groups,
+                "storage_type": args.replica_storage_type,
+                "iops": replica_iops,
+                "storage_throughput": replica_throughput,
+            }
+        for i in range(1, args.in_region_replicas + 1):
+            # Same region: the source may be named by identifier. Engine, credentials, db name,
+            # allocated storage, encryption key and backups come from the source.
+            replica = aws.rds.Instance(
+                f"{name}-{i + 1}",
+                identifier=ids.get(f"db-{i + 1}"),
+                replicate_source_db=primary.identifier,
+                instance_class=args.replica_instance_class or args.instance_class,
+                multi_az=False,
+                # Inherited from the source (the API takes no flag for replicas); stated so the
+                # plan and scanners read it, and matching what AWS reports after create.
+                storage_encrypted=True,
+                skip_final_snapshot=True,  # AWS takes no final snapshot of a read replica
+                deletion_protection=args.deletion_protection,
+                apply_immediately=True,
+                **common,
+                tags={**tags, "db-role": "replica"},
+                opts=pulumi.ResourceOptions.merge(
+                    db_opts, pulumi.ResourceOptions(**REPLICA_INSTANCE_OPTIONS)
+                ),
+            )
+            self.replicas.append(replica)
+        self.primary = primary
+        self.writer_endpoint = primary.address
+        self.primary_arn = primary.arn
+        self.primary_identifier = primary.identifier
+        self.reader_endpoints = _collect([r.address for r in self.replicas])
+        self.resource_ids = _collect([i.resource_id for i in (*self.instances, *self.replicas)])
+        return primary.master_user_secrets if managed else None
+
+    def _credentials(
+        self,
+        name: str,
+        args: PostgresClusterArgs,
+        managed_secret: Any,
+        password: pulumi.Output[str] | None,
+        tags: Mapping[str, str],
+    ) -> None:
+        """The master secret (RDS's, or ours with rotation) and the application users."""
+        self.rotation_security_group_id = None
+        self.app_secret_arns: dict[str, pulumi.Output[str]] = {}
+        self.db_bootstrap: aws.lambda_.Invocation | None = None
+        if managed_secret is not None:
+            # RDS owns the secret (and rotates it every 7 days by default).
+            self.secret_arn = managed_secret.apply(_first_secret_arn)
+        else:
+            assert password is not None
+            self.secret_arn = self._master_secret(name, args, self.writer_endpoint, password, tags)
 
     def _log_groups(
         self, name: str, args: PostgresClusterArgs, ids: Mapping[str, str], tags: Mapping[str, str]
@@ -1331,7 +1419,7 @@ class PostgresCluster(pulumi.ComponentResource):
         to_db = egress_to(
             f"{name}-rotation-to-db",
             security_group_id=sg.id,
-            destination_security_group_id=self._sg.id,
+            destination_security_group_id=self._sg_id,
             port=args.port,
             description="PostgreSQL to the database",
             parent=self,
@@ -1563,21 +1651,22 @@ class PostgresCluster(pulumi.ComponentResource):
         ``<name>-from-<label>``; a label used twice is refused (two rules would share a name).
         """
         check_unique_label(label, self._labels["writer"], owner=self._name)
-        return _ingress_from(self._name, label, self._sg.id, source_sg_id, self._port, self)
+        return _ingress_from(self._name, label, self._sg_id, source_sg_id, self._port, self)
 
     def allow_readers_from(
         self, label: str, source_sg_id: pulumi.Input[str]
     ) -> aws.vpc.SecurityGroupIngressRule | None:
         """Admit ``source_sg_id`` to the in-region read replicas' port.
 
-        No-op (None) without replicas and for Aurora, whose readers are reached through the
-        proxy's READ_ONLY endpoint.
+        No-op (None) without replicas, for Aurora, whose readers are reached through the proxy's
+        READ_ONLY endpoint, and with ``security_group_ids`` (the replicas share your groups, which
+        :meth:`allow_from` admits to).
         """
-        if self._reader_sg is None:
+        if self._reader_sg_id is None:
             return None
         check_unique_label(label, self._labels["readers"], owner=f"{self._name} (readers)")
         return _ingress_from(
-            f"{self._name}-readers", label, self._reader_sg.id, source_sg_id, self._port, self
+            f"{self._name}-readers", label, self._reader_sg_id, source_sg_id, self._port, self
         )
 
     def grant_connect(
@@ -1807,7 +1896,7 @@ class CrossRegionReplicas(pulumi.ComponentResource):
         self, role: aws.iam.Role | str, db_user: str, *, label: str | None = None
     ) -> aws.iam.RolePolicy:
         """Let ``role`` connect to these replicas as ``db_user`` via IAM auth (see PostgresCluster)."""
-        return _grant_connect(self, self._name, self.region, self.resource_ids, role, db_user, label)
+        return _grant_connect(self, self._name, self._args.region, self.resource_ids, role, db_user, label)
 
 
 @dataclass(frozen=True, kw_only=True)

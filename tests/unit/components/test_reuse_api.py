@@ -211,3 +211,74 @@ def test_two_stacks_of_a_reusing_program_with_defaults_share_no_physical_name() 
                      "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"):  # fmt: skip
         assert expected in types, expected
     assert names & _physical_names(green) == set()
+
+
+@pytest.mark.parametrize("mode", ["rds", "aurora"])
+def test_bring_your_own_groups_and_role_create_none_of_ours(mode: str) -> None:
+    """Issue 14 item 6: existing parameter group, subnet group, security groups and monitoring role."""
+    byo = {
+        "parameter_group_name": "team-pg16",
+        "db_subnet_group_name": "team-subnets",
+        "security_group_ids": ["sg-team-db", "sg-team-extra"],
+        "monitoring_role_arn": "arn:aws:iam::123456789012:role/team-monitoring",
+    }
+
+    def program() -> None:
+        db = PostgresCluster("db", PostgresClusterArgs(**WIRING, engine_mode=mode, **byo))
+        db.allow_from("app", "sg-app")
+        assert db.allow_readers_from("app", "sg-app") is None  # replicas share the team's groups
+
+    run = _run(program)
+    for token in ("aws:rds/parameterGroup:ParameterGroup",
+                  "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+                  "aws:rds/subnetGroup:SubnetGroup", "aws:iam/role:Role"):  # fmt: skip
+        assert [
+            r.name for r in run.of_type(token) if r.name.startswith("db-") and "bootstrap" not in r.name
+        ] == []
+    groups = [r.name for r in run.of_type("aws:ec2/securityGroup:SecurityGroup")]
+    assert "db-sg" not in groups and "db-readers-sg" not in groups
+    if mode == "aurora":
+        cluster = run.of_type("aws:rds/cluster:Cluster")[0]
+        assert cluster.inputs["dbClusterParameterGroupName"] == "team-pg16"
+        assert cluster.inputs["dbSubnetGroupName"] == "team-subnets"
+        assert cluster.inputs["vpcSecurityGroupIds"] == ["sg-team-db", "sg-team-extra"]
+        dbs = run.of_type("aws:rds/clusterInstance:ClusterInstance")
+    else:
+        dbs = run.of_type("aws:rds/instance:Instance")
+        assert {d.inputs["parameterGroupName"] for d in dbs} == {"team-pg16"}
+        assert {tuple(d.inputs["vpcSecurityGroupIds"]) for d in dbs} == {("sg-team-db", "sg-team-extra")}
+    assert {d.inputs["monitoringRoleArn"] for d in dbs} == {byo["monitoring_role_arn"]}
+    rules = {r.name: r for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")}
+    assert rules["db-from-app"].inputs["securityGroupId"] == "sg-team-db"
+    assert rules["db-from-rotation"].inputs["securityGroupId"] == "sg-team-db"
+
+
+def test_bring_your_own_alarm_topics() -> None:
+    ops, pager = "arn:aws:sns:eu-west-1:123456789012:central-ops", "arn:aws:sns:eu-west-1:123456789012:pager"
+
+    def program() -> None:
+        ObservabilityLayer(
+            "obs",
+            ObservabilityLayerArgs(
+                kms_key_arn="arn:k",
+                alarm_topic_arn=ops,
+                page_topic_arn=pager,
+                db_instances={"primary": "db-1"},
+            ),
+        )
+
+    run = _run(program)
+    assert run.of_type("aws:sns/topic:Topic") == [] and run.of_type("aws:sns/topicPolicy:TopicPolicy") == []
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert alarms and {a for al in alarms for a in al.inputs["alarmActions"]} == {ops, pager}
+    assert run.of_type("aws:rds/eventSubscription:EventSubscription")[0].inputs["snsTopic"] == ops
+    from commerce_db_components import AlarmSubscription
+
+    with pytest.raises(
+        ArgumentError, match="subscriptions \\['email'\\] is invalid; allowed: \\(\\) with your own"
+    ):
+        ObservabilityLayerArgs(
+            kms_key_arn="arn:k",
+            alarm_topic_arn=ops,
+            subscriptions=[AlarmSubscription(protocol="email", endpoint="a@b.c")],
+        )
