@@ -250,6 +250,14 @@ class ObservabilityLayerArgs:
     outside the primary region, paging through this region's own topic). Default: False."""
     thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
     """Alarm thresholds. Default: AlarmThresholds() (see its documented defaults)."""
+    watch: Sequence[Any] = ()
+    """Components to watch, as they are: :class:`~commerce_db_components.postgres_cluster.PostgresCluster`
+    (RDS: ``primary`` and ``replica-N``; Aurora: ``writer``, ``reader-N`` and ``cluster``; its
+    ``postgresql`` log groups when it created them), ``CrossRegionReplicas`` (``xr-replica-N``),
+    ``AuroraSecondaryCluster`` (``cluster``, ``reader-N``), ``ProxyLayer`` (``writer``) and
+    ``CacheLayer`` (``node-N``, one per member). They fill the label maps below (with these
+    labels), so none has to be built by hand; explicit map entries are added to theirs. Two
+    components giving the same label are refused. Default: () (only the maps)."""
     db_instances: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Writable RDS instances (label -> DB instance identifier): host alarms and log groups.
     Default: {}."""
@@ -320,6 +328,18 @@ class ObservabilityLayerArgs:
     """Tags on every taggable child. Default: {}."""
 
     def __post_init__(self) -> None:
+        if self.watch:
+            for group, labels in watched_labels(self.watch).items():
+                mine = dict(getattr(self, group))
+                for label, value in labels.items():
+                    if label in mine:
+                        raise ArgumentError(
+                            "watch", label,
+                            f"two sources give {group} label {label!r}; allowed: one component of a "
+                            "kind per layer, or distinct labels in the explicit maps",
+                        )  # fmt: skip
+                    mine[label] = value
+                object.__setattr__(self, group, mine)
         if self.region is not None:
             check_region("region", self.region)
         for cat in self.rds_event_categories:
@@ -379,6 +399,53 @@ class ObservabilityLayerArgs:
                             f"{group} label {label!r} is also used in {seen[label]}; labels must be unique"
                         )
                     seen[label] = group
+
+
+def watched_labels(components: Sequence[Any]) -> dict[str, dict[str, pulumi.Input[str]]]:
+    """The label maps (``db_instances``, ``db_replicas``, ``db_clusters``, ``proxies``,
+    ``cache_clusters``, ``postgres_log_groups``) of ``components``, with the labels the project's
+    stacks use, so a layer built from ``watch`` names its alarms as one built from the maps."""
+    from .cache_layer import CacheLayer
+    from .postgres_cluster import AuroraSecondaryCluster, CrossRegionReplicas, PostgresCluster
+    from .proxy_layer import ProxyLayer
+
+    out: dict[str, dict[str, pulumi.Input[str]]] = {}
+
+    def add(group: str, labels: Mapping[str, pulumi.Input[str]]) -> None:
+        mine = out.setdefault(group, {})
+        for label, value in labels.items():
+            if label in mine:
+                raise ArgumentError(
+                    "watch", label, f"two components give {group} label {label!r}; allowed: one "
+                    "component of a kind per layer (use the explicit maps for more)",
+                )  # fmt: skip
+            mine[label] = value
+
+    for c in components:
+        if isinstance(c, PostgresCluster):
+            if c.is_aurora:
+                add("db_instances", {"writer": c.instances[0].identifier})
+                add("db_instances", {f"reader-{i + 1}": r.identifier for i, r in enumerate(c.replicas)})
+                add("db_clusters", {"cluster": c.primary_identifier})
+            else:
+                add("db_instances", {"primary": c.primary_identifier})
+                add("db_replicas", {f"replica-{i + 1}": r.identifier for i, r in enumerate(c.replicas)})
+            add("postgres_log_groups", c.postgresql_log_group_names)
+        elif isinstance(c, CrossRegionReplicas):
+            add("db_replicas", {f"xr-replica-{i + 1}": r.identifier for i, r in enumerate(c.replicas)})
+        elif isinstance(c, AuroraSecondaryCluster):
+            add("db_clusters", {"cluster": c.cluster_identifier})
+            add("db_instances", {f"reader-{i + 1}": r.identifier for i, r in enumerate(c.readers)})
+        elif isinstance(c, ProxyLayer):
+            add("proxies", {"writer": c.proxy_name})
+        elif isinstance(c, CacheLayer):
+            add("cache_clusters", {f"node-{i + 1}": m for i, m in enumerate(c.member_cluster_ids)})
+        else:
+            raise TypeError(
+                f"watch entry is a {type(c).__name__}; expected PostgresCluster, CrossRegionReplicas, "
+                "AuroraSecondaryCluster, ProxyLayer or CacheLayer"
+            )
+    return out
 
 
 class ObservabilityLayer(pulumi.ComponentResource):

@@ -392,19 +392,7 @@ class RegionStack(pulumi.ComponentResource):
             )
             self._export_cache(self.cache)
 
-        self._build_audit_and_observability(
-            db_instances={"primary": pg.primary_identifier}
-            if not aurora
-            else {"writer": pg.instances[0].identifier},
-            db_replicas={}
-            if aurora
-            else {f"replica-{i + 1}": r.identifier for i, r in enumerate(pg.replicas)},
-            aurora_instances={f"reader-{i + 1}": r.identifier for i, r in enumerate(pg.replicas)}
-            if aurora
-            else {},
-            db_clusters={"cluster": pg.primary_identifier} if aurora else {},
-            log_groups=logs.postgresql_log_group_names,
-        )
+        self._build_audit_and_observability(log_groups=logs.postgresql_log_group_names)
         if aurora:
             self._aurora_alarms(
                 pg.primary_identifier,
@@ -418,7 +406,6 @@ class RegionStack(pulumi.ComponentResource):
     def _build_replica(self, primary: PrimaryHandles) -> None:
         cfg, pg_cfg, name, region = self._cfg, self._cfg.postgres, self._name, self.region
         log_groups: dict[str, pulumi.Output[str]] = {}
-        replica_ids: dict[str, pulumi.Output[str]] = {}
         if pg_cfg.engine_mode == "rds" and pg_cfg.cross_region_replicas and primary.db_source_arn is not None:
             ids = planned_replica_identifiers(self._prefix, pg_cfg.cross_region_replicas)
             logs = self._rds_log_groups(ids, aurora=False)
@@ -445,9 +432,6 @@ class RegionStack(pulumi.ComponentResource):
             )
             self._admit_apps(self.replicas.allow_from)
             self.reader_endpoints = self.replicas.reader_endpoints
-            replica_ids = {f"xr-replica-{i + 1}": r.identifier for i, r in enumerate(self.replicas.replicas)}
-        db_clusters: dict[str, pulumi.Output[str]] = {}
-        aurora_readers: dict[str, pulumi.Output[str]] = {}
         if pg_cfg.engine_mode == "aurora" and primary.aurora_global_cluster_id is not None:
             prefix = self._prefix
             logs = self._rds_log_groups({"cluster": f"{prefix}-cluster"}, aurora=True)
@@ -480,10 +464,6 @@ class RegionStack(pulumi.ComponentResource):
             )
             self._admit_apps(self.aurora_secondary.allow_from)
             self.reader_endpoints = self.aurora_secondary.reader_endpoints
-            db_clusters = {"cluster": self.aurora_secondary.cluster_identifier}
-            aurora_readers = {
-                f"reader-{i + 1}": r.identifier for i, r in enumerate(self.aurora_secondary.readers)
-            }
         self.db_secret_arn = primary.db_secret_arn.apply(lambda a: _replicated_arn(a, primary.region, region))
 
         if cfg.cache.enabled and cfg.cache.global_datastore and primary.cache_global_group_id is not None:
@@ -500,13 +480,7 @@ class RegionStack(pulumi.ComponentResource):
             self._export_cache(self.cache)
 
         self.backup = self._backup_vault()
-        self._build_audit_and_observability(
-            db_instances={},
-            db_replicas=replica_ids,
-            aurora_instances=aurora_readers,
-            db_clusters=db_clusters,
-            log_groups=log_groups,
-        )
+        self._build_audit_and_observability(log_groups=log_groups)
         if self.aurora_secondary is not None:
             self._aurora_alarms(
                 self.aurora_secondary.cluster_identifier, self.aurora_secondary.readers, global_member=True
@@ -682,15 +656,7 @@ class RegionStack(pulumi.ComponentResource):
         self.redis_reader_endpoint = cache.reader_endpoint
         self.redis_auth_secret_arn = cache.auth_token_secret_arn
 
-    def _build_audit_and_observability(
-        self,
-        *,
-        db_instances: dict[str, pulumi.Output[str]],
-        db_replicas: dict[str, pulumi.Output[str]],
-        aurora_instances: dict[str, pulumi.Output[str]],
-        db_clusters: dict[str, pulumi.Output[str]],
-        log_groups: dict[str, pulumi.Output[str]],
-    ) -> None:
+    def _build_audit_and_observability(self, *, log_groups: dict[str, pulumi.Output[str]]) -> None:
         cfg, name, region = self._cfg, self._name, self.region
         audit_bucket: dict[str, pulumi.Input[str] | None] = {
             "audit_bucket_arn": None,
@@ -721,11 +687,6 @@ class RegionStack(pulumi.ComponentResource):
                     "audit_bucket_arn": self.audit.bucket_arn,
                     "audit_bucket_kms_key_arn": self.audit.kms_key_arn,
                 }
-        cache_nodes = (
-            {f"node-{i + 1}": cid for i, cid in enumerate(self.cache.member_cluster_ids)}
-            if self.cache
-            else {}
-        )
         self.observability = ObservabilityLayer(
             f"{name}-obs",
             ObservabilityLayerArgs(
@@ -743,11 +704,13 @@ class RegionStack(pulumi.ComponentResource):
                 ),
                 takes_writes=self.is_primary,
                 watch_primary=not self.is_primary,
-                db_instances={**db_instances, **aurora_instances},
-                db_replicas=db_replicas,
-                db_clusters=db_clusters,
-                proxies={"writer": self.proxy.proxy_name} if self.proxy else {},
-                cache_clusters=cache_nodes,
+                # The region's components, as they are (labels: primary/replica-N, writer/reader-N,
+                # cluster, xr-replica-N, writer for the proxy, node-N for the cache).
+                watch=[
+                    c
+                    for c in (self.pg, self.replicas, self.aurora_secondary, self.proxy, self.cache)
+                    if c is not None
+                ],
                 postgres_log_groups=log_groups if audit_bucket["audit_bucket_arn"] is not None else {},
                 create_dashboard=cfg.observability.dashboard,
                 tags=self._tags,

@@ -2,7 +2,8 @@
 
 The checkout team runs its own order-history database in its own VPC, with the same
 hardened building blocks the commerce platform uses: a KMS key, a PostgreSQL primary with
-a read replica, an RDS Proxy in front of it, a Redis cache, and access granted to the
+a read replica, an RDS Proxy in front of it, a Redis cache, alarms on all three (to the team's
+own ops topic), and access granted to the
 team's application security group and IAM role through the components' capability methods
 (no hand-written security-group rules or IAM policies).
 """
@@ -13,6 +14,8 @@ import pulumi
 from commerce_db_components import (
     CacheLayer,
     CacheLayerArgs,
+    ObservabilityLayer,
+    ObservabilityLayerArgs,
     PostgresCluster,
     PostgresClusterArgs,
     ProxyLayer,
@@ -63,6 +66,17 @@ def main() -> None:
             subnet_ids=subnet_ids,
             kms_key_arn=keys.key_arn,
             node_type="cache.r7g.large",
+            tags=tags,
+        ),
+    )
+
+    # Alarms, events and a dashboard for what was built, sent to the team's central ops topic.
+    ObservabilityLayer(
+        "history-obs",
+        ObservabilityLayerArgs(
+            kms_key_arn=keys.key_arn,
+            alarm_topic_arn=cfg.require("opsTopicArn"),
+            watch=[db, proxy, cache],
             tags=tags,
         ),
     )

@@ -282,3 +282,65 @@ def test_bring_your_own_alarm_topics() -> None:
             alarm_topic_arn=ops,
             subscriptions=[AlarmSubscription(protocol="email", endpoint="a@b.c")],
         )
+
+
+def _layer(run: ProgramRun, name: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(type, name without the layer's name) -> inputs, with the layer's name normalised."""
+    out = {}
+    for r in run.resources:
+        if r.custom and r.parent_type == "commerce:db:ObservabilityLayer" and r.name.startswith(f"{name}-"):
+            text = json.dumps(r.inputs, sort_keys=True).replace(f"{name}-", "LAYER-")
+            out[(r.type, r.name[len(name) + 1 :])] = json.loads(text)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["rds", "aurora"])
+def test_watching_components_equals_the_hand_built_maps(mode: str) -> None:
+    """Issue 14 item 7: ObservabilityLayerArgs(watch=[db, proxy, cache]) builds exactly what the
+    label maps the stacks hand-build (same labels, alarms, events, dashboard)."""
+    from commerce_db_components import CacheLayerArgs
+
+    def program() -> None:
+        db = PostgresCluster("db", PostgresClusterArgs(**WIRING, engine_mode=mode, in_region_replicas=2))
+        proxy = ProxyLayer("proxy", ProxyLayerArgs(target=db, vpc_id="vpc-1", subnet_ids=["a", "b"]))
+        cache = CacheLayer("cache", CacheLayerArgs(**WIRING))
+        aurora = mode == "aurora"
+        maps: dict[str, Any] = {
+            "db_instances": {"writer": db.instances[0].identifier}
+            | {f"reader-{i + 1}": r.identifier for i, r in enumerate(db.replicas)}
+            if aurora
+            else {"primary": db.primary_identifier},
+            "db_replicas": {}
+            if aurora
+            else {f"replica-{i + 1}": r.identifier for i, r in enumerate(db.replicas)},
+            "db_clusters": {"cluster": db.primary_identifier} if aurora else {},
+            "proxies": {"writer": proxy.proxy_name},
+            "cache_clusters": {f"node-{i + 1}": c for i, c in enumerate(cache.member_cluster_ids)},
+        }
+        ObservabilityLayer("maps", ObservabilityLayerArgs(kms_key_arn="arn:k", dashboard_name="d", **maps))
+        ObservabilityLayer(
+            "watched",
+            ObservabilityLayerArgs(kms_key_arn="arn:k", dashboard_name="d", watch=[db, proxy, cache]),
+        )
+
+    run = _run(program)
+    by_maps, by_watch = _layer(run, "maps"), _layer(run, "watched")
+    assert len(by_maps) > 20 and by_maps.keys() == by_watch.keys()
+    for key, inputs in by_maps.items():
+        assert by_watch[key] == inputs, key
+
+
+def test_watch_refuses_what_it_cannot_watch_and_label_clashes() -> None:
+    def program() -> None:
+        db = PostgresCluster("db", PostgresClusterArgs(**WIRING))
+        other = PostgresCluster("db2", PostgresClusterArgs(**WIRING))
+        with pytest.raises(
+            ArgumentError, match="watch 'primary' is invalid; two components give db_instances"
+        ):
+            ObservabilityLayerArgs(kms_key_arn="arn:k", watch=[db, other])
+        with pytest.raises(ArgumentError, match="two sources give db_instances label 'primary'"):
+            ObservabilityLayerArgs(kms_key_arn="arn:k", watch=[db], db_instances={"primary": "x"})
+        with pytest.raises(TypeError, match="watch entry is a str; expected PostgresCluster"):
+            ObservabilityLayerArgs(kms_key_arn="arn:k", watch=["db-1"])
+
+    _run(program)

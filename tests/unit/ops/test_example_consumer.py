@@ -44,7 +44,7 @@ def test_project_files_are_consistent() -> None:
     project = yaml.safe_load((EXAMPLE / "Pulumi.yaml").read_text())
     stack = yaml.safe_load((EXAMPLE / "Pulumi.dev.yaml").read_text())["config"]
     assert project["runtime"]["name"] == "python"
-    for key in ("vpcId", "privateSubnetIds", "appSecurityGroupId", "appRoleName"):
+    for key in ("vpcId", "privateSubnetIds", "appSecurityGroupId", "appRoleName", "opsTopicArn"):
         assert key in project["config"] and f"{project['name']}:{key}" in stack
     assert "commerce-db[infra] @ git+" in (EXAMPLE / "requirements.txt").read_text()
 
@@ -112,3 +112,16 @@ def test_database_log_groups_come_from_one_argument(run: ProgramRun) -> None:
             assert group.inputs["retentionInDays"] == 90 and group.inputs["kmsKeyId"]
             assert run.waits_for(instance, group), (instance.name, group.name)
     assert [i.inputs["identifier"] for i in instances] == ["history-db-dev-1", "history-db-dev-2"]
+
+
+def test_alarms_watch_the_components_and_go_to_the_teams_topic(run: ProgramRun) -> None:
+    """Issue 14 items 6 and 7: ObservabilityLayer(watch=[db, proxy, cache]) with the team's topic."""
+    ops = "arn:aws:sns:eu-west-1:123456789012:checkout-ops"
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    dims = [a.inputs.get("dimensions") or {} for a in alarms]
+    assert any("DBInstanceIdentifier" in d for d in dims) and any("ProxyName" in d for d in dims)
+    assert any(q.get("metric", {}).get("dimensions", {}).get("CacheClusterId") for a in alarms
+               for q in a.inputs.get("metricQueries") or [])  # fmt: skip
+    ticket = [a for a in alarms if a.inputs["tags"]["severity"] == "ticket"]
+    assert ticket and all(a.inputs["alarmActions"] == [ops] for a in ticket)
+    assert [t.name for t in run.of_type("aws:sns/topic:Topic")] == ["history-obs-page"]
