@@ -649,13 +649,16 @@ class CacheAside:
                 asyncio.ensure_future(self._fetch(self.key(k), _one(loader, k), ttl, cast(Any, codec)))
                 for k in single
             ]
-            if to_load:
-                await self._load_fill_many(to_load, leased, token, loader, ttl, codec, settle)
-            for key, res in zip(single, await asyncio.gather(*singles, return_exceptions=True), strict=True):
-                if isinstance(res, BaseException):
-                    settle(key, exc=res)
-                else:
-                    settle(key, res)
+            try:
+                if to_load:
+                    await self._load_fill_many(to_load, leased, token, loader, ttl, codec, settle)
+            finally:  # the single-key loads are always awaited and handed out, even if ours failed
+                results = await asyncio.gather(*singles, return_exceptions=True)
+                for key, res in zip(single, results, strict=True):
+                    if isinstance(res, BaseException):
+                        settle(key, exc=res)
+                    else:
+                        settle(key, res)
         except BaseException as exc:
             for key in keys:
                 if isinstance(exc, asyncio.CancelledError):

@@ -327,3 +327,37 @@ async def test_get_many_reads_other_processes_writes_with_replay_paused(
     await b.cache.invalidate(*(f"product:{pid}" for pid in ids[3:]))
     assert [p.price_cents for p in await b.products.get_many(ids[3:])] == [100] * 3
     assert b.pools.routed["replica"] == replica_before + 1
+
+
+async def test_loader_error_does_not_strand_a_key_waiting_for_another_process(
+    client: aioredis.Redis, tier: Any, ns: str
+) -> None:
+    """The batch's own load fails while one of its keys waits for another process's fill: the
+    failed keys get the error, the waiting key still gets the holder's value."""
+    other = create_redis(tier.redis_url)
+    try:
+        a = CacheAside(client, namespace=ns, lease_wait=30)
+        b = CacheAside(other, namespace=ns)
+        holder_src = ManySource({"p:1": {"v": 1}}, gated=True)
+        holder = asyncio.create_task(
+            b.get_or_load("p:1", holder_src.one("p:1"), ttl=60, encode=enc, decode=dec)
+        )
+        await holder_src.read_done.wait()  # B holds p:1's lease
+
+        async def failing(keys: list[str]) -> dict[str, Any]:
+            raise LookupError(f"db said no to {keys}")
+
+        batch = asyncio.create_task(
+            a.get_or_load_many(["p:1", "p:2"], failing, ttl=60, encode=enc, decode=dec)
+        )
+        waiter = asyncio.create_task(a.get_or_load("p:1", _never, ttl=60, encode=enc, decode=dec))
+        async with asyncio.timeout(30):
+            while a.stats.lease_waits < 1 or a.stats.coalesced < 1:
+                await asyncio.sleep(0.005)
+        holder_src.proceed.set()
+        with pytest.raises(LookupError, match="p:2"):
+            await batch
+        assert await waiter == {"v": 1}  # joined p:1's wait, which the failure did not abandon
+        assert await holder == {"v": 1}
+    finally:
+        await other.aclose()
