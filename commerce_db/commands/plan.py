@@ -1,11 +1,13 @@
 """``commerce-db plan STACK``: the offline plan of a stack (no cloud account, no Pulumi CLI).
 
 Exit codes: 0 plan built, no mandatory policy violated and no IAM lint error; 2 unknown stack,
-malformed ``--config`` or invalid config (one line naming the key), or an unreadable ``--diff``
-file; 3 a mandatory policy is violated (the document/tree is still printed); 4 ``--diff`` found a
-stateful resource replaced or deleted and ``--allow-replace`` was not given; 5 parliament reports
-an error on a policy document that is not a justified exception
-(``commerce_db/policy_rules/lint_exceptions.yaml``; the document/tree is still printed).
+malformed ``--config``, invalid config (a wrong type, an unknown key or a value beyond an AWS
+limit: every error of the run, each naming its key), or an unreadable ``--diff`` file; 3 a
+mandatory policy is violated (a valid value that is a bad choice, e.g. no deletion protection
+in prod; the document/tree is still printed); 4 ``--diff`` found a stateful resource replaced
+or deleted and ``--allow-replace`` was not given; 5 parliament reports an error on a policy
+document that is not a justified exception (``commerce_db/policy_rules/lint_exceptions.yaml``;
+the document/tree is still printed).
 """
 
 from __future__ import annotations
@@ -227,72 +229,29 @@ def _write_details(report: Any) -> str | None:
     return str(path)
 
 
-_TYPE_ERRORS = ("must be true or false", "must be a number", "must be a string", "must be a list",
-                "must be a mapping", "must be an object", "unknown key", "is required")  # fmt: skip
-
-
-def _is_type_error(exc: BaseException) -> bool:
-    """A malformed key or value (wrong type, unknown key), as opposed to a value out of range."""
-    allowed = str(getattr(exc, "allowed", "") or "")
-    return allowed.startswith(_TYPE_ERRORS) or allowed == "must be an integer"
-
-
 def _config_rejected(args: argparse.Namespace, exc: ValueError) -> int:
-    """Exit 2 for invalid config, or 3 when the rejected key is guarded by a mandatory policy.
+    """Exit 2 for invalid config, every error of the run on its own line.
 
-    The stack config refuses some values the policies forbid (deletion protection off in prod,
-    retention 0) before any resource exists; report those as the policy's violation.
+    The config layer parses the stack file and checks types and AWS limits only; whether a valid
+    value is a good choice (deletion protection in prod, at least 7 days of backups) is judged by
+    the policies on the plan, never here, so one rule is reported by one layer with one message.
     """
-    from commerce_db.policy_rules import Enforcement, Finding
-    from commerce_db.policy_rules.config_keys import rule_for_config_key
-
     errors = list(getattr(exc, "errors", None) or [exc])
-    if len(errors) > 1 or _is_type_error(errors[0]):
-        # Several errors, a misspelt key or a value of the wrong type: the config is malformed,
-        # whatever the policies would say about the value (exit 2, every error on its own line).
-        if args.json:
-            _print_json(
-                {
-                    "stack": args.stack,
-                    "errors": [{"key": getattr(e, "key", None), "message": _one_line(e)} for e in errors],
-                }
-            )
-        print(f"commerce-db plan: invalid config for stack {args.stack!r}:", file=sys.stderr)
-        for e in errors:
-            print(f"  {_one_line(e)}", file=sys.stderr)
-        return EXIT_CONFIG
-    message = _one_line(exc)
-    # A misspelt/unsupported key is a plain config error, not a value a policy forbids.
-    allowed = str(getattr(exc, "allowed", "") or "")
-    unknown_key = allowed.startswith("unknown key") or ": unknown key" in message
-    rule = None if unknown_key else rule_for_config_key(getattr(exc, "key", None))
-    if rule is None or rule.enforcement != Enforcement.MANDATORY:
-        if args.json:
-            _print_json(
-                {"stack": args.stack, "error": {"key": getattr(exc, "key", None), "message": message}}
-            )
-        print(f"commerce-db plan: invalid config for stack {args.stack!r}: {message}", file=sys.stderr)
-        return EXIT_CONFIG
-    finding = Finding(
-        policy=rule.name,
-        enforcement=rule.enforcement,
-        resource=None,
-        type=None,
-        region=None,
-        message=f"{rule.description} Rejected by the stack config: {message}",
-    )
     if args.json:
-        _print_json(
-            {
-                "stack": args.stack,
-                "error": {"key": getattr(exc, "key", None), "message": message},
-                "policy": [finding.to_json()],
-            }
+        entries = [{"key": getattr(e, "key", None), "message": _one_line(e)} for e in errors]
+        _print_json({"stack": args.stack, "error": entries[0], "errors": entries})
+    if len(errors) == 1:
+        print(
+            f"commerce-db plan: invalid config for stack {args.stack!r}: {_one_line(errors[0])}",
+            file=sys.stderr,
         )
-    else:
-        print(f"[mandatory] {finding.policy}: {finding.message}")
-    print(f"commerce-db plan: mandatory policy violated ({rule.name}): {finding.message}", file=sys.stderr)
-    return EXIT_POLICY
+        return EXIT_CONFIG
+    print(
+        f"commerce-db plan: invalid config for stack {args.stack!r} ({len(errors)} errors):", file=sys.stderr
+    )
+    for e in errors:
+        print(f"  {_one_line(e)}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _print_json(doc: dict[str, Any]) -> None:

@@ -47,6 +47,8 @@ class Subject:
     urn: str = ""
     identifiers: tuple[str, ...] = ()
     """Extra strings other resources may use to refer to this one (ids, ARNs, identifiers)."""
+    protect: bool | None = None
+    """``ResourceOptions.protect`` when the caller knows it; None = unknown (rules on it skip)."""
 
 
 @dataclass(frozen=True)

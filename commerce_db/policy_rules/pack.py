@@ -51,6 +51,12 @@ def _identifiers(props: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _protect(resource: Any) -> bool | None:
+    """``opts.protect`` of a ResourceValidationArgs / PolicyResource (None where it has no options)."""
+    value = getattr(getattr(resource, "opts", None), "protect", None)
+    return value if isinstance(value, bool) else None
+
+
 def _subject(resource: Any, identifiers: tuple[str, ...] = ()) -> Subject:
     """A :class:`Subject` from anything with pulumi_policy's ``resource_type``/``name``/``props``/``urn``."""
     return Subject(
@@ -60,6 +66,7 @@ def _subject(resource: Any, identifiers: tuple[str, ...] = ()) -> Subject:
         region=_region(resource.props, getattr(resource, "provider", None)),
         urn=resource.urn,
         identifiers=identifiers,
+        protect=_protect(resource),
     )
 
 

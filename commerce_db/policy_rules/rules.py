@@ -12,8 +12,11 @@ from typing import Any
 
 from commerce_db.policy_rules.inputs import (
     BACKUP_PLAN,
+    BACKUP_VAULT,
+    CACHE_GLOBAL,
     CACHE_GROUP,
     DB_INSTANCE_TYPES,
+    KMS_KEY,
     METRIC_ALARM,
     RDS_CLUSTER,
     RDS_CLUSTER_INSTANCE,
@@ -24,6 +27,7 @@ from commerce_db.policy_rules.inputs import (
     S3_BUCKET,
     S3_BUCKET_V2,
     S3_SSE,
+    SECRET,
     SG,
     SG_INGRESS_RULE,
     SG_RULE,
@@ -48,7 +52,15 @@ MANDATORY = Enforcement.MANDATORY
 ADVISORY = Enforcement.ADVISORY
 
 MIN_BACKUP_DAYS = 7
-MAX_BACKUP_DAYS = 35  # AWS ceiling for automated / continuous backups
+"""The project's floor for automated and AWS Backup retention (a choice; AWS accepts 1-35 days, which
+the stack config and the components' Args check, so this rule judges only the floor)."""
+MIN_PROD_GLOBAL_ACU = 2.0
+"""Aurora Serverless v2 floor in prod with a Global Database: secondaries replay the primary's
+writes at this size and are the writer right after a failover (AWS accepts 0 or 0.5 and up)."""
+PROTECTED_TYPES = frozenset(
+    {RDS_INSTANCE, RDS_CLUSTER, CACHE_GROUP, CACHE_GLOBAL, KMS_KEY, BACKUP_VAULT, SECRET}
+)
+"""What holds or guards data: Pulumi ``protect`` keeps a stray ``destroy`` or rename from deleting it."""
 DB_PORTS = (5432, 6379)  # PostgreSQL, Redis
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 REQUIRED_DB_ALARMS = ("CPUUtilization", "FreeStorageSpace")
@@ -237,10 +249,11 @@ def _final_snapshot(r: PolicySubject, ctx: PolicyContext) -> Iterable[str]:
 
 
 def _retention_msg(what: str, days: float | None) -> str | None:
+    # Only the floor: the ceiling (35 days) is AWS's and refused before any policy runs.
     if days is None:
-        return f"{what} is not set; keep backups {MIN_BACKUP_DAYS}-{MAX_BACKUP_DAYS} days"
-    if not MIN_BACKUP_DAYS <= days <= MAX_BACKUP_DAYS:
-        return f"{what} = {days:g} days; must be {MIN_BACKUP_DAYS}-{MAX_BACKUP_DAYS} days"
+        return f"{what} is not set; keep backups at least {MIN_BACKUP_DAYS} days"
+    if days < MIN_BACKUP_DAYS:
+        return f"{what} = {days:g} days; keep backups at least {MIN_BACKUP_DAYS} days"
     return None
 
 
@@ -268,6 +281,27 @@ def _backup_retention(r: PolicySubject, ctx: PolicyContext) -> Iterable[str]:
             )
             if msg:
                 yield f"{_who(r)}: {msg}"
+
+
+def _protected(r: PolicySubject, ctx: PolicyContext) -> Iterable[str]:
+    protect = getattr(r, "protect", None)
+    if protect is False:  # None: the caller does not know the options (nothing to judge)
+        yield (
+            f"{_who(r)}: not protected (ResourceOptions.protect); in prod what holds or guards data "
+            "is protected (commerce-db:protectResources)"
+        )
+
+
+def _aurora_min_capacity(r: PolicySubject, ctx: PolicyContext) -> Iterable[str]:
+    if not is_set(r.inputs.get("globalClusterIdentifier")):
+        return
+    minimum = number(mapping(r.inputs.get("serverlessv2ScalingConfiguration")).get("minCapacity"))
+    if minimum is not None and minimum < MIN_PROD_GLOBAL_ACU:
+        yield (
+            f"{_who(r)}: Serverless v2 minimum capacity {minimum:g} ACU in a Global Database; prod keeps "
+            f"at least {MIN_PROD_GLOBAL_ACU:g} (secondaries replay the primary's writes at this size and "
+            "are the writer right after a failover)"
+        )
 
 
 def _multi_az(r: PolicySubject, ctx: PolicyContext) -> Iterable[str]:
@@ -436,7 +470,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "backup-retention",
-        f"Automated and AWS Backup retention is {MIN_BACKUP_DAYS}-{MAX_BACKUP_DAYS} days.",
+        f"Automated and AWS Backup retention is at least {MIN_BACKUP_DAYS} days.",
         MANDATORY,
         frozenset({RDS_INSTANCE, RDS_CLUSTER, BACKUP_PLAN}),
         _backup_retention,
@@ -447,6 +481,22 @@ RULES: tuple[Rule, ...] = (
         MANDATORY,
         frozenset({RDS_INSTANCE, CACHE_GROUP}),
         _multi_az,
+        prod_only=True,
+    ),
+    Rule(
+        "prod-protected-data",
+        "Prod databases, caches, KMS keys, backup vaults and secrets are Pulumi-protected.",
+        MANDATORY,
+        PROTECTED_TYPES,
+        _protected,
+        prod_only=True,
+    ),
+    Rule(
+        "prod-aurora-min-capacity",
+        f"Prod Aurora Serverless v2 clusters in a Global Database keep at least {MIN_PROD_GLOBAL_ACU:g} ACU.",
+        MANDATORY,
+        frozenset({RDS_CLUSTER}),
+        _aurora_min_capacity,
         prod_only=True,
     ),
     Rule(

@@ -60,7 +60,7 @@ def run() -> None:
         prov = aws.Provider(f"aws-{short}", region=region)
         stack = _component("RegionStack", short)
         pgc = _component("PostgresCluster", f"{short}-db", stack)
-        popts = pulumi.ResourceOptions(parent=pgc, provider=prov)
+        popts = pulumi.ResourceOptions(parent=pgc, provider=prov, protect=True)  # prod-protected-data
         key = aws.kms.Key(f"{short}-db-key", enable_key_rotation=True, opts=popts)
         params = aws.rds.ParameterGroup(
             f"{short}-pg17",
@@ -156,7 +156,7 @@ def run() -> None:
             pulumi.export("readerEndpoints", pulumi.Output.all(replica.address))
 
         cache = _component("CacheLayer", f"{short}-cache", stack)
-        copts = pulumi.ResourceOptions(parent=cache, provider=prov)
+        copts = pulumi.ResourceOptions(parent=cache, provider=prov, protect=True)
         if is_primary:
             rg = aws.elasticache.ReplicationGroup(
                 f"{short}-redis",
@@ -214,7 +214,7 @@ def run() -> None:
                 )
 
         backup = _component("BackupPlan", f"{short}-backup", stack)
-        bopts = pulumi.ResourceOptions(parent=backup, provider=prov)
+        bopts = pulumi.ResourceOptions(parent=backup, provider=prov, protect=True)
         vault = aws.backup.Vault(f"{short}-vault", kms_key_arn=key.arn, opts=bopts)
         vaults[short] = vault
         if is_primary:

@@ -135,10 +135,11 @@ def test_cli_config_error_exit_2_names_the_key(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "invalid config for stack 'prod'" in err and "commerce-db:instanceClass" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    # A rejected key that a mandatory policy guards is reported as that policy's violation (exit 3).
-    assert main([*cli("prod"), "--config", "backupRetention=40"]) == 3
+    # A value beyond an AWS limit is a config error, even for a key a policy also judges (exit 2,
+    # no policy named: one layer decides each rule).
+    assert main([*cli("prod"), "--config", "backupRetention=40"]) == 2
     err = capsys.readouterr().err
-    assert "(backup-retention)" in err and "commerce-db:backupRetention" in err
+    assert "commerce-db:backupRetention" in err and "backup-retention" not in err
 
 
 def test_cli_unknown_stack_and_bad_override_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,10 +157,10 @@ def test_price_unknown_line_does_not_crash() -> None:
 
 
 def test_config_rejection_json_document(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*cli("prod", "--json"), "--config", "backupRetention=40"]) == 3
+    assert main([*cli("prod", "--json"), "--config", "backupRetention=40"]) == 2
     doc = json.loads(capsys.readouterr().out)
-    assert doc["error"]["key"] == "commerce-db:backupRetention"
-    assert [f["policy"] for f in doc["policy"]] == ["backup-retention"]
+    assert doc["error"]["key"] == "commerce-db:backupRetention" and "policy" not in doc
+    assert [e["key"] for e in doc["errors"]] == ["commerce-db:backupRetention"]
     assert main([*cli("prod", "--json"), "--config", "instanceClass=x"]) == 2
     doc = json.loads(capsys.readouterr().out)
     assert doc["error"]["key"] == "instanceClass" and "policy" not in doc

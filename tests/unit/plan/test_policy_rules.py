@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from commerce_db.policy_rules import Enforcement, PolicyContext, Subject, evaluate, has_mandatory, rule_named
-from commerce_db.policy_rules.config_keys import rule_for_config_key
 
 PROD = PolicyContext(stack="prod")
 STAGING = PolicyContext(stack="staging")
@@ -211,7 +210,7 @@ CASES: list[tuple[str, list[Subject], list[Subject], PolicyContext]] = [
         [
             res(RDS, **with_(GOOD_PRIMARY, backupRetentionPeriod=0)),
             res(RDS, **with_(GOOD_PRIMARY, backupRetentionPeriod=None)),
-            res("aws:backup/plan:Plan", rules=[{"ruleName": "daily", "lifecycle": {"deleteAfter": 90}}]),
+            res("aws:backup/plan:Plan", rules=[{"ruleName": "daily", "lifecycle": {"deleteAfter": 6}}]),
             res(
                 "aws:backup/plan:Plan",
                 rules=[
@@ -361,11 +360,47 @@ def test_mandatory_vs_advisory_and_ordering() -> None:
     assert not has_mandatory([f for f in found if f.enforcement == Enforcement.ADVISORY])
 
 
-def test_config_keys_map_to_their_policies() -> None:
-    assert rule_for_config_key("postgres.deletionProtection").name == "prod-deletion-protection"  # type: ignore[union-attr]
-    assert rule_for_config_key("backup.retentionDays").name == "backup-retention"  # type: ignore[union-attr]
-    assert rule_for_config_key("postgres.multiAz").name == "prod-multi-az"  # type: ignore[union-attr]
-    assert rule_for_config_key("postgres.instanceClass") is None
+def test_backup_retention_judges_only_the_floor() -> None:
+    # The 35-day ceiling is AWS's (the config and the Args refuse more); the policy judges the choice.
+    assert findings_of(
+        "backup-retention", [res(RDS, **with_(GOOD_PRIMARY, backupRetentionPeriod=1))], STAGING
+    )
+    assert (
+        "at least 7 days"
+        in findings_of(
+            "backup-retention", [res(RDS, **with_(GOOD_PRIMARY, backupRetentionPeriod=6))], STAGING
+        )[0]
+    )
+    assert findings_of("backup-retention", [res(RDS, **with_(GOOD_PRIMARY, backupRetentionPeriod=7))]) == []
+
+
+def test_prod_data_must_be_protected() -> None:
+    def subject(protect: bool | None) -> Subject:
+        return Subject(RDS, "pg", GOOD_PRIMARY, "us-east-1", protect=protect)
+
+    msgs = findings_of("prod-protected-data", [subject(False)], PROD)
+    assert len(msgs) == 1 and "'pg'" in msgs[0] and "protectResources" in msgs[0]
+    assert findings_of("prod-protected-data", [subject(True)], PROD) == []
+    assert findings_of("prod-protected-data", [subject(None)], PROD) == []  # options unknown
+    assert findings_of("prod-protected-data", [subject(False)], STAGING) == []
+    kms = Subject("aws:kms/key:Key", "k", {}, "us-east-1", protect=False)
+    assert findings_of("prod-protected-data", [kms], PROD)
+
+
+def test_prod_global_aurora_keeps_two_acu() -> None:
+    def cluster(minimum: float, global_id: str | None = "cdb-global") -> Subject:
+        inputs: dict[str, Any] = {
+            "serverlessv2ScalingConfiguration": {"minCapacity": minimum, "maxCapacity": 64}
+        }
+        if global_id:
+            inputs["globalClusterIdentifier"] = global_id
+        return Subject("aws:rds/cluster:Cluster", "aur", inputs, "us-east-1")
+
+    msgs = findings_of("prod-aurora-min-capacity", [cluster(0.5)], PROD)
+    assert len(msgs) == 1 and "0.5 ACU" in msgs[0]
+    assert findings_of("prod-aurora-min-capacity", [cluster(2)], PROD) == []
+    assert findings_of("prod-aurora-min-capacity", [cluster(0.5, None)], PROD) == []  # no Global Database
+    assert findings_of("prod-aurora-min-capacity", [cluster(0.5)], STAGING) == []
 
 
 def test_prod_aurora_needs_a_reader() -> None:

@@ -79,10 +79,19 @@ def test_prod_diagram_has_the_architecture_edges(prod: PlanReport) -> None:
     } <= labels
 
 
-def test_breaking_a_rule_in_prod_exits_3_with_the_policy(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "prod", "--dir", str(REPO), "--config", "postgres.deletionProtection=false"]) == 3
-    captured = capsys.readouterr()
-    assert "prod-deletion-protection" in captured.err and "postgres.deletionProtection" in captured.err
+def test_retention_beyond_the_aws_limit_is_config_below_the_floor_is_policy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # One layer per rule: 0 is refused by AWS (config, exit 2, the AWS range, no policy quoted);
+    # 1 is accepted by AWS and judged by the backup-retention policy (exit 3, the policy's floor).
+    assert main(["plan", "staging", "--dir", str(REPO), "--config", "backup.retentionDays=0"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "backup.retentionDays = 0: must be an integer from 1 to 35" in err and "backup-retention" not in err
+    )
+    assert main(["plan", "staging", "--dir", str(REPO), "--config", "backup.retentionDays=1"]) == 3
+    err = capsys.readouterr().err
+    assert "(backup-retention)" in err and "at least 7 days" in err and "1 to 35" not in err
 
 
 def test_resource_level_violation_on_staging_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
