@@ -36,6 +36,12 @@ def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
     return p
 
 
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
+"""Okabe-Ito colours: distinguishable with the common colour-vision deficiencies."""
+SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+SERIES_DASHES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1)), (0, (1, 1)))
+
+
 def write_latency_chart(
     path: str | Path,
     series: Mapping[str, Sequence[Mapping[str, float]]],
@@ -43,9 +49,11 @@ def write_latency_chart(
     title: str,
     markers: Sequence[tuple[float, str]] = (),
 ) -> str | None:
-    """PNG of p50/p99 latency per operation over time (one line pair per op).
+    """PNG of p50/p99 latency per series over time (one line pair per series; keep it to a handful:
+    each gets its own colour, marker and dash, up to seven).
 
-    series: op -> [{"t": s, "p50_ms": .., "p99_ms": ..}, ...]; markers: (t, label) vertical lines.
+    series: label -> [{"t": s, "p50_ms": .., "p99_ms": ..}, ...] in legend order; markers: (t, label)
+    vertical lines.
     Returns None on success, or a note why no chart was written (matplotlib is the optional
     ``charts`` extra).
     """
@@ -59,12 +67,21 @@ def write_latency_chart(
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig, (ax50, ax99) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-    for op, points in sorted(series.items()):
-        if not points:
-            continue
+    drawn = [(op, points) for op, points in series.items() if points]  # caller's order = legend order
+    for i, (op, points) in enumerate(drawn):
+        # Colour, marker and dash all differ per series (colour-blind-safe palette, readable in grey).
+        style = {
+            "color": SERIES_COLOURS[i % len(SERIES_COLOURS)],
+            "marker": SERIES_MARKERS[i % len(SERIES_MARKERS)],
+            "linestyle": SERIES_DASHES[i % len(SERIES_DASHES)],
+            "markersize": 4,
+            "markevery": max(1, len(points) // 12),
+            "linewidth": 1.4,
+            "label": op,
+        }
         ts = [pt["t"] for pt in points]
-        (line,) = ax50.plot(ts, [pt["p50_ms"] for pt in points], label=op)
-        ax99.plot(ts, [pt["p99_ms"] for pt in points], label=op, color=line.get_color())
+        ax50.plot(ts, [pt["p50_ms"] for pt in points], **style)
+        ax99.plot(ts, [pt["p99_ms"] for pt in points], **style)
     for ax, name in ((ax50, "p50"), (ax99, "p99")):
         ax.set_ylabel(f"{name} latency (ms)")
         ax.set_yscale("log")

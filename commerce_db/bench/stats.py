@@ -108,13 +108,26 @@ class LatencyRecorder:
     def summaries(self) -> list[OpSummary]:
         return [self.summary(op) for op in self.ops]
 
-    def timeseries(self, op: str, bucket: float = 1.0) -> list[dict[str, float]]:
-        """Per-bucket ``t`` (s since start), ``count``, ``p50_ms``, ``p99_ms`` for op."""
+    def timeseries(
+        self, op: str | Sequence[str], bucket: float = 1.0, *, until: float | None = None
+    ) -> list[dict[str, float]]:
+        """Per-bucket ``t`` (s since start), ``count``, ``p50_ms``, ``p99_ms`` for ``op`` (one name,
+        or several pooled into one series).
+
+        ``until`` [None: keep all] drops the buckets that end after ``until`` seconds, e.g. the end
+        of the traffic: a bucket the run stopped inside holds only the operations started before
+        the stop, so its percentiles dip or jump for no reason.
+        """
+        names = (op,) if isinstance(op, str) else tuple(op)
         buckets: dict[int, list[float]] = defaultdict(list)
-        for t, d in self._samples.get(op, ()):
-            buckets[int(t // bucket)].append(d)
+        for name in names:
+            for t, d in self._samples.get(name, ()):
+                buckets[int(t // bucket)].append(d)
+        last_whole = int(until // bucket + 1e-9) - 1 if until is not None else None
         out = []
         for b in sorted(buckets):
+            if last_whole is not None and b > last_whole:
+                continue
             ds = sorted(buckets[b])
             out.append(
                 {

@@ -122,14 +122,14 @@ async def run_demo(
                 )
 
             lag_task = asyncio.create_task(lag.run())
-            interrupted = _on_ctrl_c(traffic)
+            ctrl_c = _CtrlC(traffic)
             try:
                 outcome = await traffic.run(on_tick=tick)
             finally:
-                _restore_ctrl_c()
+                ctrl_c.restore()
                 lag.stop()
                 await lag_task
-            if interrupted.is_set():
+            if ctrl_c.interrupted.is_set():
                 raise DemoInterruptedError
             progress.done()
             cache1 = da.cache.stats if da.cache else None
@@ -152,7 +152,11 @@ async def run_demo(
     if json_path is not None:
         write_json(json_path, doc)
     if chart_path is not None:
-        series = {op: outcome.recorder.timeseries(op, bucket=0.5) for op in outcome.recorder.ops}
+        rec = outcome.recorder
+        series = {
+            label: rec.timeseries([op for op in ops if op in rec.ops], bucket=1.0, until=cfg.duration)
+            for label, ops in CHART_SERIES
+        }
         markers = [
             (t, f"SKU {pid} sold out") for pid, t in sorted(outcome.sold_out_at.items(), key=lambda x: x[1])
         ]
@@ -174,32 +178,70 @@ def _hit_ratio(a: Any, b: Any) -> float:
     return hits / (hits + misses) if hits + misses else 0.0
 
 
+CHART_SERIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cached reads (product, user, session)", ("product.get", "user.get", "session.get")),
+    ("search", ("product.search",)),
+    ("small writes (view counter, session)", ("counter.view", "session.create")),
+    ("order placed (incl. retries)", ("order.place", "order.replay")),
+    ("order refused: sold out", ("order.rejected",)),
+)
+"""The chart's five series: the nine operations pooled by what a shopper waits for (1 s buckets)."""
+
+
+def render_gate(gate: dict[str, int] | None) -> list[str]:
+    """The Redis stock gate's work as report lines (``stock gate`` column)."""
+    if gate is None:
+        return ["off (every order went to PostgreSQL)"]
+    return [
+        f"{gate['refused_by_redis']:,} sold-out orders refused in Redis without touching PostgreSQL",
+        f"{gate['let_through']:,} let through unchecked to PostgreSQL (counter missing or Redis unavailable)",
+    ]
+
+
 class DemoInterruptedError(Exception):
     """Ctrl-C during the traffic; raised after the traffic stopped, before the servers stop."""
 
 
-def _on_ctrl_c(traffic: FlashSaleTraffic) -> asyncio.Event:
-    """Ctrl-C stops the traffic by flag and cancels the main task. The flag matters: a
-    cancellation can be lost inside a library on Python 3.11 (its wait_for/timeout races), and
-    the demo must still end promptly and stop every server it started."""
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    interrupted = asyncio.Event()
-
-    def handle() -> None:
-        interrupted.set()
-        traffic.stop()
-        if main is not None:
-            main.cancel()
-
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
-        loop.add_signal_handler(signal.SIGINT, handle)
-    return interrupted
+CTRL_C_GRACE_S = 5.0
+"""After Ctrl-C, how long in-flight operations get to finish before they are cancelled."""
 
 
-def _restore_ctrl_c() -> None:
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+class _CtrlC:
+    """Ctrl-C stops the traffic by flag: every virtual user finishes the operation it is in (so
+    no connection goes back to its pool in the middle of a transaction, which asyncpg reports as
+    "Resetting connection with an active transaction") and then the servers are stopped. A second
+    Ctrl-C, or traffic still running ``CTRL_C_GRACE_S`` later, cancels the main task. The flag
+    matters on its own too: a cancellation can be lost inside a library on Python 3.11, and the
+    demo must still end promptly and stop every server it started."""
+
+    def __init__(self, traffic: FlashSaleTraffic) -> None:
+        self.interrupted = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        self._traffic = traffic
+        self._timer: asyncio.TimerHandle | None = None
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
+            self._loop.add_signal_handler(signal.SIGINT, self._handle)
+
+    def _force(self) -> None:
+        if self._main is not None and not self._main.done():
+            self._main.cancel()
+
+    def _handle(self) -> None:
+        if self.interrupted.is_set():
+            self._force()
+            return
+        self.interrupted.set()
+        self._traffic.stop()
+        self._timer = self._loop.call_later(CTRL_C_GRACE_S, self._force)
+
+    def restore(self) -> None:
+        """The traffic is over: the default Ctrl-C again, and no pending forced cancel (stopping
+        the servers must not be cut short)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            self._loop.remove_signal_handler(signal.SIGINT)
 
 
 class _LagSampler:
@@ -344,8 +386,12 @@ def render_report(doc: dict[str, Any]) -> str:
         f"orders            {o['accepted']:,} accepted, "
         f"{o['rejected_out_of_stock']:,} rejected out of stock, "
         f"{o['idempotent_replays_ok']} idempotent replays returned the same order "
-        f"({o['idempotent_replays_mismatch']} mismatched, failed: {o['idempotent_replays_failed'] or 0})",
-        f"stock gate        {doc.get('stock_gate')}",
+        f"({o['idempotent_replays_mismatch']} mismatched, "
+        f"{sum(o['idempotent_replays_failed'].values())} failed)",
+        *(
+            f"{'stock gate' if i == 0 else '':<18}{line}"
+            for i, line in enumerate(render_gate(doc.get("stock_gate")))
+        ),
         f"inventory (DB)    oversold units: {chk['oversold']}; acknowledged orders missing in DB: "
         f"{chk['acknowledged_missing_in_db']}; duplicated orders: {chk['duplicated_orders']}",
     ]
@@ -366,5 +412,6 @@ def render_report(doc: dict[str, Any]) -> str:
             "WARNING           a retried order (same idempotency key) did not return the original order"
         )
     if doc.get("client_errors"):
-        lines.append(f"client errors     {doc['client_errors']}")
+        errors = ", ".join(f"{n:,} {name}" for name, n in sorted(doc["client_errors"].items()))
+        lines.append(f"client errors     {errors}")
     return "\n".join(lines)

@@ -182,7 +182,11 @@ class FlashSaleTraffic:
 
     async def _price_drop(self, at: float) -> None:
         """A flash-sale price drop mid-run: the next read must show the new price (invalidation)."""
-        await asyncio.sleep(at)
+        wake = time.perf_counter() + at
+        while (now := time.perf_counter()) < wake:  # in slices: a stopped run does not wait for it
+            if now >= self._stop_at:
+                return
+            await asyncio.sleep(min(0.25, wake - now))
         if time.perf_counter() >= self._stop_at:
             return
         pid = self.hot[0]

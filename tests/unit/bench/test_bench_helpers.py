@@ -103,3 +103,25 @@ def test_demo_config_rejects_bad_values() -> None:
         DemoConfig(hot_stock=0)
     with pytest.raises(ValueError, match="--duration"):
         DemoConfig(duration=0)
+
+
+def test_timeseries_pools_ops_and_drops_the_partial_last_bucket() -> None:
+    rec = LatencyRecorder()
+    for i in range(25):  # 2.5 s of samples, 10 per second per op
+        rec.record("a", rec.start + i * 0.1, 0.001)
+        rec.record("b", rec.start + i * 0.1, 0.003)
+    pooled = rec.timeseries(["a", "b"], bucket=1.0)
+    assert [p["t"] for p in pooled] == [0.0, 1.0, 2.0] and pooled[0]["count"] == 20
+    whole = rec.timeseries(["a", "b"], bucket=1.0, until=2.5)  # traffic stopped at 2.5 s
+    assert [p["t"] for p in whole] == [0.0, 1.0]  # the partial 2-3 s bucket is not drawn
+    assert [p["t"] for p in rec.timeseries("a", bucket=1.0, until=3.0)] == [0.0, 1.0, 2.0]
+    assert rec.timeseries("a", bucket=1.0)[0]["count"] == 10
+
+
+def test_demo_report_prints_the_gate_as_sentences() -> None:
+    from commerce_db.demo.runner import render_gate
+
+    lines = render_gate({"refused_by_redis": 2158, "let_through": 79})
+    assert lines[0].startswith("2,158 sold-out orders refused in Redis") and "79 let through" in lines[1]
+    assert not any("{" in line for line in lines)
+    assert render_gate(None) == ["off (every order went to PostgreSQL)"]
