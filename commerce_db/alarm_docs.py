@@ -66,6 +66,13 @@ def render(stack: str = "prod") -> str:
         "that takes no writes (Global Datastore secondary) gets no memory, eviction or in-region lag",
         "alarms (they mirror the primary's) but its lag behind the primary region.",
         "",
+        "**Who is paged.** `commerce-db:pagerEndpoint`, the HTTPS endpoint of a PagerDuty or Opsgenie",
+        "integration, is subscribed to every region's `-page` topic (SNS confirms it with the pager; the",
+        "pager resolves an incident on OK). The URL carries the integration key, so the config refuses it",
+        "unless it is set as a secret (`pulumi config set --secret pagerEndpoint <url>`) and the",
+        "subscription's endpoint stays encrypted in the state. `observability.alarmEmails` get the tickets;",
+        "until a pager endpoint is set, they get the pages too.",
+        "",
     ]
     for title, primary in ((f"Primary region ({cfg.primary_region})", True), ("Replica regions", False)):
         cap = db_capacity(cfg, primary=primary)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -397,18 +397,20 @@ def run_program(
     project: str = "commerce-db",
     stack: str = "dev",
     config: Mapping[str, Any] | None = None,
+    secret_keys: Iterable[str] = (),
 ) -> ProgramRun:
     """Run ``program`` under the mock engine and return what it registered.
 
     ``config`` maps fully qualified keys (``"commerce-db:primaryRegion"``) to values;
     non-string values are JSON-encoded, as the Pulumi CLI does for structured config.
+    ``secret_keys`` [none] are the keys set as secrets (``pulumi.Config`` reports them so).
     Exceptions raised by the program (including config validation errors) propagate.
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     _settings.ROOT.set(None)
     encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
-    set_all_config(encoded)
+    set_all_config(encoded, sorted(secret_keys))
     mocks = RecordingMocks()
     default_region = (config or {}).get("aws:region")
     monitor = RecordingMonitor(mocks, default_region if isinstance(default_region, str) else None)
@@ -423,7 +425,7 @@ def run_program(
         for key, value in (getattr(root, "outputs", None) or {}).items():
             exported[key] = _resolve_export(value)
     finally:
-        set_all_config({})
+        set_all_config({}, [])
     return ProgramRun(resources=tuple(monitor.records), outputs=exported)
 
 

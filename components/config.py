@@ -28,6 +28,7 @@ import math
 import re
 import types
 import typing
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -608,6 +609,16 @@ class StackConfig:
         factory=tuple,
     )  # fmt: skip
     tags: Mapping[str, str] = _key("tags", "Extra tags on every taggable resource.", factory=dict)
+    pager_endpoint: str = _key(
+        "pagerEndpoint",
+        "HTTPS endpoint of the on-call pager, subscribed to every region's page topic (ALARM and OK; "
+        "observability.alarmEmails then get the tickets only), e.g. PagerDuty "
+        "https://events.pagerduty.com/integration/<key>/enqueue or Opsgenie "
+        "https://api.opsgenie.com/v1/json/amazonsns?apiKey=<key>. The URL carries the integration key: "
+        "set it with `pulumi config set --secret pagerEndpoint <url>`; a plain value is refused. "
+        "Default: none (observability.alarmEmails get the pages too).",
+        "",
+    )
     protect_resources: bool = _key(
         "protectResources",
         "Pulumi protect + retain_on_delete on what holds or guards data: databases, Aurora clusters, "
@@ -1328,12 +1339,40 @@ def parse_stack_config(
     instead of the value.
     """
     try:
-        return _parse_stack_config(raw, stack=stack, aws_region=aws_region)
+        cfg = _parse_stack_config(raw, stack=stack, aws_region=aws_region)
+        check_pager_endpoint(cfg.pager_endpoint, is_secret="pagerEndpoint" in secret_keys)
+        return cfg
     except ConfigError as exc:
         top = re.split(r"[.\[]", exc.key, maxsplit=1)[0]
         if top in secret_keys:
             raise ConfigError(exc.key, "[secret]", exc.allowed) from None
         raise
+
+
+PAGER_ENDPOINT_EXAMPLES = (
+    "PagerDuty https://events.pagerduty.com/integration/<key>/enqueue, "
+    "Opsgenie https://api.opsgenie.com/v1/json/amazonsns?apiKey=<key>"
+)
+
+
+def check_pager_endpoint(url: str, *, is_secret: bool) -> None:
+    """``pagerEndpoint``: empty, or an https URL with a host that was set as a secret (it carries
+    the pager's integration key). Errors never show the value."""
+    if not url:
+        return
+    if not is_secret:
+        raise ConfigError(
+            "pagerEndpoint", "[not shown]",
+            "must be set as a secret (the URL carries the pager's integration key, and a plain value sits "
+            "in the stack file and the state in clear text): pulumi config set --secret pagerEndpoint <url>",
+        )  # fmt: skip
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in url):
+        raise ConfigError(
+            "pagerEndpoint",
+            "[secret]",
+            f"must be an https:// URL with a host, e.g. {PAGER_ENDPOINT_EXAMPLES}",
+        )
 
 
 def _parse_stack_config(raw: Mapping[str, Any], *, stack: str, aws_region: str | None) -> StackConfig:

@@ -197,6 +197,9 @@ class AlarmSubscription:
     """SNS protocol. ``email`` subscriptions stay pending until the recipient confirms. Required."""
     endpoint: pulumi.Input[str]
     """Address, URL or ARN matching ``protocol``. Required."""
+    auto_confirms: bool = False
+    """The endpoint confirms the subscription itself (PagerDuty, Opsgenie): Pulumi then waits for
+    the confirmation instead of leaving it pending. Default: False."""
 
     def __post_init__(self) -> None:
         if self.protocol not in _SUBSCRIPTION_PROTOCOLS:
@@ -611,9 +614,14 @@ class ObservabilityLayer(pulumi.ComponentResource):
             opts=child,
         )
         for i, sub in enumerate(subscriptions, start=1):
+            confirms = {"endpoint_auto_confirms": True} if sub.auto_confirms else {}
             aws.sns.TopicSubscription(
                 f"{name}-{sub.protocol}-{i}", topic=topic.arn, protocol=sub.protocol, endpoint=sub.endpoint,
-                opts=child,
+                **confirms,
+                # An https endpoint may carry a key (a pager's integration key): secret in the state.
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(additional_secret_outputs=["endpoint"])
+                ) if sub.protocol == "https" else child,
             )  # fmt: skip
         return topic.arn
 

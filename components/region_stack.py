@@ -83,6 +83,15 @@ class PrimaryHandles:
     """The primary Aurora writer instance: secondaries wait for it."""
 
 
+def page_subscriptions(cfg: StackConfig) -> list[AlarmSubscription]:
+    """Who gets paged: the pager (``pagerEndpoint``, a secret: it stays one in the state), or,
+    until a pager is configured, the on-call addresses (``observability.alarmEmails``)."""
+    if cfg.pager_endpoint:
+        endpoint = pulumi.Output.secret(cfg.pager_endpoint)
+        return [AlarmSubscription(protocol="https", endpoint=endpoint, auto_confirms=True)]
+    return [AlarmSubscription(protocol="email", endpoint=e) for e in cfg.observability.alarm_emails]
+
+
 @dataclass(frozen=True, kw_only=True)
 class RegionStackArgs:
     """Inputs of :class:`RegionStack`."""
@@ -695,10 +704,7 @@ class RegionStack(pulumi.ComponentResource):
                 subscriptions=[
                     AlarmSubscription(protocol="email", endpoint=e) for e in cfg.observability.alarm_emails
                 ],
-                # Until a pager endpoint is configured, the on-call addresses get the pages too.
-                page_subscriptions=[
-                    AlarmSubscription(protocol="email", endpoint=e) for e in cfg.observability.alarm_emails
-                ],
+                page_subscriptions=page_subscriptions(cfg),
                 thresholds=alarm_thresholds(
                     cfg.observability.thresholds, db_capacity(cfg, primary=self.is_primary)
                 ),

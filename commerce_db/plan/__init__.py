@@ -69,5 +69,7 @@ def plan_stack(
     loaded = load_stack(stack, pdir)
     config = apply_overrides(loaded.config, list(overrides), loaded.project)
     prog = program if program is not None else load_program(pdir)
-    run = run_program(prog, project=loaded.project, stack=stack, config=config)
+    # A key stays secret unless an override replaced it (a --config value is given in clear).
+    secret = {k for k in loaded.secret_keys if config.get(k) == loaded.config.get(k)}
+    run = run_program(prog, project=loaded.project, stack=stack, config=config, secret_keys=secret)
     return build_report(run, stack=stack, project=loaded.project, config=config, prices=prices)

@@ -33,6 +33,8 @@ class StackConfigFile:
     project_dir: Path
     config: dict[str, Any]
     """Fully qualified key -> value (structured values stay dicts/lists)."""
+    secret_keys: frozenset[str] = frozenset()
+    """Fully qualified keys the stack file stores encrypted (set with ``--secret``)."""
 
 
 def find_project_dir(explicit: str | Path | None = None, cwd: Path | None = None) -> Path:
@@ -97,15 +99,25 @@ def _qualify(key: str, project: str) -> str:
     return key if ":" in key else f"{project}:{key}"
 
 
+OFFLINE_SECRET = "https://offline-placeholder.invalid/secret"
+"""What the offline plan runs with in place of an encrypted (``secure:``) value."""
+
+
 def _unwrap(value: Any) -> Any:
     """Stack files may write ``key: {value: ...}`` for structured values, as ``pulumi config`` can."""
     if isinstance(value, dict) and set(value) == {"value"}:
         return value["value"]
-    if isinstance(value, dict) and "secure" in value and len(value) == 1:
+    if is_encrypted(value):
         # Encrypted with the stack's secrets provider: not decryptable offline; a placeholder
-        # keeps the program running and is never printed (the program marks it secret).
-        return "offline-placeholder-secret"
+        # keeps the program running and is never printed (the key is handed to the program as a
+        # secret). It is shaped like an https URL so a key that must be one (pagerEndpoint) passes.
+        return OFFLINE_SECRET
     return value
+
+
+def is_encrypted(value: Any) -> bool:
+    """``{secure: ...}``: a value ``pulumi config set --secret`` stored encrypted."""
+    return isinstance(value, dict) and "secure" in value and len(value) == 1
 
 
 def load_stack(stack: str, project_dir: Path) -> StackConfigFile:
@@ -130,9 +142,18 @@ def load_stack(stack: str, project_dir: Path) -> StackConfigFile:
     stack_cfg = _read_yaml(stack_path).get("config") or {}
     if not isinstance(stack_cfg, dict):
         raise StackFileError(f"{stack_path.name}: 'config' must be a mapping")
+    secret_keys: set[str] = set()
     for key, value in stack_cfg.items():
         config[_qualify(str(key), project)] = _unwrap(value)
-    return StackConfigFile(project=project, stack=stack, project_dir=project_dir, config=config)
+        if is_encrypted(value):
+            secret_keys.add(_qualify(str(key), project))
+    return StackConfigFile(
+        project=project,
+        stack=stack,
+        project_dir=project_dir,
+        config=config,
+        secret_keys=frozenset(secret_keys),
+    )
 
 
 _INDEX = re.compile(r"^(.*)\[(\d+)\]$")
