@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from commerce_db_components.config import ConfigError, parse_stack_config
 
 from commerce_db.cli import main
 from commerce_db.mock_engine import SecretValue, run_program
 from commerce_db.plan import build_report, load_program, load_stack, plan_stack
 from commerce_db.plan.render import render_json, render_summary, render_text
-from commerce_db_components.config import ConfigError, parse_stack_config
 
 REPO = Path(__file__).resolve().parents[3]
 KEY = "commerce-db:pagerEndpoint"
