@@ -132,3 +132,19 @@ def test_policy_pack_entrypoint_boots_and_serves() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_protected_data_policy_reads_the_resource_options() -> None:
+    policy = _policy("prod-protected-data", ResourceValidationPolicy)
+
+    def args(stack: str, protect: bool) -> Any:
+        provider = PolicyProviderResource("pulumi:providers:aws", {"region": "eu-west-1"}, "urn:prov", "aws")
+        opts = PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+        return ResourceValidationArgs(
+            RDS, unknown_checking_proxy({}), _urn(stack, RDS, "db"), "db", opts, provider, {}
+        )
+
+    reported = _run(policy, args("prod", False))
+    assert len(reported) == 1 and "protectResources" in reported[0][0]
+    assert _run(policy, args("prod", True)) == []
+    assert _run(policy, args("staging", False)) == []
