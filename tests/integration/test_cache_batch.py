@@ -361,3 +361,43 @@ async def test_loader_error_does_not_strand_a_key_waiting_for_another_process(
         assert await holder == {"v": 1}
     finally:
         await other.aclose()
+
+
+@pytest.mark.parametrize("seed", range(2))
+async def test_concurrent_writers_and_batched_readers_leave_no_stale_cache_entry(
+    make_da: MakeDA, tier: Any, seed: int
+) -> None:
+    """Three processes share Redis: one reprices products while two others keep reading
+    overlapping sets with get_many (batched misses, fills racing the invalidations). Once the
+    writer stops, every process reads every product's committed price, from the cache or not."""
+    import random
+
+    rng = random.Random(seed)
+    writer = await make_da()
+    readers = [await make_da(), await make_da()]
+    await writer.migrate()
+    ids = [
+        (await writer.products.create(sku=f"S{seed}-{i}", name=f"Race {i}", price_cents=1, stock=1)).id
+        for i in range(12)
+    ]
+    await asyncio.to_thread(tier.wait_for_standby)
+    stop = asyncio.Event()
+
+    async def write() -> None:
+        for n in range(2, 42):
+            await writer.products.update_price(rng.choice(ids), n)
+            await asyncio.sleep(rng.choice([0, 0, 0.001, 0.003]))
+        stop.set()
+
+    async def read(da: Any) -> None:
+        while not stop.is_set():
+            await da.products.get_many(rng.sample(ids, rng.randint(1, len(ids))))
+            await asyncio.sleep(rng.choice([0, 0.001]))
+
+    await asyncio.gather(write(), *(read(da) for da in readers))
+    committed = {p.id: p.price_cents for p in await writer.products.get_many(ids)}
+    check = await make_da(redis_url=None)  # no cache at all: the database's answer
+    assert committed == {p.id: p.price_cents for p in await check.products.get_many(ids)}
+    for da in readers:
+        for _ in range(2):  # the second read is served from whatever the first one cached
+            assert {p.id: p.price_cents for p in await da.products.get_many(ids)} == committed
