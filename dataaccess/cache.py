@@ -69,6 +69,10 @@ _TAG_NONE = b"\x00"
 
 _HIT, _LEASED, _BUSY, _RECENT = 1, 2, 0, 3
 
+MAX_BATCH = 1_000
+"""get_or_load_many handles at most this many keys per MGET, script and loader call (more are
+split into such batches, run concurrently): a Redis script blocks the server while it runs."""
+
 _MISS: Any = object()  # _peek's "not served from the cache" (None is a valid cached value)
 
 
@@ -337,20 +341,34 @@ class CacheAside:
         :param ttl: / :param encode: / :param decode: / :param cache_none: as for :meth:`get_or_load`.
         :returns: ``{key: value or None}`` for every key.
 
-        Round trips for ``n`` uncached keys: one ``MGET`` (hits, also from the near cache), one
-        script taking every missing key's lease, one ``loader`` call, one script filling the
-        leased keys — instead of ``n`` independent loads. The lease guarantee is the one of
-        :meth:`get_or_load`, key by key: the loader runs only after the leases were taken, and a
-        key is filled only while its lease still holds (an invalidation during the load rejects
-        its fill). Keys this process is already loading join that load (single-flight, both
-        ways: a concurrent :meth:`get_or_load` of a key being batch-loaded joins the batch).
-        Keys another process holds the lease of, and undecodable entries, take the single-key
-        path (poll for the holder's value, take over its lease). Redis failures fail open: the
-        loader still runs once, nothing is filled.
+        Round trips for ``n`` uncached keys (at most :data:`MAX_BATCH` per batch): one ``MGET``
+        (hits, also from the near cache), one script taking every missing key's lease, one
+        ``loader`` call, one script filling the leased keys — instead of ``n`` independent loads.
+        The lease guarantee is the one of :meth:`get_or_load`, key by key: the loader runs only
+        after the leases were taken, and a key is filled only while its lease still holds (an
+        invalidation during the load rejects its fill). Keys this process is already loading
+        join that load (single-flight, both ways: a concurrent :meth:`get_or_load` of a key being
+        batch-loaded joins the batch). Keys another process holds the lease of, and undecodable
+        entries, take the single-key path (poll for the holder's value, take over its lease).
+        Redis failures fail open: the loader still runs once, nothing is filled.
         """
         if not (isinstance(ttl, int | float) and ttl > 0):
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         uniq = list(dict.fromkeys(keys))
+        if len(uniq) > MAX_BATCH:
+            # Each Redis script runs alone on the server: keep any one of them short.
+            parts = [uniq[i : i + MAX_BATCH] for i in range(0, len(uniq), MAX_BATCH)]
+            out = {}
+            for got in await asyncio.gather(
+                *(
+                    self.get_or_load_many(
+                        part, loader, ttl=ttl, encode=encode, decode=decode, cache_none=cache_none
+                    )
+                    for part in parts
+                )
+            ):
+                out.update(got)
+            return out
         out, redis_down = await self._mget(uniq, decode)
         waits: dict[str, asyncio.Future[Any]] = {}
         mine: dict[str, asyncio.Future[Any]] = {}

@@ -401,3 +401,16 @@ async def test_concurrent_writers_and_batched_readers_leave_no_stale_cache_entry
     for da in readers:
         for _ in range(2):  # the second read is served from whatever the first one cached
             assert {p.id: p.price_cents for p in await da.products.get_many(ids)} == committed
+
+
+async def test_many_keys_are_split_into_bounded_batches(cache: CacheAside, client: aioredis.Redis, ns: str):
+    """A Redis script blocks the server while it runs: 2,500 keys go as batches of at most
+    MAX_BATCH, each with one loader call, and every key is still served and filled."""
+    from dataaccess.cache import MAX_BATCH
+
+    rows = {f"k:{i}": {"i": i} for i in range(2 * MAX_BATCH + 500)}
+    src = ManySource(rows)
+    assert await many(cache, src, list(rows)) == rows
+    assert sorted(len(c) for c in src.calls) == [500, MAX_BATCH, MAX_BATCH]
+    assert cache.stats.fills == len(rows)
+    assert await many(cache, src, list(rows)) == rows and len(src.calls) == 3
