@@ -414,3 +414,41 @@ async def test_many_keys_are_split_into_bounded_batches(cache: CacheAside, clien
     assert sorted(len(c) for c in src.calls) == [500, MAX_BATCH, MAX_BATCH]
     assert cache.stats.fills == len(rows)
     assert await many(cache, src, list(rows)) == rows and len(src.calls) == 3
+
+
+async def test_get_many_with_redis_hung_mid_call_is_served_from_the_database(fault_tier: Any) -> None:
+    """Redis stops answering (every byte held) while get_many needs it: the batched path fails
+    open after the socket timeout and returns the database's rows; once Redis answers again the
+    next call fills the cache."""
+    from dataaccess import DataAccess, Settings
+
+    proxy = fault_tier.proxy("redis")
+    da = await DataAccess.connect(
+        Settings(
+            writer_dsn=fault_tier.dsns().primary,
+            redis_url=fault_tier.proxied_redis_url,
+            redis_socket_timeout=0.5,
+        )
+    )
+    try:
+        await da.migrate()
+        ps = [
+            await da.products.create(sku=f"H{i}", name=f"Hung {i}", price_cents=10 + i, stock=1)
+            for i in range(5)
+        ]
+        await asyncio.to_thread(proxy.hang)
+        try:
+            got = await da.products.get_many([p.id for p in ps])
+        finally:
+            await asyncio.to_thread(proxy.heal)
+        assert got == ps
+        assert da.cache is not None and da.cache.stats.errors >= 1
+        fills = da.cache.stats.fills
+        for _ in range(100):  # the breaker lets Redis back in after its cooldown
+            assert await da.products.get_many([p.id for p in ps]) == ps
+            if da.cache.stats.fills > fills:
+                break
+            await asyncio.sleep(0.1)
+        assert da.cache.stats.fills >= fills + 5
+    finally:
+        await da.close()
