@@ -375,184 +375,15 @@ class CacheLayer(pulumi.ComponentResource):
         self._name = name
         self._port = args.port
         self._rule_labels: set[str] = set()
-        child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "component": "CacheLayer"}
-        role = args.global_datastore_role
-        secondary = role is GlobalDatastoreRole.SECONDARY
 
-        subnets = aws.elasticache.SubnetGroup(
-            f"{name}-subnets",
-            description=f"{args.description} subnets",
-            subnet_ids=args.subnet_ids,
-            tags=tags,
-            opts=child,
-        )
-        # No inline rules: ingress comes only from allow_from() (named SGs, never CIDRs), and the
-        # provider drops AWS's default allow-all egress, which cache nodes do not need.
-        self._sg = security_group(
-            f"{name}-sg",
-            f"{args.description}: port {args.port} from allowed security groups only",
-            args.vpc_id,
-            tags,
-            self,
-        )
-        self.security_group_id = self._sg.id
-
-        log_configs: list[aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs] = []
-        if args.log_delivery:
-            for log_type in ("slow-log", "engine-log"):
-                group = aws.cloudwatch.LogGroup(
-                    f"{name}-{log_type}",
-                    # The stack in the name: two stacks of one program never share a log group.
-                    name=f"/aws/elasticache/{pulumi.get_stack()}/{name}/{log_type}",
-                    retention_in_days=args.log_retention_days,
-                    kms_key_id=args.log_kms_key_arn or args.kms_key_arn,
-                    tags=tags,
-                    opts=child,
-                )
-                log_configs.append(
-                    aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
-                        destination=group.name,
-                        destination_type="cloudwatch-logs",
-                        log_format="json",
-                        log_type=log_type,
-                    )
-                )
-
-        common: dict[str, Any] = {
-            "description": args.description,
-            "subnet_group_name": subnets.name,
-            "security_group_ids": [self._sg.id],
-            "num_cache_clusters": args.num_cache_clusters,
-            # Secondaries inherit these from the global group, but need >= 2 nodes for them; setting
-            # them explicitly keeps every member Multi-AZ with automatic failover.
-            "multi_az_enabled": True,
-            "automatic_failover_enabled": True,
-            "snapshot_retention_limit": args.snapshot_retention_limit,
-            "snapshot_window": args.snapshot_window,
-            "maintenance_window": args.maintenance_window,
-            "apply_immediately": args.apply_immediately,
-            "log_delivery_configurations": log_configs or None,
-            "notification_topic_arn": args.notification_topic_arn,
-            "tags": tags,
-        }
-
+        subnet_group_name = self._placement(name, args, tags)
+        common = self._group_settings(args, subnet_group_name, self._log_delivery(name, args, tags), tags)
         self.global_replication_group_id: pulumi.Output[str | None]
-        if secondary:
-            # Engine, version, node type, parameter group, encryption and AUTH token all come from
-            # the global group; AWS answers InvalidParameterCombination if any is sent. Engine
-            # upgrades (and so auto minor upgrades) are driven through the global group too.
-            group = aws.elasticache.ReplicationGroup(
-                f"{name}-rg",
-                global_replication_group_id=args.global_replication_group_id,
-                # A secondary may name its own region's CMK; the primary in this region (after a
-                # failover) names the same key, so the ForceNew kms_key_id never changes with the role.
-                kms_key_id=args.kms_key_arn,
-                **common,
-                opts=stateful(self, args.protect, depends_on=list(args.depends_on)),
-            )
-            self.auth_token_secret_arn = pulumi.Output.from_input(args.auth_token_secret_arn)
-            self.global_replication_group_id = pulumi.Output.from_input(args.global_replication_group_id)
+        if args.global_datastore_role is GlobalDatastoreRole.SECONDARY:
+            group = self._secondary_group(name, args, common)
         else:
-            params = aws.elasticache.ParameterGroup(
-                f"{name}-params",
-                family=parameter_group_family(args.engine, args.engine_version),
-                description=f"{args.description} parameters",
-                parameters=[
-                    aws.elasticache.ParameterGroupParameterArgs(name=k, value=v)
-                    for k, v in _parameters(args).items()
-                ],
-                tags=tags,
-                # Auto-named, so a family change creates the new group before the old is deleted.
-                opts=child,
-            )
-            token = random.RandomPassword(
-                f"{name}-auth-token",
-                length=args.auth_token_length,
-                special=args.auth_token_use_special,
-                override_special=AUTH_TOKEN_SPECIALS,
-                min_special=1 if args.auth_token_use_special else 0,
-                opts=child,
-            )
-            group = aws.elasticache.ReplicationGroup(
-                f"{name}-rg",
-                engine=args.engine,
-                engine_version=args.engine_version,
-                node_type=args.node_type,
-                port=args.port,
-                parameter_group_name=params.name,
-                at_rest_encryption_enabled=True,
-                kms_key_id=args.kms_key_arn,
-                auto_minor_version_upgrade=args.auto_minor_version_upgrade,
-                transit_encryption_enabled=True,
-                # "required" rejects plaintext clients; the mode exists from Redis OSS 7 / Valkey.
-                transit_encryption_mode="required" if _supports_transit_mode(args) else None,
-                auth_token=token.result,
-                # pulumi-aws v7 has no default; ROTATE keeps the old token valid during a change.
-                auth_token_update_strategy=args.auth_token_update_strategy,
-                final_snapshot_identifier=args.final_snapshot_identifier,
-                **common,
-                opts=stateful(
-                    self,
-                    args.protect,
-                    depends_on=list(args.depends_on),
-                    additional_secret_outputs=["authToken"],
-                    # In a Global Datastore the global group owns the engine version (upgrades go
-                    # through it) and AWS moves the member to a "global-datastore-..." parameter
-                    # group when it joins; AWS rejects changing either on a member, so the member
-                    # must not fight them with its own values.
-                    ignore_changes=(
-                        ["engineVersion", "parameterGroupName"]
-                        if role is GlobalDatastoreRole.PRIMARY
-                        else None
-                    ),
-                ),
-            )
-            secret = aws.secretsmanager.Secret(
-                f"{name}-auth-token",
-                description=f"AUTH token of ElastiCache group {name} (JSON: auth_token, port, tls)",
-                kms_key_id=args.kms_key_arn,
-                recovery_window_in_days=args.secret_recovery_window_days,
-                replicas=[
-                    aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=key)
-                    for region, key in sorted(args.secret_replica_regions.items())
-                ]
-                or None,
-                tags=tags,
-                opts=stateful(self, args.protect),
-            )
-            aws.secretsmanager.SecretVersion(
-                f"{name}-auth-token",
-                secret_id=secret.id,
-                # Secret as a whole (the token inside already is): never plain in state or previews.
-                # No endpoints inside: the secret is replicated to the Global Datastore secondaries'
-                # regions, where the primary's endpoints would be the wrong ones.
-                secret_string=_secret_json(
-                    {
-                        "auth_token": token.result,
-                        "port": args.port,
-                        "tls": True,
-                    }
-                ),
-                opts=child,
-            )
-            self.auth_token_secret_arn = secret.arn
-            if role is GlobalDatastoreRole.PRIMARY and args.create_global_group:
-                global_group = aws.elasticache.GlobalReplicationGroup(
-                    f"{name}-global",
-                    global_replication_group_id_suffix=args.global_replication_group_id_suffix
-                    or stack_scoped(name, alphabet="a-z0-9-", max_length=40, lower=True),
-                    global_replication_group_description=f"{args.description} (Global Datastore)",
-                    primary_replication_group_id=group.id,
-                    automatic_failover_enabled=True,
-                    # No parameter_group_name / engine_version here: the global group inherits
-                    # them from the primary, and setting them outside a major upgrade fails.
-                    opts=stateful(self, args.protect),
-                )
-                self.global_replication_group_id = global_group.global_replication_group_id
-            else:
-                self.global_replication_group_id = pulumi.Output.from_input(None)
-
+            group = self._primary_group(name, args, common, tags)
         self.replication_group = group
         self.replication_group_id = group.id
         self.primary_endpoint = group.primary_endpoint_address
@@ -578,6 +409,209 @@ class CacheLayer(pulumi.ComponentResource):
                 "member_cluster_ids": self.member_cluster_ids,
             }
         )
+
+    # -- the steps of __init__, in order ------------------------------------------------------
+
+    def _placement(self, name: str, args: CacheLayerArgs, tags: Mapping[str, str]) -> pulumi.Output[str]:
+        """``<name>-subnets`` and ``<name>-sg`` (no rules: ingress only through :meth:`allow_from`)."""
+        child = pulumi.ResourceOptions(parent=self)
+        subnets = aws.elasticache.SubnetGroup(
+            f"{name}-subnets",
+            description=f"{args.description} subnets",
+            subnet_ids=args.subnet_ids,
+            tags=tags,
+            opts=child,
+        )
+        # No inline rules: ingress comes only from allow_from() (named SGs, never CIDRs), and the
+        # provider drops AWS's default allow-all egress, which cache nodes do not need.
+        self._sg = security_group(
+            f"{name}-sg",
+            f"{args.description}: port {args.port} from allowed security groups only",
+            args.vpc_id,
+            tags,
+            self,
+        )
+        self.security_group_id = self._sg.id
+        return subnets.name
+
+    def _log_delivery(
+        self, name: str, args: CacheLayerArgs, tags: Mapping[str, str]
+    ) -> list[aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs]:
+        """``<name>-slow-log`` / ``<name>-engine-log`` groups (retention, CMK) and their delivery."""
+        child = pulumi.ResourceOptions(parent=self)
+        log_configs: list[aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs] = []
+        if args.log_delivery:
+            for log_type in ("slow-log", "engine-log"):
+                group = aws.cloudwatch.LogGroup(
+                    f"{name}-{log_type}",
+                    # The stack in the name: two stacks of one program never share a log group.
+                    name=f"/aws/elasticache/{pulumi.get_stack()}/{name}/{log_type}",
+                    retention_in_days=args.log_retention_days,
+                    kms_key_id=args.log_kms_key_arn or args.kms_key_arn,
+                    tags=tags,
+                    opts=child,
+                )
+                log_configs.append(
+                    aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
+                        destination=group.name,
+                        destination_type="cloudwatch-logs",
+                        log_format="json",
+                        log_type=log_type,
+                    )
+                )
+        return log_configs
+
+    def _group_settings(
+        self,
+        args: CacheLayerArgs,
+        subnet_group_name: pulumi.Output[str],
+        log_configs: list[aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs],
+        tags: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """Replication-group arguments every role sends."""
+        return {
+            "description": args.description,
+            "subnet_group_name": subnet_group_name,
+            "security_group_ids": [self._sg.id],
+            "num_cache_clusters": args.num_cache_clusters,
+            # Secondaries inherit these from the global group, but need >= 2 nodes for them; setting
+            # them explicitly keeps every member Multi-AZ with automatic failover.
+            "multi_az_enabled": True,
+            "automatic_failover_enabled": True,
+            "snapshot_retention_limit": args.snapshot_retention_limit,
+            "snapshot_window": args.snapshot_window,
+            "maintenance_window": args.maintenance_window,
+            "apply_immediately": args.apply_immediately,
+            "log_delivery_configurations": log_configs or None,
+            "notification_topic_arn": args.notification_topic_arn,
+            "tags": tags,
+        }
+
+    def _secondary_group(
+        self, name: str, args: CacheLayerArgs, common: Mapping[str, Any]
+    ) -> aws.elasticache.ReplicationGroup:
+        """A Global Datastore secondary joining the primary's global group."""
+        # Engine, version, node type, parameter group, encryption and AUTH token all come from
+        # the global group; AWS answers InvalidParameterCombination if any is sent. Engine
+        # upgrades (and so auto minor upgrades) are driven through the global group too.
+        group = aws.elasticache.ReplicationGroup(
+            f"{name}-rg",
+            global_replication_group_id=args.global_replication_group_id,
+            # A secondary may name its own region's CMK; the primary in this region (after a
+            # failover) names the same key, so the ForceNew kms_key_id never changes with the role.
+            kms_key_id=args.kms_key_arn,
+            **common,
+            opts=stateful(self, args.protect, depends_on=list(args.depends_on)),
+        )
+        self.auth_token_secret_arn = pulumi.Output.from_input(args.auth_token_secret_arn)
+        self.global_replication_group_id = pulumi.Output.from_input(args.global_replication_group_id)
+        return group
+
+    def _primary_group(
+        self, name: str, args: CacheLayerArgs, common: Mapping[str, Any], tags: Mapping[str, str]
+    ) -> aws.elasticache.ReplicationGroup:
+        """A stand-alone or Global Datastore primary group: parameters, AUTH token and its secret,
+        the group and (primary) the global group."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = args.global_datastore_role
+        params = aws.elasticache.ParameterGroup(
+            f"{name}-params",
+            family=parameter_group_family(args.engine, args.engine_version),
+            description=f"{args.description} parameters",
+            parameters=[
+                aws.elasticache.ParameterGroupParameterArgs(name=k, value=v)
+                for k, v in _parameters(args).items()
+            ],
+            tags=tags,
+            # Auto-named, so a family change creates the new group before the old is deleted.
+            opts=child,
+        )
+        token = random.RandomPassword(
+            f"{name}-auth-token",
+            length=args.auth_token_length,
+            special=args.auth_token_use_special,
+            override_special=AUTH_TOKEN_SPECIALS,
+            min_special=1 if args.auth_token_use_special else 0,
+            opts=child,
+        )
+        group = aws.elasticache.ReplicationGroup(
+            f"{name}-rg",
+            engine=args.engine,
+            engine_version=args.engine_version,
+            node_type=args.node_type,
+            port=args.port,
+            parameter_group_name=params.name,
+            at_rest_encryption_enabled=True,
+            kms_key_id=args.kms_key_arn,
+            auto_minor_version_upgrade=args.auto_minor_version_upgrade,
+            transit_encryption_enabled=True,
+            # "required" rejects plaintext clients; the mode exists from Redis OSS 7 / Valkey.
+            transit_encryption_mode="required" if _supports_transit_mode(args) else None,
+            auth_token=token.result,
+            # pulumi-aws v7 has no default; ROTATE keeps the old token valid during a change.
+            auth_token_update_strategy=args.auth_token_update_strategy,
+            final_snapshot_identifier=args.final_snapshot_identifier,
+            **common,
+            opts=stateful(
+                self,
+                args.protect,
+                depends_on=list(args.depends_on),
+                additional_secret_outputs=["authToken"],
+                # In a Global Datastore the global group owns the engine version (upgrades go
+                # through it) and AWS moves the member to a "global-datastore-..." parameter
+                # group when it joins; AWS rejects changing either on a member, so the member
+                # must not fight them with its own values.
+                ignore_changes=(
+                    ["engineVersion", "parameterGroupName"] if role is GlobalDatastoreRole.PRIMARY else None
+                ),
+            ),
+        )
+        secret = aws.secretsmanager.Secret(
+            f"{name}-auth-token",
+            description=f"AUTH token of ElastiCache group {name} (JSON: auth_token, port, tls)",
+            kms_key_id=args.kms_key_arn,
+            recovery_window_in_days=args.secret_recovery_window_days,
+            replicas=[
+                aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=key)
+                for region, key in sorted(args.secret_replica_regions.items())
+            ]
+            or None,
+            tags=tags,
+            opts=stateful(self, args.protect),
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-auth-token",
+            secret_id=secret.id,
+            # Secret as a whole (the token inside already is): never plain in state or previews.
+            # No endpoints inside: the secret is replicated to the Global Datastore secondaries'
+            # regions, where the primary's endpoints would be the wrong ones.
+            secret_string=_secret_json(
+                {
+                    "auth_token": token.result,
+                    "port": args.port,
+                    "tls": True,
+                }
+            ),
+            opts=child,
+        )
+        self.auth_token_secret_arn = secret.arn
+        if role is GlobalDatastoreRole.PRIMARY and args.create_global_group:
+            global_group = aws.elasticache.GlobalReplicationGroup(
+                f"{name}-global",
+                global_replication_group_id_suffix=args.global_replication_group_id_suffix
+                or stack_scoped(name, alphabet="a-z0-9-", max_length=40, lower=True),
+                global_replication_group_description=f"{args.description} (Global Datastore)",
+                primary_replication_group_id=group.id,
+                automatic_failover_enabled=True,
+                # No parameter_group_name / engine_version here: the global group inherits
+                # them from the primary, and setting them outside a major upgrade fails.
+                opts=stateful(self, args.protect),
+            )
+            self.global_replication_group_id = global_group.global_replication_group_id
+        else:
+            self.global_replication_group_id = pulumi.Output.from_input(None)
+
+        return group
 
     def allow_from(
         self, label: str, source_security_group_id: pulumi.Input[str]

@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from ._iam import service_assume_role_policy, service_role
+from ._iam import service_role
 from ._protection import stateful
 from ._security_groups import egress_to, ingress_from, security_group
 from .catalogue import check_class_limits, check_rds_engine_version, check_rds_instance_class
@@ -1544,22 +1544,19 @@ class PostgresCluster(pulumi.ComponentResource):
         self.app_secret_arns = {user: s.arn for user, s in secrets.items()}
 
         sg_id = self._lambda_network(name, args, tags)
-        role = aws.iam.Role(
+        # A VPC function is refused unless its role may already create network interfaces: the
+        # role's ARN resolves only after the VPC-access attachment exists.
+        bootstrap_role = service_role(
             f"{name}-db-bootstrap",
+            service="lambda.amazonaws.com",
             description="Creates the application database users once",
-            assume_role_policy=service_assume_role_policy("lambda.amazonaws.com"),
+            attachments={f"{name}-db-bootstrap-vpc": LAMBDA_VPC_POLICY_ARN},
             tags=tags,
-            opts=child,
-        )
-        vpc_access = aws.iam.RolePolicyAttachment(
-            f"{name}-db-bootstrap-vpc",
-            role=role.name,
-            policy_arn=LAMBDA_VPC_POLICY_ARN,
-            opts=child,
+            parent=self,
         )
         read = aws.iam.RolePolicy(
             f"{name}-db-bootstrap-secrets",
-            role=role.name,
+            role=bootstrap_role.role.name,
             policy=pulumi.Output.all(
                 self.region,
                 master.arn,
@@ -1584,7 +1581,7 @@ class PostgresCluster(pulumi.ComponentResource):
             runtime="python3.12",
             handler="index.handler",
             code=pulumi.AssetArchive({"index.py": pulumi.FileAsset(str(BOOTSTRAP_SOURCE))}),
-            role=role.arn,
+            role=bootstrap_role.arn,
             timeout=120,
             # Runs once per change of the user list: never more than one at a time.
             reserved_concurrent_executions=1,
@@ -1594,8 +1591,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 variables={"AWS_STS_REGIONAL_ENDPOINTS": "regional"}
             ),
             tags=tags,
-            # A VPC function is refused unless its role may already create network interfaces.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, read, vpc_access]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, read, *bootstrap_role.attachments]),
         )
         event = pulumi.Output.all(master.arn, *(s.arn for s in secrets.values())).apply(
             lambda a: json.dumps(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from ._iam import service_assume_role_policy
+from ._iam import service_role
 from .backup import BACKUP_SERVICE_POLICY_ARN, RESTORE_SERVICE_POLICY_ARN
 
 ENHANCED_MONITORING_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
@@ -69,38 +69,31 @@ class StackShared(pulumi.ComponentResource):
         super().__init__("commerce:db:StackShared", name, None, opts)
         self._name = name
         self._args = args
-        child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "component": "StackShared"}
         self.monitoring_role_arn = pulumi.Output.from_input(None)
         if args.monitoring:
-            role = aws.iam.Role(
+            # RDS checks the role's permissions when an instance is created with it: the ARN
+            # resolves only after the policy attachment exists.
+            self.monitoring_role_arn = service_role(
                 f"{name}-rds-monitoring",
+                service="monitoring.rds.amazonaws.com",
                 description="RDS enhanced monitoring publishes OS metrics to CloudWatch Logs (all regions)",
-                assume_role_policy=service_assume_role_policy("monitoring.rds.amazonaws.com"),
+                attachments={f"{name}-rds-monitoring": ENHANCED_MONITORING_POLICY_ARN},
                 tags=tags,
-                opts=child,
-            )
-            attachment = aws.iam.RolePolicyAttachment(
-                f"{name}-rds-monitoring",
-                role=role.name,
-                policy_arn=ENHANCED_MONITORING_POLICY_ARN,
-                opts=child,
-            )
-            # RDS checks the role's permissions when an instance is created with it: instances
-            # that take this ARN must wait for the policy attachment, not only the role.
-            self.monitoring_role_arn = pulumi.Output.all(role.arn, attachment.id).apply(lambda a: a[0])
-        backup_role = aws.iam.Role(
+                parent=self,
+            ).arn
+        # AWS Backup, too, checks the role when a job starts: the ARN waits for both attachments.
+        self.backup_role_arn = service_role(
             f"{name}-backup",
+            service="backup.amazonaws.com",
             description="AWS Backup service role for the commerce-db plan and restore tests (all regions)",
-            assume_role_policy=service_assume_role_policy("backup.amazonaws.com"),
+            attachments={
+                f"{name}-backup-backup": BACKUP_SERVICE_POLICY_ARN,
+                f"{name}-backup-restore": RESTORE_SERVICE_POLICY_ARN,
+            },
             tags=tags,
-            opts=child,
-        )
-        for suffix, arn in (("backup", BACKUP_SERVICE_POLICY_ARN), ("restore", RESTORE_SERVICE_POLICY_ARN)):
-            aws.iam.RolePolicyAttachment(
-                f"{name}-backup-{suffix}", role=backup_role.name, policy_arn=arn, opts=child
-            )
-        self.backup_role_arn = backup_role.arn
+            parent=self,
+        ).arn
         self.aurora_global_cluster_id = None
         self.aurora_global_writer_endpoint = None
         if args.aurora_global:

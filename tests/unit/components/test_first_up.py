@@ -608,3 +608,17 @@ def test_instances_wait_for_the_monitoring_roles_policy(stack: str, request: pyt
     assert attachments and instances
     for instance in instances:
         assert any(run.waits_for(instance, a) for a in attachments), instance.name
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_backup_jobs_wait_for_the_backup_roles_policies(stack: str, request: pytest.FixtureRequest) -> None:
+    """AWS Backup checks its role when a selection is created: the shared _iam.service_role helper
+    hands out the ARN only after every policy attachment exists (as for RDS monitoring)."""
+    run: ProgramRun = request.getfixturevalue(stack)
+    attachments = [
+        a for a in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if "-backup-" in a.name
+    ]
+    selections = run.of_type("aws:backup/selection:Selection")
+    assert len(attachments) == 2 and selections
+    for selection in selections:
+        assert all(run.waits_for(selection, a) for a in attachments), selection.name
