@@ -53,23 +53,6 @@ DATABASE_OUTPUTS = (
 )
 
 
-def _watch_map(pg: Any, aurora: bool) -> dict[str, dict[str, Any]]:
-    """ObservabilityLayerArgs fields naming every DB instance/cluster of ``pg`` by a stable label."""
-    replicas = list(getattr(pg, "replicas", []))
-    if aurora:
-        return {
-            "db_instances": {
-                "writer": pg.instances[0].identifier,
-                **{f"reader-{i + 1}": r.identifier for i, r in enumerate(replicas)},
-            },
-            "db_clusters": {"cluster": pg.primary_identifier},
-        }
-    return {
-        "db_instances": {"primary": pg.primary_identifier},
-        "db_replicas": {f"replica-{i + 1}": r.identifier for i, r in enumerate(replicas)},
-    }
-
-
 class Database(pulumi.ComponentResource):
     """The database tier of one region as one component: PostgreSQL (RDS or Aurora) with an optional
     RDS Proxy, ElastiCache cache and CloudWatch alarms, wired to each other and to your apps."""
@@ -107,7 +90,6 @@ class Database(pulumi.ComponentResource):
         apps: dict[str, Any] = inputs.get("app_security_groups") or {}
         pg_inputs: dict[str, Any] = inputs["postgres"]
         pg, pg_args = build_postgres(name, pg_inputs, self)
-        aurora = pg_args.engine_mode == "aurora"
         values: dict[str, Any] = {
             "writer_endpoint": pg.writer_endpoint,
             "reader_endpoints": pg.reader_endpoints,
@@ -154,15 +136,12 @@ class Database(pulumi.ComponentResource):
 
         if "observability" in inputs:
             fields = observability_fields({"tags": tags, **inputs["observability"]})
+            # The components as they are (ObservabilityLayerArgs.watch labels them as the stacks do).
             fields.update(
-                region=pg_args.region, kms_key_arn=pg_inputs["kms_key_arn"], **_watch_map(pg, aurora)
+                region=pg_args.region,
+                kms_key_arn=pg_inputs["kms_key_arn"],
+                watch=[c for c in (pg, proxy, cache) if c is not None],
             )
-            if proxy is not None:
-                fields["proxies"] = {"writer": proxy.proxy_name}
-            if cache is not None:
-                fields["cache_clusters"] = {
-                    f"node-{i + 1}": cid for i, cid in enumerate(cache.member_cluster_ids)
-                }
             layer = build_observability(f"{name}-obs", fields, self)
             values["alarm_topic_arn"] = layer.topic_arn
 
