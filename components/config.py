@@ -364,7 +364,7 @@ class PostgresConfig:
         "autoMinorVersionUpgrade", "Apply minor versions in the window.", True
     )
     performance_insights_retention_days: int = _key(
-        "performanceInsightsRetentionDays", "7, or a multiple of 31 up to 731; advanced mode needs >= 465.",
+        "performanceInsightsRetentionDays", "7, month * 31 (31-713) or 731; advanced mode needs >= 465.",
         7,
         env={"prod": 465, "staging": 7},
     )  # fmt: skip

@@ -85,6 +85,11 @@ class ProxyLayerArgs:
     """Tags on every taggable child. Default: {}."""
 
     def __post_init__(self) -> None:
+        if not hasattr(self.target, "primary_identifier") or not hasattr(self.target, "allow_from"):
+            raise TypeError(
+                f"target is a {type(self.target).__name__}; expected the PostgresCluster to front "
+                "(ProxyLayerArgs(target=db, ...))"
+            )
         if self.region is not None:
             check_region("region", self.region)
         if self.read_only_endpoint and not self.target.is_aurora:

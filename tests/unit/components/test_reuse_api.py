@@ -344,3 +344,8 @@ def test_watch_refuses_what_it_cannot_watch_and_label_clashes() -> None:
             ObservabilityLayerArgs(kms_key_arn="arn:k", watch=["db-1"])
 
     _run(program)
+
+
+def test_proxy_target_must_be_the_database_component() -> None:
+    with pytest.raises(TypeError, match="target is a dict; expected the PostgresCluster to front"):
+        ProxyLayerArgs(target={"primary_identifier": "db-1"}, vpc_id="vpc-1", subnet_ids=["a", "b"])  # type: ignore[arg-type]
