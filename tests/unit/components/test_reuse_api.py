@@ -349,3 +349,26 @@ def test_watch_refuses_what_it_cannot_watch_and_label_clashes() -> None:
 def test_proxy_target_must_be_the_database_component() -> None:
     with pytest.raises(TypeError, match="target is a dict; expected the PostgresCluster to front"):
         ProxyLayerArgs(target={"primary_identifier": "db-1"}, vpc_id="vpc-1", subnet_ids=["a", "b"])  # type: ignore[arg-type]
+
+
+def test_region_follows_an_explicit_provider() -> None:
+    """The provider the component runs under decides, not aws:region (a multi-region program)."""
+    import pulumi
+    import pulumi_aws as aws
+
+    def program() -> None:
+        sydney = aws.Provider("sydney", region="ap-southeast-2")
+        db = PostgresCluster(
+            "db", PostgresClusterArgs(**WIRING), opts=pulumi.ResourceOptions(providers={"aws": sydney})
+        )
+        db.grant_connect("app-role", "app_user")
+
+    run = _run(program, region="eu-west-1")
+    rotation = next(iter(run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")))
+    assert rotation.inputs["parameters"]["endpoint"] == "https://secretsmanager.ap-southeast-2.amazonaws.com"
+    policy = next(
+        r for r in run.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == "db-connect-app-role-app-user"
+    )
+    assert json.loads(policy.inputs["policy"])["Statement"][0]["Resource"][0].startswith(
+        "arn:aws:rds-db:ap-southeast-2:"
+    )
