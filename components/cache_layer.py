@@ -197,6 +197,16 @@ class CacheLayerArgs:
     """Primary only: create the ``GlobalReplicationGroup`` here. False leaves it to the caller (a
     stack keeps it outside every region's component, so a failover, which makes another region's
     group the primary, never moves or replaces it). Default: True."""
+    subnet_group_name: pulumi.Input[str] | None = None
+    """Bring your own: an existing ElastiCache subnet group; none is created. Default: None
+    (``<name>-subnets`` from ``subnet_ids``)."""
+    security_group_ids: Sequence[pulumi.Input[str]] = ()
+    """Bring your own: existing security groups for the nodes; none is created and
+    :meth:`CacheLayer.allow_from` adds its rules to the first. Default: () (``<name>-sg``)."""
+    parameter_group_name: pulumi.Input[str] | None = None
+    """Bring your own: an existing parameter group of the engine's family; none is created and
+    ``maxmemory_policy`` / ``extra_parameters`` are not applied (that group's settings rule).
+    Ignored by a secondary. Default: None (``<name>-params``)."""
     allowed_security_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Security groups (label -> id) allowed to reach the port, same as calling :meth:`allow_from`
     for each. Default: {}."""
@@ -413,26 +423,35 @@ class CacheLayer(pulumi.ComponentResource):
     # -- the steps of __init__, in order ------------------------------------------------------
 
     def _placement(self, name: str, args: CacheLayerArgs, tags: Mapping[str, str]) -> pulumi.Output[str]:
-        """``<name>-subnets`` and ``<name>-sg`` (no rules: ingress only through :meth:`allow_from`)."""
+        """The given subnet group and security groups, or ``<name>-subnets`` and ``<name>-sg`` (no
+        rules: ingress only through :meth:`allow_from`)."""
         child = pulumi.ResourceOptions(parent=self)
-        subnets = aws.elasticache.SubnetGroup(
-            f"{name}-subnets",
-            description=f"{args.description} subnets",
-            subnet_ids=args.subnet_ids,
-            tags=tags,
-            opts=child,
-        )
-        # No inline rules: ingress comes only from allow_from() (named SGs, never CIDRs), and the
-        # provider drops AWS's default allow-all egress, which cache nodes do not need.
-        self._sg = security_group(
-            f"{name}-sg",
-            f"{args.description}: port {args.port} from allowed security groups only",
-            args.vpc_id,
-            tags,
-            self,
-        )
-        self.security_group_id = self._sg.id
-        return subnets.name
+        if args.subnet_group_name is not None:
+            subnet_group_name = pulumi.Output.from_input(args.subnet_group_name)
+        else:
+            subnet_group_name = aws.elasticache.SubnetGroup(
+                f"{name}-subnets",
+                description=f"{args.description} subnets",
+                subnet_ids=args.subnet_ids,
+                tags=tags,
+                opts=child,
+            ).name
+        if args.security_group_ids:
+            # The team's groups: the nodes use them all; allow_from adds rules to the first.
+            self._groups: list[pulumi.Input[str]] = list(args.security_group_ids)
+        else:
+            # No inline rules: ingress comes only from allow_from() (named SGs, never CIDRs), and the
+            # provider drops AWS's default allow-all egress, which cache nodes do not need.
+            sg = security_group(
+                f"{name}-sg",
+                f"{args.description}: port {args.port} from allowed security groups only",
+                args.vpc_id,
+                tags,
+                self,
+            )
+            self._groups = [sg.id]
+        self.security_group_id = pulumi.Output.from_input(self._groups[0])
+        return subnet_group_name
 
     def _log_delivery(
         self, name: str, args: CacheLayerArgs, tags: Mapping[str, str]
@@ -472,7 +491,7 @@ class CacheLayer(pulumi.ComponentResource):
         return {
             "description": args.description,
             "subnet_group_name": subnet_group_name,
-            "security_group_ids": [self._sg.id],
+            "security_group_ids": self._groups,
             "num_cache_clusters": args.num_cache_clusters,
             # Secondaries inherit these from the global group, but need >= 2 nodes for them; setting
             # them explicitly keeps every member Multi-AZ with automatic failover.
@@ -514,17 +533,20 @@ class CacheLayer(pulumi.ComponentResource):
         the group and (primary) the global group."""
         child = pulumi.ResourceOptions(parent=self)
         role = args.global_datastore_role
-        params = aws.elasticache.ParameterGroup(
-            f"{name}-params",
-            family=parameter_group_family(args.engine, args.engine_version),
-            description=f"{args.description} parameters",
-            parameters=[
-                aws.elasticache.ParameterGroupParameterArgs(name=k, value=v)
-                for k, v in _parameters(args).items()
-            ],
-            tags=tags,
-            # Auto-named, so a family change creates the new group before the old is deleted.
-            opts=child,
+        params_name: pulumi.Input[str] = (
+            args.parameter_group_name
+            or aws.elasticache.ParameterGroup(
+                f"{name}-params",
+                family=parameter_group_family(args.engine, args.engine_version),
+                description=f"{args.description} parameters",
+                parameters=[
+                    aws.elasticache.ParameterGroupParameterArgs(name=k, value=v)
+                    for k, v in _parameters(args).items()
+                ],
+                tags=tags,
+                # Auto-named, so a family change creates the new group before the old is deleted.
+                opts=child,
+            ).name
         )
         token = random.RandomPassword(
             f"{name}-auth-token",
@@ -540,7 +562,7 @@ class CacheLayer(pulumi.ComponentResource):
             engine_version=args.engine_version,
             node_type=args.node_type,
             port=args.port,
-            parameter_group_name=params.name,
+            parameter_group_name=params_name,
             at_rest_encryption_enabled=True,
             kms_key_id=args.kms_key_arn,
             auto_minor_version_upgrade=args.auto_minor_version_upgrade,
@@ -625,7 +647,7 @@ class CacheLayer(pulumi.ComponentResource):
         check_unique_label(label, self._rule_labels, owner=self._name)
         return ingress_from(
             f"{self._name}-from-{label}",
-            security_group_id=self._sg.id,
+            security_group_id=self._groups[0],
             source_security_group_id=source_security_group_id,
             port=self._port,
             description=f"cache port from {label}",

@@ -372,3 +372,30 @@ def test_region_follows_an_explicit_provider() -> None:
     assert json.loads(policy.inputs["policy"])["Statement"][0]["Resource"][0].startswith(
         "arn:aws:rds-db:ap-southeast-2:"
     )
+
+
+def test_cache_bring_your_own_groups() -> None:
+    from commerce_db_components import CacheLayerArgs
+
+    def program() -> None:
+        cache = CacheLayer(
+            "cache",
+            CacheLayerArgs(
+                **WIRING,
+                subnet_group_name="team-cache-subnets",
+                security_group_ids=["sg-team-cache"],
+                parameter_group_name="team-redis7",
+            ),
+        )
+        cache.allow_from("app", "sg-app")
+
+    run = _run(program)
+    for token in ("aws:elasticache/subnetGroup:SubnetGroup", "aws:elasticache/parameterGroup:ParameterGroup",
+                  "aws:ec2/securityGroup:SecurityGroup"):  # fmt: skip
+        assert run.of_type(token) == [], token
+    group = run.of_type("aws:elasticache/replicationGroup:ReplicationGroup")[0]
+    assert group.inputs["subnetGroupName"] == "team-cache-subnets"
+    assert group.inputs["securityGroupIds"] == ["sg-team-cache"]
+    assert group.inputs["parameterGroupName"] == "team-redis7"
+    rule = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")[0]
+    assert rule.inputs["securityGroupId"] == "sg-team-cache"
