@@ -70,8 +70,12 @@ class ObservabilitySettings(TypedDict):
 class ObservabilityLayerInputs(TypedDict):
     """Inputs of the ObservabilityLayer component: what to watch (label -> id) and how."""
 
-    region: str
-    """Region of this layer (dashboard widgets). Required."""
+    region: NotRequired[str]
+    """Region of this layer (dashboard widgets). Default: the provider's."""
+    alarm_topic_arn: NotRequired[pulumi.Input[str]]
+    """Existing ticket topic (a central ops topic) instead of creating one. Default: unset."""
+    page_topic_arn: NotRequired[pulumi.Input[str]]
+    """Existing page topic instead of creating one. Default: unset."""
     kms_key_arn: pulumi.Input[str]
     """This region's CMK for the SNS topic and log groups; its key policy must let CloudWatch and
     RDS events use it. Required."""

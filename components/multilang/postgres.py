@@ -54,8 +54,8 @@ class ConnectGrant(TypedDict):
 class PostgresClusterInputs(TypedDict):
     """Inputs of the PostgresCluster component."""
 
-    region: str
-    """Region of the database (IAM rds-db ARNs, the rotation endpoint). Required."""
+    region: NotRequired[str]
+    """Region of the database (IAM rds-db ARNs, the rotation endpoint). Default: the provider's."""
     vpc_id: pulumi.Input[str]
     """VPC of the database. Required."""
     subnet_ids: pulumi.Input[list[pulumi.Input[str]]]
@@ -129,7 +129,16 @@ class PostgresClusterInputs(TypedDict):
     aurora_max_capacity_acu: NotRequired[float]
     """Serverless v2 maximum ACUs. Default: 16."""
     identifier_prefix: NotRequired[str]
-    """Fixed DB identifiers <prefix>-primary, <prefix>-replica-N; unset: auto-named. Default: unset."""
+    """Fixed DB identifiers <prefix>-1 (writer), <prefix>-2...; unset: auto-named. Default: unset."""
+    cloudwatch_logs_retention_days: NotRequired[int]
+    """Create the exported logs' CloudWatch log groups first, encrypted, with this retention.
+    Default: unset (RDS creates them, never expiring)."""
+    parameter_group_name: NotRequired[pulumi.Input[str]]
+    """Existing (cluster) parameter group to use instead of creating one. Default: unset."""
+    db_subnet_group_name: NotRequired[pulumi.Input[str]]
+    """Existing DB subnet group to use instead of creating one. Default: unset."""
+    security_group_ids: NotRequired[list[pulumi.Input[str]]]
+    """Existing security groups to use instead of creating them. Default: []."""
     tags: NotRequired[dict[str, str]]
     """Tags on every taggable child. Default: {}."""
     allowed_security_groups: NotRequired[dict[str, pulumi.Input[str]]]

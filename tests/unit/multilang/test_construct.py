@@ -241,3 +241,26 @@ def test_database_on_aurora_watches_writer_reader_and_cluster() -> None:
     assert sources == {"db-instance", "db-cluster"}
     # readers go through the READ_ONLY proxy endpoint (the mock names its endpoint after it)
     assert run.outputs["state"]["readerEndpoints"] == ["au-proxy-ro.proxy-abc123.eu-west-1.rds.amazonaws.com"]
+
+
+def test_postgres_cluster_without_region_and_with_log_groups_and_own_groups() -> None:
+    """Issue 14 items 5, 6, 9 across languages: region from the provider, the one log-group
+    argument (an integer sent as a float), an existing subnet group and security group."""
+    inputs = {k: v for k, v in POSTGRES.items() if k != "region"}
+    run = construct(
+        "PostgresCluster",
+        {
+            **inputs,
+            "cloudwatchLogsRetentionDays": 30,
+            "dbSubnetGroupName": "team-db",
+            "securityGroupIds": ["sg-t"],
+        },
+        name="orders",
+    )
+    groups = [
+        g for g in run.of_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs["name"].startswith("/aws/rds/")
+    ]
+    assert groups and {g.inputs["retentionInDays"] for g in groups} == {30}
+    assert run.of_type("aws:rds/subnetGroup:SubnetGroup") == []
+    rotation = run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")[0]
+    assert rotation.inputs["parameters"]["endpoint"] == "https://secretsmanager.eu-west-1.amazonaws.com"

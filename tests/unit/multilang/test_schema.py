@@ -35,7 +35,7 @@ def test_schema_serves_every_component_under_index() -> None:
     assert {f"{PKG}:index:{c}" for c in (*REQUIRED, "Database")} == tokens
     assert all(r["isComponent"] for r in schema["resources"].values())
     pg = schema["resources"][f"{PKG}:index:PostgresCluster"]
-    assert set(pg["requiredInputs"]) == {"region", "vpcId", "subnetIds", "kmsKeyArn"}
+    assert set(pg["requiredInputs"]) == {"vpcId", "subnetIds", "kmsKeyArn"}  # region: the provider's
     assert pg["inputProperties"]["inRegionReplicas"] == {
         "description": "Read replicas in this region (rds mode). Default: 1.",
         "type": "integer",
