@@ -70,7 +70,7 @@ class SteadyLoad:
 
     async def _writer(self) -> None:
         while not self._stop.is_set():
-            key = uuid.uuid4().hex
+            key = f"ack-{uuid.uuid4().hex}"  # the prefix lets a drill arm a fault on the order's Bind
             first = time.monotonic()
             while True:  # same key until it succeeds: the outcome of a failed attempt is unknown
                 try:
@@ -332,8 +332,9 @@ async def test_drill_restart_pgbouncer(fault_tier: LocalTier) -> None:
 
 async def test_drill_commits_cut_after_the_server_committed(fault_tier: LocalTier) -> None:
     """Through the fault proxy in front of PgBouncer, 20 connections are cut right after an order
-    write was forwarded (``orders.place`` commits in one autocommit call of
-    ``commerce_place_orders``; no separate COMMIT): the client never hears the answer.
+    batch was executed and committed (``orders.place`` commits in one autocommit call of
+    ``commerce_place_orders``; no separate COMMIT; the fault is armed on the keys, which travel in
+    the Bind/Execute message): the client never hears the answer.
     ``orders.place`` re-sends the batch with its idempotency keys and returns each order that did
     commit: none lost, none duplicated, and **no error reaches a caller** (the cuts land on the one
     or two batches in flight; their re-sends by key have their own budget)."""
@@ -344,7 +345,9 @@ async def test_drill_commits_cut_after_the_server_committed(fault_tier: LocalTie
     async with _closing(da):
 
         async def fault() -> None:
-            proxy.arm(b"commerce_place_orders", "cut", count=20)
+            # On the keys' prefix: keys travel in the Bind/Execute message, so the server runs and
+            # commits the batch before the cut (the statement's name only matches its Parse).
+            proxy.arm(b"ack-", "cut", count=20)
 
         async def repair() -> None:
             await proxy.await_fired(20)

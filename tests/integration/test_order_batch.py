@@ -122,10 +122,10 @@ async def test_lone_order_is_sent_at_once_and_price_is_taken_under_the_lock(make
 
 async def test_batch_cut_after_it_was_sent_is_resent_by_key_without_errors(fault_tier: LocalTier) -> None:
     """Issue 10 (left over from the group commit): the connection of a batch statement is cut
-    right after it was forwarded, more often than one caller's retry budget (``retry_attempts``)
-    allows. The batch is re-sent with the same keys until it gets through: every caller gets its
-    order (none lost, none duplicated), nobody sees ``Unavailable``. Before, the batch gave up
-    after ``retry_attempts`` and failed all its callers."""
+    after the server ran and committed it, more often than one caller's retry budget
+    (``retry_attempts``) allows. The batch is re-sent with the same keys until it gets through:
+    every caller gets its order (none lost, none duplicated), nobody sees ``Unavailable``. Before,
+    the batch gave up after ``retry_attempts`` and failed all its callers."""
     dsns = fault_tier.dsns()
     proxy = fault_tier.proxy("primary")
     settings = Settings(
@@ -139,7 +139,10 @@ async def test_batch_cut_after_it_was_sent_is_resent_by_key_without_errors(fault
         await da.migrate()
         user = await da.users.create(email="cut@example.com", name="Cut")
         p = await da.products.create(sku="CUT", name="Cut", price_cents=100, stock=50)
-        proxy.arm(b"commerce_place_orders", "cut", count=3 * settings.retry_attempts)
+        # Armed on the keys, which travel in the Bind/Execute message: the server runs and commits
+        # the batch, then the proxy discards its answer and closes ("committed, ack lost"). (The
+        # statement's name would match its Parse message, before anything ran.)
+        proxy.arm(b"cut-", "cut", count=3 * settings.retry_attempts)
         orders = await asyncio.gather(
             *(da.orders.place(user.id, [(p.id, 1)], idempotency_key=f"cut-{i}") for i in range(4))
         )
@@ -213,3 +216,43 @@ async def test_callers_cancelled_while_their_batch_is_in_flight_leave_no_unretri
         assert await check.fetchval("SELECT count(*) FROM orders") == 0
     finally:
         await check.close()
+
+
+async def test_acknowledgement_lost_after_the_batch_committed_returns_the_committed_order(
+    fault_tier: LocalTier,
+) -> None:
+    """Deterministic "committed, acknowledgement lost": the proxy holds the server's answer to
+    the batch; the test sees the order committed in the database while the caller has no answer,
+    then cuts the connection. The re-sent batch finds the key and returns that order: one order,
+    one stock decrement, no error."""
+    dsns = fault_tier.dsns()
+    proxy = fault_tier.proxy("primary")
+    da = await DataAccess.connect(
+        Settings(writer_dsn=proxy.url(dsns.primary), redis_url=fault_tier.redis_url, retry_max_delay=0.05)
+    )
+    check = await asyncpg.connect(dsns.primary)
+    try:
+        await da.migrate()
+        user = await da.users.create(email="ack@example.com", name="Ack")
+        p = await da.products.create(sku="ACK", name="Ack", price_cents=100, stock=10)
+        proxy.arm(b"ackl-", "hang")  # the key travels with Bind/Execute: the batch runs, its answer is held
+        task = asyncio.create_task(da.orders.place(user.id, [(p.id, 1)], idempotency_key="ackl-1"))
+        await proxy.await_fired(1)
+        committed = None
+        for _ in range(600):
+            committed = await check.fetchval("SELECT id FROM orders WHERE idempotency_key = 'ackl-1'")
+            if committed is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert committed is not None, "the batch never committed"
+        assert not task.done()  # committed in the database, not acknowledged to the caller
+        await asyncio.to_thread(proxy.cut)  # the acknowledgement is lost with the connection
+        order = await task
+        assert order.id == committed
+        assert await check.fetchval("SELECT count(*) FROM orders WHERE idempotency_key = 'ackl-1'") == 1
+        assert await check.fetchval("SELECT stock FROM products WHERE id = $1", p.id) == 9
+        assert da.stats()["retries"].get("connection_lost_in_flight", 0) >= 1
+    finally:
+        await check.close()
+        await da.close()
+        await asyncio.to_thread(proxy.heal)
