@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 
 import asyncpg
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..inventory import RedisStockGate
 from ..models import Product, product_from_row
 from ..pools import Source
@@ -208,8 +209,6 @@ class Products:
                     quantity,
                 )
             except asyncpg.NumericValueOutOfRangeError:
-                from ..errors import InvalidInput
-
                 raise InvalidInput("quantity", "stock would exceed the integer range") from None
             return product_from_row(row) if row else None
 
@@ -230,9 +229,15 @@ class Products:
         promised and what it costs). The ranked ids are cached for ``search_cache_ttl`` seconds
         under the catalogue generation, and read from a source that has replayed the last catalogue write.
 
-        :raises InvalidInput: empty or over-long (200) query, limit outside 1..100.
+        :raises InvalidInput: empty or over-long (200) query (whitespace and invisible format
+            characters such as U+200B do not count), limit outside 1..100.
         """
-        text = " ".join(check_text("query", query, max_len=200).split())
+        raw = check_text("query", query, max_len=200)
+        if not raw.isascii():  # invisible format characters (U+200B zero-width space, BOM, ...)
+            raw = "".join(ch for ch in raw if unicodedata.category(ch) != "Cf")
+        text = " ".join(raw.split())
+        if not text:
+            raise InvalidInput("query", "has nothing to search for (only whitespace or invisible characters)")
         limit = check_int_range("limit", limit, 1, 100)
 
         markers = self._rt.markers

@@ -128,6 +128,11 @@ async def test_search_full_text_ranking_and_typo_fallback(make_da: MakeDA) -> No
     assert (await da.products.search("wireless headphones"))[0].price_cents == 55
     with pytest.raises(InvalidInput):
         await da.products.search("   ")
+    for invisible in ("\u200b", "\u200b \u200c\u200d", "\ufeff\u2060"):  # zero-width / BOM only
+        with pytest.raises(InvalidInput) as info:
+            await da.products.search(invisible)
+        assert info.value.field == "query"
+    assert (await da.products.search("wireless\u200b headphones"))[0].id == a.id  # ignored inside
     with pytest.raises(InvalidInput):
         await da.products.search("x" * 201)
     with pytest.raises(InvalidInput):
