@@ -17,6 +17,7 @@ import pulumi_aws as aws
 from .backup import BackupPlan, BackupPlanArgs
 from .config import StackConfig, load_stack_config
 from .keys import RegionKeys, RegionKeysArgs
+from .postgres_cluster import DEFAULT_APP_USERS
 from .region_stack import RegionStack, RegionStackArgs, backup_vault_name, region_code
 from .stack_shared import StackShared, StackSharedArgs
 
@@ -191,6 +192,14 @@ def run() -> None:
     )
     pulumi.export("readerEndpointsByRegion", {s.region: s.reader_endpoints for s in stacks.values()})
     pulumi.export("dbSecretArn", primary.db_secret_arn)
+    # Services connect as the per-application users, never as the master (dbSecretArn is for
+    # operators and migrations): one secret per role, as Settings.from_stack_outputs reads them.
+    for role, output in (("writer", "writerSecretArn"), ("reader", "readerSecretArn")):
+        user = next(
+            (u for u, r in DEFAULT_APP_USERS.items() if r == role and u in primary.app_secret_arns), None
+        )
+        if user is not None:
+            pulumi.export(output, primary.app_secret_arns[user])
     pulumi.export("redisPrimaryEndpoint", primary.redis_primary_endpoint)
     pulumi.export("redisReaderEndpoint", primary.redis_reader_endpoint)
     pulumi.export("redisAuthSecretArn", primary.redis_auth_secret_arn)

@@ -248,6 +248,8 @@ class RegionStack(pulumi.ComponentResource):
         self.writer_endpoint = none
         self.reader_endpoints = pulumi.Output.from_input([])
         self.db_secret_arn = none
+        self.app_secret_arns: dict[str, pulumi.Output[str]] = {}
+        """Application users' secrets by user name (primary region; empty elsewhere)."""
         self.redis_primary_endpoint = none
         self.redis_reader_endpoint = none
         self.redis_auth_secret_arn = none
@@ -351,6 +353,7 @@ class RegionStack(pulumi.ComponentResource):
         self._db_source_arn = pg.primary_arn
         self._monitoring_role_arn = pg.monitoring_role_arn
         self.db_secret_arn = pg.secret_arn
+        self.app_secret_arns = dict(getattr(pg, "app_secret_arns", None) or {})
 
         self.backup = self._backup_vault()
 

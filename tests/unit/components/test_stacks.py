@@ -85,6 +85,16 @@ def test_stack_file_builds_every_layer(stack: str, request: pytest.FixtureReques
     )
 
 
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_services_get_per_role_secrets_not_the_master(stack: str, request: pytest.FixtureRequest) -> None:
+    run: ProgramRun = request.getfixturevalue(stack)
+    secrets = {r.state.get("arn"): r for r in run.of_type("aws:secretsmanager/secret:Secret")}
+    writer, reader = run.outputs["writerSecretArn"], run.outputs["readerSecretArn"]
+    assert len({writer, reader, run.outputs["dbSecretArn"]}) == 3
+    assert secrets[writer].inputs["tags"]["db-user-role"] == "writer"
+    assert secrets[reader].inputs["tags"]["db-user-role"] == "reader"
+
+
 def test_every_aws_resource_uses_an_explicit_regional_provider(prod: ProgramRun) -> None:
     providers = {r.urn for r in prod.of_type("pulumi:providers:aws")}
     assert {r.inputs["region"] for r in prod.of_type("pulumi:providers:aws")} == {
