@@ -38,6 +38,8 @@ _REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 _GLOBAL_GROUP = "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"
 _SECRET = "aws:secretsmanager/secret:Secret"
 _PROXY = "aws:rds/proxy:Proxy"
+_PROXY_TARGET = "aws:rds/proxyTarget:ProxyTarget"
+_RDS_CLUSTER = "aws:rds/cluster:Cluster"
 
 
 class FailoverError(ValueError):
@@ -373,6 +375,33 @@ class Rebuild:
     urn: str
     """Engine URN in the current state (``pulumi state unprotect`` takes it)."""
     deletion_protection: bool
+    retained: bool = False
+    """``retain_on_delete``: Pulumi's delete only forgets it; AWS keeps it (and its identifier)
+    until it is deleted explicitly."""
+    protected: bool = False
+    """``protect``: Pulumi refuses to delete or replace it until ``pulumi state unprotect``."""
+    type: str = ""
+    """Pulumi type token."""
+
+
+def _rebuild(ch: Any, urn: str) -> Rebuild:
+    """A :class:`Rebuild` for a deleted or replaced resource of a mocked diff (``ch.old`` set)."""
+    inputs, options = ch.old.inputs, ch.old.options
+    ident = (
+        inputs.get("identifier")
+        or inputs.get("clusterIdentifier")
+        or inputs.get("replicationGroupId")
+        or (inputs.get("name") if ch.type == _SECRET else None)
+    )
+    return Rebuild(
+        identifier=str(ident or ch.name),
+        region=str(ch.region),
+        urn=urn,
+        deletion_protection=bool(inputs.get("deletionProtection")),
+        retained=bool(options.get("retainOnDelete")),
+        protected=bool(options.get("protect")),
+        type=ch.type,
+    )
 
 
 @dataclass(frozen=True)
@@ -405,6 +434,9 @@ class FailoverIdentifiers:
     old_region_database_urns: tuple[str, ...] = ()
     rebuilds: tuple[Rebuild, ...] = ()
     retired: tuple[Rebuild, ...] = ()
+    old_region_cleanup: tuple[Rebuild, ...] = ()
+    """Protected or retained resources of the old primary region that the after-recovery update
+    deletes or replaces (unprotected first; retained databases and caches deleted explicitly)."""
     """Read replicas the change deletes (replicas of the old writer in its region)."""
     expected: Mapping[str, int] = field(default_factory=dict)
     """Counts of the targeted plan (create/update/replace/delete/same) from the mocked diff."""
@@ -412,11 +444,22 @@ class FailoverIdentifiers:
     """Counts of the untargeted plan (every region reachable)."""
     violations: tuple[str, ...] = ()
     """What the mocked diff says would lose data (empty: nothing)."""
+    new_proxy: str | None = None
+    """The new writer region's RDS Proxy (pre-created there while it was a replica region)."""
+    proxy_target_import: tuple[str, str, str, str] | None = None
+    """RDS: (logical name, import id, parent ProxyLayer URN, provider URN) of the proxy target the
+    runbook registers by CLI and then imports, so the ``up`` adopts it instead of registering again."""
+    writer_name: str | None = None
+    """``writerName`` (``writerDns: arc``): the apps' writer name; a failover switches ARC controls."""
+    old_secret_names: tuple[str, ...] = ()
+    """Name prefixes of the old primary's secrets (master, application users) replicated into the new
+    primary region: the runbook makes those replicas standalone there."""
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["rebuilds"] = [r.__dict__ for r in self.rebuilds]
         out["retired"] = [r.__dict__ for r in self.retired]
+        out["old_region_cleanup"] = [r.__dict__ for r in self.old_region_cleanup]
         out["expected"] = dict(self.expected)
         out["expected_all"] = dict(self.expected_all)
         return out
@@ -460,6 +503,8 @@ def discover_identifiers(
         cache_global_suffix=f"cdb-{slug}" if global_datastore else None,
         new_secret=f"{new_prefix}-master",
         new_vault=new_prefix,
+        new_proxy=f"{new_prefix}-proxy",
+        old_secret_names=(f"{old_prefix}-master", f"{old_code}-pg-"),
     )
     try:
         before = runner(stack, old_config)
@@ -495,32 +540,35 @@ def discover_identifiers(
         "",
     )
     rebuilds = tuple(
-        Rebuild(
-            identifier=str(ch.old.inputs.get("identifier") or ch.name),
-            region=str(ch.region),
-            urn=ch.old_urn or ch.urn,
-            deletion_protection=bool(ch.old.inputs.get("deletionProtection")),
-        )
+        _rebuild(ch, ch.old_urn or ch.urn)
         for ch in changes
         if ch.op == "replace" and ch.explicit and ch.old is not None
     )
     retired = tuple(
-        Rebuild(
-            identifier=str(ch.old.inputs.get("identifier") or ch.name),
-            region=str(ch.region),
-            urn=ch.urn,
-            deletion_protection=bool(ch.old.inputs.get("deletionProtection")),
-        )
+        _rebuild(ch, ch.urn)
         for ch in changes
         if ch.op == "delete" and ch.type == plan_diff.RDS_INSTANCE and ch.old is not None
     )
+    # What the after-recovery update deletes or replaces in the old region and that Pulumi guards:
+    # protected (the update refuses until unprotected) or retained (AWS keeps it, identifier included).
+    old_cleanup = tuple(
+        _rebuild(ch, ch.old_urn or ch.urn)
+        for ch in changes
+        if ch.op in ("delete", "replace")
+        and ch.old is not None
+        and ch.region == old_primary
+        and (ch.old.options.get("protect") or ch.old.options.get("retainOnDelete"))
+    )
     # The targeted update leaves the old primary region's tree (its RegionStack and everything
     # named after it) alone; the counts it shows are those of the rest.
+    # The writer name's ARC resources sit under their own provider, outside the targets; its
+    # records for the surviving regions are dependents but do not change.
     in_targets = [
         ch
         for ch in changes
         if not (ch.region == old_primary and ch.type.startswith("aws:"))
         and not (ch.op == "delete" and (ch.name == old_code or ch.name.startswith(f"{old_code}-")))
+        and not (ch.name.startswith("writer-dns") and ch.op != "same")
     ]
     db_type = plan_diff.RDS_CLUSTER if aurora else plan_diff.RDS_INSTANCE
     old_dbs = [r for r in before.resources if r.type == db_type and r.region == old_primary]
@@ -533,9 +581,36 @@ def discover_identifiers(
         ),
         "",
     )
+    proxy = next((r for r in after.resources if r.type == _PROXY and r.name == f"{new_code}-proxy"), None)
+    layer = next(
+        (r for r in after.resources if r.type == "commerce:db:ProxyLayer" and r.name == f"{new_code}-proxy"),
+        None,
+    )
+    provider = next(
+        (r for r in after.resources if r.type == "pulumi:providers:aws" and r.name == f"aws-{new_primary}"),
+        None,
+    )
+    target_created = any(
+        ch.op == "create" and ch.type == _PROXY_TARGET and ch.name == f"{new_code}-proxy-target"
+        for ch in changes
+    )
+    proxy_import = (
+        (
+            f"{new_code}-proxy-target",
+            f"{proxy.inputs.get('name') or base.new_proxy}/default/RDS_INSTANCE/{base.new_writer}",
+            layer.engine_urn,
+            provider.engine_urn,
+        )
+        if target_created and proxy is not None and layer is not None and provider is not None and not aurora
+        else None
+    )
+    writer_name = after.outputs.get("writerName")
     return replace(
         base,
         source="mocked plan",
+        new_proxy=str(proxy.inputs.get("name") or base.new_proxy) if proxy is not None else None,
+        proxy_target_import=proxy_import,
+        writer_name=str(writer_name) if writer_name else None,
         targets=tuple(targets),
         old_region_stack=old_stack,
         promoted_urn=promoted,
@@ -545,6 +620,7 @@ def discover_identifiers(
         old_region_database_urns=tuple(r.engine_urn for r in old_dbs),
         rebuilds=rebuilds,
         retired=retired,
+        old_region_cleanup=old_cleanup,
         expected=plan_diff.summary(in_targets),
         expected_all=plan_diff.summary(changes),
         violations=tuple(violations),
@@ -778,7 +854,10 @@ def build_steps(
                 phase,
             )
         )
+    steps.append(_secrets_step(ids, old_primary, new_primary, phase))
+    steps.extend(_proxy_steps(ids, new_primary, phase))
     steps.extend(_cache_steps(ids, new_primary, planned=planned, phase=phase))
+    steps.extend(_writer_name_steps(stack, ids, old_primary, new_primary, phase))
     steps.append(
         RunbookStep(
             "Change the stack config (pins homeRegion) and commit it",
@@ -803,14 +882,18 @@ def build_steps(
                     f"aws rds modify-db-instance --region {rebuild.region} --db-instance-identifier "
                     f"{rebuild.identifier} --no-deletion-protection --apply-immediately"
                 )
-            cmds.append(f"pulumi state unprotect '{rebuild.urn}' --yes")
+            if rebuild.protected:
+                cmds.append(f"pulumi state unprotect '{rebuild.urn}' --yes")
+        # Retained instances stay in AWS when Pulumi deletes them, identifier included: delete them
+        # here, or the re-created replica with the same identifier fails (DBInstanceAlreadyExists).
+        cmds += _delete_instances([r for r in (*rebuilds, *retired) if r.retained], ids)
         steps.append(
             RunbookStep(
                 "Allow the planned rebuilds of re-sourced replicas",
                 tuple(cmds),
-                "Replicas of the old writer cannot be pointed at the new one; pulumi up deletes and "
-                "re-creates "
-                f"them as replicas of {ids.new_writer} (their data comes from the new writer): "
+                "Replicas of the old writer cannot be pointed at the new one; they are deleted here (Pulumi "
+                "retains them on delete) and pulumi up re-creates them, same identifiers, "
+                f"as replicas of {ids.new_writer} (their data comes from the new writer): "
                 + ", ".join(f"{r.identifier} ({r.region})" for r in rebuilds)
                 + ". Reads there are served by the other regions meanwhile."
                 + (
@@ -829,7 +912,16 @@ def build_steps(
         preview, apply_ = f"pulumi preview --diff {_targets(ids)}", f"pulumi up --yes {_targets(ids)}"
     # Record what AWS did (the promotion) in the state of that one resource first; otherwise the
     # provider would try to promote an instance that is no longer a replica.
-    refresh = (f"pulumi refresh --yes --target '{ids.promoted_urn}'",) if ids.promoted_urn else ()
+    refresh: tuple[str, ...] = (
+        (f"pulumi refresh --yes --target '{ids.promoted_urn}'",) if ids.promoted_urn else ()
+    )
+    if ids.proxy_target_import is not None:
+        # Registered by CLI above: adopt it, or the up would register it again and fail.
+        logical, import_id, parent, provider = ids.proxy_target_import
+        refresh += (
+            f"pulumi import {_PROXY_TARGET} {logical} '{import_id}' --parent 'proxy={parent}' "
+            f"--provider 'aws={provider}' --protect=false --yes",
+        )
     replaced = ", ".join(r.identifier for r in rebuilds) or "nothing"
     steps.append(
         RunbookStep(
@@ -837,23 +929,32 @@ def build_steps(
             + ("" if planned else f" to the surviving regions only ({old_primary} is not touched)"),
             (*refresh, preview, apply_),
             f"Expected from the mocked plan: {expected}; replaced: {replaced}; no database, cache, vault or "
-            "key "
-            "deleted in a surviving region. Stop if the preview shows anything else. The apply creates the "
-            f"new writer region's proxy, in-region replicas, master secret {ids.new_secret} (apps switch to "
-            f"it), backup plan into vault {ids.new_vault} and alarms.",
+            "key deleted in a surviving region, no IAM role or policy of the proxy changed. Stop if the "
+            "preview shows anything else. Not needed to serve traffic (the steps above did that); it "
+            f"creates the new writer region's in-region replicas, master secret {ids.new_secret} and "
+            "application-user secrets (with their rotation: IAM roles for the rotation and bootstrap "
+            f"functions, so it needs IAM's control plane), backup plan into vault {ids.new_vault} and "
+            f"alarms, and switches proxy {ids.new_proxy} to the new secrets. Reload the apps' "
+            "credentials right after it (next step).",
             phase,
         )
     )
     steps.append(
         RunbookStep(
-            "Point the apps at the new writer region and unfreeze writes",
+            "Apps: reload the credentials from the new region's secrets",
             (
-                f"commerce-db stack outputs {stack} --json   # writerEndpoint, dbSecretArn, "
-                "redisPrimaryEndpoint",
+                f"commerce-db stack outputs {stack} --json   # dbSecretArn, redisPrimaryEndpoint, "
+                "redisAuthSecretArn" + ("" if ids.writer_name else ", writerEndpoint"),
             ),
-            "The writer endpoint is the RDS Proxy in the new region"
-            + (" (the Aurora global writer endpoint follows by itself)" if aurora else "")
-            + "; the data layer reconnects on its own after a config reload.",
+            (
+                f"The writer name {ids.writer_name} did not change (ARC moved it). "
+                if ids.writer_name
+                else "Without writerDns the apps take the new writerEndpoint (the RDS Proxy in the new region"
+                + ("; or the Aurora globalWriterEndpoint, which followed by itself" if aurora else "")
+                + "). "
+            )
+            + f"Until now they used the secrets replicated into {new_primary} (same names as in "
+            f"{old_primary}); those stay valid, but the proxy now lists {new_primary}'s own secrets.",
             phase,
         )
     )
@@ -887,20 +988,195 @@ def build_steps(
     return tuple(steps)
 
 
+def _secrets_step(ids: FailoverIdentifiers, old_primary: str, new_primary: str, phase: str) -> RunbookStep:
+    """Make the new writer region's replicas of the old primary's secrets standalone."""
+    names = ",".join(ids.old_secret_names)
+    listing = (
+        f"aws secretsmanager list-secrets --region {new_primary} --filters "
+        f"Key=primary-region,Values={old_primary} Key=name,Values={names} --query 'SecretList[].ARN' "
+        "--output text"
+    )
+    return RunbookStep(
+        f"Secrets: make {new_primary}'s replicas of {old_primary}'s secrets standalone",
+        (
+            f"for arn in $({listing}); do aws secretsmanager stop-replication-to-replica --region "
+            f'{new_primary} --secret-id "$arn"; done',
+            listing.replace("SecretList[].ARN", "SecretList[].[Name,ARN,PrimaryRegion]"),
+        ),
+        "A replica secret is read-only and follows its primary: it cannot be updated or rotated, and "
+        "deleting the primary (the old region's database leaves the stack later) removes it. "
+        f"stop-replication-to-replica runs in {new_primary} only and keeps name, ARN and value: the apps "
+        f"and proxy {ids.new_proxy or ''} in {new_primary} go on reading them (master "
+        f"{ids.old_secret_names[0] if ids.old_secret_names else ''}, application users "
+        f"{ids.old_secret_names[1] if len(ids.old_secret_names) > 1 else ''}*), now as standalone "
+        "secrets. The second command lists them: expect no PrimaryRegion left. Rotation of these "
+        "copies waits for the rotation functions the stack update creates (their IAM roles need "
+        "IAM's control plane); the passwords in them stay valid meanwhile.",
+        phase,
+    )
+
+
+def _proxy_steps(ids: FailoverIdentifiers, new_primary: str, phase: str) -> list[RunbookStep]:
+    """The pre-created proxy in the new writer region: register (RDS) or check (Aurora) its target."""
+    if not ids.new_proxy:
+        return []
+    check = (
+        f"aws rds describe-db-proxy-targets --region {new_primary} --db-proxy-name {ids.new_proxy} "
+        "--query 'Targets[].[RdsResourceId,Role,TargetHealth.State]'"
+    )
+    if ids.engine_mode == "aurora":
+        return [
+            RunbookStep(
+                f"Proxy: {ids.new_proxy} already targets {ids.new_writer}; check it serves writes",
+                (check,),
+                "Created with the secondary cluster as its target: since the promotion its read/write "
+                "endpoint reaches the new writer (RDS Proxy queues and routes the writes by itself). "
+                "Expect a READ_WRITE target AVAILABLE.",
+                phase,
+            )
+        ]
+    return [
+        RunbookStep(
+            f"Proxy: register {ids.new_writer} with the pre-created proxy {ids.new_proxy}",
+            (
+                f"aws rds register-db-proxy-targets --region {new_primary} --db-proxy-name {ids.new_proxy} "
+                f"--target-group-name default --db-instance-identifiers {ids.new_writer}",
+                check,
+            ),
+            "The proxy, its IAM role and policy, security groups and log group exist since the region was "
+            "a replica region (AWS accepts no read replica as a proxy target): registering the promoted "
+            "instance is the only change, a regional RDS call. Repeat the check until the target is "
+            "AVAILABLE (about a minute).",
+            phase,
+        )
+    ]
+
+
+def _writer_name_steps(
+    stack: str, ids: FailoverIdentifiers, old_primary: str, new_primary: str, phase: str
+) -> list[RunbookStep]:
+    """Switch the writer name through ARC's data plane (no Route 53 or ARC configuration call)."""
+    if not ids.writer_name:
+        return []
+    arns = f"pulumi stack output writerRoutingControlArns --json --stack {stack}"
+    endpoints = (
+        f"pulumi stack output arcClusterEndpoints --json --stack {stack} | jq -r '.[] | "
+        f'select(.region != "{old_primary}") | "\\(.region)=\\(.endpoint)"\''
+    )
+    return [
+        RunbookStep(
+            f"Writer name: move {ids.writer_name} to {new_primary} (Route 53 ARC routing controls)",
+            (
+                f"NEW=$({arns} | jq -r '.\"{new_primary}\"'); OLD=$({arns} | jq -r '.\"{old_primary}\"')",
+                f"for ep in $({endpoints}); do aws route53-recovery-cluster update-routing-control-states "
+                '--region "${ep%%=*}" --endpoint-url "${ep#*=}" --update-routing-control-state-entries '
+                "RoutingControlArn=$NEW,RoutingControlState=On "
+                "RoutingControlArn=$OLD,RoutingControlState=Off && break; done",
+                f"dig +short {ids.writer_name}   # from an app host: {ids.new_proxy or new_primary} within "
+                "the record TTL (10 s)",
+            ),
+            "One call to any of the ARC cluster's regional endpoints (its data plane; the loop skips the "
+            f"old region's and tries the next on failure). Route 53 then answers {ids.writer_name} with "
+            f"{new_primary}'s record only: nothing in Route 53's or ARC's configuration changes (those "
+            "control planes are in us-east-1 and us-west-2 and are not used). The safety rule refuses a "
+            "state with no region On; both changes go in one call. Apps reconnect by name; this is the "
+            "moment writes resume.",
+            phase,
+        )
+    ]
+
+
+def _delete_instances(instances: Sequence[Rebuild], ids: FailoverIdentifiers) -> list[str]:
+    """Delete RDS instances explicitly, replicas first (a deleted source would promote them), the
+    old writer last with its final snapshot (the writes that never replicated)."""
+    ordered = sorted(
+        (r for r in instances if r.type in ("", _RDS_INSTANCE)), key=lambda r: r.identifier == ids.old_writer
+    )
+    cmds = []
+    for r in ordered:
+        snapshot = (
+            f"--final-db-snapshot-identifier {identifier_final(r.identifier)}"
+            if r.identifier == ids.old_writer
+            else "--skip-final-snapshot"  # a read replica: RDS takes no final snapshot of it
+        )
+        cmds += [
+            f"aws rds delete-db-instance --region {r.region} --db-instance-identifier {r.identifier} "
+            + snapshot,
+            f"aws rds wait db-instance-deleted --region {r.region} --db-instance-identifier {r.identifier}",
+        ]
+    return cmds
+
+
 def _after_recovery(
     stack: str, old_primary: str, keep_old_primary: bool, ids: FailoverIdentifiers
 ) -> list[RunbookStep]:
-    aurora = ids.engine_mode == "aurora"
-    kind = "cluster" if aurora else "instance"
-    protect_off_all: list[str] = []
-    if not (aurora and keep_old_primary):  # these are deleted or rebuilt by the up below
-        for ident in ids.old_region_databases:
-            protect_off_all.append(
-                f"aws rds modify-db-{kind} --region {old_primary} --db-{kind}-identifier {ident} "
+    """When the old primary region answers again: fence, then bring it back under the stack.
+
+    Everything the update deletes or replaces there that Pulumi guards is handled first: deletion
+    protection lifted, ``protect`` removed, and retained databases deleted explicitly (Pulumi's
+    delete only forgets a retained resource; AWS would keep it running, identifier included).
+    Retained keys, vaults, buckets and secrets stay in AWS on purpose.
+    """
+    cleanup = ids.old_region_cleanup
+    before: list[str] = []
+    after: list[str] = []
+    for r in cleanup:
+        if r.deletion_protection and r.type == _RDS_INSTANCE:
+            before.append(
+                f"aws rds modify-db-instance --region {r.region} --db-instance-identifier {r.identifier} "
                 "--no-deletion-protection --apply-immediately"
             )
-        protect_off_all += [f"pulumi state unprotect '{urn}' --yes" for urn in ids.old_region_database_urns]
+        elif r.deletion_protection and r.type == _RDS_CLUSTER:
+            before.append(
+                f"aws rds modify-db-cluster --region {r.region} --db-cluster-identifier {r.identifier} "
+                "--no-deletion-protection --apply-immediately"
+            )
+    before += [f"pulumi state unprotect '{r.urn}' --yes" for r in cleanup if r.protected]
+    before += _delete_instances([r for r in cleanup if r.retained and r.type == _RDS_INSTANCE], ids)
+    account = _ACCOUNT.format(region=old_primary)
+    for r in cleanup:
+        if not r.retained:
+            continue
+        if r.type == _RDS_CLUSTER:
+            # Its instances are deleted by the update; the cluster is retained: leave the Global
+            # Database (if Aurora re-added it as a secondary), then delete it with a final snapshot.
+            if ids.global_cluster:
+                after.append(
+                    f"aws rds remove-from-global-cluster --region {old_primary} --global-cluster-identifier "
+                    f"{ids.global_cluster} --db-cluster-identifier "
+                    f"arn:aws:rds:{old_primary}:{account}:cluster:{r.identifier} || true"
+                )
+            after.append(
+                f"aws rds delete-db-cluster --region {old_primary} --db-cluster-identifier {r.identifier} "
+                f"--final-db-snapshot-identifier {identifier_final(r.identifier)}"
+            )
+        elif r.type == _REPLICATION_GROUP:
+            # Auto-named by Pulumi (<logical name>-<random>): looked up by its prefix.
+            after.append(
+                f"RG=$(aws elasticache describe-replication-groups --region {old_primary} --query "
+                f"\"ReplicationGroups[?starts_with(ReplicationGroupId, '{r.identifier}')]"
+                '.ReplicationGroupId" --output text)'
+            )
+            if ids.cache_global_suffix:
+                after.append(
+                    f"aws elasticache disassociate-global-replication-group --region {old_primary} "
+                    f"--global-replication-group-id $(aws elasticache describe-global-replication-groups "
+                    f'--region {old_primary} --query "GlobalReplicationGroups[?ends_with('
+                    f"GlobalReplicationGroupId, '-{ids.cache_global_suffix}')].GlobalReplicationGroupId\" "
+                    f'--output text) --replication-group-id "$RG" --replication-group-region '
+                    f"{old_primary} || true"
+                )
+            after.append(
+                f"aws elasticache delete-replication-group --region {old_primary} "
+                f'--replication-group-id "$RG" --final-snapshot-identifier '
+                f"{identifier_final(ids.old_writer)}-cache"
+            )
+    kept = sorted(
+        {r.identifier for r in cleanup if r.retained and r.type not in (_RDS_INSTANCE, _RDS_CLUSTER,
+                                                                          _REPLICATION_GROUP)}
+    )  # fmt: skip
     old_stack = ids.old_region_stack or f"<RegionStack URN of {old_primary}>"
+    aurora = ids.engine_mode == "aurora"
     steps = [
         RunbookStep(
             f"When {old_primary} answers: fence the old writer {ids.old_writer} before anything else",
@@ -916,23 +1192,31 @@ def _after_recovery(
                 "pulumi config rm commerce-db:unreachableRegions",
                 f"git commit -am 'failover: {old_primary} reachable again'",
                 f"pulumi refresh --yes --target '{old_stack}' --target-dependents",
-                *protect_off_all,
+                *before,
                 "pulumi preview --diff",
                 "pulumi up --yes",
+                *after,
             ),
             (
                 "Aurora rejoins the old primary cluster to the Global Database as a secondary; the refresh "
-                "records that, and up keeps it (no replacement)."
+                "records that, and up keeps it (no replacement). "
                 if aurora and keep_old_primary
                 else f"The old writer is deleted with a final snapshot ({identifier_final(ids.old_writer)}) "
-                "holding any writes that never replicated; "
+                "holding any writes that never replicated (explicitly: Pulumi retains databases on delete); "
                 + (
-                    f"{old_primary} is rebuilt as a replica region of the new writer."
+                    f"{old_primary} is rebuilt as a replica region of the new writer. "
                     if keep_old_primary
-                    else f"{old_primary}'s resources leave the stack (its vault and CMK stay in AWS). "
-                    "Add it back to commerce-db:replicaRegions when wanted."
+                    else f"{old_primary}'s resources leave the stack. Add it back to "
+                    "commerce-db:replicaRegions when wanted. "
                 )
-            ),
+            )
+            + (
+                "Kept in AWS on purpose (retained, no longer managed): " + ", ".join(kept) + ". "
+                if kept
+                else ""
+            )
+            + "The after-recovery update also removes the old region's writer-name record and routing "
+            "control (drop) and re-creates the ARC safety rule over the remaining regions.",
             AFTER_RECOVERY,
         ),
     ]

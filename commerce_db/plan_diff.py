@@ -88,6 +88,13 @@ FORCE_NEW: Mapping[str, frozenset[str]] = {
     ),
     "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix"}),
     "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
+    # The writer name (issue 15, item 4): none of these may be replaced by a failover.
+    "aws:route53recoverycontrol/safetyRule:SafetyRule": frozenset(
+        {"assertedControls", "controlPanelArn", "gatingControls", "ruleConfig", "targetControls"}
+    ),
+    "aws:route53/healthCheck:HealthCheck": frozenset({"routingControlArn", "type", "referenceName"}),
+    "aws:route53/zone:Zone": frozenset({"name"}),
+    "aws:route53/zoneAssociation:ZoneAssociation": frozenset({"zoneId", "vpcId", "vpcRegion"}),
 }  # fmt: skip
 """Properties whose change replaces the resource (ForceNew in the Terraform AWS provider)."""
 

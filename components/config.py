@@ -608,6 +608,14 @@ class StackConfig:
         "regions never waits on them. Remove a region once it answers again.",
         factory=tuple,
     )  # fmt: skip
+    writer_dns: Literal["arc", "none"] = _key(
+        "writerDns", "A writer name that survives a failover: `writer.<stack>.db.internal` in a private "
+        "hosted zone of every region's VPC, one weighted record per region (its RDS Proxy) gated by a Route "
+        "53 ARC routing control. A failover switches the controls through ARC's data plane (five regional "
+        "endpoints), never through Route 53's control plane in us-east-1; the ARC cluster costs about "
+        "$2.50/hour. `none`: apps follow writerEndpoint (Aurora: globalWriterEndpoint). Only with "
+        "replicaRegions.", "none", env={"prod": "arc", "staging": "none"}, choices=("arc", "none"),
+    )  # fmt: skip
     tags: Mapping[str, str] = _key("tags", "Extra tags on every taggable resource.", factory=dict)
     pager_endpoint: str = _key(
         "pagerEndpoint",

@@ -18,11 +18,15 @@ from .backup import BackupPlan, BackupPlanArgs
 from .config import StackConfig, load_stack_config
 from .keys import RegionKeys, RegionKeysArgs
 from .postgres_cluster import DEFAULT_APP_USERS
-from .region_stack import RegionStack, RegionStackArgs, backup_vault_name, region_code
+from .region_stack import RegionStack, RegionStackArgs, backup_vault_name, region_code, stack_slug
 from .stack_shared import StackShared, StackSharedArgs
+from .writer_dns import WriterDns, WriterDnsArgs
+
+ARC_CONFIG_REGION = "us-west-2"
+"""Route 53 ARC's configuration API (clusters, routing controls, safety rules) exists only here."""
 
 
-def make_provider(cfg: StackConfig, region: str) -> aws.Provider:
+def make_provider(cfg: StackConfig, region: str, name: str | None = None) -> aws.Provider:
     """Explicit provider for ``region``; every resource of that region goes through it.
 
     For a region in ``unreachableRegions`` the provider skips the STS calls it makes when it is
@@ -32,7 +36,7 @@ def make_provider(cfg: StackConfig, region: str) -> aws.Provider:
     """
     down = region in cfg.unreachable_regions
     return aws.Provider(
-        f"aws-{region}",
+        name or f"aws-{region}",
         region=region,
         default_tags=aws.ProviderDefaultTagsArgs(tags=cfg.base_tags()),
         skip_credentials_validation=True if down else None,
@@ -42,6 +46,8 @@ def make_provider(cfg: StackConfig, region: str) -> aws.Provider:
 
 _SHARED: list[StackShared] = []
 """The last :func:`build`'s stack-wide component (``run`` exports from it)."""
+_WRITER_DNS: list[WriterDns | None] = []
+"""The last :func:`build`'s writer name (None without ``writerDns: arc``)."""
 
 
 def build(cfg: StackConfig) -> dict[str, RegionStack]:
@@ -114,7 +120,34 @@ def build(cfg: StackConfig) -> dict[str, RegionStack]:
         if stack.cache is not None:
             cache_after = (stack.cache.replication_group,)
     _wire_backups(cfg, stacks, shared, provider)
+    _WRITER_DNS.append(_writer_dns(cfg, stacks, provider))
     return stacks
+
+
+def _writer_dns(
+    cfg: StackConfig, stacks: dict[str, RegionStack], provider: Callable[[str], aws.Provider]
+) -> WriterDns | None:
+    """``writer-dns`` (``writerDns: arc``): the writer name that survives a failover, under the home
+    region's provider (Route 53 is global; the home never moves) and ARC's us-west-2 provider."""
+    if cfg.writer_dns != "arc":
+        return None
+    targets = {r: s.writer_target for r, s in stacks.items()}
+    if len(targets) < 2:
+        return None
+    return WriterDns(
+        "writer-dns",
+        WriterDnsArgs(
+            zone_name=f"{stack_slug(cfg.stack)}.db.internal",
+            targets=targets,  # type: ignore[arg-type]
+            vpcs={r: s.network.vpc_id for r, s in stacks.items()},
+            home_region=cfg.home_region,
+            # Its own provider: a failover's targeted update (surviving regions' providers with
+            # --target-dependents) never reaches the routing controls or the safety rule.
+            arc_provider=make_provider(cfg, ARC_CONFIG_REGION, "aws-arc"),
+            tags=cfg.base_tags(),
+        ),
+        opts=pulumi.ResourceOptions(provider=provider(cfg.home_region)),
+    )
 
 
 def _wire_backups(
@@ -178,6 +211,14 @@ def run() -> None:
         # One writer name across failovers (Aurora moves it); the RDS variant exports per-region names.
         pulumi.export("globalWriterEndpoint", shared.aurora_global_writer_endpoint)
     pulumi.export("writerEndpointsByRegion", {s.region: s.writer_endpoint for s in stacks.values()})
+    writer_dns = _WRITER_DNS[-1]
+    if writer_dns is not None:
+        # The name apps use for writes: the same before and after a failover (ARC switches it).
+        pulumi.export("writerName", writer_dns.name)
+        pulumi.export("writerRoutingControlArns", writer_dns.routing_control_arns)
+        pulumi.export("arcClusterArn", writer_dns.cluster_arn)
+        pulumi.export("arcClusterEndpoints", writer_dns.cluster_endpoints)
+    pulumi.export("writerTargetsByRegion", {s.region: s.writer_target for s in stacks.values()})
     primary = stacks[cfg.primary_region]
     replicas = [stacks[r] for r in cfg.replica_regions]
     pulumi.export("primaryRegion", cfg.primary_region)

@@ -39,6 +39,15 @@ def proxy_role_policy(secret_arns: str | Sequence[str], kms_key_arn: str, region
     return secret_reader_policy(arns, kms_key_arn, region)
 
 
+def secret_arn_patterns(kms_key_arn: str, region: str, name_patterns: Sequence[str]) -> list[str]:
+    """Secrets Manager ARN patterns for secret names in ``region``, in the account (and partition)
+    of ``kms_key_arn``: ``arn:<partition>:secretsmanager:<region>:<account>:secret:<pattern>``."""
+    parts = kms_key_arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"kms_key_arn {kms_key_arn!r} is not an ARN (the account comes from it)")
+    return [f"arn:{parts[1]}:secretsmanager:{region}:{parts[4]}:secret:{p}" for p in name_patterns]
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProxyLayerArgs:
     """Inputs of :class:`ProxyLayer`."""
@@ -81,6 +90,18 @@ class ProxyLayerArgs:
     """Retention of the proxy's log group (a CloudWatch Logs allowed value). Default: 30."""
     log_kms_key_arn: pulumi.Input[str] | None = None
     """CMK of the proxy's log group (its key policy must admit CloudWatch Logs). Default: None."""
+    register_target: bool = True
+    """Register ``target`` with the proxy's default target group. False pre-creates a proxy whose
+    database cannot be a target yet: an RDS read replica in a replica region (AWS accepts only the
+    writer of an RDS replication setup); after promotion, ``register-db-proxy-targets`` (a
+    regional RDS call) or the next ``up`` adds it. Default: True."""
+    secret_name_patterns: Sequence[str] = ()
+    """Secret *name* patterns (``*`` wildcards) the proxy role may read in this region, instead of
+    the target's secret ARNs. The role's policy then does not depend on which secrets the proxy
+    lists, so a replica region's pre-created proxy keeps its role and policy unchanged when its
+    region is promoted and the proxy switches to that region's own secrets (no IAM call during a
+    failover). Decryption stays limited to the target's CMK. Every secret of the target must match
+    a pattern. Default: () (the exact ARNs)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on every taggable child. Default: {}."""
 
@@ -92,6 +113,12 @@ class ProxyLayerArgs:
             )
         if self.region is not None:
             check_region("region", self.region)
+        for pattern in self.secret_name_patterns:
+            if not re.fullmatch(r"[A-Za-z0-9/_+=.@*-]{1,512}", pattern) or pattern.strip("*") == "":
+                raise ValueError(
+                    f"secret_name_patterns entry {pattern!r} is invalid; allowed: secret name characters "
+                    "(letters, digits, /_+=.@-) with * wildcards, not only wildcards"
+                )
         if self.read_only_endpoint and not self.target.is_aurora:
             raise ValueError(
                 "read_only_endpoint is True for an RDS instance target; AWS supports READ_ONLY proxy "
@@ -194,11 +221,18 @@ class ProxyLayer(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        patterns = tuple(args.secret_name_patterns)
         aws.iam.RolePolicy(
             f"{name}-role-secret",
             role=role.name,
             policy=pulumi.Output.all(region, db.kms_key_arn, *secrets.values()).apply(
-                lambda a: json.dumps(proxy_role_policy(list(a[2:]), a[1], a[0]))
+                lambda a: json.dumps(
+                    proxy_role_policy(
+                        secret_arn_patterns(a[1], a[0], patterns) if patterns else list(a[2:]),
+                        a[1],
+                        a[0],
+                    )
+                )
             ),
             opts=child,
         )
@@ -268,13 +302,14 @@ class ProxyLayer(pulumi.ComponentResource):
             if db.is_aurora
             else {"db_instance_identifier": db.primary_identifier}
         )
-        aws.rds.ProxyTarget(
-            f"{name}-target",
-            db_proxy_name=proxy.name,
-            target_group_name=group.name,
-            **target_kwargs,
-            opts=child,
-        )
+        if args.register_target:
+            aws.rds.ProxyTarget(
+                f"{name}-target",
+                db_proxy_name=proxy.name,
+                target_group_name=group.name,
+                **target_kwargs,
+                opts=child,
+            )
         self.proxy = proxy
         self.writer_endpoint = proxy.endpoint
         self.proxy_name = proxy.name

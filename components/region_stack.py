@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 
@@ -81,6 +81,9 @@ class PrimaryHandles:
     """Aurora Global Database id (Aurora variant with replica regions), else None."""
     aurora_writer: pulumi.Resource | None = None
     """The primary Aurora writer instance: secondaries wait for it."""
+    db_app_secret_arns: Mapping[str, pulumi.Output[str]] = dataclasses.field(default_factory=dict)
+    """Application users' secret ARNs in the primary region (replicated to replica regions), by
+    user; empty when the database has none (the master secret is then the proxy's login)."""
 
 
 def page_subscriptions(cfg: StackConfig) -> list[AlarmSubscription]:
@@ -130,10 +133,14 @@ class RegionStackArgs:
             raise ValueError(f"region {self.region!r} is neither the primary nor a replica region")
 
 
+def stack_slug(stack: str) -> str:
+    """Lower-case stack name used in physical names (at most 24 characters)."""
+    return re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")[:24] or "stack"
+
+
 def identifier_prefix(stack: str, region: str) -> str:
     """Prefix of this stack's DB identifiers in ``region``: ``cdb-<stack>-<regioncode>``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")[:24] or "stack"
-    return f"cdb-{slug}-{region_code(region)}"
+    return f"cdb-{stack_slug(stack)}-{region_code(region)}"
 
 
 def backup_vault_name(stack: str, region: str) -> str:
@@ -175,12 +182,43 @@ def _replicated_arn(arn: str | None, source_region: str, region: str) -> str | N
     return arn.replace(f":{source_region}:", f":{region}:", 1) if arn else None
 
 
+def proxy_secret_name_patterns(stack: str) -> tuple[str, ...]:
+    """Names of the secrets a region's proxy may read, whatever the region's role: the master
+    secrets (``cdb-<stack>-<region code>-master``, the primary's own or its replica) and the
+    application users' secrets (auto-named ``<region code>-pg-<user>-...``). The same role policy
+    serves before and after a failover, so promoting a region changes nothing in IAM."""
+    return (f"cdb-{stack_slug(stack)}-*-master-*", "*-pg-*")
+
+
+@dataclass(frozen=True)
+class _ReplicaRegionDatabase:
+    """What :class:`ProxyLayer` reads from its ``target``, for a replica region's database (cross-
+    region read replicas or the Aurora secondary): the proxy there is created before the region is
+    ever promoted (duck-types the parts of ``PostgresCluster`` the proxy uses)."""
+
+    is_aurora: bool
+    primary_identifier: pulumi.Output[str]
+    """RDS: the replica that a failover promotes (slot 1); Aurora: the secondary cluster."""
+    security_group_id: pulumi.Output[str]
+    _port: int
+    allow_from: Callable[[str, pulumi.Input[str]], object]
+    secret_arn: pulumi.Output[str]
+    app_secret_arns: Mapping[str, pulumi.Output[str]]
+    kms_key_arn: pulumi.Output[str]
+    resource_ids: pulumi.Output[list[str]]
+    reader_endpoints: pulumi.Output[list[str]]
+
+
 class RegionStack(pulumi.ComponentResource):
     """All layers of one region."""
 
     region: str
     writer_endpoint: pulumi.Output[str | None]
     """RDS Proxy endpoint (primary region; the writer address without a proxy; None elsewhere)."""
+    writer_target: pulumi.Output[str | None]
+    """Where this region's writes go once it is (or while it is) the primary: its RDS Proxy (pre-
+    created in replica regions), else the database that a promotion makes the writer (RDS slot 1,
+    the Aurora cluster endpoint). The stack's writer name points here for the active region."""
     reader_endpoints: pulumi.Output[list[str]]
     """Read endpoints in this region (replica addresses, or the Aurora proxy read-only endpoint)."""
     db_secret_arn: pulumi.Output[str | None]
@@ -246,6 +284,7 @@ class RegionStack(pulumi.ComponentResource):
 
         none: pulumi.Output[None] = pulumi.Output.from_input(None)
         self.writer_endpoint = none
+        self.writer_target = none
         self.reader_endpoints = pulumi.Output.from_input([])
         self.db_secret_arn = none
         self.app_secret_arns: dict[str, pulumi.Output[str]] = {}
@@ -374,10 +413,7 @@ class RegionStack(pulumi.ComponentResource):
                     debug_logging=cfg.proxy.debug_logging,
                     read_only_endpoint=aurora,
                     allowed_security_groups=self._app_sgs,
-                    proxy_name=f"{self._prefix}-proxy",
-                    log_retention_days=cfg.observability.log_retention_days,
-                    log_kms_key_arn=self.keys.key_arn,
-                    tags=self._tags,
+                    **self._proxy_args(),
                 ),
                 opts=self._child,
             )
@@ -387,6 +423,7 @@ class RegionStack(pulumi.ComponentResource):
             self._admit_apps(pg.allow_from)
             self.writer_endpoint = pg.writer_endpoint
             self.reader_endpoints = pg.reader_endpoints
+        self.writer_target = self.writer_endpoint
 
         if cfg.cache.enabled:
             role = GlobalDatastoreRole.PRIMARY if cfg.cache.global_datastore else GlobalDatastoreRole.NONE
@@ -477,6 +514,7 @@ class RegionStack(pulumi.ComponentResource):
             self._admit_apps(self.aurora_secondary.allow_from)
             self.reader_endpoints = self.aurora_secondary.reader_endpoints
         self.db_secret_arn = primary.db_secret_arn.apply(lambda a: _replicated_arn(a, primary.region, region))
+        self._build_standby_proxy(primary)
 
         if cfg.cache.enabled and cfg.cache.global_datastore and primary.cache_global_group_id is not None:
             secret = primary.cache_auth_secret_arn.apply(lambda a: _replicated_arn(a, primary.region, region))
@@ -497,6 +535,96 @@ class RegionStack(pulumi.ComponentResource):
             self._aurora_alarms(
                 self.aurora_secondary.cluster_identifier, self.aurora_secondary.readers, global_member=True
             )
+
+    def _build_standby_proxy(self, primary: PrimaryHandles) -> None:
+        """``<name>-proxy`` in a replica region: the proxy this region serves writes through once
+        promoted, created now so that a failover needs no IAM call and no new proxy.
+
+        Same name, role, policy, security groups and settings as in the primary role (the policy
+        grants secret *names*, see :func:`proxy_secret_name_patterns`); it logs in with the
+        primary's secrets replicated here. Aurora: the secondary cluster is registered as the target
+        already (AWS supports proxies on any Global Database member: the read/write endpoint fails
+        until the promotion, then RDS Proxy sends writes to the new writer by itself). RDS: AWS
+        refuses read replicas as targets; the runbook registers the promoted instance.
+        """
+        cfg, region = self._cfg, self.region
+        if not cfg.proxy.enabled:
+            if self.replicas is not None and self.replicas.replicas:
+                self.writer_target = self.replicas.replicas[0].address
+            elif self.aurora_secondary is not None:
+                self.writer_target = self.aurora_secondary.cluster.endpoint
+            return
+        target: _ReplicaRegionDatabase
+        app_secrets = {
+            user: arn.apply(lambda a: _replicated_arn(a, primary.region, region) or "")
+            for user, arn in primary.db_app_secret_arns.items()
+        }
+        common: dict[str, Any] = {
+            "_port": cfg.postgres.port,
+            "secret_arn": self.db_secret_arn,
+            "app_secret_arns": app_secrets,
+            "kms_key_arn": self.keys.key_arn,
+        }
+        if self.replicas is not None and self.replicas.replicas:
+            replicas = self.replicas
+            target = _ReplicaRegionDatabase(
+                is_aurora=False,
+                primary_identifier=replicas.replicas[0].identifier,
+                security_group_id=replicas.security_group_id,
+                allow_from=replicas.allow_from,
+                resource_ids=replicas.resource_ids,
+                reader_endpoints=replicas.reader_endpoints,
+                **common,
+            )
+        elif self.aurora_secondary is not None:
+            secondary = self.aurora_secondary
+            target = _ReplicaRegionDatabase(
+                is_aurora=True,
+                primary_identifier=secondary.cluster_identifier,
+                security_group_id=secondary.security_group_id,
+                allow_from=secondary.allow_from,
+                resource_ids=secondary.cluster.cluster_resource_id.apply(lambda r: [r]),
+                reader_endpoints=secondary.reader_endpoints,
+                **common,
+            )
+        else:
+            return
+        self.proxy = ProxyLayer(
+            f"{self._name}-proxy",
+            ProxyLayerArgs(
+                region=region,
+                target=cast(PostgresCluster, target),
+                register_target=target.is_aurora,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids,
+                iam_auth=cfg.proxy.iam_auth,
+                default_auth_scheme=cfg.proxy.default_auth_scheme,
+                max_connections_percent=cfg.proxy.max_connections_percent,
+                max_idle_connections_percent=cfg.proxy.max_idle_connections_percent,
+                connection_borrow_timeout_seconds=cfg.proxy.connection_borrow_timeout_seconds,
+                idle_client_timeout_seconds=cfg.proxy.idle_client_timeout_seconds,
+                debug_logging=cfg.proxy.debug_logging,
+                read_only_endpoint=target.is_aurora,
+                allowed_security_groups=self._app_sgs,
+                **self._proxy_args(),
+            ),
+            opts=self._child,
+        )
+        self.writer_target = self.proxy.writer_endpoint
+
+    def _proxy_args(self) -> dict[str, Any]:
+        """ProxyLayerArgs every role passes alike: name, logs, secret access and role-free tags
+        (a tag naming the region's role would change the proxy's IAM role in a failover)."""
+        cfg = self._cfg
+        return {
+            "proxy_name": f"{self._prefix}-proxy",
+            "log_retention_days": cfg.observability.log_retention_days,
+            "log_kms_key_arn": self.keys.key_arn,
+            "secret_name_patterns": ()
+            if cfg.postgres.manage_master_user_password
+            else proxy_secret_name_patterns(cfg.stack),
+            "tags": {k: v for k, v in self._tags.items() if k != "region-role"},
+        }
 
     # ------------------------------------------------------------------ shared layers
 
@@ -714,10 +842,18 @@ class RegionStack(pulumi.ComponentResource):
                 takes_writes=self.is_primary,
                 watch_primary=not self.is_primary,
                 # The region's components, as they are (labels: primary/replica-N, writer/reader-N,
-                # cluster, xr-replica-N, writer for the proxy, node-N for the cache).
+                # cluster, xr-replica-N, writer for the proxy, node-N for the cache). A replica
+                # region's standby proxy has no target (RDS) or only readers behind it until a
+                # promotion: its alarms start with the region's writer role.
                 watch=[
                     c
-                    for c in (self.pg, self.replicas, self.aurora_secondary, self.proxy, self.cache)
+                    for c in (
+                        self.pg,
+                        self.replicas,
+                        self.aurora_secondary,
+                        self.proxy if self.is_primary else None,
+                        self.cache,
+                    )
                     if c is not None
                 ],
                 postgres_log_groups=log_groups if audit_bucket["audit_bucket_arn"] is not None else {},
@@ -743,4 +879,5 @@ class RegionStack(pulumi.ComponentResource):
             cache_auth_secret_arn=self.redis_auth_secret_arn,
             aurora_global_cluster_id=self.pg.global_cluster_id if self.pg else None,
             aurora_writer=self.pg.instances[0] if self.pg and self.pg.is_aurora else None,
+            db_app_secret_arns=dict(self.pg.app_secret_arns) if self.pg else {},
         )

@@ -426,16 +426,18 @@ def test_elasticache_events_go_to_the_regions_alarm_topic(stack: str, request: p
 @pytest.mark.parametrize("stack", ["prod", "staging"])
 def test_proxy_log_group_is_ours_and_created_first(stack: str, request: pytest.FixtureRequest) -> None:
     run: ProgramRun = request.getfixturevalue(stack)
-    proxy = run.of_type("aws:rds/proxy:Proxy")[0]
-    log_group = next(
-        lg
-        for lg in run.of_type("aws:cloudwatch/logGroup:LogGroup")
-        if lg.inputs["name"].startswith("/aws/rds/proxy/")
-    )
-    assert log_group.inputs["name"] == f"/aws/rds/proxy/{proxy.inputs['name']}"
-    assert log_group.inputs["kmsKeyId"] == _region_keys(run)[proxy.region]
-    assert log_group.inputs["retentionInDays"] in (365, 14)
-    assert run.waits_for(proxy, log_group)
+    proxies = run.of_type("aws:rds/proxy:Proxy")
+    assert proxies  # prod: one per region (replica regions' are pre-created for a failover)
+    for proxy in proxies:
+        log_group = next(
+            lg
+            for lg in run.of_type("aws:cloudwatch/logGroup:LogGroup")
+            if lg.inputs["name"] == f"/aws/rds/proxy/{proxy.inputs['name']}"
+        )
+        assert log_group.region == proxy.region
+        assert log_group.inputs["kmsKeyId"] == _region_keys(run)[proxy.region]
+        assert log_group.inputs["retentionInDays"] in (365, 14)
+        assert run.waits_for(proxy, log_group)
 
 
 def test_trail_is_a_stated_priced_choice() -> None:

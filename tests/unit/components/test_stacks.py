@@ -6,6 +6,7 @@ resources. Every AWS fact of issue 2 that lives in these layers is asserted on i
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
@@ -261,16 +262,17 @@ def test_writer_admits_only_proxy_and_rotation(prod: ProgramRun) -> None:
 
 
 def test_replicas_admit_app_security_groups(prod: ProgramRun) -> None:
-    for region_sg, app_sg in (
-        ("use1-pg-readers-sg", "sg-0a1b2c3d4e5f64101"),
-        ("usw2-pg-sg", "sg-0a1b2c3d4e5f64201"),
+    # A replica region's replicas also admit its standby proxy (the writer's path once promoted).
+    for region_sg, allowed in (
+        ("use1-pg-readers-sg", {"sg-0a1b2c3d4e5f64101"}),
+        ("usw2-pg-sg", {"sg-0a1b2c3d4e5f64201", state(prod, "usw2-proxy-sg")["id"]}),
     ):
         sg_id = state(prod, region_sg)["id"]
         assert {
             r.inputs["referencedSecurityGroupId"]
             for r in prod.of_type(INGRESS)
             if r.inputs["securityGroupId"] == sg_id
-        } == {app_sg}
+        } == allowed
 
 
 # ---------------------------------------------------------------- replicas
@@ -321,7 +323,7 @@ def test_cross_region_replicas_use_arn_and_destination_resources(prod: ProgramRu
 
 
 def test_proxy_inputs(prod: ProgramRun) -> None:
-    (proxy,) = prod.of_type("aws:rds/proxy:Proxy")
+    proxy = next(p for p in prod.of_type("aws:rds/proxy:Proxy") if p.region == "us-east-1")
     i = proxy.inputs
     assert i["engineFamily"] == "POSTGRESQL" and i["requireTls"] is True
     # applications sign in as their own users, never as the master
@@ -340,15 +342,24 @@ def test_proxy_inputs(prod: ProgramRun) -> None:
 def test_proxy_role_is_limited_to_the_secret(prod: ProgramRun) -> None:
     trust = json.loads(prod.by_name("use1-proxy-role").inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"]["Service"] == "rds.amazonaws.com"
-    policy = json.loads(prod.by_name("use1-proxy-role-secret").inputs["policy"])
-    by_action = {s["Action"]: s for s in policy["Statement"]}
-    assert set(by_action) == {"secretsmanager:GetSecretValue", "kms:Decrypt"}
-    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == sorted(
-        state(prod, f"use1-pg-{u}")["arn"] for u in ("app-reader", "app-writer")
-    )
-    kms = by_action["kms:Decrypt"]
-    assert kms["Resource"] == state(prod, "use1-keys-cmk")["arn"]
-    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
+    for code, region in (("use1", "us-east-1"), ("usw2", "us-west-2"), ("euw1", "eu-west-1")):
+        policy = json.loads(prod.by_name(f"{code}-proxy-role-secret").inputs["policy"])
+        by_action = {s["Action"]: s for s in policy["Statement"]}
+        assert set(by_action) == {"secretsmanager:GetSecretValue", "kms:Decrypt"}
+        # Secret *names* of this stack in this region, so the policy is the same in every role
+        # (a failover changes nothing in IAM); decryption is limited to the region's CMK.
+        patterns = by_action["secretsmanager:GetSecretValue"]["Resource"]
+        prefix = f"arn:aws:secretsmanager:{region}:123456789012:secret:"
+        assert patterns == sorted([prefix + "cdb-prod-*-master-*", prefix + "*-pg-*"])
+        proxy = next(p for p in prod.of_type("aws:rds/proxy:Proxy") if p.region == region)
+        listed = [a["secretArn"] for a in proxy.inputs["auths"]]
+        assert len(listed) == 2 and all(any(fnmatch.fnmatchcase(a, p) for p in patterns) for a in listed)
+        assert not any(fnmatch.fnmatchcase(prefix + "cdb-staging-use1-master-AbCdEf", p) for p in patterns)
+        kms = by_action["kms:Decrypt"]
+        assert kms["Resource"] == state(prod, f"{code}-keys-cmk")["arn"]
+        assert kms["Condition"] == {
+            "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+        }
 
 
 def test_proxy_targets_the_primary_and_has_no_read_only_endpoint_for_rds(prod: ProgramRun) -> None:
@@ -421,9 +432,13 @@ def test_aurora_global_database_secondary(aurora_global: ProgramRun) -> None:
     assert aurora_global.outputs["readerEndpointsByRegion"]["us-west-2"] == [
         clusters["us-west-2"].state["readerEndpoint"]
     ]
-    # the READ_ONLY proxy endpoint stays in the primary region
-    (ro,) = aurora_global.of_type("aws:rds/proxyEndpoint:ProxyEndpoint")
-    assert ro.region == "us-east-2" and ro.inputs["targetRole"] == "READ_ONLY"
+    # a READ_ONLY proxy endpoint per region: the secondary's proxy is pre-created for a failover,
+    # with the secondary cluster as its target already (AWS supports proxies on any member)
+    ros = {r.region: r for r in aurora_global.of_type("aws:rds/proxyEndpoint:ProxyEndpoint")}
+    assert set(ros) == {"us-east-2", "us-west-2"}
+    assert all(r.inputs["targetRole"] == "READ_ONLY" for r in ros.values())
+    target = aurora_global.by_name("usw2-proxy-target").inputs
+    assert target["dbClusterIdentifier"] == clusters["us-west-2"].state["id"]
 
 
 def test_aurora_global_passes_policy_rules(aurora_global: ProgramRun) -> None:

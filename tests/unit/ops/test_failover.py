@@ -273,25 +273,122 @@ def prod_outage(tmp_path_factory: pytest.TempPathFactory) -> fo.FailoverPlan:
     )
 
 
+def _outage_text_without_old_region_reads(text: str) -> str:
+    """The outage commands minus the places that *name* the old region without calling it: the
+    list-secrets filter (replicas in us-west-2 whose primary was us-east-1, by their names) and the
+    jq selections over stack outputs (the old region's routing-control ARN, its ARC endpoint skipped)."""
+    for allowed in (
+        "Key=primary-region,Values=us-east-1 Key=name,Values=cdb-prod-use1-master,use1-pg-",
+        """jq -r '."us-east-1"'""",
+        'select(.region != "us-east-1")',
+        "failover: primary us-east-1 -> us-west-2",  # a git commit message
+        "aws-us-east-1",
+    ):
+        text = text.replace(allowed, "")
+    return text
+
+
 def test_outage_runbook_needs_nothing_from_the_lost_region(prod_outage: fo.FailoverPlan) -> None:
     plan = prod_outage
     outage = [s for s in plan.steps if s.phase == fo.OUTAGE]
     assert outage and plan.steps[: len(outage)] == tuple(outage)  # outage steps first, then recovery
     text = _commands(plan, fo.OUTAGE)
-    assert "--region us-east-1" not in text and "use1" not in text.replace("aws-us-east-1", "")
-    # no untargeted refresh/up while the old region is down, no import, no placeholders
+    rest = _outage_text_without_old_region_reads(text)
+    assert "us-east-1" not in rest and "use1" not in rest
+    # no untargeted refresh/up while the old region is down, no placeholders
     for line in text.splitlines():
         if line.startswith(("pulumi up", "pulumi preview")):
             assert "--target 'urn:pulumi:prod::commerce-db::commerce:db:RegionStack::usw2'" in line
             assert "RegionStack::use1" not in line and line.endswith("--target-dependents")
         if line.startswith("pulumi refresh"):  # only the promoted instance, by its URN
             assert line.count("--target") == 1 and "usw2-pg-1'" in line and "dependents" not in line
-    assert "pulumi import" not in text
+        if line.startswith("pulumi import"):  # only the proxy target registered above, parent existing
+            assert (
+                "proxy=urn:pulumi:prod::commerce-db::commerce:db:RegionStack$commerce:db:ProxyLayer::usw2-proxy'"
+                in line
+            )
     assert "<" not in text.replace("<<", "")
     assert _in_order(
-        _titles(plan), ["Assess", "Stop writers", "Promote", "Cache", "Change the stack config",
-                        "Allow the planned rebuilds", "Preview", "Point the apps", "Verify", "fence"],
+        _titles(plan), ["Assess", "Stop writers", "Promote", "Secrets", "Proxy", "Cache", "Writer name",
+                        "Change the stack config", "Allow the planned rebuilds", "Preview", "Apps", "Verify",
+                        "fence"],
     )  # fmt: skip
+
+
+def _variant(project_dir: Path, engine: str, keep: bool, planned: bool = False) -> fo.FailoverPlan:
+    path = project_dir / "Pulumi.prod.yaml"
+    if engine == "aurora":
+        path.write_text(path.read_text().replace("    engineMode: rds\n", "    engineMode: aurora\n"))
+    return fo.plan_failover(
+        "prod", "us-west-2", project_dir=project_dir, keep_old_primary=keep, planned=planned, runner=_cached
+    )
+
+
+def _first(lines: list[str], needle: str) -> int:
+    return next(i for i, line in enumerate(lines) if needle in line)
+
+
+@pytest.mark.parametrize(
+    ("engine", "keep"),
+    [("rds", False), ("rds", True), ("aurora", False), ("aurora", True)],
+    ids=["rds-drop", "rds-keep", "aurora-drop", "aurora-keep"],
+)
+def test_printed_runbook_order_secrets_proxy_and_writer_name(
+    project_dir: Path, engine: str, keep: bool
+) -> None:
+    """Issue 15 items 4-5: the printed outage runbook, RDS and Aurora, dropping and keeping the old
+    primary: what serves traffic again (promotion, standalone secrets, the pre-created proxy, the
+    writer name) comes before any Pulumi command, and none of it calls the old region."""
+    plan = _variant(project_dir, engine, keep)
+    ids = plan.identifiers
+    assert ids.source == "mocked plan" and ids.violations == ()
+    lines = _commands(plan, fo.OUTAGE).splitlines()
+    text = "\n".join(lines)
+    assert "us-east-1" not in _outage_text_without_old_region_reads(text)
+    promote = _first(lines, "failover-global-cluster" if engine == "aurora" else "promote-read-replica")
+    stop = _first(lines, "stop-replication-to-replica --region us-west-2")
+    switch = _first(lines, "update-routing-control-states")
+    first_pulumi = next(i for i, line in enumerate(lines) if line.startswith("pulumi "))
+    up = _first(lines, "pulumi up --yes --target")
+    # the replica secrets become standalone right after the promotion, before anything updates them
+    assert promote < stop < switch < first_pulumi < up
+    assert "Values=cdb-prod-use1-master,use1-pg-" in lines[stop]
+    if engine == "rds":
+        register = _first(
+            lines, "register-db-proxy-targets --region us-west-2 --db-proxy-name cdb-prod-usw2-proxy"
+        )
+        assert promote < register < switch
+        assert "--db-instance-identifiers cdb-prod-usw2-1" in lines[register]
+        # adopted by import (real URNs, the pre-created ProxyLayer as parent) before the up registers it
+        imp = _first(lines, "pulumi import aws:rds/proxyTarget:ProxyTarget usw2-proxy-target")
+        assert "'cdb-prod-usw2-proxy/default/RDS_INSTANCE/cdb-prod-usw2-1'" in lines[imp]
+        assert (
+            "--provider 'aws=urn:pulumi:prod::commerce-db::pulumi:providers:aws::aws-us-west-2'" in lines[imp]
+        )
+        assert _first(lines, "pulumi refresh") < imp < up
+    else:  # the secondary cluster is the proxy's target since it was created
+        assert "register-db-proxy-targets" not in text and "pulumi import" not in text
+        assert promote < _first(lines, "describe-db-proxy-targets --region us-west-2") < switch
+    # the writer name moves through ARC's data plane only: ARNs and endpoints from the outputs
+    assert ids.writer_name == "writer.prod.db.internal"
+    assert (
+        "RoutingControlArn=$NEW,RoutingControlState=On RoutingControlArn=$OLD,RoutingControlState=Off"
+        in (lines[switch])
+    )
+    assert "route53 change-resource-record-sets" not in text and "route53-recovery-control-config" not in text
+    # the targeted up never reaches the ARC configuration (its own provider) nor the old region
+    assert not any("aws-arc" in t or "use1" in t for t in ids.targets)
+    recovery = _commands(plan, fo.AFTER_RECOVERY).splitlines()
+    up_all = _first(recovery, "pulumi up --yes")
+    for i, line in enumerate(recovery):
+        if line.startswith("aws rds delete-db-instance"):
+            assert i < up_all  # retained instances: deleted before the update (identifiers reused)
+            if "cdb-prod-use1-1 " in line + " ":
+                assert "--final-db-snapshot-identifier cdb-prod-use1-final" in line
+        if line.startswith("aws rds delete-db-cluster"):
+            assert i > up_all and "--final-db-snapshot-identifier cdb-prod-use1-final" in line
+    protected = [r for r in ids.old_region_cleanup if r.protected]
+    assert all(any(f"pulumi state unprotect '{r.urn}'" in line for line in recovery) for r in protected)
 
 
 def test_outage_runbook_uses_the_programs_fixed_names(prod_outage: fo.FailoverPlan) -> None:

@@ -255,3 +255,36 @@ def _encoded(raw: dict[str, Any]) -> dict[str, str]:
     import json
 
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+
+
+@pytest.mark.parametrize(
+    ("engine", "keep"), CASES, ids=["rds-drop", "rds-keep", "aurora-drop", "aurora-keep"]
+)
+def test_recovery_needs_no_iam_change_and_the_writer_name_survives(engine: str, keep: bool) -> None:
+    """Issue 15 item 4: the new writer region's proxy, its IAM role and policy, security groups and
+    log group exist before the failover and do not change (no IAM call, no new proxy); only the
+    target registration (RDS) and the proxy's secret list change. The writer name, its records,
+    health checks, routing controls and zone are neither replaced nor deleted, and the exported
+    ``writerName`` is the same before and after."""
+    changes, _, after_cfg = _failover(engine, keep)
+    by_name = {(c.type, c.name): c for c in changes}
+    for name in ("usw2-proxy-role", "usw2-proxy-role-secret", "usw2-proxy-sg", "usw2-proxy-logs"):
+        (change,) = [c for (t, n), c in by_name.items() if n == name and t.startswith("aws:")]
+        assert change.op == "same", change.describe()
+    proxy = by_name[("aws:rds/proxy:Proxy", "usw2-proxy")]
+    assert proxy.op == "update" and set(proxy.changed) == {"auths"}, proxy.describe()
+    target = by_name[("aws:rds/proxyTarget:ProxyTarget", "usw2-proxy-target")]
+    assert target.op == ("same" if engine == "aurora" else "create"), target.describe()
+    dns = [c for c in changes if c.name.startswith("writer-dns")]
+    assert dns
+    for c in dns:
+        if "use1" in c.name and not keep:
+            assert c.op == "delete", c.describe()  # the dropped region's record, check and control
+        elif c.type == "aws:route53recoverycontrol/safetyRule:SafetyRule" and not keep:
+            assert c.op == "replace", c.describe()  # asserted controls: the remaining regions
+        else:
+            assert c.op == "same", c.describe()
+    before = _before(engine).outputs
+    after = run_program(run, stack="prod", config=after_cfg).outputs
+    assert before["writerName"] == after["writerName"] == "writer.prod.db.internal"
+    assert before["writerRoutingControlArns"]["us-west-2"] == after["writerRoutingControlArns"]["us-west-2"]
