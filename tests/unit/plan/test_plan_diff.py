@@ -97,3 +97,48 @@ def test_force_new_table_names_real_attributes() -> None:
         assert fields, tf_type
         for attr in attrs:
             assert attr in fields or has_attribute(token, attr), (tf_type, attr)
+
+
+def test_aliased_resources_are_the_same_resource(old_staging: Path) -> None:
+    """A failover's role switch renames component types; their aliases keep the URNs (issue 15):
+    ``--diff`` matches through them as the engine does, instead of a delete plus a create."""
+    argv = ["plan", "staging", "--diff", str(old_staging), "-c", "primaryRegion=us-west-2",
+            "-c", 'replicaRegions=["us-east-2"]', "-c", "homeRegion=us-east-2", "-c", "drRegion=us-east-2",
+            "--allow-replace"]  # fmt: skip
+    assert _plan(argv) == 0
+    out = _plan.last.splitlines()  # type: ignore[attr-defined]
+    promoted = [line for line in out if " aws:rds/instance:Instance usw2-pg-1 " in line]
+    assert len(promoted) == 1 and promoted[0].startswith("  ~") and "matched by alias" in promoted[0]
+    assert "CrossRegionReplicas$aws:rds/instance:Instance::usw2-pg-1" in promoted[0]
+    # the demoted writer is rebuilt as a replica: replace_on_changes asks for it explicitly
+    (demoted,) = [line for line in out if " aws:rds/instance:Instance use2-pg-1 " in line]
+    assert demoted.startswith("-/+") and "replicateSourceDb (forces replacement)" in demoted
+    assert not any(line.startswith(("  -", "  +")) and "-pg-sg " in line for line in out)
+
+
+def test_alias_matching_rules() -> None:
+    from commerce_db.plan.diff import ResourceSnapshot, diff, mock_form
+
+    engine = (
+        "urn:pulumi:s::p::commerce:db:RegionStack$commerce:db:PostgresCluster$aws:rds/instance:Instance::x-1"
+    )
+    assert mock_form(engine) == "urn:pulumi:s::p::commerce:db:PostgresCluster$aws:rds/instance:Instance::x-1"
+    old_urn = "urn:pulumi:s::p::commerce:db:Old$aws:rds/instance:Instance::x-1"
+    new_urn = "urn:pulumi:s::p::commerce:db:New$aws:rds/instance:Instance::x-1"
+    t = "aws:rds/instance:Instance"
+    old = [ResourceSnapshot(old_urn, t, "x-1", "r", {"instanceClass": "a"})]
+    renamed = ResourceSnapshot(new_urn, t, "x-1", "r", {"instanceClass": "a"}, aliases=(old_urn,))
+    (change,) = diff(old, [renamed])
+    assert (change.action, change.was, change.changed) == ("update", old_urn, ())
+    # an old URN still claimed by a resource of the new plan is not taken over through an alias
+    both = [ResourceSnapshot(old_urn, t, "x-1", "r", {"instanceClass": "a"}), renamed]
+    assert sorted(c.action for c in diff(old, both)) == ["create"]
+    # without the alias it is a delete plus a create (what --diff reported before)
+    plain = ResourceSnapshot(new_urn, t, "x-1", "r", {"instanceClass": "a"})
+    assert sorted(c.action for c in diff(old, [plain])) == ["create", "delete"]
+    # replace_on_changes recorded in the plan asks for a replacement
+    explicit = ResourceSnapshot(
+        old_urn, t, "x-1", "r", {"instanceClass": "b"}, replace_on_changes=("instanceClass",)
+    )
+    (change,) = diff(old, [explicit])
+    assert change.action == "replace" and change.replaced_by == ("instanceClass",)
