@@ -346,12 +346,21 @@ def _proxy(pr: _Pricer, r: RegisteredResource, resources: list[RegisteredResourc
                 and pr.refs.resolve(c.inputs.get("clusterIdentifier"), [rt.RDS_CLUSTER]) is tgt
             ]
             target_class = next((c for c in classes if isinstance(c, str)), None)
+    standby = ""
     if target_class is None:  # fall back to the region's primary
         prim = [
             x
             for x in resources
             if x.type == rt.RDS_INSTANCE and not is_rds_replica(x.inputs) and x.region == r.region
         ]
+        if not prim:
+            # A replica region's standby proxy (issue 15): no target until a failover registers the
+            # promoted replica, and AWS bills per vCPU of the targets; priced as if it had one.
+            prim = sorted(
+                (x for x in resources if x.type == rt.RDS_INSTANCE and x.region == r.region),
+                key=lambda x: x.name,
+            )
+            standby = "standby without target until a failover: upper bound" if prim else ""
         target_class = prim[0].inputs.get("instanceClass") if prim else None
     if target_class == "db.serverless":  # Aurora Serverless v2 targets bill per ACU (minimum 8)
         acus = float(pr.assume.get("proxy_min_acus", 8))
@@ -379,6 +388,7 @@ def _proxy(pr: _Pricer, r: RegisteredResource, resources: list[RegisteredResourc
         vcpus * pr.hours,
         "vCPU-hour",
         pr.price(region, "rds_proxy_vcpu_hour"),
+        standby,
     )
 
 
@@ -482,6 +492,8 @@ _FLAT: dict[str, tuple[str, str, str]] = {
     "aws:secretsmanager/secret:Secret": ("secrets", "secret_month", "secret"),
     rt.METRIC_ALARM: ("cloudwatch", "alarm_month", "alarm"),
     "aws:cloudwatch/dashboard:Dashboard": ("cloudwatch", "dashboard_month", "dashboard"),
+    # The writer name's ARC cluster (commerce-db:writerDns: arc): billed per cluster-hour.
+    "aws:route53recoverycontrol/cluster:Cluster": ("dns", "arc_cluster_month", "Route 53 ARC cluster"),
 }
 
 

@@ -32,6 +32,16 @@ RANDOM_PROVIDER = "registry.terraform.io/hashicorp/random"
 # Pulumi type token -> Terraform resource type (bridge-metadata.json, renames.resources).
 TF_TYPES: dict[str, str] = {
     "aws:backup/plan:Plan": "aws_backup_plan",
+    "aws:route53/healthCheck:HealthCheck": "aws_route53_health_check",
+    "aws:route53/record:Record": "aws_route53_record",
+    "aws:route53/zone:Zone": "aws_route53_zone",
+    "aws:route53/zoneAssociation:ZoneAssociation": "aws_route53_zone_association",
+    "aws:route53recoverycontrol/cluster:Cluster": "aws_route53recoverycontrolconfig_cluster",
+    "aws:route53recoverycontrol/controlPanel:ControlPanel": "aws_route53recoverycontrolconfig_control_panel",
+    "aws:route53recoverycontrol/routingControl:RoutingControl": (
+        "aws_route53recoverycontrolconfig_routing_control"
+    ),
+    "aws:route53recoverycontrol/safetyRule:SafetyRule": "aws_route53recoverycontrolconfig_safety_rule",
     "aws:backup/restoreTestingPlan:RestoreTestingPlan": "aws_backup_restore_testing_plan",
     "aws:backup/restoreTestingSelection:RestoreTestingSelection": "aws_backup_restore_testing_selection",
     "aws:backup/selection:Selection": "aws_backup_selection",
@@ -139,6 +149,14 @@ RENAMED: dict[str, dict[str, str]] = {
     "aws_secretsmanager_secret": {"replicas": "replica"},
     "aws_iam_role": {"inline_policies": "inline_policy"},
     "aws_vpc_endpoint": {"subnet_configurations": "subnet_configuration"},
+    "aws_route53_zone": {"vpcs": "vpc"},
+    "aws_route53_record": {
+        "aliases": "alias",
+        "weighted_routing_policies": "weighted_routing_policy",
+        "failover_routing_policies": "failover_routing_policy",
+        "geolocation_routing_policies": "geolocation_routing_policy",
+        "latency_routing_policies": "latency_routing_policy",
+    },
 }
 
 Kind = Literal["scalar", "map", "list_block", "block"]
