@@ -463,7 +463,7 @@ def test_applications_get_their_own_rotated_users(stack: str, request: pytest.Fi
     writer = next(s for n, s in secrets.items() if n.endswith("-pg-app-writer"))
     reader = next(s for n, s in secrets.items() if n.endswith("-pg-app-reader"))
     master = next(s for n, s in secrets.items() if n.endswith("-pg-master"))
-    proxy = run.of_type("aws:rds/proxy:Proxy")[0]
+    proxy = next(p for p in run.of_type("aws:rds/proxy:Proxy") if p.region == _primary(run).region)
     # the proxy signs applications in as their own users, never as the master
     assert {a["secretArn"] for a in proxy.inputs["auths"]} == {writer.state["arn"], reader.state["arn"]}
     versions = {v.name: v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
