@@ -943,8 +943,8 @@ def build_steps(
         RunbookStep(
             "Apps: reload the credentials from the new region's secrets",
             (
-                f"commerce-db stack outputs {stack} --json   # dbSecretArn, redisPrimaryEndpoint, "
-                "redisAuthSecretArn" + ("" if ids.writer_name else ", writerEndpoint"),
+                f"commerce-db stack outputs {stack} --json   # writerSecretArn, readerSecretArn, "
+                "redisPrimaryEndpoint, redisAuthSecretArn" + ("" if ids.writer_name else ", writerEndpoint"),
             ),
             (
                 f"The writer name {ids.writer_name} did not change (ARC moved it). "

@@ -243,5 +243,10 @@ class BackupPlan(pulumi.ComponentResource):
             source_db_instance_arn=source_instance_arn,
             kms_key_id=kms_key_arn,
             retention_period=retention_days,
-            opts=pulumi.ResourceOptions(parent=self),
+            # Retained on delete: when the writer moves (a failover), Pulumi forgets this resource
+            # instead of stopping the replication; the provider's delete waits on the *source*
+            # region's API (terraform-provider-aws, instance_automated_backups_replication.go),
+            # which is the region that failed, and the backups already replicated here stay
+            # restorable until their retention ends (the point-in-time fallback).
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )

@@ -288,3 +288,20 @@ def test_recovery_needs_no_iam_change_and_the_writer_name_survives(engine: str, 
     after = run_program(run, stack="prod", config=after_cfg).outputs
     assert before["writerName"] == after["writerName"] == "writer.prod.db.internal"
     assert before["writerRoutingControlArns"]["us-west-2"] == after["writerRoutingControlArns"]["us-west-2"]
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["drop", "keep"])
+def test_outage_update_never_waits_on_the_lost_region(keep: bool) -> None:
+    """The targeted update deletes the old DR region's automated-backup replication (the writer
+    moved there). The provider's delete stops it and then waits on the *source* region's API, the
+    region that failed: the resource is retained on delete, so Pulumi only forgets it (and the
+    replicated backups stay restorable, the point-in-time fallback)."""
+    changes, _, _ = _failover("rds", keep)
+    (replication,) = [
+        c
+        for c in changes
+        if c.type == "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication"
+        and c.op == "delete"
+    ]
+    assert replication.region == "us-west-2" and replication.old is not None
+    assert replication.old.options.get("retainOnDelete") is True
