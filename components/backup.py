@@ -228,13 +228,19 @@ class BackupPlan(pulumi.ComponentResource):
         return plan
 
     def add_automated_backups_replication(
-        self, *, source_instance_arn: pulumi.Input[str], kms_key_arn: pulumi.Input[str], retention_days: int
+        self,
+        *,
+        source_instance_arn: pulumi.Input[str],
+        kms_key_arn: pulumi.Input[str],
+        retention_days: int,
+        retain_on_delete: bool = True,
     ) -> aws.rds.InstanceAutomatedBackupsReplication:
         """Replicate the RDS writer's automated backups into this (DR) region, encrypted with ``kms_key_arn``.
 
         Keeps point-in-time restore in this region (``restore-db-instance-to-point-in-time
         --source-db-instance-automated-backups-arn``). ``retention_days`` 1-35. RDS instances only
-        (not Aurora / Multi-AZ DB clusters).
+        (not Aurora / Multi-AZ DB clusters). ``retain_on_delete`` (default True): see below; False
+        for a disposable stack (its delete then stops the replication, which needs the source region).
         """
         if not 1 <= retention_days <= 35:
             raise ValueError(f"retention_days {retention_days} is invalid; allowed: 1-35")
@@ -248,5 +254,5 @@ class BackupPlan(pulumi.ComponentResource):
             # region's API (terraform-provider-aws, instance_automated_backups_replication.go),
             # which is the region that failed, and the backups already replicated here stay
             # restorable until their retention ends (the point-in-time fallback).
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=retain_on_delete),
         )

@@ -683,6 +683,8 @@ class RegionStack(pulumi.ComponentResource):
             source_instance_arn=source_instance_arn,
             kms_key_arn=self.keys.key_arn,
             retention_days=self._cfg.backup.retention_days,
+            # Where data is protected (prod): a failover never waits on the lost source region.
+            retain_on_delete=self._cfg.protect_resources,
         )
 
     def _aurora_alarms(
