@@ -335,6 +335,8 @@ class ObservabilityLayerArgs:
             for group, labels in watched_labels(self.watch).items():
                 mine = dict(getattr(self, group))
                 for label, value in labels.items():
+                    if label in mine and mine[label] is value:
+                        continue  # already expanded (dataclasses.replace runs this again)
                     if label in mine:
                         raise ArgumentError(
                             "watch", label,

@@ -399,3 +399,16 @@ def test_cache_bring_your_own_groups() -> None:
     assert group.inputs["parameterGroupName"] == "team-redis7"
     rule = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")[0]
     assert rule.inputs["securityGroupId"] == "sg-team-cache"
+
+
+def test_watched_args_survive_dataclasses_replace() -> None:
+    """replace() re-runs __post_init__: the components' labels are not a clash with themselves."""
+    import dataclasses
+
+    def program() -> None:
+        db = PostgresCluster("db", PostgresClusterArgs(**WIRING))
+        args = ObservabilityLayerArgs(kms_key_arn="arn:k", watch=[db])
+        again = dataclasses.replace(args, create_dashboard=False)
+        assert again.db_instances == args.db_instances and list(again.db_replicas) == ["replica-1"]
+
+    _run(program)
