@@ -331,6 +331,9 @@ class ObservabilityLayerArgs:
     """Tags on every taggable child. Default: {}."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "thresholds", coerce_args(self.thresholds, AlarmThresholds, field="thresholds")
+        )
         if self.watch:
             for group, labels in watched_labels(self.watch).items():
                 mine = dict(getattr(self, group))

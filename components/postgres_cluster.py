@@ -729,6 +729,9 @@ class PostgresClusterArgs:
     """Tags on every taggable child. Default: {}."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "parameters", coerce_args(self.parameters, PostgresParameters, field="parameters")
+        )
         check_choice("engine_mode", self.engine_mode, ("rds", "aurora"))
         parameter_family(self.engine_mode, self.engine_version)
         check_engine_version(self.engine_version, auto_minor_version_upgrade=self.auto_minor_version_upgrade)

@@ -242,18 +242,19 @@ def check_unique_label(label: Any, used: set[str], *, owner: str) -> None:
     used.add(label)
 
 
-def coerce_args(args: Any, cls: type[T]) -> T:
+def coerce_args(args: Any, cls: type[T], *, field: str = "args") -> T:
     """``args`` as ``cls``: an instance passes, a ``dict`` of the same fields is converted (so it is
-    validated the same way), anything else is a ``TypeError`` naming the class expected."""
+    validated the same way), anything else is a ``TypeError`` naming the class expected. ``field``
+    names the argument in the error (nested Args: ``parameters``, ``thresholds``)."""
     if isinstance(args, cls):
         return args
     if isinstance(args, dict):
         try:
             return cls(**args)
         except TypeError as exc:  # an unknown or missing field
-            raise TypeError(f"args: {exc}; expected the fields of {cls.__name__}") from None
+            raise TypeError(f"{field}: {exc}; expected the fields of {cls.__name__}") from None
     raise TypeError(
-        f"args is a {type(args).__name__}; expected {cls.__name__} (or a dict of its fields), e.g. "
+        f"{field} is a {type(args).__name__}; expected {cls.__name__} (or a dict of its fields), e.g. "
         f"{cls.__name__}(...)"
     )
 

@@ -412,3 +412,16 @@ def test_watched_args_survive_dataclasses_replace() -> None:
         assert again.db_instances == args.db_instances and list(again.db_replicas) == ["replica-1"]
 
     _run(program)
+
+
+def test_nested_args_accept_a_dict_or_name_the_class() -> None:
+    args = PostgresClusterArgs(**WIRING, parameters={"work_mem_kb": 8192})  # type: ignore[arg-type]
+    assert args.parameters.work_mem_kb == 8192
+    with pytest.raises(ValueError, match="TLS is required"):
+        PostgresClusterArgs(**WIRING, parameters={"extra": {"rds.force_ssl": "0"}})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="parameters is a list; expected PostgresParameters"):
+        PostgresClusterArgs(**WIRING, parameters=[])  # type: ignore[arg-type]
+    obs = ObservabilityLayerArgs(kms_key_arn="arn:k", thresholds={"rds_cpu_percent": 70})  # type: ignore[arg-type]
+    assert obs.thresholds.rds_cpu_percent == 70
+    with pytest.raises(TypeError, match=r"thresholds: .*cpu_percnt.*AlarmThresholds"):
+        ObservabilityLayerArgs(kms_key_arn="arn:k", thresholds={"cpu_percnt": 70})  # type: ignore[arg-type]
