@@ -329,7 +329,7 @@ class RegionStack(pulumi.ComponentResource):
     # ------------------------------------------------------------------ primary region
 
     def _build_primary(self) -> None:
-        cfg, pg_cfg, name, region = self._cfg, self._cfg.postgres, self._name, self.region
+        cfg, pg_cfg, name = self._cfg, self._cfg.postgres, self._name
         aurora = pg_cfg.engine_mode == "aurora"
         ids = planned_identifiers(
             self._prefix,
@@ -397,26 +397,7 @@ class RegionStack(pulumi.ComponentResource):
         self.backup = self._backup_vault()
 
         if cfg.proxy.enabled:
-            self.proxy = ProxyLayer(
-                f"{name}-proxy",
-                ProxyLayerArgs(
-                    region=region,
-                    target=pg,
-                    vpc_id=self.network.vpc_id,
-                    subnet_ids=self.network.private_subnet_ids,
-                    iam_auth=cfg.proxy.iam_auth,
-                    default_auth_scheme=cfg.proxy.default_auth_scheme,
-                    max_connections_percent=cfg.proxy.max_connections_percent,
-                    max_idle_connections_percent=cfg.proxy.max_idle_connections_percent,
-                    connection_borrow_timeout_seconds=cfg.proxy.connection_borrow_timeout_seconds,
-                    idle_client_timeout_seconds=cfg.proxy.idle_client_timeout_seconds,
-                    debug_logging=cfg.proxy.debug_logging,
-                    read_only_endpoint=aurora,
-                    allowed_security_groups=self._app_sgs,
-                    **self._proxy_args(),
-                ),
-                opts=self._child,
-            )
+            self.proxy = self._proxy_layer(pg, register_target=True)
             self.writer_endpoint = self.proxy.writer_endpoint
             self.reader_endpoints = self.proxy.reader_endpoints
         else:
@@ -589,12 +570,21 @@ class RegionStack(pulumi.ComponentResource):
             )
         else:
             return
-        self.proxy = ProxyLayer(
+        self.proxy = self._proxy_layer(cast(PostgresCluster, target), register_target=target.is_aurora)
+        self.writer_target = self.proxy.writer_endpoint
+
+    def _proxy_layer(self, target: PostgresCluster, *, register_target: bool) -> ProxyLayer:
+        """``<name>-proxy``: the same proxy in every role (the writer region's, or a replica region's
+        standby): name, settings, logs, secret access and role-free tags (a tag naming the region's
+        role would change the proxy's IAM role in a failover). Only whether ``target`` is registered
+        differs (AWS refuses an RDS read replica as a target)."""
+        cfg = self._cfg
+        return ProxyLayer(
             f"{self._name}-proxy",
             ProxyLayerArgs(
-                region=region,
-                target=cast(PostgresCluster, target),
-                register_target=target.is_aurora,
+                region=self.region,
+                target=target,
+                register_target=register_target,
                 vpc_id=self.network.vpc_id,
                 subnet_ids=self.network.private_subnet_ids,
                 iam_auth=cfg.proxy.iam_auth,
@@ -606,25 +596,16 @@ class RegionStack(pulumi.ComponentResource):
                 debug_logging=cfg.proxy.debug_logging,
                 read_only_endpoint=target.is_aurora,
                 allowed_security_groups=self._app_sgs,
-                **self._proxy_args(),
+                proxy_name=f"{self._prefix}-proxy",
+                log_retention_days=cfg.observability.log_retention_days,
+                log_kms_key_arn=self.keys.key_arn,
+                secret_name_patterns=()
+                if cfg.postgres.manage_master_user_password
+                else proxy_secret_name_patterns(cfg.stack),
+                tags={k: v for k, v in self._tags.items() if k != "region-role"},
             ),
             opts=self._child,
         )
-        self.writer_target = self.proxy.writer_endpoint
-
-    def _proxy_args(self) -> dict[str, Any]:
-        """ProxyLayerArgs every role passes alike: name, logs, secret access and role-free tags
-        (a tag naming the region's role would change the proxy's IAM role in a failover)."""
-        cfg = self._cfg
-        return {
-            "proxy_name": f"{self._prefix}-proxy",
-            "log_retention_days": cfg.observability.log_retention_days,
-            "log_kms_key_arn": self.keys.key_arn,
-            "secret_name_patterns": ()
-            if cfg.postgres.manage_master_user_password
-            else proxy_secret_name_patterns(cfg.stack),
-            "tags": {k: v for k, v in self._tags.items() if k != "region-role"},
-        }
 
     # ------------------------------------------------------------------ shared layers
 
