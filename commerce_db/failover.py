@@ -934,8 +934,9 @@ def build_steps(
             f"creates the new writer region's in-region replicas, master secret {ids.new_secret} and "
             "application-user secrets (with their rotation: IAM roles for the rotation and bootstrap "
             f"functions, so it needs IAM's control plane), backup plan into vault {ids.new_vault} and "
-            f"alarms, and switches proxy {ids.new_proxy} to the new secrets. Reload the apps' "
-            "credentials right after it (next step).",
+            f"alarms. Proxy {ids.new_proxy} keeps the promoted secrets while the old region is listed "
+            "in unreachableRegions (the new application secrets' first passwords are valid only after "
+            "their first rotation); it switches in the after-recovery update.",
             phase,
         )
     )
@@ -954,7 +955,8 @@ def build_steps(
                 + "). "
             )
             + f"Until now they used the secrets replicated into {new_primary} (same names as in "
-            f"{old_primary}); those stay valid, but the proxy now lists {new_primary}'s own secrets.",
+            f"{old_primary}, standalone since step 4); keep using them through the proxy until the "
+            "after-recovery update, then take writerSecretArn / readerSecretArn (rotated by then).",
             phase,
         )
     )

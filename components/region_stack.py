@@ -190,6 +190,20 @@ def proxy_secret_name_patterns(stack: str) -> tuple[str, ...]:
     return (f"cdb-{stack_slug(stack)}-*-master-*", "*-pg-*")
 
 
+def _keep_proxy_logins(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """While a region is unreachable (an outage failover): the proxy keeps the logins it has.
+
+    A promoted region's proxy serves the apps with the secrets replicated there (made standalone
+    by the runbook); the failover's update creates that region's own application secrets, whose
+    first passwords the database does not know until their first rotation. Switching the proxy's
+    auths then would lock the apps out, so the switch waits until ``unreachableRegions`` is
+    removed (after recovery, rotation long done)."""
+    if args.type_ != "aws:rds/proxy:Proxy":
+        return None
+    opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["auths"]))
+    return pulumi.ResourceTransformationResult(args.props, opts)
+
+
 @dataclass(frozen=True)
 class _ReplicaRegionDatabase:
     """What :class:`ProxyLayer` reads from its ``target``, for a replica region's database (cross-
@@ -604,7 +618,10 @@ class RegionStack(pulumi.ComponentResource):
                 else proxy_secret_name_patterns(cfg.stack),
                 tags={k: v for k, v in self._tags.items() if k != "region-role"},
             ),
-            opts=self._child,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                transformations=[_keep_proxy_logins] if cfg.unreachable_regions else [],
+            ),
         )
 
     # ------------------------------------------------------------------ shared layers
