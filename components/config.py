@@ -56,6 +56,34 @@ MASTER_PASSWORD_SPECIALS = "!#$%&*()_+-=[]{}<>:?"
 
 FIXED_PARAMETERS: frozenset[str] = frozenset({"rds.force_ssl", "shared_preload_libraries"})
 """PostgreSQL parameters the components set and ``PostgresParameters.extra`` cannot override."""
+
+# TLS floor the component keeps whatever ``extra`` says: PostgreSQL's ssl must stay on and the
+# minimum protocol at least TLS 1.2 (rds.force_ssl=1 alone does not stop an old protocol).
+_SSL_ON = frozenset({"on", "1", "true"})
+_TLS_MIN_OK = frozenset({"tlsv1.2", "tlsv1.3"})
+
+
+def tls_parameter_problem(extra: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """The first ``extra`` entry that would weaken TLS, as (name, value, what is allowed), else None.
+
+    Names are compared case-insensitively with surrounding whitespace ignored, so
+    ``" RDS.FORCE_SSL"`` is caught like ``rds.force_ssl``."""
+    for raw_name, raw_value in sorted(extra.items()):
+        name = str(raw_name).strip().lower()
+        value = str(raw_value).strip().lower()
+        if name in FIXED_PARAMETERS:
+            return (
+                str(raw_name), str(raw_value),
+                f"any parameter except {', '.join(sorted(FIXED_PARAMETERS))}, which the component fixes "
+                "(rds.force_ssl=1: TLS is required)",
+            )  # fmt: skip
+        if name == "ssl" and value not in _SSL_ON:
+            return str(raw_name), str(raw_value), "ssl only on/1 (TLS is required)"
+        if name == "ssl_min_protocol_version" and value not in _TLS_MIN_OK:
+            return str(raw_name), str(raw_value), "ssl_min_protocol_version TLSv1.2 or TLSv1.3"
+    return None
+
+
 _MISSING = dataclasses.MISSING
 T = TypeVar("T")
 
@@ -216,12 +244,10 @@ class PostgresParameters:
     def __post_init__(self) -> None:
         # Enforced here, not only by the stack config: a reusing team building PostgresParameters
         # directly must not be able to turn TLS off (issue 14).
-        for name in sorted(FIXED_PARAMETERS & {k.lower() for k in self.extra}):
-            raise ValueError(
-                f"extra[{name!r}] is invalid; allowed: any parameter except "
-                f"{', '.join(sorted(FIXED_PARAMETERS))}, which the component fixes (rds.force_ssl=1: TLS "
-                "is required)"
-            )
+        problem = tls_parameter_problem(self.extra)
+        if problem is not None:
+            name, value, allowed = problem
+            raise ValueError(f"extra[{name!r}] = {value!r} is invalid; allowed: {allowed}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1015,12 +1041,10 @@ def _check_postgres(cfg: StackConfig) -> None:
     _check_postgres_args(cfg)
     if pg.engine_mode == "aurora" and pg.aurora.instance_class == "db.serverless":
         _check_aurora_capacity(cfg)
-    reserved = {"rds.force_ssl", "shared_preload_libraries"} & set(pg.parameters.extra)
-    if reserved:
-        name = sorted(reserved)[0]
-        raise ConfigError(
-            f"postgres.parameters.extra.{name}", pg.parameters.extra[name], "is fixed by the component"
-        )
+    tls_problem = tls_parameter_problem(pg.parameters.extra)
+    if tls_problem is not None:
+        name, value, allowed = tls_problem
+        raise ConfigError(f"postgres.parameters.extra.{name}", value, f"allowed: {allowed}")
     if cfg.is_prod:
         if not cfg.protect_resources:
             raise ConfigError("protectResources", False, "must be true in prod")

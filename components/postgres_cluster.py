@@ -50,6 +50,8 @@ from .validation import (
     check_unique_label,
     check_weekly_window,
     coerce_args,
+    stack_hash,
+    stack_scoped,
     windows_overlap,
 )
 
@@ -418,16 +420,31 @@ def rds_connect_policy(
 def _physical_base(name: str, prefix: str | None) -> str:
     """Base of physical names (snapshots, Lambda functions): the identifier prefix when given,
     else the logical name plus the stack, so stacks of one program never collide."""
-    return prefix or f"{name}-{pulumi.get_stack()}"
+    # Lambda's alphabet; a stack name outside it (or one it would merge) gets a hash.
+    return prefix or stack_scoped(name, alphabet=r"A-Za-z0-9_-")
+
+
+def _final_snapshot_id(name: str, prefix: str | None) -> str:
+    """The default final snapshot identifier, ``<base>-final``: :func:`_physical_base` when it is a valid
+    RDS identifier (unchanged names for ordinary stacks), else the identifier-safe default prefix
+    (a stack ``dev_1`` would give an underscore, which AWS refuses)."""
+    base = _physical_base(name, prefix)
+    if not (re.fullmatch(r"[A-Za-z](?:-?[A-Za-z0-9])*", base) and len(base) <= 249):
+        base = _default_identifier_prefix(name)
+    return f"{base}-final"
 
 
 def _default_identifier_prefix(name: str) -> str:
     """DB identifiers for a component that needs them fixed but got no prefix: the logical name and
     the stack (unique per stack), in RDS's identifier alphabet, short enough for ``-cluster``."""
-    base = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", f"{name}-{pulumi.get_stack()}".lower())).strip("-")
+    stack = pulumi.get_stack()
+    base = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", f"{name}-{stack}".lower())).strip("-")
     if not base[:1].isalpha():
         base = f"db-{base}"
-    return base[:55].rstrip("-")
+    if re.fullmatch(r"[a-z0-9-]*", stack) and len(base) <= 55:
+        return base
+    # Sanitising changed the stack name or the cut reaches it: a hash keeps stacks apart.
+    return f"{base[:48].rstrip('-')}-{stack_hash(stack)}"
 
 
 def _app_secret_json(values: list[Any], *, args: PostgresClusterArgs, user: str) -> str:
@@ -699,7 +716,12 @@ class PostgresClusterArgs:
     parameter_group_name: pulumi.Input[str] | None = None
     """Bring your own: an existing DB parameter group (Aurora: DB *cluster* parameter group) of
     the engine's family. Given, the component creates none and ``parameters`` is not applied, so
-    ``rds.force_ssl=1`` (TLS required) is then that group's job. Default: None (``<name>-params``)."""
+    the group must set ``rds.force_ssl=1`` (TLS required): say so with
+    ``parameter_group_enforces_tls=True``, else a ValueError. Default: None (``<name>-params``)."""
+    parameter_group_enforces_tls: bool = False
+    """Acknowledges that the ``parameter_group_name`` group sets ``rds.force_ssl=1`` (the
+    component cannot read a group's parameters to check). Required with ``parameter_group_name``;
+    ignored without it. Default: False."""
     db_subnet_group_name: pulumi.Input[str] | None = None
     """Bring your own: an existing DB subnet group (in ``vpc_id``, >= 2 AZs). Given, the component
     creates none; ``subnet_ids`` still place the rotation and bootstrap Lambdas. Default: None
@@ -758,6 +780,14 @@ class PostgresClusterArgs:
         if self.cloudwatch_logs_retention_days is not None:
             check_log_retention("cloudwatch_logs_retention_days", self.cloudwatch_logs_retention_days)
         check_db_identifier("identifier_prefix", self.identifier_prefix, longest_suffix="-cluster")
+        if self.parameter_group_name is not None and not self.parameter_group_enforces_tls:
+            # A BYO group would otherwise silently drop the rds.force_ssl=1 guarantee (issue 14).
+            raise ValueError(
+                "parameter_group_name is set without parameter_group_enforces_tls=True; the component "
+                "creates no parameter group then, so the given group must set rds.force_ssl=1 (TLS "
+                "required): confirm it sets rds.force_ssl=1 and pass parameter_group_enforces_tls=True, "
+                "or leave parameter_group_name unset"
+            )
         check_snapshot_identifier("final_snapshot_identifier", self.final_snapshot_identifier)
         if self.engine_lifecycle_support not in ENGINE_LIFECYCLE_CHOICES:
             raise ValueError(
@@ -1131,7 +1161,7 @@ class PostgresCluster(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             skip_final_snapshot=not args.deletion_protection,
             final_snapshot_identifier=(
-                args.final_snapshot_identifier or f"{_physical_base(name, args.identifier_prefix)}-final"
+                args.final_snapshot_identifier or _final_snapshot_id(name, args.identifier_prefix)
             )
             if args.deletion_protection
             else None,
@@ -1238,7 +1268,7 @@ class PostgresCluster(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             skip_final_snapshot=not args.deletion_protection,
             final_snapshot_identifier=(
-                args.final_snapshot_identifier or f"{_physical_base(name, args.identifier_prefix)}-final"
+                args.final_snapshot_identifier or _final_snapshot_id(name, args.identifier_prefix)
             )
             if args.deletion_protection
             else None,

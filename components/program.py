@@ -70,7 +70,7 @@ def build(cfg: StackConfig) -> dict[str, RegionStack]:
     shared = StackShared(
         "shared",
         StackSharedArgs(
-            stack_slug=re.sub(r"[^a-z0-9]+", "-", cfg.stack.lower()).strip("-")[:24] or "stack",
+            stack_slug=stack_slug(cfg.stack),
             monitoring=pg.monitoring_interval_seconds > 0,
             aurora_global=aurora_global,
             engine_version=pg.engine_version,

@@ -49,6 +49,7 @@ from .postgres_cluster import (
 )
 from .proxy_layer import ProxyLayer, ProxyLayerArgs
 from .rds_log_groups import RdsLogGroups, RdsLogGroupsArgs
+from .validation import stack_hash
 
 _DIRECTIONS = {
     "north": "n", "south": "s", "east": "e", "west": "w", "central": "c",
@@ -135,7 +136,12 @@ class RegionStackArgs:
 
 def stack_slug(stack: str) -> str:
     """Lower-case stack name used in physical names (at most 24 characters)."""
-    return re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")[:24] or "stack"
+    slug = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")[:24] or "stack"
+    if slug == stack:
+        return slug
+    # Sanitising or the cut changed the name (team.dev, team_dev, long names): a hash of the real
+    # name keeps such stacks' physical names apart; prod/staging are unchanged.
+    return f"{slug[:17].rstrip('-')}-{stack_hash(stack)}"
 
 
 def identifier_prefix(stack: str, region: str) -> str:

@@ -20,6 +20,7 @@ CloudWatch Logs ``PutRetentionPolicy`` (the retention values below), ElastiCache
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -259,14 +260,45 @@ def coerce_args(args: Any, cls: type[T], *, field: str = "args") -> T:
     )
 
 
+def stack_hash(stack: str) -> str:
+    """Six hex characters of sha256(stack): a stable tag that keeps physical names of stacks apart
+    when sanitising or truncation would merge them (``team.dev``/``team_dev``)."""
+    return hashlib.sha256(stack.encode()).hexdigest()[:6]
+
+
+def scoped_name(
+    name: str,
+    stack: str,
+    *,
+    alphabet: str = r"A-Za-z0-9-",
+    sep: str = "-",
+    max_length: int = 255,
+    lower: bool = False,
+) -> str:
+    """``<name><sep><stack>`` in a physical-name alphabet, cut to ``max_length``.
+
+    Characters outside ``alphabet`` become ``sep``. When that changes the stack part (or
+    lower-casing does), or the cut reaches into it, ``<sep><stack_hash(stack)>`` ends the name, so
+    distinct stacks never share one; ordinary stack names (``prod``, ``staging``) are unchanged."""
+    clean_stack = re.sub(rf"[^{alphabet}]", sep, stack.lower() if lower else stack)
+    raw = f"{name}{sep}{stack}"
+    out = re.sub(rf"[^{alphabet}]", sep, raw.lower() if lower else raw)
+    if clean_stack == stack and len(out) <= max_length:
+        return out
+    tag = f"{sep}{stack_hash(stack)}"
+    # Runs of the separator and a dangling one are collapsed: several AWS names refuse "--".
+    head = re.sub(rf"{re.escape(sep)}+", sep, out)[: max_length - len(tag)].rstrip(sep)
+    return head + tag
+
+
 def stack_scoped(
     name: str, *, alphabet: str = r"A-Za-z0-9-", sep: str = "-", max_length: int = 255, lower: bool = False
 ) -> str:
     """``<name><sep><stack>`` in a physical-name alphabet: the default of every physical name a
-    component sets, so two stacks of one program in one account never share one. Characters
-    outside ``alphabet`` become ``sep``; the result is cut to ``max_length``."""
+    component sets, so two stacks of one program in one account never share one (see
+    :func:`scoped_name`: a stack name that sanitising changes or the cut reaches gets a hash)."""
     import pulumi  # the runtime's stack; imported here so the rules above stay runtime-free
 
-    raw = f"{name}{sep}{pulumi.get_stack()}"
-    raw = raw.lower() if lower else raw
-    return re.sub(rf"[^{alphabet}]", sep, raw)[:max_length]
+    return scoped_name(
+        name, pulumi.get_stack(), alphabet=alphabet, sep=sep, max_length=max_length, lower=lower
+    )

@@ -134,7 +134,11 @@ class PostgresClusterInputs(TypedDict):
     """Create the exported logs' CloudWatch log groups first, encrypted, with this retention.
     Default: unset (RDS creates them, never expiring)."""
     parameter_group_name: NotRequired[pulumi.Input[str]]
-    """Existing (cluster) parameter group to use instead of creating one. Default: unset."""
+    """Existing (cluster) parameter group to use instead of creating one; it must set
+    rds.force_ssl=1 and needs parameter_group_enforces_tls=true. Default: unset."""
+    parameter_group_enforces_tls: NotRequired[bool]
+    """Acknowledges that parameter_group_name's group sets rds.force_ssl=1; required with it.
+    Default: false."""
     db_subnet_group_name: NotRequired[pulumi.Input[str]]
     """Existing DB subnet group to use instead of creating one. Default: unset."""
     security_group_ids: NotRequired[list[pulumi.Input[str]]]

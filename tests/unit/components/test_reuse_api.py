@@ -168,7 +168,19 @@ def test_one_argument_creates_the_log_groups_before_the_databases(mode: str) -> 
         PostgresClusterArgs(**WIRING, cloudwatch_logs_retention_days=10)
 
 
-def test_two_stacks_of_a_reusing_program_with_defaults_share_no_physical_name() -> None:
+@pytest.mark.parametrize(
+    "stacks",
+    [
+        ("blue", "green"),
+        # Both valid Pulumi stack names that sanitising used to merge (findings round 1).
+        ("team.dev", "team_dev"),
+        # Differing only past the restore-testing plan name's cut (findings round 1).
+        ("payments-ledger-eu-west-1-production-blue", "payments-ledger-eu-west-1-production-green"),
+    ],
+)
+def test_two_stacks_of_a_reusing_program_with_defaults_share_no_physical_name(
+    stacks: tuple[str, str],
+) -> None:
     """Issue 14 item 3: every physical name a component sets by default includes the stack (or is
     left to Pulumi's auto-naming): identifiers, snapshots, log groups, Lambda functions, the
     dashboard, composite alarms, the trail, restore-testing plans, the Global Datastore suffix."""
@@ -199,9 +211,7 @@ def test_two_stacks_of_a_reusing_program_with_defaults_share_no_physical_name() 
         backup.add_plan(resource_arns=[db.primary_arn], role_arn="arn:role")
         backup.add_restore_testing(resource_arns=[db.primary_arn], role_arn="arn:role")
 
-    blue, green = (
-        run_program(program, stack=s, config={"aws:region": "eu-west-1"}) for s in ("blue", "green")
-    )
+    blue, green = (run_program(program, stack=s, config={"aws:region": "eu-west-1"}) for s in stacks)
     names = _physical_names(blue)
     assert len(names) >= 15, names  # the check below must have something to compare
     types = {t for t, _, _ in names}
@@ -218,6 +228,7 @@ def test_bring_your_own_groups_and_role_create_none_of_ours(mode: str) -> None:
     """Issue 14 item 6: existing parameter group, subnet group, security groups and monitoring role."""
     byo = {
         "parameter_group_name": "team-pg16",
+        "parameter_group_enforces_tls": True,
         "db_subnet_group_name": "team-subnets",
         "security_group_ids": ["sg-team-db", "sg-team-extra"],
         "monitoring_role_arn": "arn:aws:iam::123456789012:role/team-monitoring",
@@ -425,3 +436,83 @@ def test_nested_args_accept_a_dict_or_name_the_class() -> None:
     assert obs.thresholds.rds_cpu_percent == 70
     with pytest.raises(TypeError, match=r"thresholds: .*cpu_percnt.*AlarmThresholds"):
         ObservabilityLayerArgs(kms_key_arn="arn:k", thresholds={"cpu_percnt": 70})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (" rds.force_ssl", "0"),  # whitespace around a name no longer slips past the check
+        ("RDS.Force_SSL ", "0"),
+        ("ssl", "off"),
+        ("ssl", "0"),
+        ("ssl_min_protocol_version", "TLSv1"),
+        ("ssl_min_protocol_version", "TLSv1.1"),
+    ],
+)
+def test_extra_parameters_cannot_weaken_tls(name: str, value: str) -> None:
+    """Findings round 1: rds.force_ssl is immovable whatever the spelling, ssl stays on and the
+    minimum protocol at least TLS 1.2; nothing is registered."""
+    from commerce_db_components.config import PostgresParameters
+
+    with pytest.raises(ValueError, match=rf"extra\[{name!r}\] = {value!r} is invalid"):
+        PostgresParameters(extra={name: value})
+    ran = []
+    with pytest.raises(ValueError, match="is invalid"):
+        PostgresClusterArgs(**WIRING, parameters={"extra": {name: value}})
+        ran.append(True)
+    assert ran == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("ssl", "on"), ("ssl", "1"), ("ssl_min_protocol_version", "TLSv1.3")]
+)
+def test_extra_parameters_keeping_tls_are_accepted(name: str, value: str) -> None:
+    from commerce_db_components.config import PostgresParameters
+
+    assert PostgresParameters(extra={name: value}).extra == {name: value}
+
+
+@pytest.mark.parametrize("mode", ["rds", "aurora"])
+def test_own_parameter_group_needs_the_tls_acknowledgement(mode: str) -> None:
+    """Findings round 1: a bring-your-own parameter group used to drop rds.force_ssl=1 silently."""
+    with pytest.raises(
+        ValueError, match=r"parameter_group_name .*parameter_group_enforces_tls=True.*rds\.force_ssl=1"
+    ):
+        PostgresClusterArgs(**WIRING, engine_mode=mode, parameter_group_name="team-pg16-nossl")
+    args = PostgresClusterArgs(
+        **WIRING, engine_mode=mode, parameter_group_name="team-pg16", parameter_group_enforces_tls=True
+    )
+    assert args.parameter_group_name == "team-pg16"
+
+
+@pytest.mark.parametrize("mode", ["rds", "aurora"])
+def test_default_final_snapshot_identifier_is_valid_for_any_stack_name(mode: str) -> None:
+    """Findings round 1: stack ``dev_1`` gave ``db-dev_1-final``, which AWS refuses (underscore)."""
+    from commerce_db_components.postgres_cluster import check_snapshot_identifier
+
+    def program() -> None:
+        PostgresCluster("db", PostgresClusterArgs(**WIRING, engine_mode=mode, deletion_protection=True))
+
+    token = "aws:rds/cluster:Cluster" if mode == "aurora" else "aws:rds/instance:Instance"
+    finals = {}
+    for stack in ("dev_1", "dev-1", "prod"):
+        run = run_program(program, stack=stack, config={"aws:region": "eu-west-1"})
+        ids = [r.inputs.get("finalSnapshotIdentifier") for r in run.of_type(token)]
+        finals[stack] = next(i for i in ids if i)
+    assert finals["prod"] == "db-prod-final"  # ordinary stack names keep their names
+    assert finals["dev-1"] == "db-dev-1-final"
+    assert finals["dev_1"] not in (finals["dev-1"],) and "_" not in finals["dev_1"]
+    check_snapshot_identifier("final_snapshot_identifier", finals["dev_1"])
+
+
+def test_stack_scoped_names_keep_ordinary_stacks_and_tag_the_rest() -> None:
+    from commerce_db_components.validation import scoped_name, stack_hash
+
+    assert scoped_name("obs", "prod") == "obs-prod"
+    assert scoped_name("obs", "staging", alphabet="a-z0-9-", max_length=40, lower=True) == "obs-staging"
+    dotted, underscored = scoped_name("obs", "team.dev"), scoped_name("obs", "team_dev")
+    assert dotted == f"obs-team-dev-{stack_hash('team.dev')}" and dotted != underscored
+    long_a = scoped_name("backup", "x" * 40 + "a", alphabet="A-Za-z0-9_", sep="_", max_length=37)
+    long_b = scoped_name("backup", "x" * 40 + "b", alphabet="A-Za-z0-9_", sep="_", max_length=37)
+    assert len(long_a) == 37 and long_a != long_b
+    assert "--" not in scoped_name("c", "a..b", alphabet="a-z0-9-")
