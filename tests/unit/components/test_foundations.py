@@ -23,7 +23,10 @@ def test_region_codes(region: str, code: str) -> None:
 
 def test_identifier_prefix_is_a_valid_db_identifier_start() -> None:
     assert identifier_prefix("prod", "us-east-1") == "cdb-prod-use1"
-    assert identifier_prefix("Feature_X.2", "eu-west-1") == "cdb-feature-x-2-euw1"
+    # A stack name that sanitising changes keeps a hash of itself, so Feature_X.2 and feature-x-2
+    # (both valid stack names) never share identifiers.
+    assert identifier_prefix("Feature_X.2", "eu-west-1") == "cdb-feature-x-2-a5a475-euw1"
+    assert identifier_prefix("feature-x-2", "eu-west-1") == "cdb-feature-x-2-euw1"
 
 
 def test_backup_args_rules() -> None:
