@@ -701,14 +701,31 @@ def _cache_steps(
                 f"aws elasticache failover-global-replication-group --region {new_primary} "
                 f'--global-replication-group-id "$GRG" --primary-region {new_primary} '
                 f"--primary-replication-group-id {member}",
+                *(
+                    ()
+                    if planned
+                    else (
+                        # Fallback if the failover cannot run without the old primary: leave the
+                        # Global Datastore; the member becomes a standalone, writable group.
+                        f"aws elasticache describe-global-replication-groups --region {new_primary} "
+                        '--global-replication-group-id "$GRG" --show-member-info --query '
+                        f"\"GlobalReplicationGroups[0].Members[?ReplicationGroupRegion=='{new_primary}']"
+                        '.Role" --output text | grep -qx PRIMARY || aws elasticache '
+                        f"disassociate-global-replication-group --region {new_primary} "
+                        f'--global-replication-group-id "$GRG" --replication-group-id {member} '
+                        f"--replication-group-region {new_primary}",
+                    )
+                ),
             ),
             "Keeps the cached data, sessions and queues replicated so far."
             + (
                 ""
                 if planned
-                else " If the call fails because the old primary region cannot take part, continue without "
-                "it: the group in this region keeps serving reads, the apps fall back to the database for "
-                "writes they cannot cache, and the step is repeated after the region recovers."
+                else " If the failover cannot complete without the old primary region (the member here is "
+                "not PRIMARY afterwards), the third command disassociates it from the Global Datastore: a "
+                "standalone, writable group with the data replicated so far (sessions, queues). The "
+                "Global Datastore is re-formed after recovery (open: the stack still declares the group "
+                "as its member; check the after-recovery preview)."
             ),
             phase,
         )
@@ -884,16 +901,28 @@ def build_steps(
                 )
             if rebuild.protected:
                 cmds.append(f"pulumi state unprotect '{rebuild.urn}' --yes")
-        # Retained instances stay in AWS when Pulumi deletes them, identifier included: delete them
-        # here, or the re-created replica with the same identifier fails (DBInstanceAlreadyExists).
-        cmds += _delete_instances([r for r in (*rebuilds, *retired) if r.retained], ids)
+        # Retained instances stay in AWS when Pulumi deletes them, identifier included: free the
+        # identifier, or the re-created replica fails (DBInstanceAlreadyExists). In an outage a
+        # rebuilt replica may hold WAL the promoted writer never got: rename it, never delete it.
+        if planned:
+            cmds += _delete_instances([r for r in (*rebuilds, *retired) if r.retained], ids)
+        else:
+            cmds += _rename_instances([r for r in rebuilds if r.retained])
+            cmds += _delete_instances([r for r in retired if r.retained], ids)
         steps.append(
             RunbookStep(
                 "Allow the planned rebuilds of re-sourced replicas",
                 tuple(cmds),
-                "Replicas of the old writer cannot be pointed at the new one; they are deleted here (Pulumi "
-                "retains them on delete) and pulumi up re-creates them, same identifiers, "
-                f"as replicas of {ids.new_writer} (their data comes from the new writer): "
+                "Replicas of the old writer cannot be pointed at the new one; Pulumi retains databases on "
+                "delete, so "
+                + (
+                    "they are deleted here"
+                    if planned
+                    else "each is renamed to <identifier>-old here (kept, untouched: it may have replayed "
+                    "more of the old writer than the promoted one; compare and delete it after recovery)"
+                )
+                + f" and pulumi up re-creates them, same identifiers, as replicas of {ids.new_writer} "
+                "(their data comes from the new writer): "
                 + ", ".join(f"{r.identifier} ({r.region})" for r in rebuilds)
                 + ". Reads there are served by the other regions meanwhile."
                 + (
@@ -1088,6 +1117,19 @@ def _writer_name_steps(
     ]
 
 
+def _rename_instances(instances: Sequence[Rebuild]) -> list[str]:
+    """Move retained replicas out of the way (``<identifier>-old``), keeping them and their data."""
+    cmds = []
+    for r in instances:
+        cmds += [
+            f"aws rds modify-db-instance --region {r.region} --db-instance-identifier {r.identifier} "
+            f"--new-db-instance-identifier {r.identifier}-old --apply-immediately",
+            f"aws rds wait db-instance-available --region {r.region} --db-instance-identifier "
+            f"{r.identifier}-old",
+        ]
+    return cmds
+
+
 def _delete_instances(instances: Sequence[Rebuild], ids: FailoverIdentifiers) -> list[str]:
     """Delete RDS instances explicitly, replicas first (a deleted source would promote them), the
     old writer last with its final snapshot (the writes that never replicated)."""
@@ -1173,6 +1215,17 @@ def _after_recovery(
                 f'--replication-group-id "$RG" --final-snapshot-identifier '
                 f"{identifier_final(ids.old_writer)}-cache"
             )
+    for r in ids.rebuilds:
+        if r.retained and r.region != old_primary and r.type in ("", _RDS_INSTANCE):
+            old = f"{r.identifier}-old"
+            # Renamed during the outage: compare what it replayed with the new writer, keep a
+            # snapshot (standalone first: RDS takes none of a replica), then delete it.
+            after += [
+                f"aws rds promote-read-replica --region {r.region} --db-instance-identifier {old}",
+                f"aws rds wait db-instance-available --region {r.region} --db-instance-identifier {old}",
+                f"aws rds delete-db-instance --region {r.region} --db-instance-identifier {old} "
+                f"--final-db-snapshot-identifier {old}-final",
+            ]
     kept = sorted(
         {r.identifier for r in cleanup if r.retained and r.type not in (_RDS_INSTANCE, _RDS_CLUSTER,
                                                                           _REPLICATION_GROUP)}

@@ -381,7 +381,7 @@ def test_printed_runbook_order_secrets_proxy_and_writer_name(
     recovery = _commands(plan, fo.AFTER_RECOVERY).splitlines()
     up_all = _first(recovery, "pulumi up --yes")
     for i, line in enumerate(recovery):
-        if line.startswith("aws rds delete-db-instance"):
+        if line.startswith("aws rds delete-db-instance") and "-old " not in line:
             assert i < up_all  # retained instances: deleted before the update (identifiers reused)
             if "cdb-prod-use1-1 " in line + " ":
                 assert "--final-db-snapshot-identifier cdb-prod-use1-final" in line
@@ -398,7 +398,15 @@ def test_outage_runbook_uses_the_programs_fixed_names(prod_outage: fo.FailoverPl
     text = _commands(prod_outage)
     # promoted in place: it keeps its identifier (no rename, no state surgery)
     assert "aws rds promote-read-replica --region us-west-2 --db-instance-identifier cdb-prod-usw2-1 " in text
-    assert "new-db-instance-identifier" not in text and "pulumi state delete" not in text
+    assert "cdb-prod-usw2-1 --new-db-instance-identifier" not in text and "pulumi state delete" not in text
+    # the rebuilt eu-west-1 replica is renamed, never deleted, during the outage (it may hold WAL
+    # the promoted writer lacks); after recovery it is promoted, snapshotted and deleted
+    outage_text = _commands(prod_outage, fo.OUTAGE)
+    assert (
+        "--db-instance-identifier cdb-prod-euw1-1 --new-db-instance-identifier cdb-prod-euw1-1-old"
+        in outage_text
+    )
+    assert "delete-db-instance --region eu-west-1" not in outage_text
     # the eu-west-1 replica is rebuilt from the new writer: its protection is lifted first
     assert [r.identifier for r in ids.rebuilds] == ["cdb-prod-euw1-1"]
     assert "--db-instance-identifier cdb-prod-euw1-1 --no-deletion-protection" in text
