@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -241,6 +242,19 @@ def run() -> None:
         )
         if user is not None:
             pulumi.export(output, primary.app_secret_arns[user])
+    # Every region's own copy of the secrets (the primary's, replicated there): apps read the copy
+    # in their region, which keeps working when the primary region is lost (issue 15).
+    by_region: dict[str, dict[str, Any]] = {}
+    for s in stacks.values():
+        users: dict[str, Any] = {
+            role: s.app_secret_arns[u] for u, role in DEFAULT_APP_USERS.items() if u in s.app_secret_arns
+        }
+        by_region[s.region] = {
+            "master": s.db_secret_arn,
+            **users,
+            "redisAuth": s.redis_auth_secret_arn,
+        }
+    pulumi.export("secretArnsByRegion", by_region)
     pulumi.export("redisPrimaryEndpoint", primary.redis_primary_endpoint)
     pulumi.export("redisReaderEndpoint", primary.redis_reader_endpoint)
     pulumi.export("redisAuthSecretArn", primary.redis_auth_secret_arn)

@@ -549,6 +549,13 @@ class RegionStack(pulumi.ComponentResource):
         refuses read replicas as targets; the runbook registers the promoted instance.
         """
         cfg, region = self._cfg, self.region
+        # The application users' secrets as replicated here (this region's copy: what apps and
+        # the proxy here read, and what a failover makes standalone).
+        app_secrets = {
+            user: arn.apply(lambda a: _replicated_arn(a, primary.region, region) or "")
+            for user, arn in primary.db_app_secret_arns.items()
+        }
+        self.app_secret_arns = app_secrets
         if not cfg.proxy.enabled:
             if self.replicas is not None and self.replicas.replicas:
                 self.writer_target = self.replicas.replicas[0].address
@@ -556,10 +563,6 @@ class RegionStack(pulumi.ComponentResource):
                 self.writer_target = self.aurora_secondary.cluster.endpoint
             return
         target: _ReplicaRegionDatabase
-        app_secrets = {
-            user: arn.apply(lambda a: _replicated_arn(a, primary.region, region) or "")
-            for user, arn in primary.db_app_secret_arns.items()
-        }
         common: dict[str, Any] = {
             "_port": cfg.postgres.port,
             "secret_arn": self.db_secret_arn,

@@ -308,3 +308,19 @@ def test_outage_update_never_waits_on_the_lost_region(keep: bool) -> None:
     ]
     assert replication.region == "us-west-2" and replication.old is not None
     assert replication.old.options.get("retainOnDelete") is True
+
+
+def test_every_region_exports_its_own_copy_of_the_secrets() -> None:
+    """Game-day finding 3: the secret ARNs apps use must be their region's copy (the primary's
+    secrets replicated there), which stays readable when the primary region is lost."""
+    outputs = _before("rds").outputs
+    by_region = outputs["secretArnsByRegion"]
+    assert set(by_region) == {"us-east-1", "us-west-2", "eu-west-1"}
+    for region, arns in by_region.items():
+        assert set(arns) == {"master", "writer", "reader", "redisAuth"}
+        assert all(f":secretsmanager:{region}:" in arn for arn in arns.values()), arns
+    assert by_region["us-east-1"]["writer"] == outputs["writerSecretArn"]
+    # the same secret (name and suffix), the region's replica
+    assert (
+        by_region["us-west-2"]["writer"].replace(":us-west-2:", ":us-east-1:") == outputs["writerSecretArn"]
+    )
