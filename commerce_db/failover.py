@@ -760,6 +760,24 @@ def build_steps(
         steps.append(
             RunbookStep("Freeze writes: application maintenance mode (reads continue)", (), "", phase)
         )
+        if not aurora:
+            # Read before the fence: the fence revokes every ingress rule, the admin path included.
+            steps.append(
+                RunbookStep(
+                    f"Record the last WAL position of {ids.old_writer}, right before the fence",
+                    (
+                        f'LSN=$(psql "host=$(aws rds describe-db-instances --region {old_primary} '
+                        f"--db-instance-identifier {ids.old_writer} "
+                        "--query 'DBInstances[0].Endpoint.Address' --output text) sslmode=verify-full "
+                        "dbname=commerce\" -Atc 'select pg_current_wal_lsn()'); "
+                        'echo "$LSN"',
+                    ),
+                    "From a bastion in an admin security group (credentials from the master secret via "
+                    "PGPASSWORD). Writes are frozen, so nothing commits between this read and the fence "
+                    "that follows at once.",
+                    phase,
+                )
+            )
         steps.append(
             RunbookStep(
                 f"Fence the old writer {ids.old_writer} in {old_primary}: revoke its ingress",
@@ -838,20 +856,16 @@ def build_steps(
                 RunbookStep(
                     f"Wait until {ids.new_writer} has replayed everything the fenced writer committed",
                     (
-                        f'psql "host=$(aws rds describe-db-instances --region {old_primary} '
-                        "--db-instance-identifier "
-                        f"{ids.old_writer} --query 'DBInstances[0].Endpoint.Address' --output text) "
-                        "sslmode=verify-full "
-                        "dbname=commerce\" -Atc 'select pg_current_wal_lsn()'",
                         f'psql "host=$(aws rds describe-db-instances --region {new_primary} '
                         "--db-instance-identifier "
                         f"{ids.new_writer} --query 'DBInstances[0].Endpoint.Address' --output text) "
                         "sslmode=verify-full "
-                        "dbname=commerce\" -Atc 'select pg_last_wal_replay_lsn()'",
+                        'dbname=commerce" -Atc "select pg_last_wal_replay_lsn() >= \'$LSN\'::pg_lsn"',
                     ),
-                    "Run both from a bastion in an admin security group (credentials from the master secret "
-                    "via PGPASSWORD, never on the command line). Promote only when the replica's replay LSN "
-                    "is >= the writer's current LSN. ReplicaLag alone is no proof on a quiet primary.",
+                    "Repeat until it prints t: the replica has replayed up to the LSN recorded before the "
+                    "fence (the fenced writer is unreachable now, by design). From a bastion in an admin "
+                    "security group in the new region (credentials via PGPASSWORD, never on the command "
+                    "line). ReplicaLag alone is no proof on a quiet primary.",
                     phase,
                 )
             )

@@ -455,6 +455,9 @@ def test_planned_switchover_is_separate_and_loses_nothing(project_dir: Path) -> 
     assert _in_order(titles, ["Freeze writes", "Fence the old writer", "Wait until", "Promote", "Preview"])
     text = _commands(plan)
     assert "pg_current_wal_lsn()" in text and "pg_last_wal_replay_lsn()" in text
+    # the old writer's LSN is read before the fence revokes every path to it (the admin one too)
+    assert text.index("pg_current_wal_lsn()") < text.index("revoke-security-group-ingress --region us-east-1")
+    assert _in_order(titles, ["Freeze writes", "Record the last WAL", "Fence the old writer", "Wait until"])
     assert "revoke-security-group-ingress --region us-east-1" in text
     # keep mode: the old writer is rebuilt as a replica of the new one (explicitly, protection lifted)
     assert {r.identifier for r in plan.identifiers.rebuilds} == {"cdb-prod-use1-1", "cdb-prod-euw1-1"}
