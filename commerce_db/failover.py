@@ -985,7 +985,7 @@ def build_steps(
     )
     steps.append(
         RunbookStep(
-            "Apps: reload the credentials from the new region's secrets",
+            "Apps: unchanged writer name; credentials from the promoted secrets until after recovery",
             (
                 f"commerce-db stack outputs {stack} --json   # writerSecretArn, readerSecretArn, "
                 "redisPrimaryEndpoint, redisAuthSecretArn" + ("" if ids.writer_name else ", writerEndpoint"),
