@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -64,6 +65,23 @@ def exports(dsns: Any, redis_url: str | None) -> dict[str, str]:
     if redis_url:
         env["COMMERCE_DB_REDIS_URL"] = redis_url
     return env
+
+
+def _postgres_version(tier: Any) -> str:
+    """``PostgreSQL 15.18`` from the tier's ``postgres --version`` ("PostgreSQL" if unknown)."""
+    import subprocess
+
+    bindir = getattr(getattr(tier, "bins", None), "pg_bindir", None)
+    if bindir is None:
+        return "PostgreSQL"
+    try:
+        out = subprocess.run(
+            [str(Path(bindir) / "postgres"), "--version"], capture_output=True, text=True, timeout=10
+        )
+        version = re.search(r"\d+(?:\.\d+)+", out.stdout)  # "postgres (PostgreSQL) 15.18 (Debian ...)"
+        return f"PostgreSQL {version.group(0)}" if version else "PostgreSQL"
+    except (OSError, subprocess.SubprocessError):
+        return "PostgreSQL"
 
 
 def _alive(pid: int) -> bool:
@@ -120,6 +138,8 @@ def _up(args: argparse.Namespace) -> int:
             print(json.dumps(state, indent=2))
         else:
             print(f"local tier up in {tier.started_in:.1f} s (state: {args.state})")
+            pg = _postgres_version(tier)
+            print(f"  {pg} locally; the stacks run PostgreSQL 16/17 (tested here on 15 only)")
             for label in ("primary", "standby", "pgbouncer", "redis"):
                 if state[label]:
                     print(f"  {label:<10} {state[label]}")

@@ -169,6 +169,10 @@ def run_plan(args: argparse.Namespace) -> int:
     elif args.json:
         sys.stdout.write(render_json(report))
     elif args.details or args.component or args.types:
+        unmatched = _unmatched_filter(report, args.component, args.types)
+        if unmatched:
+            print(f"commerce-db plan: {unmatched}", file=sys.stderr)
+            return EXIT_CONFIG
         shown = filter_report(report, components=args.component, types=args.types)
         sys.stdout.write(render_text(shown, color=sys.stdout.isatty()))
     else:
@@ -214,6 +218,27 @@ def run_plan(args: argparse.Namespace) -> int:
         )
         return EXIT_REPLACE
     return EXIT_OK
+
+
+def _unmatched_filter(report: Any, components: list[str], types: list[str]) -> str | None:
+    """Why a --component/--type filter shows nothing (None when every filter matches something):
+    an empty tree that exits 0 would look like a stack without such resources."""
+    import difflib
+
+    from commerce_db.plan.render import short_type
+
+    names = sorted({f"{short_type(c.type)} {c.name}" for rv in report.regions for c in rv.all_components()})
+    kinds = sorted({short_type(r.type) for r in report.run.resources if r.custom})
+    for wanted, known, flag in ((components, names, "--component"), (types, kinds, "--type")):
+        for text in wanted:
+            if any(text.lower() in k.lower() for k in known) or (
+                flag == "--type" and any(text.lower() in r.type.lower() for r in report.run.resources)
+            ):
+                continue
+            close = difflib.get_close_matches(text, known, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            return f"{flag} {text!r} matches nothing in stack {report.stack}; {hint}known: {', '.join(known)}"
+    return None
 
 
 def _write_details(report: Any) -> str | None:

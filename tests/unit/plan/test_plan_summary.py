@@ -122,3 +122,11 @@ def test_a_broken_stack_file_names_file_line_and_column(
     err = capsys.readouterr().err
     assert "Pulumi.bad.yaml:5:4: not valid YAML" in err
     assert '   engineVersion: "16"' in err and "Traceback" not in err
+
+
+def test_a_filter_that_matches_nothing_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "prod", "--dir", str(REPO), "--component", "use1-cahce"]) == 2
+    err = capsys.readouterr().err
+    assert "--component 'use1-cahce' matches nothing" in err and "did you mean CacheLayer use1-cache" in err
+    assert main(["plan", "prod", "--dir", str(REPO), "--type", "nosuch.Type"]) == 2
+    assert "--type 'nosuch.Type' matches nothing" in capsys.readouterr().err

@@ -141,3 +141,21 @@ def test_plan_output_is_identical_across_runs(staging: PlanReport) -> None:
     # tree, the cost lines and the JSON must not follow that order.
     again = [render_json(plan_stack("staging", project_dir=REPO)) for _ in range(3)]
     assert all(doc == render_json(staging) for doc in again)
+
+
+def test_readme_plan_excerpt_is_what_plan_prod_prints(prod: PlanReport) -> None:
+    # The README shows a real `plan prod` summary; this keeps it from going stale when the plan
+    # changes (regenerate it with `./dev plan prod`). Lines ending in "..." are prefixes; "  ..."
+    # stands for lines left out.
+    from commerce_db.plan.render import render_summary
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("(prod, excerpt):\n\n```\n", 1)[1].split("```", 1)[0]
+    printed = render_summary(prod, details_path="out/plan-prod.txt").splitlines()
+    for line in block.splitlines():
+        if not line.strip() or line.strip() == "...":
+            continue
+        if line.endswith("..."):
+            assert any(p.startswith(line[:-3]) for p in printed), f"README plan excerpt is stale: {line!r}"
+        else:
+            assert line in printed, f"README plan excerpt is stale: {line!r}"
