@@ -19,7 +19,7 @@ import contextlib
 import ssl as _ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, SSLConnection
@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["RedisOptions", "create_redis", "drop_stale_connections", "redacted_url"]
+__all__ = ["RedisOptions", "create_redis", "drop_stale_connections", "redacted_url", "redis_ssl_context"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,8 +51,13 @@ class RedisOptions:
     client_name: str | None = "commerce-db"
     """CLIENT SETNAME value, visible in CLIENT LIST. Default: ``"commerce-db"``."""
     ssl_ca_certs: str | None = None
-    """CA bundle for ``rediss://`` (None = system trust store, which ElastiCache certs chain to).
+    """CA bundle for ``rediss://``; only this CA is trusted (None = the URL's ``ssl_ca_certs``
+    query parameter, else the system trust store, which ElastiCache certs chain to).
     Default: None."""
+    ssl_context: _ssl.SSLContext | None = None
+    """A ready ``SSLContext`` for ``rediss://`` (overrides ``ssl_ca_certs``); build it off the
+    event loop with :func:`redis_ssl_context` when the trust store is large. Default: None (built
+    once by :func:`create_redis`)."""
     require_tls_with_auth: bool = True
     """Refuse an auth token over plain ``redis://`` (ElastiCache requires in-transit encryption
     for AUTH; sending the token in clear text would leak it). Default: True."""
@@ -126,7 +131,14 @@ class _CancelSafeConnection(_CancelSafeMixin, _DirectSendMixin, Connection):
 
 
 class _CancelSafeSSLConnection(_CancelSafeMixin, _DirectSendMixin, SSLConnection):
-    """``SSLConnection`` that never loses its caller's cancellation."""
+    """``SSLConnection`` that never loses its caller's cancellation and uses the client's one
+    prebuilt ``ssl.SSLContext`` (see :func:`redis_ssl_context` for why)."""
+
+    def __init__(self, *, prebuilt_ssl_context: _ssl.SSLContext | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if prebuilt_ssl_context is not None:
+            # RedisSSLContext.get() returns .context when set: no lazy build inside connect().
+            self.ssl_context.context = prebuilt_ssl_context
 
 
 _CANCEL_SAFE: dict[type, type] = {Connection: _CancelSafeConnection, SSLConnection: _CancelSafeSSLConnection}
@@ -159,6 +171,26 @@ class _BoundedPool(aioredis.BlockingConnectionPool):
             await self.release(connection)
             raise
         return connection
+
+
+def redis_ssl_context(ca_certs: str | None = None) -> _ssl.SSLContext:
+    """The client ``SSLContext`` for ``rediss://``: certificate and hostname verified.
+
+    :param ca_certs: CA bundle file that signed the server certificate (a private CA, the local
+        tier's throwaway CA). Only this CA is trusted, as libpq's ``sslrootcert`` does. None
+        (default): the system trust store, which ElastiCache's certificates chain to.
+
+    Why build it here, once per client: redis-py builds its context lazily inside the first
+    ``connect()``, under ``socket_connect_timeout``, and always loads the whole system trust store
+    first (``ssl.create_default_context()``, even when a CA file is given). That is a synchronous,
+    event-loop-blocking parse of ~150 certificates: ~60 ms on an idle 2-core machine, 1-2 s under
+    load, so the first Redis connection of a process timed out (0.5 s default) and opened the
+    cache's circuit breaker, sending a cold-start burst to the database.
+    """
+    ctx = _ssl.create_default_context(cafile=ca_certs)  # cafile given: the system store is not loaded
+    ctx.check_hostname = True
+    ctx.verify_mode = _ssl.CERT_REQUIRED
+    return ctx
 
 
 def redacted_url(url: str) -> str:
@@ -223,8 +255,11 @@ def create_redis(
     if parts.scheme == "rediss":
         kwargs["ssl_cert_reqs"] = _ssl.CERT_REQUIRED
         kwargs["ssl_check_hostname"] = True
-        if opts.ssl_ca_certs is not None:
-            kwargs["ssl_ca_certs"] = opts.ssl_ca_certs
+        from_url_query = parse_qs(parts.query).get("ssl_ca_certs") or []
+        ca_certs = opts.ssl_ca_certs or (from_url_query[0] if from_url_query else None)
+        if ca_certs is not None:
+            kwargs["ssl_ca_certs"] = ca_certs
+        kwargs["prebuilt_ssl_context"] = opts.ssl_context or redis_ssl_context(ca_certs)
     pool = _BoundedPool.from_url(url, **kwargs)
     # from_url lets the URL scheme pick the class (rediss -> SSLConnection); swap in the
     # cancellation-safe subclass of whichever it picked. Connections are created lazily.
