@@ -50,6 +50,13 @@ def register(subparsers: Any) -> None:
         )
         if name == "up":
             sub.add_argument("--no-standby", action="store_true", help="no streaming standby")
+            sub.add_argument(
+                "--plaintext",
+                action="store_true",
+                help="no TLS and no Redis password (default: TLS everywhere with a throwaway CA, "
+                "verify-full DSNs and a rediss:// URL, as in production); only for a client that "
+                "cannot speak TLS",
+            )
             sub.add_argument("--json", action="store_true", help="print the endpoints as JSON")
         sub.set_defaults(func=_RUNNERS[name])
 
@@ -111,7 +118,7 @@ def _up(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     print("starting PostgreSQL primary + standby, PgBouncer and Redis + replica ...", file=sys.stderr)
-    tier = LocalTier(standby=not args.no_standby)
+    tier = LocalTier(standby=not args.no_standby, transport="plaintext" if args.plaintext else "tls")
     try:
         tier.start()
     except LocalTierError as exc:
@@ -129,6 +136,8 @@ def _up(args: argparse.Namespace) -> int:
             "standby": dsns.standby,
             "pgbouncer": dsns.pgbouncer,
             "redis": env.get("COMMERCE_DB_REDIS_URL"),
+            "transport": tier.transport,
+            "ca_cert": str(tier.tls.ca_cert) if tier.tls is not None else None,
             "exports": env,
         }
         args.state.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +149,10 @@ def _up(args: argparse.Namespace) -> int:
             print(f"local tier up in {tier.started_in:.1f} s (state: {args.state})")
             pg = _postgres_version(tier)
             print(f"  {pg} locally; the stacks run PostgreSQL 16/17 (tested here on 15 only)")
+            if tier.tls is not None:
+                print(f"  TLS only (plaintext refused); CA certificate: {tier.tls.ca_cert}")
+            else:
+                print("  PLAINTEXT (--plaintext): no TLS, no Redis password")
             for label in ("primary", "standby", "pgbouncer", "redis"):
                 if state[label]:
                     print(f"  {label:<10} {state[label]}")

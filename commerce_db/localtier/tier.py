@@ -110,10 +110,9 @@ class LocalTier:
         transport: ``"tls"``: every TCP listener speaks TLS only, with a throwaway CA made for
             this run (PostgreSQL ``hostssl`` + SCRAM, PgBouncer client and server TLS, Redis
             ``tls-port`` only with ``requirepass``); DSNs carry ``sslmode=verify-full`` and the CA
-            path, the Redis URL is ``rediss://`` with the password and CA. ``"plaintext"``: the
-            mode, no TLS and no Redis password ["plaintext": the shared test tier, demo and bench
-            still run plaintext until the whole suite is validated over TLS; see
-            docs/local-tier-demo-bench.md].
+            path, the Redis URL is ``rediss://`` with the password and CA, as in production.
+            ``"plaintext"``: no TLS and no Redis password, for the rare client or test that needs
+            it (say why where you use it) ["tls"].
         replication_proxy: the standby streams WAL through a :class:`FaultProxy`, so
             :meth:`hang_wal_stream` can stall its WAL receiver while it still reports
             ``streaming`` [False].
@@ -140,7 +139,7 @@ class LocalTier:
         keep: bool | None = None,
         synchronous_standby: bool = False,
         replication_proxy: bool = False,
-        transport: str = "plaintext",
+        transport: str = "tls",
     ) -> None:
         if transport not in ("tls", "plaintext"):
             raise ValueError(f"transport must be 'tls' or 'plaintext', got {transport!r}")

@@ -5,7 +5,9 @@ Order of preference for the shared, session-scoped ``tier``:
      use those servers; tests needing a standby / PgBouncer / fault operations skip with a reason.
   2. a Docker engine answering and ``testcontainers`` importable: postgres + redis containers
      (no standby / PgBouncer, so those tests skip).
-  3. otherwise :class:`commerce_db.localtier.LocalTier` from local binaries (everything available).
+  3. otherwise :class:`commerce_db.localtier.LocalTier` from local binaries (everything available),
+     in its default TLS transport: every test talks TLS with ``sslmode=verify-full`` against the
+     tier's throwaway CA and ``rediss://`` with a password, as a service does in production.
 
 Destructive tests (kill, promote) use ``fault_tier``: a separate LocalTier per test, so the shared
 one stays healthy.
@@ -105,9 +107,13 @@ def require(tier: LocalTier | ExternalTier, *, standby: bool = False, pgbouncer:
 
 
 @pytest.fixture(scope="session")
-def tls_tier() -> Iterator[LocalTier]:
+def tls_tier(tier: LocalTier | ExternalTier) -> Iterator[LocalTier]:
     """A local tier in its TLS transport (throwaway CA, hostssl-only PostgreSQL, PgBouncer TLS,
-    Redis tls-port + password), shared by the TLS tests. Skips without local binaries."""
+    Redis tls-port + password): the shared ``tier`` itself (TLS is the local tier's default), or
+    one of its own when the shared servers are external. Skips without local binaries."""
+    if isinstance(tier, LocalTier) and tier.tls is not None:
+        yield tier
+        return
     try:
         local = LocalTier(transport="tls").start()
     except MissingBinaryError as exc:
@@ -148,8 +154,8 @@ def redis_clean(tier: LocalTier | ExternalTier) -> Iterator[str]:
 
 @pytest.fixture
 def fault_tier(request: pytest.FixtureRequest) -> Iterator[LocalTier]:
-    """A private LocalTier for one destructive test (kill -9, promote, restarts); ~0.5 s to start
-    after the first. Skips when the local binaries are missing. Options via
+    """A private LocalTier (TLS, like the shared one) for one destructive test (kill -9, promote,
+    restarts); ~0.5 s to start after the first. Skips when the local binaries are missing. Options via
     ``@pytest.mark.fault_tier_options(synchronous_standby=True, ...)``."""
     marker = request.node.get_closest_marker("fault_tier_options")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}

@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from dataaccess.cache import CacheAside
-from dataaccess.redis_client import create_redis
+from dataaccess.redis_client import RedisOptions, create_redis
 
 pytestmark = pytest.mark.integration
 
@@ -49,9 +49,15 @@ class Source:
         return load
 
 
+# The cache's logic is under test here, not Redis timeouts (test_cache_outage covers those): a
+# command or TLS connect timing out on a starved machine would make the cache fail open.
+PATIENT = RedisOptions(socket_timeout=30.0, socket_connect_timeout=30.0)
+
+
 @pytest.fixture
 async def client(tier: Any) -> AsyncIterator[aioredis.Redis]:
-    c = create_redis(tier.redis_url)
+    c = create_redis(tier.redis_url, options=PATIENT)
+    assert await c.ping()
     yield c
     await c.aclose()
 
@@ -205,7 +211,7 @@ async def test_read_after_invalidate_does_not_join_older_inflight_load(cache: Ca
 
 async def test_stale_fill_from_other_process_rejected(client: aioredis.Redis, tier: Any, ns: str):
     """Reader and writer in different 'processes' (separate pools): same guarantee."""
-    other = create_redis(tier.redis_url)
+    other = create_redis(tier.redis_url, options=PATIENT)
     try:
         reader_cache = CacheAside(client, namespace=ns, invalidation_grace=0)
         writer_cache = CacheAside(other, namespace=ns, invalidation_grace=0)
@@ -265,7 +271,7 @@ async def test_random_interleavings_never_leave_a_stale_value(
     """Readers in two 'processes' and writers race on one key with random yields between the
     DB read and the fill; once everyone is done, Redis holds either nothing or the final row."""
     rng = random.Random(seed)
-    other = create_redis(tier.redis_url)
+    other = create_redis(tier.redis_url, options=PATIENT)
     try:
         caches = [
             CacheAside(client, namespace=ns, invalidation_grace=0),
@@ -319,7 +325,7 @@ async def test_stampede_in_process_single_flight(cache: CacheAside):
 
 
 async def test_stampede_across_processes_loads_once(client: aioredis.Redis, tier: Any, ns: str):
-    other = create_redis(tier.redis_url)  # separate connection pool = another process
+    other = create_redis(tier.redis_url, options=PATIENT)  # separate connection pool = another process
     try:
         a = CacheAside(client, namespace=ns)
         b = CacheAside(other, namespace=ns, lease_wait=30)
@@ -346,15 +352,20 @@ async def test_stampede_with_slow_loader_is_bounded_by_process_count(
 ):
     """When the lease holder is slower than lease_wait, each other process loads once itself:
     loads are bounded by the number of processes, not by the number of callers."""
-    others = [create_redis(tier.redis_url) for _ in range(2)]
+    # Patient clients with connections opened up front (see PATIENT). The holder stays gated until
+    # both others have loaded, so "slower than lease_wait" holds by construction, not by timing.
+    others = [create_redis(tier.redis_url, options=PATIENT) for _ in range(2)]
     try:
+        for c in others:
+            assert await c.ping()
         caches = [CacheAside(c, namespace=ns, lease_wait=0.01) for c in [client, *others]]
         src = GatedSource(**{"hot": {"v": 1}})
         first = [asyncio.create_task(get(caches[0], src, "hot")) for _ in range(100)]
-        await src.read_done.wait()
+        await asyncio.wait_for(src.read_done.wait(), 60)
         rest = [asyncio.create_task(get(c, src, "hot")) for c in caches[1:] for _ in range(100)]
-        while src.loads < 3:  # the two other processes gave up waiting and loaded themselves
-            await asyncio.sleep(0.001)
+        async with asyncio.timeout(60):  # a hang here is a failure, not a stuck run
+            while src.loads < 3:  # the two other processes gave up waiting and loaded themselves
+                await asyncio.sleep(0.001)
         src.proceed.set()
         results = await asyncio.gather(*first, *rest)
         assert all(r == {"v": 1} for r in results)

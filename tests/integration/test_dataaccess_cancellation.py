@@ -4,7 +4,10 @@ Regression: redis-py sends each command under Python 3.11's ``asyncio.wait_for``
 cancellation arriving as the send completes, so loops over ``sessions.create`` /
 ``counters.record_view`` / gated ``orders.place`` kept running after ``cancel()``. Each test
 cancels many loops at varied points (event-loop steps and short sleeps); the outcome asserted is
-deterministic: every task ends cancelled. The 5 s bound only detects "never stopped".
+deterministic: every task ends cancelled. The 60 s bound only detects "never stopped" (a broken
+implementation loops forever; a loaded machine may take seconds to unwind a cancelled call).
+The data layer gets patient timeouts: an operation that timed out under load would end its loop
+with that error before the cancel, which is not what these tests check.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataaccess import DataAccess, Settings
 pytestmark = pytest.mark.integration
 
 TRIALS = 120
-STOP_BOUND = 5.0  # generous: "did it stop at all", not a latency check
+STOP_BOUND = 60.0  # generous: "did it stop at all", not a latency check
 
 
 @pytest.fixture
@@ -36,6 +39,13 @@ async def da(fresh_db: DatabaseDSNs, redis_clean: str) -> AsyncIterator[DataAcce
         redis_url=redis_clean,
         inventory_redis_gate=True,
         replica_check_interval=0.2,
+        connect_timeout=30.0,
+        acquire_timeout=60.0,
+        command_timeout=60.0,
+        statement_timeout=60.0,
+        redis_socket_timeout=30.0,
+        max_replica_lag=60.0,
+        read_your_writes_ttl=120.0,
     )
     async with DataAccess.connect(settings) as d:
         await d.migrate()

@@ -433,7 +433,13 @@ async def test_explain_hot_queries_use_indexes_and_prune_partitions(
 
 
 async def test_cold_key_stampede_loads_once_across_instances(make_da: MakeDA) -> None:
-    a, b = await make_da(), await make_da()
+    # Single flight is under test, not the give-up bounds (test_cache_redis covers those): with
+    # the 0.5 s defaults a starved CI machine (load 20+ on 2 cores) let the lease wait run out or
+    # the first TLS connect time out, and each such caller rightly loaded from the database itself.
+    a, b = await make_da(redis_socket_timeout=30.0), await make_da(redis_socket_timeout=30.0)
+    for da in (a, b):
+        assert da.cache is not None
+        da.cache.lease_wait = 60.0
     await a.migrate()
     p = await a.products.create(sku="ST", name="Stampede", price_cents=5, stock=5)
     await asyncio.sleep(0)

@@ -195,10 +195,27 @@ async def test_replica_with_disconnected_wal_receiver_is_taken_out(fault_tier: L
 
 async def test_replica_dying_mid_run_reads_continue_on_the_writer(fault_tier: LocalTier, da_on: Any) -> None:
     dsns = fault_tier.dsns()
-    da = await da_on(reader_dsns=(dsns.standby,), redis_url=None)  # no cache: every get hits the DB
+    # No background health checks (interval 10 min) and patient timeouts: the replica's health
+    # changes only through what this test does, not through a check that timed out on a loaded
+    # machine. The read path alone must notice the dead replica and fall back to the writer.
+    da = await da_on(
+        reader_dsns=(dsns.standby,),
+        redis_url=None,  # no cache: every get hits the DB
+        connect_timeout=30.0,
+        command_timeout=60.0,
+        replica_check_interval=600.0,
+        max_replica_lag=60.0,
+        read_your_writes_ttl=700.0,
+    )
     await da.migrate()
     p = await da.products.create(sku="RD", name="Replica dies", price_cents=1, stock=1)
     await asyncio.to_thread(fault_tier.wait_for_standby)
+    async with asyncio.timeout(60):  # condition, not a sleep: the replica is known healthy
+        while True:
+            await da.pools.check_replicas()
+            if da.pools.readers[0].healthy:
+                break
+            await asyncio.sleep(0.05)
     da.markers._local.clear()  # forget our own write marker: plain reads may use the replica
     for _ in range(3):
         assert await da.products.get(p.id) == p

@@ -37,7 +37,11 @@ def test_local_up_status_down(tmp_path: Path) -> None:
         assert state.exists(), up.stderr.read() if up.poll() is not None else "no state file"
         doc = json.loads(state.read_text())
         assert doc["exports"]["COMMERCE_DB_WRITER_DSN"] == doc["pgbouncer"]
-        assert doc["exports"]["COMMERCE_DB_REDIS_URL"].startswith("redis://127.0.0.1:")
+        # TLS by default: verify-full against the run's CA, rediss:// with the password.
+        assert doc["transport"] == "tls" and Path(doc["ca_cert"]).is_file()
+        assert doc["pgbouncer"].endswith(f"?sslmode=verify-full&sslrootcert={doc['ca_cert']}")
+        redis_url = doc["exports"]["COMMERCE_DB_REDIS_URL"]
+        assert redis_url.startswith("rediss://:") and redis_url.endswith(f"?ssl_ca_certs={doc['ca_cert']}")
         status = _cli("status", cwd=tmp_path)
         assert status.returncode == 0 and doc["pgbouncer"] in status.stdout
         assert _cli("down", cwd=tmp_path).returncode == 0

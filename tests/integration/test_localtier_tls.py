@@ -117,14 +117,32 @@ async def test_data_layer_over_tls_through_pgbouncer_standby_and_rediss(
             assert await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
 
 
-def test_plaintext_mode_is_named_and_has_no_tls(tier: Any) -> None:
+def test_tls_is_the_default_and_plaintext_is_named(tier: Any) -> None:
     with pytest.raises(ValueError, match="transport"):
         LocalTier(transport="insecure")
+    assert LocalTier().transport == "tls"  # not started: the default alone
     if not isinstance(tier, LocalTier):
         pytest.skip("needs the local tier")
-    assert tier.transport == "plaintext" and tier.tls is None
-    assert "sslmode" not in tier.dsns().primary
-    assert tier.redis_url.startswith("redis://")
+    assert tier.transport == "tls" and tier.tls is not None  # the shared test tier too
+
+
+async def test_plaintext_mode_serves_plaintext(tmp_path: Path) -> None:
+    """Plaintext is needed here because this test is about the plaintext mode itself: it must
+    still start and be reachable without TLS, for the rare client that cannot speak it."""
+    with LocalTier(transport="plaintext", standby=False, pgbouncer=False, redis_replica=False) as plain:
+        assert plain.tls is None
+        assert "sslmode" not in plain.dsns().primary
+        assert plain.redis_url.startswith("redis://")
+        conn = await asyncpg.connect(plain.primary_dsn, ssl=False)
+        try:
+            assert await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") is False
+        finally:
+            await conn.close()
+        client = aioredis.Redis.from_url(plain.redis_url)
+        try:
+            assert await client.ping()
+        finally:
+            await client.aclose()
 
 
 async def test_settings_from_stack_outputs_and_secrets_manager_wire_the_local_tier(
