@@ -258,9 +258,15 @@ class Pools:
             self.settings,
             dsn,
             role=role,
-            credentials=self.credentials,
+            credentials=self._credentials_for(role),
             pgbouncer_detected=self.pgbouncer_detected,
         )
+
+    def _credentials_for(self, role: Literal["writer", "reader"]) -> CredentialProvider | None:
+        """Replicas use ``settings.reader_credentials`` (the read-only user) when set."""
+        if role == "reader" and self.settings.reader_credentials is not None:
+            return self.settings.reader_credentials
+        return self.credentials
 
     async def _open_pool(self, dsn: str, role: Literal["writer", "reader"]) -> asyncpg.Pool:
         refreshed = False
@@ -268,10 +274,11 @@ class Pools:
             try:
                 return await asyncpg.create_pool(**self._kwargs(dsn, role))
             except asyncpg.InvalidPasswordError:
-                if refreshed or self.credentials is None:
+                provider = self._credentials_for(role)
+                if refreshed or provider is None:
                     raise
                 refreshed = True
-                await self.credentials.refresh()
+                await provider.refresh()
             except asyncpg.ProtocolViolationError as exc:
                 if role != "writer" or self.pgbouncer_detected or not _is_startup_param_rejection(exc):
                     raise
@@ -360,11 +367,12 @@ class Pools:
 
     async def refresh_credentials(self) -> None:
         """Force the credential provider to fetch fresh material; update the user if it changed."""
-        if self.credentials is None:
+        providers = {id(p): p for p in (self.credentials, self.settings.reader_credentials) if p is not None}
+        if not providers:
             return
-        await self.credentials.refresh()
-        user = self.credentials.username()
-        if not user:
+        for provider in providers.values():
+            await provider.refresh()
+        if not any(p.username() for p in providers.values()):
             return
         targets = [(self._writer, self.writer_dsn)] + [(r.pool, r.dsn) for r in self._readers]
         for pool, dsn in targets:

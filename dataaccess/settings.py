@@ -134,6 +134,9 @@ class Settings:
     credentials: CredentialProvider | None = field(default=None, repr=False, compare=False)
     """Password provider (Secrets Manager / RDS IAM), called for every new connection and refreshed
     once on ``InvalidPasswordError``. Default: None (password from DSN / ``password``)."""
+    reader_credentials: CredentialProvider | None = field(default=None, repr=False, compare=False)
+    """Password provider for replica connections: the read-only user's secret, so replicas are
+    read as a read-only role. Default: None (``credentials``, or the reader DSNs' passwords)."""
     ssl: SslMode | None = None
     """TLS mode for PostgreSQL; ``None`` keeps the DSN's ``sslmode``. IAM auth needs require or
     stronger. Default: None."""
@@ -394,7 +397,7 @@ class Settings:
         env = os.environ if environ is None else environ
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name == "credentials":
+            if f.name in ("credentials", "reader_credentials"):
                 continue
             var = f"{prefix}{f.name.upper()}"
             raw = env.get(var)
@@ -463,7 +466,9 @@ class Settings:
 
         Reads ``writerEndpoint`` (``host`` or ``host:port``; the proxy), ``readerEndpoints`` (list),
         ``dbSecretArn`` (the database secret: username, password, dbname, port; the password is
-        never copied into the DSN — a refreshing provider serves it), ``redisPrimaryEndpoint`` and
+        never copied into the DSN — a refreshing provider serves it; for a service, the secret of
+        its writer user), optional ``readerSecretArn`` (the read-only user's secret: replicas
+        are then read as that user, see ``reader_credentials``), ``redisPrimaryEndpoint`` and
         ``redisAuthSecretArn`` (``{"auth_token", "port", "tls"}``; optional: no Redis without
         the endpoint). TLS is verified: ``sslmode=verify-full`` unless the secret names another
         mode, with ``ssl_root_cert`` (the RDS CA bundle); Redis is ``rediss://`` when the auth
@@ -493,6 +498,10 @@ class Settings:
             data["port"] = int(writer_port)
         data["reader_hosts"] = [str(r) for r in readers]
         kwargs: dict[str, Any] = {"ssl_root_cert": ssl_root_cert} if ssl_root_cert else {}
+        if outputs.get("readerSecretArn"):
+            kwargs["reader_credentials"] = SecretsManagerCredentials(
+                str(outputs["readerSecretArn"]), region=region, client=client
+            )
         redis_host = outputs.get("redisPrimaryEndpoint")
         if redis_host:
             auth: dict[str, Any] = {}

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from commerce_db.bench import scenarios
+from commerce_db.bench import scenarios, tls_cost
 from commerce_db.bench.cpu import ServerCpu
 from commerce_db.bench.progress import Progress
 from commerce_db.bench.report import format_table, write_json
@@ -54,6 +54,7 @@ INFO_KEYS: tuple[tuple[str, str], ...] = (
     ("flash_sale_p50_ms_500", "order latency, group commit"),
     ("flash_sale_p99_ms_500", "order latency, group commit"),
     ("pgbouncer_vs_direct_throughput", ""),
+    *((key, f"TLS/plaintext, {note}") for key, note in tls_cost.KEYS),
 )
 
 
@@ -78,6 +79,12 @@ async def _run_once(env: scenarios.BenchEnv) -> dict[str, Any]:
     result["pgbouncer_vs_direct_throughput"] = bouncer["throughput_ratio"]
     result["pgbouncer_server_connections"] = bouncer["server_connections_pgbouncer"]
     result["direct_server_connections"] = bouncer["server_connections_direct"]
+    env.progress.step("[6/6] TLS cost: raw clients over TLS vs over plaintext (second, plaintext tier)")
+    cost = await tls_cost.tls_cost(
+        env.tier, env.db.primary, rounds=env.sizes.rounds, seq_ops=env.sizes.seq_ops
+    )
+    result.update(cost["ratios"])
+    env.raw["tls_cost"] = cost["detail"]
     return result
 
 
@@ -157,6 +164,8 @@ async def run_bench(
     }
     doc["missed_goals"] = [k for k, g in GOALS.items() if not g.met(float(doc[k]))]
     doc["mode"] = "quick" if quick else "full"
+    # Every headline ratio compares the data layer with raw clients over this same transport.
+    doc["transport"] = tier.transport
     doc["runs_count"] = n_runs
     doc["ranges"] = ranges
     doc["server_cpu_ms_per_1000_ops"] = _server_cpu(per_run[len(per_run) // 2]["raw"])
@@ -182,7 +191,10 @@ async def run_bench(
         "of sequential calls for latency ratios, ops/s of closed-loop workers for throughput). "
         "With several runs, each key is the median over runs and ranges[key] is [min, max]. "
         "Server CPU: /proc CPU time of every PostgreSQL process and Redis INFO cpu, per 1,000 "
-        "operations of the phase."
+        "operations of the phase. The tier runs TLS (verify-full, rediss://): the data layer and "
+        "the raw clients it is compared with use the same TLS endpoints. tls_vs_plaintext_* keys: "
+        "the same raw clients against a second, plaintext tier (primary + Redis) started for that "
+        "scenario, in alternating rounds in the same run."
     )
     if json_path is not None:
         write_json(json_path, doc)

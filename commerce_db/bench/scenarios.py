@@ -140,7 +140,7 @@ def _summ(results: list[LoopResult]) -> dict[str, Any]:
 
 # -- 1. cached read vs raw Redis GET ------------------------------------------------------------
 async def cached_read_vs_raw_redis(env: BenchEnv) -> float:
-    env.progress.step("[1/5] cached read (dataaccess products.get, cache hit) vs raw redis.asyncio GET")
+    env.progress.step("[1/6] cached read (dataaccess products.get, cache hit) vs raw redis.asyncio GET")
     hot = env.catalogue.product_ids[:200]
     assert env.db.standby and env.db.pgbouncer
     async with open_da(
@@ -207,7 +207,7 @@ async def uncached_read_vs_raw_asyncpg(env: BenchEnv) -> float:
     """dataaccess (no cache, primary) vs raw asyncpg running the same SQL two ways: ``pool.fetchrow``
     on a pool sized like dataaccess's (the headline: both sides pool their connections) and
     ``conn.fetchrow`` on one dedicated connection (the floor; reported as info)."""
-    env.progress.step("[2/5] uncached read (dataaccess, no cache) vs raw asyncpg fetchrow, same query")
+    env.progress.step("[2/6] uncached read (dataaccess, no cache) vs raw asyncpg fetchrow, same query")
     ids = env.catalogue.product_ids
     async with open_da(env.db.primary) as da:
         sqls = await _captured_product_sql(env, da, ids[0])
@@ -320,7 +320,7 @@ async def read_throughput_cache_replica_vs_primary(env: BenchEnv) -> float:
     for hot products (``near_cache_ttl``), reads on the replica. During its rounds the statements
     the application ran are counted on both servers (pg_stat_statements), and server CPU is
     sampled for both sides."""
-    env.progress.step("[3/5] read throughput: cache + replica vs primary only (browse mix, Zipf keys)")
+    env.progress.step("[3/6] read throughput: cache + replica vs primary only (browse mix, Zipf keys)")
     assert env.db.standby and env.db.pgbouncer
     products = ZipfPicker(env.catalogue.product_ids, s=1.1, seed=11)
     terms = ZipfPicker(env.catalogue.search_terms, s=1.1, seed=12)
@@ -471,7 +471,7 @@ async def flash_sale(env: BenchEnv, buyers: int) -> tuple[float, float, int]:
     Returns (dataaccess/naive, gated/naive, oversold units over every variant).
     """
     stock = env.sizes.flash_stock[buyers]
-    env.progress.step(f"[4/5] flash sale: {buyers} concurrent buyers, one hot SKU, stock {stock} per round")
+    env.progress.step(f"[4/6] flash sale: {buyers} concurrent buyers, one hot SKU, stock {stock} per round")
     assert env.db.pgbouncer
     users = env.catalogue.user_ids
     checks: list[dict[str, Any]] = []
@@ -634,7 +634,7 @@ async def pgbouncer_vs_direct(env: BenchEnv) -> dict[str, float]:
     """Many clients, uncached product reads, through PgBouncer (20 server connections) vs direct
     (one server connection per client). Peak server connections sampled from pg_stat_activity."""
     clients, secs = env.sizes.bouncer_clients, env.sizes.bouncer_seconds
-    env.progress.step(f"[5/5] PgBouncer vs direct: {clients} concurrent clients, uncached reads")
+    env.progress.step(f"[5/6] PgBouncer vs direct: {clients} concurrent clients, uncached reads")
     assert env.db.pgbouncer
     ids = env.catalogue.product_ids
     peaks: dict[str, list[int]] = {"pgbouncer": [], "direct": []}

@@ -15,12 +15,15 @@ one stays healthy.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -222,3 +225,70 @@ def paused(tier: Any) -> Any:
     if state["paused"]:
         tier.resume_replay()
         tier.wait_for_standby()
+
+
+# --- the service's wiring: stack outputs + Secrets Manager (moto) -> Settings ------------------
+
+StackSettings = Callable[..., Settings]
+
+
+@pytest.fixture
+async def stack_settings(
+    tier: LocalTier | ExternalTier, fresh_db: DatabaseDSNs, redis_clean: str
+) -> AsyncIterator[StackSettings]:
+    """``stack_settings(**overrides)``: the data layer's Settings built the way a service builds
+    them, by ``Settings.from_stack_outputs`` from the stack's outputs and Secrets Manager (moto):
+    writes through PgBouncer as ``app_writer`` (no DDL), replica reads as ``app_reader``
+    (read-only), Redis over ``rediss://`` with the AUTH token from its secret, TLS verified
+    against the tier's CA. The schema owner has migrated ``fresh_db`` first, as a deploy step does.
+    """
+    if not isinstance(tier, LocalTier) or tier.tls is None:
+        pytest.skip("needs the local tier (TLS, per-application roles)")
+    import boto3
+    from moto import mock_aws
+
+    assert tier.tls is not None
+    async with DataAccess.connect(Settings(writer_dsn=fresh_db.primary)) as owner:
+        await owner.migrate()  # DDL: the owner only
+    await asyncio.to_thread(tier.wait_for_standby)
+    writer = urlsplit(tier.dsns(fresh_db.name, role="writer").pgbouncer or "")
+    reader = urlsplit(tier.dsns(fresh_db.name, role="reader").standby or "")
+    redis_parts = urlsplit(redis_clean)
+    with mock_aws():
+        sm = boto3.client("secretsmanager", region_name="us-east-1")
+
+        def secret(name: str, payload: dict[str, Any]) -> str:
+            return str(sm.create_secret(Name=name, SecretString=json.dumps(payload))["ARN"])
+
+        def user_secret(parts: Any) -> dict[str, Any]:
+            return {
+                "engine": "postgres",
+                "host": "127.0.0.1",
+                "port": parts.port,
+                "username": parts.username,
+                "password": parts.password,
+                "dbname": fresh_db.name,
+            }
+
+        outputs = {
+            "writerEndpoint": f"127.0.0.1:{writer.port}",
+            "readerEndpoints": [f"127.0.0.1:{reader.port}"],
+            "dbSecretArn": secret("app-writer", user_secret(writer)),
+            "readerSecretArn": secret("app-reader", user_secret(reader)),
+            "redisPrimaryEndpoint": f"127.0.0.1:{redis_parts.port}",
+            "redisAuthSecretArn": secret(
+                "redis-auth", {"auth_token": redis_parts.password, "port": redis_parts.port, "tls": True}
+            ),
+        }
+
+        def make(**overrides: Any) -> Settings:
+            return Settings.from_stack_outputs(
+                outputs,
+                region="us-east-1",
+                client=sm,
+                ssl_root_cert=str(tier.tls.ca_cert) if tier.tls else None,
+                redis_ca_certs=str(tier.tls.ca_cert) if tier.tls else None,
+                **{"proxy_mode": "pgbouncer", **overrides},
+            )
+
+        yield make

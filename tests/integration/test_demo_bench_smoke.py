@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from commerce_db.bench import scenarios
+from commerce_db.bench import scenarios, tls_cost
 from commerce_db.bench.progress import Progress
 from commerce_db.bench.runner import GOALS, render_table, run_bench
 from commerce_db.cli import main
@@ -111,6 +111,12 @@ async def test_bench_scenarios_with_tiny_sizes(tmp_path: Path, monkeypatch: pyte
     assert saved["direct_server_connections"] >= 10  # one per client
     assert {"python", "asyncpg", "redis-py", "postgresql", "redis", "pgbouncer"} <= set(saved["versions"])
     assert "cached_read_vs_raw_redis" in render_table(doc)
+    # The bench runs over TLS and reports what TLS costs next to plaintext, in the same run.
+    assert saved["transport"] == "tls"
+    for key, _ in tls_cost.KEYS:
+        assert saved[key] > 0, key
+        assert key in render_table(doc)
+    assert not any(saved["raw"]["tls_cost"]["errors"].values())
     assert _server_children() <= servers_before
 
 

@@ -11,7 +11,8 @@ import asyncpg
 import pytest
 
 from commerce_db.localtier import DatabaseDSNs, LocalTier
-from dataaccess import DataAccess, Settings
+from dataaccess import DataAccess
+from tests.integration.conftest import StackSettings
 
 pytestmark = [pytest.mark.integration]
 
@@ -23,20 +24,14 @@ def _local(tier: Any) -> LocalTier:
 
 
 async def test_data_layer_runs_as_writer_and_read_only_roles(
-    tier: Any, fresh_db: DatabaseDSNs, redis_clean: str
+    tier: Any, fresh_db: DatabaseDSNs, stack_settings: StackSettings
 ) -> None:
+    """Settings from the stack outputs + Secrets Manager (the service's wiring): writes through
+    PgBouncer as app_writer, replica reads as app_reader; neither may change the schema."""
     local = _local(tier)
-    writer, reader = local.dsns(fresh_db.name, role="writer"), local.dsns(fresh_db.name, role="reader")
-    assert writer.pgbouncer is not None and reader.standby is not None
-    async with DataAccess.connect(Settings(writer_dsn=fresh_db.primary)) as owner:
-        await owner.migrate()  # DDL: the owner only
-    await asyncio.to_thread(local.wait_for_standby)
-    settings = Settings(
-        writer_dsn=writer.pgbouncer,
-        reader_dsns=(reader.standby,),
-        redis_url=redis_clean,
-        proxy_mode="pgbouncer",
-    )
+    reader = local.dsns(fresh_db.name, role="reader")
+    settings = stack_settings()
+    assert settings.reader_credentials is not None and settings.reader_dsns
     async with DataAccess.connect(settings) as da:
         user = await da.users.create(email="role@example.com", name="Role")
         p = await da.products.create(sku="ROLE-1", name="Least privilege", price_cents=5, stock=3)
@@ -49,6 +44,12 @@ async def test_data_layer_runs_as_writer_and_read_only_roles(
                 await conn.execute("CREATE TABLE sneaky (x int)")
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute("DROP TABLE products")
+        await asyncio.to_thread(local.wait_for_standby)
+        await da.pools.check_replicas()
+        async with da.pools.reader() as (conn, source):
+            assert source == "replica"
+            assert await conn.fetchval("SELECT current_user") == "app_reader"
+            assert await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
     conn = await asyncpg.connect(reader.primary)
     try:
         assert await conn.fetchval("SELECT count(*) FROM products") == 1
