@@ -465,10 +465,11 @@ class Settings:
         stack to service (the integration tests build theirs this way against the local tier).
 
         Reads ``writerEndpoint`` (``host`` or ``host:port``; the proxy), ``readerEndpoints`` (list),
-        ``dbSecretArn`` (the database secret: username, password, dbname, port; the password is
-        never copied into the DSN — a refreshing provider serves it; for a service, the secret of
-        its writer user), optional ``readerSecretArn`` (the read-only user's secret: replicas
-        are then read as that user, see ``reader_credentials``), ``redisPrimaryEndpoint`` and
+        ``writerSecretArn`` (the service's writer user, e.g. app_writer: username, password,
+        dbname, port; the password is never copied into the DSN — a refreshing provider serves it),
+        else ``dbSecretArn`` (the master secret: a fallback for operators and migrations),
+        optional ``readerSecretArn`` (the read-only user's secret: replicas are then read as that
+        user, see ``reader_credentials``), ``redisPrimaryEndpoint`` and
         ``redisAuthSecretArn`` (``{"auth_token", "port", "tls"}``; optional: no Redis without
         the endpoint). TLS is verified: ``sslmode=verify-full`` unless the secret names another
         mode, with ``ssl_root_cert`` (the RDS CA bundle); Redis is ``rediss://`` when the auth
@@ -491,7 +492,10 @@ class Settings:
         readers = outputs.get("readerEndpoints") or []
         if isinstance(readers, str):
             readers = [r.strip() for r in readers.split(",") if r.strip()]
-        provider = SecretsManagerCredentials(str(output("dbSecretArn")), region=region, client=client)
+        # The service's own writer user (app_writer) when the stack exports it; the master secret
+        # (dbSecretArn) is the fallback for operators and migrations.
+        writer_arn = outputs.get("writerSecretArn") or output("dbSecretArn")
+        provider = SecretsManagerCredentials(str(writer_arn), region=region, client=client)
         data = dict(provider.fetch_sync())
         data["host"] = writer_host
         if writer_port:

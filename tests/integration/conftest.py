@@ -273,7 +273,9 @@ async def stack_settings(
         outputs = {
             "writerEndpoint": f"127.0.0.1:{writer.port}",
             "readerEndpoints": [f"127.0.0.1:{reader.port}"],
-            "dbSecretArn": secret("app-writer", user_secret(writer)),
+            # As the stack exports them: the master (here the owner) and the service's users.
+            "dbSecretArn": secret("owner", user_secret(urlsplit(fresh_db.pgbouncer or ""))),
+            "writerSecretArn": secret("app-writer", user_secret(writer)),
             "readerSecretArn": secret("app-reader", user_secret(reader)),
             "redisPrimaryEndpoint": f"127.0.0.1:{redis_parts.port}",
             "redisAuthSecretArn": secret(
