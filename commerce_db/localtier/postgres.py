@@ -32,6 +32,9 @@ REPLICATION_USER = "replicator"
 # Tuned for tests on small machines, but durable: fsync stays on because we test crash safety.
 _POSTGRESQL_CONF = """
 listen_addresses = '127.0.0.1'
+# The unix socket (trust auth, the tier's own superuser access) is for the server's OS user only:
+# any other local user would otherwise get a passwordless superuser (review of issue 17).
+unix_socket_permissions = 0700
 max_connections = 200
 shared_buffers = 64MB
 fsync = on

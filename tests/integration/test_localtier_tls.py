@@ -209,3 +209,24 @@ async def test_settings_from_stack_outputs_and_secrets_manager_wire_the_local_ti
             assert (await da.sessions.get(s.id)) is not None
     with pytest.raises(Exception, match=r"outputs\.writerEndpoint"):
         Settings.from_stack_outputs({}, region="us-east-1")
+
+
+def test_other_local_users_cannot_use_the_trusted_unix_socket(tls_tier: LocalTier) -> None:
+    """The socket has trust auth for the tier's own superuser access; another OS user (here
+    ``nobody``) must not reach it (it got a passwordless superuser before the socket was 0700)."""
+    import os
+    import pwd
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a client as another OS user")
+    nobody = pwd.getpwnam("nobody")
+    node = tls_tier.primary
+    out = subprocess.run(
+        [node.bins.pg("psql"), "-h", str(node.home), "-p", str(node.port), "-U", "postgres", "-d", "postgres",
+         "-Atc", "SELECT current_user"],
+        capture_output=True, text=True, timeout=60, user=nobody.pw_uid, group=nobody.pw_gid,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert out.returncode != 0 and "postgres" not in out.stdout
+    assert "Permission denied" in out.stderr or "permission denied" in out.stderr.lower()
