@@ -48,13 +48,18 @@ def mask_url(url: str | None) -> str | None:
         parts = urlsplit(url)
     except ValueError:
         return _masked_text(url)
+    query = _SECRET_PARAM.sub(r"\1***", parts.query)
     if parts.password is None:
-        return url
+        return url if query == parts.query else urlunsplit(parts._replace(query=query))
     # Keep the host and port exactly as written: they may be invalid (that is what an error about
     # this URL reports), and urlsplit's .port raises on those.
     hostport = parts.netloc.rpartition("@")[2]
     netloc = f"{parts.username or ''}:***@{hostport}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_SECRET_PARAM = re.compile(r"(?i)((?:^|&)[^=&]*(?:password|passwd|token|secret)[^=&]*=)[^&]*")
+"""A query parameter carrying a secret (libpq's ``password=``, tokens): its value is masked."""
 
 
 def endpoint(url: str | None, *, default_port: int = 5432) -> str:
@@ -85,7 +90,7 @@ def endpoint(url: str | None, *, default_port: int = 5432) -> str:
 def _masked_text(url: str) -> str:
     """``url`` with anything between ``user:`` and ``@`` replaced by ``***`` (for URLs that
     urlsplit cannot parse)."""
-    return re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", url)
+    return _SECRET_PARAM.sub(r"\1***", re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", url))
 
 
 def _check_hosts_and_ports(name: str, url: str) -> None:
@@ -335,10 +340,22 @@ class Settings:
             (f"reader_dsns[{i}]", d) for i, d in enumerate(self.reader_dsns)
         ]
         for name, dsn in dsns:
-            host = urlsplit(dsn).hostname or ""
-            if _is_local_host(host):
+            parts = urlsplit(dsn)
+            query = parse_qs(parts.query)
+            for param in ("sslmode", "sslrootcert", "host"):
+                if len(query.get(param, [])) > 1:
+                    # libpq and asyncpg honour the last one; a check reading the first is fooled.
+                    raise SettingsError(name, f"{mask_url(dsn)!r} gives {param} more than once; give it once")
+            # The effective hosts: the URL's, or libpq's host= query parameter (which wins when set).
+            hosts = [h for h in ",".join(query.get("host", [])).split(",") if h]
+            if not hosts:
+                hosts = [
+                    urlsplit(f"//{hp}").hostname or "" for hp in parts.netloc.rpartition("@")[2].split(",")
+                ]
+            remote = [h for h in hosts if not _is_local_host(h)]
+            if not remote:
                 continue
-            query = parse_qs(urlsplit(dsn).query)
+            host = remote[0]
             modes = query.get("sslmode") or []
             mode = self.ssl or (modes[0] if modes else None)
             if mode not in ("verify-ca", "verify-full"):
@@ -363,6 +380,19 @@ class Settings:
                     "redis_url",
                     f"{mask_url(self.redis_url)!r} is plaintext to a non-loopback host: use rediss:// "
                     "(ElastiCache in-transit encryption), or allow_insecure_transport=True",
+                )
+            options = {k.lower(): v[-1].lower() for k, v in parse_qs(parts.query).items()}
+            weakened = options.get("ssl_cert_reqs", "required") not in ("required", "cert_required") or (
+                options.get("ssl_check_hostname", "true") in ("false", "0", "no", "off")
+            )
+            if parts.scheme == "rediss" and weakened and not _is_local_host(parts.hostname or ""):
+                # redis-py lets these URL options override certificate checks: the AUTH token
+                # would go to whoever answers.
+                raise SettingsError(
+                    "redis_url",
+                    f"{mask_url(self.redis_url)!r} turns off certificate or hostname verification for a "
+                    "non-loopback host: remove ssl_cert_reqs / ssl_check_hostname, or "
+                    "allow_insecure_transport=True",
                 )
 
     # -- derived values -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
@@ -220,3 +221,51 @@ def test_bad_host_or_port_is_a_settings_error_naming_the_field(field: str, kwarg
 def test_multi_host_dsns_stay_valid() -> None:
     s = Settings(writer_dsn="postgresql://app:pw@h1:5432,h2:5433/shop", allow_insecure_transport=True)
     assert "pw" not in repr(s)
+
+
+# Found by the independent TLS-parity attacker: ways around "secure by default" and secrets in repr.
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        # libpq/asyncpg honour the LAST sslmode; a check reading the first was fooled.
+        (
+            {
+                "writer_dsn": "postgresql://u@db.example.com/app?sslmode=verify-full&sslrootcert=/ca&sslmode=disable"
+            },
+            "writer_dsn",
+        ),
+        # An empty URL host with libpq's host= query parameter is a remote host, not a unix socket.
+        ({"writer_dsn": "postgresql://u@/app?host=192.0.2.2&sslmode=disable"}, "ssl"),
+        # redis-py lets URL options switch off certificate and hostname checks.
+        (
+            {
+                "writer_dsn": "postgresql://u@localhost/app",
+                "redis_url": "rediss://192.0.2.2/0?ssl_cert_reqs=none",
+            },
+            "redis_url",
+        ),
+        (
+            {
+                "writer_dsn": "postgresql://u@localhost/app",
+                "redis_url": "rediss://192.0.2.2/0?ssl_check_hostname=false",
+            },
+            "redis_url",
+        ),
+    ],
+)
+def test_insecure_transport_cannot_hide_in_query_parameters(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings(**kwargs)
+    assert info.value.field == field
+
+
+def test_passwords_in_query_parameters_are_masked() -> None:
+    s = Settings(
+        writer_dsn="postgresql://u@localhost/app?password=hunter2-pg",
+        reader_dsns=("postgresql://u@localhost/app?sslmode=disable&PASSWORD=hunter2-rd",),
+        redis_url="redis://localhost:6379/0?password=hunter2-rs",
+    )
+    assert "hunter2" not in repr(s)
+    with pytest.raises(SettingsError) as info:
+        Settings(writer_dsn="postgresql://u@localhost:notaport/app?password=hunter2-pg")
+    assert "hunter2" not in str(info.value)
