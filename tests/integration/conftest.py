@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -27,9 +28,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from commerce_db.localtier import DatabaseDSNs, ExternalTier, LocalTier, LocalTierError, MissingBinaryError
 from dataaccess import DataAccess, Settings
+from dataaccess.redis_client import create_redis
 
 _HERE = Path(__file__).parent
 
@@ -294,3 +297,17 @@ async def stack_settings(
             )
 
         yield make
+
+
+@pytest.fixture
+async def client(tier: Any) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client on the shared tier (modules needing other options define their own)."""
+    c = create_redis(tier.redis_url)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def ns() -> str:
+    """A key namespace of its own for each test."""
+    return "t" + secrets.token_hex(4)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -56,18 +55,6 @@ class ManySource:
             return (await self.load([key])).get(key)
 
         return load
-
-
-@pytest.fixture
-async def client(tier: Any) -> AsyncIterator[aioredis.Redis]:
-    c = create_redis(tier.redis_url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-def ns() -> str:
-    return "t" + secrets.token_hex(4)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -60,11 +59,6 @@ async def client(tier: Any) -> AsyncIterator[aioredis.Redis]:
     assert await c.ping()
     yield c
     await c.aclose()
-
-
-@pytest.fixture
-def ns() -> str:
-    return "t" + secrets.token_hex(4)
 
 
 @pytest.fixture

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -21,18 +18,6 @@ pytestmark = pytest.mark.integration
 DAY1 = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=3)
 DAY2 = DAY1 + timedelta(days=1)
 DAY3 = DAY1 + timedelta(days=2)
-
-
-@pytest.fixture
-async def client(tier: Any) -> AsyncIterator[aioredis.Redis]:
-    c = create_redis(tier.redis_url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-def ns() -> str:
-    return "t" + secrets.token_hex(4)
 
 
 @pytest.fixture

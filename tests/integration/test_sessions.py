@@ -6,8 +6,6 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,18 +15,6 @@ from dataaccess.redis_client import RedisOptions, create_redis
 from dataaccess.sessions import SessionStore, _json_part
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(tier: Any) -> AsyncIterator[aioredis.Redis]:
-    c = create_redis(tier.redis_url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-def ns() -> str:
-    return "t" + secrets.token_hex(4)
 
 
 @pytest.fixture
