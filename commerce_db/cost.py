@@ -12,6 +12,7 @@ regions give a line marked ``price unknown`` instead of failing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,6 +115,11 @@ class CostEstimate:
             "unpriced_lines": self.unknown,
             "excluded": list(EXCLUDED),
         }
+
+    def restricted_to(self, resources: set[str]) -> CostEstimate:
+        """The same estimate over the lines of the named ``resources`` only, totals recomputed
+        (what a filtered plan shows)."""
+        return _with_totals(self, tuple(line for line in self.lines if line.resource in resources))
 
     def caveat(self) -> str:
         """What the total leaves out, in one line: unpriced lines and the :data:`EXCLUDED` costs."""
@@ -562,17 +568,26 @@ def estimate(
     _flat_items(pr, res)
     rank = {r: i for i, r in enumerate(region_order)}
     lines = sorted(pr.lines, key=lambda ln: (rank.get(ln.region, len(rank)), ln.region))  # stable
+    bare = CostEstimate(
+        currency=str(table.get("currency", "USD")),
+        as_of=str(table.get("as_of", "?")),
+        label=str(table.get("label") or f"estimate, on-demand list prices as of {table.get('as_of', '?')}"),
+        source=str(table.get("source", "")),
+        lines=(),
+    )
+    return _with_totals(bare, tuple(lines))
+
+
+def _with_totals(estimate: CostEstimate, lines: tuple[CostLine, ...]) -> CostEstimate:
+    """``estimate`` holding ``lines``, with its per-region and stack totals summed from them."""
     per_region: dict[str, float] = {}
     for line in lines:
         per_region.setdefault(line.region, 0.0)
         if line.monthly is not None:
             per_region[line.region] += line.monthly
-    return CostEstimate(
-        currency=str(table.get("currency", "USD")),
-        as_of=str(table.get("as_of", "?")),
-        label=str(table.get("label") or f"estimate, on-demand list prices as of {table.get('as_of', '?')}"),
-        source=str(table.get("source", "")),
-        lines=tuple(lines),
+    return dataclasses.replace(
+        estimate,
+        lines=lines,
         per_region=per_region,
         monthly_total=sum(per_region.values()),
         unknown=sum(1 for line in lines if line.monthly is None),

@@ -122,10 +122,14 @@ def _export_lines(label: str, value: Any, wiring: Any, indent: str, s: Style) ->
 def render_text(report: PlanReport, color: bool = False) -> str:
     """The human plan: tree by region and component, counts, exports, policy findings, cost."""
     s = Style(color)
+    shown = f"{report.total} resources"
+    if report.filtered_from is not None:
+        shown = (
+            f"{report.total} of {report.filtered_from} resources (filtered: counts, exports, policy and "
+            "cost below cover the shown resources only)"
+        )
     out: list[str] = [
-        s.bold(
-            f"commerce-db plan · stack {report.stack} · project {report.project} · {report.total} resources"
-        ),
+        s.bold(f"commerce-db plan · stack {report.stack} · project {report.project} · {shown}"),
         s.dim("offline: program run under the Pulumi mock engine, no cloud account, no Pulumi CLI"),
         "",
     ]
@@ -354,6 +358,9 @@ def filter_report(report: PlanReport, *, components: list[str], types: list[str]
 
     from commerce_db.plan.model import RegionView
 
+    if not components and not types:
+        return report
+
     def keep_resource(r: ResourceView) -> bool:
         return not types or any(t.lower() in f"{r.type} {short_type(r.type)}".lower() for t in types)
 
@@ -375,4 +382,31 @@ def filter_report(report: PlanReport, *, components: list[str], types: list[str]
         loose = [r for r in rv.loose if keep_resource(r)] if not components else []
         if comps or loose:
             regions.append(RegionView(rv.region, comps, loose))
-    return dataclasses.replace(report, regions=regions)
+    shown: list[ResourceView | ComponentNode] = [r for rv in regions for r in rv.loose]
+    for rv in regions:
+        for c in rv.all_components():
+            shown += [c, *c.resources]
+    names = {r.name for r in shown if isinstance(r, ResourceView)}  # containers carry no cost or finding
+    counts: dict[str, int] = {}
+    for r in shown:  # components included, as in the whole stack's counts
+        counts[r.type] = counts.get(r.type, 0) + 1
+    return dataclasses.replace(
+        report,
+        regions=regions,
+        counts=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        total=len(shown),
+        outputs=[o for o in report.outputs if _points_at(o.wiring, names)],
+        findings=[f for f in report.findings if f.resource in names],
+        cost=report.cost.restricted_to(names),
+        filtered_from=report.total,
+    )
+
+
+def _points_at(wiring: Any, names: set[str]) -> bool:
+    """Whether an export's wiring (``"rds.Proxy 'x' endpoint"``, nested like the export) names one
+    of ``names``."""
+    if isinstance(wiring, dict):
+        return any(_points_at(v, names) for v in wiring.values())
+    if isinstance(wiring, list):
+        return any(_points_at(v, names) for v in wiring)
+    return isinstance(wiring, str) and any(f"'{n}'" in wiring for n in names)

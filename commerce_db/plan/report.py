@@ -31,6 +31,9 @@ class PlanReport:
     cost: CostEstimate
     policy_lint: LintReport
     """parliament's findings on every policy document (errors block like a mandatory policy)."""
+    filtered_from: int | None = None
+    """Set by a ``--component``/``--type`` filter: the stack's resource count before it (``total``,
+    ``counts``, ``outputs``, ``findings`` and ``cost`` then cover only the shown resources)."""
 
     @property
     def blocked(self) -> bool:

@@ -56,6 +56,43 @@ def test_details_and_filters_print_the_tree(in_tmp: Path, capsys: pytest.Capture
     assert "rds.Proxy use1-proxy" in out and "rds.Instance use1-pg-1" not in out
 
 
+def test_a_filter_cuts_counts_exports_policy_and_cost_to_the_shown_resources(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "prod", "--dir", str(REPO), "--details"]) == 0
+    whole = capsys.readouterr().out
+    assert main(["plan", "prod", "--dir", str(REPO), "--component", "ProxyLayer"]) == 0
+    out = capsys.readouterr().out
+
+    def section(text: str, title: str) -> list[str]:
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith(title))
+        end = next(i for i in range(start + 1, len(lines)) if not lines[i].strip())
+        return lines[start + 1 : end]
+
+    counts = {line.split()[0]: int(line.split()[1]) for line in section(out, "Resources by type")}
+    whole_total = {line.split()[0]: int(line.split()[1]) for line in section(whole, "Resources by type")}[
+        "total"
+    ]
+    assert counts["rds.Proxy"] == 3 and "rds.Instance" not in counts and "sns.Topic" not in counts
+    assert counts["total"] == sum(n for t, n in counts.items() if t != "total") < whole_total
+    assert f"{counts['total']} of {whole_total} resources (filtered" in out.splitlines()[0]
+    exports = "\n".join(section(out, "Exports"))
+    assert "-> rds.Proxy 'use1-proxy' endpoint" in exports
+    assert "redisPrimaryEndpoint" not in exports and "redisPrimaryEndpoint" in whole  # not a proxy
+    cost_items = [line.split()[2] for line in section(out, "Cost:")[1:] if line.split()[0] in REGIONS]
+    assert sorted(cost_items) == ["euw1-proxy", "use1-proxy", "usw2-proxy"]
+
+    def total(text: str) -> float:
+        line = next(x for x in text.splitlines() if x.strip().startswith("TOTAL (estimate)"))
+        return float(line.split()[-1].replace(",", ""))
+
+    assert 0 < total(out) < total(whole)
+
+
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
+
+
 def test_version() -> None:
     with pytest.raises(SystemExit) as done:
         main(["--version"])
