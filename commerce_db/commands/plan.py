@@ -282,4 +282,6 @@ def _config_rejected(args: argparse.Namespace, exc: ValueError) -> int:
 def _print_json(doc: dict[str, Any]) -> None:
     import json
 
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    from commerce_db.plan.render import whole_numbers_as_ints
+
+    sys.stdout.write(json.dumps(whole_numbers_as_ints(doc), indent=2) + "\n")

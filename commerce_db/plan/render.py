@@ -251,7 +251,20 @@ def to_json(report: PlanReport) -> dict[str, Any]:
 
 
 def render_json(report: PlanReport) -> str:
-    return json.dumps(to_json(report), indent=2, sort_keys=False, default=str) + "\n"
+    """The ``--json`` document; whole numbers print as integers (``"port": 5432``)."""
+    return json.dumps(whole_numbers_as_ints(to_json(report)), indent=2, sort_keys=False, default=str) + "\n"
+
+
+def whole_numbers_as_ints(value: Any) -> Any:
+    """``value`` with every integral float made an int. Pulumi's wire format (protobuf ``Struct``)
+    carries every number as a double, so ``allocatedStorage: 1000`` arrives as ``1000.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [whole_numbers_as_ints(v) for v in value]
+    return value
 
 
 # -- the default summary -------------------------------------------------------------------------

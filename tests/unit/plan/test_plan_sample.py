@@ -85,6 +85,16 @@ def test_json_document_schema(sample_prod: PlanReport) -> None:
     assert cost["monthly_total"] == pytest.approx(sum(cost["per_region"].values()), abs=0.05)
 
 
+def test_json_prints_whole_numbers_as_integers(sample_prod: PlanReport) -> None:
+    text = render_json(sample_prod)
+    doc = json.loads(text)
+    primary = next(r for r in doc["resources"] if r["name"] == "use1-primary")
+    storage = primary["inputs"]["allocatedStorage"]
+    assert storage == 200 and type(storage) is int and '"allocatedStorage": 200,' in text
+    assert all(type(v) is not float or not v.is_integer() for v in primary["inputs"].values())
+    assert any(type(line["monthly"]) is float for line in doc["cost"]["lines"])  # fractions stay
+
+
 def test_secrets_never_printed(sample_prod: PlanReport, capsys: pytest.CaptureFixture[str]) -> None:
     password = sample_prod.run.by_name("master-password").state["result"]
     assert password == MOCK_SECRET_CHAR * 24
