@@ -5,6 +5,7 @@ catalogue loaded by SQL (the search benchmark's vocabulary)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -56,7 +57,7 @@ async def test_matching_typos_partial_matches_and_exclusions(make_da: MakeDA) ->
 
 
 async def test_lexicon_follows_inserts_bulk_loads_and_renames(
-    make_da: MakeDA, fresh_db: DatabaseDSNs
+    make_da: MakeDA, fresh_db: DatabaseDSNs, tier: Any
 ) -> None:
     da = await make_da()
     await da.migrate()
@@ -76,7 +77,10 @@ async def test_lexicon_follows_inserts_bulk_loads_and_renames(
         assert not any(any(ch.isdigit() for ch in w) or len(w) < 3 for w in words)
     finally:
         await conn.close()
-    hits = await da.products.search("quilonic", limit=100)  # read on the standby, after the write
+    # The bulk load went around the data layer, so no read-your-writes marker routes the search to
+    # the primary: it reads on the standby, which may not have replayed the load yet under load.
+    await asyncio.to_thread(tier.wait_for_standby)
+    hits = await da.products.search("quilonic", limit=100)
     assert len(hits) == 50
 
 
