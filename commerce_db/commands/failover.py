@@ -58,6 +58,9 @@ def register(subparsers: Any) -> None:
         help="Pulumi project directory (default: CWD if it has Pulumi.yaml, else the checkout)",
     )  # fmt: skip
     promote.set_defaults(func=_promote)
+    from commerce_db.commands import reconcile  # failover reconcile: its own module (issue 15)
+
+    reconcile.register(ops)
 
 
 def _print_human(plan: FailoverPlan, written: str | None) -> None:

@@ -1,0 +1,278 @@
+"""``commerce-db failover reconcile`` against real PostgreSQL: an "old writer" and a "new writer"
+that share history up to a failover (the new one is a byte copy of the old one, as a promoted
+replica is), then diverge — orders only the old one got (the lost writes), orders only the new
+one got (life after the promotion). The report must list exactly the lost orders; ``--apply``
+re-places the ones that fit, once; an order the new writer's stock no longer covers stays a
+conflict; bad input exits 2 naming what was wrong and changes nothing, without printing a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from commerce_db.cli import main
+from commerce_db.localtier import LocalTier
+from commerce_db.localtier.procs import wait_until
+from commerce_db.reconcile import ReconcileError, reconcile
+from dataaccess import DataAccess, Settings
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Pair:
+    """Two databases that diverged at a failover, and what was placed where."""
+
+    old: str
+    new: str
+    products: dict[str, int]
+    users: list[int]
+    lost: dict[str, str]
+    """Idempotency keys of orders only the old writer has -> what they are."""
+    retried_key: str
+    promoted_at: datetime
+    password: str
+
+
+async def _da(dsn: str) -> DataAccess:
+    return await DataAccess.connect(Settings(writer_dsn=dsn, retry_attempts=2))
+
+
+async def _seed_shared(dsn: str) -> tuple[dict[str, int], list[int]]:
+    async with await _da(dsn) as da:
+        await da.migrate()
+        users = [(await da.users.create(email=f"u{i}@example.com", name=f"U{i}")).id for i in range(2)]
+        products = {
+            sku: (await da.products.create(sku=sku, name=f"Product {sku}", price_cents=price, stock=stock)).id
+            for sku, price, stock in (("A", 100, 10), ("B", 250, 10), ("C", 500, 3))
+        }
+        await da.orders.place(users[0], [(products["A"], 1)], idempotency_key="shared-1")
+        await da.orders.place(users[1], [(products["B"], 2)], idempotency_key="shared-2")
+    return products, users
+
+
+async def _diverge(old: str, new: str, products: dict[str, int], users: list[int]) -> dict[str, str]:
+    a, b, c = products["A"], products["B"], products["C"]
+    async with await _da(old) as da:  # committed on the old writer, never replicated
+        await da.orders.place(users[0], [(a, 2)], idempotency_key="lost-fits-1")
+        await da.orders.place(users[1], [(a, 1), (b, 1)], idempotency_key="lost-fits-2")
+        await da.orders.place(users[0], [(c, 3)], idempotency_key="lost-no-stock")
+        cancelled = await da.orders.place(users[1], [(b, 1)], idempotency_key="lost-cancelled")
+        await da.orders.cancel(cancelled.id)
+        await da.orders.place(users[0], [(b, 1)], idempotency_key="retried")
+    async with await _da(new) as da:  # after the promotion
+        await da.orders.place(users[1], [(c, 2)], idempotency_key="new-after-promotion")
+        await da.orders.place(users[0], [(b, 1)], idempotency_key="retried")  # the client's retry
+    return {
+        "lost-fits-1": "to_apply",
+        "lost-fits-2": "to_apply",
+        "lost-no-stock": "conflict",
+        "lost-cancelled": "cancelled_on_old",
+    }
+
+
+def _clone(tier: LocalTier, source: str, target: str) -> None:
+    """The new writer starts as a byte copy of the old one (as a promoted replica does)."""
+
+    def attempt() -> bool:
+        try:
+            tier.primary.psql(f'CREATE DATABASE "{target}" TEMPLATE "{source}" OWNER app')
+        except Exception as exc:  # the seeding sessions may take a moment to go away
+            if "being accessed by other users" in str(exc):
+                return False
+            raise
+        return True
+
+    wait_until(f"clone of {source}", attempt, timeout=30.0)
+
+
+@pytest.fixture
+def pair(tier: Any) -> Iterator[Pair]:
+    if not isinstance(tier, LocalTier):
+        pytest.skip("needs the local tier (the new writer is cloned with CREATE DATABASE ... TEMPLATE)")
+    old_name, new_name = f"t_{uuid.uuid4().hex[:16]}", f"t_{uuid.uuid4().hex[:16]}"
+    old = tier.create_database(old_name).primary
+    try:
+        products, users = asyncio.run(_seed_shared(old))
+        _clone(tier, old_name, new_name)
+        new = tier.primary.dsn(new_name)
+        promoted_at = asyncio.run(_scalar(new, "SELECT now()"))
+        lost = asyncio.run(_diverge(old, new, products, users))
+        password = tier.primary.creds.password_of("app")
+        yield Pair(old, new, products, users, lost, "retried", promoted_at, password)
+    finally:
+        for name in (old_name, new_name):
+            tier.drop_database(name)
+
+
+async def _scalar(dsn: str, sql: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+def _state(dsn: str) -> tuple[int, list[tuple[str, int]]]:
+    """(number of orders, stock per SKU) of a database: what "changes nothing" compares."""
+
+    async def read() -> tuple[int, list[tuple[str, int]]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            n = await conn.fetchval("SELECT count(*) FROM orders")
+            stock = [
+                (r["sku"], r["stock"])
+                for r in await conn.fetch("SELECT sku, stock FROM products ORDER BY sku")
+            ]
+            return n, stock
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def _run(old: str, new: str, **kw: Any) -> Any:
+    return asyncio.run(reconcile(Settings(writer_dsn=old), Settings(writer_dsn=new), **kw))
+
+
+def test_report_lists_exactly_the_lost_orders_and_apply_replaces_them_once(pair: Pair) -> None:
+    before = _state(pair.new)
+    report = _run(pair.old, pair.new)  # divergence found: the newest order on both
+
+    assert {m.order.idempotency_key: m.outcome for m in report.missing} == pair.lost
+    assert report.orders_on_both == 2
+    assert [r.idempotency_key for r in report.replaced] == [pair.retried_key]
+    assert [(c.kind, c.idempotency_key) for c in report.conflicts] == [("out_of_stock", "lost-no-stock")]
+    assert "needs 3, 1 left" in report.conflicts[0].detail
+    stock = {s.product_id: (s.units_needed, s.stock_new, s.short_by) for s in report.stock}
+    # C: 3 left after the cloned history, 2 sold on the new writer after the promotion.
+    assert stock[pair.products["C"]] == (3, 1, 2)
+    assert stock[pair.products["A"]] == (3, 9, 0)
+    assert _state(pair.new) == before, "a dry run must not write"
+
+    applied = _run(pair.old, pair.new, since=pair.promoted_at, apply=True)
+    outcomes = {m.order.idempotency_key: m.outcome for m in applied.missing}
+    assert outcomes == {**pair.lost, "lost-fits-1": "applied", "lost-fits-2": "applied"}
+    assert applied.error is None
+    n_before, stock_before = before
+    n_after, stock_after = _state(pair.new)
+    assert n_after == n_before + 2
+    # A: 2 + 1 units re-placed, B: 1; C untouched (the conflict is never forced).
+    assert dict(stock_after) == {sku: units - {"A": 3, "B": 1}.get(sku, 0) for sku, units in stock_before}
+    new_ids = {m.new_order_id for m in applied.missing if m.outcome == "applied"}
+    lines = asyncio.run(
+        _scalar(
+            pair.new,
+            "SELECT array_agg(product_id::text || 'x' || quantity ORDER BY order_id, line_no) "
+            "FROM order_lines WHERE order_id = ANY($1::bigint[])",
+            list(new_ids),
+        )
+    )
+    assert sorted(lines) == sorted(
+        [f"{pair.products['A']}x2", f"{pair.products['A']}x1", f"{pair.products['B']}x1"]
+    )
+
+    again = _run(pair.old, pair.new, apply=True)
+    assert again.count("to_apply") == again.count("applied") == 0
+    assert {r.idempotency_key for r in again.replaced} == {pair.retried_key, "lost-fits-1", "lost-fits-2"}
+    assert _state(pair.new) == (n_after, stock_after), "a second run must be a no-op"
+
+
+def test_bad_inputs_change_nothing(tier: Any, pair: Pair) -> None:
+    before = _state(pair.new)
+    with pytest.raises(ReconcileError, match="same database"):
+        _run(pair.new, pair.new, apply=True)
+    future = asyncio.run(_scalar(pair.new, "SELECT now() + interval '1 day'"))
+    with pytest.raises(ReconcileError, match="in the future"):
+        _run(pair.old, pair.new, since=future, apply=True)
+    with pytest.raises(ReconcileError, match="lookback"):
+        _run(pair.old, pair.new, lookback=timedelta(minutes=-1), apply=True)
+    empty_name = f"t_{uuid.uuid4().hex[:16]}"
+    empty = tier.create_database(empty_name)
+    try:
+        with pytest.raises(ReconcileError, match=r"old database .*table 'users' does not exist"):
+            _run(empty.primary, pair.new, apply=True)
+        with pytest.raises(ReconcileError, match=r"new writer .*table 'users' does not exist"):
+            _run(pair.old, empty.primary, apply=True)
+    finally:
+        tier.drop_database(empty_name)
+    assert _state(pair.new) == before
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], old: str, new: str, *argv: str):
+    monkeypatch.setenv("COMMERCE_DB_OLD_WRITER_DSN", old)
+    monkeypatch.setenv("COMMERCE_DB_WRITER_DSN", new)
+    monkeypatch.setenv("COMMERCE_DB_OLD_RETRY_ATTEMPTS", "1")
+    code = main(["failover", "reconcile", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_reports_applies_and_never_prints_a_password(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _cli(monkeypatch, capsys, pair.old, pair.new)
+    assert code == 3, err  # a conflict is left for a human
+    assert "lost-fits-1" in out and "would re-place" in out and "out_of_stock" in out
+    assert "Dry run: nothing changed" in out
+    code, out, err = _cli(monkeypatch, capsys, pair.old, pair.new, "--apply", "--json")
+    assert code == 3, err
+    data = json.loads(out)
+    assert data["summary"]["applied"] == 2 and data["summary"]["conflict"] == 1
+    for text in (out, err):
+        assert pair.password not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (("--since", "yesterday"), "--since 'yesterday' is not an ISO 8601 time"),
+        (("--since", "2026-12-06T07:00:00"), "has no timezone"),
+        (("--lookback", "-5"), "--lookback -5 minutes must be between 0 and"),
+    ],
+)
+def test_cli_bad_arguments_exit_2_naming_them(
+    pair: Pair,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: tuple[str, ...],
+    expected: str,
+) -> None:
+    before = _state(pair.new)
+    code, _out, err = _cli(monkeypatch, capsys, pair.old, pair.new, "--apply", *argv)
+    assert code == 2 and expected in err and "nothing was changed" in err
+    assert _state(pair.new) == before
+
+
+def test_cli_unreachable_old_database_is_named_without_its_password(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _state(pair.new)
+    port = _closed_port()
+    secret = "s3cret-Reconcile-pw"
+    old = f"postgresql://app:{secret}@127.0.0.1:{port}/gone"
+    code, out, err = _cli(monkeypatch, capsys, old, pair.new, "--apply")
+    assert code == 2
+    assert f"old database 127.0.0.1:{port}/gone: cannot connect" in err
+    assert secret not in out + err
+    assert _state(pair.new) == before
+    # A missing variable is named too.
+    monkeypatch.delenv("COMMERCE_DB_OLD_WRITER_DSN")
+    assert main(["failover", "reconcile"]) == 2
+    assert "COMMERCE_DB_OLD_WRITER_DSN" in capsys.readouterr().err
