@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Coroutine, Generator
+import time
+from collections.abc import Callable, Coroutine, Generator
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -84,6 +85,7 @@ class DataAccess:
         *,
         credentials: CredentialProvider | None = None,
         redis: aioredis.Redis | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> _Connecting:
         """Open the pools (retrying connect errors with backoff) and the Redis client.
 
@@ -94,11 +96,14 @@ class DataAccess:
             :class:`IamAuthTokenProvider` when ``settings.iam_auth``.
         :param redis: an existing client to use instead of one built from ``settings.redis_url``
             (must have ``decode_responses=False``).
+        :param clock: monotonic seconds the pools date writer connections (and LSN samples)
+            with; tests pass their own to move past ``writer_max_connection_lifetime`` without
+            waiting. Default ``time.monotonic``.
         :raises Unavailable: the writer cannot be reached after ``retry_attempts``.
         """
         if not isinstance(settings, Settings):
             raise TypeError("settings must be a dataaccess.Settings")
-        return _Connecting(cls._open(settings, credentials=credentials, redis=redis))
+        return _Connecting(cls._open(settings, credentials=credentials, redis=redis, clock=clock))
 
     @classmethod
     async def _open(
@@ -107,13 +112,14 @@ class DataAccess:
         *,
         credentials: CredentialProvider | None,
         redis: aioredis.Redis | None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> DataAccess:
         creds = credentials or settings.credentials
         if creds is None and settings.iam_auth:
             creds = _iam_provider(settings)
 
         async def open_pools() -> Pools:
-            return await Pools.create(settings, creds)
+            return await Pools.create(settings, creds, clock=clock)
 
         # Name the server (never the password): "gave up after 6 attempts" alone says nothing.
         context = f"DataAccess.connect to the writer at {endpoint(settings.writer_dsn)}"

@@ -12,6 +12,19 @@ Proxy-safety rules applied to every pool (data-access-facts §1):
   type introspection, whose ``set_config('jit', ...)`` pins RDS Proxy.
 * ``max_inactive_connection_lifetime`` (default 300 s) is far below RDS Proxy's 1800 s idle timeout.
 
+Writer connection lifetime (the fence of a regional failover): asyncpg resolves the DSN's host name
+on every new connection (``loop.create_connection`` -> ``getaddrinfo``) and nothing here keeps an
+address, so a new connection goes wherever ``writer.<stack>.db.internal`` points *now*. Pooled
+connections, though, stay where the name pointed when they were opened. asyncpg's pool has no
+maximum connection age, so the writer pool stamps each new connection (pool ``init`` hook, a
+:class:`asyncpg.Connection` subclass that can hold the stamp) with when it must be retired:
+opened + ``writer_max_connection_lifetime`` x [0.9, 1.0]. :meth:`Pools.writer` closes a connection
+past that point instead of handing it out (and takes another one), and instead of returning it to
+the pool when the caller gives it back idle. A connection a caller holds is never closed under it,
+and one returned inside a transaction goes back to the pool as usual (asyncpg rolls it back) and
+is retired at its next acquire. Retiring uses ``terminate()``, as asyncpg's own idle timeout does
+for connections nobody holds.
+
 Read routing (:meth:`Pools.reader`): replicas are polled every ``replica_check_interval`` for
 ``pg_is_in_recovery()``, replay LSN and lag. A read carrying ``min_lsn`` (read-your-writes) goes to
 a healthy replica whose replay LSN is known to be ≥ ``min_lsn`` (re-checked live once if the cached
@@ -26,6 +39,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import random
 import ssl as _ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -179,6 +193,29 @@ def pool_kwargs(
     return kwargs
 
 
+class _DatedConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A writer connection that carries when it must be retired (``retire_at``, monotonic seconds
+    of the pool's clock; set by the pool's ``init`` hook when the connection is opened)."""
+
+    __slots__ = ("retire_at",)
+
+
+_LIFETIME_SPREAD = 0.1
+"""Each writer connection lives between (1 - this) and 1 times ``writer_max_connection_lifetime``:
+connections opened together (pool start, a reconnect storm) are not all replaced at once."""
+
+_POOL_ONLY = (
+    "dsn",
+    "min_size",
+    "max_size",
+    "max_inactive_connection_lifetime",
+    "reset",
+    "init",
+    "connection_class",
+)
+"""``create_pool`` arguments that are not connect arguments (dropped for ``set_connect_args``)."""
+
+
 @dataclass
 class ReaderStatus:
     """Health of one replica endpoint as last observed."""
@@ -204,8 +241,10 @@ class _Reader:
 class Pools:
     """Writer pool + one pool per replica. Create with :meth:`Pools.create`.
 
-    :param clock: monotonic seconds dating writer LSN samples for the staleness check. Default
-        ``time.monotonic``.
+    :param clock: monotonic seconds dating writer LSN samples for the staleness check and writer
+        connections for ``writer_max_connection_lifetime``. Default ``time.monotonic``.
+    :param rng: draws each writer connection's lifetime within [0.9, 1.0] x the setting. Default:
+        a new ``random.Random()``.
     """
 
     def __init__(
@@ -214,9 +253,11 @@ class Pools:
         credentials: CredentialProvider | None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock
+        self._rng = rng or random.Random()
         self.credentials = credentials
         self.writer_dsn = settings.writer_dsn
         self._writer: asyncpg.Pool | None = None
@@ -233,15 +274,23 @@ class Pools:
         """Counters: reads routed to the writer / to replicas."""
         self.exhausted = 0
         """Acquires that timed out with every connection of the pool busy (back-pressure)."""
+        self.retired = 0
+        """Writer connections closed because they outlived ``writer_max_connection_lifetime``."""
 
     # -- lifecycle --------------------------------------------------------------------------------
     @classmethod
-    async def create(cls, settings: Settings, credentials: CredentialProvider | None = None) -> Pools:
+    async def create(
+        cls,
+        settings: Settings,
+        credentials: CredentialProvider | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Pools:
         """Open the writer pool (must succeed) and the replica pools (failures only mark them
-        unhealthy), then start the health checker."""
+        unhealthy), then start the health checker. ``clock``: see :class:`Pools`."""
         if credentials is None and settings.credentials is not None:
             credentials = settings.credentials
-        self = cls(settings, credentials)
+        self = cls(settings, credentials, clock=clock)
         try:
             self._writer = await self._open_pool(settings.writer_dsn, "writer")
             self._readers = list(await asyncio.gather(*(self._open_reader(d) for d in settings.reader_dsns)))
@@ -254,13 +303,59 @@ class Pools:
         return self
 
     def _kwargs(self, dsn: str, role: Literal["writer", "reader"]) -> dict[str, Any]:
-        return pool_kwargs(
+        kwargs = pool_kwargs(
             self.settings,
             dsn,
             role=role,
             credentials=self._credentials_for(role),
             pgbouncer_detected=self.pgbouncer_detected,
         )
+        if role == "writer" and self.settings.writer_max_connection_lifetime > 0:
+            kwargs["connection_class"] = _DatedConnection
+            kwargs["init"] = self._date_connection
+        return kwargs
+
+    def _connect_kwargs(self, dsn: str, role: Literal["writer", "reader"]) -> dict[str, Any]:
+        """:meth:`_kwargs` without the pool-only arguments (for ``Pool.set_connect_args``)."""
+        kwargs = self._kwargs(dsn, role)
+        for pool_only in _POOL_ONLY:
+            kwargs.pop(pool_only, None)
+        return kwargs
+
+    async def _date_connection(self, conn: asyncpg.Connection) -> None:
+        """The writer pool's ``init`` hook (once per new connection; sends nothing): stamp when the
+        connection must be retired."""
+        lifetime = self.settings.writer_max_connection_lifetime
+        conn.retire_at = self._clock() + lifetime * (1.0 - _LIFETIME_SPREAD * self._rng.random())
+
+    def _outlived(self, conn: asyncpg.Connection) -> bool:
+        """``conn`` (a pooled writer connection) is past its lifetime."""
+        retire_at = getattr(conn, "retire_at", None)  # the pool's proxy forwards to the connection
+        return retire_at is not None and self._clock() >= retire_at
+
+    def _retire(self, conn: asyncpg.Connection) -> None:
+        """Close an outlived writer connection nobody uses. Closing hands its holder back to the
+        pool, which opens a new connection (resolving the writer's name again) when next asked."""
+        self.retired += 1
+        log.debug("writer connection outlived writer_max_connection_lifetime: closing it")
+        conn.terminate()
+
+    async def _acquire_writer(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        """A writer connection within its lifetime (outlived ones are closed on the way)."""
+        conn = await pool.acquire(timeout=self.settings.acquire_timeout)
+        for _ in range(self.settings.writer_pool_max + 1):  # a new connection is never outlived
+            if not self._outlived(conn):
+                break
+            self._retire(conn)
+            await pool.release(conn)  # closing already returned it: a no-op, kept for clarity
+            conn = await pool.acquire(timeout=self.settings.acquire_timeout)
+        return conn
+
+    async def _release_writer(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        """Give a writer connection back; close it instead if it is idle and outlived."""
+        if not conn.is_closed() and not conn.is_in_transaction() and self._outlived(conn):
+            self._retire(conn)
+        await pool.release(conn)
 
     def _credentials_for(self, role: Literal["writer", "reader"]) -> CredentialProvider | None:
         """Replicas use ``settings.reader_credentials`` (the read-only user) when set."""
@@ -297,10 +392,7 @@ class Pools:
         (called when prepared statements turn out not to survive between transactions)."""
         if not self.pgbouncer_detected:
             self._note_pgbouncer(why)
-        kwargs = self._kwargs(self.writer_dsn, "writer")
-        for pool_only in ("dsn", "min_size", "max_size", "max_inactive_connection_lifetime", "reset"):
-            kwargs.pop(pool_only)
-        self.writer_pool.set_connect_args(self.writer_dsn, **kwargs)
+        self.writer_pool.set_connect_args(self.writer_dsn, **self._connect_kwargs(self.writer_dsn, "writer"))
         await self.writer_pool.expire_connections()
 
     async def _open_reader(self, dsn: str) -> _Reader:
@@ -378,10 +470,7 @@ class Pools:
         for pool, dsn in targets:
             if pool is not None:
                 role: Literal["writer", "reader"] = "writer" if pool is self._writer else "reader"
-                kwargs = self._kwargs(dsn, role)
-                for pool_only in ("dsn", "min_size", "max_size", "max_inactive_connection_lifetime", "reset"):
-                    kwargs.pop(pool_only)
-                pool.set_connect_args(dsn, **kwargs)
+                pool.set_connect_args(dsn, **self._connect_kwargs(dsn, role))
 
     # -- acquisition ------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -389,7 +478,7 @@ class Pools:
         """A writer connection. Errors while acquiring are wrapped in ``ConnectPhaseError``."""
         pool = self.writer_pool
         try:
-            conn = await pool.acquire(timeout=self.settings.acquire_timeout)
+            conn = await self._acquire_writer(pool)
         except TimeoutError as exc:
             if _saturated(pool, self.settings.writer_pool_max):
                 # Back-pressure, not a dead server: no retry, and no recycling of a pool whose
@@ -410,7 +499,7 @@ class Pools:
         try:
             yield conn
         finally:
-            await pool.release(conn)
+            await self._release_writer(pool, conn)
 
     @contextlib.asynccontextmanager
     async def reader(self, min_lsn: int | None = None) -> AsyncIterator[tuple[asyncpg.Connection, Source]]:
@@ -531,13 +620,17 @@ class Pools:
             # here would hold up every replica check behind it, and keep a lagging replica in
             # rotation that long. Skip the sample: those busy connections note their commits' LSNs.
             return
+        pool = self._writer
         try:
-            async with self._writer.acquire(timeout=self.settings.acquire_timeout) as conn:
+            conn = await self._acquire_writer(pool)
+            try:
                 # The write position, not the insert position: a standby can replay only WAL that
                 # was written, so a caught-up standby is exactly at it.
                 raw = await conn.fetchval(
                     "SELECT pg_current_wal_lsn()::text", timeout=self.settings.command_timeout
                 )
+            finally:
+                await self._release_writer(pool, conn)
         except _DB_ERRORS as exc:
             log.debug("writer WAL position not sampled (%s)", type(exc).__name__)
             return
@@ -594,6 +687,7 @@ class Pools:
             "readers": [vars(r) for r in self.readers],
             "routed": dict(self.routed),
             "exhausted": self.exhausted,
+            "writer_retired": self.retired,
         }
 
 

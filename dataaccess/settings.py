@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -184,6 +185,15 @@ class Settings:
     max_inactive_connection_lifetime: float = 300.0
     """Close idle pooled connections after this many seconds; keep it well below RDS Proxy's
     IdleClientTimeout (1800 s). Default: 300.0."""
+    writer_max_connection_lifetime: float = 60.0
+    """Seconds a pooled writer connection may live, counted from when it was opened (0 = no
+    limit). A connection past it is closed instead of being handed out, or when it is returned
+    idle; never while a caller holds it. Its replacement resolves ``writer_dsn``'s host name
+    again: this bounds how long a process keeps writing to where the name pointed before, e.g.
+    to the old region's proxy after an ARC failover moved ``writer.<stack>.db.internal`` (the
+    fence of an outage, see docs/dataaccess.md "Writer connection lifetime"). Each connection's
+    limit is drawn from [0.9, 1.0] x this value, so connections opened together are not all
+    replaced at once. Default: 60.0."""
     application_name: str = "commerce-db"
     """Default: "commerce-db"."""
     retry_attempts: int = 6
@@ -288,6 +298,13 @@ class Settings:
             _positive(name, getattr(self, name))
         if not isinstance(self.near_cache_ttl, int | float) or self.near_cache_ttl < 0:
             raise SettingsError("near_cache_ttl", f"{self.near_cache_ttl!r} must be >= 0 (0 = off)")
+        lifetime = self.writer_max_connection_lifetime
+        number = isinstance(lifetime, int | float) and not isinstance(lifetime, bool)
+        if not number or not 0 <= lifetime < math.inf:
+            raise SettingsError(
+                "writer_max_connection_lifetime",
+                f"{lifetime!r} must be a finite number of seconds >= 0 (0 = no limit)",
+            )
         if not isinstance(self.cache_invalidation_grace, int | float) or self.cache_invalidation_grace < 0:
             raise SettingsError("cache_invalidation_grace", f"{self.cache_invalidation_grace!r} must be >= 0")
         if self.statement_timeout is not None and self.statement_timeout < 0:

@@ -96,9 +96,14 @@ class FaultProxy:
     :param protocol: ``"postgres"``, ``"redis"`` or ``"raw"``: how TLS is negotiated when ``tls``
         is given. Default: ``"raw"``.
     :param tls: the tier's TLS files: terminate TLS on both sides (see module doc). Default: None.
+    :param listen_host: loopback address to listen on, e.g. ``"127.0.0.2"`` so that two proxies
+        share a port and differ only by address, like two endpoints a DNS name can point at.
+        Default: ``"127.0.0.1"``.
+    :param listen_port: Default: 0 (a free port).
 
     Use :meth:`start` / :meth:`stop` (or ``with``). :attr:`port` is the listening port.
-    Counters: :attr:`connections` accepted, :attr:`fired` armed rules that fired.
+    Counters: :attr:`connections` accepted, :attr:`fired` armed rules that fired;
+    :attr:`open_connections` is how many are open now.
     """
 
     def __init__(
@@ -109,8 +114,12 @@ class FaultProxy:
         *,
         protocol: Protocol = "raw",
         tls: TlsFiles | None = None,
+        listen_host: str = "127.0.0.1",
+        listen_port: int = 0,
     ) -> None:
         self.name = name
+        self.listen_host = listen_host
+        self.listen_port = listen_port
         self.protocol = protocol
         self.tls = tls if protocol != "raw" else None
         self.upstream_host = upstream_host
@@ -151,7 +160,9 @@ class FaultProxy:
         self._flowing = asyncio.Event()
         self._flowing.set()
         direct_tls = self.tls.server_context() if self.tls is not None and self.protocol == "redis" else None
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=direct_tls)
+        self._server = await asyncio.start_server(
+            self._handle, self.listen_host, self.listen_port, ssl=direct_tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
@@ -186,6 +197,11 @@ class FaultProxy:
             coro.close()
             raise LocalTierError(f"fault proxy {self.name} is not running")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open through the proxy right now."""
+        return len(self._conns)
 
     def url(self, upstream_url: str) -> str:
         """``upstream_url`` (a DSN or Redis URL of the upstream server) pointed at this proxy."""
