@@ -353,7 +353,12 @@ class Pools:
 
     async def _release_writer(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         """Give a writer connection back; close it instead if it is idle and outlived."""
-        if not conn.is_closed() and not conn.is_in_transaction() and self._outlived(conn):
+        try:
+            retire = not conn.is_closed() and not conn.is_in_transaction() and self._outlived(conn)
+        except asyncpg.InterfaceError:
+            # Already back in the pool: a lost connection is released by asyncpg as it closes.
+            retire = False
+        if retire:
             self._retire(conn)
         await pool.release(conn)
 

@@ -1,9 +1,10 @@
 """The writer name moves (an ARC failover): pooled writer connections follow it within
 ``writer_max_connection_lifetime``, and none is closed under a caller.
 
-Two real PostgreSQL servers play the two regions: the shared tier's primary is the old region's
+Two real PostgreSQL servers play the two regions: a private tier's primary is the old region's
 writer (still writable when its region comes back, as an RDS instance whose replica was promoted
-elsewhere is), a second tier's primary the new region's. Each is reached through its own
+elsewhere is; private, so a test may fence it read-only), the shared tier's primary the new
+region's. Each is reached through its own
 :class:`FaultProxy`, standing in for that region's RDS Proxy: same port, different loopback
 address (127.0.0.2 / 127.0.0.3). The DSN names the host ``writer.fence.test``, which a hosts-style
 resolver installed on the event loop maps to one address or the other; flipping it is the ARC
@@ -59,6 +60,7 @@ class Regions:
 
     old: FaultProxy
     new: FaultProxy
+    old_tier: LocalTier
     dsn: str
     """The application's writer DSN: host ``writer.fence.test``."""
     old_direct: str
@@ -121,21 +123,22 @@ async def regions(
 ) -> AsyncIterator[Regions]:
     if not isinstance(tier, LocalTier) or tier.tls is None or fault_tier.tls is None:
         pytest.skip("needs the local tier (TLS, a second PostgreSQL server)")
-    new_db = await asyncio.to_thread(fault_tier.create_database, fresh_db.name)
-    old_dsn, new_dsn = fresh_db.primary, new_db.primary
+    old_db = await asyncio.to_thread(fault_tier.create_database, fresh_db.name)
+    old_dsn, new_dsn = old_db.primary, fresh_db.primary
     for dsn in (old_dsn, new_dsn):  # the new region's writer is a promoted replica: same schema
         async with DataAccess.connect(Settings(writer_dsn=dsn)) as da:
             await da.migrate()
     old_port, new_port = urlsplit(old_dsn).port, urlsplit(new_dsn).port
     assert old_port and new_port and old_port != new_port
-    old, new = _start_pair(old_port, new_port, tier, fault_tier)
+    old, new = _start_pair(old_port, new_port, fault_tier, tier)
     bundle = tmp_path / "ca-bundle.pem"
     bundle.write_bytes(Path(tier.tls.ca_cert).read_bytes() + Path(fault_tier.tls.ca_cert).read_bytes())
-    parts = urlsplit(old_dsn)
+    parts = urlsplit(new_dsn)  # same user, password and database name on both servers
+    assert (parts.username, parts.password) == (urlsplit(old_dsn).username, urlsplit(old_dsn).password)
     userinfo = parts.netloc.rpartition("@")[0]
     query = urlencode({"sslmode": "verify-ca", "sslrootcert": str(bundle)})
     dsn = urlunsplit((parts.scheme, f"{userinfo}@{NAME}:{old.port}", parts.path, query, ""))
-    regions = Regions(old, new, dsn, old_dsn, new_dsn, {old_port: "old", new_port: "new"})
+    regions = Regions(old, new, fault_tier, dsn, old_dsn, new_dsn, {old_port: "old", new_port: "new"})
 
     loop = asyncio.get_running_loop()
     real_getaddrinfo = loop.getaddrinfo
@@ -268,3 +271,35 @@ async def test_after_the_old_region_returns_writes_go_to_the_new_one_without_err
         assert (old_rows, new_rows) == (["before@example.com"], ["after@example.com"])
     else:
         assert (old_rows, new_rows) == (["after@example.com", "before@example.com"], [])
+
+
+async def test_an_old_writer_fenced_read_only_refuses_the_write_and_the_retry_follows_the_name(
+    regions: Regions,
+) -> None:
+    """The other fence the runbook may use: the old writer made read-only (``ALTER SYSTEM SET
+    default_transaction_read_only``, a dynamic parameter, applies to open sessions too). With the
+    lifetime off, so this is the data layer's read-only handling alone: the old server refuses the
+    write (25006, nothing written), the writer pool is expired, and the retry resolves the name
+    and writes to the new region; the caller sees no error."""
+    settings = Settings(
+        writer_dsn=regions.dsn, writer_pool_min=1, writer_pool_max=1, writer_max_connection_lifetime=0
+    )
+    async with DataAccess.connect(settings) as da:
+        await da.users.create(email="before@example.com", name="Before")
+        old = regions.old_tier.primary
+        await asyncio.to_thread(old.psql, "ALTER SYSTEM SET default_transaction_read_only = on")
+        await asyncio.to_thread(old.psql, "SELECT pg_reload_conf()")
+        # Once a new session starts read-only, the postmaster has reloaded and signalled every
+        # backend (signals are asynchronous): one statement through the pooled connection makes
+        # sure its backend has handled the signal before the write, whenever it handles it.
+        async with asyncio.timeout(DEADLINE):
+            while await asyncio.to_thread(old.psql, "SHOW default_transaction_read_only") != "on":
+                await asyncio.sleep(0.05)
+        async with da.pools.writer() as conn:
+            assert await conn.fetchval("SELECT 1") == 1
+        regions.flip()
+        await da.users.create(email="after@example.com", name="After")
+        retries = da.stats()["retries"]
+    assert retries == {"read_only": 1}
+    assert await _emails(regions.old_direct) == ["before@example.com"]
+    assert await _emails(regions.new_direct) == ["after@example.com"]
