@@ -105,8 +105,9 @@ INHERITED: Mapping[str, frozenset[str]] = {
     RDS_INSTANCE: frozenset(
         {"username", "dbName", "engine", "engineVersion", "storageEncrypted", "allocatedStorage", "kmsKeyId"}
     ),
-    # An Aurora secondary reports the global cluster's master user and database.
-    RDS_CLUSTER: frozenset({"masterUsername", "databaseName"}),
+    # Not assumed for Aurora clusters: the provider's Read sets database_name only when AWS returns
+    # one, so a promoted secondary that the program now gives a databaseName (ForceNew) would be
+    # replaced; the program ignores both on clusters instead (AURORA_ROLE_SWITCH_IGNORED).
     # A Global Datastore member reports the global group's engine, version, node type,
     # encryption, port and parameter group, and its membership (globalReplicationGroupId).
     CACHE_GROUP: frozenset(

@@ -1087,6 +1087,8 @@ def _check_catalogue(cfg: StackConfig) -> None:
         if pg.in_region_replicas:
             placements.append((replica_key, pg.effective_replica_class, cfg.primary_region, "replica"))
         placements += [(replica_key, pg.effective_replica_class, r, "replica") for r in cross_regions]
+        # Slot 1 of every replica region is the writer-to-be: the writer's class and storage there.
+        placements += [("postgres.instanceClass", pg.instance_class, r, "") for r in cross_regions]
         for key, cls, region, role in placements:
             check(
                 key, cls, cat.check_rds_instance_class,

@@ -251,16 +251,19 @@ def planned_identifiers(
     return ids
 
 
-AURORA_ROLE_SWITCH_IGNORED = ("replicationSourceIdentifier",)
-"""Aurora cluster inputs a Global Database role switch must not touch: AWS sets the replication
-source on a secondary. (A promoted secondary does get the master password: the new writer
-region's secret holds it, see PostgresCluster._master_secret.)"""
+AURORA_ROLE_SWITCH_IGNORED = ("replicationSourceIdentifier", "databaseName", "masterUsername")
+"""Aurora cluster inputs a Global Database role switch must not touch, in both roles: AWS sets the
+replication source on a secondary; ``database_name`` and ``master_username`` force a replacement
+in the Terraform provider (ForceNew), and a cluster that joined as a secondary was created without
+them (its Read sets ``database_name`` only when AWS returns one, terraform-provider-aws
+internal/service/rds/cluster.go), so the promoted secondary's first update as the writer would
+plan a replacement that deletion protection refuses (the failed-update mode of
+terraform-provider-aws#28187/#34203/#39368, there on the global cluster). They are sent on
+create; an existing cluster keeps its own."""
 
 WRITER_INSTANCE_OPTIONS: dict[str, Any] = {}
 """Resource options of the writer instance. No replace_on_changes: replicate_source_db
-disappearing is a promotion, which the provider does in place. The password is not ignored: a
-promoted replica gets the new writer region's generated password in the same ``up`` that
-creates that region's secret holding it (rotation takes over from there)."""
+disappearing is a promotion, which the provider does in place."""
 
 REPLICA_INSTANCE_OPTIONS: dict[str, Any] = {
     # A replica pointed at a new source (a writer demoted after a failover, or a replica of the
@@ -1752,6 +1755,21 @@ class CrossRegionReplicasArgs:
     """The source's allocated storage, which replicas inherit: with it the storage rules are
     checked and gp3's baseline IOPS/throughput applied from 400 GiB. None sends ``iops`` and
     ``storage_throughput_mibps`` as given. Default: None."""
+    promotable_instance_class: str | None = None
+    """Class of slot 1 (``<prefix>-1``), the replica a failover promotes to this region's writer;
+    set, slot 1 also takes the ``promotable_*`` storage settings. Give it the writer's class and
+    storage: a promotion then leaves a writer as large as the one lost (and the replica keeps up
+    with the writer's write rate before), and the update that follows a failover changes neither
+    class nor storage on the only writer (a class change on a single-AZ instance is downtime; a
+    storage change blocks further storage changes for about 6 hours). Allocated size needs nothing:
+    a replica inherits the source's. None: slot 1 is sized like the other replicas. Default: None."""
+    promotable_storage_type: Literal["gp3", "io2"] = "gp3"
+    """Storage type of slot 1 (with ``promotable_instance_class`` only). Default: "gp3"."""
+    promotable_iops: int | None = None
+    """Provisioned IOPS of slot 1 (with ``promotable_instance_class`` only; rules as ``iops``).
+    Default: None."""
+    promotable_storage_throughput_mibps: int | None = None
+    """gp3 throughput of slot 1 (with ``promotable_instance_class`` only). Default: None."""
     max_allocated_storage_gib: int = 1000
     """Autoscaling ceiling; 0 disables. Default: 1000."""
     port: int = 5432
@@ -1795,20 +1813,36 @@ class CrossRegionReplicasArgs:
         if self.count < 1:
             raise ValueError(f"count {self.count} is invalid; allowed: >= 1")
         parameter_family("rds", self.engine_version)
-        if self.allocated_storage_gib is not None:
-            check_storage(
-                self.storage_type, self.allocated_storage_gib, self.iops, self.storage_throughput_mibps
+        sizes = [("", self.instance_class, self.storage_type, self.iops, self.storage_throughput_mibps)]
+        if self.promotable_instance_class is not None:
+            check_instance_class("promotable_instance_class", self.promotable_instance_class)
+            sizes.append(
+                (
+                    "promotable_",
+                    self.promotable_instance_class,
+                    self.promotable_storage_type,
+                    self.promotable_iops,
+                    self.promotable_storage_throughput_mibps,
+                )
             )
-        check_rds_instance_class(
-            self.instance_class, engine="postgres", region=self.region, field="instance_class"
-        )
-        check_class_limits(
-            self.instance_class,
-            field="instance_class",
-            iops=self.iops if self.storage_type == "io2" or self.iops is not None else None,
-            throughput_mibps=self.storage_throughput_mibps,
-            max_connections=self.parameters.max_connections,
-        )
+        for prefix, cls, stype, iops, thr in sizes:
+            if self.allocated_storage_gib is not None:
+                try:
+                    check_storage(stype, self.allocated_storage_gib, iops, thr)
+                except StorageError as exc:
+                    if not prefix:
+                        raise
+                    raise StorageError(f"{prefix}{exc.field}", exc.value, exc.allowed) from None
+            check_rds_instance_class(
+                cls, engine="postgres", region=self.region, field=f"{prefix}instance_class"
+            )
+            check_class_limits(
+                cls,
+                field=f"{prefix}instance_class",
+                iops=iops if stype == "io2" or iops is not None else None,
+                throughput_mibps=thr,
+                max_connections=self.parameters.max_connections,
+            )
 
 
 def planned_replica_identifiers(prefix: str, count: int) -> dict[str, str]:
@@ -1855,7 +1889,7 @@ class CrossRegionReplicas(pulumi.ComponentResource):
             planned_replica_identifiers(args.identifier_prefix, args.count) if args.identifier_prefix else {}
         )
         db_opts = stateful(self, args.protect, depends_on=list(args.depends_on))
-        perf = (
+        base_perf = (
             storage_performance(
                 args.storage_type, args.allocated_storage_gib, args.iops, args.storage_throughput_mibps
             )
@@ -1864,6 +1898,18 @@ class CrossRegionReplicas(pulumi.ComponentResource):
         )
         replicas = []
         for i in range(1, args.count + 1):
+            # Slot 1 is promoted in a failover: sized like the writer it becomes, when given.
+            promotable = i == 1 and args.promotable_instance_class is not None
+            stype = args.promotable_storage_type if promotable else args.storage_type
+            if promotable:
+                iops_thr = (args.promotable_iops, args.promotable_storage_throughput_mibps)
+                perf = (
+                    storage_performance(stype, args.allocated_storage_gib, *iops_thr)
+                    if args.allocated_storage_gib is not None
+                    else iops_thr
+                )
+            else:
+                perf = base_perf
             replicas.append(
                 aws.rds.Instance(
                     f"{name}-{i}",
@@ -1871,13 +1917,13 @@ class CrossRegionReplicas(pulumi.ComponentResource):
                     replicate_source_db=args.source_arn,  # cross-region: must be the ARN
                     kms_key_id=args.kms_key_arn,  # a key of THIS region re-encrypts the copy
                     storage_encrypted=True,  # implied by kms_key_id for a cross-region replica
-                    instance_class=args.instance_class,
+                    instance_class=args.promotable_instance_class if promotable else args.instance_class,
                     db_subnet_group_name=subnets.name,
                     vpc_security_group_ids=[self._sg.id],
                     parameter_group_name=params.name,
                     publicly_accessible=False,
                     multi_az=False,
-                    storage_type=args.storage_type,
+                    storage_type=stype,
                     iops=perf[0],
                     storage_throughput=perf[1],
                     max_allocated_storage=args.max_allocated_storage_gib or None,

@@ -458,6 +458,7 @@ class RegionStack(pulumi.ComponentResource):
         log_groups: dict[str, pulumi.Output[str]] = {}
         if pg_cfg.engine_mode == "rds" and pg_cfg.cross_region_replicas and primary.db_source_arn is not None:
             ids = planned_replica_identifiers(self._prefix, pg_cfg.cross_region_replicas)
+            writer_iops, writer_throughput = gp3_performance(pg_cfg)
             logs = self._rds_log_groups(ids, aurora=False)
             log_groups = dict(logs.postgresql_log_group_names)
             self.replicas = CrossRegionReplicas(
@@ -471,6 +472,12 @@ class RegionStack(pulumi.ComponentResource):
                     iops=pg_cfg.replica_iops,
                     storage_throughput_mibps=pg_cfg.replica_storage_throughput_mibps,
                     allocated_storage_gib=pg_cfg.allocated_storage_gib,
+                    # Slot 1 becomes the writer in a failover: the writer's class and storage, so
+                    # the promotion loses no capacity and the update after it changes neither.
+                    promotable_instance_class=pg_cfg.instance_class,
+                    promotable_storage_type=pg_cfg.storage_type,
+                    promotable_iops=writer_iops,
+                    promotable_storage_throughput_mibps=writer_throughput,
                     max_allocated_storage_gib=pg_cfg.max_allocated_storage_gib,
                     database_insights_mode=pg_cfg.database_insights_mode,
                     deletion_protection=pg_cfg.deletion_protection,

@@ -293,7 +293,14 @@ def test_replicas_get_gp3_unless_configured(prod: ProgramRun) -> None:
     assert (primary.inputs["storageType"], primary.inputs["iops"]) == ("io2", 20000)
     replicas = [r for r in prod.of_type(INSTANCE) if "replicateSourceDb" in r.inputs]
     assert len(replicas) == 4
+    # Slot 1 of each replica region is the writer-to-be: the writer's storage (issue 15, finding 6).
+    promotable = {r.name for r in replicas if r.region != primary.region and r.name.endswith("-pg-1")}
+    assert len(promotable) == 2
     for r in replicas:
+        if r.name in promotable:
+            assert (r.inputs["storageType"], r.inputs["iops"]) == ("io2", 20000)
+            assert "storageThroughput" not in r.inputs
+            continue
         # 1000 GiB inherited from the source: gp3's baseline from 400 GiB
         assert (r.inputs["storageType"], r.inputs["iops"], r.inputs["storageThroughput"]) == (
             "gp3",
@@ -308,7 +315,8 @@ def test_replica_storage_is_configurable() -> None:
     pg = {**stack_config("prod")["commerce-db:postgres"], "replicaStorageType": "io2", "replicaIops": 6000}
     run = run_stack("prod", {"commerce-db:postgres": pg})
     replicas = [r for r in run.of_type(INSTANCE) if "replicateSourceDb" in r.inputs]
-    assert {(r.inputs["storageType"], r.inputs["iops"]) for r in replicas} == {("io2", 6000)}
+    readers = [r for r in replicas if r.region == "us-east-1"]  # in-region; slot 1 elsewhere is the writer's
+    assert {(r.inputs["storageType"], r.inputs["iops"]) for r in readers} == {("io2", 6000)}
     assert all("storageThroughput" not in r.inputs for r in replicas)
 
 
@@ -521,19 +529,23 @@ def test_bootstrap_lambda_reads_only_its_secrets_and_logs_to_our_group(prod: Pro
 
 
 def test_plan_prices_replica_storage_as_the_replicas_own() -> None:
-    """Finding 10 in money: io2 at 20,000 IOPS on four replicas was ~$12k of ~$20.5k a month."""
+    """Finding 10 in money: io2 at 20,000 IOPS on four replicas was ~$12k of ~$20.5k a month. Only
+    the writer and the replica each replica region promotes in a failover (slot 1, the writer's
+    storage: issue 15, finding 6) pay for provisioned IOPS; the in-region read replicas are gp3."""
     from commerce_db.plan import plan_stack
 
     root = __import__("pathlib").Path(__file__).resolve().parents[3]
     report = plan_stack("prod", project_dir=root)
     iops_lines = [line for line in report.cost.lines if line.category == "rds-iops"]
-    assert [line.resource for line in iops_lines] == [_primary(report.run).name]
     primary_name = _primary(report.run).name
+    assert sorted(line.resource for line in iops_lines) == sorted([primary_name, "usw2-pg-1", "euw1-pg-1"])
     replica_storage = [
-        line for line in report.cost.lines if line.category == "rds-storage" and line.resource != primary_name
+        line
+        for line in report.cost.lines
+        if line.category == "rds-storage" and line.resource not in (primary_name, "usw2-pg-1", "euw1-pg-1")
     ]
-    assert len(replica_storage) == 4 and all(line.detail.startswith("gp3") for line in replica_storage)
-    assert report.cost.monthly_total < 15000
+    assert len(replica_storage) == 2 and all(line.detail.startswith("gp3") for line in replica_storage)
+    assert report.cost.monthly_total < 20000
 
 
 def test_force_ssl_cannot_be_turned_off_by_a_reusing_team() -> None:

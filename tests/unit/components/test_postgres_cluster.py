@@ -135,3 +135,20 @@ def test_cross_region_replicas_args_rules() -> None:
         CrossRegionReplicasArgs(region="us-east-1", source_region="us-east-1", **common)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="count"):
         CrossRegionReplicasArgs(region="us-west-2", source_region="us-east-1", count=0, **common)  # type: ignore[arg-type]
+
+
+def test_promotable_slot_is_checked_like_a_writer() -> None:
+    """Slot 1's own class and storage (the writer's, in a replica region) are validated with its
+    own field names: a bad value names promotable_*, not the replicas' fields."""
+    common = {
+        "region": "us-west-2", "source_region": "us-east-1", "source_arn": "arn:aws:rds:us-east-1:1:db:a",
+        "vpc_id": "vpc-1", "subnet_ids": ["s-1", "s-2"], "kms_key_arn": "arn:aws:kms:us-west-2:1:key/k",
+        "allocated_storage_gib": 1000,
+    }  # fmt: skip
+    writer = {"promotable_instance_class": "db.r7g.2xlarge", "promotable_storage_type": "io2"}
+    ok = CrossRegionReplicasArgs(**common, **writer, promotable_iops=20000)  # type: ignore[arg-type]
+    assert ok.promotable_iops == 20000
+    with pytest.raises(ValueError, match=r"^promotable_iops None is invalid; io2 needs provisioned IOPS"):
+        CrossRegionReplicasArgs(**common, **writer)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^promotable_instance_class"):
+        CrossRegionReplicasArgs(**common, promotable_instance_class="r7g.2xlarge")  # type: ignore[arg-type]

@@ -324,3 +324,52 @@ def test_every_region_exports_its_own_copy_of_the_secrets() -> None:
     assert (
         by_region["us-west-2"]["writer"].replace(":us-west-2:", ":us-east-1:") == outputs["writerSecretArn"]
     )
+
+
+_SIZING = ("instanceClass", "storageType", "iops", "storageThroughput")
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["drop", "keep"])
+def test_promoted_replica_is_sized_like_the_writer(keep: bool) -> None:
+    """Game-day finding 6: slot 1 of every replica region (the replica a failover promotes) has the
+    writer's class and storage, not the replicas'; the failover's update then changes neither on
+    the only writer (a class change on a single-AZ instance is downtime, a storage change blocks
+    further storage changes for about 6 hours). Multi-AZ turning on in place is the expected change."""
+    run_ = _before("rds")
+    writer = run_.by_name("use1-pg-1").inputs
+    assert writer["instanceClass"] == "db.r7g.2xlarge" and writer["storageType"] == "io2"
+    for name in ("usw2-pg-1", "euw1-pg-1"):
+        replica = run_.by_name(name).inputs
+        assert {k: replica.get(k) for k in _SIZING} == {k: writer.get(k) for k in _SIZING}, name
+    # The in-region read replicas keep the replicas' own class and storage.
+    reader = run_.by_name("use1-pg-2").inputs
+    assert (reader["instanceClass"], reader["storageType"]) == ("db.r6g.2xlarge", "gp3")
+    changes, _, _ = _failover("rds", keep)
+    promoted = _by_name(changes, "usw2-pg-1")
+    assert promoted.op == "update"
+    storage = {*_SIZING, "allocatedStorage", "maxAllocatedStorage"}
+    assert not set(promoted.changed) & storage, promoted.describe()
+    assert "multiAz" in promoted.changed
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["drop", "keep"])
+def test_aurora_role_switch_never_sets_forcenew_credentials(keep: bool) -> None:
+    """Game-day finding 11 (b): a cluster that joined the Global Database as a secondary was created
+    without database_name / master_username, and the provider's Read sets database_name only when
+    AWS returns one; both are ForceNew. The diff no longer assumes they are read back (INHERITED):
+    every cluster ignores them after create, so the promoted secondary (and, keeping the old
+    primary, the old writer rejoining as a secondary) is never planned for replacement."""
+    changes, problems, _ = _failover("aurora", keep)
+    assert problems == []
+    for ch in changes:
+        if ch.type == pd.RDS_CLUSTER and ch.new is not None:
+            ignored = set(ch.new.options.get("ignoreChanges", ()))
+            assert {"databaseName", "masterUsername"} <= ignored, ch.describe()
+            assert ch.op in ("same", "update"), ch.describe()
+    promoted = _by_name(changes, "usw2-pg-cluster")
+    assert promoted.new is not None and promoted.new.inputs["databaseName"] == "commerce"  # sent on create
+    # Without the ignore the checker sees the replacement (the state of a joined secondary has none).
+    bare = dataclass_replace(promoted.new, options={**promoted.new.options, "ignoreChanges": ()})
+    assert promoted.old is not None
+    (diff,) = pd.diff_runs(ProgramRun((promoted.old,), {}), ProgramRun((bare,), {}))
+    assert diff.op == "replace" and "databaseName" in diff.replace_keys, diff.describe()
