@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
-from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 # Imports run one way: settings -> credentials -> errors (credentials never imports settings).
 from .credentials import CredentialProvider, SecretsManagerCredentials
@@ -42,25 +42,34 @@ _TIMEOUT_VIAS = get_args(StatementTimeoutVia)
 
 
 def mask_url(url: str | None) -> str | None:
-    """Return ``url`` with any password replaced by ``***`` (for repr/logs)."""
+    """Return ``url`` with any password replaced by ``***`` (for repr/logs/errors).
+
+    Works on the text, not on a parse: a password with an unencoded ``#``, ``?`` or ``/`` makes
+    ``urlsplit`` see no password at all (``app:pa#ss@host`` parses as host ``app``, port ``pa``),
+    and a libpq key=value string (``host=x password=y``) is no URL. Everything between the
+    user's ``:`` and the last ``@`` is masked, and so is the value of any ``password``/``token``/
+    ``secret`` parameter. Over-masking an odd string is the price of never showing a secret."""
     if not url:
         return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _masked_text(url)
-    query = _SECRET_PARAM.sub(r"\1***", parts.query)
-    if parts.password is None:
-        return url if query == parts.query else urlunsplit(parts._replace(query=query))
-    # Keep the host and port exactly as written: they may be invalid (that is what an error about
-    # this URL reports), and urlsplit's .port raises on those.
-    hostport = parts.netloc.rpartition("@")[2]
-    netloc = f"{parts.username or ''}:***@{hostport}"
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    masked = _USERINFO.sub(_mask_userinfo, url, count=1)
+    return _SECRET_PARAM.sub(r"\1***", masked)
 
 
-_SECRET_PARAM = re.compile(r"(?i)((?:^|&)[^=&]*(?:password|passwd|token|secret)[^=&]*=)[^&]*")
-"""A query parameter carrying a secret (libpq's ``password=``, tokens): its value is masked."""
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@", re.S)
+"""``scheme://userinfo@``, greedy up to the last ``@`` of the string (a password may hold any
+character, ``@`` included when a client did not encode it)."""
+
+
+def _mask_userinfo(m: re.Match[str]) -> str:
+    user, colon, _password = m.group(2).partition(":")
+    return f"{m.group(1)}{user}:***@" if colon else m.group(0)
+
+
+_SECRET_PARAM = re.compile(
+    r"(?i)((?:^|[&?\s])[^=&?\s]*(?:password|passwd|token|secret)[^=&\s]*\s*=\s*)('[^']*'|[^&\s]*)"
+)
+"""A parameter carrying a secret (libpq's ``password=``, in a query or a key=value string;
+tokens): its value is masked."""
 
 
 def endpoint(url: str | None, *, default_port: int = 5432) -> str:
@@ -71,6 +80,9 @@ def endpoint(url: str | None, *, default_port: int = 5432) -> str:
         return "?"
     try:
         parts = urlsplit(url)
+        userinfo = _USERINFO.match(url)
+        if userinfo and ":" in userinfo.group(2) and parts.password is None:
+            return "?"  # a password holding '#', '?' or '/' unencoded: the parse would show part of it
         query = parse_qs(parts.query)
         hosts = parts.netloc.rpartition("@")[2] or ",".join(query.get("host", []))
         qport = (query.get("port") or [str(default_port)])[0]
@@ -88,22 +100,24 @@ def endpoint(url: str | None, *, default_port: int = 5432) -> str:
         return "?"
 
 
-def _masked_text(url: str) -> str:
-    """``url`` with anything between ``user:`` and ``@`` replaced by ``***`` (for URLs that
-    urlsplit cannot parse)."""
-    return _SECRET_PARAM.sub(r"\1***", re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", url))
-
-
 def _check_hosts_and_ports(name: str, url: str) -> None:
     """Refuse a URL whose host or port cannot be used (``:notaport``, ``:99999``, ``[::1``),
     naming the field, instead of failing later inside the driver. Several ``host:port`` pairs
     separated by commas (libpq / asyncpg multi-host DSNs) are each checked."""
+    valid = True
     try:
         hosts = urlsplit(url).netloc.rpartition("@")[2]
         for hostport in hosts.split(","):
             urlsplit(f"//{hostport}").port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise SettingsError(name, f"{mask_url(url)!r} has an invalid host or port ({exc})") from None
+    except ValueError:
+        valid = False
+    if not valid:  # raised outside the handler: the ValueError quotes the unparsable part, which
+        # is the password when it holds '#', '?' or '/', and would ride along as __context__
+        raise SettingsError(
+            name,
+            f"{mask_url(url)!r} has an invalid host or port (a port is 0-65535, an IPv6 host goes in "
+            "brackets; percent-encode '#', '?', '/' and '@' in a password)",
+        )
 
 
 def _masked_repr(self: Settings) -> str:

@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from dataaccess import InvalidInput, SecretsManagerCredentials, Settings, SettingsError
-from dataaccess.settings import mask_url
+from dataaccess.settings import endpoint, mask_url
 
 DSN = "postgresql://app:s3cret-pw@127.0.0.1:5432/shop"
 RDS_CA = "/etc/ssl/certs/rds-global-bundle.pem"
@@ -269,3 +269,30 @@ def test_passwords_in_query_parameters_are_masked() -> None:
     with pytest.raises(SettingsError) as info:
         Settings(writer_dsn="postgresql://u@localhost:notaport/app?password=hunter2-pg")
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://app:Sekr1t#Tail9@db.internal:5432/shop",  # '#': urlsplit sees a fragment
+        "postgresql://app:Sek?r1tTail9@db.internal:5432/shop",  # '?': a query
+        "postgresql://app:Sek/r1tTail9@db.internal:5432/shop",  # '/': a path
+        "postgresql://app:9999#Sekr1tTail9@db.internal/shop",  # digits first: parsed as a port
+        "postgresql://app:Sek@r1tTail9@db.internal/shop",  # an unencoded '@'
+        "host=db.internal password=Sekr1tTail9 dbname=shop",  # libpq key=value, not a URL
+        "host=db.internal password='Sekr1t Tail9' dbname=shop",
+    ],
+)
+def test_a_password_the_url_parser_misreads_never_shows(dsn: str) -> None:
+    """Found by the independent reconcile attacker: the error for such a DSN quoted it whole."""
+    for field in ("writer_dsn", "reader_dsns"):
+        kwargs: dict[str, Any] = {field: dsn if field == "writer_dsn" else (dsn,)}
+        if field == "reader_dsns":
+            kwargs["writer_dsn"] = "postgresql://u@localhost/app"
+        try:
+            shown = repr(Settings(**kwargs))
+        except SettingsError as exc:
+            shown = f"{exc} {exc.args!r} {exc.__context__!r} {exc.__cause__!r}"
+        assert "r1t" not in shown and "Tail9" not in shown and "9999" not in shown, shown
+    for text in (mask_url(dsn) or "", endpoint(dsn)):
+        assert "r1t" not in text and "Tail9" not in text and "9999" not in text, text
