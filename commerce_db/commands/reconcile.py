@@ -50,7 +50,7 @@ def register(operations: Any) -> None:
     )
     p.add_argument(
         "--lookback",
-        type=float,
+        type=_minutes,
         default=15.0,
         metavar="MINUTES",
         help="also compare orders created this long before the divergence point (default: 15)",
@@ -59,7 +59,7 @@ def register(operations: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--max-orders",
-        type=int,
+        type=_count,
         default=None,
         metavar="N",
         help="refuse a window with more orders than N (default: 200000)",
@@ -77,6 +77,28 @@ def register(operations: Any) -> None:
         help="environment prefix of the new writer's settings (default: COMMERCE_DB_, what the apps use)",
     )
     p.set_defaults(func=_run)
+
+
+def _minutes(raw: str) -> float:
+    """``--lookback``: a finite number of minutes, 0 .. 1440."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of minutes") from None
+    if not 0 <= value <= 1440:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"{raw!r} must be between 0 and 1440 minutes")
+    return value
+
+
+def _count(raw: str) -> int:
+    """``--max-orders``: a whole number >= 1."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be >= 1")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:

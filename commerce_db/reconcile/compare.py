@@ -21,6 +21,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+# The order path's own definition of "the same request" (one definition, not a copy of it).
+from dataaccess.repositories.orders import _request_hash as request_hash
+
 from .model import Conflict, MissingOrder, OldOrder, ReplacedOrder, StockImpact
 from .source import NewKey, ProductRow, UserRow
 
@@ -79,7 +82,7 @@ def compare(
                         order.idempotency_key,
                     )
                 )
-        elif order.request_hash is not None and key.request_hash == order.request_hash:
+        elif key.request_hash in _hashes(order):
             replaced.append(ReplacedOrder(order.id, key.order_id, order.idempotency_key))
         else:
             conflicts.append(
@@ -161,6 +164,16 @@ def compare(
 
 
 _NO_PRODUCT = ProductRow(0, "", "", 0, 0)
+
+
+def _hashes(order: OldOrder) -> set[str]:
+    """The request hashes that mean "the same request as ``order``": the one stored with its key on
+    the old database, and the one ``orders.place`` computes for its user and lines today (what a
+    re-placed order's key holds on the new writer, should the hashing ever have changed)."""
+    out = {request_hash(order.user_id, order.request_lines())}
+    if order.request_hash is not None:
+        out.add(order.request_hash)
+    return out
 
 
 def _reference_problem(

@@ -65,7 +65,7 @@ async def reconcile(
     if since is not None and (since.tzinfo is None or since.utcoffset() is None):
         raise ReconcileError(f"since {since.isoformat()} has no timezone")
     if max_orders < 1:
-        raise ReconcileError(f"max_orders {max_orders} must be >= 1")
+        raise ReconcileError(f"--max-orders {max_orders} must be >= 1")
     old_side, new_side = f"old database {describe(old)}", f"new writer {describe(new)}"
 
     async with _pools(old, old_side, old, new) as old_pools, _pools(new, new_side, old, new) as new_pools:

@@ -4,6 +4,7 @@ tests/integration/test_failover_reconcile.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,6 +68,15 @@ def test_keys_decide_on_both_retried_reused_and_missing() -> None:
     assert [(r.old_order_id, r.new_order_id) for r in found.replaced] == [(2, 99)]
     assert [(m.order.id, m.outcome) for m in found.missing] == [(4, "to_apply")]
     assert sorted((c.kind, c.order_id) for c in found.conflicts) == [("key_reused", 3), ("status_differs", 5)]
+
+
+def test_a_retry_is_recognised_by_the_order_paths_own_request_hash() -> None:
+    from dataaccess.repositories.orders import _request_hash
+
+    old = order(1, "k", [(11, 2), (10, 1)])
+    old = replace(old, request_hash=None)  # only the hash the order path computes
+    found = run([old], {"k": NewKey(7, _request_hash(1, [(10, 1), (11, 2)]), "placed")})
+    assert [r.new_order_id for r in found.replaced] == [7] and not found.conflicts
 
 
 def test_stock_is_allocated_in_placement_order_and_a_short_order_is_a_conflict() -> None:
