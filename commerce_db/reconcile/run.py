@@ -19,6 +19,7 @@ import asyncpg
 from dataaccess import DataAccess, Settings
 from dataaccess.errors import DataAccessError
 from dataaccess.pools import Pools
+from dataaccess.retry import ConnectPhaseError
 
 from . import source
 from .apply import apply_missing
@@ -90,7 +91,13 @@ async def reconcile(
                 async with oc.transaction(isolation="repeatable_read", readonly=True):
                     report = await _compare(oc, nc, since, lookback, max_orders, old_side)
                     report = replace(report, old=describe(old), new=describe(new), applied=apply)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, DataAccessError) as exc:
+        except (
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            OSError,
+            DataAccessError,
+            ConnectPhaseError,
+        ) as exc:
             raise ReconcileError(
                 f"reading {old_side} / {new_side} failed: {type(exc).__name__}: {scrub(str(exc), old, new)}"
             ) from None
