@@ -39,6 +39,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import os
 import random
 import ssl as _ssl
 import time
@@ -50,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 from ._aio import cancel_and_wait
+from ._tls_names import peer_names_context
 from .credentials import CredentialProvider, IamAuthTokenProvider
 from .errors import PoolExhausted
 from .retry import ConnectPhaseError
@@ -97,14 +99,25 @@ _OTHER_DSN_TLS_KEYS = frozenset(
 )
 
 
-def _ssl_arg(settings: Settings, dsn: str | None = None) -> Any:
+def _ssl_arg(settings: Settings, dsn: str | None = None, *, peer_names: tuple[str, ...] = ()) -> Any:
     """The ``ssl`` argument for one pool: an ``SSLContext`` built once, a mode string, or None.
 
     A DSN that verifies against a CA file (``sslmode=verify-ca|verify-full&sslrootcert=<file>``)
     also gets one context per pool. Why: asyncpg otherwise builds a fresh ``SSLContext`` and
     re-parses the CA file for every new connection (OpenSSL 3: ~2 ms idle, ~30 ms under load,
     blocking the event loop), which a pool filling up or a reconnect storm pays per connection.
+
+    ``peer_names`` (the writer's ``writer_tls_names``; Settings allow them with verify-full only):
+    a context that accepts a certificate naming any of them instead of the DSN's host.
     """
+    if peer_names:
+        query = parse_qs(urlsplit(dsn or "").query)
+        cafile = (
+            settings.ssl_root_cert
+            or (query.get("sslrootcert") or [""])[-1]
+            or os.environ.get("PGSSLROOTCERT")
+        )
+        return peer_names_context(None if cafile in (None, "", "system") else cafile, peer_names)
     mode = settings.ssl
     if mode is None and dsn is not None:
         query = parse_qs(urlsplit(dsn).query)
@@ -177,7 +190,7 @@ def pool_kwargs(
         "reset": _noop_reset,
         "server_settings": server_settings,
     }
-    ssl = _ssl_arg(settings, dsn)
+    ssl = _ssl_arg(settings, dsn, peer_names=settings.writer_tls_names if writer else ())
     if ssl is not None:
         kwargs["ssl"] = ssl
     if isinstance(credentials, IamAuthTokenProvider):

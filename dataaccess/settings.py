@@ -162,6 +162,14 @@ class Settings:
     stronger. Default: None."""
     ssl_root_cert: str | None = None
     """CA bundle file for verify-ca / verify-full (e.g. the RDS global bundle). Default: None."""
+    writer_tls_names: tuple[str, ...] = ()
+    """Names the writer's certificate may carry instead of ``writer_dsn``'s host (verify-full
+    only; the chain is still verified against the CA). For a writer DSN naming a CNAME such as
+    the ARC writer name ``writer.<stack>.db.internal``: RDS Proxy's wildcard certificate names
+    its own endpoint, never the CNAME, so plain verify-full refuses it. List every region's
+    proxy endpoint (``from_stack_outputs`` does, from ``writerEndpointsByRegion``); a certificate
+    naming none of them is refused. Comma-separated in the environment. Default: () (the
+    certificate must name the DSN's host, as libpq's verify-full)."""
     allow_insecure_transport: bool = False
     """Let a non-loopback host be reached in plaintext or with unverified TLS (``sslmode``
     disable/allow/prefer/require, ``redis://``). Off: such settings are refused with an error
@@ -279,6 +287,7 @@ class Settings:
         else:
             object.__setattr__(self, "reader_dsns", tuple(self.reader_dsns))
         _check_dsn("writer_dsn", self.writer_dsn)
+        self._check_writer_tls_names()
         for i, dsn in enumerate(self.reader_dsns):
             _check_dsn(f"reader_dsns[{i}]", dsn)
         if self.redis_url is not None and not re.match(r"^(redis|rediss|unix)://", self.redis_url):
@@ -364,6 +373,28 @@ class Settings:
                 "RDS IAM authentication requires TLS: set ssl to require, "
                 f"verify-ca or verify-full (got {self.ssl!r})",
             )
+
+    def _check_writer_tls_names(self) -> None:
+        names = self.writer_tls_names
+        if isinstance(names, str):
+            names = tuple(n.strip() for n in names.split(",") if n.strip())
+        elif not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise SettingsError("writer_tls_names", f"{names!r} must be a tuple of host names")
+        object.__setattr__(self, "writer_tls_names", tuple(names))
+        for name in names:
+            if not _is_host_name_or_ip(name):
+                raise SettingsError(
+                    "writer_tls_names", f"{name!r} is not a host name (no wildcards, no ports)"
+                )
+        if names:
+            modes = parse_qs(urlsplit(self.writer_dsn).query).get("sslmode") or []
+            mode = self.ssl or (modes[-1] if modes else None)
+            if mode != "verify-full":
+                raise SettingsError(
+                    "writer_tls_names",
+                    f"replaces verify-full's host check, but the writer's sslmode is {mode!r}: "
+                    "set ssl='verify-full' (or remove writer_tls_names)",
+                )
 
     def _check_transport(self) -> None:
         """Secure by default: every non-loopback endpoint needs verified TLS."""
@@ -525,7 +556,11 @@ class Settings:
         """Settings from the stack's exported outputs plus Secrets Manager: the one wiring from
         stack to service (the integration tests build theirs this way against the local tier).
 
-        Reads ``writerEndpoint`` (``host`` or ``host:port``; the proxy), ``readerEndpoints`` (list),
+        Reads ``writerEndpoint`` (``host`` or ``host:port``; the proxy) — or, when the stack
+        exports ``writerName`` (``writerDns: arc``), that name as the writer's host, with
+        ``writerEndpoint``'s port and ``writer_tls_names`` = every region's proxy endpoint from
+        ``writerEndpointsByRegion`` (a failover moves the name; see ``writer_tls_names``) —
+        ``readerEndpoints`` (list),
         ``writerSecretArn`` (the service's writer user, e.g. app_writer: username, password,
         dbname, port; the password is never copied into the DSN — a refreshing provider serves it),
         else ``dbSecretArn`` (the master secret: a fallback for operators and migrations),
@@ -550,6 +585,17 @@ class Settings:
         writer_host, _, writer_port = str(output("writerEndpoint")).rpartition(":")
         if not writer_host:  # no port given
             writer_host, writer_port = writer_port, ""
+        tls_names: tuple[str, ...] = ()
+        if outputs.get("writerName"):
+            # writerDns: arc. The name Route 53 ARC moves to the new region in a failover: the
+            # pools follow it (new connections resolve it, writer_max_connection_lifetime retires
+            # old ones). The proxies' certificates name their own endpoints, never this name.
+            by_region = outputs.get("writerEndpointsByRegion") or {}
+            if not isinstance(by_region, Mapping):
+                raise SettingsError("outputs.writerEndpointsByRegion", "must map region -> endpoint")
+            endpoints = [writer_host, *(str(e).rpartition(":")[0] or str(e) for e in by_region.values())]
+            tls_names = tuple(dict.fromkeys(e for e in endpoints if e))
+            writer_host = str(outputs["writerName"])
         readers = outputs.get("readerEndpoints") or []
         if isinstance(readers, str):
             readers = [r.strip() for r in readers.split(",") if r.strip()]
@@ -563,6 +609,8 @@ class Settings:
             data["port"] = int(writer_port)
         data["reader_hosts"] = [str(r) for r in readers]
         kwargs: dict[str, Any] = {"ssl_root_cert": ssl_root_cert} if ssl_root_cert else {}
+        if tls_names and (overrides.get("ssl") or data.get("ssl") or "verify-full") == "verify-full":
+            kwargs["writer_tls_names"] = tls_names  # (verify-ca checks no name: nothing to add)
         if outputs.get("readerSecretArn"):
             kwargs["reader_credentials"] = SecretsManagerCredentials(
                 str(outputs["readerSecretArn"]), region=region, client=client
@@ -626,6 +674,22 @@ class Settings:
         return cls(**kwargs)
 
 
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
+"""A DNS host name (no wildcard, no port)."""
+
+
+def _is_host_name_or_ip(value: str) -> bool:
+    if _HOST_NAME.fullmatch(value):
+        return True
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_local_host(host: str) -> bool:
     """Loopback (127.0.0.0/8, ::1, localhost) or a unix socket directory (empty / absolute path)."""
     if not host or host.startswith("/") or host == "localhost":
@@ -665,7 +729,7 @@ def _non_negative_int(name: str, value: object) -> None:
 
 def _parse_env_value(var: str, name: str, raw: str) -> Any:
     default = next(f for f in dataclasses.fields(Settings) if f.name == name).default
-    if name == "reader_dsns":
+    if name in ("reader_dsns", "writer_tls_names"):
         return tuple(s.strip() for s in raw.split(",") if s.strip())
     if name in ("statement_cache_size", "statement_timeout"):
         kind: type = int if name == "statement_cache_size" else float

@@ -19,7 +19,9 @@ Time is an injected clock: no test waits for a lifetime to pass.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +69,8 @@ class Regions:
     new_direct: str
     ports: dict[int, str]
     """Server port -> "old" / "new" (``current_setting('port')`` tells which server answered)."""
+    ca_bundle: str
+    """Both tiers' CAs (as the RDS bundle holds every region's)."""
     points_to: str = OLD_ADDR
     resolved: list[str] = field(default_factory=list)
 
@@ -138,7 +142,9 @@ async def regions(
     userinfo = parts.netloc.rpartition("@")[0]
     query = urlencode({"sslmode": "verify-ca", "sslrootcert": str(bundle)})
     dsn = urlunsplit((parts.scheme, f"{userinfo}@{NAME}:{old.port}", parts.path, query, ""))
-    regions = Regions(old, new, fault_tier, dsn, old_dsn, new_dsn, {old_port: "old", new_port: "new"})
+    regions = Regions(
+        old, new, fault_tier, dsn, old_dsn, new_dsn, {old_port: "old", new_port: "new"}, str(bundle)
+    )
 
     loop = asyncio.get_running_loop()
     real_getaddrinfo = loop.getaddrinfo
@@ -301,5 +307,59 @@ async def test_an_old_writer_fenced_read_only_refuses_the_write_and_the_retry_fo
         await da.users.create(email="after@example.com", name="After")
         retries = da.stats()["retries"]
     assert retries == {"read_only": 1}
+    assert await _emails(regions.old_direct) == ["before@example.com"]
+    assert await _emails(regions.new_direct) == ["after@example.com"]
+
+
+async def test_verify_full_through_the_writer_name_accepts_only_the_listed_certificate_names(
+    regions: Regions,
+) -> None:
+    """The proxies' certificates (here the tiers' server certificates: localhost, 127.0.0.1) never
+    name the writer's CNAME, so libpq-style verify-full refuses the name; ``writer_tls_names``
+    accepts a certificate naming a listed endpoint (chain still verified), and nothing else."""
+    dsn = regions.dsn.replace("sslmode=verify-ca", "sslmode=verify-full")
+    with pytest.raises(ssl.SSLCertVerificationError, match=re.escape(NAME)):
+        await Pools.create(Settings(writer_dsn=dsn, writer_max_connection_lifetime=60))
+    with pytest.raises(ssl.SSLCertVerificationError, match="writer_tls_names"):
+        await Pools.create(Settings(writer_dsn=dsn, writer_tls_names=("db.example.com",)))
+    pools = await Pools.create(Settings(writer_dsn=dsn, writer_tls_names=("db.example.com", "localhost")))
+    try:
+        async with pools.writer() as conn:
+            assert await _where(conn, regions) == "old"
+    finally:
+        await pools.close()
+
+
+async def test_services_wired_from_the_stack_outputs_follow_the_writer_name(regions: Regions) -> None:
+    """``Settings.from_stack_outputs`` with ``writerName`` exported (``writerDns: arc``): the writer
+    DSN names it, TLS is verify-full against every region's proxy endpoint, and after the ARC
+    flip and one lifetime the service writes to the new region (passwords from the secret)."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    parts = urlsplit(regions.old_direct)
+    clock = Clock()
+    with mock_aws():
+        sm = boto3.client("secretsmanager", region_name="us-east-1")
+        secret = {"username": parts.username, "password": parts.password, "dbname": parts.path.lstrip("/")}
+        arn = sm.create_secret(Name="app-writer", SecretString=json.dumps(secret))["ARN"]
+        outputs = {
+            "writerEndpoint": f"localhost:{regions.old.port}",  # the primary region's proxy
+            "writerEndpointsByRegion": {"us-east-1": "localhost", "us-west-2": "127.0.0.1"},
+            "writerName": NAME,
+            "writerSecretArn": arn,
+        }
+        settings = Settings.from_stack_outputs(
+            outputs, region="us-east-1", client=sm, ssl_root_cert=regions.ca_bundle, writer_pool_max=1
+        )
+        assert urlsplit(settings.writer_dsn).hostname == NAME
+        assert settings.writer_tls_names == ("localhost", "127.0.0.1")
+        async with DataAccess.connect(settings, clock=clock) as da:
+            await da.users.create(email="before@example.com", name="Before")
+            regions.flip()
+            clock.advance(61)
+            await da.users.create(email="after@example.com", name="After")
     assert await _emails(regions.old_direct) == ["before@example.com"]
     assert await _emails(regions.new_direct) == ["after@example.com"]
