@@ -19,9 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = ["register"]
 
@@ -111,13 +115,16 @@ def _run(args: argparse.Namespace) -> int:
         old = _settings(Settings, SettingsError, args.old_env_prefix, "old database")
         new = _settings(Settings, SettingsError, args.new_env_prefix, "new writer")
         report = asyncio.run(
-            reconcile(
-                old,
-                new,
-                since=since,
-                lookback=timedelta(minutes=args.lookback),
-                apply=args.apply,
-                max_orders=args.max_orders if args.max_orders is not None else DEFAULT_MAX_ORDERS,
+            _interruptible(
+                lambda stop: reconcile(
+                    old,
+                    new,
+                    since=since,
+                    lookback=timedelta(minutes=args.lookback),
+                    apply=args.apply,
+                    max_orders=args.max_orders if args.max_orders is not None else DEFAULT_MAX_ORDERS,
+                    stop=stop,
+                )
             )
         )
     except ReconcileError as exc:
@@ -131,6 +138,35 @@ def _run(args: argparse.Namespace) -> int:
     if report.error:
         return 1
     return 3 if report.conflicts else 0
+
+
+async def _interruptible(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run with SIGINT/SIGTERM turned into a request to stop: ``--apply`` finishes the order in
+    flight, reports the rest ``not_attempted`` and exits 1 with the report printed (a bare
+    KeyboardInterrupt would lose the list of what was placed). A second signal aborts."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+            return
+        stop.set()
+        print(f"{_PROG}: stopping after the order in flight (signal again to abort)", file=sys.stderr)
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+            pass
+    try:
+        return await run(stop)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 def _settings(settings_cls: Any, error_cls: type[Exception], prefix: str, side: str) -> Any:

@@ -13,6 +13,7 @@ unit prices, and status ``placed``; the report maps old to new ids and notes the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -38,13 +39,16 @@ class ApplyResult:
         self.error = error
 
 
-async def apply_missing(da: DataAccess, missing: Sequence[MissingOrder]) -> ApplyResult:
+async def apply_missing(
+    da: DataAccess, missing: Sequence[MissingOrder], *, stop: asyncio.Event | None = None
+) -> ApplyResult:
     """Re-place every ``to_apply`` order, oldest first; others are returned unchanged.
 
     An order the path refuses (out of stock, unknown user/product, key reused, invalid) becomes a
     ``conflict``. Any other failure (the writer unreachable after the data layer's retries) stops
     the run: that order's outcome is unknown to us but not to the key, so re-running is safe;
-    the orders after it are ``not_attempted``.
+    the orders after it are ``not_attempted``. ``stop`` (set by a signal handler) ends the run
+    the same way between two orders.
     """
     out: list[MissingOrder] = []
     conflicts: list[Conflict] = []
@@ -53,6 +57,8 @@ async def apply_missing(da: DataAccess, missing: Sequence[MissingOrder]) -> Appl
         if m.outcome != "to_apply":
             out.append(m)
             continue
+        if error is None and stop is not None and stop.is_set():
+            error = "interrupted (SIGINT/SIGTERM) before this order"
         if error is not None:
             out.append(replace(m, outcome="not_attempted", detail="not tried: the run stopped before it"))
             continue

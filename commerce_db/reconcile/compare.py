@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from dataaccess.repositories.orders import _request_hash as request_hash
 
 from .model import Conflict, MissingOrder, OldOrder, ReplacedOrder, StockImpact
-from .source import NewKey, ProductRow, UserRow
+from .source import NewKey, NewOrder, ProductRow, UserRow
 
 __all__ = ["Comparison", "compare"]
 
@@ -51,13 +51,16 @@ def compare(
     products_new: Mapping[int, ProductRow],
     changed_users: frozenset[int] = frozenset(),
     changed_products: frozenset[int] = frozenset(),
+    new_user_orders: Mapping[int, Sequence[NewOrder]] | None = None,
 ) -> Comparison:
     """Classify every old order and check users and products changed on the old database.
 
     ``users_old`` / ``products_old``: rows of the old database referenced by the orders or
     changed in the window; ``users_new`` / ``products_new``: the rows with the same ids on the new
     writer (absent = no such id there); ``changed_users`` / ``changed_products``: ids created or
-    updated on the old database in the window, whose rows are compared field by field.
+    updated on the old database in the window, whose rows are compared field by field;
+    ``new_user_orders``: orders the new writer has of the missing orders' users since the window
+    start (a customer who placed the lost order again under a *new* key is a likely duplicate).
     """
     on_both = 0
     replaced: list[ReplacedOrder] = []
@@ -69,21 +72,22 @@ def compare(
             missing.append(MissingOrder(order, "conflict"))  # decided below
             continue
         subject = f"order {order.id}"
-        if key.order_id == order.id:
-            on_both += 1
-            if key.status is not None and key.status != order.status:
+        if key.order_id == order.id or key.request_hash in _hashes(order):
+            if key.order_id == order.id:
+                on_both += 1
+            else:  # the client retried on the new writer, or an earlier reconcile re-placed it
+                replaced.append(ReplacedOrder(order.id, key.order_id, order.idempotency_key))
+            if _status_lost(order.status, key.status):
                 conflicts.append(
                     Conflict(
                         "status_differs",
                         subject,
                         f"status is {order.status!r} on the old database, {key.status!r} on the new writer "
-                        "(changed on one side after the divergence)",
+                        f"(order {key.order_id}): the old writer's change is not on the new writer",
                         order.id,
                         order.idempotency_key,
                     )
                 )
-        elif key.request_hash in _hashes(order):
-            replaced.append(ReplacedOrder(order.id, key.order_id, order.idempotency_key))
         else:
             conflicts.append(
                 Conflict(
@@ -94,6 +98,13 @@ def compare(
                     order.idempotency_key,
                 )
             )
+
+    # Orders the new writer has that could be a lost order placed again under another key: each
+    # explains at most one lost order, and never one that is already matched by its key.
+    matched = {k.order_id for k in new_keys.values() if k.order_id is not None}
+    candidates = {
+        uid: [o for o in orders if o.id not in matched] for uid, orders in (new_user_orders or {}).items()
+    }
 
     # Reference checks, then stock in placement order against what the new writer has left.
     available = {pid: p.stock for pid, p in products_new.items()}
@@ -110,7 +121,9 @@ def compare(
             continue
         for ln in order.lines:
             needed[ln.product_id] = needed.get(ln.product_id, 0) + ln.quantity
-        problem = _reference_problem(order, users_old, users_new, products_old, products_new)
+        problem = _duplicate(order, candidates.get(order.user_id, []))
+        if problem is None:
+            problem = _reference_problem(order, users_old, users_new, products_old, products_new)
         if problem is None:
             short = {
                 ln.product_id: available.get(ln.product_id, 0)
@@ -136,6 +149,17 @@ def compare(
             continue
         for ln in order.lines:
             available[ln.product_id] -= ln.quantity
+        if order.status != "placed":
+            conflicts.append(
+                Conflict(
+                    "status_not_restored",
+                    f"order {order.id}",
+                    f"was {order.status!r} on the old database; the order path re-places it as 'placed': set "
+                    "its status where payments/fulfilment are tracked",
+                    order.id,
+                    order.idempotency_key,
+                )
+            )
         decided.append(
             MissingOrder(
                 order, "to_apply", "fits: user, products and stock check out", _notes(order, products_new)
@@ -164,6 +188,36 @@ def compare(
 
 
 _NO_PRODUCT = ProductRow(0, "", "", 0, 0)
+
+
+_STATUS_RANK = {"placed": 0, "paid": 1, "shipped": 2, "cancelled": 3}
+
+
+def _status_lost(old: str, new: str | None) -> bool:
+    """True when the old database knew a status change the new writer lacks. An order still
+    ``placed`` on the old database that moved on on the new writer (paid, shipped, cancelled
+    after the promotion) lost nothing."""
+    return new is not None and old != new and old != "placed"
+
+
+def _duplicate(order: OldOrder, candidates: list[NewOrder]) -> Conflict | None:
+    """A likely duplicate: the same user has an order on the new writer since the window start with
+    exactly these lines, under another key (the customer placed it again after the failover). It
+    is taken out of ``candidates``: one new order explains one lost order."""
+    lines = tuple(sorted(order.request_lines()))
+    for i, candidate in enumerate(candidates):
+        if candidate.lines == lines:
+            del candidates[i]
+            return Conflict(
+                "possible_duplicate",
+                f"order {order.id}",
+                f"user {order.user_id} has order {candidate.id} on the new writer with the same lines under "
+                "another key (placed again after the failover?): not re-placed; re-place it by hand if both "
+                "are wanted",
+                order.id,
+                order.idempotency_key,
+            )
+    return None
 
 
 def _hashes(order: OldOrder) -> set[str]:
@@ -229,10 +283,7 @@ def _reference_problem(
 def _notes(order: OldOrder, products_new: Mapping[int, ProductRow]) -> tuple[str, ...]:
     notes = []
     if order.status != "placed":
-        notes.append(
-            f"was {order.status!r} on the old database; the order path re-places it as 'placed': "
-            "set its status where payments/fulfilment are tracked"
-        )
+        notes.append(f"was {order.status!r} on the old database: re-placed as 'placed' (a conflict lists it)")
     repriced = [
         f"product {ln.product_id} {ln.unit_price_cents} -> {products_new[ln.product_id].price_cents}"
         for ln in order.lines

@@ -82,8 +82,11 @@ class Conflict:
     """Something a human must decide; reconcile never forces it.
 
     ``kind``: ``out_of_stock``, ``unknown_user``, ``user_differs``, ``unknown_product``,
-    ``product_differs``, ``key_reused``, ``status_differs``, ``user_only_on_old``,
-    ``product_only_on_old``, ``rejected`` (the order path refused it for another reason).
+    ``product_differs``, ``key_reused``, ``status_differs`` (the old database has a status change
+    the new writer lacks), ``status_not_restored`` (a paid/shipped order re-placed as placed),
+    ``possible_duplicate`` (the customer placed the same lines again under another key; not
+    re-placed), ``user_only_on_old``, ``product_only_on_old``, ``unknown_reference`` / ``key_reused``
+    / ``rejected`` (the order path refused it at ``--apply``).
     """
 
     kind: str
@@ -117,7 +120,7 @@ class StockImpact:
     units_needed: int
     """Units in the missing (not cancelled) orders."""
     stock_new: int | None
-    """On the new writer when the report was made (None: no such product there)."""
+    """On the new writer before this run placed anything (None: no such product there)."""
     stock_old: int | None
 
     @property

@@ -51,7 +51,7 @@ def render(report: ReconcileReport, *, mode_hint: bool = True) -> str:
     if report.missing:
         out += ["", "Missing on the new writer (oldest first):", *(_order_line(m) for m in report.missing)]
     if report.stock:
-        out += ["", "Stock the missing orders need (new writer now / old database):"]
+        out += ["", "Stock the missing orders need (new writer before this run / old database):"]
         for s in report.stock:
             sku = f" ({s.sku})" if s.sku else ""
             short = f"  SHORT BY {s.short_by}" if s.short_by else ""
@@ -74,8 +74,8 @@ def render(report: ReconcileReport, *, mode_hint: bool = True) -> str:
         out.append("")
         if report.applied:
             out.append(
-                f"Re-placed {report.count('applied')} order(s); {report.count('conflict')} conflict(s) "
-                "left for a human. Running it again re-places nothing twice (idempotency keys)."
+                f"Re-placed {report.count('applied')} order(s); {len(report.conflicts)} conflict(s) "
+                "listed above for a human. Running it again re-places nothing twice (idempotency keys)."
             )
         elif report.count("to_apply"):
             out.append(

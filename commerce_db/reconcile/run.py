@@ -9,6 +9,7 @@ window that is not absurdly large. Only then does ``apply=True`` place anything.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -20,6 +21,7 @@ from dataaccess import DataAccess, Settings
 from dataaccess.errors import DataAccessError
 from dataaccess.pools import Pools
 from dataaccess.retry import ConnectPhaseError
+from dataaccess.settings import mask_url
 
 from . import source
 from .apply import apply_missing
@@ -45,6 +47,7 @@ async def reconcile(
     lookback: timedelta = DEFAULT_LOOKBACK,
     apply: bool = False,
     max_orders: int = DEFAULT_MAX_ORDERS,
+    stop: asyncio.Event | None = None,
 ) -> ReconcileReport:
     """Compare the old database with the new writer and (``apply=True``) re-place the orders
     missing on the new writer through the data layer's order path.
@@ -59,7 +62,10 @@ async def reconcile(
     :param lookback: orders created this long before the divergence point are compared too.
         Default: :data:`~commerce_db.reconcile.inputs.DEFAULT_LOOKBACK` (15 minutes).
     :param apply: re-place the orders that fit. Default: False (dry run: nothing is written).
-    :param max_orders: refuse a window with more orders than this. Default: 200,000.
+    :param max_orders: refuse a window with more orders (or users / products changed in it) than
+        this. Default: 200,000.
+    :param stop: when set (e.g. by a SIGINT/SIGTERM handler), ``--apply`` stops after the order in
+        flight; the rest is reported ``not_attempted``. Default: None.
     :raises ReconcileError: bad input or an unusable database; nothing was written.
     """
     check_lookback(lookback)
@@ -74,6 +80,13 @@ async def reconcile(
             async with old_pools.writer() as oc, new_pools.writer() as nc:
                 await source.check_schema(oc, old_side)
                 await source.check_schema(nc, new_side, placing=apply)
+                if await source.in_recovery(oc):
+                    # The fenced old writer or a restored snapshot is never a standby; a standby is
+                    # most likely the new writer's own replica, which would report nothing missing.
+                    raise ReconcileError(
+                        f"{old_side} is a read-only standby (a replica of the new writer, or of the old "
+                        "one): give the fenced old writer or its snapshot restored to a scratch instance"
+                    )
                 if await source.database_identity(oc) == await source.database_identity(nc):
                     raise ReconcileError(
                         f"{old_side} and {new_side} are the same database: the old DSN must reach the "
@@ -111,7 +124,8 @@ async def reconcile(
             f"{type(exc).__name__}: {scrub(str(exc), new)}"
         ) from None
     try:
-        result = await apply_missing(da, report.missing)
+        await _check_redis(da, new)
+        result = await apply_missing(da, report.missing, stop=stop)
     finally:
         await da.close()
     return replace(
@@ -138,7 +152,12 @@ async def _compare(
         if common is None:
             raise ReconcileError(f"{old_side} has no orders: nothing to reconcile (wrong database?)")
         divergence, how = common[1], f"the newest order on both databases (order {common[0]})"
-    start = divergence - lookback
+    try:
+        start = divergence - lookback
+    except OverflowError:
+        raise ReconcileError(
+            f"--since {divergence.isoformat()} minus the look-back is before year 1: give the promotion time"
+        ) from None
     orders = await source.old_orders_since(oc, start, limit=max_orders)
     keys = await source.keys_on(nc, [o.idempotency_key for o in orders])
     users_changed = await source.users_changed_since(oc, start, limit=max_orders)
@@ -160,6 +179,7 @@ async def _compare(
         products_new=await source.products_by_id(nc, product_ids),
         changed_users=frozenset(users_changed),
         changed_products=frozenset(products_changed),
+        new_user_orders=await source.orders_of_users_since(nc, {o.user_id for o in missing}, start),
     )
     return ReconcileReport(
         old="",
@@ -175,6 +195,22 @@ async def _compare(
         conflicts=found.conflicts,
         stock=found.stock,
     )
+
+
+async def _check_redis(da: DataAccess, new: Settings) -> None:
+    """With a Redis configured for the new writer, it must answer before anything is placed: the
+    re-placed orders invalidate cached products and feed the stock gate through it, and a Redis
+    that fails open would leave caches stale without a word."""
+    if da.redis is None:
+        return
+    try:
+        await da.redis.ping()
+    except Exception as exc:
+        raise ReconcileError(
+            f"new writer's Redis {mask_url(new.redis_url)}: PING failed ({type(exc).__name__}: "
+            f"{scrub(str(exc), new)}): fix COMMERCE_DB_REDIS_URL / the AUTH token, or unset it to apply "
+            "without a cache (then flush the cache afterwards)"
+        ) from None
 
 
 @contextlib.asynccontextmanager

@@ -20,6 +20,7 @@ from .model import OldOrder, OldOrderLine, ReconcileError
 __all__ = [
     "REQUIRED_COLUMNS",
     "NewKey",
+    "NewOrder",
     "ProductRow",
     "UserRow",
     "check_schema",
@@ -28,6 +29,7 @@ __all__ = [
     "keys_on",
     "newest_common_order",
     "old_orders_since",
+    "orders_of_users_since",
     "products_by_id",
     "products_changed_since",
     "server_now",
@@ -64,6 +66,16 @@ class ProductRow:
     name: str
     price_cents: int
     stock: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """An order on the new writer, as far as duplicate detection needs it."""
+
+    id: int
+    user_id: int
+    lines: tuple[tuple[int, int], ...]
+    """``(product_id, quantity)`` sorted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +244,31 @@ async def keys_on(conn: asyncpg.Connection, keys: Sequence[str]) -> dict[str, Ne
     return out
 
 
+async def orders_of_users_since(
+    conn: asyncpg.Connection, user_ids: Iterable[int], start: datetime
+) -> dict[int, list[NewOrder]]:
+    """Orders of these users created at or after ``start`` (index ``orders_user_created_idx``)."""
+    out: dict[int, list[NewOrder]] = {}
+    for chunk in _chunks(sorted(set(user_ids))):
+        rows = await conn.fetch(
+            "SELECT id, user_id FROM orders WHERE user_id = ANY ($1::bigint[]) AND created_at >= $2 "
+            "ORDER BY created_at, id",
+            chunk,
+            start,
+        )
+        lines: dict[int, list[tuple[int, int]]] = {}
+        for lr in await conn.fetch(
+            "SELECT order_id, product_id, quantity FROM order_lines WHERE order_id = ANY ($1::bigint[])",
+            [r["id"] for r in rows],
+        ):
+            lines.setdefault(lr["order_id"], []).append((lr["product_id"], lr["quantity"]))
+        for r in rows:
+            out.setdefault(r["user_id"], []).append(
+                NewOrder(r["id"], r["user_id"], tuple(sorted(lines.get(r["id"], []))))
+            )
+    return out
+
+
 _USER_COLS = "id, lower(email) AS email_lower, name"
 _PRODUCT_COLS = "id, sku, name, price_cents, stock"
 
@@ -246,12 +283,15 @@ async def users_by_id(conn: asyncpg.Connection, ids: Iterable[int]) -> dict[int,
 
 
 async def users_changed_since(conn: asyncpg.Connection, start: datetime, *, limit: int) -> dict[int, UserRow]:
-    """Users created or updated at or after ``start`` (at most ``limit``; a scan)."""
+    """Users created or updated at or after ``start`` (a scan).
+
+    :raises ReconcileError: more than ``limit`` of them (narrow the window)."""
     rows = await conn.fetch(
         f"SELECT {_USER_COLS} FROM users WHERE updated_at >= $1 OR created_at >= $1 ORDER BY id LIMIT $2",
         start,
-        limit,
+        limit + 1,
     )
+    _refuse_beyond(len(rows), limit, "users", start)
     return {r["id"]: UserRow(r["id"], r["email_lower"], r["name"]) for r in rows}
 
 
@@ -270,11 +310,22 @@ async def products_changed_since(
     conn: asyncpg.Connection, start: datetime, *, limit: int
 ) -> dict[int, ProductRow]:
     """Products created or updated at or after ``start`` (at most ``limit``; a scan). Orders
-    update ``updated_at`` too, so this includes every product an order in the window touched."""
+    update ``updated_at`` too, so this includes every product an order in the window touched.
+
+    :raises ReconcileError: more than ``limit`` of them (narrow the window)."""
     rows = await conn.fetch(
         f"SELECT {_PRODUCT_COLS} FROM products WHERE updated_at >= $1 OR created_at >= $1 "
         "ORDER BY id LIMIT $2",
         start,
-        limit,
+        limit + 1,
     )
+    _refuse_beyond(len(rows), limit, "products", start)
     return {r["id"]: ProductRow(r["id"], r["sku"], r["name"], r["price_cents"], r["stock"]) for r in rows}
+
+
+def _refuse_beyond(found: int, limit: int, what: str, start: datetime) -> None:
+    if found > limit:
+        raise ReconcileError(
+            f"more than {limit} {what} created or changed on the old database since {start.isoformat()}: "
+            "narrow the window (--since closer to the promotion, smaller --lookback) or raise --max-orders"
+        )

@@ -72,14 +72,18 @@ async def _diverge(old: str, new: str, products: dict[str, int], users: list[int
         cancelled = await da.orders.place(users[1], [(b, 1)], idempotency_key="lost-cancelled")
         await da.orders.cancel(cancelled.id)
         await da.orders.place(users[0], [(b, 1)], idempotency_key="retried")
+        await da.orders.place(users[1], [(b, 3)], idempotency_key="lost-dup-old")
     async with await _da(new) as da:  # after the promotion
         await da.orders.place(users[1], [(c, 2)], idempotency_key="new-after-promotion")
         await da.orders.place(users[0], [(b, 1)], idempotency_key="retried")  # the client's retry
+        # The customer placed the lost order again, under a new key: a likely duplicate.
+        await da.orders.place(users[1], [(b, 3)], idempotency_key="lost-dup-new")
     return {
         "lost-fits-1": "to_apply",
         "lost-fits-2": "to_apply",
         "lost-no-stock": "conflict",
         "lost-cancelled": "cancelled_on_old",
+        "lost-dup-old": "conflict",
     }
 
 
@@ -143,8 +147,9 @@ def _state(dsn: str) -> tuple[int, list[tuple[str, int]]]:
     return asyncio.run(read())
 
 
-def _run(old: str, new: str, **kw: Any) -> Any:
-    return asyncio.run(reconcile(Settings(writer_dsn=old), Settings(writer_dsn=new), **kw))
+def _run(old: str, new: str, *, new_settings: dict[str, Any] | None = None, **kw: Any) -> Any:
+    new_s = Settings(writer_dsn=new, **(new_settings or {}))
+    return asyncio.run(reconcile(Settings(writer_dsn=old), new_s, **kw))
 
 
 def test_report_lists_exactly_the_lost_orders_and_apply_replaces_them_once(pair: Pair) -> None:
@@ -154,7 +159,10 @@ def test_report_lists_exactly_the_lost_orders_and_apply_replaces_them_once(pair:
     assert {m.order.idempotency_key: m.outcome for m in report.missing} == pair.lost
     assert report.orders_on_both == 2
     assert [r.idempotency_key for r in report.replaced] == [pair.retried_key]
-    assert [(c.kind, c.idempotency_key) for c in report.conflicts] == [("out_of_stock", "lost-no-stock")]
+    assert [(c.kind, c.idempotency_key) for c in report.conflicts] == [
+        ("out_of_stock", "lost-no-stock"),
+        ("possible_duplicate", "lost-dup-old"),
+    ]
     assert "needs 3, 1 left" in report.conflicts[0].detail
     stock = {s.product_id: (s.units_needed, s.stock_new, s.short_by) for s in report.stock}
     # C: 3 left after the cloned history, 2 sold on the new writer after the promotion.
@@ -208,6 +216,17 @@ def test_bad_inputs_change_nothing(tier: Any, pair: Pair) -> None:
         )
         with pytest.raises(ReconcileError, match=r"new writer .* is a read-only standby"):
             _run(pair.old, sb.dsn(pair.new_name), apply=True)
+        # The new writer's own replica given as the old data would report nothing missing.
+        with pytest.raises(ReconcileError, match=r"old database .* is a read-only standby"):
+            _run(sb.dsn(pair.new_name), pair.new, apply=True)
+    port = _closed_port()
+    with pytest.raises(ReconcileError, match=f"Redis redis://127.0.0.1:{port}/0: PING failed"):
+        _run(pair.old, pair.new, new_settings={"redis_url": f"redis://127.0.0.1:{port}/0"}, apply=True)
+    stop = asyncio.Event()
+    stop.set()  # as a SIGINT before the first order does
+    interrupted = _run(pair.old, pair.new, apply=True, stop=stop)
+    assert interrupted.error.startswith("interrupted") and interrupted.count("applied") == 0
+    assert interrupted.count("not_attempted") == 2
     empty_name = f"t_{uuid.uuid4().hex[:16]}"
     empty = tier.create_database(empty_name)
     try:
@@ -249,7 +268,7 @@ def test_cli_reports_applies_and_never_prints_a_password(
     code, out, err = _cli(monkeypatch, capsys, pair.old, pair.new, "--apply", "--json")
     assert code == 3, err
     data = json.loads(out)
-    assert data["summary"]["applied"] == 2 and data["summary"]["conflict"] == 1
+    assert data["summary"]["applied"] == 2 and data["summary"]["conflict"] == 2
     for text in (out, err):
         assert pair.password not in text
 
@@ -262,6 +281,7 @@ def test_cli_reports_applies_and_never_prints_a_password(
         (("--lookback", "-5"), "argument --lookback: '-5' must be between 0 and 1440 minutes"),
         (("--lookback", "nan"), "argument --lookback: 'nan' must be between 0 and 1440 minutes"),
         (("--max-orders", "0"), "argument --max-orders: '0' must be >= 1"),
+        (("--since", "0001-01-01T00:05:00+00:00"), "minus the look-back is before year 1"),
     ],
 )
 def test_cli_bad_arguments_exit_2_naming_them(
@@ -323,3 +343,20 @@ def test_apply_that_loses_the_new_writer_stops_and_leaves_the_rest_not_attempted
     assert _state(pair.new) == before
     finished = _run(pair.old, pair.new, apply=True)  # the re-run completes it
     assert finished.count("applied") == 2 and finished.error is None
+
+
+def test_a_window_with_too_many_changed_users_is_refused(pair: Pair) -> None:
+    """--max-orders bounds every scan, not only the orders: two users changed, limit one."""
+    from commerce_db.reconcile import source
+
+    async def go() -> None:
+        conn = await asyncpg.connect(pair.old)
+        try:
+            start = pair.promoted_at - timedelta(hours=1)
+            assert len(await source.users_changed_since(conn, start, limit=2)) == 2
+            with pytest.raises(ReconcileError, match="more than 1 users created or changed"):
+                await source.users_changed_since(conn, start, limit=1)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())

@@ -70,6 +70,43 @@ def test_keys_decide_on_both_retried_reused_and_missing() -> None:
     assert sorted((c.kind, c.order_id) for c in found.conflicts) == [("key_reused", 3), ("status_differs", 5)]
 
 
+def test_only_a_status_change_the_new_writer_lacks_is_a_conflict() -> None:
+    orders = [
+        order(1, "moved-on", [(10, 1)]),  # placed on old, paid on new after the promotion: nothing lost
+        order(2, "paid-lost", [(10, 1)], status="paid"),  # paid on old only: lost
+        order(3, "retried-shipped", [(10, 1)], status="shipped"),  # retried on new, still placed there
+    ]
+    keys = {
+        "moved-on": NewKey(1, "h-moved-on", "paid"),
+        "paid-lost": NewKey(2, "h-paid-lost", "placed"),
+        "retried-shipped": NewKey(33, "h-retried-shipped", "placed"),
+    }
+    found = run(orders, keys)
+    assert sorted((c.kind, c.order_id) for c in found.conflicts) == [
+        ("status_differs", 2),
+        ("status_differs", 3),
+    ]
+
+
+def test_the_same_lines_placed_again_under_a_new_key_are_a_likely_duplicate() -> None:
+    from commerce_db.reconcile.source import NewOrder
+
+    orders = [order(1, "a", [(11, 2), (10, 1)]), order(2, "b", [(10, 1), (11, 2)]), order(3, "c", [(10, 1)])]
+    again = {1: [NewOrder(50, 1, ((10, 1), (11, 2))), NewOrder(51, 1, ((10, 9),))]}
+    found = run(orders, new_user_orders=again)
+    # One new order explains one lost order: the second identical one is re-placed.
+    assert [(m.order.id, m.outcome) for m in found.missing] == [
+        (1, "conflict"),
+        (2, "to_apply"),
+        (3, "to_apply"),
+    ]
+    assert [(c.kind, c.order_id) for c in found.conflicts] == [("possible_duplicate", 1)]
+    assert "order 50" in found.conflicts[0].detail
+    # An order matched to an old one by its key is never taken for a duplicate.
+    found = run(orders[:1], {"x": NewKey(50, "h-x", "placed")}, new_user_orders=again)
+    assert found.missing[0].outcome == "to_apply"
+
+
 def test_a_retry_is_recognised_by_the_order_paths_own_request_hash() -> None:
     from dataaccess.repositories.orders import _request_hash
 
@@ -111,6 +148,8 @@ def test_cancelled_orders_need_nothing_and_paid_or_repriced_ones_carry_notes() -
     assert [m.outcome for m in found.missing] == ["cancelled_on_old", "to_apply"]
     notes = " ".join(found.missing[1].notes)
     assert "'paid'" in notes and "product 10 100 -> 150" in notes
+    # Re-placed as 'placed', so a human must restore 'paid': a conflict (exit 3), not only a note.
+    assert [(c.kind, c.order_id) for c in found.conflicts] == [("status_not_restored", 2)]
     assert {s.product_id: s.units_needed for s in found.stock} == {10: 1}
 
 
