@@ -30,6 +30,7 @@ REPLICAS_KEY = f"{PROJECT}:replicaRegions"
 DR_KEY = f"{PROJECT}:drRegion"
 HOME_KEY = f"{PROJECT}:homeRegion"
 UNREACHABLE_KEY = f"{PROJECT}:unreachableRegions"
+PROMOTED_KEY = f"{PROJECT}:promotedFrom"
 CACHE_KEY = f"{PROJECT}:cache"
 AWS_REGION_KEY = "aws:region"
 
@@ -205,13 +206,24 @@ def compute_failover_config(
         unreachable.append(old_primary)
     if unreachable or UNREACHABLE_KEY in config:
         new_config[UNREACHABLE_KEY] = unreachable
+    # Until the failover is complete: the new writer region's master secret starts from the promoted
+    # copy of this region's, and the proxies keep the promoted logins.
+    new_config[PROMOTED_KEY] = old_primary
     new_config[REPLICAS_KEY] = new_replicas
     new_config[DR_KEY] = new_dr
     if config.get(AWS_REGION_KEY) == old_primary:
         new_config[AWS_REGION_KEY] = new_primary  # default provider follows the writer
     changes = tuple(
         ConfigChange(key, config.get(key), new_config[key])
-        for key in (AWS_REGION_KEY, PRIMARY_KEY, REPLICAS_KEY, DR_KEY, HOME_KEY, UNREACHABLE_KEY)
+        for key in (
+            AWS_REGION_KEY,
+            PRIMARY_KEY,
+            REPLICAS_KEY,
+            DR_KEY,
+            HOME_KEY,
+            UNREACHABLE_KEY,
+            PROMOTED_KEY,
+        )
         if key in new_config and config.get(key) != new_config[key]
     )
     return new_config, changes
@@ -454,6 +466,24 @@ class FailoverIdentifiers:
     old_secret_names: tuple[str, ...] = ()
     """Name prefixes of the old primary's secrets (master, application users) replicated into the new
     primary region: the runbook makes those replicas standalone there."""
+    old_provider_urn: str = ""
+    """Engine URN of the old primary region's provider: updated alone first, so that its no-AWS-call
+    settings (``unreachableRegions``) are in the state before any refresh configures it."""
+    global_group_urn: str = ""
+    """Engine URN of the Global Datastore (``StackShared``), for re-forming it after a disassociation."""
+    home_provider_urn: str = ""
+    """Engine URN of the home region's provider (the Global Datastore's)."""
+    cache_members: tuple[tuple[str, str, bool], ...] = ()
+    """(region, engine URN, protected) of every Global Datastore member the stack declares after
+    the change, the new primary's first."""
+    global_group_name: str = ""
+    """Logical name of the Global Datastore and the engine URN of its parent (``StackShared``)."""
+    global_group_parent: str = ""
+    new_writer_region: str = ""
+    new_writer_code: str = ""
+    """Region and region code of the new writer (its subnet group, cache and secrets)."""
+    new_key_alias: str = ""
+    """Alias of the stack's CMK in every region (``alias/commerce-db-<stack>``)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -505,6 +535,9 @@ def discover_identifiers(
         new_vault=new_prefix,
         new_proxy=f"{new_prefix}-proxy",
         old_secret_names=(f"{old_prefix}-master", f"{old_code}-pg-"),
+        new_writer_region=new_primary,
+        new_writer_code=region_code(new_primary),
+        new_key_alias="alias/commerce-db-" + re.sub(r"[^A-Za-z0-9/_-]", "-", stack),
     )
     try:
         before = runner(stack, old_config)
@@ -605,6 +638,16 @@ def discover_identifiers(
         else None
     )
     writer_name = after.outputs.get("writerName")
+    urn_of = {(r.type, r.name): r.engine_urn for r in after.resources}
+    members = sorted(
+        (
+            (str(r.region), r.engine_urn, bool(r.options.get("protect")))
+            for r in after.resources
+            if r.type == _REPLICATION_GROUP and r.region in (new_primary, *surviving, old_primary)
+        ),
+        key=lambda m: m[0] != new_primary,
+    )
+    global_group = next((r for r in after.resources if r.type == _GLOBAL_GROUP), None)
     return replace(
         base,
         source="mocked plan",
@@ -624,6 +667,19 @@ def discover_identifiers(
         expected=plan_diff.summary(in_targets),
         expected_all=plan_diff.summary(changes),
         violations=tuple(violations),
+        old_provider_urn=urn_of.get(("pulumi:providers:aws", f"aws-{old_primary}"), ""),
+        global_group_urn=global_group.engine_urn if global_group is not None else "",
+        home_provider_urn=urn_of.get(("pulumi:providers:aws", f"aws-{home}"), ""),
+        cache_members=tuple(members) if global_datastore else (),
+        global_group_name=global_group.name if global_group is not None else "",
+        global_group_parent=next(
+            (
+                r.engine_urn
+                for r in after.resources
+                if global_group is not None and r.urn == global_group.parent_urn
+            ),
+            "",
+        ),
     )
 
 
@@ -646,6 +702,9 @@ PLANNED = "planned"
 """The planned switchover (every region healthy, no data loss)."""
 
 _ACCOUNT = "$(aws sts get-caller-identity --query Account --output text --region {region})"
+
+_PROMOTED_AT = "failover-promoted-at.txt"
+_RECORD_PROMOTION = f"date -u +%FT%TZ | tee {_PROMOTED_AT}   # the promotion time: reconcile --since"
 
 
 def _targets(ids: FailoverIdentifiers) -> str:
@@ -813,14 +872,27 @@ def build_steps(
                 phase,
             )
         )
+        fence = (
+            f"The fence is the writer name: once ARC moves {ids.writer_name} (below), every app that "
+            f"starts or reconnects resolves it to {new_primary}'s proxy (TTL 10 s), whose security groups "
+            f"admit only {new_primary}'s apps, so an app in {old_primary} fails instead of writing to the "
+            "old writer; connections already pooled are closed within the data layer's maximum "
+            "connection lifetime and re-resolved. "
+            if ids.writer_name
+            else "Without a writer name (writerDns: none) scaling to zero is the only fence: apps that "
+            f"keep the old writerEndpoint would write to the old writer when {old_primary} returns. "
+        )
         steps.append(
             RunbookStep(
                 f"Stop writers that could still reach {old_primary}: scale them to zero in your deploy "
                 "tooling",
                 (),
-                f"The old writer cannot be fenced through its API while {old_primary} is down; its region's "
-                "application fleet must stay at zero until the fence in the after-recovery steps is done. "
-                "Apps in other regions have no network path to it.",
+                f"The old writer cannot be fenced through its API while {old_primary} is down, and that "
+                "region's deploy control plane may be down too (the scale-down may not reach it). "
+                + fence
+                + f"When {old_primary}'s API answers, the after-recovery fence (its security groups) runs "
+                "first, before that region's control plane restarts application tasks. Apps in other "
+                "regions have no network path to the old writer.",
                 phase,
             )
         )
@@ -838,6 +910,7 @@ def build_steps(
                     f"aws rds describe-global-clusters --region {new_primary} --global-cluster-identifier "
                     f"{ids.global_cluster} --query 'GlobalClusters[0].GlobalClusterMembers[?IsWriter]."
                     "DBClusterArn'",
+                    *(() if planned else (_RECORD_PROMOTION,)),
                 ),
                 (
                     "switchover-global-cluster waits until the secondary has caught up: no data loss."
@@ -878,6 +951,7 @@ def build_steps(
                     "--backup-retention-period 35",
                     f"aws rds wait db-instance-available --region {new_primary} --db-instance-identifier "
                     f"{ids.new_writer}",
+                    *(() if planned else (_RECORD_PROMOTION,)),
                 ),
                 "Irreversible; stops replication from the old writer. Its identifier, URN and endpoint do "
                 "not "
@@ -953,10 +1027,19 @@ def build_steps(
         preview, apply_ = "pulumi preview --diff", "pulumi up --yes"
     else:
         preview, apply_ = f"pulumi preview --diff {_targets(ids)}", f"pulumi up --yes {_targets(ids)}"
-    # Record what AWS did (the promotion) in the state of that one resource first; otherwise the
-    # provider would try to promote an instance that is no longer a replica.
-    refresh: tuple[str, ...] = (
-        (f"pulumi refresh --yes --target '{ids.promoted_urn}'",) if ids.promoted_urn else ()
+    # The lost region's provider first, alone: the update writes its unreachableRegions settings
+    # (no STS call, no account lookup) into the state; a refresh does not run the program, so it
+    # would otherwise configure that provider with the old inputs from the state.
+    provider_first: tuple[str, ...] = (
+        (f"pulumi up --yes --target '{ids.old_provider_urn}'",)
+        if ids.old_provider_urn and not planned
+        else ()
+    )
+    # Record what AWS did (the promotion) in the state of that one resource; otherwise the provider
+    # would try to promote an instance that is no longer a replica. --run-program: providers get the
+    # program's settings, not the state's (Pulumi CLI >= 3.160; the line above covers older ones).
+    refresh: tuple[str, ...] = provider_first + (
+        (f"pulumi refresh --yes --run-program --target '{ids.promoted_urn}'",) if ids.promoted_urn else ()
     )
     if ids.proxy_target_import is not None:
         # Registered by CLI above: adopt it, or the up would register it again and fail.
@@ -971,15 +1054,26 @@ def build_steps(
             "Preview, then apply"
             + ("" if planned else f" to the surviving regions only ({old_primary} is not touched)"),
             (*refresh, preview, apply_),
-            f"Expected from the mocked plan: {expected}; replaced: {replaced}; no database, cache, vault or "
+            (
+                f"First, alone, the {old_primary} provider: the update records its unreachableRegions "
+                "settings (no AWS call) in the state, so the refresh and the update after it never call "
+                f"{old_primary}'s STS (a refresh configures providers from the state). "
+                if provider_first
+                else ""
+            )
+            + f"Expected from the mocked plan: {expected}; replaced: {replaced}; no database, cache, vault "
+            "or "
             "key deleted in a surviving region, no IAM role or policy of the proxy changed. Stop if the "
             "preview shows anything else. Not needed to serve traffic (the steps above did that); it "
             f"creates the new writer region's in-region replicas, master secret {ids.new_secret} and "
             "application-user secrets (with their rotation: IAM roles for the rotation and bootstrap "
             f"functions, so it needs IAM's control plane), backup plan into vault {ids.new_vault} and "
-            f"alarms. Proxy {ids.new_proxy} keeps the promoted secrets while the old region is listed "
-            "in unreachableRegions (the new application secrets' first passwords are valid only after "
-            "their first rotation); it switches in the after-recovery update.",
+            f"alarms. Credentials stay valid throughout: the promoted writer keeps its master password "
+            f"(the program never re-applies one); {ids.new_secret} starts from the promoted copy "
+            f"{ids.old_secret_names[0] if ids.old_secret_names else ''} (promotedFrom) and rotates first on "
+            "its schedule, so both work; the new application secrets become valid at their first "
+            f"rotation (in this update); proxy {ids.new_proxy} keeps the promoted application logins and "
+            "the stack exports those copies until the failover is complete.",
             phase,
         )
     )
@@ -997,9 +1091,11 @@ def build_steps(
                 + ("; or the Aurora globalWriterEndpoint, which followed by itself" if aurora else "")
                 + "). "
             )
-            + f"Until now they used the secrets replicated into {new_primary} (same names as in "
-            f"{old_primary}, standalone since step 4); keep using them through the proxy until the "
-            "after-recovery update, then take writerSecretArn / readerSecretArn (rotated by then).",
+            + f"They keep the secrets replicated into {new_primary} (same names and ARNs as before, "
+            "standalone since the secrets step): the proxy accepts those logins until the failover is "
+            "complete, and the stack exports them meanwhile (secretArnsByRegion, writerSecretArn, "
+            "readerSecretArn); operators and migrations use the promoted master copy or dbSecretArn "
+            f"({ids.new_secret}): both hold the promoted writer's password.",
             phase,
         )
     )
@@ -1028,7 +1124,27 @@ def build_steps(
             phase,
         )
     )
-    if not planned:
+    if planned:
+        steps.append(
+            RunbookStep(
+                "Complete the switchover: the new writer region's own credentials",
+                (
+                    "pulumi config rm commerce-db:promotedFrom",
+                    f"git commit -am 'failover: {new_primary} uses its own secrets'",
+                    "pulumi preview --diff",
+                    "pulumi up --yes",
+                ),
+                "Once the update above has run (the new application secrets rotated once, so they are "
+                "valid): the proxies switch to the new writer region's application secrets and the stack "
+                "exports them; "
+                "reload secretArnsByRegion / writerSecretArn / readerSecretArn in the apps right after "
+                "(connections already open stay open). The master secret rotates in this update: from then "
+                "on "
+                "only dbSecretArn works for operators and migrations.",
+                phase,
+            )
+        )
+    else:
         steps.extend(_after_recovery(stack, old_primary, keep_old_primary, ids))
     return tuple(steps)
 
@@ -1248,19 +1364,52 @@ def _after_recovery(
     aurora = ids.engine_mode == "aurora"
     steps = [
         RunbookStep(
-            f"When {old_primary} answers: fence the old writer {ids.old_writer} before anything else",
+            f"As soon as {old_primary}'s API answers: fence the old writer {ids.old_writer} before anything "
+            "else",
             _fence(ids, old_primary),
-            "Writes it accepted after the last replicated one are not in the new writer; they stay in its "
-            "final snapshot (next steps) for reconciliation, but nothing may add to them.",
+            "Writes it accepted after the last replicated one are not in the new writer; they are kept for "
+            "reconciliation (below), but nothing may add to them. Run it before that region's deploy "
+            "control plane restarts application tasks: a task that comes back with a pooled connection or "
+            "a cached address could still reach the old writer until it is fenced.",
             AFTER_RECOVERY,
         ),
+        *(
+            [
+                RunbookStep(
+                    "Keep AWS's point-of-failure snapshot of the old primary cluster (the lost writes)",
+                    (
+                        f"aws rds describe-db-cluster-snapshots --region {old_primary} --snapshot-type "
+                        f'automated --query "DBClusterSnapshots[?starts_with(DBClusterSnapshotIdentifier, '
+                        f"'rds:unplanned-global-failover-{ids.old_writer}')].DBClusterSnapshotIdentifier\" "
+                        "--output text",
+                        f"aws rds copy-db-cluster-snapshot --region {old_primary} "
+                        '--source-db-cluster-snapshot-identifier "$(aws rds describe-db-cluster-snapshots '
+                        f'--region {old_primary} --snapshot-type automated --query "DBClusterSnapshots[?'
+                        f"starts_with(DBClusterSnapshotIdentifier, 'rds:unplanned-global-failover-"
+                        f'{ids.old_writer}\')].DBClusterSnapshotIdentifier | [-1]" --output text)" '
+                        f"--target-db-cluster-snapshot-identifier {_lost_writes(ids)}",
+                    ),
+                    "After failover-global-cluster --allow-data-loss, AWS re-adds the old primary cluster as "
+                    "a secondary with a new volume and first tries to snapshot the old one at the point of "
+                    "failure (rds:unplanned-global-failover-...): that snapshot, not the cluster's final "
+                    "snapshot, holds the writes that never replicated. It is a system snapshot that expires "
+                    "with the cluster's backup retention: copy it to a manual one now. No such snapshot: AWS "
+                    "could not take it, and nothing AWS keeps has those writes.",
+                    AFTER_RECOVERY,
+                )
+            ]
+            if aurora
+            else []
+        ),
+        *_cache_reform(ids, old_primary, keep_old_primary),
         RunbookStep(
-            f"Bring {old_primary} back under the stack",
+            f"Bring {old_primary} back under the stack and complete the failover",
             (
                 # Its provider may call AWS again (STS) now that the region answers.
                 "pulumi config rm commerce-db:unreachableRegions",
+                "pulumi config rm commerce-db:promotedFrom 2>/dev/null || true   # unless removed already",
                 f"git commit -am 'failover: {old_primary} reachable again'",
-                f"pulumi refresh --yes --target '{old_stack}' --target-dependents",
+                f"pulumi refresh --yes --run-program --target '{old_stack}' --target-dependents",
                 *before,
                 "pulumi preview --diff",
                 "pulumi up --yes",
@@ -1285,11 +1434,179 @@ def _after_recovery(
                 else ""
             )
             + "The after-recovery update also removes the old region's writer-name record and routing "
-            "control (drop) and re-creates the ARC safety rule over the remaining regions.",
+            "control (drop) and re-creates the ARC safety rule over the remaining regions. Credentials "
+            "(promotedFrom removed): the proxies switch to the new writer region's application secrets "
+            "(valid since their first rotation) and the stack exports them: reload secretArnsByRegion / "
+            "writerSecretArn / readerSecretArn in the apps right after this update (connections already "
+            "open stay open; a new connection with a promoted copy is refused by the proxy from then "
+            f"on). The master {ids.new_secret or 'secret'} rotates in this update: from then on only "
+            "dbSecretArn works for operators and migrations.",
             AFTER_RECOVERY,
         ),
     ]
+    steps.append(_reconcile_step(ids, old_primary, aurora))
     return steps
+
+
+def _lost_writes(ids: FailoverIdentifiers) -> str:
+    """Manual snapshot holding the old writer's unreplicated writes (Aurora: AWS's copy)."""
+    return ids.old_writer.rsplit("-", 1)[0] + "-lost-writes"
+
+
+def _reconcile_step(ids: FailoverIdentifiers, old_primary: str, aurora: bool) -> RunbookStep:
+    """Restore the old data to a scratch database in the new writer region and re-apply lost orders
+    (``commerce-db failover reconcile``; docs/operations.md, "Reconciling writes lost in a failover")."""
+    new_region = ids.new_writer_region or ""
+    base = ids.old_writer.rsplit("-", 1)[0]
+    scratch = f"{base}-reconcile"
+    account = _ACCOUNT.format(region=new_region)
+    subnets = (
+        f'$(aws rds describe-db-subnet-groups --region {new_region} --query "DBSubnetGroups[?starts_with('
+        f"DBSubnetGroupName, '{ids.new_writer_code}-pg-subnets')].DBSubnetGroupName | [0]\" --output text)"
+    )
+    if aurora:
+        snapshot = _lost_writes(ids)
+        restore = (
+            f"aws rds copy-db-cluster-snapshot --region {new_region} --source-region {old_primary} "
+            f"--source-db-cluster-snapshot-identifier arn:aws:rds:{old_primary}:{account}:cluster-snapshot:"
+            f"{snapshot} --target-db-cluster-snapshot-identifier {snapshot} --kms-key-id {ids.new_key_alias}",
+            f"aws rds restore-db-cluster-from-snapshot --region {new_region} --db-cluster-identifier "
+            f"{scratch} "
+            f"--snapshot-identifier {snapshot} --engine aurora-postgresql --db-subnet-group-name {subnets} "
+            '--vpc-security-group-ids "$ADMIN_SG"',
+            f"aws rds create-db-instance --region {new_region} --db-cluster-identifier {scratch} "
+            f"--db-instance-identifier {scratch}-1 --db-instance-class db.r6g.large "
+            "--engine aurora-postgresql",
+            f"aws rds wait db-instance-available --region {new_region} --db-instance-identifier {scratch}-1",
+            f"aws rds modify-db-cluster --region {new_region} --db-cluster-identifier {scratch} "
+            "--manage-master-user-password --apply-immediately",
+        )
+        cleanup = (
+            f"aws rds delete-db-instance --region {new_region} --db-instance-identifier {scratch}-1 && "
+            f"aws rds wait db-instance-deleted --region {new_region} --db-instance-identifier {scratch}-1 && "
+            f"aws rds delete-db-cluster --region {new_region} --db-cluster-identifier {scratch} "
+            "--skip-final-snapshot"
+        )
+    else:
+        snapshot = identifier_final(ids.old_writer)
+        restore = (
+            f"aws rds copy-db-snapshot --region {new_region} --source-region {old_primary} "
+            f"--source-db-snapshot-identifier arn:aws:rds:{old_primary}:{account}:snapshot:{snapshot} "
+            f"--target-db-snapshot-identifier {snapshot} --kms-key-id {ids.new_key_alias}",
+            f"aws rds wait db-snapshot-available --region {new_region} --db-snapshot-identifier {snapshot}",
+            f"aws rds restore-db-instance-from-db-snapshot --region {new_region} --db-instance-identifier "
+            f"{scratch} --db-snapshot-identifier {snapshot} --db-instance-class db.r6g.large --no-multi-az "
+            f'--no-publicly-accessible --db-subnet-group-name {subnets} --vpc-security-group-ids "$ADMIN_SG"',
+            f"aws rds wait db-instance-available --region {new_region} --db-instance-identifier {scratch}",
+            f"aws rds modify-db-instance --region {new_region} --db-instance-identifier {scratch} "
+            "--manage-master-user-password --apply-immediately",
+        )
+        cleanup = (
+            f"aws rds delete-db-instance --region {new_region} --db-instance-identifier {scratch} "
+            "--skip-final-snapshot"
+        )
+    return RunbookStep(
+        "Reconcile the writes the failover lost: restore the old data to a scratch database and re-place "
+        "the missing orders",
+        (
+            *restore,
+            f'commerce-db failover reconcile --since "$(cat {_PROMOTED_AT})" --json '
+            "> failover-reconcile.json",
+            f'commerce-db failover reconcile --since "$(cat {_PROMOTED_AT})" --apply',
+            cleanup,
+        ),
+        f"The lost writes are in {snapshot} ("
+        + (
+            "AWS's point-of-failure snapshot, kept above"
+            if aurora
+            else f"the old writer's final snapshot, taken when the previous step deleted {ids.old_writer}"
+        )
+        + f"). ADMIN_SG: a security group in {new_region} that admits only your bastion. The reconcile "
+        "reads the old data from COMMERCE_DB_OLD_WRITER_DSN / COMMERCE_DB_OLD_PASSWORD (the scratch "
+        "database and its managed master secret) and writes through the same COMMERCE_DB_* environment as "
+        "an application task in the new writer region; the first run is a dry run (keep its JSON with the "
+        "incident), --apply re-places the orders that fit through orders.place with their original "
+        "idempotency keys (a second run is a no-op); conflicts are left to a human (exit 3). See "
+        'docs/operations.md, "Reconciling writes lost in a failover". Keep the snapshot until the '
+        "conflicts are settled.",
+        AFTER_RECOVERY,
+    )
+
+
+def _cache_reform(ids: FailoverIdentifiers, old_primary: str, keep_old_primary: bool) -> list[RunbookStep]:
+    """Only if the outage cache step fell back to disassociating the new primary's member: re-form the
+    Global Datastore around it (the stack still declares every region's member)."""
+    if not ids.cache_members or not ids.global_group_urn or ids.cache_global_suffix is None:
+        return []
+    new_region = ids.cache_members[0][0]
+    secondaries = [m for m in ids.cache_members[1:] if keep_old_primary or m[0] != old_primary]
+    others = [m for m in ids.cache_members[1:] if m[0] != old_primary]
+    suffix = ids.cache_global_suffix
+    grg = (
+        f"$(aws elasticache describe-global-replication-groups --region {old_primary} --query "
+        f"\"GlobalReplicationGroups[?ends_with(GlobalReplicationGroupId, '-{suffix}')]"
+        '.GlobalReplicationGroupId" '
+        "--output text)"
+    )
+
+    def member(region: str, group: str = '"$GRG"') -> str:
+        return (
+            f"$(aws elasticache describe-global-replication-groups --region {region} --show-member-info "
+            f'--global-replication-group-id {group} --query "GlobalReplicationGroups[0].Members[?'
+            f"ReplicationGroupRegion=='{region}'].ReplicationGroupId\" --output text)"
+        )
+
+    new_group = (
+        f'$(aws elasticache describe-replication-groups --region {new_region} --query "ReplicationGroups[?'
+        f"starts_with(ReplicationGroupId, '{ids.new_writer_code}-cache-rg')].ReplicationGroupId | [0]\" "
+        "--output text)"
+    )
+    cmds = [
+        f"GRG={grg}",
+        # The check: PRIMARY (the failover worked) -> nothing to do, stop; empty (disassociated) -> go on.
+        f"aws elasticache describe-global-replication-groups --region {old_primary} --show-member-info "
+        f'--global-replication-group-id "$GRG" --query "GlobalReplicationGroups[0].Members[?'
+        f"ReplicationGroupRegion=='{new_region}'].Role\" --output text   # PRIMARY: stop here",
+        *(
+            f"aws elasticache disassociate-global-replication-group --region {r} "
+            "--global-replication-group-id "
+            f'"$GRG" --replication-group-id {member(r)} --replication-group-region {r}'
+            for r, _, _ in others
+        ),
+        f"aws elasticache delete-global-replication-group --region {old_primary} "
+        "--global-replication-group-id "
+        '"$GRG" --retain-primary-replication-group',
+        f"aws elasticache create-global-replication-group --region {new_region} "
+        f"--global-replication-group-id-suffix {suffix} --primary-replication-group-id {new_group}",
+        f"pulumi state unprotect '{ids.global_group_urn}' --yes",
+        f"pulumi state delete '{ids.global_group_urn}' --yes",
+        f"NEW_GRG=$(aws elasticache describe-global-replication-groups --region {new_region} --query "
+        f"\"GlobalReplicationGroups[?ends_with(GlobalReplicationGroupId, '-{suffix}')]."
+        'GlobalReplicationGroupId" --output text)',
+        f'pulumi import {_GLOBAL_GROUP} {ids.global_group_name} "$NEW_GRG" '
+        f"--parent 'shared={ids.global_group_parent}' --provider 'aws={ids.home_provider_urn}' --yes",
+        *(f"pulumi state unprotect '{urn}' --yes" for _, urn, protected in secondaries if protected),
+    ]
+    return [
+        RunbookStep(
+            "Only if the cache step disassociated the new primary's member: re-form the Global Datastore "
+            "(before the update below)",
+            tuple(cmds),
+            f"The member in {new_region} left the Global Datastore during the outage (a standalone, writable "
+            "group, the live cache now); the Global Datastore kept the old primary and the other "
+            "secondaries, which the stack still declares. A secondary cannot change its Global Datastore "
+            "and an existing group cannot join one as a secondary, so: the other secondaries leave it, it is "
+            "deleted keeping its old primary group, a new one is created around the live group in "
+            f"{new_region} (AWS's call, in that region: the stack's provider for it is the home region's) "
+            "and imported in its place, and the next step's update re-creates the secondaries empty, as "
+            "members of the new one (they fill from the primary). Their old groups are retained by Pulumi: "
+            "delete them "
+            "afterwards with a final snapshot (aws elasticache delete-replication-group ... "
+            "--final-snapshot-identifier ...). Not rehearsed against AWS (the mocks cannot disassociate): "
+            "rehearse in staging with a Global Datastore.",
+            AFTER_RECOVERY,
+        )
+    ]
 
 
 def identifier_final(writer: str) -> str:

@@ -177,6 +177,10 @@ def _arn(type_token: str, service: str, region: str, name: str) -> str:
     return fmt.format(service=service, region=region, account=_ACCOUNT, name=name)
 
 
+def _arn_secret(region: str, name: str) -> str:
+    return f"arn:aws:secretsmanager:{region}:{_ACCOUNT}:secret:{name}-AbCdEf"
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Mocks that echo inputs back as state and fill in the attributes AWS computes."""
 
@@ -255,6 +259,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{s}" for s in "abc"]
             return {"names": names, "zoneIds": names, "id": region}, []
+        if token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+            secret = str(args.args.get("secretId") or "secret")
+            value = {"username": "mock", "password": "S" * 40, "engine": "postgres"}  # never a real secret
+            return {
+                "arn": secret if secret.startswith("arn:") else _arn_secret(region, secret),
+                "secretId": secret,
+                "secretString": json.dumps(value),
+                "versionId": "v1",
+                "versionStages": ["AWSCURRENT"],
+                "id": secret,
+            }, []
+        if token == "aws:secretsmanager/getSecrets:getSecrets":
+            prefixes = [v for f in args.args.get("filters", []) for v in f.get("values", [])]
+            names = [f"{p}mock123" for p in prefixes]
+            return {"arns": [_arn_secret(region, n) for n in names], "names": names, "id": region}, []
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {
                 "json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})

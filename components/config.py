@@ -634,6 +634,14 @@ class StackConfig:
         "regions never waits on them. Remove a region once it answers again.",
         factory=tuple,
     )  # fmt: skip
+    promoted_from: str = _key(
+        "promotedFrom", "Set by `failover promote` (outage and planned) to the old primary region until the "
+        "failover is complete: the new writer region's master secret starts from the promoted copy of that "
+        "region's master secret (the promoted database keeps its password; read in primaryRegion by its "
+        "fixed name) and rotates first on its schedule, every proxy keeps its logins, and the stack exports "
+        "the promoted copies of the application users' secrets (what those proxies accept). Remove it after "
+        "recovery (the runbook says when). Default: none.", "",
+    )  # fmt: skip
     writer_dns: Literal["arc", "none"] = _key(
         "writerDns", "A writer name that survives a failover: `writer.<stack>.db.internal` in a private "
         "hosted zone of every region's VPC, one weighted record per region (its RDS Proxy) gated by a Route "
@@ -1179,6 +1187,12 @@ def _validate(cfg: StackConfig) -> None:
             "drRegion", cfg.dr_region, "must differ from primaryRegion (backups are copied away)"
         )
     _check_region("homeRegion", cfg.home_region)
+    if cfg.promoted_from:
+        _check_region("promotedFrom", cfg.promoted_from)
+        if cfg.promoted_from == cfg.primary_region:
+            raise ConfigError(
+                "promotedFrom", cfg.promoted_from, "must differ from primaryRegion (the region promoted from)"
+            )
     for i, region in enumerate(cfg.unreachable_regions):
         _check_region(f"unreachableRegions[{i}]", region)
         if region == cfg.primary_region:

@@ -251,7 +251,12 @@ def planned_identifiers(
     return ids
 
 
-AURORA_ROLE_SWITCH_IGNORED = ("replicationSourceIdentifier", "databaseName", "masterUsername")
+AURORA_ROLE_SWITCH_IGNORED = (
+    "replicationSourceIdentifier",
+    "databaseName",
+    "masterUsername",
+    "masterPassword",
+)
 """Aurora cluster inputs a Global Database role switch must not touch, in both roles: AWS sets the
 replication source on a secondary; ``database_name`` and ``master_username`` force a replacement
 in the Terraform provider (ForceNew), and a cluster that joined as a secondary was created without
@@ -259,11 +264,16 @@ them (its Read sets ``database_name`` only when AWS returns one, terraform-provi
 internal/service/rds/cluster.go), so the promoted secondary's first update as the writer would
 plan a replacement that deletion protection refuses (the failed-update mode of
 terraform-provider-aws#28187/#34203/#39368, there on the global cluster). They are sent on
-create; an existing cluster keeps its own."""
+create; an existing cluster keeps its own. ``master_password``: as on the RDS writer
+(:data:`WRITER_INSTANCE_OPTIONS`), set on create only, rotation owns it after."""
 
-WRITER_INSTANCE_OPTIONS: dict[str, Any] = {}
+WRITER_INSTANCE_OPTIONS: dict[str, Any] = {"ignore_changes": ["password"]}
 """Resource options of the writer instance. No replace_on_changes: replicate_source_db
-disappearing is a promotion, which the provider does in place."""
+disappearing is a promotion, which the provider does in place. The master password is sent on
+create only: after that it belongs to the rotation (the master secret's value is ignored the same
+way), and a promoted replica keeps the old writer's password, which the promoted copy of the old
+master secret and the new region's master secret (started from that copy) both hold; re-applying
+the generated one would lock both out."""
 
 REPLICA_INSTANCE_OPTIONS: dict[str, Any] = {
     # A replica pointed at a new source (a writer demoted after a failover, or a replica of the
@@ -656,6 +666,14 @@ class PostgresClusterArgs:
     app_rotation_lambda_arn: str | None = None
     """Alternating-users rotation Lambda to use; None deploys AWS's SAR multi-user PostgreSQL
     rotation function. Default: None."""
+    master_password_from_secret: str | None = None
+    """Name (or ARN) of a secret in this region whose JSON ``password`` is the database's current
+    master password: after a failover, the promoted copy of the previous writer's master secret
+    (``cdb-<stack>-<old region code>-master``). The master secret this component creates then
+    starts from that password instead of the generated one (a promoted database keeps the old
+    writer's password, and the user bootstrap signs in with the master secret), and its first
+    rotation waits for the schedule, so the promoted copy keeps working too. Read once per run in
+    this region (a data-plane call). None: the generated password. Default: None."""
     lambda_log_retention_days: int = 30
     """Retention of the bootstrap Lambda's log group. Default: 30."""
     endpoint_security_group_id: pulumi.Input[str] | None = None
@@ -1394,6 +1412,13 @@ class PostgresCluster(pulumi.ComponentResource):
             tags=tags,
             opts=stateful(self, args.protect),
         )
+        seeded = args.master_password_from_secret is not None
+        if seeded:
+            # The promoted database's master password: the promoted copy of the old writer's secret.
+            current = aws.secretsmanager.get_secret_version_output(
+                secret_id=args.master_password_from_secret, opts=pulumi.InvokeOutputOptions(parent=self)
+            )
+            password = pulumi.Output.secret(current.secret_string.apply(lambda s: json.loads(s)["password"]))
         value = pulumi.Output.all(host, password).apply(
             lambda hp: json.dumps(
                 {
@@ -1428,6 +1453,9 @@ class PostgresCluster(pulumi.ComponentResource):
             rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
                 automatically_after_days=args.password_rotation_days
             ),
+            # Started from a promoted copy: the first rotation waits for the schedule (or the update
+            # that ends the failover), so that copy stays valid through the failover.
+            rotate_immediately=False if seeded else None,
             # rotate_immediately (the default) runs the Lambda as soon as this exists: it must find
             # the secret's first version, the database available and its network path open
             # (database ingress, Lambda egress, the interface endpoints), or the first rotation fails.

@@ -19,7 +19,14 @@ from .backup import BackupPlan, BackupPlanArgs
 from .config import StackConfig, load_stack_config
 from .keys import RegionKeys, RegionKeysArgs
 from .postgres_cluster import DEFAULT_APP_USERS
-from .region_stack import RegionStack, RegionStackArgs, backup_vault_name, region_code, stack_slug
+from .region_stack import (
+    RegionStack,
+    RegionStackArgs,
+    backup_vault_name,
+    region_code,
+    replicated_arn,
+    stack_slug,
+)
 from .stack_shared import StackShared, StackSharedArgs
 from .writer_dns import WriterDns, WriterDnsArgs
 
@@ -49,6 +56,36 @@ _SHARED: list[StackShared] = []
 """The last :func:`build`'s stack-wide component (``run`` exports from it)."""
 _WRITER_DNS: list[WriterDns | None] = []
 """The last :func:`build`'s writer name (None without ``writerDns: arc``)."""
+_PROMOTED_APP_SECRETS: list[dict[str, pulumi.Output[str]]] = []
+"""The last :func:`build`'s promoted copies of the application users' secrets (``promotedFrom``)."""
+
+
+def promoted_app_secret_arns(cfg: StackConfig, provider: aws.Provider) -> dict[str, pulumi.Output[str]]:
+    """While ``promotedFrom`` is set: user -> ARN of the promoted copy (in ``primaryRegion``) of the
+    old writer's application-user secret, the login the promoted region's proxy keeps.
+
+    Those secrets are auto-named ``<old region code>-pg-<user>-<suffix>``: looked up by that prefix
+    in the new writer region (a data-plane call there). Exactly one match is required."""
+    if not cfg.promoted_from or cfg.postgres.manage_master_user_password:
+        return {}
+    out: dict[str, pulumi.Output[str]] = {}
+    for user in sorted(DEFAULT_APP_USERS):
+        prefix = f"{region_code(cfg.promoted_from)}-pg-{user}-".replace("_", "-")
+        found = aws.secretsmanager.get_secrets_output(
+            filters=[aws.secretsmanager.GetSecretsFilterArgs(name="name", values=[prefix])],
+            opts=pulumi.InvokeOutputOptions(provider=provider),
+        )
+
+        def one(arns: list[str], prefix: str = prefix) -> str:
+            if len(arns) != 1:
+                raise ValueError(
+                    f"promotedFrom={cfg.promoted_from}: expected exactly one secret named {prefix}* in "
+                    f"{cfg.primary_region} (the promoted copy of the old writer's), found {len(arns)}"
+                )
+            return arns[0]
+
+        out[user] = found.arns.apply(one)
+    return out
 
 
 def build(cfg: StackConfig) -> dict[str, RegionStack]:
@@ -122,6 +159,7 @@ def build(cfg: StackConfig) -> dict[str, RegionStack]:
             cache_after = (stack.cache.replication_group,)
     _wire_backups(cfg, stacks, shared, provider)
     _WRITER_DNS.append(_writer_dns(cfg, stacks, provider))
+    _PROMOTED_APP_SECRETS.append(promoted_app_secret_arns(cfg, provider(cfg.primary_region)))
     return stacks
 
 
@@ -203,6 +241,11 @@ def _wire_backups(
         dr.add_backup_replication(primary.pg.primary_arn)
 
 
+def _copy_in(arn: pulumi.Output[str], source_region: str, region: str) -> pulumi.Output[str]:
+    """The ARN of a secret's copy in ``region`` (replicas keep the name and suffix)."""
+    return arn.apply(lambda a: replicated_arn(a, source_region, region) or "")
+
+
 def run() -> None:
     """The whole program: parse config, build all regions, export the endpoints apps need."""
     cfg = load_stack_config()
@@ -234,21 +277,25 @@ def run() -> None:
     )
     pulumi.export("readerEndpointsByRegion", {s.region: s.reader_endpoints for s in stacks.values()})
     pulumi.export("dbSecretArn", primary.db_secret_arn)
+    # During a failover (promotedFrom) the proxies keep the promoted copies of the old writer's
+    # application secrets: those are what apps must use until the failover is complete.
+    promoted = _PROMOTED_APP_SECRETS[-1]
+    app_secrets = {u: promoted.get(u, arn) for u, arn in primary.app_secret_arns.items()}
     # Services connect as the per-application users, never as the master (dbSecretArn is for
     # operators and migrations): one secret per role, as Settings.from_stack_outputs reads them.
     for role, output in (("writer", "writerSecretArn"), ("reader", "readerSecretArn")):
-        user = next(
-            (u for u, r in DEFAULT_APP_USERS.items() if r == role and u in primary.app_secret_arns), None
-        )
+        user = next((u for u, r in DEFAULT_APP_USERS.items() if r == role and u in app_secrets), None)
         if user is not None:
-            pulumi.export(output, primary.app_secret_arns[user])
+            pulumi.export(output, app_secrets[user])
     # Every region's own copy of the secrets (the primary's, replicated there): apps read the copy
     # in their region, which keeps working when the primary region is lost (issue 15).
     by_region: dict[str, dict[str, Any]] = {}
     for s in stacks.values():
-        users: dict[str, Any] = {
-            role: s.app_secret_arns[u] for u, role in DEFAULT_APP_USERS.items() if u in s.app_secret_arns
+        arns = {
+            u: _copy_in(promoted[u], cfg.primary_region, s.region) if u in promoted else arn
+            for u, arn in s.app_secret_arns.items()
         }
+        users: dict[str, Any] = {role: arns[u] for u, role in DEFAULT_APP_USERS.items() if u in arns}
         by_region[s.region] = {
             "master": s.db_secret_arn,
             **users,

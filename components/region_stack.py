@@ -183,7 +183,7 @@ def db_capacity(cfg: StackConfig, *, primary: bool) -> DbCapacity:
     )
 
 
-def _replicated_arn(arn: str | None, source_region: str, region: str) -> str | None:
+def replicated_arn(arn: str | None, source_region: str, region: str) -> str | None:
     """ARN of a Secrets Manager replica: same secret id, the replica's region."""
     return arn.replace(f":{source_region}:", f":{region}:", 1) if arn else None
 
@@ -197,13 +197,14 @@ def proxy_secret_name_patterns(stack: str) -> tuple[str, ...]:
 
 
 def _keep_proxy_logins(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-    """While a region is unreachable (an outage failover): the proxy keeps the logins it has.
+    """While a failover is in progress (``promotedFrom`` set): the proxy keeps the logins it has.
 
     A promoted region's proxy serves the apps with the secrets replicated there (made standalone
     by the runbook); the failover's update creates that region's own application secrets, whose
-    first passwords the database does not know until their first rotation. Switching the proxy's
-    auths then would lock the apps out, so the switch waits until ``unreachableRegions`` is
-    removed (after recovery, rotation long done)."""
+    first passwords the database does not know until their first rotation, and the apps hold the
+    promoted copies. Switching the proxy's auths then would lock the apps out, so the switch waits
+    until ``promotedFrom`` is removed (the failover complete: the new secrets rotated, the apps told
+    to reload the exported ARNs)."""
     if args.type_ != "aws:rds/proxy:Proxy":
         return None
     opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["auths"]))
@@ -400,6 +401,10 @@ class RegionStack(pulumi.ComponentResource):
                 monitoring_role_arn=self._args.monitoring_role_arn,
                 identifier_prefix=self._prefix,
                 lambda_log_retention_days=cfg.observability.log_retention_days,
+                # After a failover the database has the old writer's master password.
+                master_password_from_secret=f"{identifier_prefix(cfg.stack, cfg.promoted_from)}-master"
+                if cfg.promoted_from and not pg_cfg.manage_master_user_password
+                else None,
                 depends_on=logs.log_groups,
                 **self._db_args(),
             ),
@@ -521,11 +526,11 @@ class RegionStack(pulumi.ComponentResource):
             )
             self._admit_apps(self.aurora_secondary.allow_from)
             self.reader_endpoints = self.aurora_secondary.reader_endpoints
-        self.db_secret_arn = primary.db_secret_arn.apply(lambda a: _replicated_arn(a, primary.region, region))
+        self.db_secret_arn = primary.db_secret_arn.apply(lambda a: replicated_arn(a, primary.region, region))
         self._build_standby_proxy(primary)
 
         if cfg.cache.enabled and cfg.cache.global_datastore and primary.cache_global_group_id is not None:
-            secret = primary.cache_auth_secret_arn.apply(lambda a: _replicated_arn(a, primary.region, region))
+            secret = primary.cache_auth_secret_arn.apply(lambda a: replicated_arn(a, primary.region, region))
             self.cache = CacheLayer(
                 f"{name}-cache",
                 self._cache_args(
@@ -559,7 +564,7 @@ class RegionStack(pulumi.ComponentResource):
         # The application users' secrets as replicated here (this region's copy: what apps and
         # the proxy here read, and what a failover makes standalone).
         app_secrets = {
-            user: arn.apply(lambda a: _replicated_arn(a, primary.region, region) or "")
+            user: arn.apply(lambda a: replicated_arn(a, primary.region, region) or "")
             for user, arn in primary.db_app_secret_arns.items()
         }
         self.app_secret_arns = app_secrets
@@ -636,7 +641,7 @@ class RegionStack(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                transformations=[_keep_proxy_logins] if cfg.unreachable_regions else [],
+                transformations=[_keep_proxy_logins] if cfg.promoted_from else [],
             ),
         )
 

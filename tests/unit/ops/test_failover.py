@@ -40,8 +40,9 @@ def test_prod_promotion_demotes_old_primary_in_place_and_moves_dr() -> None:
     assert new["aws:region"] == "us-west-2"
     assert {c.key for c in changes} == {
         "aws:region", "commerce-db:primaryRegion", "commerce-db:replicaRegions", "commerce-db:drRegion",
-        "commerce-db:homeRegion", "commerce-db:unreachableRegions",
+        "commerce-db:homeRegion", "commerce-db:unreachableRegions", "commerce-db:promotedFrom",
     }  # fmt: skip
+    assert new["commerce-db:promotedFrom"] == "us-east-1"  # the promoted copies' region, until complete
     # nothing else changes (network, cache/Global Datastore flag, sizes)
     untouched = {k: v for k, v in new.items() if k not in {c.key for c in changes}}
     assert untouched == {k: v for k, v in _config("prod").items() if k in untouched}
@@ -273,6 +274,9 @@ def prod_outage(tmp_path_factory: pytest.TempPathFactory) -> fo.FailoverPlan:
     )
 
 
+LOST_PROVIDER = "urn:pulumi:prod::commerce-db::pulumi:providers:aws::aws-us-east-1"
+
+
 def _outage_text_without_old_region_reads(text: str) -> str:
     """The outage commands minus the places that *name* the old region without calling it: the
     list-secrets filter (replicas in us-west-2 whose primary was us-east-1, by their names) and the
@@ -297,11 +301,14 @@ def test_outage_runbook_needs_nothing_from_the_lost_region(prod_outage: fo.Failo
     assert "us-east-1" not in rest and "use1" not in rest
     # no untargeted refresh/up while the old region is down, no placeholders
     for line in text.splitlines():
+        if line == f"pulumi up --yes --target '{LOST_PROVIDER}'":
+            continue  # the lost region's provider alone: state only, no AWS call (unreachableRegions)
         if line.startswith(("pulumi up", "pulumi preview")):
             assert "--target 'urn:pulumi:prod::commerce-db::commerce:db:RegionStack::usw2'" in line
             assert "RegionStack::use1" not in line and line.endswith("--target-dependents")
-        if line.startswith("pulumi refresh"):  # only the promoted instance, by its URN
+        if line.startswith("pulumi refresh"):  # only the promoted instance, by its URN, program run
             assert line.count("--target") == 1 and "usw2-pg-1'" in line and "dependents" not in line
+            assert "--run-program" in line
         if line.startswith("pulumi import"):  # only the proxy target registered above, parent existing
             assert (
                 "proxy=urn:pulumi:prod::commerce-db::commerce:db:RegionStack$commerce:db:ProxyLayer::usw2-proxy'"
@@ -349,7 +356,7 @@ def test_printed_runbook_order_secrets_proxy_and_writer_name(
     stop = _first(lines, "stop-replication-to-replica --region us-west-2")
     switch = _first(lines, "update-routing-control-states")
     first_pulumi = next(i for i, line in enumerate(lines) if line.startswith("pulumi "))
-    up = _first(lines, "pulumi up --yes --target")
+    up = next(i for i, ln in enumerate(lines) if ln.startswith("pulumi up") and "RegionStack::usw2" in ln)
     # the replica secrets become standalone right after the promotion, before anything updates them
     assert promote < stop < switch < first_pulumi < up
     assert "Values=cdb-prod-use1-master,use1-pg-" in lines[stop]
@@ -381,7 +388,7 @@ def test_printed_runbook_order_secrets_proxy_and_writer_name(
     recovery = _commands(plan, fo.AFTER_RECOVERY).splitlines()
     up_all = _first(recovery, "pulumi up --yes")
     for i, line in enumerate(recovery):
-        if line.startswith("aws rds delete-db-instance") and "-old " not in line:
+        if line.startswith("aws rds delete-db-instance") and "-old " not in line and "-reconcile" not in line:
             assert i < up_all  # retained instances: deleted before the update (identifiers reused)
             if "cdb-prod-use1-1 " in line + " ":
                 assert "--final-db-snapshot-identifier cdb-prod-use1-final" in line
@@ -398,7 +405,8 @@ def test_outage_runbook_uses_the_programs_fixed_names(prod_outage: fo.FailoverPl
     text = _commands(prod_outage)
     # promoted in place: it keeps its identifier (no rename, no state surgery)
     assert "aws rds promote-read-replica --region us-west-2 --db-instance-identifier cdb-prod-usw2-1 " in text
-    assert "cdb-prod-usw2-1 --new-db-instance-identifier" not in text and "pulumi state delete" not in text
+    assert "cdb-prod-usw2-1 --new-db-instance-identifier" not in text
+    assert "pulumi state delete" not in _commands(prod_outage, fo.OUTAGE)
     # the rebuilt eu-west-1 replica is renamed, never deleted, during the outage (it may hold WAL
     # the promoted writer lacks); after recovery it is promoted, snapshotted and deleted
     outage_text = _commands(prod_outage, fo.OUTAGE)
@@ -419,7 +427,8 @@ def test_outage_runbook_uses_the_programs_fixed_names(prod_outage: fo.FailoverPl
     assert recovery.index("revoke-security-group-ingress") < recovery.index("pulumi refresh")
     assert "Values=use1-pg-sg" in recovery
     assert (
-        "pulumi refresh --yes --target 'urn:pulumi:prod::commerce-db::commerce:db:RegionStack::use1'"
+        "pulumi refresh --yes --run-program --target "
+        "'urn:pulumi:prod::commerce-db::commerce:db:RegionStack::use1'"
         in recovery
     )
     assert recovery.index("pulumi config rm commerce-db:unreachableRegions") < recovery.index(
@@ -427,9 +436,17 @@ def test_outage_runbook_uses_the_programs_fixed_names(prod_outage: fo.FailoverPl
     )
     # the promotion AWS did is recorded by refreshing that one resource before the targeted up
     outage = _commands(prod_outage, fo.OUTAGE)
-    refresh = "pulumi refresh --yes --target 'urn:pulumi:prod::commerce-db::commerce:db:RegionStack$"
+    refresh = (
+        "pulumi refresh --yes --run-program --target 'urn:pulumi:prod::commerce-db::commerce:db:RegionStack$"
+    )
     assert refresh + "commerce:db:CrossRegionReplicas$aws:rds/instance:Instance::usw2-pg-1'" in outage
-    assert outage.index(refresh) < outage.index("pulumi up")
+    assert outage.index(refresh) < outage.index("--target-dependents")
+    # game-day finding 11 (a): a refresh configures providers from the state, not the program. The
+    # lost region's provider is updated alone first (its unreachableRegions settings: no STS call),
+    # and the refresh runs the program (--run-program) as well.
+    provider_up = f"pulumi up --yes --target '{LOST_PROVIDER}'"
+    assert outage.index(provider_up) < outage.index(refresh)
+    assert [line for line in outage.splitlines() if "providers:aws::aws-us-east-1" in line] == [provider_up]
 
 
 def test_aurora_outage_fails_over_the_global_database(project_dir: Path) -> None:
@@ -544,12 +561,15 @@ def test_cli_write_rewrites_the_file_and_keeps_a_backup(
     assert config["commerce-db:primaryRegion"] == "us-west-2"
     # an outage marks the old primary unreachable (its provider then configures without AWS calls)
     assert config["commerce-db:unreachableRegions"] == ["us-east-2"]
+    assert config["commerce-db:promotedFrom"] == "us-east-2"
     # failing back (planned) restores the original content (comments included), plus the pinned
-    # homeRegion and an emptied unreachableRegions
+    # homeRegion, an emptied unreachableRegions and promotedFrom (removed when the switchover completes)
     back = ["failover", "promote", "staging", "--region", "us-east-2", "--planned", "--write", "--no-plan"]
     assert main([*back, "--dir", str(project_dir)]) == 0
     assert path.read_text() == (
-        before + "  commerce-db:homeRegion: us-east-2\n  commerce-db:unreachableRegions: []\n"
+        before
+        + "  commerce-db:homeRegion: us-east-2\n  commerce-db:unreachableRegions: []\n"
+        + "  commerce-db:promotedFrom: us-west-2\n"
     )
 
 
@@ -571,3 +591,81 @@ def test_engine_urns_carry_the_whole_parent_chain() -> None:
         f"{base}commerce:db:RegionStack$commerce:db:PostgresCluster$aws:rds/instance:Instance::usw2-pg-1"
     )
     assert urns[region.urn] == region.urn and urns[cluster.urn] == cluster.urn
+
+
+@pytest.mark.parametrize("engine", ["rds", "aurora"])
+def test_after_recovery_keeps_and_reconciles_the_lost_writes(project_dir: Path, engine: str) -> None:
+    """Game-day finding 10 / issue 15 item 7: the printed after-recovery runbook restores the data
+    that holds the lost writes to a scratch database in the new writer region and runs
+    `commerce-db failover reconcile` from the promotion time the outage steps recorded; Aurora keeps
+    AWS's point-of-failure snapshot first (a system snapshot that expires), RDS uses the old
+    writer's final snapshot, taken when the old writer is deleted."""
+    plan = _variant(project_dir, engine, keep=False)
+    outage = _commands(plan, fo.OUTAGE).splitlines()
+    promote = _first(outage, "failover-global-cluster" if engine == "aurora" else "promote-read-replica")
+    assert promote < _first(outage, "tee failover-promoted-at.txt")
+    titles = [s.title for s in plan.steps if s.phase == fo.AFTER_RECOVERY]
+    recovery = _commands(plan, fo.AFTER_RECOVERY).splitlines()
+    up = _first(recovery, "pulumi up --yes")
+    dry = _first(recovery, 'commerce-db failover reconcile --since "$(cat failover-promoted-at.txt)" --json')
+    since = 'commerce-db failover reconcile --since "$(cat failover-promoted-at.txt)"'
+    apply_ = _first(recovery, f"{since} --apply")
+    assert up < dry < apply_ and "Reconcile" in titles[-1]
+    if engine == "aurora":
+        keep = _first(recovery, "--target-db-cluster-snapshot-identifier cdb-prod-use1-lost-writes")
+        assert "rds:unplanned-global-failover-cdb-prod-use1-cluster" in recovery[keep]
+        assert keep < _first(recovery, "pulumi config rm")
+        assert "restore-db-cluster-from-snapshot --region us-west-2" in "\n".join(recovery[up:dry])
+        assert "--snapshot-identifier cdb-prod-use1-lost-writes" in "\n".join(recovery[up:dry])
+    else:
+        restore = _first(recovery, "restore-db-instance-from-db-snapshot --region us-west-2")
+        assert "--db-snapshot-identifier cdb-prod-use1-final" in recovery[restore]
+        assert _first(recovery, "--final-db-snapshot-identifier cdb-prod-use1-final") < up < restore < dry
+    assert "delete-db-instance --region us-west-2 --db-instance-identifier cdb-prod-use1-reconcile" in (
+        "\n".join(recovery[apply_:])
+    )
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["drop", "keep"])
+def test_after_recovery_reforms_a_disassociated_global_datastore(project_dir: Path, keep: bool) -> None:
+    """Issue 15 item 4: if the outage's cache step had to disassociate the new primary's member, the
+    printed after-recovery steps re-form the Global Datastore around it before the update: the other
+    secondaries leave the old one, it is deleted keeping its old primary group, a new one is created
+    in the new primary's region and imported in the old one's place (the home region's provider),
+    and the secondaries the update re-creates are unprotected. A member that is PRIMARY stops it."""
+    plan = _variant(project_dir, "rds", keep)
+    (step,) = [s for s in plan.steps if "re-form the Global Datastore" in s.title]
+    assert step.phase == fo.AFTER_RECOVERY
+    cmds = list(step.commands)
+    text = "\n".join(cmds)
+    assert "Members[?ReplicationGroupRegion=='us-west-2'].Role" in cmds[1] and "PRIMARY: stop here" in cmds[1]
+    order = [
+        "disassociate-global-replication-group --region eu-west-1",
+        '--global-replication-group-id "$GRG" --retain-primary-replication-group',
+        "create-global-replication-group --region us-west-2 --global-replication-group-id-suffix cdb-prod",
+        "pulumi state delete 'urn:pulumi:prod::commerce-db::commerce:db:StackShared$",
+        "pulumi import aws:elasticache/globalReplicationGroup:GlobalReplicationGroup shared-cache-global "
+        '"$NEW_GRG"',
+    ]
+    positions = [_first(cmds, needle) for needle in order]
+    assert positions == sorted(positions)
+    assert "--provider 'aws=urn:pulumi:prod::commerce-db::pulumi:providers:aws::aws-us-east-1'" in text
+    unprotected = {c.rsplit("::", 1)[1].split("'")[0] for c in cmds if c.startswith("pulumi state unprotect")}
+    assert unprotected == {"shared-cache-global", "euw1-cache-rg", *(("use1-cache-rg",) if keep else ())}
+    assert "usw2-cache-rg" not in unprotected  # the live cache is never touched
+    assert not any(c.startswith("pulumi up") for c in cmds)
+    titles = [s.title for s in plan.steps]
+    assert titles.index(step.title) < next(i for i, t in enumerate(titles) if t.startswith("Bring us-east-1"))
+
+
+def test_outage_fence_is_the_writer_name_and_the_recovery_fence_comes_first(
+    prod_outage: fo.FailoverPlan,
+) -> None:
+    """Game-day finding 9 (infra side): the outage runbook says the ARC switch of the writer name is
+    the fence (with the data layer's connection lifetime), and the after-recovery fence runs as
+    soon as the old region's API answers, before its control plane restarts application tasks."""
+    (stop,) = [s for s in prod_outage.steps if s.title.startswith("Stop writers")]
+    assert "The fence is the writer name" in stop.detail and "connection lifetime" in stop.detail
+    recovery = [s for s in prod_outage.steps if s.phase == fo.AFTER_RECOVERY]
+    assert recovery[0].title.startswith("As soon as us-east-1's API answers: fence")
+    assert "before that region's deploy control plane restarts application tasks" in recovery[0].detail

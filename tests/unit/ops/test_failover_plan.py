@@ -373,3 +373,72 @@ def test_aurora_role_switch_never_sets_forcenew_credentials(keep: bool) -> None:
     assert promoted.old is not None
     (diff,) = pd.diff_runs(ProgramRun((promoted.old,), {}), ProgramRun((bare,), {}))
     assert diff.op == "replace" and "databaseName" in diff.replace_keys, diff.describe()
+
+
+def _secret_json(run_: ProgramRun, name: str) -> dict[str, Any]:
+    import json
+
+    (version,) = [r for r in run_.of_type("aws:secretsmanager/secretVersion:SecretVersion") if r.name == name]
+    return json.loads(pd._plain(version.inputs["secretString"]))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("engine", "keep"), CASES, ids=["rds-drop", "rds-keep", "aurora-drop", "aurora-keep"]
+)
+def test_promoted_writer_keeps_working_credentials(engine: str, keep: bool) -> None:
+    """Issue 15 item 2 (game-day finding 1, second half): the failover's update never changes the
+    promoted writer's master password (the promoted copy of the old master secret keeps working),
+    and the new writer region's master secret starts from that copy (promotedFrom): the user
+    bootstrap, which signs in with it, and operators using dbSecretArn have a valid password too;
+    its first rotation waits for the schedule so both stay valid through the outage. The proxy keeps
+    the promoted application logins, and the stack exports those copies meanwhile."""
+    changes, _, after_cfg = _failover(engine, keep)
+    assert after_cfg["commerce-db:promotedFrom"] == "us-east-1"
+    writer = _by_name(changes, "usw2-pg-cluster" if engine == "aurora" else "usw2-pg-1")
+    field = "masterPassword" if engine == "aurora" else "password"
+    assert writer.new is not None and field in writer.new.options["ignoreChanges"]
+    assert field not in writer.changed, writer.describe()
+    before, after = _before(engine), run_program(run, stack="prod", config=after_cfg)
+    # Before: a generated password (mocks: "P" * n); after: the promoted copy's (mock invoke: "S" * 40).
+    assert set(_secret_json(before, "use1-pg-master")["password"]) == {"P"}
+    assert _secret_json(after, "usw2-pg-master")["password"] == "S" * 40
+    rotation = {
+        r.name: r.inputs for r in after.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    }
+    assert rotation["usw2-pg-master"]["rotateImmediately"] is False
+    assert rotation["usw2-pg-app-writer"].get("rotateImmediately") is not False  # valid at once
+    first = {r.name: r.inputs for r in before.of_type("aws:secretsmanager/secretRotation:SecretRotation")}
+    assert first["use1-pg-master"].get("rotateImmediately") is not False
+    # What apps are told to use while the failover is in progress: the promoted copies (the logins
+    # the proxy kept), in every region; the master: the new region's own (it holds the same password).
+    outputs = pd._plain(after.outputs)
+    assert outputs["writerSecretArn"].endswith(":secret:use1-pg-app-writer-mock123-AbCdEf")
+    assert ":us-west-2:" in outputs["writerSecretArn"]
+    for region, arns in outputs["secretArnsByRegion"].items():
+        assert f":{region}:" in arns["writer"] and ":secret:use1-pg-app-writer-" in arns["writer"]
+        assert ":secret:use1-pg-app-reader-" in arns["reader"]
+        assert arns["master"].endswith(":secret:cdb-prod-usw2-master-AbCdEf")
+    # Once the failover is complete (promotedFrom removed): the region's own secrets, nothing seeded.
+    done = {k: v for k, v in after_cfg.items() if k != "commerce-db:promotedFrom"}
+    final = run_program(run, stack="prod", config=done)
+    assert ":secret:usw2-pg-app-writer" in pd._plain(final.outputs)["writerSecretArn"]
+    (proxy,) = [r for r in final.of_type("aws:rds/proxy:Proxy") if r.name == "usw2-proxy"]
+    assert "auths" not in proxy.options.get("ignoreChanges", ())
+    (kept,) = [r for r in after.of_type("aws:rds/proxy:Proxy") if r.name == "usw2-proxy"]
+    assert "auths" in kept.options.get("ignoreChanges", ())
+    final_rotation = {
+        r.name: r.inputs for r in final.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    }
+    assert final_rotation["usw2-pg-master"].get("rotateImmediately") is not False
+
+
+def test_promoted_from_must_not_be_the_primary() -> None:
+    from commerce_db_components.config import ConfigError, parse_stack_config
+
+    raw = {"replicaRegions": ["us-west-2"], "promotedFrom": "us-east-1"}
+    with pytest.raises(ConfigError, match=r"promotedFrom.*must differ from primaryRegion"):
+        parse_stack_config(_encoded(raw), stack="prod", aws_region="us-east-1")
+    with pytest.raises(ConfigError, match=r"promotedFrom"):
+        parse_stack_config(
+            _encoded({**raw, "promotedFrom": "us-east-9"}), stack="prod", aws_region="us-east-1"
+        )
