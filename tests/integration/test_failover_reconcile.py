@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -360,3 +364,58 @@ def test_a_window_with_too_many_changed_users_is_refused(pair: Pair) -> None:
             await conn.close()
 
     asyncio.run(go())
+
+
+def test_sigint_during_apply_stops_after_the_order_in_flight_and_prints_the_report(pair: Pair) -> None:
+    """The real CLI in a subprocess: SIGINT once the first order is on the new writer. It must stop
+    cleanly (exit 1), print the report, and every order it calls applied — and only those — is on
+    the new writer (no KeyboardInterrupt traceback that loses what was placed)."""
+    n = 1500
+    a = pair.products["A"]
+
+    async def more_lost_orders() -> None:
+        for dsn in (pair.old, pair.new):
+            async with await _da(dsn) as da:
+                await da.products.restock(a, 10 * n)
+        async with await _da(pair.old) as da:
+            await asyncio.gather(
+                *(da.orders.place(pair.users[0], [(a, 1)], idempotency_key=f"bulk-{i}") for i in range(n))
+            )
+
+    asyncio.run(more_lost_orders())
+    bulk_on_new = "SELECT count(*) FROM order_idempotency WHERE idempotency_key LIKE 'bulk-%'"
+    env = {
+        **os.environ,
+        "COMMERCE_DB_OLD_WRITER_DSN": pair.old,
+        "COMMERCE_DB_WRITER_DSN": pair.new,
+        "PYTHONUNBUFFERED": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "commerce_db.cli", "failover", "reconcile", "--apply", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(
+            "the first re-placed order",
+            lambda: proc.poll() is not None or asyncio.run(_scalar(pair.new, bulk_on_new)) > 0,
+            timeout=120.0,
+            interval=0.05,
+        )
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "stopping after the order in flight" in err
+    report = json.loads(out)
+    assert report["error"].startswith("interrupted")
+    applied = {m["order"]["idempotency_key"] for m in report["missing"] if m["outcome"] == "applied"}
+    stopped = [m for m in report["missing"] if m["outcome"] == "not_attempted"]
+    assert applied and stopped
+    assert len({k for k in applied if k.startswith("bulk-")}) + len(stopped) == n
+    assert asyncio.run(_scalar(pair.new, bulk_on_new)) == len({k for k in applied if k.startswith("bulk-")})
