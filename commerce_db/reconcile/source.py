@@ -151,8 +151,9 @@ async def newest_common_order(
     old: asyncpg.Connection, new: asyncpg.Connection, *, page: int = 500, max_scan: int = 50_000
 ) -> tuple[int, datetime] | None:
     """``(id, created_at)`` of the newest order of the old database that the new writer has too
-    (same id: a promoted replica or restored snapshot keeps ids), scanning the old database's
-    orders newest first. None when the old database has no orders.
+    (same id and idempotency key: a promoted replica or restored snapshot keeps both; an id alone
+    could be a different order that happens to get the same id on each side after the divergence),
+    scanning the old database's orders newest first. None when the old database has no orders.
 
     :raises ReconcileError: none of the newest ``max_scan`` orders exists on the new writer (the
         databases share no history, or the divergence is older: give the promotion time).
@@ -161,7 +162,7 @@ async def newest_common_order(
     scanned = 0
     while scanned < max_scan:
         rows = await old.fetch(
-            "SELECT id, created_at FROM orders WHERE ($1::bigint IS NULL OR id < $1) "
+            "SELECT id, created_at, idempotency_key FROM orders WHERE ($1::bigint IS NULL OR id < $1) "
             "ORDER BY id DESC LIMIT $2",
             before,
             page,
@@ -171,9 +172,14 @@ async def newest_common_order(
                 return None
             break
         ids = [r["id"] for r in rows]
-        found = {r["id"] for r in await new.fetch("SELECT id FROM orders WHERE id = ANY ($1::bigint[])", ids)}
+        found = {
+            (r["id"], r["idempotency_key"])
+            for r in await new.fetch(
+                "SELECT id, idempotency_key FROM orders WHERE id = ANY ($1::bigint[])", ids
+            )
+        }
         for r in rows:
-            if r["id"] in found:
+            if (r["id"], r["idempotency_key"]) in found:
                 return r["id"], r["created_at"]
         scanned += len(rows)
         before = ids[-1]

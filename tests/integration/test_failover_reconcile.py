@@ -419,3 +419,30 @@ def test_sigint_during_apply_stops_after_the_order_in_flight_and_prints_the_repo
     assert applied and stopped
     assert len({k for k in applied if k.startswith("bulk-")}) + len(stopped) == n
     assert asyncio.run(_scalar(pair.new, bulk_on_new)) == len({k for k in applied if k.startswith("bulk-")})
+
+
+def test_divergence_point_needs_the_same_order_not_just_the_same_id(pair: Pair) -> None:
+    """After the divergence each side numbers its orders on its own: an id the new writer gave to
+    some other order must not pass for "the newest order on both" (that would move the window past
+    the lost orders). Simulated by giving the newest lost order's id to another order there."""
+
+    async def collide() -> None:
+        old = await asyncpg.connect(pair.old)
+        new = await asyncpg.connect(pair.new)
+        try:
+            row = await old.fetchrow("SELECT id, created_at FROM orders ORDER BY id DESC LIMIT 1")
+            await new.execute(
+                "INSERT INTO orders (id, created_at, user_id, total_cents, idempotency_key) "
+                "VALUES ($1, $2, $3, 100, 'someone-else-on-the-new-writer')",
+                row["id"],
+                row["created_at"],
+                pair.users[0],
+            )
+        finally:
+            await old.close()
+            await new.close()
+
+    asyncio.run(collide())
+    report = _run(pair.old, pair.new, lookback=timedelta(0))
+    assert "order" in report.divergence_source
+    assert {m.order.idempotency_key: m.outcome for m in report.missing} == pair.lost
