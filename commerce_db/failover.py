@@ -877,7 +877,9 @@ def build_steps(
             f"starts or reconnects resolves it to {new_primary}'s proxy (TTL 10 s), whose security groups "
             f"admit only {new_primary}'s apps, so an app in {old_primary} fails instead of writing to the "
             "old writer; connections already pooled are closed within the data layer's maximum "
-            "connection lifetime and re-resolved. "
+            "connection lifetime and re-resolved (60 s by default, COMMERCE_DB_WRITER_MAX_CONNECTION_"
+            "LIFETIME): no write starts on a connection to the old writer later than the switch + 60 s + "
+            "the 10 s TTL. "
             if ids.writer_name
             else "Without a writer name (writerDns: none) scaling to zero is the only fence: apps that "
             f"keep the old writerEndpoint would write to the old writer when {old_primary} returns. "

@@ -53,6 +53,7 @@ FORCE_NEW: Mapping[str, frozenset[str]] = {
             "clusterIdentifier", "clusterIdentifierPrefix", "availabilityZones", "databaseName",
             "dbSubnetGroupName", "engine", "engineMode", "kmsKeyId", "masterUsername",
             "snapshotIdentifier", "sourceRegion", "storageEncrypted", "restoreToPointInTime", "s3Import",
+            "dbSystemId", "clusterScalabilityType",
         }
     ),
     RDS_CLUSTER_INSTANCE: frozenset(
@@ -66,7 +67,7 @@ FORCE_NEW: Mapping[str, frozenset[str]] = {
         {
             "replicationGroupId", "atRestEncryptionEnabled", "availabilityZones", "preferredCacheClusterAzs",
             "kmsKeyId", "port", "subnetGroupName", "snapshotArns", "snapshotName",
-            "globalReplicationGroupId", "dataTieringEnabled", "networkType",
+            "globalReplicationGroupId", "dataTieringEnabled", "networkType", "securityGroupNames",
         }
     ),
     CACHE_GLOBAL_GROUP: frozenset({"globalReplicationGroupIdSuffix", "primaryReplicationGroupId"}),

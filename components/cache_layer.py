@@ -520,7 +520,15 @@ class CacheLayer(pulumi.ComponentResource):
             # failover) names the same key, so the ForceNew kms_key_id never changes with the role.
             kms_key_id=args.kms_key_arn,
             **common,
-            opts=stateful(self, args.protect, depends_on=list(args.depends_on)),
+            opts=stateful(
+                self,
+                args.protect,
+                depends_on=list(args.depends_on),
+                # The member's token is the Global Datastore's: a group that becomes a secondary (a
+                # failover's old primary, kept) must not send its own token away (the provider would
+                # send an empty AuthToken, which ElastiCache refuses).
+                ignore_changes=["authToken", "authTokenUpdateStrategy"],
+            ),
         )
         self.auth_token_secret_arn = pulumi.Output.from_input(args.auth_token_secret_arn)
         self.global_replication_group_id = pulumi.Output.from_input(args.global_replication_group_id)

@@ -638,9 +638,10 @@ class StackConfig:
         "promotedFrom", "Set by `failover promote` (outage and planned) to the old primary region until the "
         "failover is complete: the new writer region's master secret starts from the promoted copy of that "
         "region's master secret (the promoted database keeps its password; read in primaryRegion by its "
-        "fixed name) and rotates first on its schedule, every proxy keeps its logins, and the stack exports "
-        "the promoted copies of the application users' secrets (what those proxies accept). Remove it after "
-        "recovery (the runbook says when). Default: none.", "",
+        "fixed name) and rotates first on its schedule, every proxy keeps its logins and the promoted cache "
+        "its AUTH token, and the stack exports the promoted copies of the application users' and cache AUTH "
+        "secrets (what those accept). Remove it after recovery, at the latest passwordRotationDays after the "
+        "failover's update (the runbook says when). Default: none.", "",
     )  # fmt: skip
     writer_dns: Literal["arc", "none"] = _key(
         "writerDns", "A writer name that survives a failover: `writer.<stack>.db.internal` in a private "

@@ -275,6 +275,13 @@ way), and a promoted replica keeps the old writer's password, which the promoted
 master secret and the new region's master secret (started from that copy) both hold; re-applying
 the generated one would lock both out."""
 
+PROMOTED_WRITER_IGNORED = ("dbName", "username", "engineLifecycleSupport")
+"""Create-only inputs of an RDS writer that was promoted from a read replica
+(``PostgresClusterArgs.writer_promoted``): ``db_name`` and ``username`` force a replacement
+(ForceNew) and ``engine_lifecycle_support`` is set at create only, and the replica was created
+without them (they come from its source); whether the provider reads them back from a promoted
+replica is not proven (the independent ForceNew audit), so they are not sent to it."""
+
 REPLICA_INSTANCE_OPTIONS: dict[str, Any] = {
     # A replica pointed at a new source (a writer demoted after a failover, or a replica of the
     # old writer) must be rebuilt: the provider refuses to "elect a new source". Identifiers are
@@ -666,6 +673,9 @@ class PostgresClusterArgs:
     app_rotation_lambda_arn: str | None = None
     """Alternating-users rotation Lambda to use; None deploys AWS's SAR multi-user PostgreSQL
     rotation function. Default: None."""
+    writer_promoted: bool = False
+    """The writer (rds mode) was a read replica promoted in a failover: its create-only inputs
+    (:data:`PROMOTED_WRITER_IGNORED`) are not sent to it, it keeps what it replicated. Default: False."""
     master_password_from_secret: str | None = None
     """Name (or ARN) of a secret in this region whose JSON ``password`` is the database's current
     master password: after a failover, the promoted copy of the previous writer's master secret
@@ -1297,7 +1307,18 @@ class PostgresCluster(pulumi.ComponentResource):
             apply_immediately=True,  # Multi-AZ/class/backup changes after a promotion apply now
             **common,
             tags={**tags, "db-role": "primary"},
-            opts=pulumi.ResourceOptions.merge(db_opts, pulumi.ResourceOptions(**WRITER_INSTANCE_OPTIONS)),
+            opts=pulumi.ResourceOptions.merge(
+                db_opts,
+                pulumi.ResourceOptions(
+                    **{
+                        **WRITER_INSTANCE_OPTIONS,
+                        "ignore_changes": [
+                            *WRITER_INSTANCE_OPTIONS["ignore_changes"],
+                            *(PROMOTED_WRITER_IGNORED if args.writer_promoted else ()),
+                        ],
+                    }
+                ),
+            ),
         )
         self.instances.append(primary)
         if args.in_region_replicas:

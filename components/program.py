@@ -56,21 +56,34 @@ _SHARED: list[StackShared] = []
 """The last :func:`build`'s stack-wide component (``run`` exports from it)."""
 _WRITER_DNS: list[WriterDns | None] = []
 """The last :func:`build`'s writer name (None without ``writerDns: arc``)."""
+REDIS_AUTH = "redisAuth"
+"""Key of the cache AUTH token's promoted copy in :func:`promoted_app_secret_arns`."""
 _PROMOTED_APP_SECRETS: list[dict[str, pulumi.Output[str]]] = []
 """The last :func:`build`'s promoted copies of the application users' secrets (``promotedFrom``)."""
 
 
 def promoted_app_secret_arns(cfg: StackConfig, provider: aws.Provider) -> dict[str, pulumi.Output[str]]:
     """While ``promotedFrom`` is set: user -> ARN of the promoted copy (in ``primaryRegion``) of the
-    old writer's application-user secret, the login the promoted region's proxy keeps.
+    old writer's application-user secret, the login the promoted region's proxy keeps; with a
+    Global Datastore also :data:`REDIS_AUTH` -> the copy of the old primary's cache AUTH token
+    secret, the token the promoted cache keeps.
 
-    Those secrets are auto-named ``<old region code>-pg-<user>-<suffix>``: looked up by that prefix
-    in the new writer region (a data-plane call there). Exactly one match is required."""
-    if not cfg.promoted_from or cfg.postgres.manage_master_user_password:
+    Those secrets are auto-named ``<old region code>-pg-<user>-<suffix>`` /
+    ``<old region code>-cache-auth-token-<suffix>``: looked up by that prefix in the new writer
+    region (a data-plane call there). Exactly one match is required."""
+    if not cfg.promoted_from:
         return {}
+    code = region_code(cfg.promoted_from)
+    prefixes = (
+        {}
+        if cfg.postgres.manage_master_user_password
+        else {user: f"{code}-pg-{user}-".replace("_", "-") for user in sorted(DEFAULT_APP_USERS)}
+    )
+    if cfg.cache.enabled and cfg.cache.global_datastore:
+        # The cache keeps the promoted AUTH token too (see RegionStack: _keep_cache_token).
+        prefixes[REDIS_AUTH] = f"{code}-cache-auth-token-"
     out: dict[str, pulumi.Output[str]] = {}
-    for user in sorted(DEFAULT_APP_USERS):
-        prefix = f"{region_code(cfg.promoted_from)}-pg-{user}-".replace("_", "-")
+    for user, prefix in prefixes.items():
         found = aws.secretsmanager.get_secrets_output(
             filters=[aws.secretsmanager.GetSecretsFilterArgs(name="name", values=[prefix])],
             opts=pulumi.InvokeOutputOptions(provider=provider),
@@ -281,6 +294,7 @@ def run() -> None:
     # application secrets: those are what apps must use until the failover is complete.
     promoted = _PROMOTED_APP_SECRETS[-1]
     app_secrets = {u: promoted.get(u, arn) for u, arn in primary.app_secret_arns.items()}
+    redis_auth = promoted.get(REDIS_AUTH)
     # Services connect as the per-application users, never as the master (dbSecretArn is for
     # operators and migrations): one secret per role, as Settings.from_stack_outputs reads them.
     for role, output in (("writer", "writerSecretArn"), ("reader", "readerSecretArn")):
@@ -299,12 +313,16 @@ def run() -> None:
         by_region[s.region] = {
             "master": s.db_secret_arn,
             **users,
-            "redisAuth": s.redis_auth_secret_arn,
+            "redisAuth": _copy_in(redis_auth, cfg.primary_region, s.region)
+            if redis_auth is not None
+            else s.redis_auth_secret_arn,
         }
     pulumi.export("secretArnsByRegion", by_region)
     pulumi.export("redisPrimaryEndpoint", primary.redis_primary_endpoint)
     pulumi.export("redisReaderEndpoint", primary.redis_reader_endpoint)
-    pulumi.export("redisAuthSecretArn", primary.redis_auth_secret_arn)
+    pulumi.export(
+        "redisAuthSecretArn", redis_auth if redis_auth is not None else primary.redis_auth_secret_arn
+    )
     pulumi.export("alarmTopicArn", primary.alarm_topic_arn)
     pulumi.export("alarmTopicArnsByRegion", {s.region: s.alarm_topic_arn for s in stacks.values()})
     pulumi.export("kmsKeyArnsByRegion", {s.region: s.kms_key_arn for s in stacks.values()})

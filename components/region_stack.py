@@ -211,6 +211,21 @@ def _keep_proxy_logins(args: pulumi.ResourceTransformationArgs) -> pulumi.Resour
     return pulumi.ResourceTransformationResult(args.props, opts)
 
 
+def _keep_cache_token(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """While a failover is in progress (``promotedFrom`` set): the promoted cache keeps its AUTH token.
+
+    The new primary's CacheLayer creates its own token secret; applying that token (ROTATE) in the
+    failover's update would change AUTH on a Global Datastore member during the outage (not proven
+    to be accepted) while the apps hold the promoted copy of the old token. The stack exports that
+    copy meanwhile; the new token is applied (ROTATE: both valid) when the failover is complete."""
+    if args.type_ != "aws:elasticache/replicationGroup:ReplicationGroup":
+        return None
+    opts = pulumi.ResourceOptions.merge(
+        args.opts, pulumi.ResourceOptions(ignore_changes=["authToken", "authTokenUpdateStrategy"])
+    )
+    return pulumi.ResourceTransformationResult(args.props, opts)
+
+
 @dataclass(frozen=True)
 class _ReplicaRegionDatabase:
     """What :class:`ProxyLayer` reads from its ``target``, for a replica region's database (cross-
@@ -401,6 +416,8 @@ class RegionStack(pulumi.ComponentResource):
                 monitoring_role_arn=self._args.monitoring_role_arn,
                 identifier_prefix=self._prefix,
                 lambda_log_retention_days=cfg.observability.log_retention_days,
+                # The primary moved at least once: the writer is a promoted replica.
+                writer_promoted=cfg.primary_region != cfg.home_region or bool(cfg.promoted_from),
                 # After a failover the database has the old writer's master password.
                 master_password_from_secret=f"{identifier_prefix(cfg.stack, cfg.promoted_from)}-master"
                 if cfg.promoted_from and not pg_cfg.manage_master_user_password
@@ -440,7 +457,12 @@ class RegionStack(pulumi.ComponentResource):
                     secret_replica_regions=self._replica_keys() if cfg.cache.global_datastore else {},
                     create_global_group=not self._args.cache_global_group_outside,
                 ),
-                opts=self._child,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    transformations=[_keep_cache_token]
+                    if cfg.promoted_from and cfg.cache.global_datastore
+                    else [],
+                ),
             )
             self._cache_global_group_id = (
                 self.cache.global_replication_group_id if cfg.cache.global_datastore else None

@@ -442,3 +442,48 @@ def test_promoted_from_must_not_be_the_primary() -> None:
         parse_stack_config(
             _encoded({**raw, "promotedFrom": "us-east-9"}), stack="prod", aws_region="us-east-1"
         )
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["drop", "keep"])
+def test_caches_keep_their_auth_token_through_the_failover(keep: bool) -> None:
+    """ForceNew audit (findings-15, 07:20) items 2-3: the failover's update changes no cache's AUTH
+    token. The promoted cache keeps the promoted token while promotedFrom is set (the stack exports
+    the promoted copy of the old token secret meanwhile); a group that becomes a Global Datastore
+    secondary (the old primary, kept) never sends its own token (an empty AuthToken is refused)."""
+    changes, _, after_cfg = _failover("rds", keep)
+    for name in ("usw2-cache-rg", *(("use1-cache-rg",) if keep else ())):
+        ch = _by_name(changes, name)
+        assert ch.new is not None and {"authToken", "authTokenUpdateStrategy"} <= set(
+            ch.new.options.get("ignoreChanges", ())
+        ), ch.describe()
+        assert not {"authToken", "authTokenUpdateStrategy"} & set(ch.changed), ch.describe()
+    outputs = pd._plain(run_program(run, stack="prod", config=after_cfg).outputs)
+    assert ":us-west-2:" in outputs["redisAuthSecretArn"]
+    assert ":secret:use1-cache-auth-token-" in outputs["redisAuthSecretArn"]
+    for region, arns in outputs["secretArnsByRegion"].items():
+        assert f":{region}:" in arns["redisAuth"] and ":secret:use1-cache-auth-token-" in arns["redisAuth"]
+    # Completed: the new primary applies its own token (ROTATE: the old one stays valid meanwhile).
+    done = {k: v for k, v in after_cfg.items() if k != "commerce-db:promotedFrom"}
+    final = run_program(run, stack="prod", config=done)
+    (group,) = [r for r in final.of_type(pd.CACHE_GROUP) if r.name == "usw2-cache-rg"]
+    assert "authToken" not in group.options.get("ignoreChanges", ())
+    assert group.inputs["authTokenUpdateStrategy"] == "ROTATE"
+    assert ":secret:usw2-cache-auth-token" in pd._plain(final.outputs)["redisAuthSecretArn"]
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["drop", "keep"])
+def test_promoted_rds_writer_is_not_sent_create_only_inputs(keep: bool) -> None:
+    """ForceNew audit item 4: the promoted replica was created without dbName / username (ForceNew)
+    and engineLifecycleSupport (create-only); whether the provider reads them back from a promoted
+    replica is unproven, so a promoted writer (the primary moved: primaryRegion != homeRegion, or
+    promotedFrom set) does not send them. A writer that was never promoted still does (a dbName
+    change there is shown as the replacement it is)."""
+    changes, _, _ = _failover("rds", keep)
+    promoted = _by_name(changes, "usw2-pg-1")
+    assert promoted.new is not None
+    assert {"dbName", "username", "engineLifecycleSupport", "password"} <= set(
+        promoted.new.options["ignoreChanges"]
+    )
+    assert not {"dbName", "username", "engineLifecycleSupport"} & set(promoted.changed), promoted.describe()
+    original = _before("rds").by_name("use1-pg-1")
+    assert tuple(original.options["ignoreChanges"]) == ("password",)
