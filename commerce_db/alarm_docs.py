@@ -35,10 +35,12 @@ def _table(rows: list[tuple[str, str, str, str, str]]) -> list[str]:
 def render(stack: str = "prod") -> str:
     """docs/alarms.md for ``stack``."""
     from commerce_db_components import _alarms
+    from commerce_db_components.aurora_alarms import AuroraAlarmsArgs, aurora_catalogue_rows
     from commerce_db_components.observability_layer import AlarmThresholds
     from commerce_db_components.region_stack import alarm_thresholds, db_capacity
 
     cfg = _stack_config(stack)
+    t_rds = alarm_thresholds(cfg.observability.thresholds, db_capacity(cfg, primary=False))
     lines = [
         "# Alarm catalogue",
         "",
@@ -58,9 +60,63 @@ def render(stack: str = "prod") -> str:
         "  received; 0 while less than 1 KiB/s is written, so an idle primary does not page (PostgreSQL's",
         "  `ReplicaLag` is measured from the last replayed transaction and grows on an idle primary; RDS",
         f"  writes a heartbeat every {_alarms.RDS_HEARTBEAT_SECONDS} s, so idle replicas show up to that).",
-        "- **primary silent** (per cross-region replica, alarmed in the *replica's* region, paging through",
-        "  that region's topic): the watcher outside the primary region, whose own topic cannot notify",
-        "  when the region is gone.",
+        "- **primary silent** and **behind RPO** (per cross-region replica, alarmed in the *replica's*",
+        "  region, paging through that region's `-page` topic): the watchers outside the primary region,",
+        "  whose own topic cannot notify when the region is gone. Aurora's equivalents are",
+        "  `primary-lost` and `rpo-lag` on each secondary cluster (section below).",
+        "",
+        "## Losing the primary region: who is paged, how fast, and what the RPO alarms mean",
+        "",
+        "Every page below that watches the primary region is evaluated in a *replica* region and",
+        "notifies that region's `-page` topic, so it fires with the primary region gone. Detection",
+        "time = from the loss to the page, counting one minute for CloudWatch to publish and evaluate.",
+        "",
+        '| engine mode | page that fires | detection time | RPO alarm semantics (what "quiet" guarantees) |',
+        "| --- | --- | --- | --- |",
+        f"| `rds` | `primary-silent`: ReplicaLag > {int(t_rds.primary_silent_seconds)} s in 1 of 1 minute "
+        "(the primary's 300 s heartbeat + 60 s) | 1.5-8 min, ~5 min on average: ReplicaLag at the loss is "
+        "anywhere in the heartbeat's 0-300 s sawtooth and must climb past the threshold | primary region: "
+        f"`replication-behind-rpo` (> {t_rds.rpo_seconds:g} s in 2 of 2 minutes; immune to an idle primary) "
+        "quiet = no breach lasting 2 minutes or more; replica regions: `behind-rpo` (ReplicaLag > "
+        f"{t_rds.replica_rpo_seconds:g} s in {t_rds.window('outlast_heartbeat')[0]} of "
+        f"{t_rds.window('outlast_heartbeat')[0]} minutes) quiet = never behind by more than the RPO for "
+        "longer than one heartbeat interval (a shorter breach is seen only from the primary region) |",
+        "| `aurora` | `primary-lost`: AuroraGlobalDBProgressLag > 60 s in 2 of 2 minutes, or no datapoint "
+        "(treated as breaching) | 3-4 min (2-3 min when the metric stops instead of growing) | `rpo-lag`: "
+        "AuroraGlobalDBRPOLag > 5 s in 2 of 2 minutes pages from each secondary region; quiet = no "
+        "breach lasting 2 minutes or more |",
+        "",
+        "Why the RDS numbers are what they are: PostgreSQL's ReplicaLag is the age of the last replayed",
+        "transaction, and RDS writes a heartbeat every 300 s, so an idle primary's replicas read a",
+        "sawtooth from 0 to ~300 s. Only a lag above the heartbeat interval proves silence, and a",
+        "replica-side RPO page must see the RPO exceeded in every sample for longer than one interval.",
+        "A job on the primary that commits every few seconds would shorten both: set",
+        "`observability.thresholds.primary_heartbeat_seconds` once one runs (no such job exists yet:",
+        "pg_cron needs `shared_preload_libraries`, a reboot of the writer).",
+        "",
+        "Why the Aurora alarms are what they are (AWS pages relied on, checked 2026-12-06):",
+        "",
+        "- [CloudWatch metrics for Aurora, cluster-level](https://docs.aws.amazon.com/AmazonRDS/latest/"
+        "AuroraUserGuide/Aurora.AuroraMonitoring.Metrics.html): `AuroraGlobalDBProgressLag` (how far the",
+        "  secondary is behind for user *and system* transactions, ms), `AuroraGlobalDBRPOLag` (user",
+        "  transactions: the RPO), `AuroraGlobalDBReplicationLag`, `AuroraGlobalDBDataTransferBytes`;",
+        "  cluster-level (`DBClusterIdentifier`), available in the secondary Regions only.",
+        "- [Cross-Region resiliency for Global Database secondary clusters](https://docs.aws.amazon.com/"
+        "AmazonRDS/latest/AuroraUserGuide/aurora-global-database-secondary-availability.html): during",
+        '  unplanned events (network disruption across Regions) the replication lag "may continue to',
+        '  increase until the resolution"; monitor it with `AuroraGlobalDBProgressLag`. Hence',
+        "  `primary-lost` on ProgressLag (system transactions keep it near zero on an idle primary), with",
+        "  missing data breaching: on engine versions before those improvements the secondary may stop",
+        "  publishing instead. A consequence to plan for: a newly created secondary pages until it",
+        "  replicates, and so does a secondary promoted by a failover or switchover until the completing",
+        "  `pulumi up` gives its region the primary's alarms (disable the alarm actions for a planned",
+        "  switchover).",
+        "- [Monitoring an Aurora global database](https://docs.aws.amazon.com/AmazonRDS/latest/"
+        "AuroraUserGuide/aurora-global-database-monitoring.html) and",
+        "  [aurora_global_db_status](https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/"
+        "aurora_global_db_status.html): `rpo_lag_in_msec` is how long the newest user COMMIT takes to",
+        "  reach the secondary, so it does not grow on an idle primary (it is the RPO, not a liveness",
+        "  signal).",
         "",
         "Caches fail open (the data layer reads through to PostgreSQL), so no cache alarm pages. A region",
         "that takes no writes (Global Datastore secondary) gets no memory, eviction or in-region lag",
@@ -74,10 +130,26 @@ def render(stack: str = "prod") -> str:
         "until a pager endpoint is set, they get the pages too.",
         "",
     ]
+    aurora_defaults = AuroraAlarmsArgs(topic_arn="-", cluster_identifier="-")
+    lines += [
+        "## Aurora variant (`engineMode: aurora`), every region",
+        "",
+        "Besides the RDS instance rows below (CPU, memory, connections, latency apply to Aurora",
+        "instances too), AuroraAlarms adds:",
+        "",
+        *_table(aurora_catalogue_rows(aurora_defaults)),
+        "",
+    ]
     for title, primary in ((f"Primary region ({cfg.primary_region})", True), ("Replica regions", False)):
         cap = db_capacity(cfg, primary=primary)
         rpo = float(cfg.observability.thresholds.get("rpo_seconds", AlarmThresholds().rpo_seconds))
-        reasons = {k: why for k, (_v, why) in _alarms.derive_thresholds(cap, rpo_seconds=rpo).items()}
+        beat = float(
+            cfg.observability.thresholds.get(
+                "primary_heartbeat_seconds", AlarmThresholds().primary_heartbeat_seconds
+            )
+        )
+        derived = _alarms.derive_thresholds(cap, rpo_seconds=rpo, heartbeat_seconds=beat)
+        reasons = {k: why for k, (_v, why) in derived.items()}
         thresholds = alarm_thresholds(cfg.observability.thresholds, cap)
         lines += [
             f"## {title}: {cap.instance_class}, {cap.allocated_gib} GiB {cap.storage_type}, RPO {rpo:g} s",

@@ -48,6 +48,20 @@ _PROMOTED = (
 )
 _NO_SLOT = "notBreaching: without replicas there is no replication slot and the metric is absent"
 
+_PRIMARY_GONE = (
+    "notBreaching: a replica stops publishing ReplicaLag when it is promoted or while it is being "
+    "created (hours for a 1 TB copy), and either would page for hours; a replica cut off from its "
+    "source keeps publishing a ReplicaLag that grows (it is now() minus the last replayed commit, "
+    "computed on the replica), which is what fires this alarm"
+)
+
+Window = Literal["shared", "once", "outlast_heartbeat"]
+"""How many one-period datapoints an alarm looks at: ``shared`` is AlarmThresholds'
+``datapoints_to_alarm`` of ``evaluation_periods`` (M of N, so one spike does not page); ``once``
+is 1 of 1 (the first breaching datapoint pages); ``outlast_heartbeat`` is N of N with N periods
+covering one primary heartbeat interval plus one period, so an idle primary's sawtooth (ReplicaLag
+drops to ~0 after every heartbeat) can never fill the window."""
+
 Severity = Literal["page", "ticket"]
 """``page`` wakes someone (a symptom users feel or will feel within hours); ``ticket`` is a cause
 to look at in working hours. Each goes to its own SNS topic."""
@@ -79,6 +93,8 @@ class MetricSpec:
     regions: Literal["all", "writer", "reader"] = "all"
     """Cache specs: alarmed in every region, only where writes happen (the primary), or only in
     regions that take no writes (Global Datastore secondaries)."""
+    window: Window = "shared"
+    """Evaluation window (see :data:`Window`)."""
 
     def dimensions(self, resource_id: str, *, target_group: str = "default") -> dict[str, str]:
         """The alarm's dimensions for one resource."""
@@ -147,12 +163,17 @@ RDS_REPLICA_METRICS: tuple[MetricSpec, ...] = (
 
 PRIMARY_WATCH_METRICS: tuple[MetricSpec, ...] = (
     _rds("primary-silent", "ReplicaLag", "Maximum", _GT, "primary_silent_seconds",
-         "this region's replica has heard nothing from the primary region for longer than RDS's "
-         "5-minute heartbeat allows: the primary region (or the link to it) is down",
-         missing=("notBreaching", _PROMOTED), severity="page"),
+         "this region's replica has replayed nothing from the primary region for longer than the "
+         "primary's heartbeat allows: the primary region (or the link to it) is down",
+         missing=("notBreaching", _PRIMARY_GONE), severity="page", window="once"),
+    _rds("behind-rpo", "ReplicaLag", "Maximum", _GT, "replica_rpo_seconds",
+         "this region's replica has been further behind than the RPO in every sample for longer than "
+         "one primary heartbeat interval: what a regional failover would lose now exceeds the RPO",
+         missing=("notBreaching", _PRIMARY_GONE), severity="page", window="outlast_heartbeat"),
 )  # fmt: skip
-"""Alarmed on cross-region replicas, in *their* region: the watcher outside the primary region,
-whose own topic cannot notify when the region is gone."""
+"""Alarmed on cross-region replicas, in *their* region, paging through that region's own page
+topic: the watchers outside the primary region, which keep working when it is gone (the primary
+region's ``replication-behind-rpo`` page cannot notify once its region is lost)."""
 
 PROXY_METRICS: tuple[MetricSpec, ...] = (
     _proxy("client-connections", "ClientConnections", "Sum", _GT, "proxy_client_connections",
@@ -310,6 +331,12 @@ _MEMORY_GIB: dict[str, dict[str, float]] = {
 }  # fmt: skip
 _PG_CONNECTION_BYTES = 9531392
 """RDS for PostgreSQL's default ``max_connections`` is LEAST(DBInstanceClassMemory/9531392, 5000)."""
+RPO_WINDOW = (2, 2)
+"""(evaluation periods, datapoints to alarm) of the primary-side ``replication-behind-rpo`` page: two
+consecutive minutes above the RPO. One datapoint is the ratio of two one-minute figures (bytes not
+yet received / the average WAL rate), which one large statement's burst of WAL can push over the
+RPO for a single period without the replica falling behind; the old 3 of 5 let breaches shorter
+than ~3 minutes go unpaged."""
 RDS_HEARTBEAT_SECONDS = 300
 """RDS for PostgreSQL writes a heartbeat every 5 minutes: an idle primary's replicas report up to
 300 s of ReplicaLag (AWS docs, "Monitoring read replication")."""
@@ -340,8 +367,11 @@ class DbCapacity:
     """RDS Proxy's ``max_connections_percent`` of the writer's max_connections."""
 
 
-def derive_thresholds(cap: DbCapacity, *, rpo_seconds: float) -> dict[str, tuple[float, str]]:
-    """Threshold field -> (value, reasoning) from the instance size, storage and RPO.
+def derive_thresholds(
+    cap: DbCapacity, *, rpo_seconds: float, heartbeat_seconds: float = RDS_HEARTBEAT_SECONDS
+) -> dict[str, tuple[float, str]]:
+    """Threshold field -> (value, reasoning) from the instance size, storage, RPO and the primary's
+    heartbeat interval (the longest a healthy primary goes without a commit; default RDS's 300 s).
 
     The reasoning is what the alarm catalogue (docs/alarms.md) prints next to each value.
     """
@@ -386,12 +416,20 @@ def derive_thresholds(cap: DbCapacity, *, rpo_seconds: float) -> dict[str, tuple
         f"5% of the {cap.allocated_gib} GiB volume held back for a lagging replica",
     )
     out["rds_replica_lag_seconds"] = (
-        max(rpo_seconds, RDS_HEARTBEAT_SECONDS) + 60,
-        f"max(RPO {rpo_seconds:g} s, the {RDS_HEARTBEAT_SECONDS} s heartbeat of an idle primary) + 60 s",
+        max(rpo_seconds, heartbeat_seconds) + 60,
+        f"max(RPO {rpo_seconds:g} s, the {heartbeat_seconds:g} s heartbeat of an idle primary) + 60 s",
+    )
+    out["replica_rpo_seconds"] = (
+        rpo_seconds + 10,
+        f"RPO {rpo_seconds:g} s + 10 s: the first sample after an idle primary's heartbeat can land before "
+        "the heartbeat is replayed (cross-region apply takes well under a second), and the next one then "
+        "reads 60 s plus that delay",
     )
     out["primary_silent_seconds"] = (
-        2 * RDS_HEARTBEAT_SECONDS,
-        "two missed 5-minute heartbeats: not an idle primary but a silent one",
+        heartbeat_seconds + 60,
+        f"the primary's {heartbeat_seconds:g} s heartbeat + 60 s: an idle primary commits at least that "
+        "often, and replay held back by a replica query (max_standby_streaming_delay, 30 s by "
+        "default) stays inside the margin, so one sample above it is a silent primary, not an idle one",
     )
     return out
 
@@ -414,12 +452,18 @@ def catalogue_rows(
         value = float(getattr(thresholds, field))
         return f"{value / 1024**3:,.3g} GiB" if field.endswith("_bytes") else f"{value:,.6g}"
 
+    def evaluation(periods: int, datapoints: int, period: int) -> str:
+        return f"Evaluation: {datapoints} of {periods} periods of {period} s"
+
     for scope, specs in groups:
         for spec in specs:
             op = ">" if spec.comparison == _GT else "<"
             why = reasons.get(spec.threshold_field, "default")
+            periods, datapoints = thresholds.window(spec.window)
             rows.append((f"{scope}: {spec.key}", spec.severity, f"{spec.metric_name} ({spec.statistic})",
                          f"{op} {shown(spec.threshold_field)}", f"{spec.description}. Threshold: {why}. "
+                         f"{evaluation(periods, datapoints, spec.fixed_period or thresholds.period_seconds)}."
+                         " "
                          f"Missing data: {spec.why_missing}"))  # fmt: skip
     # Metric-math alarms built by ObservabilityLayer next to the specs.
     math = [
@@ -428,7 +472,10 @@ def catalogue_rows(
         ("RDS writer: hours-to-full", "ticket (input of a page)", "FreeStorageSpace / -RATE",
          f"< {shown('storage_hours_to_full')} h", "storage runs out within hours at the last hour's rate"),
         ("RDS writer: replication-behind-rpo", "page", "OldestReplicationSlotLag / TransactionLogsGeneration",
-         f"> {shown('rpo_seconds')} s", "seconds of writes the slowest replica has not received: the RPO"),
+         f"> {shown('rpo_seconds')} s", "seconds of writes the slowest replica has not received: the RPO, "
+         "immune to an idle primary (0 while under 1 KiB/s of WAL is written). "
+         f"{evaluation(*RPO_WINDOW, thresholds.period_seconds)}: a breach pages at the second minute; it "
+         "lives in the primary region, so the replica regions' behind-rpo pages stand in when it is gone"),
         ("RDS Proxy: pool-utilization", "ticket (input of a page)", "DatabaseConnections / MaxAllowed",
          f"> {shown('proxy_pool_utilization_percent')} %", "clients will soon wait for a connection"),
         ("ElastiCache group: hit-rate", "ticket", "CacheHits / (CacheHits + CacheMisses)",

@@ -20,6 +20,7 @@ All id inputs may be empty mappings (e.g. a replica-only region has no proxy).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,9 +124,21 @@ class AlarmThresholds:
     AWS advises acting at 1 billion). Default: 1 billion."""
     rds_slot_lag_bytes: float = 5 * 1024**3
     """OldestReplicationSlotLag above this (bytes of WAL kept for a lagging replica). Default: 5 GiB."""
-    primary_silent_seconds: float = 600.0
-    """A cross-region replica's ReplicaLag above this pages from *its* region: the primary region
-    is silent. Default: 600 (two missed 5-minute heartbeats)."""
+    primary_heartbeat_seconds: float = 300.0
+    """The longest a healthy primary goes without a commit its replicas replay (seconds). RDS for
+    PostgreSQL writes a heartbeat every 300 s, so an idle primary's replicas report a ReplicaLag
+    that climbs to ~300 s and drops back; lower it only when a job on the primary commits more
+    often. It shapes the replica regions' pages: ``primary_silent_seconds`` is derived from it
+    (heartbeat + 60 s) and ``behind-rpo`` must see the RPO exceeded for longer than one heartbeat
+    interval. Default: 300."""
+    replica_rpo_seconds: float = 70.0
+    """A cross-region replica's ReplicaLag above this in every sample for longer than one heartbeat
+    interval pages from *its* region (``behind-rpo``). Default: 70 (``rpo_seconds`` + 10 s: the
+    first sample after an idle primary's heartbeat can land before the heartbeat is replayed, and
+    the next one then reads 60 s plus that sub-second delay; a RegionStack derives it from the RPO)."""
+    primary_silent_seconds: float = 360.0
+    """A cross-region replica's ReplicaLag above this in one sample pages from *its* region: the
+    primary region is silent. Default: 360 (the 300 s heartbeat + 60 s)."""
 
     # RDS Proxy (AWS/RDS, ProxyName)
     proxy_client_connections: float = 5000.0
@@ -166,6 +179,10 @@ class AlarmThresholds:
             raise ValueError(
                 f"period_seconds {self.period_seconds} is invalid; allowed: 10, 30 or a multiple of 60"
             )
+        if self.primary_heartbeat_seconds <= 0:
+            raise ValueError(
+                f"primary_heartbeat_seconds {self.primary_heartbeat_seconds} is invalid; allowed: > 0"
+            )
         if self.evaluation_periods < 1:
             raise ValueError(f"evaluation_periods {self.evaluation_periods} is invalid; allowed: >= 1")
         if not 1 <= self.datapoints_to_alarm <= self.evaluation_periods:
@@ -187,6 +204,15 @@ class AlarmThresholds:
         for name, value in vars(self).items():
             if isinstance(value, (int, float)) and value < 0:
                 raise ValueError(f"{name} {value} is invalid; allowed: >= 0")
+
+    def window(self, kind: _alarms.Window) -> tuple[int, int]:
+        """(evaluation periods, datapoints to alarm) of an alarm with window ``kind``."""
+        if kind == "once":
+            return (1, 1)
+        if kind == "outlast_heartbeat":
+            n = math.ceil(self.primary_heartbeat_seconds / self.period_seconds) + 1
+            return (n, n)
+        return (self.evaluation_periods, self.datapoints_to_alarm)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,8 +275,9 @@ class ObservabilityLayerArgs:
     """This region takes writes (the primary). A region that does not (a replica region) gets no
     cache memory/eviction/in-region-lag alarms but the Global Datastore lag alarm. Default: True."""
     watch_primary: bool = False
-    """Alarm from this region when its replicas hear nothing from the primary region (the watcher
-    outside the primary region, paging through this region's own topic). Default: False."""
+    """Page from this region when its cross-region replicas hear nothing from the primary region
+    (``primary-silent``) or stay further behind than the RPO (``behind-rpo``): the watchers outside
+    the primary region, paging through this region's own page topic. Default: False."""
     thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
     """Alarm thresholds. Default: AlarmThresholds() (see its documented defaults)."""
     watch: Sequence[Any] = ()
@@ -635,14 +662,22 @@ class ObservabilityLayer(pulumi.ComponentResource):
         arn = self._topics[severity]
         return {"alarm_actions": [arn], "ok_actions": [arn] if severity == "page" else []}
 
-    def _alarm(self, name: str, severity: str = "ticket", **alarm_args: Any) -> aws.cloudwatch.MetricAlarm:
-        """Register alarm ``<component>-name`` with the shared evaluation window, actions and tags."""
-        t = self._args.thresholds
+    def _alarm(
+        self,
+        name: str,
+        severity: str = "ticket",
+        *,
+        window: tuple[int, int] | None = None,
+        **alarm_args: Any,
+    ) -> aws.cloudwatch.MetricAlarm:
+        """Register alarm ``<component>-name`` with its evaluation window ((periods, datapoints);
+        None: the shared M of N), actions and tags."""
+        periods, datapoints = window or self._args.thresholds.window("shared")
         alarm = aws.cloudwatch.MetricAlarm(
             f"{self._name}-{name}",
             **alarm_args,
-            evaluation_periods=t.evaluation_periods,
-            datapoints_to_alarm=t.datapoints_to_alarm,
+            evaluation_periods=periods,
+            datapoints_to_alarm=datapoints,
             **self._actions(severity),
             tags={**self._tags, "severity": severity},
             opts=pulumi.ResourceOptions(parent=self),
@@ -674,13 +709,15 @@ class ObservabilityLayer(pulumi.ComponentResource):
     ) -> aws.cloudwatch.MetricAlarm:
         t = self._args.thresholds
         threshold = float(getattr(t, spec.threshold_field))
+        periods, datapoints = t.window(spec.window)
         return self._alarm(
             f"{prefix}-{spec.key}",
             spec.severity,
+            window=(periods, datapoints),
             alarm_description=(
                 f"{spec.metric_name} {spec.description}: {spec.statistic} "
-                f"{'>' if spec.comparison.startswith('Greater') else '<'} {threshold:g}. "
-                f"Severity: {spec.severity}. Missing data treated as {spec.why_missing}."
+                f"{'>' if spec.comparison.startswith('Greater') else '<'} {threshold:g} in {datapoints} of "
+                f"{periods} periods. Severity: {spec.severity}. Missing data treated as {spec.why_missing}."
             ),
             namespace=spec.namespace,
             metric_name=spec.metric_name,
@@ -725,10 +762,13 @@ class ObservabilityLayer(pulumi.ComponentResource):
         self._alarm(
             f"rds-{label}-replication-behind-rpo",
             "page",
+            window=_alarms.RPO_WINDOW,
             alarm_description=(
                 f"Replication behind the RPO: OldestReplicationSlotLag / TransactionLogsGeneration > "
-                f"{t.rpo_seconds:g} s (WAL the slowest replica has not received, in seconds of the "
-                "primary's write rate; 0 while under 1 KiB/s is written, so quiet hours do not page). "
+                f"{t.rpo_seconds:g} s in {_alarms.RPO_WINDOW[1]} of {_alarms.RPO_WINDOW[0]} periods (WAL "
+                "the slowest replica has not received, in seconds of the primary's write rate; 0 while "
+                "under 1 KiB/s is written, so quiet hours do not page). Lives in the primary region: the "
+                "replica regions' behind-rpo pages stand in when it is gone. "
                 "Severity: page. Missing data treated as notBreaching: no replicas, no slot."
             ),
             metric_queries=[

@@ -164,7 +164,9 @@ def alarm_thresholds(overrides: Mapping[str, float], capacity: DbCapacity | None
     }
     if capacity is not None:
         rpo = float(kwargs.get("rpo_seconds", AlarmThresholds().rpo_seconds))
-        derived = {k: v for k, (v, _why) in derive_thresholds(capacity, rpo_seconds=rpo).items()}
+        beat = float(kwargs.get("primary_heartbeat_seconds", AlarmThresholds().primary_heartbeat_seconds))
+        reasoned = derive_thresholds(capacity, rpo_seconds=rpo, heartbeat_seconds=beat)
+        derived = {k: v for k, (v, _why) in reasoned.items()}
         kwargs = {**derived, **kwargs}
     return AlarmThresholds(**kwargs)
 
@@ -737,6 +739,8 @@ class RegionStack(pulumi.ComponentResource):
             f"{self._name}-aurora-alarms",
             AuroraAlarmsArgs(
                 topic_arn=self.observability.topic_arn,
+                page_topic_arn=self.observability.page_topic_arn,
+                watch_primary=not self.is_primary,
                 cluster_identifier=cluster_id,
                 instances={str(i + 1): inst.identifier for i, inst in enumerate(instances)},
                 global_member=global_member,

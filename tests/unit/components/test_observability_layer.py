@@ -219,8 +219,15 @@ def test_a_region_that_takes_no_writes_has_fewer_cache_alarms_and_watches_the_pr
     assert {a.inputs["dimensions"]["DBInstanceIdentifier"] for a in watchers} == {"prod-db-r1", "prod-db-r2"}
     _ticket, page = _topics(r)
     for a in watchers:  # pages through this region's own topic, outside the primary region
-        assert a.inputs["alarmActions"] == [page.state["arn"]] and a.inputs["threshold"] == 600
+        assert a.inputs["alarmActions"] == [page.state["arn"]] and a.inputs["threshold"] == 360
         assert a.inputs["treatMissingData"] == "notBreaching"
+        assert (a.inputs["evaluationPeriods"], a.inputs["datapointsToAlarm"]) == (1, 1)
+    behind = [a for a in r.of_type(ALARM) if a.name.endswith("-behind-rpo") and "-replica-" in a.name]
+    assert {a.inputs["dimensions"]["DBInstanceIdentifier"] for a in behind} == {"prod-db-r1", "prod-db-r2"}
+    for a in behind:  # the RPO, watched from outside the primary region too
+        assert a.inputs["alarmActions"] == [page.state["arn"]] and a.inputs["metricName"] == "ReplicaLag"
+        assert a.inputs["threshold"] == AlarmThresholds().replica_rpo_seconds == 70
+        assert (a.inputs["evaluationPeriods"], a.inputs["datapointsToAlarm"]) == (6, 6)
 
 
 def test_composite_symptoms_over_cause_alarms() -> None:
