@@ -458,6 +458,8 @@ class FailoverIdentifiers:
     """What the mocked diff says would lose data (empty: nothing)."""
     new_proxy: str | None = None
     """The new writer region's RDS Proxy (pre-created there while it was a replica region)."""
+    old_proxy: str | None = None
+    """The old writer region's RDS Proxy (RDS: its target is deregistered in a fence)."""
     proxy_target_import: tuple[str, str, str, str] | None = None
     """RDS: (logical name, import id, parent ProxyLayer URN, provider URN) of the proxy target the
     runbook registers by CLI and then imports, so the ``up`` adopts it instead of registering again."""
@@ -526,14 +528,16 @@ def discover_identifiers(
         engine_mode=engine_mode,
         old_writer=f"{old_prefix}-cluster" if aurora else f"{old_prefix}-1",
         new_writer=f"{new_prefix}-cluster" if aurora else f"{new_prefix}-1",
-        old_writer_sgs=(f"{old_code}-pg-sg",)
+        # The database's groups and the proxy's: a revoke there stops apps reaching the proxy too.
+        old_writer_sgs=(f"{old_code}-pg-sg", f"{old_code}-proxy-sg")
         if aurora
-        else (f"{old_code}-pg-sg", f"{old_code}-pg-readers-sg"),
+        else (f"{old_code}-pg-sg", f"{old_code}-pg-readers-sg", f"{old_code}-proxy-sg"),
         global_cluster=f"cdb-{slug}-global" if aurora else None,
         cache_global_suffix=f"cdb-{slug}" if global_datastore else None,
         new_secret=f"{new_prefix}-master",
         new_vault=new_prefix,
         new_proxy=f"{new_prefix}-proxy",
+        old_proxy=None if aurora else f"{old_prefix}-proxy",
         old_secret_names=(f"{old_prefix}-master", f"{old_code}-pg-"),
         new_writer_region=new_primary,
         new_writer_code=region_code(new_primary),
@@ -704,11 +708,72 @@ PLANNED = "planned"
 _ACCOUNT = "$(aws sts get-caller-identity --query Account --output text --region {region})"
 
 _PROMOTED_AT = "failover-promoted-at.txt"
+_APP_USERS = ("app_reader", "app_writer")
+"""The application users (components' DEFAULT_APP_USERS) whose logins a database fence removes."""
 _RECORD_PROMOTION = f"date -u +%FT%TZ | tee {_PROMOTED_AT}   # the promotion time: reconcile --since"
 
 
 def _targets(ids: FailoverIdentifiers) -> str:
     return " ".join(f"--target '{urn}'" for urn in ids.targets) + " --target-dependents"
+
+
+def _db_fence(ids: FailoverIdentifiers, region: str, *, read_lsn: bool) -> tuple[str, ...]:
+    """Fence the old RDS writer inside PostgreSQL (the application users lose LOGIN, new sessions are
+    read-only, other client sessions are terminated); with ``read_lsn`` its last WAL position is
+    read afterwards into ``$LSN``. Credentials from its master secret, in the environment only."""
+    users = ",".join(f"'{u}','{u}_clone'" for u in sorted(_APP_USERS))
+    fence = (
+        f"DO \\$\\$ DECLARE r text; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE rolname IN ({users}) "
+        "LOOP EXECUTE format('ALTER ROLE %I NOLOGIN', r); END LOOP; EXECUTE format('ALTER DATABASE %I SET "
+        "default_transaction_read_only = on', current_database()); END \\$\\$; SELECT "
+        "count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+        "backend_type = 'client backend'" + ("; SELECT pg_current_wal_lsn()" if read_lsn else "")
+    )
+    host = (
+        f"$(aws rds describe-db-instances --region {region} --db-instance-identifier {ids.old_writer} "
+        "--query 'DBInstances[0].Endpoint.Address' --output text)"
+    )
+    secret = ids.old_secret_names[0] if ids.old_secret_names else f"{ids.old_writer.rsplit('-', 1)[0]}-master"
+    return (
+        f"S=$(aws secretsmanager get-secret-value --region {region} --secret-id {secret} "
+        "--query SecretString "
+        '--output text); export PGUSER="$(echo "$S" | jq -r .username)" PGPASSWORD="$(echo "$S" | jq -r '
+        '.password)" PGDATABASE="$(echo "$S" | jq -r .dbname)"; unset S',
+        ("LSN=$(" if read_lsn else "")
+        + f'psql "host={host} sslmode=verify-full" -v ON_ERROR_STOP=1 -Atc "{fence}"'
+        + ('); echo "$LSN"' if read_lsn else ""),
+    )
+
+
+def _db_unfence(ids: FailoverIdentifiers, region: str) -> tuple[str, ...]:
+    """Undo :func:`_db_fence` on the promoted writer (it replayed the fence from the old one)."""
+    users = ",".join(f"'{u}','{u}_clone'" for u in sorted(_APP_USERS))
+    unfence = (
+        f"DO \\$\\$ DECLARE r text; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE rolname IN ({users}) "
+        "LOOP EXECUTE format('ALTER ROLE %I LOGIN', r); END LOOP; EXECUTE format('ALTER DATABASE %I RESET "
+        "default_transaction_read_only', current_database()); END \\$\\$"
+    )
+    host = (
+        f"$(aws rds describe-db-instances --region {region} --db-instance-identifier {ids.new_writer} "
+        "--query 'DBInstances[0].Endpoint.Address' --output text)"
+    )
+    secret = ids.old_secret_names[0] if ids.old_secret_names else f"{ids.old_writer.rsplit('-', 1)[0]}-master"
+    return (
+        f"S=$(aws secretsmanager get-secret-value --region {region} --secret-id {secret} "
+        '--query SecretString --output text); export PGUSER="$(echo "$S" | jq -r .username)" '
+        'PGPASSWORD="$(echo "$S" | jq -r .password)" PGDATABASE="$(echo "$S" | jq -r .dbname)"; unset S',
+        f'psql "host={host} sslmode=verify-full" -v ON_ERROR_STOP=1 -c "{unfence}"',
+    )
+
+
+def _deregister_proxy_target(ids: FailoverIdentifiers, region: str) -> tuple[str, ...]:
+    """Take the old writer out of its region's RDS Proxy (the pool stops reconnecting to it)."""
+    if not ids.old_proxy:
+        return ()
+    return (
+        f"aws rds deregister-db-proxy-targets --region {region} --db-proxy-name {ids.old_proxy} "
+        f"--target-group-name default --db-instance-identifiers {ids.old_writer}",
+    )
 
 
 def _fence(ids: FailoverIdentifiers, region: str) -> tuple[str, ...]:
@@ -820,20 +885,20 @@ def build_steps(
             RunbookStep("Freeze writes: application maintenance mode (reads continue)", (), "", phase)
         )
         if not aurora:
-            # Read before the fence: the fence revokes every ingress rule, the admin path included.
+            # The fence starts inside the database: a security-group revoke does not cut connections
+            # that are already established (the proxy's pool), and the LSN is read after it.
             steps.append(
                 RunbookStep(
-                    f"Record the last WAL position of {ids.old_writer}, right before the fence",
+                    f"Fence {ids.old_writer} inside the database, then record its last WAL position",
                     (
-                        f'LSN=$(psql "host=$(aws rds describe-db-instances --region {old_primary} '
-                        f"--db-instance-identifier {ids.old_writer} "
-                        "--query 'DBInstances[0].Endpoint.Address' --output text) sslmode=verify-full "
-                        "dbname=commerce\" -Atc 'select pg_current_wal_lsn()'); "
-                        'echo "$LSN"',
+                        *_db_fence(ids, old_primary, read_lsn=True),
+                        *_deregister_proxy_target(ids, old_primary),
                     ),
-                    "From a bastion in an admin security group (credentials from the master secret via "
-                    "PGPASSWORD). Writes are frozen, so nothing commits between this read and the fence "
-                    "that follows at once.",
+                    "From a bastion in an admin security group (master credentials from the master secret "
+                    "into PGUSER/PGPASSWORD/PGDATABASE, never on the command line). The application users "
+                    "lose LOGIN, new sessions are read-only, every other client session (the proxy's pooled "
+                    "ones included) is terminated; only then is pg_current_wal_lsn() read, so nothing can "
+                    "commit after it. The proxy target is deregistered and the security groups revoked next.",
                     phase,
                 )
             )
@@ -961,6 +1026,19 @@ def build_steps(
                 phase,
             )
         )
+    if planned and not aurora:
+        # The fence statements were replicated (the replica replayed up to the LSN read after them).
+        steps.append(
+            RunbookStep(
+                f"Lift the replicated database fence on {ids.new_writer} (before anything connects to it)",
+                _db_unfence(ids, new_primary),
+                "The fence ran on the old writer before its last WAL position was read, so the promoted "
+                "replica replayed it too: its application users have no LOGIN and new sessions are "
+                "read-only until this step gives both back (master credentials: the promoted copy of "
+                f"{ids.old_secret_names[0] if ids.old_secret_names else 'the master secret'}).",
+                phase,
+            )
+        )
     steps.append(_secrets_step(ids, old_primary, new_primary, phase))
     steps.extend(_proxy_steps(ids, new_primary, phase))
     steps.extend(_cache_steps(ids, new_primary, planned=planned, phase=phase))
@@ -1014,7 +1092,9 @@ def build_steps(
                 + f" and pulumi up re-creates them, same identifiers, as replicas of {ids.new_writer} "
                 "(their data comes from the new writer): "
                 + ", ".join(f"{r.identifier} ({r.region})" for r in rebuilds)
-                + ". Reads there are served by the other regions meanwhile."
+                + ". Until a rebuilt replica has copied the data (hours for a large volume), reads in its "
+                "region fall back to the writer (the data layer's replica routing) or to the other regions; "
+                "the renamed -old instance still serves reads as of the outage, if an app is pointed at it."
                 + (
                     " Deleted (replicas of the old writer): " + ", ".join(r.identifier for r in retired) + "."
                     if retired
@@ -1028,7 +1108,10 @@ def build_steps(
     if planned or not ids.targets:
         preview, apply_ = "pulumi preview --diff", "pulumi up --yes"
     else:
-        preview, apply_ = f"pulumi preview --diff {_targets(ids)}", f"pulumi up --yes {_targets(ids)}"
+        # --continue-on-error: what needs IAM's control plane (the new rotation and bootstrap
+        # functions' roles) may fail while it is impaired; everything independent still applies.
+        preview = f"pulumi preview --diff {_targets(ids)}"
+        apply_ = f"pulumi up --yes --continue-on-error {_targets(ids)}"
     # The lost region's provider first, alone: the update writes its unreachableRegions settings
     # (no STS call, no account lookup) into the state; a refresh does not run the program, so it
     # would otherwise configure that provider with the old inputs from the state.
@@ -1070,7 +1153,12 @@ def build_steps(
             f"creates the new writer region's in-region replicas, master secret {ids.new_secret} and "
             "application-user secrets (with their rotation: IAM roles for the rotation and bootstrap "
             f"functions, so it needs IAM's control plane), backup plan into vault {ids.new_vault} and "
-            f"alarms. Credentials stay valid throughout: the promoted writer keeps its master password "
+            "alarms. --continue-on-error (Pulumi CLI >= 3.114): the IAM roles of the rotation and bootstrap "
+            "functions (and the SAR rotation stacks) need IAM's control plane, which may be impaired with "
+            f"{old_primary}; a failure there does not stop the independent changes (Multi-AZ, replicas, "
+            "backup plan, alarms); the command exits non-zero: run it again once IAM answers, until it "
+            "succeeds (the promoted copies keep working meanwhile; rotation starts with that success). "
+            "Credentials stay valid throughout: the promoted writer keeps its master password "
             f"(the program never re-applies one); {ids.new_secret} starts from the promoted copy "
             f"{ids.old_secret_names[0] if ids.old_secret_names else ''} (promotedFrom) and rotates first on "
             "its schedule, so both work; the new application secrets become valid at their first "
@@ -1093,7 +1181,10 @@ def build_steps(
                 + ("; or the Aurora globalWriterEndpoint, which followed by itself" if aurora else "")
                 + "). "
             )
-            + f"They keep the secrets replicated into {new_primary} (same names and ARNs as before, "
+            + f"Cache: nothing to do for apps that use their own region's member "
+            f"(redisEndpointsByRegion.{new_primary}.primary: the same name, writable since the cache step); "
+            "apps that used the lost region's cache switch to their region's. "
+            f"They keep the secrets replicated into {new_primary} (same names and ARNs as before, "
             "standalone since the secrets step): the proxy accepts those logins until the failover is "
             "complete, and the stack exports them meanwhile (secretArnsByRegion, writerSecretArn, "
             "readerSecretArn); operators and migrations use the promoted master copy or dbSecretArn "
@@ -1130,25 +1221,52 @@ def build_steps(
         steps.append(
             RunbookStep(
                 "Complete the switchover: the new writer region's own credentials",
-                (
-                    "pulumi config rm commerce-db:promotedFrom",
-                    f"git commit -am 'failover: {new_primary} uses its own secrets'",
-                    "pulumi preview --diff",
-                    "pulumi up --yes",
-                ),
-                "Once the update above has run (the new application secrets rotated once, so they are "
-                "valid): the proxies switch to the new writer region's application secrets and the stack "
-                "exports them; "
-                "reload secretArnsByRegion / writerSecretArn / readerSecretArn in the apps right after "
-                "(connections already open stay open). The master secret rotates in this update: from then "
-                "on "
-                "only dbSecretArn works for operators and migrations.",
+                _complete_commands(old_primary, new_primary),
+                _COMPLETE_DETAIL,
                 phase,
             )
         )
+        steps.append(_retire_step(old_primary, phase))
     else:
         steps.extend(_after_recovery(stack, old_primary, keep_old_primary, ids))
     return tuple(steps)
+
+
+_COMPLETE_DETAIL = (
+    "Once the update above has run (the new application secrets rotated once, so they are valid): the "
+    "proxies accept the new writer region's application secrets besides the promoted copies "
+    "(retiringLoginsFrom: distinct users, app_writer and app_writer_clone) and the stack exports the new "
+    "ones. Roll the apps so that they reload secretArnsByRegion / writerSecretArn / readerSecretArn; an app "
+    "that still holds a promoted copy keeps connecting meanwhile. The master secret rotates in this "
+    "update: from then on only dbSecretArn works for operators and migrations."
+)
+
+
+def _complete_commands(old_primary: str, new_primary: str) -> tuple[str, ...]:
+    return (
+        "pulumi config rm commerce-db:promotedFrom",
+        f"pulumi config set commerce-db:retiringLoginsFrom {old_primary}",
+        f"git commit -am 'failover: {new_primary} uses its own secrets'",
+        "pulumi preview --diff",
+        "pulumi up --yes",
+    )
+
+
+def _retire_step(old_primary: str, phase: str) -> RunbookStep:
+    """After the apps reloaded the exported secrets: the proxies drop the promoted logins."""
+    return RunbookStep(
+        "When every app runs with the exported secrets: retire the promoted logins",
+        (
+            "pulumi config rm commerce-db:retiringLoginsFrom",
+            f"git commit -am 'failover: promoted logins of {old_primary} retired'",
+            "pulumi preview --diff",
+            "pulumi up --yes",
+        ),
+        "The proxies then accept only the new writer region's application secrets. Do it before their "
+        "second rotation (passwordRotationDays after the failover's update): that rotation gives app_writer "
+        "a new password, and a proxy holding two secrets for one user is not a state to be in.",
+        phase,
+    )
 
 
 def _secrets_step(ids: FailoverIdentifiers, old_primary: str, new_primary: str, phase: str) -> RunbookStep:
@@ -1368,9 +1486,22 @@ def _after_recovery(
         RunbookStep(
             f"As soon as {old_primary}'s API answers: fence the old writer {ids.old_writer} before anything "
             "else",
-            _fence(ids, old_primary),
+            (
+                *(() if aurora else (*_db_fence(ids, old_primary, read_lsn=False),)),
+                *_deregister_proxy_target(ids, old_primary),
+                *_fence(ids, old_primary),
+            ),
             "Writes it accepted after the last replicated one are not in the new writer; they are kept for "
-            "reconciliation (below), but nothing may add to them. Run it before that region's deploy "
+            "reconciliation (below), but nothing may add to them. "
+            + (
+                ""
+                if aurora
+                else "Inside the database first (from a bastion in that region's admin security group): the "
+                "application users lose LOGIN, new sessions are read-only, other client sessions are "
+                "terminated (a security-group revoke does not cut established connections); then the proxy "
+                "target and the security groups. "
+            )
+            + "Run it before that region's deploy "
             "control plane restarts application tasks: a task that comes back with a pooled connection or "
             "a cached address could still reach the old writer until it is fenced.",
             AFTER_RECOVERY,
@@ -1390,6 +1521,8 @@ def _after_recovery(
                         f"starts_with(DBClusterSnapshotIdentifier, 'rds:unplanned-global-failover-"
                         f'{ids.old_writer}\')].DBClusterSnapshotIdentifier | [-1]" --output text)" '
                         f"--target-db-cluster-snapshot-identifier {_lost_writes(ids)}",
+                        f"aws rds wait db-cluster-snapshot-available --region {old_primary} "
+                        f"--db-cluster-snapshot-identifier {_lost_writes(ids)}",
                     ),
                     "After failover-global-cluster --allow-data-loss, AWS re-adds the old primary cluster as "
                     "a secondary with a new volume and first tries to snapshot the old one at the point of "
@@ -1410,6 +1543,7 @@ def _after_recovery(
                 # Its provider may call AWS again (STS) now that the region answers.
                 "pulumi config rm commerce-db:unreachableRegions",
                 "pulumi config rm commerce-db:promotedFrom 2>/dev/null || true   # unless removed already",
+                f"pulumi config set commerce-db:retiringLoginsFrom {old_primary}",
                 f"git commit -am 'failover: {old_primary} reachable again'",
                 f"pulumi refresh --yes --run-program --target '{old_stack}' --target-dependents",
                 *before,
@@ -1436,16 +1570,13 @@ def _after_recovery(
                 else ""
             )
             + "The after-recovery update also removes the old region's writer-name record and routing "
-            "control (drop) and re-creates the ARC safety rule over the remaining regions. Credentials "
-            "(promotedFrom removed): the proxies switch to the new writer region's application secrets "
-            "(valid since their first rotation) and the stack exports them: reload secretArnsByRegion / "
-            "writerSecretArn / readerSecretArn in the apps right after this update (connections already "
-            "open stay open; a new connection with a promoted copy is refused by the proxy from then "
-            f"on). The master {ids.new_secret or 'secret'} rotates in this update: from then on only "
-            "dbSecretArn works for operators and migrations.",
+            "control (drop) and re-creates the ARC safety rule over the remaining regions. Credentials: "
+            + _COMPLETE_DETAIL.replace("Once the update above has run", "After the failover's update")
+            + f" ({ids.new_secret or 'the master secret'})",
             AFTER_RECOVERY,
         ),
     ]
+    steps.append(_retire_step(old_primary, AFTER_RECOVERY))
     steps.append(_reconcile_step(ids, old_primary, aurora))
     return steps
 
@@ -1466,12 +1597,29 @@ def _reconcile_step(ids: FailoverIdentifiers, old_primary: str, aurora: bool) ->
         f'$(aws rds describe-db-subnet-groups --region {new_region} --query "DBSubnetGroups[?starts_with('
         f"DBSubnetGroupName, '{ids.new_writer_code}-pg-subnets')].DBSubnetGroupName | [0]\" --output text)"
     )
+    # The scratch database admits only the operator's bastion: a security group of its own.
+    admin_sg = (
+        ': "${BASTION_SG:?export BASTION_SG=the security group id of your bastion in ' + new_region + '}"',
+        f"ADMIN_SG=$(aws ec2 create-security-group --region {new_region} --group-name {scratch} "
+        "--description "
+        f"'reconcile scratch database: bastion only' --vpc-id $(aws rds describe-db-subnet-groups --region "
+        f"{new_region} --db-subnet-group-name {subnets} --query 'DBSubnetGroups[0].VpcId' --output text) "
+        "--query GroupId --output text)",
+        f'aws ec2 authorize-security-group-ingress --region {new_region} --group-id "$ADMIN_SG" '
+        "--protocol tcp "
+        '--port 5432 --source-group "$BASTION_SG"',
+    )
+    drop_sg = f'aws ec2 delete-security-group --region {new_region} --group-id "$ADMIN_SG"'
+    restore: tuple[str, ...]
     if aurora:
         snapshot = _lost_writes(ids)
         restore = (
+            *admin_sg,
             f"aws rds copy-db-cluster-snapshot --region {new_region} --source-region {old_primary} "
             f"--source-db-cluster-snapshot-identifier arn:aws:rds:{old_primary}:{account}:cluster-snapshot:"
             f"{snapshot} --target-db-cluster-snapshot-identifier {snapshot} --kms-key-id {ids.new_key_alias}",
+            f"aws rds wait db-cluster-snapshot-available --region {new_region} "
+            f"--db-cluster-snapshot-identifier {snapshot}",
             f"aws rds restore-db-cluster-from-snapshot --region {new_region} --db-cluster-identifier "
             f"{scratch} "
             f"--snapshot-identifier {snapshot} --engine aurora-postgresql --db-subnet-group-name {subnets} "
@@ -1487,11 +1635,13 @@ def _reconcile_step(ids: FailoverIdentifiers, old_primary: str, aurora: bool) ->
             f"aws rds delete-db-instance --region {new_region} --db-instance-identifier {scratch}-1 && "
             f"aws rds wait db-instance-deleted --region {new_region} --db-instance-identifier {scratch}-1 && "
             f"aws rds delete-db-cluster --region {new_region} --db-cluster-identifier {scratch} "
-            "--skip-final-snapshot"
+            f"--skip-final-snapshot && aws rds wait db-cluster-deleted --region {new_region} "
+            f"--db-cluster-identifier {scratch} && {drop_sg}"
         )
     else:
         snapshot = identifier_final(ids.old_writer)
         restore = (
+            *admin_sg,
             f"aws rds copy-db-snapshot --region {new_region} --source-region {old_primary} "
             f"--source-db-snapshot-identifier arn:aws:rds:{old_primary}:{account}:snapshot:{snapshot} "
             f"--target-db-snapshot-identifier {snapshot} --kms-key-id {ids.new_key_alias}",
@@ -1505,7 +1655,8 @@ def _reconcile_step(ids: FailoverIdentifiers, old_primary: str, aurora: bool) ->
         )
         cleanup = (
             f"aws rds delete-db-instance --region {new_region} --db-instance-identifier {scratch} "
-            "--skip-final-snapshot"
+            f"--skip-final-snapshot && aws rds wait db-instance-deleted --region {new_region} "
+            f"--db-instance-identifier {scratch} && {drop_sg}"
         )
     return RunbookStep(
         "Reconcile the writes the failover lost: restore the old data to a scratch database and re-place "
@@ -1523,7 +1674,8 @@ def _reconcile_step(ids: FailoverIdentifiers, old_primary: str, aurora: bool) ->
             if aurora
             else f"the old writer's final snapshot, taken when the previous step deleted {ids.old_writer}"
         )
-        + f"). ADMIN_SG: a security group in {new_region} that admits only your bastion. The reconcile "
+        + f"). The scratch database gets a security group of its own ({scratch}) that admits only your "
+        "bastion's (BASTION_SG), deleted with it. The reconcile "
         "reads the old data from COMMERCE_DB_OLD_WRITER_DSN / COMMERCE_DB_OLD_PASSWORD (the scratch "
         "database and its managed master secret) and writes through the same COMMERCE_DB_* environment as "
         "an application task in the new writer region; the first run is a dry run (keep its JSON with the "

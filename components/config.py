@@ -643,6 +643,13 @@ class StackConfig:
         "secrets (what those accept). Remove it after recovery, at the latest passwordRotationDays after the "
         "failover's update (the runbook says when). Default: none.", "",
     )  # fmt: skip
+    retiring_logins_from: str = _key(
+        "retiringLoginsFrom", "Completing a failover in two updates: set to the old primary region when "
+        "promotedFrom is removed, so that every proxy accepts the promoted copies of that region's "
+        "application secrets besides the new writer region's own (distinct users: `app_writer` and, after "
+        "its first rotation, `app_writer_clone`) while the apps reload the exported ARNs; remove it in the "
+        "next update, before the new secrets' second rotation (passwordRotationDays). Default: none.", "",
+    )  # fmt: skip
     writer_dns: Literal["arc", "none"] = _key(
         "writerDns", "A writer name that survives a failover: `writer.<stack>.db.internal` in a private "
         "hosted zone of every region's VPC, one weighted record per region (its RDS Proxy) gated by a Route "
@@ -1188,6 +1195,13 @@ def _validate(cfg: StackConfig) -> None:
             "drRegion", cfg.dr_region, "must differ from primaryRegion (backups are copied away)"
         )
     _check_region("homeRegion", cfg.home_region)
+    if cfg.retiring_logins_from:
+        _check_region("retiringLoginsFrom", cfg.retiring_logins_from)
+        if cfg.promoted_from:
+            raise ConfigError(
+                "retiringLoginsFrom", cfg.retiring_logins_from,
+                "only after promotedFrom is removed (the proxies keep the promoted logins until then)",
+            )  # fmt: skip
     if cfg.promoted_from:
         _check_region("promotedFrom", cfg.promoted_from)
         if cfg.promoted_from == cfg.primary_region:

@@ -62,7 +62,9 @@ _PROMOTED_APP_SECRETS: list[dict[str, pulumi.Output[str]]] = []
 """The last :func:`build`'s promoted copies of the application users' secrets (``promotedFrom``)."""
 
 
-def promoted_app_secret_arns(cfg: StackConfig, provider: aws.Provider) -> dict[str, pulumi.Output[str]]:
+def promoted_app_secret_arns(
+    cfg: StackConfig, provider: aws.Provider, *, region: str | None = None
+) -> dict[str, pulumi.Output[str]]:
     """While ``promotedFrom`` is set: user -> ARN of the promoted copy (in ``primaryRegion``) of the
     old writer's application-user secret, the login the promoted region's proxy keeps; with a
     Global Datastore also :data:`REDIS_AUTH` -> the copy of the old primary's cache AUTH token
@@ -71,15 +73,16 @@ def promoted_app_secret_arns(cfg: StackConfig, provider: aws.Provider) -> dict[s
     Those secrets are auto-named ``<old region code>-pg-<user>-<suffix>`` /
     ``<old region code>-cache-auth-token-<suffix>``: looked up by that prefix in the new writer
     region (a data-plane call there). Exactly one match is required."""
-    if not cfg.promoted_from:
+    source = region or cfg.promoted_from
+    if not source:
         return {}
-    code = region_code(cfg.promoted_from)
+    code = region_code(source)
     prefixes = (
         {}
         if cfg.postgres.manage_master_user_password
         else {user: f"{code}-pg-{user}-".replace("_", "-") for user in sorted(DEFAULT_APP_USERS)}
     )
-    if cfg.cache.enabled and cfg.cache.global_datastore:
+    if cfg.cache.enabled and cfg.cache.global_datastore and region is None:
         # The cache keeps the promoted AUTH token too (see RegionStack: _keep_cache_token).
         prefixes[REDIS_AUTH] = f"{code}-cache-auth-token-"
     out: dict[str, pulumi.Output[str]] = {}
@@ -92,7 +95,7 @@ def promoted_app_secret_arns(cfg: StackConfig, provider: aws.Provider) -> dict[s
         def one(arns: list[str], prefix: str = prefix) -> str:
             if len(arns) != 1:
                 raise ValueError(
-                    f"promotedFrom={cfg.promoted_from}: expected exactly one secret named {prefix}* in "
+                    f"{source}: expected exactly one secret named {prefix}* in "
                     f"{cfg.primary_region} (the promoted copy of the old writer's), found {len(arns)}"
                 )
             return arns[0]
@@ -139,9 +142,16 @@ def build(cfg: StackConfig) -> dict[str, RegionStack]:
     deferred: dict[str, tuple[pulumi.Output[str], Callable[[pulumi.Output[str]], None]]] = {
         region: pulumi.deferred_output() for region in cfg.replica_regions
     }
+    # Completing a failover: the proxies accept the retiring promoted logins besides the new ones.
+    retiring = (
+        promoted_app_secret_arns(cfg, provider(cfg.primary_region), region=cfg.retiring_logins_from)
+        if cfg.retiring_logins_from
+        else {}
+    )
     primary = RegionStack(
         region_code(cfg.primary_region),
         RegionStackArgs(
+            retiring_logins=retiring,
             config=cfg,
             region=cfg.primary_region,
             monitoring_role_arn=shared.monitoring_role_arn if pg.monitoring_interval_seconds else None,  # type: ignore[arg-type]
@@ -318,6 +328,16 @@ def run() -> None:
             else s.redis_auth_secret_arn,
         }
     pulumi.export("secretArnsByRegion", by_region)
+    # Every region's own cache (Global Datastore member): services use their region's. After a
+    # failover the new primary region's member is the writable one; the names do not change.
+    pulumi.export(
+        "redisEndpointsByRegion",
+        {
+            s.region: {"primary": s.redis_primary_endpoint, "reader": s.redis_reader_endpoint}
+            for s in stacks.values()
+            if s.cache is not None
+        },
+    )
     pulumi.export("redisPrimaryEndpoint", primary.redis_primary_endpoint)
     pulumi.export("redisReaderEndpoint", primary.redis_reader_endpoint)
     pulumi.export(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
+import pulumi_aws as aws
 
 from ._alarms import DbCapacity, derive_thresholds
 from .audit import AuditTrail, AuditTrailArgs
@@ -122,6 +123,10 @@ class RegionStackArgs:
     cache_after: Sequence[pulumi.Resource] = ()
     """Resources this region's cache replication group waits for: the previous replica region's
     Global Datastore secondary, as AWS adds secondaries one at a time. Default: ()."""
+    retiring_logins: Mapping[str, pulumi.Input[str]] = dataclasses.field(default_factory=dict)
+    """Primary region, completing a failover (``retiringLoginsFrom``): user -> ARN of a promoted
+    copy of the old writer's application secret that the proxy accepts besides the region's own
+    while the apps reload. Default: {}."""
 
     def __post_init__(self) -> None:
         is_primary = self.region == self.config.primary_region
@@ -211,6 +216,34 @@ def _keep_proxy_logins(args: pulumi.ResourceTransformationArgs) -> pulumi.Resour
         return None
     opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["auths"]))
     return pulumi.ResourceTransformationResult(args.props, opts)
+
+
+def _add_proxy_logins(
+    logins: Mapping[str, pulumi.Input[str]], iam_auth: str
+) -> Callable[[pulumi.ResourceTransformationArgs], pulumi.ResourceTransformationResult | None]:
+    """Completing a failover (``retiringLoginsFrom``): the proxy accepts the promoted copies of the
+    old writer's application secrets besides its own (their users differ: ``app_writer`` and the
+    new secrets' ``app_writer_clone`` after their first rotation), so apps that still hold a
+    promoted copy keep connecting until they have reloaded the exported ARNs."""
+
+    def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if args.type_ != "aws:rds/proxy:Proxy":
+            return None
+        extra = [
+            aws.rds.ProxyAuthArgs(
+                auth_scheme="SECRETS",
+                secret_arn=arn,
+                iam_auth=iam_auth,
+                client_password_auth_type="POSTGRES_SCRAM_SHA_256",
+                description=f"{user} credentials, promoted copy (retiring)",
+            )
+            for user, arn in sorted(logins.items())
+        ]
+        existing: list[Any] = list(cast(Any, args.props.get("auths")) or [])
+        props = {**args.props, "auths": [*existing, *extra]}
+        return pulumi.ResourceTransformationResult(props, args.opts)
+
+    return transform
 
 
 def _keep_cache_token(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
@@ -665,7 +698,11 @@ class RegionStack(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                transformations=[_keep_proxy_logins] if cfg.promoted_from else [],
+                transformations=[_keep_proxy_logins]
+                if cfg.promoted_from
+                else [_add_proxy_logins(self._args.retiring_logins, cfg.proxy.iam_auth)]
+                if self._args.retiring_logins and self.is_primary
+                else [],
             ),
         )
 

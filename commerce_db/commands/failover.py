@@ -83,7 +83,8 @@ def _print_human(plan: FailoverPlan, written: str | None) -> None:
         print(f"Dry run: {plan.path.name} unchanged; add --write to apply the config change.")
     print()
     headings = {
-        "outage": f"Outage runbook: every step works with {plan.old_primary} unreachable",
+        "outage": f"Outage runbook: every step works with {plan.old_primary} unreachable (the stack update "
+        "also needs IAM's control plane for the new rotation and bootstrap functions; see its step)",
         "after-recovery": f"After {plan.old_primary} recovers (not needed to restore service)",
         "planned": f"Planned switchover {plan.old_primary} -> {plan.new_primary} "
         "(all regions healthy, no data loss)",

@@ -474,7 +474,7 @@ def test_planned_switchover_is_separate_and_loses_nothing(project_dir: Path) -> 
     assert "pg_current_wal_lsn()" in text and "pg_last_wal_replay_lsn()" in text
     # the old writer's LSN is read before the fence revokes every path to it (the admin one too)
     assert text.index("pg_current_wal_lsn()") < text.index("revoke-security-group-ingress --region us-east-1")
-    assert _in_order(titles, ["Freeze writes", "Record the last WAL", "Fence the old writer", "Wait until"])
+    assert _in_order(titles, ["Freeze writes", "inside the database", "Fence the old writer", "Wait until"])
     assert "revoke-security-group-ingress --region us-east-1" in text
     # keep mode: the old writer is rebuilt as a replica of the new one (explicitly, protection lifted)
     assert {r.identifier for r in plan.identifiers.rebuilds} == {"cdb-prod-use1-1", "cdb-prod-euw1-1"}
@@ -669,3 +669,77 @@ def test_outage_fence_is_the_writer_name_and_the_recovery_fence_comes_first(
     recovery = [s for s in prod_outage.steps if s.phase == fo.AFTER_RECOVERY]
     assert recovery[0].title.startswith("As soon as us-east-1's API answers: fence")
     assert "before that region's deploy control plane restarts application tasks" in recovery[0].detail
+
+
+def test_game_day_2_runbook_fixes(project_dir: Path) -> None:
+    """Second game day (findings-15, 08:23): F5 the outage update continues past what needs IAM's
+    control plane (--continue-on-error) and the header says the update needs it; F7 the Aurora
+    lost-writes copies are waited for and the scratch database's security group is created from
+    the operator's bastion group (no undefined variable); F2 apps are told what to do about the cache."""
+    plan = _variant(project_dir, "aurora", keep=False)
+    outage = _commands(plan, fo.OUTAGE).splitlines()
+    ups = [line for line in outage if line.startswith("pulumi up") and "--target-dependents" in line]
+    assert ups and all(line.startswith("pulumi up --yes --continue-on-error --target ") for line in ups)
+    recovery = _commands(plan, fo.AFTER_RECOVERY).splitlines()
+    for copy in [i for i, line in enumerate(recovery) if line.startswith("aws rds copy-db-cluster-snapshot")]:
+        assert recovery[copy + 1].startswith("aws rds wait db-cluster-snapshot-available"), recovery[copy]
+    create_sg = _first(recovery, "ADMIN_SG=$(aws ec2 create-security-group --region us-west-2")
+    assert recovery[create_sg - 1].startswith(': "${BASTION_SG:?')
+    assert '--source-group "$BASTION_SG"' in recovery[create_sg + 1]
+    assert create_sg < _first(recovery, '--vpc-security-group-ids "$ADMIN_SG"')
+    assert recovery[-1].endswith('aws ec2 delete-security-group --region us-west-2 --group-id "$ADMIN_SG"')
+    (apps,) = [s for s in plan.steps if s.title.startswith("Apps")]
+    assert "redisEndpointsByRegion.us-west-2.primary" in apps.detail
+    config = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
+    outputs = fo._program_run("prod", config).outputs
+    by_region = outputs["redisEndpointsByRegion"]
+    assert set(by_region) == {"us-east-1", "us-west-2", "eu-west-1"}
+    assert all(set(v) == {"primary", "reader"} for v in by_region.values())
+
+
+def test_planned_switchover_fences_inside_the_database_before_reading_the_lsn(project_dir: Path) -> None:
+    """Second game day F3: a security-group revoke does not cut established connections (the
+    proxy's pool), so the planned switchover fences the old writer inside PostgreSQL first (no
+    LOGIN for the application users, read-only default, other client sessions terminated), reads
+    the LSN after that in the same session, deregisters the proxy target, revokes the database's
+    and the proxy's security groups; the promoted replica replayed the fence, so it is lifted there
+    right after the promotion, before anything connects."""
+    plan = _variant(project_dir, "rds", keep=True, planned=True)
+    lines = _commands(plan, fo.PLANNED).splitlines()
+    fence = _first(lines, "LSN=$(psql")
+    sql = lines[fence]
+    for needle in ("ALTER ROLE %I NOLOGIN", "'app_writer','app_writer_clone'",
+                   "default_transaction_read_only = on", "pg_terminate_backend(pid)",
+                   "backend_type = 'client backend'"):  # fmt: skip
+        assert needle in sql, needle
+    assert sql.index("pg_terminate_backend") < sql.index("SELECT pg_current_wal_lsn()")
+    assert "\\$\\$" in sql and "PGPASSWORD" not in sql  # credentials from the environment
+    assert lines[fence - 1].startswith("S=$(aws secretsmanager get-secret-value --region us-east-1")
+    deregister = _first(lines, "deregister-db-proxy-targets --region us-east-1 --db-proxy-name cdb-prod-use1")
+    proxy_sg = _first(lines, "Values=use1-proxy-sg")
+    replay = _first(lines, "pg_last_wal_replay_lsn()")
+    promote = _first(lines, "promote-read-replica")
+    unfence = _first(lines, "ALTER ROLE %I LOGIN")
+    secrets = _first(lines, "stop-replication-to-replica")
+    assert fence < deregister < proxy_sg < replay < promote < unfence < secrets
+    assert "cdb-prod-usw2-1" in lines[unfence] and "RESET default_transaction_read_only" in lines[unfence]
+    # after recovery the same database fence comes first (RDS)
+    outage = _variant(project_dir, "rds", keep=False)
+    recovery = next(s for s in outage.steps if s.phase == fo.AFTER_RECOVERY).commands
+    assert "ALTER ROLE %I NOLOGIN" in recovery[1] and "revoke-security-group-ingress" in recovery[-1]
+
+
+@pytest.mark.parametrize("planned", [False, True], ids=["outage", "planned"])
+def test_failover_completes_in_two_updates(project_dir: Path, planned: bool) -> None:
+    """Second game day F6: the completing update sets retiringLoginsFrom when it removes
+    promotedFrom (the proxies accept the promoted copies and the new secrets), and a later step,
+    once the apps run with the exported secrets, removes it."""
+    plan = _variant(project_dir, "rds", keep=True, planned=planned)
+    lines = _commands(plan, fo.PLANNED if planned else fo.AFTER_RECOVERY).splitlines()
+    rm_promoted = _first(lines, "pulumi config rm commerce-db:promotedFrom")
+    set_retiring = _first(lines, "pulumi config set commerce-db:retiringLoginsFrom us-east-1")
+    rm_retiring = _first(lines, "pulumi config rm commerce-db:retiringLoginsFrom")
+    ups = [i for i, line in enumerate(lines) if line.startswith("pulumi up --yes")]
+    assert rm_promoted < set_retiring < next(i for i in ups if i > set_retiring) < rm_retiring < ups[-1]
+    (retire,) = [s for s in plan.steps if s.title.startswith("When every app runs with the exported secrets")]
+    assert "second rotation" in retire.detail

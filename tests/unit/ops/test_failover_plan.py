@@ -487,3 +487,36 @@ def test_promoted_rds_writer_is_not_sent_create_only_inputs(keep: bool) -> None:
     assert not {"dbName", "username", "engineLifecycleSupport"} & set(promoted.changed), promoted.describe()
     original = _before("rds").by_name("use1-pg-1")
     assert tuple(original.options["ignoreChanges"]) == ("password",)
+
+
+def test_completing_the_failover_keeps_the_promoted_logins_one_more_update() -> None:
+    """Second game day F6: the completing update must not lock out apps that still hold the promoted
+    copies (the data layer recycles connections within 60 s). With retiringLoginsFrom the proxy
+    accepts the promoted copies besides the new secrets (distinct users after the first rotation)
+    while the stack already exports the new ones; the next update drops them."""
+    import json
+
+    _, _, after_cfg = _failover("rds", False)
+    done = {k: v for k, v in after_cfg.items() if k != "commerce-db:promotedFrom"}
+    both = run_program(run, stack="prod", config={**done, "commerce-db:retiringLoginsFrom": "us-east-1"})
+    (proxy,) = [r for r in both.of_type("aws:rds/proxy:Proxy") if r.name == "usw2-proxy"]
+    arns = sorted(a["secretArn"] for a in pd._plain(proxy.inputs["auths"]))
+    assert len(arns) == 4 and "auths" not in proxy.options.get("ignoreChanges", ())
+    assert sum(":secret:use1-pg-app-" in a for a in arns) == 2  # the promoted copies, in us-west-2
+    assert sum(":secret:usw2-pg-app-" in a for a in arns) == 2  # the region's own
+    assert ":secret:usw2-pg-app-writer" in pd._plain(both.outputs)["writerSecretArn"]  # exported: the new
+    # Other regions' standby proxies are not touched.
+    (other,) = [r for r in both.of_type("aws:rds/proxy:Proxy") if r.name == "euw1-proxy"]
+    assert len(pd._plain(other.inputs["auths"])) == 2
+    retired = run_program(run, stack="prod", config=done)
+    (proxy,) = [r for r in retired.of_type("aws:rds/proxy:Proxy") if r.name == "usw2-proxy"]
+    assert len(pd._plain(proxy.inputs["auths"])) == 2
+    from commerce_db_components.config import ConfigError, parse_stack_config
+
+    with pytest.raises(ConfigError, match=r"retiringLoginsFrom.*only after promotedFrom is removed"):
+        raw = {"replicaRegions": ["us-west-2"], "promotedFrom": "us-west-2",
+               "retiringLoginsFrom": "us-west-2"}  # fmt: skip
+        parse_stack_config(
+            {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()},
+            stack="prod", aws_region="us-east-1",
+        )  # fmt: skip
