@@ -1,12 +1,13 @@
-"""verify-full against a list of certificate names instead of the host a connection was opened to.
+"""verify-full that also accepts a list of certificate names besides the host connected to.
 
 Why: the writer DSN names ``writer.<stack>.db.internal``, a CNAME that Route 53 ARC moves between
 the regions' RDS Proxy endpoints in a failover. RDS Proxy presents a wildcard certificate for its
 own endpoint (``*.proxy-<id>.<region>.rds.amazonaws.com``), which never names the CNAME, so
 libpq-style verify-full (the certificate must name the host connected to) refuses every such
 connection, and verify-ca would accept any certificate the CA ever signed. Here the chain is
-verified against the CA as usual and the certificate must name one of the accepted names (every
-region's proxy endpoint), checked right after the handshake, before a byte of the protocol.
+verified against the CA as usual and the certificate must name the host connected to or one of the
+accepted names (every region's proxy endpoint), checked right after the handshake, before a byte
+of the protocol.
 
 asyncio's TLS (which asyncpg uses) wraps each connection with ``SSLContext.wrap_bio``, creating an
 instance of the context's ``sslobject_class``: :class:`PeerNamesContext` makes that
@@ -70,27 +71,31 @@ class _PeerNamesObject(ssl.SSLObject):
 
     def do_handshake(self) -> None:
         super().do_handshake()  # raises SSLWantReadError until the handshake is complete
-        names: tuple[str, ...] = getattr(self.context, "accepted_names", ())
+        listed: tuple[str, ...] = getattr(self.context, "accepted_names", ())
+        # The host connected to is always acceptable (plain verify-full); the list adds names.
+        names = (*listed, self.server_hostname) if self.server_hostname else listed
         cert = self.getpeercert()
         if not cert or not certificate_names_match(cert, names):
             shown = sorted({*_san(cert, "DNS"), *_san(cert, "IP Address")})
             raise ssl.SSLCertVerificationError(
                 f"certificate verify failed: the writer's certificate names {shown or 'nothing'}, "
-                f"none of writer_tls_names {list(names)}"
+                f"neither {self.server_hostname!r} nor any of writer_tls_names {list(listed)}"
             )
 
 
 class PeerNamesContext(ssl.SSLContext):
-    """A client context whose connections accept a certificate naming any of ``accepted_names``
-    (the chain is verified as usual; see the module doc). Build with :func:`peer_names_context`."""
+    """A client context whose connections accept a certificate naming the host connected to or
+    any of ``accepted_names`` (the chain is verified as usual; see the module doc). Build with
+    :func:`peer_names_context`."""
 
     sslobject_class = _PeerNamesObject
     accepted_names: tuple[str, ...] = ()
 
 
 def peer_names_context(cafile: str | None, names: Iterable[str]) -> PeerNamesContext:
-    """A verify-full context for ``names``: chain verified against ``cafile`` (None: the system
-    trust store), certificate must name one of ``names`` (at least one required)."""
+    """A verify-full context that also accepts ``names``: chain verified against ``cafile`` (None:
+    the system trust store), certificate must name the host connected to or one of ``names``
+    (at least one required)."""
     accepted = tuple(names)
     if not accepted:
         raise ValueError("peer_names_context needs at least one accepted name")

@@ -163,13 +163,13 @@ class Settings:
     ssl_root_cert: str | None = None
     """CA bundle file for verify-ca / verify-full (e.g. the RDS global bundle). Default: None."""
     writer_tls_names: tuple[str, ...] = ()
-    """Names the writer's certificate may carry instead of ``writer_dsn``'s host (verify-full
-    only; the chain is still verified against the CA). For a writer DSN naming a CNAME such as
+    """Names the writer's certificate may carry besides ``writer_dsn``'s host (verify-full only;
+    the chain is still verified against the CA). For a writer DSN naming a CNAME such as
     the ARC writer name ``writer.<stack>.db.internal``: RDS Proxy's wildcard certificate names
     its own endpoint, never the CNAME, so plain verify-full refuses it. List every region's
     proxy endpoint (``from_stack_outputs`` does, from ``writerEndpointsByRegion``); a certificate
-    naming none of them is refused. Comma-separated in the environment. Default: () (the
-    certificate must name the DSN's host, as libpq's verify-full)."""
+    naming neither the DSN's host nor one of them is refused. Comma-separated in the
+    environment. Default: () (the certificate must name the DSN's host, as libpq's verify-full)."""
     allow_insecure_transport: bool = False
     """Let a non-loopback host be reached in plaintext or with unverified TLS (``sslmode``
     disable/allow/prefer/require, ``redis://``). Off: such settings are refused with an error

@@ -328,6 +328,16 @@ async def test_verify_full_through_the_writer_name_accepts_only_the_listed_certi
             assert await _where(conn, regions) == "old"
     finally:
         await pools.close()
+    # The DSN's own host still counts, as in plain verify-full (e.g. set_writer_dsn to an
+    # endpoint the list does not name).
+    assert "@127.0.0.1:" in regions.new_direct
+    local = regions.new_direct.replace("@127.0.0.1:", "@localhost:")
+    pools = await Pools.create(Settings(writer_dsn=local, writer_tls_names=("db.example.com",)))
+    try:
+        async with pools.writer() as conn:
+            assert await _where(conn, regions) == "new"
+    finally:
+        await pools.close()
 
 
 async def test_services_wired_from_the_stack_outputs_follow_the_writer_name(regions: Regions) -> None:
