@@ -567,10 +567,14 @@ class Settings:
         optional ``readerSecretArn`` (the read-only user's secret: replicas are then read as that
         user, see ``reader_credentials``), ``redisPrimaryEndpoint`` and
         ``redisAuthSecretArn`` (``{"auth_token", "port", "tls"}``; optional: no Redis without
-        the endpoint). TLS is verified: ``sslmode=verify-full`` unless the secret names another
-        mode, with ``ssl_root_cert`` (the RDS CA bundle); Redis is ``rediss://`` when the auth
-        secret says ``tls`` (default), with ``redis_ca_certs`` for a private CA (None: the system
-        trust store, which covers ElastiCache). ``client``: a boto3 ``secretsmanager`` client.
+        the endpoint). Where the stack exports ``secretArnsByRegion``, ``region``'s own copies
+        (``writer``, ``reader``, ``master``, ``redisAuth``) are read instead of the primary
+        region's: they stay readable when the primary region is lost (pass this process's
+        region and a ``client`` for it). TLS is verified: ``sslmode=verify-full`` unless the
+        secret names another mode, with ``ssl_root_cert`` (the RDS CA bundle); Redis is
+        ``rediss://`` when the auth secret says ``tls`` (default), with ``redis_ca_certs`` for a
+        private CA (None: the system trust store, which covers ElastiCache). ``client``: a boto3
+        ``secretsmanager`` client.
         Other keyword arguments are :class:`Settings` fields (e.g. ``proxy_mode="rds_proxy"``).
 
         :raises SettingsError: an output is missing or malformed (``field`` = ``outputs.<name>``).
@@ -599,9 +603,23 @@ class Settings:
         readers = outputs.get("readerEndpoints") or []
         if isinstance(readers, str):
             readers = [r.strip() for r in readers.split(",") if r.strip()]
+        # This region's copies of the secrets (secretArnsByRegion[region]) first: the primary
+        # region's (writerSecretArn, ...) are unreadable when that region is lost.
+        own = outputs.get("secretArnsByRegion") or {}
+        if not isinstance(own, Mapping):
+            raise SettingsError(
+                "outputs.secretArnsByRegion", "must map region -> {writer, reader, master, redisAuth}"
+            )
+        own = (own.get(region) or {}) if region else {}
+        if not isinstance(own, Mapping):
+            raise SettingsError(
+                "outputs.secretArnsByRegion", f"[{region!r}] must map writer/reader/master/redisAuth -> ARN"
+            )
         # The service's own writer user (app_writer) when the stack exports it; the master secret
         # (dbSecretArn) is the fallback for operators and migrations.
-        writer_arn = outputs.get("writerSecretArn") or output("dbSecretArn")
+        writer_arn = (
+            own.get("writer") or outputs.get("writerSecretArn") or own.get("master") or output("dbSecretArn")
+        )
         provider = SecretsManagerCredentials(str(writer_arn), region=region, client=client)
         data = dict(provider.fetch_sync())
         data["host"] = writer_host
@@ -611,17 +629,17 @@ class Settings:
         kwargs: dict[str, Any] = {"ssl_root_cert": ssl_root_cert} if ssl_root_cert else {}
         if tls_names and (overrides.get("ssl") or data.get("ssl") or "verify-full") == "verify-full":
             kwargs["writer_tls_names"] = tls_names  # (verify-ca checks no name: nothing to add)
-        if outputs.get("readerSecretArn"):
+        reader_arn = own.get("reader") or outputs.get("readerSecretArn")
+        if reader_arn:
             kwargs["reader_credentials"] = SecretsManagerCredentials(
-                str(outputs["readerSecretArn"]), region=region, client=client
+                str(reader_arn), region=region, client=client
             )
         redis_host = outputs.get("redisPrimaryEndpoint")
         if redis_host:
             auth: dict[str, Any] = {}
-            if outputs.get("redisAuthSecretArn"):
-                auth = SecretsManagerCredentials(
-                    str(outputs["redisAuthSecretArn"]), region=region, client=client
-                ).fetch_sync()
+            redis_arn = own.get("redisAuth") or outputs.get("redisAuthSecretArn")
+            if redis_arn:
+                auth = SecretsManagerCredentials(str(redis_arn), region=region, client=client).fetch_sync()
             host, _, port = str(redis_host).rpartition(":")
             if not host:
                 host, port = port, ""
