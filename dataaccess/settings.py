@@ -167,7 +167,7 @@ class Settings:
     the chain is still verified against the CA). For a writer DSN naming a CNAME such as
     the ARC writer name ``writer.<stack>.db.internal``: RDS Proxy's wildcard certificate names
     its own endpoint, never the CNAME, so plain verify-full refuses it. List every region's
-    proxy endpoint (``from_stack_outputs`` does, from ``writerEndpointsByRegion``); a certificate
+    proxy endpoint (``from_stack_outputs`` does, from ``writerTargetsByRegion``); a certificate
     naming neither the DSN's host nor one of them is refused. Comma-separated in the
     environment. Default: () (the certificate must name the DSN's host, as libpq's verify-full)."""
     allow_insecure_transport: bool = False
@@ -559,7 +559,8 @@ class Settings:
         Reads ``writerEndpoint`` (``host`` or ``host:port``; the proxy) — or, when the stack
         exports ``writerName`` (``writerDns: arc``), that name as the writer's host, with
         ``writerEndpoint``'s port and ``writer_tls_names`` = every region's proxy endpoint from
-        ``writerEndpointsByRegion`` (a failover moves the name; see ``writer_tls_names``) —
+        ``writerTargetsByRegion`` (standby proxies included; ``writerEndpointsByRegion`` when a
+        stack exports no targets; a failover moves the name, see ``writer_tls_names``) —
         ``readerEndpoints`` (list),
         ``writerSecretArn`` (the service's writer user, e.g. app_writer: username, password,
         dbname, port; the password is never copied into the DSN — a refreshing provider serves it),
@@ -594,10 +595,17 @@ class Settings:
             # writerDns: arc. The name Route 53 ARC moves to the new region in a failover: the
             # pools follow it (new connections resolve it, writer_max_connection_lifetime retires
             # old ones). The proxies' certificates name their own endpoints, never this name.
-            by_region = outputs.get("writerEndpointsByRegion") or {}
+            # writerTargetsByRegion names every region's proxy, the standby ones included (the
+            # program exports writerEndpointsByRegion with None for replica regions: those proxies
+            # have no target until a failover, and would be missing from the names exactly when
+            # the name moves to one of them).
+            key = "writerTargetsByRegion" if "writerTargetsByRegion" in outputs else "writerEndpointsByRegion"
+            by_region = outputs.get(key) or {}
             if not isinstance(by_region, Mapping):
-                raise SettingsError("outputs.writerEndpointsByRegion", "must map region -> endpoint")
-            endpoints = [writer_host, *(str(e).rpartition(":")[0] or str(e) for e in by_region.values())]
+                raise SettingsError(f"outputs.{key}", "must map region -> endpoint")
+            endpoints = [writer_host] + [
+                str(e).rpartition(":")[0] or str(e) for e in by_region.values() if isinstance(e, str) and e
+            ]
             tls_names = tuple(dict.fromkeys(e for e in endpoints if e))
             writer_host = str(outputs["writerName"])
         readers = outputs.get("readerEndpoints") or []
