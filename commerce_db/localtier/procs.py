@@ -21,6 +21,21 @@ _handed_out: set[int] = set()
 _ports_lock = threading.Lock()
 
 
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (from /proc; empty where there is none)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = Path(entry.path, "stat").read_text()
+                # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+                if int(stat.rpartition(")")[2].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
 def free_port() -> int:
     """A loopback TCP port that is free right now and not yet handed out by this process.
 
@@ -163,9 +178,16 @@ class ManagedProcess:
                 os.kill(self.pid, sig)
 
     def kill_group(self) -> None:
-        """SIGKILL the whole process group (a postmaster and all its children): a crash."""
+        """SIGKILL the leader, its process group and its children: a crash. The children are
+        killed by pid because PostgreSQL's backends leave the postmaster's group (each calls
+        ``setsid()``): killing the group alone leaves them serving their open connections until
+        they notice the postmaster is gone, which on a loaded machine is not at once."""
+        children = _children(self.pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=10)
 

@@ -4,6 +4,7 @@ replication and the fault operations the drills rely on. Real servers throughout
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -176,6 +177,37 @@ async def test_kill_primary_keeps_committed_rows_and_start_recovers(fault_tier: 
         assert await conn.fetchval("SELECT count(*) FROM t") == 100
     finally:
         await conn.close()
+
+
+def _process_state(pid: int) -> str | None:
+    """The /proc state letter of ``pid`` (``None`` once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+async def test_kill_takes_the_backends_down_with_the_postmaster(fault_tier: LocalTier) -> None:
+    """A crash leaves no backend serving: PostgreSQL's backends leave the postmaster's process
+    group (setsid), so killing the group alone left them up until they noticed the postmaster
+    had died. The backend is stopped (SIGSTOP) first, so it cannot notice anything by itself."""
+    import signal
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc")
+    conn = await asyncpg.connect(fault_tier.standby_dsn)
+    backend = await conn.fetchval("SELECT pg_backend_pid()")
+    os.kill(backend, signal.SIGSTOP)
+    try:
+        fault_tier.standby.kill()
+        deadline = time.monotonic() + 30
+        while _process_state(backend) not in (None, "Z", "X") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _process_state(backend) in (None, "Z", "X"), _process_state(backend)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(backend, signal.SIGKILL)
+        conn.terminate()
 
 
 async def test_promote_standby_makes_it_writable_and_pgbouncer_follows(fault_tier: LocalTier) -> None:
