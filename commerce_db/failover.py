@@ -1181,9 +1181,10 @@ def build_steps(
                 + ("; or the Aurora globalWriterEndpoint, which followed by itself" if aurora else "")
                 + "). "
             )
-            + f"Cache: nothing to do for apps that use their own region's member "
-            f"(redisEndpointsByRegion.{new_primary}.primary: the same name, writable since the cache step); "
-            "apps that used the lost region's cache switch to their region's. "
+            + "Cache: every app writes to the Global Datastore's primary member (secondaries are "
+            f"read-only), so all of them switch redis_url to redisEndpointsByRegion.{new_primary}.primary "
+            "(writable since the cache step; restart with COMMERCE_DB_REDIS_URL): until then they treat "
+            "the cache as down (reads from PostgreSQL, sessions and queues unavailable). "
             f"They keep the secrets replicated into {new_primary} (same names and ARNs as before, "
             "standalone since the secrets step): the proxy accepts those logins until the failover is "
             "complete, and the stack exports them meanwhile (secretArnsByRegion, writerSecretArn, "
