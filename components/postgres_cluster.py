@@ -467,9 +467,9 @@ def _default_identifier_prefix(name: str) -> str:
     return f"{base[:48].rstrip('-')}-{stack_hash(stack)}"
 
 
-def _app_secret_json(values: list[Any], *, args: PostgresClusterArgs, user: str) -> str:
-    """The alternating-users rotation function's secret shape: host, password, master ARN."""
-    host, password, master_arn = values
+def _app_secret_json(values: list[Any], *, args: PostgresClusterArgs) -> str:
+    """The alternating-users rotation function's secret shape: host, login, master ARN."""
+    host, (user, password), master_arn = values
     return json.dumps(
         {
             "engine": "postgres",
@@ -684,6 +684,18 @@ class PostgresClusterArgs:
     writer's password, and the user bootstrap signs in with the master secret), and its first
     rotation waits for the schedule, so the promoted copy keeps working too. Read once per run in
     this region (a data-plane call). None: the generated password. Default: None."""
+    app_credentials_from_secret_prefix: str | None = None
+    """Name prefix of secrets in this region whose JSON ``username``/``password`` are an
+    application user's current login: after a failover, the promoted copies of the previous
+    writer's application-user secrets (auto-named ``<old region code>-pg-<user>-``; the prefix
+    here is ``<old region code>-pg-``, the user's name with ``_`` as ``-`` is appended). Each
+    application secret this component creates then starts from that login (the promoted database
+    already has those users and passwords, and the bootstrap leaves existing users alone, so a
+    generated password would never be valid: the alternating-users rotation function signs in with
+    the secret's current login before it changes anything, and would fail). Its first rotation
+    then sets a new password on the *other* user of the pair, so the promoted copy the apps still
+    use keeps working until the second rotation. Exactly one match per user is required. Read once
+    per run in this region (data-plane calls). None: generated passwords. Default: None."""
     lambda_log_retention_days: int = 30
     """Retention of the bootstrap Lambda's log group. Default: 30."""
     endpoint_security_group_id: pulumi.Input[str] | None = None
@@ -1613,8 +1625,13 @@ class PostgresCluster(pulumi.ComponentResource):
                 tags={**tags, "db-user-role": role},
                 opts=stateful(self, args.protect),
             )
-            value = pulumi.Output.all(host, pw.result, master.arn).apply(
-                functools.partial(_app_secret_json, args=args, user=user)
+            login: pulumi.Output[Any] = pulumi.Output.all(user, pw.result)
+            if args.app_credentials_from_secret_prefix is not None:
+                login = self._promoted_login(
+                    f"{args.app_credentials_from_secret_prefix}{user}-".replace("_", "-")
+                )
+            value = pulumi.Output.all(host, login, master.arn).apply(
+                functools.partial(_app_secret_json, args=args)
             )
             versions.append(
                 aws.secretsmanager.SecretVersion(
@@ -1716,6 +1733,29 @@ class PostgresCluster(pulumi.ComponentResource):
                 # The first rotation signs in as the user: the bootstrap must have created it.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[bootstrap, *self._rotation_path]),
             )
+
+    def _promoted_login(self, prefix: str) -> pulumi.Output[list[str]]:
+        """``[username, password]`` of the one secret named ``prefix*`` in this region (secret)."""
+        found = aws.secretsmanager.get_secrets_output(
+            filters=[aws.secretsmanager.GetSecretsFilterArgs(name="name", values=[prefix])],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+
+        def one(arns: list[str]) -> str:
+            if len(arns) != 1:
+                raise ValueError(
+                    f"expected exactly one secret named {prefix}* (a promoted copy), found {len(arns)}"
+                )
+            return arns[0]
+
+        current = aws.secretsmanager.get_secret_version_output(
+            secret_id=found.arns.apply(one), opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        return pulumi.Output.secret(
+            current.secret_string.apply(
+                lambda text: [json.loads(text)["username"], json.loads(text)["password"]]
+            )
+        )
 
     def _secret_replicas(
         self, args: PostgresClusterArgs

@@ -457,6 +457,10 @@ class RegionStack(pulumi.ComponentResource):
                 master_password_from_secret=f"{identifier_prefix(cfg.stack, cfg.promoted_from)}-master"
                 if cfg.promoted_from and not pg_cfg.manage_master_user_password
                 else None,
+                # ... and the application users' logins (the bootstrap leaves existing users alone).
+                app_credentials_from_secret_prefix=f"{region_code(cfg.promoted_from)}-pg-"
+                if cfg.promoted_from and not pg_cfg.manage_master_user_password
+                else None,
                 depends_on=logs.log_groups,
                 **self._db_args(),
             ),

@@ -402,11 +402,17 @@ def test_promoted_writer_keeps_working_credentials(engine: str, keep: bool) -> N
     # Before: a generated password (mocks: "P" * n); after: the promoted copy's (mock invoke: "S" * 40).
     assert set(_secret_json(before, "use1-pg-master")["password"]) == {"P"}
     assert _secret_json(after, "usw2-pg-master")["password"] == "S" * 40
-    rotation = {
-        r.name: r.inputs for r in after.of_type("aws:secretsmanager/secretRotation:SecretRotation")
-    }
+    rotation = {r.name: r.inputs for r in after.of_type("aws:secretsmanager/secretRotation:SecretRotation")}
     assert rotation["usw2-pg-master"]["rotateImmediately"] is False
     assert rotation["usw2-pg-app-writer"].get("rotateImmediately") is not False  # valid at once
+    # The new application secrets start from the promoted copies' logins (the database has those
+    # users and passwords; the bootstrap leaves existing users alone): the alternating-users
+    # rotation signs in with the current login first, so a generated password would fail it
+    # (found by the third independent DR review). Mock invoke: username "mock", password "S" * 40.
+    for user in ("app-writer", "app-reader"):
+        seeded = _secret_json(after, f"usw2-pg-{user}")
+        assert (seeded["username"], seeded["password"]) == ("mock", "S" * 40), user
+        assert set(_secret_json(before, f"use1-pg-{user}")["password"]) == {"P"}
     first = {r.name: r.inputs for r in before.of_type("aws:secretsmanager/secretRotation:SecretRotation")}
     assert first["use1-pg-master"].get("rotateImmediately") is not False
     # What apps are told to use while the failover is in progress: the promoted copies (the logins
