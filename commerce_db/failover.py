@@ -708,8 +708,6 @@ PLANNED = "planned"
 _ACCOUNT = "$(aws sts get-caller-identity --query Account --output text --region {region})"
 
 _PROMOTED_AT = "failover-promoted-at.txt"
-_APP_USERS = ("app_reader", "app_writer")
-"""The application users (components' DEFAULT_APP_USERS) whose logins a database fence removes."""
 _RECORD_PROMOTION = f"date -u +%FT%TZ | tee {_PROMOTED_AT}   # the promotion time: reconcile --since"
 
 
@@ -717,52 +715,94 @@ def _targets(ids: FailoverIdentifiers) -> str:
     return " ".join(f"--target '{urn}'" for urn in ids.targets) + " --target-dependents"
 
 
-def _db_fence(ids: FailoverIdentifiers, region: str, *, read_lsn: bool) -> tuple[str, ...]:
-    """Fence the old RDS writer inside PostgreSQL (the application users lose LOGIN, new sessions are
-    read-only, other client sessions are terminated); with ``read_lsn`` its last WAL position is
-    read afterwards into ``$LSN``. Credentials from its master secret, in the environment only."""
-    users = ",".join(f"'{u}','{u}_clone'" for u in sorted(_APP_USERS))
-    fence = (
-        f"DO \\$\\$ DECLARE r text; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE rolname IN ({users}) "
-        "LOOP EXECUTE format('ALTER ROLE %I NOLOGIN', r); END LOOP; EXECUTE format('ALTER DATABASE %I SET "
-        "default_transaction_read_only = on', current_database()); END \\$\\$; SELECT "
-        "count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND "
-        "backend_type = 'client backend'" + ("; SELECT pg_current_wal_lsn()" if read_lsn else "")
-    )
-    host = (
-        f"$(aws rds describe-db-instances --region {region} --db-instance-identifier {ids.old_writer} "
-        "--query 'DBInstances[0].Endpoint.Address' --output text)"
-    )
+_WRITER_USERS = ("app_writer", "app_writer_clone")
+"""The users a database fence takes LOGIN from: only the writers. NOLOGIN is a catalog change that
+replicates physically to every replica, so fencing the reader users too would lock reads out in
+every region until each copy is unfenced (second review N4)."""
+
+
+def _master_env(ids: FailoverIdentifiers, region: str) -> str:
     secret = ids.old_secret_names[0] if ids.old_secret_names else f"{ids.old_writer.rsplit('-', 1)[0]}-master"
     return (
         f"S=$(aws secretsmanager get-secret-value --region {region} --secret-id {secret} "
         "--query SecretString "
         '--output text); export PGUSER="$(echo "$S" | jq -r .username)" PGPASSWORD="$(echo "$S" | jq -r '
-        '.password)" PGDATABASE="$(echo "$S" | jq -r .dbname)"; unset S',
-        ("LSN=$(" if read_lsn else "")
-        + f'psql "host={host} sslmode=verify-full" -v ON_ERROR_STOP=1 -Atc "{fence}"'
-        + ('); echo "$LSN"' if read_lsn else ""),
+        '.password)" PGDATABASE="$(echo "$S" | jq -r .dbname)"; unset S'
     )
+
+
+def _instance_conninfo(region: str, identifier: str) -> str:
+    return (
+        f'"host=$(aws rds describe-db-instances --region {region} --db-instance-identifier {identifier} '
+        "--query 'DBInstances[0].Endpoint.Address' --output text) sslmode=verify-full\""
+    )
+
+
+def _roles_sql(login: str) -> str:
+    users = ",".join(f"'{u}'" for u in _WRITER_USERS)
+    return (
+        f"DO \\$\\$ DECLARE r text; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE rolname IN ({users}) "
+        f"LOOP EXECUTE format('ALTER ROLE %I {login}', r); END LOOP; END \\$\\$"
+    )
+
+
+def _database_sql(action: str) -> str:
+    return f"DO \\$\\$ BEGIN EXECUTE format('ALTER DATABASE %I {action}', current_database()); END \\$\\$"
+
+
+# Terminates every client session that started before this statement, except superusers' (RDS's
+# rdsadmin: terminating one raises and would abort the statement) and the operator's own (the
+# master user), and waits until they are gone. Sessions that start later cannot be a writer's (no
+# LOGIN, committed before) and are read-only by default (committed before), so once this returns
+# nothing can commit application writes; pg_stat_activity is a per-transaction snapshot, hence
+# pg_stat_clear_snapshot() in the loop.
+_TERMINATE_SQL = (
+    "DO \\$\\$ DECLARE t timestamptz := clock_timestamp(); BEGIN LOOP "
+    "PERFORM pg_stat_clear_snapshot(); "
+    "PERFORM pg_terminate_backend(a.pid, 5000) FROM pg_stat_activity a WHERE a.backend_type = "
+    "'client backend' AND a.pid <> pg_backend_pid() AND a.backend_start < t AND a.usename NOT IN "
+    "('rdsadmin', current_user) AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.usesysid AND "
+    "r.rolsuper); "
+    "PERFORM pg_stat_clear_snapshot(); "
+    "EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_type = 'client backend' AND "
+    "a.pid <> pg_backend_pid() AND a.backend_start < t AND a.usename NOT IN ('rdsadmin', current_user) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.usesysid AND r.rolsuper)); "
+    "PERFORM pg_sleep(0.1); END LOOP; END \\$\\$"
+)
+
+
+def _db_fence(ids: FailoverIdentifiers, region: str, *, read_lsn: bool) -> tuple[str, ...]:
+    """Fence the old RDS writer inside PostgreSQL; with ``read_lsn`` its last WAL position is read
+    afterwards into ``$LSN``. Credentials from its master secret, in the environment only.
+
+    Each statement is its own ``-c`` and so its own transaction, in this order: the writer users
+    lose LOGIN (committed), new sessions are read-only by default (committed), then every earlier
+    client session except superusers' and the operator's is terminated (waiting until they are
+    gone), and only then, in a separate psql, is ``pg_current_wal_lsn()`` read (``-qAt``: the LSN
+    alone). A failed terminate cannot roll the fence back, and nothing commits after the LSN."""
+    conn = _instance_conninfo(region, ids.old_writer)
+    commands = [
+        _master_env(ids, region),
+        f'psql {conn} -X -q -v ON_ERROR_STOP=1 -c "{_roles_sql("NOLOGIN")}" '
+        f'-c "{_database_sql("SET default_transaction_read_only = on")}" -c "{_TERMINATE_SQL}"',
+    ]
+    if read_lsn:
+        commands.append(
+            f"LSN=$(psql {conn} -X -v ON_ERROR_STOP=1 -qAtc 'SELECT pg_current_wal_lsn()'); echo \"$LSN\""
+        )
+    return tuple(commands)
 
 
 def _db_unfence(ids: FailoverIdentifiers, region: str) -> tuple[str, ...]:
-    """Undo :func:`_db_fence` on the promoted writer (it replayed the fence from the old one)."""
-    users = ",".join(f"'{u}','{u}_clone'" for u in sorted(_APP_USERS))
-    unfence = (
-        f"DO \\$\\$ DECLARE r text; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE rolname IN ({users}) "
-        "LOOP EXECUTE format('ALTER ROLE %I LOGIN', r); END LOOP; EXECUTE format('ALTER DATABASE %I RESET "
-        "default_transaction_read_only', current_database()); END \\$\\$"
-    )
-    host = (
-        f"$(aws rds describe-db-instances --region {region} --db-instance-identifier {ids.new_writer} "
-        "--query 'DBInstances[0].Endpoint.Address' --output text)"
-    )
-    secret = ids.old_secret_names[0] if ids.old_secret_names else f"{ids.old_writer.rsplit('-', 1)[0]}-master"
+    """Undo :func:`_db_fence` on the promoted writer (it replayed the fence from the old one). Its
+    sessions are read-only by default (the replayed database setting), so this session turns that
+    off for itself (``PGOPTIONS``: a client setting wins over the database's) before it gives the
+    writer users LOGIN back and resets the database setting."""
+    conn = _instance_conninfo(region, ids.new_writer)
     return (
-        f"S=$(aws secretsmanager get-secret-value --region {region} --secret-id {secret} "
-        '--query SecretString --output text); export PGUSER="$(echo "$S" | jq -r .username)" '
-        'PGPASSWORD="$(echo "$S" | jq -r .password)" PGDATABASE="$(echo "$S" | jq -r .dbname)"; unset S',
-        f'psql "host={host} sslmode=verify-full" -v ON_ERROR_STOP=1 -c "{unfence}"',
+        _master_env(ids, region),
+        f"PGOPTIONS='-c default_transaction_read_only=off' psql {conn} -X -q -v ON_ERROR_STOP=1 "
+        f'-c "{_roles_sql("LOGIN")}" -c "{_database_sql("RESET default_transaction_read_only")}"',
     )
 
 
@@ -895,10 +935,17 @@ def build_steps(
                         *_deregister_proxy_target(ids, old_primary),
                     ),
                     "From a bastion in an admin security group (master credentials from the master secret "
-                    "into PGUSER/PGPASSWORD/PGDATABASE, never on the command line). The application users "
-                    "lose LOGIN, new sessions are read-only, every other client session (the proxy's pooled "
-                    "ones included) is terminated; only then is pg_current_wal_lsn() read, so nothing can "
-                    "commit after it. The proxy target is deregistered and the security groups revoked next.",
+                    "into PGUSER/PGPASSWORD/PGDATABASE, never on the command line). Each statement commits "
+                    "on its own, in order: the writer users (app_writer, app_writer_clone) lose LOGIN; new "
+                    "sessions are read-only by default; every earlier client session except superusers' "
+                    "(rdsadmin) and the master user's is terminated, and the statement waits until they are "
+                    "gone (the proxy's pooled ones included; it cannot reconnect as a writer); only then "
+                    "does a separate psql read pg_current_wal_lsn() into $LSN (one value), so nothing can "
+                    "commit after it. Reader users keep LOGIN: on replicas every transaction is read-only "
+                    "anyway, so the replicated fence leaves reads everywhere untouched. While fenced, the "
+                    "rotation function and the bootstrap cannot change roles on this database (expected "
+                    "failures until the fence is lifted). The proxy target is deregistered and the "
+                    "security groups revoked next.",
                     phase,
                 )
             )
@@ -1033,8 +1080,9 @@ def build_steps(
                 f"Lift the replicated database fence on {ids.new_writer} (before anything connects to it)",
                 _db_unfence(ids, new_primary),
                 "The fence ran on the old writer before its last WAL position was read, so the promoted "
-                "replica replayed it too: its application users have no LOGIN and new sessions are "
-                "read-only until this step gives both back (master credentials: the promoted copy of "
+                "replica replayed it too: its writer users have no LOGIN and new sessions are "
+                "read-only (this one too, hence PGOPTIONS) until this step gives both back; the rotation "
+                "function and the bootstrap fail on it until then (master credentials: the promoted copy of "
                 f"{ids.old_secret_names[0] if ids.old_secret_names else 'the master secret'}).",
                 phase,
             )
@@ -1498,8 +1546,9 @@ def _after_recovery(
                 ""
                 if aurora
                 else "Inside the database first (from a bastion in that region's admin security group): the "
-                "application users lose LOGIN, new sessions are read-only, other client sessions are "
-                "terminated (a security-group revoke does not cut established connections); then the proxy "
+                "writer users lose LOGIN, new sessions are read-only, then other client sessions (not "
+                "superusers' or the master user's) are terminated, each its own transaction (a "
+                "security-group revoke does not cut established connections); then the proxy "
                 "target and the security groups. "
             )
             + "Run it before that region's deploy "

@@ -700,19 +700,25 @@ def test_game_day_2_runbook_fixes(project_dir: Path) -> None:
 def test_planned_switchover_fences_inside_the_database_before_reading_the_lsn(project_dir: Path) -> None:
     """Second game day F3: a security-group revoke does not cut established connections (the
     proxy's pool), so the planned switchover fences the old writer inside PostgreSQL first (no
-    LOGIN for the application users, read-only default, other client sessions terminated), reads
-    the LSN after that in the same session, deregisters the proxy target, revokes the database's
-    and the proxy's security groups; the promoted replica replayed the fence, so it is lifted there
-    right after the promotion, before anything connects."""
+    LOGIN for the writer users, read-only default, other client sessions terminated, each its own
+    transaction), reads the LSN after that in its own psql, deregisters the proxy target, revokes
+    the database's and the proxy's security groups; the promoted replica replayed the fence, so it
+    is lifted there right after the promotion, before anything connects."""
     plan = _variant(project_dir, "rds", keep=True, planned=True)
     lines = _commands(plan, fo.PLANNED).splitlines()
-    fence = _first(lines, "LSN=$(psql")
+    fence = _first(lines, "ALTER ROLE %I NOLOGIN")
     sql = lines[fence]
-    for needle in ("ALTER ROLE %I NOLOGIN", "'app_writer','app_writer_clone'",
-                   "default_transaction_read_only = on", "pg_terminate_backend(pid)",
-                   "backend_type = 'client backend'"):  # fmt: skip
+    for needle in ("'app_writer','app_writer_clone'", "default_transaction_read_only = on",
+                   "pg_terminate_backend(a.pid, 5000)", "backend_type = 'client backend'",
+                   "NOT IN ('rdsadmin', current_user)", "r.rolsuper"):  # fmt: skip
         assert needle in sql, needle
-    assert sql.index("pg_terminate_backend") < sql.index("SELECT pg_current_wal_lsn()")
+    assert "app_reader" not in sql  # N4: readers keep LOGIN on every replica
+    # N1: one transaction per statement, in order: NOLOGIN, read-only, terminate; then the LSN alone
+    assert sql.count(' -c "') == 3 and " -1" not in sql
+    assert sql.index("NOLOGIN") < sql.index("default_transaction_read_only") < sql.index("pg_terminate")
+    assert "pg_current_wal_lsn" not in sql
+    lsn = lines[fence + 1]
+    assert lsn.startswith("LSN=$(psql") and "-qAtc 'SELECT pg_current_wal_lsn()')" in lsn
     assert "\\$\\$" in sql and "PGPASSWORD" not in sql  # credentials from the environment
     assert lines[fence - 1].startswith("S=$(aws secretsmanager get-secret-value --region us-east-1")
     deregister = _first(lines, "deregister-db-proxy-targets --region us-east-1 --db-proxy-name cdb-prod-use1")
@@ -723,6 +729,7 @@ def test_planned_switchover_fences_inside_the_database_before_reading_the_lsn(pr
     secrets = _first(lines, "stop-replication-to-replica")
     assert fence < deregister < proxy_sg < replay < promote < unfence < secrets
     assert "cdb-prod-usw2-1" in lines[unfence] and "RESET default_transaction_read_only" in lines[unfence]
+    assert lines[unfence].startswith("PGOPTIONS='-c default_transaction_read_only=off' psql")
     # after recovery the same database fence comes first (RDS)
     outage = _variant(project_dir, "rds", keep=False)
     recovery = next(s for s in outage.steps if s.phase == fo.AFTER_RECOVERY).commands
