@@ -152,6 +152,8 @@ def run_plan(args: argparse.Namespace) -> int:
     except ValueError as exc:  # components.config.ConfigError and Args validation
         return _config_rejected(args, exc)
 
+    for warning in report.warnings:  # valid config that must not linger: a warning, not an exit code
+        print(f"commerce-db plan: warning: {warning}", file=sys.stderr)
     changes = None
     if args.diff:
         from commerce_db.plan.diff import DiffInputError, diff, load_old, render_diff, snapshots

@@ -31,6 +31,9 @@ class PlanReport:
     cost: CostEstimate
     policy_lint: LintReport
     """parliament's findings on every policy document (errors block like a mandatory policy)."""
+    warnings: tuple[str, ...] = ()
+    """States of the config that are valid but must not linger (printed, never an exit code):
+    see :func:`lingering_failover_warnings`."""
     filtered_from: int | None = None
     """Set by a ``--component``/``--type`` filter: the stack's resource count before it (``total``,
     ``counts``, ``outputs``, ``findings`` and ``cost`` then cover only the shown resources)."""
@@ -66,6 +69,30 @@ def environment_of(stack: str, config: Mapping[str, Any], project: str) -> str:
     return env if isinstance(env, str) and env else stack
 
 
+def lingering_failover_warnings(config: Mapping[str, Any], project: str = "commerce-db") -> tuple[str, ...]:
+    """Warnings while a failover's temporary keys are set (second review N5): each pauses
+    something that must resume, so a plan names the key, its region and what stays paused."""
+    out = []
+    promoted = config.get(f"{project}:promotedFrom")
+    if promoted:
+        out.append(
+            f"promotedFrom is set ({promoted}): the failover from {promoted} is not complete. Until the "
+            "completing update removes it, the proxies ignore login changes (auths), the promoted copies "
+            f"of {promoted}'s application and cache AUTH secrets do not rotate (rotation compliance lapses "
+            "after passwordRotationDays) and the cache AUTH token stays pinned; complete it as the "
+            "failover runbook says"
+        )
+    retiring = config.get(f"{project}:retiringLoginsFrom")
+    if retiring:
+        out.append(
+            f"retiringLoginsFrom is set ({retiring}): every proxy still accepts the promoted copies of "
+            f"{retiring}'s application logins next to the new secrets; remove it once the apps run with "
+            "the exported secrets, before the new secrets' second rotation (passwordRotationDays), or a "
+            "proxy holds two secrets for one user"
+        )
+    return tuple(out)
+
+
 def build_report(
     run: ProgramRun,
     *,
@@ -94,4 +121,5 @@ def build_report(
         findings=findings,
         cost=estimate(run.resources, prices, refs, [r.region for r in regions]),
         policy_lint=lint(run.resources),
+        warnings=lingering_failover_warnings(cfg, project),
     )

@@ -24,7 +24,9 @@ def test_prod_summary_is_short_and_says_where_the_full_plan_is(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["plan", "prod", "--dir", str(REPO)]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "warning" not in captured.err  # no failover keys set
     lines = out.splitlines()
     assert len(lines) <= 60, len(lines)
     assert "MetricAlarm" not in out  # alarms collapsed by family
@@ -35,6 +37,26 @@ def test_prod_summary_is_short_and_says_where_the_full_plan_is(
     details = in_tmp / "out" / "plan-prod.txt"
     assert str(Path("out") / "plan-prod.txt") in out and "rds.Instance use1-pg-1" in details.read_text()
     assert "primary db.r7g.2xlarge Multi-AZ" in out
+
+
+@pytest.mark.parametrize(
+    ("key", "paused"),
+    [
+        ("promotedFrom", ("proxies ignore login changes", "do not rotate", "AUTH token stays pinned")),
+        ("retiringLoginsFrom", ("still accepts the promoted copies", "two secrets for one user")),
+    ],
+)
+def test_lingering_failover_keys_warn_but_do_not_fail(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], key: str, paused: tuple[str, ...]
+) -> None:
+    """Second review N5: a failover's temporary keys pause rotation and proxy login changes; a plan
+    while one is set warns (naming the key, its region and what stays paused) and still exits 0."""
+    assert main(["plan", "prod", "--dir", str(REPO), "-c", f"{key}=eu-west-1"]) == 0
+    err = capsys.readouterr().err
+    (warning,) = [line for line in err.splitlines() if line.startswith("commerce-db plan: warning: ")]
+    assert f"{key} is set (eu-west-1)" in warning
+    for text in paused:
+        assert text in warning, text
 
 
 def test_details_and_filters_print_the_tree(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
