@@ -428,8 +428,7 @@ def test_outage_runbook_uses_the_programs_fixed_names(prod_outage: fo.FailoverPl
     assert "Values=use1-pg-sg" in recovery
     assert (
         "pulumi refresh --yes --run-program --target "
-        "'urn:pulumi:prod::commerce-db::commerce:db:RegionStack::use1'"
-        in recovery
+        "'urn:pulumi:prod::commerce-db::commerce:db:RegionStack::use1'" in recovery
     )
     assert recovery.index("pulumi config rm commerce-db:unreachableRegions") < recovery.index(
         "pulumi refresh"
