@@ -751,21 +751,23 @@ def _database_sql(action: str) -> str:
 
 
 # Terminates every client session that started before this statement, except superusers' (RDS's
-# rdsadmin: terminating one raises and would abort the statement) and the operator's own (the
-# master user), and waits until they are gone. Sessions that start later cannot be a writer's (no
-# LOGIN, committed before) and are read-only by default (committed before), so once this returns
-# nothing can commit application writes; pg_stat_activity is a per-transaction snapshot, hence
-# pg_stat_clear_snapshot() in the loop.
+# rdsadmin: terminating one raises and would abort the statement) and this one, and waits until
+# they are gone. The master user's other sessions end too (found by the fourth independent
+# review: a master session opened before the fence could still commit after $LSN; RDS's master
+# is not a superuser, so pg_terminate_backend may end its sessions). Sessions that start later
+# cannot be a writer's (no LOGIN, committed before) and are read-only by default (committed
+# before), so once this returns nothing can commit application writes; pg_stat_activity is a
+# per-transaction snapshot, hence pg_stat_clear_snapshot() in the loop.
 _TERMINATE_SQL = (
     "DO \\$\\$ DECLARE t timestamptz := clock_timestamp(); BEGIN LOOP "
     "PERFORM pg_stat_clear_snapshot(); "
     "PERFORM pg_terminate_backend(a.pid, 5000) FROM pg_stat_activity a WHERE a.backend_type = "
-    "'client backend' AND a.pid <> pg_backend_pid() AND a.backend_start < t AND a.usename NOT IN "
-    "('rdsadmin', current_user) AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.usesysid AND "
+    "'client backend' AND a.pid <> pg_backend_pid() AND a.backend_start < t AND a.usename <> "
+    "'rdsadmin' AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.usesysid AND "
     "r.rolsuper); "
     "PERFORM pg_stat_clear_snapshot(); "
     "EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_type = 'client backend' AND "
-    "a.pid <> pg_backend_pid() AND a.backend_start < t AND a.usename NOT IN ('rdsadmin', current_user) "
+    "a.pid <> pg_backend_pid() AND a.backend_start < t AND a.usename <> 'rdsadmin' "
     "AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.usesysid AND r.rolsuper)); "
     "PERFORM pg_sleep(0.1); END LOOP; END \\$\\$"
 )
@@ -777,7 +779,7 @@ def _db_fence(ids: FailoverIdentifiers, region: str, *, read_lsn: bool) -> tuple
 
     Each statement is its own ``-c`` and so its own transaction, in this order: the writer users
     lose LOGIN (committed), new sessions are read-only by default (committed), then every earlier
-    client session except superusers' and the operator's is terminated (waiting until they are
+    client session except superusers' and this one is terminated (waiting until they are
     gone), and only then, in a separate psql, is ``pg_current_wal_lsn()`` read (``-qAt``: the LSN
     alone). A failed terminate cannot roll the fence back, and nothing commits after the LSN."""
     conn = _instance_conninfo(region, ids.old_writer)
