@@ -1293,8 +1293,28 @@ _COMPLETE_DETAIL = (
 )
 
 
-def _complete_commands(old_primary: str, new_primary: str) -> tuple[str, ...]:
+def _rotated_check(new_primary: str, new_code: str) -> str:
+    """A command that fails, naming them, unless every application-user secret of the new writer
+    region has rotated at least once. The failover's update starts them from the promoted logins
+    and rotates them at once, in the background: if that rotation failed (IAM impaired, the update
+    run with --continue-on-error), a new secret still holds the promoted copy's user, and the
+    completing update would give the proxy two secrets for one user."""
+    listed = (
+        f"aws secretsmanager list-secrets --region {new_primary} --filters Key=name,Values={new_code}-pg-app-"
+    )
     return (
+        f"ALL=$({listed} --query 'SecretList[].Name' --output text); "
+        f"NOT_ROTATED=$({listed} --query 'SecretList[?LastRotatedDate==null].Name' --output text); "
+        'test -n "$ALL" && test -z "$NOT_ROTATED" || { echo "not rotated yet: '
+        '${NOT_ROTATED:-no secrets found}; re-run the failover update until rotation succeeds" >&2; false; }'
+    )
+
+
+def _complete_commands(old_primary: str, new_primary: str) -> tuple[str, ...]:
+    from commerce_db_components.region_stack import region_code
+
+    return (
+        _rotated_check(new_primary, region_code(new_primary)),
         "pulumi config rm commerce-db:promotedFrom",
         f"pulumi config set commerce-db:retiringLoginsFrom {old_primary}",
         f"git commit -am 'failover: {new_primary} uses its own secrets'",
@@ -1593,6 +1613,7 @@ def _after_recovery(
             f"Bring {old_primary} back under the stack and complete the failover",
             (
                 # Its provider may call AWS again (STS) now that the region answers.
+                _rotated_check(ids.new_writer_region, ids.new_writer_code),
                 "pulumi config rm commerce-db:unreachableRegions",
                 "pulumi config rm commerce-db:promotedFrom 2>/dev/null || true   # unless removed already",
                 f"pulumi config set commerce-db:retiringLoginsFrom {old_primary}",

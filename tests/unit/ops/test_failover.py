@@ -750,3 +750,33 @@ def test_failover_completes_in_two_updates(project_dir: Path, planned: bool) -> 
     assert rm_promoted < set_retiring < next(i for i in ups if i > set_retiring) < rm_retiring < ups[-1]
     (retire,) = [s for s in plan.steps if s.title.startswith("When every app runs with the exported secrets")]
     assert "second rotation" in retire.detail
+
+
+@pytest.mark.parametrize("planned", [False, True])
+def test_the_completing_update_waits_for_the_new_secrets_first_rotation(
+    project_dir: Path, planned: bool, tmp_path: Path
+) -> None:
+    """Fourth review, N2's gap: the failover's update rotates the new application secrets in the
+    background; if that failed, the completing update must not run. The printed check is executed
+    against a stand-in `aws` that answers list-secrets like the real CLI."""
+    import subprocess
+
+    plan = _variant(project_dir, "rds", keep=planned, planned=planned)
+    phase = fo.PLANNED if planned else fo.AFTER_RECOVERY
+    lines = _commands(plan, phase).splitlines()
+    check = _first(lines, "ALL=$(aws secretsmanager list-secrets --region us-west-2")
+    assert check < _first(lines, "pulumi config set commerce-db:retiringLoginsFrom us-east-1")
+    assert "Values=usw2-pg-app-" in lines[check]
+    stub = tmp_path / "aws"
+    for not_rotated, ok in (("", True), ("usw2-pg-app-writer-x", False)):
+        stub.write_text(
+            '#!/bin/sh\ncase "$*" in\n'
+            f"  *LastRotatedDate==null*) echo '{not_rotated}' ;;\n"
+            "  *) echo 'usw2-pg-app-writer-x usw2-pg-app-reader-y' ;;\nesac\n"
+        )
+        stub.chmod(0o755)
+        env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+        res = subprocess.run(["sh", "-c", lines[check]], env=env, capture_output=True, text=True)
+        assert (res.returncode == 0) is ok, (not_rotated, res.stderr)
+        if not ok:
+            assert "not rotated yet: usw2-pg-app-writer-x" in res.stderr
