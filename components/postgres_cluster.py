@@ -467,6 +467,28 @@ def _default_identifier_prefix(name: str) -> str:
     return f"{base[:48].rstrip('-')}-{stack_hash(stack)}"
 
 
+def secret_arn_by_name_prefix(
+    prefix: str, opts: pulumi.InvokeOutputOptions, *, where: str, context: str = ""
+) -> pulumi.Output[str]:
+    """ARN of the one secret whose name starts with ``prefix`` (a data-plane ``ListSecrets`` in the
+    invoke's region): how a promoted copy of an auto-named secret is found after a failover.
+
+    :raises ValueError: (when resolved) none or several match; the message names the prefix,
+        ``where`` it was looked for and the optional ``context``."""
+    found = aws.secretsmanager.get_secrets_output(
+        filters=[aws.secretsmanager.GetSecretsFilterArgs(name="name", values=[prefix])], opts=opts
+    )
+
+    def one(arns: list[str]) -> str:
+        if len(arns) != 1:
+            raise ValueError(
+                f"{context}expected exactly one secret named {prefix}* {where}, found {len(arns)}"
+            )
+        return arns[0]
+
+    return found.arns.apply(one)
+
+
 def _app_secret_json(values: list[Any], *, args: PostgresClusterArgs) -> str:
     """The alternating-users rotation function's secret shape: host, login, master ARN."""
     host, (user, password), master_arn = values
@@ -1736,20 +1758,11 @@ class PostgresCluster(pulumi.ComponentResource):
 
     def _promoted_login(self, prefix: str) -> pulumi.Output[list[str]]:
         """``[username, password]`` of the one secret named ``prefix*`` in this region (secret)."""
-        found = aws.secretsmanager.get_secrets_output(
-            filters=[aws.secretsmanager.GetSecretsFilterArgs(name="name", values=[prefix])],
-            opts=pulumi.InvokeOutputOptions(parent=self),
+        arn = secret_arn_by_name_prefix(
+            prefix, pulumi.InvokeOutputOptions(parent=self), where="in this region (a promoted copy)"
         )
-
-        def one(arns: list[str]) -> str:
-            if len(arns) != 1:
-                raise ValueError(
-                    f"expected exactly one secret named {prefix}* (a promoted copy), found {len(arns)}"
-                )
-            return arns[0]
-
         current = aws.secretsmanager.get_secret_version_output(
-            secret_id=found.arns.apply(one), opts=pulumi.InvokeOutputOptions(parent=self)
+            secret_id=arn, opts=pulumi.InvokeOutputOptions(parent=self)
         )
         return pulumi.Output.secret(
             current.secret_string.apply(

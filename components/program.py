@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from .backup import BackupPlan, BackupPlanArgs
 from .config import StackConfig, load_stack_config
 from .keys import RegionKeys, RegionKeysArgs
-from .postgres_cluster import DEFAULT_APP_USERS
+from .postgres_cluster import DEFAULT_APP_USERS, secret_arn_by_name_prefix
 from .region_stack import (
     RegionStack,
     RegionStackArgs,
@@ -85,23 +85,15 @@ def promoted_app_secret_arns(
     if cfg.cache.enabled and cfg.cache.global_datastore and region is None:
         # The cache keeps the promoted AUTH token too (see RegionStack: _keep_cache_token).
         prefixes[REDIS_AUTH] = f"{code}-cache-auth-token-"
-    out: dict[str, pulumi.Output[str]] = {}
-    for user, prefix in prefixes.items():
-        found = aws.secretsmanager.get_secrets_output(
-            filters=[aws.secretsmanager.GetSecretsFilterArgs(name="name", values=[prefix])],
-            opts=pulumi.InvokeOutputOptions(provider=provider),
+    return {
+        user: secret_arn_by_name_prefix(
+            prefix,
+            pulumi.InvokeOutputOptions(provider=provider),
+            where=f"in {cfg.primary_region} (the promoted copy of the old writer's)",
+            context=f"{source}: ",
         )
-
-        def one(arns: list[str], prefix: str = prefix) -> str:
-            if len(arns) != 1:
-                raise ValueError(
-                    f"{source}: expected exactly one secret named {prefix}* in "
-                    f"{cfg.primary_region} (the promoted copy of the old writer's), found {len(arns)}"
-                )
-            return arns[0]
-
-        out[user] = found.arns.apply(one)
-    return out
+        for user, prefix in prefixes.items()
+    }
 
 
 def build(cfg: StackConfig) -> dict[str, RegionStack]:
