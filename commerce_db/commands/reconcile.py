@@ -84,13 +84,16 @@ def register(operations: Any) -> None:
 
 
 def _minutes(raw: str) -> float:
-    """``--lookback``: a finite number of minutes, 0 .. 1440."""
+    """``--lookback``: a finite number of minutes, 0 .. MAX_LOOKBACK (a day)."""
     try:
         value = float(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a number of minutes") from None
-    if not 0 <= value <= 1440:  # also false for NaN
-        raise argparse.ArgumentTypeError(f"{raw!r} must be between 0 and 1440 minutes")
+    from commerce_db.reconcile.inputs import MAX_LOOKBACK  # lazy: keeps `commerce-db --help` light
+
+    limit = MAX_LOOKBACK.total_seconds() / 60
+    if not 0 <= value <= limit:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"{raw!r} must be between 0 and {limit:g} minutes")
     return value
 
 

@@ -8,7 +8,7 @@ one (``random`` passwords, components) take the region most of their component's
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,8 +218,12 @@ def _resource_key(r: ResourceView) -> tuple[int, str, str]:
 
 def count_by_type(run: ProgramRun) -> dict[str, int]:
     """Registered resources per type token (components included), most frequent first."""
-    counts = Counter(r.type for r in run.resources)
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return count_types(r.type for r in run.resources)
+
+
+def count_types(types: Iterable[str]) -> dict[str, int]:
+    """How often each type token occurs, most frequent first (ties by name)."""
+    return dict(sorted(Counter(types).items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 @dataclass(frozen=True)

@@ -369,7 +369,7 @@ def filter_report(report: PlanReport, *, components: list[str], types: list[str]
     ``components`` and resources whose type contains one of ``types`` (empty: keep all)."""
     import dataclasses
 
-    from commerce_db.plan.model import RegionView
+    from commerce_db.plan.model import RegionView, count_types
 
     if not components and not types:
         return report
@@ -400,13 +400,10 @@ def filter_report(report: PlanReport, *, components: list[str], types: list[str]
         for c in rv.all_components():
             shown += [c, *c.resources]
     names = {r.name for r in shown if isinstance(r, ResourceView)}  # containers carry no cost or finding
-    counts: dict[str, int] = {}
-    for r in shown:  # components included, as in the whole stack's counts
-        counts[r.type] = counts.get(r.type, 0) + 1
     return dataclasses.replace(
         report,
         regions=regions,
-        counts=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        counts=count_types(r.type for r in shown),  # components included, as in the whole stack's
         total=len(shown),
         outputs=[o for o in report.outputs if _points_at(o.wiring, names)],
         findings=[f for f in report.findings if f.resource in names],
